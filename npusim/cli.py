@@ -1,0 +1,55 @@
+"""The ``npusim`` command: run, compile, validate, list, plus commands other modules register.
+
+Every error npusim raises on purpose becomes one line on stderr and exit code 2; no traceback.
+Subcommands live in their own modules and expose ``register(subparsers)``; each registered
+parser sets ``func`` to a callable taking the parsed arguments and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from npusim.errors import NpusimError
+
+__all__ = ["main"]
+
+# Modules that add subcommands. Each exposes register(subparsers) -> None.
+COMMAND_MODULES: tuple[str, ...] = (
+    "npusim.commands.core",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="npusim", description="Cycle-approximate NPU architecture simulator")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except NpusimError as exc:
+        text = str(exc)
+        print(f"npusim: error: {text}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"npusim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("npusim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

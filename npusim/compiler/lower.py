@@ -1,0 +1,335 @@
+"""Lowering: workload layers → GEMM or vector work → tiles per core.
+
+For each layer the compiler decides:
+
+* the compute precision: the wider of the activation and weight precisions if the array
+  computes it; otherwise the narrowest wider precision the array has, with an explicit
+  dequantize step on the vector unit (2 ALU ops per converted value, reported in
+  ``mapping``); no such precision is a :class:`MappingError`;
+* the unit: conv and matmul go to the systolic array; a depthwise conv goes to the array
+  or the vector unit, whichever the cost model says is faster; the rest to the vector unit;
+* where activations live: an activation tensor stays on chip (no DRAM traffic) when the
+  producer's output and the consumer's input together take at most half the on-chip SRAM
+  (an assumption: the other half is kept for tiles);
+* the split across cores: the batch/group dimension if it has at least one entry per core,
+  else N or M, whichever duplicates fewer operand bytes (each core loads the operand that
+  is not split);
+* the tiles: the numba search in :mod:`npusim.kernels.tiling`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from npusim.compiler.program import COL, TILE_COLUMNS, LayerProgram, TileProgram
+from npusim.errors import MappingError
+from npusim.kernels import tiling
+from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
+from npusim.spec.arch import Chip
+from npusim.workloads.ir import (
+    BITS,
+    Conv2d,
+    Elementwise,
+    Embedding,
+    Layer,
+    Matmul,
+    Norm,
+    Pool,
+    Softmax,
+    Workload,
+)
+
+__all__ = ["compile_workload", "compute_precision"]
+
+ACC_BYTES = 4.0  # int32 / fp32 partial sums
+_FP = ("fp8", "fp16", "bf16", "fp32")
+
+
+def compute_precision(chip: Chip, act: str, weight: str, layer: str = "") -> tuple[str, list[str]]:
+    """The precision the array computes ``act`` x ``weight`` in, and conversions needed."""
+    supported = chip.cores.core.systolic.macs_per_cycle
+    want = act if BITS[act] >= BITS[weight] else weight
+    if (act in _FP or weight in _FP) and want not in _FP:
+        want = act if act in _FP else weight  # int weights under fp activations: the fp type
+    if want in supported:
+        chosen = want
+    else:
+        wider = sorted((p for p in supported if BITS[p] >= BITS[want]
+                        and ((p in _FP) == (want in _FP) or want in ("int4", "int8"))),
+                       key=lambda p: BITS[p])
+        if not wider:
+            raise MappingError(
+                f"layer {layer!r}: the array computes {', '.join(supported)}; it cannot run "
+                f"{act} activations with {weight} weights")
+        chosen = wider[0]
+    conv = [f"{p}->{chosen}" for p in dict.fromkeys((act, weight)) if p != chosen]
+    return chosen, conv
+
+
+@dataclass
+class _Ctx:
+    chip: Chip
+    ideal: bool
+    capacity: float  # per-core SRAM bytes for tiles
+    acc_capacity: float
+    dram_bpc: float  # DRAM bytes per core cycle for one core's share
+    resident_budget: float
+    cache: dict[tuple[object, ...], np.ndarray]
+    addr: int = 0
+
+    def alloc(self, nbytes: float) -> int:
+        base = self.addr
+        self.addr += int(math.ceil(nbytes / 4096.0) * 4096)
+        return base
+
+
+def _candidates(size: int, align: int) -> np.ndarray:
+    """Tile sizes: the whole dimension, and roughly halving steps in multiples of align."""
+    out = {size}
+    s = size
+    while s > align:
+        s = max(align, math.ceil(s / 2 / align) * align)
+        out.add(min(s, size))
+    for d in (3, 5, 6, 7):  # a few non-power-of-two cuts let remainders balance
+        v = math.ceil(size / d / align) * align
+        if align <= v < size:
+            out.add(v)
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: float,
+                out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
+                a_db: float, rate: float, bases: tuple[int, int, int],
+                name: str) -> tuple[np.ndarray, str]:
+    core = ctx.chip.cores.core
+    sa = core.systolic
+    df = DATAFLOWS[sa.dataflow]
+    # Stationary dimensions align to the array; the streamed one is free.
+    align_m = sa.rows if df == 1 else (sa.cols if df == 2 else 1)
+    align_n = sa.cols if df in (0, 1) else 1
+    align_k = sa.rows if df in (0, 2) else 1
+    rbw = float(core.sram.read_bytes_per_cycle or 0.0)
+    wbw = float(core.sram.write_bytes_per_cycle or 0.0)
+    cap = math.inf if ctx.ideal else ctx.capacity
+    acc = ctx.acc_capacity if not ctx.ideal else 0.0
+    args = (sa.rows, sa.cols, sa.count, df, rate, a_b, b_b, out_b, ACC_BYTES,
+            int(a_dram), int(b_dram), int(out_dram), int(b_per_batch), a_db)
+    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, rbw, wbw)
+    best = ctx.cache.get(key)
+    if best is None:
+        cand_b = np.array(sorted({g, *(_candidates(g, 1) if g > 1 else [])}), dtype=np.int64)
+        best = tiling.search(g, m, n, k, cand_b, _candidates(m, align_m), _candidates(n, align_n),
+                             _candidates(k, align_k), *args, cap if cap != math.inf else 1e300,
+                             acc, ctx.dram_bpc, rbw, wbw)
+        ctx.cache[key] = best
+    if best[0] < 0:
+        raise MappingError(f"layer {name!r}: no tile of a {sa.rows}x{sa.cols} array fits "
+                           f"{ctx.capacity:.0f} B of SRAM")
+    tb, tm, tn, tk, order = (int(x) for x in best[:5])
+    raw = tiling.emit(g, m, n, k, tb, tm, tn, tk, order, *args,
+                      cap if cap != math.inf else 1e300, acc, rbw, wbw, *bases)
+    tiles = np.zeros((len(raw), len(TILE_COLUMNS)))
+    tiles[:, :9] = raw
+    mapping = f"{sa.dataflow} tile b{tb} m{tm} n{tn} k{tk} {'mn' if order == 0 else 'nm'}"
+    return tiles, mapping
+
+
+def _split(g: int, m: int, n: int, a_bytes: float, b_bytes: float, cores: int,
+           cols: int) -> tuple[str, int]:
+    """Which dimension to split across cores and into how many parts."""
+    if cores == 1:
+        return "none", 1
+    if g >= cores:
+        return "g", cores
+    if n >= cores * cols and a_bytes <= b_bytes:
+        return "n", cores
+    if m >= cores:
+        return "m", cores
+    if n >= cores:
+        return "n", cores
+    return "none", 1
+
+
+def _parts(total: int, parts: int) -> list[int]:
+    base, rem = divmod(total, parts)
+    return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
+                out_res: bool) -> LayerProgram:
+    chip = ctx.chip
+    sa = chip.cores.core.systolic
+    prec, conv = compute_precision(chip, layer.act_precision, layer.weight_precision, layer.name)
+    rate = sa.macs_per_cycle[prec]  # type: ignore[index]
+    g, m, n, k = layer.gemm_shape()
+    if isinstance(layer, Matmul):
+        b_kind, out_kind, a_kind = layer.b_kind, layer.out_kind, layer.a_kind
+    else:
+        b_kind, out_kind, a_kind = "weight", "act", "act"
+    b_per_batch = True
+    if g > 1 and b_kind == "weight" and isinstance(layer, Matmul):
+        m, g = m * g, 1  # a shared weight: rows of every batch entry form one taller GEMM
+    if g == 1:
+        b_per_batch = False
+    a_b = BITS[layer.act_precision] / 8
+    b_b = BITS[layer.weight_precision] / 8
+    out_b = BITS[layer.out_precision] / 8
+    # im2col reads each input pixel once from DRAM though the GEMM's A repeats it per window.
+    a_db = a_b
+    if isinstance(layer, Conv2d):
+        a_db = min(a_b, layer.input_bytes()["act"] / (g * m * k))
+    a_dram = not (a_kind == "act" and a_res)
+    b_dram = not (b_kind == "act" and a_res)
+    out_dram = out_kind == "kv" or not out_res
+    how, parts = _split(g, m, n, g * m * k * a_b, (g if b_per_batch else 1) * k * n * b_b,
+                        chip.n_cores, sa.cols)
+    a_base = ctx.alloc(g * m * k * a_b)
+    b_base = ctx.alloc((g if b_per_batch else 1) * k * n * b_b)
+    o_base = ctx.alloc(g * m * n * out_b)
+    per_core: list[np.ndarray] = []
+    mapping = ""
+    sizes = _parts({"g": g, "m": m, "n": n}.get(how, 1), parts)
+    off = 0
+    for size in sizes:
+        cg, cm, cn = g, m, n
+        if how == "g":
+            cg = size
+        elif how == "m":
+            cm = size
+        elif how == "n":
+            cn = size
+        if size == 0:
+            per_core.append(np.zeros((0, len(TILE_COLUMNS))))
+            continue
+        shift = int(off * {"g": m * k * a_db, "m": k * a_db, "n": k * b_b}.get(how, 0))
+        tiles, mapping = _gemm_tiles(ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram,
+                                     out_dram, b_per_batch, a_db, rate,
+                                     (a_base + shift, b_base + shift, o_base + shift), layer.name)
+        per_core.append(tiles)
+        off += size
+    while len(per_core) < chip.n_cores:
+        per_core.append(np.zeros((0, len(TILE_COLUMNS))))
+    vec = dict(layer.vector_ops())
+    # Dequantize: each converted operand value costs 2 ALU ops (scale and convert).
+    dq = 0.0
+    if conv:
+        if f"{layer.weight_precision}->{prec}" in conv:
+            dq += (g if b_per_batch else 1) * k * n
+        if f"{layer.act_precision}->{prec}" in conv:
+            dq += g * m * k
+        vec["alu"] = vec.get("alu", 0.0) + 2 * dq
+    _spread_vector(chip, per_core, vec)
+    split = "" if how == "none" else f"; {parts} cores split {how}"
+    note = f"; dequant {','.join(conv)}" if conv else ""
+    return LayerProgram(
+        index=index, name=layer.name, op=layer.kind, unit="array", tiles=tuple(per_core),
+        m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
+        vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
+        mapping=f"{mapping}{split}{note}")
+
+
+def _spread_vector(chip: Chip, per_core: list[np.ndarray], vec: dict[str, float]) -> None:
+    """Share a layer's vector cycles over its tiles in proportion to their MACs."""
+    vu = chip.cores.core.vector
+    cycles = sum(ops / vu.rate(cls) for cls, ops in vec.items())
+    if cycles <= 0:
+        return
+    total_macs = sum(t[:, COL["macs"]].sum() for t in per_core)
+    for t in per_core:
+        if len(t) and total_macs > 0:
+            t[:, COL["vector_cycles"]] = cycles * t[:, COL["macs"]] / total_macs
+
+
+def _lower_vector(ctx: _Ctx, index: int, layer: Layer, a_res: bool, out_res: bool,
+                  macs_on_vector: int = 0) -> LayerProgram:
+    chip = ctx.chip
+    vu = chip.cores.core.vector
+    vec = dict(layer.vector_ops())
+    if macs_on_vector:
+        vec["alu"] = vec.get("alu", 0.0) + macs_on_vector
+    ins = layer.input_bytes()
+    outs = layer.output_bytes()
+    rd = sum(b for kind, b in ins.items() if not (kind == "act" and a_res))
+    wr = sum(b for kind, b in outs.items() if kind == "kv" or not out_res)
+    in_total = sum(ins.values())
+    out_total = sum(outs.values())
+    cycles = sum(ops / vu.rate(cls) for cls, ops in vec.items())
+    cores = chip.n_cores
+    # Chunks small enough to double-buffer: at most a quarter of the SRAM each.
+    chunk = max(ctx.capacity / 4, 1.0)
+    per_core_bytes = (in_total + out_total) / cores
+    n_chunks = int(min(256, max(1, math.ceil(per_core_bytes / chunk))))
+    rbase = ctx.alloc(rd)
+    wbase = ctx.alloc(wr)
+    per_core = []
+    for c in range(cores):
+        t = np.zeros((n_chunks, len(TILE_COLUMNS)))
+        share = 1.0 / (cores * n_chunks)
+        t[:, COL["vector_cycles"]] = cycles * share
+        t[:, COL["dram_read_bytes"]] = rd * share
+        t[:, COL["dram_write_bytes"]] = wr * share
+        t[:, COL["sram_read_bytes"]] = (in_total + wr) * share
+        t[:, COL["sram_write_bytes"]] = (out_total + rd) * share
+        step = np.arange(n_chunks) + c * n_chunks
+        t[:, COL["read_addr"]] = rbase + step * rd * share
+        t[:, COL["write_addr"]] = wbase + step * wr * share
+        per_core.append(t)
+    mapping = f"vector {n_chunks} chunk(s) x {cores} core(s)"
+    if macs_on_vector:
+        mapping = "depthwise on vector unit; " + mapping
+    return LayerProgram(
+        index=index, name=layer.name, op=layer.kind, unit="vector", tiles=tuple(per_core),
+        macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
+        vector_special_ops=float(vec.get("special", 0.0)),
+        precision=getattr(layer, "precision", getattr(layer, "act_precision", "int8")),
+        mapping=mapping)
+
+
+def _depthwise_on_vector(chip: Chip, layer: Conv2d) -> bool:
+    sa = chip.cores.core.systolic
+    prec, _ = compute_precision(chip, layer.act_precision, layer.weight_precision, layer.name)
+    g, m, n, k = layer.gemm_shape()
+    per_group = gemm_cycles(m, n, k, sa.rows, sa.cols, sa.count, DATAFLOWS[sa.dataflow],
+                            sa.macs_per_cycle[prec])  # type: ignore[index]
+    array = g * per_group / chip.n_cores
+    vector = layer.macs() / chip.cores.core.vector.rate("alu") / chip.n_cores
+    return vector < array
+
+
+def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False) -> TileProgram:
+    """Lower and tile every layer of ``workload`` for ``chip``.
+
+    ``ideal`` drops SRAM capacity and DRAM bandwidth from the tiling decisions: the
+    SCALE-Sim 'ideal memory' case, where the streamed dimension is never cut.
+    """
+    core = chip.cores.core
+    sram = float(core.sram.size)
+    onchip = chip.n_cores * sram + (chip.shared_sram.size if chip.shared_sram else 0)
+    dram_bpc = chip.dram.peak_bandwidth / chip.clock / chip.n_cores
+    ctx = _Ctx(chip, ideal, sram, float(core.accumulator.size) if core.accumulator else 0.0,
+               0.0 if ideal else dram_bpc, onchip / 2, {})
+    layers = []
+    prev_out_resident = False
+    for i, layer in enumerate(workload.layers):
+        nxt = workload.layers[i + 1] if i + 1 < len(workload.layers) else None
+        out_act = layer.output_bytes().get("act", 0)
+        next_in = nxt.input_bytes().get("act", 0) if nxt is not None else 0
+        out_res = nxt is not None and out_act > 0 and out_act + next_in <= ctx.resident_budget
+        a_res = prev_out_resident
+        resident = (layer.input_bytes().get("act", 0) if a_res else 0) + (out_act if out_res else 0)
+        ctx.capacity = sram - resident / chip.n_cores
+        if isinstance(layer, (Conv2d, Matmul)):
+            if isinstance(layer, Conv2d) and layer.depthwise and _depthwise_on_vector(chip, layer):
+                lp = _lower_vector(ctx, i, layer, a_res, out_res, macs_on_vector=layer.macs())
+            else:
+                lp = _lower_gemm(ctx, i, layer, a_res, out_res)
+        elif isinstance(layer, (Elementwise, Softmax, Norm, Pool, Embedding)):
+            lp = _lower_vector(ctx, i, layer, a_res, out_res)
+        else:
+            raise MappingError(f"layer {layer.name!r}: no lowering for op {layer.kind!r}")
+        layers.append(lp)
+        prev_out_resident = out_res
+    return TileProgram(chip.name, workload.name, chip.n_cores, tuple(layers))

@@ -1,0 +1,40 @@
+"""Energy model: event counts x energy per event, plus leakage x time.
+
+Dynamic energy of a layer = MACs x E_mac(precision) + SRAM bytes x E_sram(read/write)
++ DRAM energy (from the memory model: bits x pJ/bit, or per-command energies when the
+cycle-approximate DRAM model runs) + vector ops x E_op(class). Static = leakage W x latency.
+Energies per event come from the chip's energy table (see :class:`npusim.spec.arch.Chip`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from npusim.compiler.program import LayerProgram
+from npusim.spec.arch import Chip
+
+__all__ = ["EnergyBreakdown", "layer_energy"]
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    mac_j: float
+    sram_j: float
+    dram_j: float
+    vector_j: float
+    static_j: float
+
+    @property
+    def total_j(self) -> float:
+        return self.mac_j + self.sram_j + self.dram_j + self.vector_j + self.static_j
+
+
+def layer_energy(chip: Chip, lp: LayerProgram, dram_j: float, latency_s: float) -> EnergyBreakdown:
+    """Energy of one layer from its tile totals, its DRAM energy and its latency."""
+    mac = lp.total("macs") * chip.mac_energy(lp.precision)
+    sram = (lp.total("sram_read_bytes") * chip.sram_energy_per_byte(write=False)
+            + lp.total("sram_write_bytes") * chip.sram_energy_per_byte(write=True))
+    vec = (lp.vector_alu_ops * chip.vector_energy("alu")
+           + lp.vector_special_ops * chip.vector_energy("special"))
+    static = chip.energy.leakage * latency_s
+    return EnergyBreakdown(mac, sram, dram_j, vec, static)

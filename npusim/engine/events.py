@@ -1,0 +1,157 @@
+"""The SimPy chip model: every core runs its tiles against one shared memory system.
+
+Per layer, each core is a process that walks its tiles with double buffering: while tile
+``i`` computes, the DMA loads tile ``i+1`` into the other input buffer, and tile ``i``'s
+outputs drain while tile ``i+1`` computes (an output buffer is reused only once its earlier
+store has finished). The array and the vector unit work on a tile together (fused post-
+processing), so a tile is busy for the larger of the two. A layer ends when its last core
+finishes: layers are separated by a barrier.
+
+DRAM is reached only through the :class:`~npusim.engine.memory.MemoryModel` interface, so
+contention between cores and DMA engines is whatever the memory model makes of requests
+issued in simulated-time order. Time is in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from npusim.compiler.program import COL, TileProgram
+from npusim.engine.memory import MemoryModel
+from npusim.spec.arch import Chip
+
+__all__ = ["CoreStats", "LayerStats", "TileEvent", "run_program"]
+
+
+@dataclass
+class CoreStats:
+    busy_s: float = 0.0  # array/vector busy
+    array_s: float = 0.0
+    vector_s: float = 0.0
+    dma_wait_s: float = 0.0  # waiting for loads not hidden by double buffering
+    store_wait_s: float = 0.0  # waiting for an output buffer to drain
+    end_s: float = 0.0
+
+
+@dataclass
+class LayerStats:
+    index: int
+    start_s: float
+    end_s: float
+    cores: list[CoreStats]
+    memory: dict[str, float]  # memory-model counter deltas over the layer
+
+
+@dataclass(frozen=True)
+class TileEvent:
+    """One interval on one engine of one core, for timelines."""
+
+    layer: int
+    core: int
+    tile: int
+    engine: str  # "dma_in", "compute", "dma_out"
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class _Run:
+    chip: Chip
+    memory: MemoryModel
+    trace: bool
+    events: list[TileEvent] = field(default_factory=list)
+
+
+def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.ndarray,
+          stats: CoreStats) -> Generator[simpy.Event, object, None]:
+    n = len(tiles)
+    if n == 0:
+        stats.end_s = env.now
+        return
+    clock = run.chip.clock
+    mem = run.memory
+    dma_cap = run.chip.cores.core.dma.bytes_per_cycle
+    dma_bps = dma_cap * clock if dma_cap else 0.0
+    rd_col, wr_col = COL["dram_read_bytes"], COL["dram_write_bytes"]
+    ra_col, wa_col = COL["read_addr"], COL["write_addr"]
+    arr_col, vec_col = COL["array_cycles"], COL["vector_cycles"]
+
+    def load(i: int, t: float) -> float:
+        nbytes = int(tiles[i, rd_col])
+        if nbytes <= 0:
+            return t
+        done = mem.transfer(t, nbytes, int(tiles[i, ra_col]), False, core)
+        if dma_bps:
+            done = max(done, t + nbytes / dma_bps)
+        if run.trace:
+            run.events.append(TileEvent(layer, core, i, "dma_in", t, done))
+        return done
+
+    load_done = load(0, env.now)
+    store_done = [env.now, env.now]  # per output buffer
+    for i in range(n):
+        if load_done > env.now:
+            stats.dma_wait_s += load_done - env.now
+            yield env.timeout(load_done - env.now)
+        if store_done[i % 2] > env.now:  # the output buffer still drains tile i-2
+            stats.store_wait_s += store_done[i % 2] - env.now
+            yield env.timeout(store_done[i % 2] - env.now)
+        if i + 1 < n:
+            load_done = load(i + 1, env.now)
+        a = tiles[i, arr_col] / clock
+        v = tiles[i, vec_col] / clock
+        busy = a if a > v else v
+        start = env.now
+        if busy > 0:
+            yield env.timeout(busy)
+        stats.busy_s += busy
+        stats.array_s += a
+        stats.vector_s += v
+        if run.trace:
+            run.events.append(TileEvent(layer, core, i, "compute", start, env.now))
+        nbytes = int(tiles[i, wr_col])
+        if nbytes > 0:
+            t0 = env.now
+            done = mem.transfer(t0, nbytes, int(tiles[i, wa_col]), True, core)
+            if dma_bps:
+                done = max(done, t0 + nbytes / dma_bps)
+            store_done[i % 2] = done
+            if run.trace:
+                run.events.append(TileEvent(layer, core, i, "dma_out", t0, done))
+    last = max(store_done)
+    if last > env.now:
+        stats.store_wait_s += last - env.now
+        yield env.timeout(last - env.now)
+    stats.end_s = env.now
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
+                trace: bool = False) -> tuple[list[LayerStats], list[TileEvent]]:
+    """Run every layer of ``program``; return per-layer stats and, if asked, tile events."""
+    env = simpy.Environment()
+    run = _Run(chip, memory, trace)
+    out: list[LayerStats] = []
+
+    def top() -> Generator[simpy.Event, object, None]:
+        for lp in program.layers:
+            before = memory.counters()
+            start = env.now
+            cores = [CoreStats() for _ in lp.tiles]
+            procs = [env.process(_core(env, run, lp.index, c, t, cores[c]))
+                     for c, t in enumerate(lp.tiles)]
+            yield simpy.AllOf(env, procs)
+            out.append(LayerStats(lp.index, start, env.now, cores,
+                                  _delta(memory.counters(), before)))
+
+    env.process(top())
+    env.run()
+    memory.finish(env.now)
+    return out, run.events

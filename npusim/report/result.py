@@ -1,0 +1,157 @@
+"""The result of a simulation: an immutable per-layer table plus totals.
+
+``Result.layers`` is a pandas DataFrame with one row per layer (a fresh copy each call, so
+callers cannot change the result); ``Result.summary()`` is a dict of totals. Cycle counts
+are in core clock cycles. ``compute_cycles`` follows the SCALE-Sim convention (0-based
+index of the last compute cycle with ideal memory, i.e. folds x cycles-per-fold - 1) so it
+compares directly with SCALE-Sim's reported cycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from npusim.compiler.program import LayerProgram, TileProgram
+from npusim.energy import layer_energy
+from npusim.engine.events import LayerStats, TileEvent
+from npusim.spec.arch import Chip
+
+__all__ = ["LAYER_COLUMNS", "Result", "build_result"]
+
+LAYER_COLUMNS: tuple[str, ...] = (
+    "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
+    "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "utilization",
+    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes", "energy_j",
+    "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
+    "n_tiles", "mapping",
+)
+
+
+def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
+    clock = chip.clock
+    latency = st.end_s - st.start_s
+    cycles = latency * clock
+    comp = lp.per_core("compute_cycles")
+    arr = lp.per_core("array_cycles")
+    vec = lp.per_core("vector_cycles")
+    compute_cycles = max(float(comp.max()) - 1.0, 0.0) if lp.unit == "array" and len(comp) else 0.0
+    rd = float(st.memory.get("read_bytes", lp.total("dram_read_bytes")))
+    wr = float(st.memory.get("write_bytes", lp.total("dram_write_bytes")))
+    mem_cycles = (rd + wr) / chip.dram.peak_bandwidth * clock
+    busy = {"compute": float(arr.max()) if len(arr) else 0.0,
+            "vector": float(vec.max()) if len(vec) else 0.0,
+            "memory": mem_cycles}
+    bound = max(busy, key=busy.__getitem__)
+    peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision) \
+        if lp.precision in chip.cores.core.systolic.macs_per_cycle else 0.0
+    util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
+    dram_j = float(st.memory.get("energy_j", 0.0))
+    e = layer_energy(chip, lp, dram_j, latency)
+    row: dict[str, Any] = {
+        "layer": lp.name, "op": lp.op, "unit": lp.unit, "precision": lp.precision,
+        "m": lp.m, "n": lp.n, "k": lp.k, "macs": int(lp.macs),
+        "compute_cycles": compute_cycles, "array_cycles": busy["compute"],
+        "vector_cycles": busy["vector"], "cycles": cycles,
+        "stall_cycles": max(cycles - max(busy["compute"], busy["vector"]), 0.0),
+        "latency_s": latency, "bound": bound, "utilization": util,
+        "dram_read_bytes": rd, "dram_write_bytes": wr,
+        "sram_read_bytes": lp.total("sram_read_bytes"),
+        "sram_write_bytes": lp.total("sram_write_bytes"),
+        "energy_j": e.total_j, "energy_mac_j": e.mac_j, "energy_sram_j": e.sram_j,
+        "energy_dram_j": e.dram_j, "energy_vector_j": e.vector_j, "energy_static_j": e.static_j,
+        "n_tiles": lp.n_tiles, "mapping": lp.mapping,
+    }
+    # Whatever else the memory model counts (row hits, per-command energy …).
+    for key, value in st.memory.items():
+        if key not in ("read_bytes", "write_bytes", "energy_j"):
+            row[f"dram_{key}"] = value
+    if len(st.cores) > 1:
+        for c, cs in enumerate(st.cores):
+            row[f"core{c}_busy"] = cs.busy_s / latency if latency > 0 else 0.0
+    return row
+
+
+@dataclass(frozen=True)
+class Result:
+    """Per-layer and total figures of one simulation (immutable)."""
+
+    chip: Chip
+    workload_name: str
+    batch: int
+    program: TileProgram = field(repr=False)
+    rows: tuple[dict[str, Any], ...] = field(repr=False)
+    events: tuple[TileEvent, ...] = field(default=(), repr=False)
+    memory_totals: dict[str, float] = field(default_factory=dict, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def _frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(list(self.rows))
+        if df.empty:
+            return pd.DataFrame(columns=list(LAYER_COLUMNS))
+        extra = [c for c in df.columns if c not in LAYER_COLUMNS]
+        return df[list(LAYER_COLUMNS) + extra]
+
+    @property
+    def layers(self) -> pd.DataFrame:
+        """One row per layer (a copy)."""
+        return self._frame.copy()
+
+    def to_dataframe(self) -> pd.DataFrame:
+        return self.layers
+
+    def summary(self) -> dict[str, Any]:
+        df = self._frame
+        latency = float(df["latency_s"].sum()) if len(df) else 0.0
+        macs = int(df["macs"].sum()) if len(df) else 0
+        energy_layers = float(df["energy_j"].sum()) if len(df) else 0.0
+        # Energy a memory model adds outside any layer (e.g. background at finish).
+        dram_total = float(self.memory_totals.get("energy_j", df["energy_dram_j"].sum()))
+        dram_extra = max(dram_total - float(df["energy_dram_j"].sum()), 0.0)
+        energy = energy_layers + dram_extra
+        clock = self.chip.clock
+        cycles = latency * clock
+        peak = self.chip.peak_macs_per_second() / clock
+        s: dict[str, Any] = {
+            "chip": self.chip.name, "workload": self.workload_name, "batch": self.batch,
+            "layers": len(df), "latency_s": latency, "cycles": cycles, "macs": macs,
+            "ops": 2 * macs, "compute_cycles": float(df["compute_cycles"].sum()) if len(df) else 0.0,
+            "utilization": macs / (cycles * peak) if cycles > 0 else 0.0,
+            "energy_j": energy,
+            "energy_mac_j": float(df["energy_mac_j"].sum()),
+            "energy_sram_j": float(df["energy_sram_j"].sum()),
+            "energy_dram_j": float(df["energy_dram_j"].sum()) + dram_extra,
+            "energy_vector_j": float(df["energy_vector_j"].sum()),
+            "energy_static_j": float(df["energy_static_j"].sum()),
+            "dram_read_bytes": float(df["dram_read_bytes"].sum()),
+            "dram_write_bytes": float(df["dram_write_bytes"].sum()),
+            "average_power_w": energy / latency if latency > 0 else 0.0,
+            "effective_tops": 2 * macs / latency / 1e12 if latency > 0 else 0.0,
+            "tops_per_w": 2 * macs / energy / 1e12 if energy > 0 else 0.0,
+            "inferences_per_s": self.batch / latency if latency > 0 else 0.0,
+            "inferences_per_j": self.batch / energy if energy > 0 else 0.0,
+            "bound_compute_layers": int((df["bound"] == "compute").sum()),
+            "bound_memory_layers": int((df["bound"] == "memory").sum()),
+            "bound_vector_layers": int((df["bound"] == "vector").sum()),
+        }
+        s.update(self.meta)
+        return s
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Result({s['chip']!r} x {s['workload']!r}: {s['latency_s'] * 1e3:.3f} ms, "
+                f"{s['energy_j'] * 1e3:.3f} mJ, {s['layers']} layers)")
+
+
+def build_result(chip: Chip, program: TileProgram, stats: list[LayerStats],
+                 events: list[TileEvent], memory_totals: dict[str, float], batch: int = 1,
+                 meta: dict[str, Any] | None = None) -> Result:
+    rows = tuple(_layer_row(chip, lp, st) for lp, st in zip(program.layers, stats, strict=True))
+    return Result(chip, program.workload, batch, program, rows, tuple(events),
+                  dict(memory_totals), dict(meta or {}))
+
+

@@ -1,0 +1,325 @@
+"""The chip specification: YAML → validated, frozen pydantic models.
+
+A chip composes, in this order: clock, cores (a count and one core description: systolic
+arrays, a vector unit, an SRAM scratchpad, DMA engines), an optional shared on-chip SRAM,
+DRAM (a catalog standard plus overrides) and an energy table. Quantities are written with
+units (``24 MiB``, ``700 MHz``, ``34 GB/s``, ``0.2 pJ``); bare numbers are base units.
+Unknown keys are errors. Cross-field rules (SRAM holds one double-buffered minimum tile, the
+default precision is one the array computes) are checked after the fields.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from npusim.spec.dram_catalog import DramStandard, get_standard
+from npusim.spec.yamlio import load_yaml, loads_yaml, validate
+from npusim.units import (
+    parse_bandwidth,
+    parse_bytes,
+    parse_data_rate,
+    parse_energy,
+    parse_frequency,
+    parse_power,
+)
+from npusim.workloads.ir import BITS
+
+__all__ = [
+    "Chip",
+    "Core",
+    "Cores",
+    "Dma",
+    "Dram",
+    "EnergyTable",
+    "Sram",
+    "Systolic",
+    "VectorUnit",
+    "chip_from_dict",
+    "load_arch",
+    "loads_arch",
+]
+
+
+def _unit(parser: Any) -> BeforeValidator:
+    def conv(v: Any) -> Any:
+        return parser(v)
+    return BeforeValidator(conv)
+
+
+Bytes = Annotated[int, _unit(parse_bytes), Field(gt=0)]
+Hertz = Annotated[float, _unit(parse_frequency), Field(gt=0)]
+BytesPerSecond = Annotated[float, _unit(parse_bandwidth), Field(gt=0)]
+TransfersPerSecond = Annotated[float, _unit(parse_data_rate), Field(gt=0)]
+Joules = Annotated[float, _unit(parse_energy), Field(ge=0)]
+Watts = Annotated[float, _unit(parse_power), Field(ge=0)]
+Precision = Literal["int4", "int8", "fp8", "fp16", "bf16", "fp32"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Systolic(_Spec):
+    """``count`` systolic arrays of ``rows`` x ``cols`` PEs with one dataflow."""
+
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    count: int = Field(default=1, gt=0)
+    dataflow: Literal["ws", "os", "is"] = "ws"
+    #: MACs one PE completes per cycle, by operand precision (int8: 1, int4: 2, fp16: 0.5 …)
+    macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"int8": 1.0})
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(self.macs_per_cycle)
+
+    def peak_macs_per_cycle(self, precision: str) -> float:
+        return self.rows * self.cols * self.count * self.macs_per_cycle[precision]
+
+
+class VectorUnit(_Spec):
+    """SIMD unit: ``lanes`` x ops per lane per cycle, by op class."""
+
+    lanes: int = Field(default=128, gt=0)
+    ops_per_cycle: dict[Literal["alu", "special"], Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"alu": 1.0, "special": 0.25})
+
+    def rate(self, op_class: str) -> float:
+        return self.lanes * self.ops_per_cycle.get(op_class, min(self.ops_per_cycle.values()))
+
+
+class Sram(_Spec):
+    """A scratchpad: capacity, port bandwidth in bytes per cycle, bank count."""
+
+    size: Bytes
+    read_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    write_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    banks: int = Field(default=16, gt=0)
+
+
+class Dma(_Spec):
+    engines: int = Field(default=2, gt=0)
+    #: per-engine cap; unset means the DMA is limited only by DRAM and SRAM
+    bytes_per_cycle: float | None = Field(default=None, gt=0)
+
+
+class Core(_Spec):
+    systolic: Systolic
+    vector: VectorUnit = Field(default_factory=VectorUnit)
+    sram: Sram
+    accumulator: Sram | None = None
+    dma: Dma = Field(default_factory=Dma)
+
+
+class Cores(_Spec):
+    count: int = Field(default=1, gt=0)
+    core: Core
+
+
+class Dram(_Spec):
+    """Off-chip memory: a catalog standard plus overrides."""
+
+    standard: str
+    channels: int | None = Field(default=None, gt=0)
+    data_rate: TransfersPerSecond | None = None
+    bus_width_bits: int | None = Field(default=None, gt=0)
+    capacity: Bytes | None = None
+    #: overrides the peak computed from channels x width x rate (a published figure)
+    bandwidth: BytesPerSecond | None = None
+    pj_per_bit: float | None = Field(default=None, gt=0)
+    latency_ns: float | None = Field(default=None, ge=0)
+
+    @field_validator("standard")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        try:
+            get_standard(v)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return v
+
+    @property
+    def catalog(self) -> DramStandard:
+        return get_standard(self.standard)
+
+    @property
+    def n_channels(self) -> int:
+        return self.channels or self.catalog.default_channels
+
+    @property
+    def width_bits(self) -> int:
+        return self.bus_width_bits or self.catalog.channel_width_bits
+
+    @property
+    def rate_tps(self) -> float:
+        return self.data_rate or self.catalog.data_rate_mts * 1e6
+
+    @property
+    def peak_bandwidth(self) -> float:
+        """Bytes per second across all channels."""
+        if self.bandwidth is not None:
+            return self.bandwidth
+        return self.n_channels * self.width_bits / 8 * self.rate_tps
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.capacity or self.n_channels * self.catalog.capacity_per_channel_bytes
+
+    @property
+    def energy_pj_per_bit(self) -> float:
+        return self.pj_per_bit or self.catalog.pj_per_bit
+
+    @property
+    def idle_latency_s(self) -> float:
+        ns = self.latency_ns if self.latency_ns is not None else self.catalog.idle_read_latency_ns
+        return ns * 1e-9
+
+
+# Horowitz, ISSCC 2014, 45 nm (reference/chips.md §3.1): multiply + add per MAC, in pJ.
+_MAC_PJ_45NM = {"int4": 0.1, "int8": 0.23, "fp8": 0.5, "fp16": 1.5, "bf16": 1.3, "fp32": 4.6}
+# 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ → pJ per byte by bank size.
+_SRAM_POINTS = ((8 * 1024, 10 / 8), (32 * 1024, 20 / 8), (1024 * 1024, 100 / 8))
+
+
+def sram_pj_per_byte_45nm(bank_bytes: float) -> float:
+    """Log-log interpolation of Horowitz's SRAM read energies, clamped at the ends."""
+    (x0, y0), (x1, y1), (x2, y2) = _SRAM_POINTS
+    x = min(max(bank_bytes, x0), x2)
+    lo, hi = ((x0, y0), (x1, y1)) if x <= x1 else ((x1, y1), (x2, y2))
+    t = (math.log(x) - math.log(lo[0])) / (math.log(hi[0]) - math.log(lo[0]))
+    return math.exp(math.log(lo[1]) + t * (math.log(hi[1]) - math.log(lo[1])))
+
+
+class EnergyTable(_Spec):
+    """Energy per event; any value left out takes a default from public tables.
+
+    Defaults are Horowitz's 45 nm figures scaled by ``process_nm / 45`` (an assumption:
+    switched capacitance shrinks with feature size, supply voltage held), except DRAM,
+    whose per-bit energy comes from the DRAM catalog.
+    """
+
+    mac: dict[Precision, Joules] = Field(default_factory=dict)
+    sram_read_per_byte: Joules | None = None
+    sram_write_per_byte: Joules | None = None
+    vector_alu_op: Joules | None = None
+    vector_special_op: Joules | None = None
+    leakage: Watts = 0.0
+
+
+class Chip(_Spec):
+    name: str
+    sources: list[str] = Field(min_length=1)
+    assumptions: list[str] = Field(default_factory=list)
+    process_nm: float = Field(default=28.0, gt=0)
+    clock: Hertz
+    default_precision: Precision = "int8"
+    cores: Cores
+    shared_sram: Sram | None = None
+    dram: Dram
+    energy: EnergyTable = Field(default_factory=EnergyTable)
+    tdp: Watts | None = None
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Chip:
+        core = self.cores.core
+        sa = core.systolic
+        problems = []
+        if self.default_precision not in sa.macs_per_cycle:
+            problems.append(
+                f"default_precision {self.default_precision!r} is not computed by the array "
+                f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})")
+        need = min_tile_sram_bytes(self)
+        if core.sram.size < need:
+            problems.append(
+                f"cores.core.sram.size {core.sram.size} B cannot hold one double-buffered "
+                f"minimum tile of a {sa.rows}x{sa.cols} array ({need} B needed)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # Derived figures -------------------------------------------------------------------
+    @property
+    def freq_hz(self) -> float:
+        return self.clock
+
+    @property
+    def n_cores(self) -> int:
+        return self.cores.count
+
+    def peak_macs_per_second(self, precision: str | None = None) -> float:
+        p = precision or self.default_precision
+        return self.cores.count * self.cores.core.systolic.peak_macs_per_cycle(p) * self.clock
+
+    def peak_ops_per_second(self, precision: str | None = None) -> float:
+        return 2 * self.peak_macs_per_second(precision)
+
+    def energy_scale(self) -> float:
+        return self.process_nm / 45.0
+
+    def mac_energy(self, precision: str) -> float:
+        if precision in self.energy.mac:
+            return self.energy.mac[precision]  # type: ignore[index]
+        return _MAC_PJ_45NM[precision] * 1e-12 * self.energy_scale()
+
+    def sram_energy_per_byte(self, write: bool = False) -> float:
+        given = self.energy.sram_write_per_byte if write else self.energy.sram_read_per_byte
+        if given is not None:
+            return given
+        s = self.cores.core.sram
+        return sram_pj_per_byte_45nm(s.size / s.banks) * 1e-12 * self.energy_scale()
+
+    def vector_energy(self, op_class: str) -> float:
+        given = self.energy.vector_special_op if op_class == "special" else self.energy.vector_alu_op
+        if given is not None:
+            return given
+        # An fp16 add (0.4 pJ at 45 nm) per ALU op; a special op taken as 4 of them (assumption).
+        base = 0.4e-12 * (4 if op_class == "special" else 1)
+        return base * self.energy_scale()
+
+    def dram_energy_per_byte(self) -> float:
+        return self.dram.energy_pj_per_bit * 8e-12
+
+    def with_overrides(self, **changes: Any) -> Chip:
+        """A validated copy with top-level fields replaced."""
+        data = self.model_dump()
+        data.update(changes)
+        return Chip.model_validate(data)
+
+
+def min_tile_sram_bytes(chip: Chip) -> int:
+    """SRAM for one minimum tile, double-buffered: one fold's operands plus its outputs.
+
+    A minimum tile is one array fold: an R x C stationary block, an R-wide stream of R rows,
+    and R x C outputs at accumulator width (unless a separate accumulator SRAM holds them).
+    """
+    sa = chip.cores.core.systolic
+    bits = min(BITS[p] for p in sa.macs_per_cycle)
+    r, c = sa.rows, sa.cols
+    operands = math.ceil((r * c + r * r) * bits / 8)
+    outputs = 0 if chip.cores.core.accumulator else r * c * 4
+    return 2 * operands + outputs
+
+
+def chip_from_dict(data: dict[str, Any], source: str | None = None, lines: dict[str, int] | None = None) -> Chip:
+    return validate(Chip, data, lines or {}, source)
+
+
+def loads_arch(text: str, source: str | None = None) -> Chip:
+    data, lines = loads_yaml(text, source)
+    return validate(Chip, data, lines, source)
+
+
+def load_arch(path: str | Path) -> Chip:
+    """Load a chip from a YAML file path or a preset name (``tpu_v1``)."""
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        from npusim.presets import preset_path
+
+        p = preset_path(str(path))
+    data, lines = load_yaml(p)
+    return validate(Chip, data, lines, str(p))

@@ -1,0 +1,300 @@
+"""Catalog of DRAM standards: organisation, timings and energy, one entry per speed grade.
+
+Each entry is keyed ``FAMILY-RATE`` (``LPDDR5-6400``); a bare family name picks its default
+(first listed) speed grade. Timings are integer clock counts of ``tCK`` in the style of the
+ramulator2 / DRAMsim3 presets they come from (../shared/reference/chips.md §4); where a
+grade has no public preset its nanosecond values are taken from the nearest grade of the
+family and re-rounded to its clock, which each entry's ``sources`` says. ``tCK`` follows
+from the data rate and how many transfers a pin makes per clock (2 for DDR-clocked
+interfaces, 4 for HBM3's, 8 for LPDDR5 and GDDR6 whose data clock runs faster than CK).
+
+Energy (``DramEnergy``) is per command and per channel: an ACT+PRE pair, the column energy
+of a read or write per bit, one all-bank refresh, and background power. Where a DRAMsim3
+preset gives IDD currents they are derived as in chips.md §3.3 (E_act = VDD·(IDD0·tRC −
+IDD3N·tRAS − IDD2N·(tRC−tRAS)), E_rd = VDD·(IDD4R−IDD3N)·burst time, E_ref =
+VDD·(IDD5−IDD3N)·tRFC, P_bg = VDD·IDD3N) and scaled by the devices per channel; the other
+figures are labelled assumptions. The I/O energy per bit is the one figure no source gives
+per standard: it is set so that a sequential read stream costs the entry's headline
+``pj_per_bit`` (the sourced estimate the bandwidth model uses), i.e. headline minus the
+column, activate, refresh and background shares of that stream. ``pj_per_bit_range`` is the
+range the sources give, which tests hold the command-level model to.
+
+``DramStandard.with_overrides`` replaces any field, timing or energy value (from a chip's
+YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from npusim.errors import Issue, SpecError
+
+__all__ = ["DramEnergy", "DramStandard", "DramTiming", "get_standard", "standard_names"]
+
+_TIMING_KEYS = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s",
+                "rrd_l", "faw", "wtr_s", "wtr_l", "rtp", "wr", "refi", "rfc", "rfcpb")
+
+
+@dataclass(frozen=True)
+class DramTiming:
+    """Timing constraints in clock cycles of ``tck_ns`` (names follow JEDEC, lower case)."""
+
+    tck_ns: float
+    nbl: int  # cycles one burst occupies the data bus
+    cl: int
+    cwl: int
+    rcd: int  # ACT to RD
+    rcdw: int  # ACT to WR
+    rp: int
+    ras: int
+    rc: int
+    ccd_s: int
+    ccd_l: int
+    rrd_s: int
+    rrd_l: int
+    faw: int
+    wtr_s: int
+    wtr_l: int
+    rtp: int
+    wr: int
+    refi: int  # all-bank refresh interval
+    rfc: int  # all-bank refresh cycle time
+    rfcpb: int  # per-bank refresh cycle time; 0: the standard has no per-bank refresh
+
+    @property
+    def rtw(self) -> int:
+        """RD to WR command spacing: read data out, 2 cycles of bus turnaround, minus CWL."""
+        return max(self.cl + self.nbl + 2 - self.cwl, 1)
+
+
+@dataclass(frozen=True)
+class DramEnergy:
+    """Per-channel command energies (see the module docstring for how each is derived)."""
+
+    act_pre_nj: float  # one ACT + its PRE
+    read_pj_per_bit: float  # array + internal datapath of a read burst, per bit
+    write_pj_per_bit: float
+    refresh_nj: float  # one all-bank refresh; a per-bank refresh costs this / banks
+    background_mw: float  # active standby power of one channel
+    io_pj_per_bit: float = 0.0  # set by the catalog from the headline figure
+
+
+@dataclass(frozen=True)
+class DramStandard:
+    name: str
+    family: str
+    data_rate_mts: float  # mega-transfers per second per pin
+    channel_width_bits: int  # one (pseudo-)channel
+    default_channels: int
+    pj_per_bit: float  # headline read/write energy incl. I/O of a stream, estimate
+    idle_read_latency_ns: float  # tRCD + CL + burst, a row miss on an idle bank
+    capacity_per_channel_bytes: int
+    sources: tuple[str, ...]
+    transfers_per_clock: int = 2
+    burst_length: int = 8
+    ranks: int = 1
+    bank_groups: int = 1
+    banks_per_group: int = 8
+    row_bytes: int = 2048
+    timing: DramTiming | None = None
+    energy: DramEnergy | None = None
+    pj_per_bit_range: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def channel_bandwidth(self) -> float:
+        """Peak bytes per second of one channel."""
+        return self.data_rate_mts * 1e6 * self.channel_width_bits / 8
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.channel_width_bits * self.burst_length // 8
+
+    @property
+    def banks(self) -> int:
+        """Banks per channel (all ranks)."""
+        return self.ranks * self.bank_groups * self.banks_per_group
+
+    @property
+    def t(self) -> DramTiming:
+        assert self.timing is not None
+        return self.timing
+
+    @property
+    def e(self) -> DramEnergy:
+        assert self.energy is not None
+        return self.energy
+
+    def with_overrides(self, changes: dict[str, Any]) -> DramStandard:
+        """A copy with fields replaced: top-level names, timing names, energy names.
+
+        Unknown names raise ``SpecError`` naming every bad key at once.
+        """
+        top, tim, ene, bad = {}, {}, {}, []
+        tnames = {f.name for f in dataclasses.fields(DramTiming)}
+        enames = {f.name for f in dataclasses.fields(DramEnergy)}
+        fnames = {f.name for f in dataclasses.fields(DramStandard)} - {"timing", "energy"}
+        for k, v in changes.items():
+            if k in tnames:
+                tim[k] = v
+            elif k in enames:
+                ene[k] = v
+            elif k in fnames:
+                top[k] = v
+            else:
+                bad.append(Issue(k, f"unknown DRAM field (known: {', '.join(sorted(fnames | tnames | enames))})"))
+        if bad:
+            raise SpecError(bad)
+        new = dataclasses.replace(self, **top)
+        if tim:
+            new = dataclasses.replace(new, timing=dataclasses.replace(new.t, **tim))
+        if ene:
+            new = dataclasses.replace(new, energy=dataclasses.replace(new.e, **ene))
+        return _finish(new, keep_io="io_pj_per_bit" in ene)
+
+
+def _finish(s: DramStandard, keep_io: bool = False) -> DramStandard:
+    """Fill the derived fields: idle latency, and the I/O energy from the headline figure."""
+    t, e = s.t, s.e
+    idle = (t.rcd + t.cl + t.nbl) * t.tck_ns
+    if not keep_io:
+        bits_per_s = s.channel_bandwidth * 8
+        act = e.act_pre_nj * 1e3 / (s.row_bytes * 8)
+        ref = e.refresh_nj * 1e-9 / (t.refi * t.tck_ns * 1e-9)
+        static = (ref + e.background_mw * 1e-3) / bits_per_s * 1e12
+        io = max(s.pj_per_bit - e.read_pj_per_bit - act - static, 0.0)
+        e = dataclasses.replace(e, io_pj_per_bit=round(io, 4))
+    return dataclasses.replace(s, idle_read_latency_ns=round(idle, 4), energy=e)
+
+
+_GiB = 2**30
+# Column order of the timing tuples below.
+_T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", "rrd_l", "faw",
+      "wtr_s", "wtr_l", "rtp", "wr", "refi", "rfc", "rfcpb")
+
+
+def _std(name: str, family: str, rate: float, width: int, channels: int, pj: float,
+         cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
+         energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
+         sources: tuple[str, ...]) -> DramStandard:
+    tck = tpc * 1e3 / rate
+    nbl = max(round(bl / tpc), 1)
+    ranks, bgs, banks, row = org
+    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, **dict(zip(_T, timing, strict=True)))
+    s = DramStandard(name, family, rate, width, channels, pj, 0.0, cap, sources,
+                     transfers_per_clock=tpc, burst_length=bl, ranks=ranks, bank_groups=bgs,
+                     banks_per_group=banks, row_bytes=row, timing=tim,
+                     energy=DramEnergy(*energy), pj_per_bit_range=pj_range)
+    return _finish(s)
+
+
+_IO = "I/O pJ/bit: the headline figure less column, activate, refresh and background shares of a read stream (see module docstring)"
+#        name           family    MT/s  width ch  pJ/b  cap/ch     tpc BL  (ranks, BG, banks/BG, row B)
+#        timing: cl cwl rcd rcdw rp ras rc ccd_s ccd_l rrd_s rrd_l faw wtr_s wtr_l rtp wr refi rfc rfcpb
+#        energy: act+pre nJ, read pJ/b, write pJ/b, refresh nJ, background mW (per channel)
+_ENTRIES = [
+    _std("DDR3-2133", "DDR3", 2133, 64, 2, 70.0, 4 * _GiB, 2, 8, (1, 1, 8, 8192),
+         (14, 10, 14, 14, 14, 36, 50, 4, 4, 6, 6, 27, 8, 8, 8, 16, 8320, 278, 0),
+         (12.0, 9.0, 9.0, 500.0, 400.0), (9.0, 70.0),
+         ("JESD79-3F speed bin DDR3-2133 (14-14-14); tRFC 260 ns (4 Gb), tFAW 25 ns (1 KB page)",
+          "70 pJ/bit system-level: Accelergy CACTI plug-in citing Chatterjee et al. MICRO'17",
+          "column 9.0 pJ/bit: DRAM_info README (IDD7, DDR3 2 Gb); ACT 12 nJ per x64 rank, refresh 500 nJ, background 400 mW: assumptions (8 x8 devices)",
+          _IO)),
+    _std("DDR4-3200", "DDR4", 3200, 64, 2, 15.0, 8 * _GiB, 2, 8, (1, 2, 4, 8192),
+         (22, 16, 22, 22, 22, 52, 74, 4, 8, 9, 11, 48, 4, 12, 12, 24, 12480, 560, 0),
+         (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
+         ("DRAMsim3 DDR4_8Gb_x16_3200.ini (timings; IDD0 95, IDD3N 56, IDD2N 37, IDD4R 302, IDD4W 278, IDD5AB 280 mA, VDD 1.2 V)",
+          "energies derived per x16 device (chips.md §3.3) x 4 devices per 64-bit channel",
+          "15 pJ/bit incl. I/O: reference/chips.md §3.3 recommendation (estimate); range 5.8 (column only) to 20 (unconfirmed)",
+          _IO)),
+    _std("DDR4-2400", "DDR4", 2400, 64, 2, 15.0, 8 * _GiB, 2, 8, (1, 2, 4, 8192),
+         (17, 12, 17, 17, 17, 39, 56, 4, 6, 7, 8, 36, 3, 9, 9, 18, 9360, 420, 0),
+         (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
+         ("JESD79-4 DDR4-2400R (17-17-17), x16 tRRD/tFAW; DRAMsim3 DDR4_8Gb_x16_2400.ini",
+          "energies: DDR4-3200 entry (assumption: same IDD)", _IO)),
+    _std("DDR5-4800", "DDR5", 4800, 32, 4, 12.0, 8 * _GiB, 2, 16, (1, 8, 4, 4096),
+         (40, 38, 39, 39, 39, 77, 116, 8, 12, 8, 12, 32, 6, 24, 18, 72, 9360, 708, 312),
+         (6.0, 4.9, 4.4, 325.0, 220.0), (4.9, 20.0),
+         ("JESD79-5 DDR5-4800B (40-39-39), x8 devices, 32-bit subchannel; tRFC1 295 ns / tRFCsb 130 ns (16 Gb)",
+          "12 pJ/bit: assumption between DDR4 and LPDDR5; column energies DDR4's x (1.1/1.2)^2 (VDD), ACT/refresh/background: assumptions",
+          _IO)),
+    _std("LPDDR4-4266", "LPDDR4", 4266, 16, 8, 8.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+         (36, 18, 39, 39, 39, 90, 129, 8, 8, 22, 22, 86, 22, 22, 16, 39, 8328, 598, 299),
+         (1.7, 6.1, 5.6, 46.0, 40.0), (6.1, 14.0),
+         ("JESD209-4 LPDDR4-4266: RL 36, WL 18, tRCD/tRPpb 18 ns, tRAS 42 ns, tRRD 10 ns, tFAW 40 ns, tREFI 3.904 us, tRFCab/pb 280/140 ns (8 Gb)",
+          "DRAMsim3 LPDDR4_8Gb_x16_2400.ini: column 6.1/5.6 pJ/bit, ACT+PRE 1.7 nJ (chips.md §3.3)",
+          "8 pJ/bit: Accelergy plug-in 'public data'; 14 pJ/bit DramDSE (chips.md §3.3); refresh 46 nJ, background 40 mW: assumptions",
+          _IO)),
+    _std("LPDDR4-3200", "LPDDR4", 3200, 16, 8, 8.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+         (28, 14, 29, 29, 29, 68, 97, 8, 8, 16, 16, 64, 16, 16, 12, 29, 6246, 448, 224),
+         (1.7, 6.1, 5.6, 46.0, 40.0), (6.1, 14.0),
+         ("JESD209-4 LPDDR4-3200 (RL 28, WL 14); nanosecond timings as LPDDR4-4266", "energies as LPDDR4-4266", _IO)),
+    _std("LPDDR4X-4266", "LPDDR4X", 4266, 16, 8, 5.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+         (36, 18, 39, 39, 39, 90, 129, 8, 8, 22, 22, 86, 22, 22, 16, 39, 8328, 598, 299),
+         (1.5, 3.6, 3.3, 40.0, 35.0), (4.0, 8.0),
+         ("JESD209-4B LPDDR4X-4266 (timings as LPDDR4-4266)", "Warboy LPDDR4X-4266: developer.furiosa.ai",
+          "pJ/bit ~4-5 (unconfirmed): reference/chips.md §3.3; column energies: assumption (LPDDR4's with 0.6 V VDDQ)",
+          _IO)),
+    _std("LPDDR5-6400", "LPDDR5", 6400, 16, 8, 4.0, 2 * _GiB, 8, 16, (1, 4, 4, 2048),
+         (17, 9, 15, 15, 15, 34, 49, 2, 4, 4, 4, 16, 5, 10, 8, 28, 3124, 224, 112),
+         (1.2, 2.5, 2.3, 40.0, 30.0), (3.0, 5.0),
+         ("ramulator2 LPDDR5_6400 preset (JESD209-5B), BG mode: chips.md §4.1; tRFCab/pb 280/140 ns (16 Gb)",
+          "pJ/bit ~3-5 (unconfirmed): reference/chips.md §3.3; command energies: assumptions",
+          _IO)),
+    _std("LPDDR5X-8533", "LPDDR5X", 8533, 16, 8, 3.5, 2 * _GiB, 8, 16, (1, 4, 4, 2048),
+         (24, 12, 20, 20, 20, 45, 65, 2, 4, 6, 6, 22, 7, 13, 8, 37, 4166, 299, 150),
+         (1.1, 2.2, 2.0, 40.0, 30.0), (2.2, 5.0),
+         ("JESD209-5C LPDDR5X-8533 (CK 1066 MHz); nanosecond timings as LPDDR5-6400 (assumption)",
+          "pJ/bit: assumption, LPDDR5 value less 0.5 for the lower VDDQ", _IO)),
+    _std("HBM2-2000", "HBM2", 2000, 128, 8, 3.9, 1 * _GiB, 2, 4, (1, 4, 4, 1024),
+         (14, 4, 14, 14, 14, 34, 48, 2, 2, 4, 6, 30, 6, 8, 4, 16, 3900, 260, 120),
+         (0.83, 1.57, 2.09, 60.8, 66.0), (1.6, 7.0),
+         ("DRAMsim3 HBM2_8Gb_x128.ini (timings; IDD0 65, IDD3N 55, IDD2N 40, IDD4R 390, IDD4W 500, IDD5AB 250 mA, VDD 1.2 V); tCCD_S raised to the burst (2)",
+          "3.9 pJ/bit: Accelergy plug-in; O'Connor et al. MICRO'17 (3.97); 7 pJ/bit HyGCN (chips.md §3.3)",
+          "tRFCpb 120 ns: assumption", _IO)),
+    _std("HBM2E-3200", "HBM2E", 3200, 128, 8, 3.7, 2 * _GiB, 2, 4, (1, 4, 4, 1024),
+         (23, 7, 23, 23, 23, 55, 78, 2, 4, 7, 10, 48, 10, 13, 7, 26, 6240, 560, 256),
+         (0.83, 1.57, 2.09, 80.0, 66.0), (3.5, 4.0),
+         ("JESD235C HBM2E 3.2 Gb/s; nanosecond timings of DRAMsim3 HBM2_8Gb_x128 re-rounded to tCK 0.625 ns (assumption), tRFC 350 ns (16 Gb)",
+          "pJ/bit ~3.5-4 (unconfirmed): reference/chips.md §3.3; command energies as HBM2", _IO)),
+    _std("HBM2E-3600", "HBM2E", 3600, 128, 8, 3.7, 2 * _GiB, 2, 4, (1, 4, 4, 1024),
+         (26, 8, 26, 26, 26, 62, 88, 2, 4, 8, 11, 54, 11, 15, 8, 29, 7020, 630, 288),
+         (0.83, 1.57, 2.09, 80.0, 66.0), (3.5, 4.0),
+         ("HBM2E 3.6 Gb/s (chips.md §4.2); timings as HBM2E-3200 in ns (assumption)", "energies as HBM2E-3200", _IO)),
+    _std("HBM3-6400", "HBM3", 6400, 32, 32, 3.5, 1 * _GiB, 4, 8, (1, 4, 4, 1024),
+         (20, 10, 31, 15, 26, 45, 72, 2, 4, 4, 5, 24, 4, 12, 9, 33, 6240, 560, 256),
+         (0.5, 1.3, 1.75, 30.0, 33.0), (3.0, 4.0),
+         ("ramulator2 HBM3_6400Mbps preset (JESD238): chips.md §4.2; tRFC 350 ns / tRFCsb 160 ns (8 Gb, ramulator2 HBM3 table)",
+          "pJ/bit ~3-4 (unconfirmed): reference/chips.md §3.3; command energies HBM2's scaled by (1.1/1.2)^2 and page size (assumption)",
+          _IO)),
+    _std("HBM3E-9600", "HBM3E", 9600, 32, 32, 3.2, int(1.5 * _GiB), 4, 8, (1, 4, 4, 1024),
+         (30, 15, 47, 23, 39, 68, 108, 2, 6, 6, 8, 36, 6, 18, 14, 50, 9360, 840, 384),
+         (0.5, 1.2, 1.6, 35.0, 33.0), (2.5, 4.0),
+         ("HBM3E 9.6 Gb/s, 1.2 TB/s per stack: reference/chips.md §4.2; nanosecond timings as HBM3-6400 (assumption)",
+          "pJ/bit: assumption, below HBM3", _IO)),
+    _std("GDDR6-16000", "GDDR6", 16000, 16, 16, 7.5, 1 * _GiB, 8, 16, (1, 4, 4, 2048),
+         (32, 7, 32, 19, 32, 72, 104, 2, 4, 6, 7, 32, 11, 13, 5, 30, 3800, 240, 120),
+         (0.7, 5.2, 4.7, 120.0, 270.0), (5.2, 15.0),
+         ("DRAMsim3 GDDR6_8Gb_x16.ini nanosecond timings (chips.md §4.3) and ramulator2 GDDR6 (x16 tRRD, tFAW, tWTR, tREFI 1.9 us) re-rounded to CK 2 GHz",
+          "7.5 pJ/bit: reference/chips.md §3.3 recommendation (estimate); column 5.2/4.7 pJ/bit, ACT 0.7 nJ: DRAMsim3-derived; refresh, background: assumptions",
+          _IO)),
+]
+_CATALOG = {e.name.upper(): e for e in _ENTRIES}
+_DEFAULT_GRADE: dict[str, DramStandard] = {}
+for _e in _ENTRIES:
+    _DEFAULT_GRADE.setdefault(_e.family.upper(), _e)
+
+
+def standard_names() -> list[str]:
+    return [e.name for e in _ENTRIES]
+
+
+def get_standard(name: str) -> DramStandard:
+    """Look up ``FAMILY-RATE`` or a bare family; ``KeyError`` names the known standards."""
+    key = name.strip().upper()
+    if key in _CATALOG:
+        return _CATALOG[key]
+    if key in _DEFAULT_GRADE:
+        return _DEFAULT_GRADE[key]
+    raise KeyError(f"unknown DRAM standard {name!r} (known: {', '.join(standard_names())})")

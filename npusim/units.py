@@ -1,0 +1,101 @@
+"""Quantities with units, as users write them in YAML: ``32 MiB``, ``1.05 GHz``, ``6400 MT/s``.
+
+Each parser accepts a number with a unit string (or a bare number, taken in the base unit:
+bytes, Hz, bytes/s, transfers/s, seconds, joules) and returns a float or int in base units.
+A bad string raises ``ValueError`` with a message naming what was expected; the spec layer
+turns that into a ``SpecError`` with the key path and line.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "format_bytes",
+    "parse_bandwidth",
+    "parse_bytes",
+    "parse_data_rate",
+    "parse_energy",
+    "parse_frequency",
+    "parse_power",
+    "parse_time",
+]
+
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_RE = re.compile(rf"^\s*{_NUM}\s*([A-Za-zµ/%]*)\s*$")
+
+_BYTES = {
+    "": 1, "b": 1, "byte": 1, "bytes": 1,
+    "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+_HZ = {"": 1, "hz": 1, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
+_BW = {
+    "": 1, "b/s": 1, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12,
+    "kib/s": 2**10, "mib/s": 2**20, "gib/s": 2**30, "tib/s": 2**40,
+}
+_RATE = {"": 1, "t/s": 1, "mt/s": 1e6, "gt/s": 1e9, "mbps": 1e6, "gbps": 1e9, "mb/s": 1e6, "gb/s": 1e9}
+_TIME = {"": 1, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
+_ENERGY = {"": 1, "j": 1, "mj": 1e-3, "uj": 1e-6, "µj": 1e-6, "nj": 1e-9, "pj": 1e-12, "fj": 1e-15}
+_POWER = {"": 1, "w": 1, "mw": 1e-3, "kw": 1e3, "uw": 1e-6}
+
+
+def _parse(value: object, table: dict[str, float], what: str, example: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what} such as '{example}', got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected {what} such as '{example}', got {type(value).__name__}")
+    m = _RE.match(value)
+    if not m:
+        raise ValueError(f"expected {what} such as '{example}', got {value!r}")
+    number, unit = m.groups()
+    key = unit.lower()
+    if key not in table:
+        units = ", ".join(sorted({k for k in table if k}))
+        raise ValueError(f"unknown unit {unit!r} in {value!r} for {what} (use one of: {units})")
+    return float(number) * table[key]
+
+
+def parse_bytes(value: object) -> int:
+    """``'32 MiB'`` → 33554432. Decimal (kB, MB) and binary (KiB, MiB) prefixes both work."""
+    return round(_parse(value, _BYTES, "a size", "32 MiB"))
+
+
+def parse_frequency(value: object) -> float:
+    """``'1.05 GHz'`` → 1.05e9 Hz."""
+    return _parse(value, _HZ, "a frequency", "1.05 GHz")
+
+
+def parse_bandwidth(value: object) -> float:
+    """``'34 GB/s'`` → 3.4e10 bytes per second."""
+    return _parse(value, _BW, "a bandwidth", "34 GB/s")
+
+
+def parse_data_rate(value: object) -> float:
+    """``'6400 MT/s'`` → 6.4e9 transfers per second per pin."""
+    return _parse(value, _RATE, "a data rate", "6400 MT/s")
+
+
+def parse_time(value: object) -> float:
+    """``'18 ns'`` → 1.8e-8 s."""
+    return _parse(value, _TIME, "a time", "18 ns")
+
+
+def parse_energy(value: object) -> float:
+    """``'0.2 pJ'`` → 2e-13 J."""
+    return _parse(value, _ENERGY, "an energy", "0.2 pJ")
+
+
+def parse_power(value: object) -> float:
+    """``'5 W'`` → 5.0 W."""
+    return _parse(value, _POWER, "a power", "5 W")
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable binary size: 33554432 → '32.0 MiB'."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"

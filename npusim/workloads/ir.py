@@ -1,0 +1,428 @@
+"""Workload intermediate representation: a network is a sequence of layers.
+
+Each layer is a frozen dataclass naming its shapes and the precision of each tensor. Layers
+know their own arithmetic (MACs, vector operations) and tensor sizes; they know nothing of
+the chip. The compiler lowers them to GEMM or vector work.
+
+Tensor kinds say where a tensor lives between layers:
+
+* ``act``    an activation produced by an earlier layer (may stay on chip if it fits);
+* ``weight`` a constant parameter, read from DRAM (or a resident on-chip copy);
+* ``kv``     the KV cache, in DRAM, read by attention and appended to by K/V projections.
+
+Precisions are named ``int4 int8 fp8 fp16 bf16 fp32``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar, Literal
+
+__all__ = [
+    "BITS",
+    "PRECISIONS",
+    "Conv2d",
+    "Elementwise",
+    "Embedding",
+    "Layer",
+    "Matmul",
+    "Norm",
+    "Pool",
+    "Softmax",
+    "Workload",
+    "bytes_of",
+]
+
+BITS: dict[str, int] = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
+PRECISIONS: tuple[str, ...] = tuple(BITS)
+
+TensorKind = Literal["act", "weight", "kv"]
+
+# Vector operations each element of an op class costs on the vector unit. "alu" ops are
+# add/mul/max/compare; "special" ops are transcendental (exp, tanh, erf, rsqrt).
+_ELEMENTWISE_COST: dict[str, tuple[str, float]] = {
+    "add": ("alu", 1), "sub": ("alu", 1), "mul": ("alu", 1), "div": ("special", 1),
+    "relu": ("alu", 1), "relu6": ("alu", 2), "clip": ("alu", 2), "max": ("alu", 1),
+    "gelu": ("special", 1), "silu": ("special", 1), "sigmoid": ("special", 1),
+    "tanh": ("special", 1), "swiglu": ("special", 1), "rotary": ("alu", 3),
+    "identity": ("alu", 0), "copy": ("alu", 1), "dequant": ("alu", 2),
+}
+
+
+def bytes_of(elements: float, precision: str) -> int:
+    """Bytes taken by ``elements`` values of ``precision`` (int4 packs two per byte)."""
+    return math.ceil(elements * BITS[precision] / 8)
+
+
+def _check_precision(layer: object, *names: str) -> None:
+    for n in names:
+        p = getattr(layer, n)
+        if p not in BITS:
+            raise ValueError(f"{type(layer).__name__}.{n}: unknown precision {p!r}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Common fields of every layer."""
+
+    name: str
+    kind: ClassVar[str] = "layer"
+
+    def macs(self) -> int:
+        return 0
+
+    def vector_ops(self) -> dict[str, float]:
+        """Vector-unit operations by op class (``alu``, ``special``)."""
+        return {}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        """Bytes read per tensor kind, each tensor counted once."""
+        return {}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {}
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"op": self.kind}
+        for f in fields(self):
+            d[f.name] = getattr(self, f.name)
+        return d
+
+
+@dataclass(frozen=True)
+class Conv2d(Layer):
+    """2-D convolution (NHWC), optionally grouped or depthwise, with a fused activation."""
+
+    batch: int = 1
+    in_h: int = 1
+    in_w: int = 1
+    in_c: int = 1
+    out_c: int = 1
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+    dilation_h: int = 1
+    dilation_w: int = 1
+    groups: int = 1
+    activation: str | None = None
+    act_precision: str = "int8"
+    weight_precision: str = "int8"
+    out_precision: str = "int8"
+    kind: ClassVar[str] = "conv2d"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        for n in ("batch", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
+                  "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
+            if getattr(self, n) <= 0:
+                raise ValueError(f"conv2d {self.name!r}: {n} must be positive")
+        if self.in_c % self.groups or self.out_c % self.groups:
+            raise ValueError(f"conv2d {self.name!r}: groups must divide in_c and out_c")
+        if self.out_h <= 0 or self.out_w <= 0:
+            raise ValueError(f"conv2d {self.name!r}: kernel larger than padded input")
+
+    @property
+    def out_h(self) -> int:
+        eff = self.dilation_h * (self.kernel_h - 1) + 1
+        return (self.in_h + 2 * self.pad_h - eff) // self.stride_h + 1
+
+    @property
+    def out_w(self) -> int:
+        eff = self.dilation_w * (self.kernel_w - 1) + 1
+        return (self.in_w + 2 * self.pad_w - eff) // self.stride_w + 1
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_c
+
+    def gemm_shape(self) -> tuple[int, int, int, int]:
+        """(groups, M, N, K) of the im2col GEMM: M output pixels, N filters, K window."""
+        m = self.batch * self.out_h * self.out_w
+        return (self.groups, m, self.out_c // self.groups,
+                self.kernel_h * self.kernel_w * (self.in_c // self.groups))
+
+    def macs(self) -> int:
+        g, m, n, k = self.gemm_shape()
+        return g * m * n * k
+
+    def vector_ops(self) -> dict[str, float]:
+        if self.activation and self.activation != "identity":
+            cls, per = _ELEMENTWISE_COST.get(self.activation, ("alu", 1))
+            return {cls: per * self.batch * self.out_h * self.out_w * self.out_c}
+        return {}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        w = self.kernel_h * self.kernel_w * (self.in_c // self.groups) * self.out_c
+        return {"act": bytes_of(self.batch * self.in_h * self.in_w * self.in_c, self.act_precision),
+                "weight": bytes_of(w, self.weight_precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.batch * self.out_h * self.out_w * self.out_c,
+                                self.out_precision)}
+
+
+@dataclass(frozen=True)
+class Matmul(Layer):
+    """``batch`` independent products (M x K) @ (K x N).
+
+    ``b_kind`` says what B is: ``weight`` for a linear layer (shared by the whole batch),
+    ``act`` or ``kv`` for attention (one B per batch entry). ``out_kind='kv'`` marks the
+    K/V projections whose outputs are appended to the KV cache in DRAM.
+    """
+
+    batch: int = 1
+    m: int = 1
+    n: int = 1
+    k: int = 1
+    b_kind: TensorKind = "weight"
+    a_kind: TensorKind = "act"
+    out_kind: TensorKind = "act"
+    activation: str | None = None
+    act_precision: str = "int8"
+    weight_precision: str = "int8"
+    out_precision: str = "int8"
+    kind: ClassVar[str] = "matmul"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        for n in ("batch", "m", "n", "k"):
+            if getattr(self, n) <= 0:
+                raise ValueError(f"matmul {self.name!r}: {n} must be positive")
+
+    @property
+    def b_precision(self) -> str:
+        return self.weight_precision
+
+    def gemm_shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, self.m, self.n, self.k)
+
+    def macs(self) -> int:
+        return self.batch * self.m * self.n * self.k
+
+    def vector_ops(self) -> dict[str, float]:
+        if self.activation and self.activation != "identity":
+            cls, per = _ELEMENTWISE_COST.get(self.activation, ("alu", 1))
+            return {cls: per * self.batch * self.m * self.n}
+        return {}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        b_count = self.k * self.n * (1 if self.b_kind == "weight" else self.batch)
+        a = bytes_of(self.batch * self.m * self.k, self.act_precision)
+        b = bytes_of(b_count, self.weight_precision)
+        out: dict[TensorKind, int] = {}
+        out[self.a_kind] = out.get(self.a_kind, 0) + a
+        out[self.b_kind] = out.get(self.b_kind, 0) + b
+        return out
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {self.out_kind: bytes_of(self.batch * self.m * self.n, self.out_precision)}
+
+
+@dataclass(frozen=True)
+class Elementwise(Layer):
+    """An elementwise op over ``elements`` values with ``inputs`` operands (1 or 2)."""
+
+    elements: int = 1
+    op: str = "add"
+    inputs: int = 2
+    precision: str = "int8"
+    kind: ClassVar[str] = "elementwise"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "precision")
+        if self.elements <= 0 or self.inputs <= 0:
+            raise ValueError(f"elementwise {self.name!r}: elements and inputs must be positive")
+        if self.op not in _ELEMENTWISE_COST:
+            raise ValueError(f"elementwise {self.name!r}: unknown op {self.op!r} "
+                             f"(known: {', '.join(sorted(_ELEMENTWISE_COST))})")
+
+    def vector_ops(self) -> dict[str, float]:
+        cls, per = _ELEMENTWISE_COST[self.op]
+        return {cls: per * self.elements}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.elements * self.inputs, self.precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.elements, self.precision)}
+
+
+@dataclass(frozen=True)
+class Softmax(Layer):
+    """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale."""
+
+    rows: int = 1
+    cols: int = 1
+    precision: str = "fp16"
+    kind: ClassVar[str] = "softmax"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "precision")
+        if self.rows <= 0 or self.cols <= 0:
+            raise ValueError(f"softmax {self.name!r}: rows and cols must be positive")
+
+    def vector_ops(self) -> dict[str, float]:
+        e = self.rows * self.cols
+        return {"alu": 3 * e, "special": e}  # max, subtract, sum, scale; exp
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.cols, self.precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.cols, self.precision)}
+
+
+@dataclass(frozen=True)
+class Norm(Layer):
+    """LayerNorm / RMSNorm / BatchNorm over (rows x cols), normalising along cols."""
+
+    rows: int = 1
+    cols: int = 1
+    norm: Literal["layernorm", "rmsnorm", "batchnorm"] = "layernorm"
+    precision: str = "fp16"
+    kind: ClassVar[str] = "norm"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "precision")
+        if self.rows <= 0 or self.cols <= 0:
+            raise ValueError(f"norm {self.name!r}: rows and cols must be positive")
+        if self.norm not in ("layernorm", "rmsnorm", "batchnorm"):
+            raise ValueError(f"norm {self.name!r}: unknown norm {self.norm!r}")
+
+    def vector_ops(self) -> dict[str, float]:
+        e = self.rows * self.cols
+        per = {"layernorm": 5, "rmsnorm": 3, "batchnorm": 2}[self.norm]
+        return {"alu": per * e, "special": self.rows}  # one rsqrt per row
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.cols, self.precision),
+                "weight": bytes_of(2 * self.cols, self.precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.cols, self.precision)}
+
+
+@dataclass(frozen=True)
+class Pool(Layer):
+    """Max / average pooling (NHWC); ``global_avg`` reduces each channel to one value."""
+
+    batch: int = 1
+    in_h: int = 1
+    in_w: int = 1
+    channels: int = 1
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    pool: Literal["max", "avg", "global_avg"] = "max"
+    precision: str = "int8"
+    kind: ClassVar[str] = "pool"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "precision")
+        for n in ("batch", "in_h", "in_w", "channels", "kernel", "stride"):
+            if getattr(self, n) <= 0:
+                raise ValueError(f"pool {self.name!r}: {n} must be positive")
+        if self.pool not in ("max", "avg", "global_avg"):
+            raise ValueError(f"pool {self.name!r}: unknown pool {self.pool!r}")
+
+    @property
+    def out_h(self) -> int:
+        if self.pool == "global_avg":
+            return 1
+        return (self.in_h + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        if self.pool == "global_avg":
+            return 1
+        return (self.in_w + 2 * self.padding - self.kernel) // self.stride + 1
+
+    def vector_ops(self) -> dict[str, float]:
+        if self.pool == "global_avg":
+            return {"alu": self.batch * self.in_h * self.in_w * self.channels}
+        window = self.kernel * self.kernel
+        return {"alu": self.batch * self.out_h * self.out_w * self.channels * window}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.batch * self.in_h * self.in_w * self.channels, self.precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.batch * self.out_h * self.out_w * self.channels,
+                                self.precision)}
+
+
+@dataclass(frozen=True)
+class Embedding(Layer):
+    """Table lookup of ``tokens`` rows of width ``hidden``: a gather from DRAM."""
+
+    tokens: int = 1
+    hidden: int = 1
+    precision: str = "fp16"
+    kind: ClassVar[str] = "embedding"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "precision")
+        if self.tokens <= 0 or self.hidden <= 0:
+            raise ValueError(f"embedding {self.name!r}: tokens and hidden must be positive")
+
+    def vector_ops(self) -> dict[str, float]:
+        return {"alu": self.tokens * self.hidden}  # one copy per element
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"weight": bytes_of(self.tokens * self.hidden, self.precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.tokens * self.hidden, self.precision)}
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    c.kind: c for c in (Conv2d, Matmul, Elementwise, Softmax, Norm, Pool, Embedding)
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named, ordered sequence of layers plus free-form metadata (batch, model, phase)."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    meta: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"workload {self.name!r}: duplicate layer names {dup[:5]}")
+
+    def macs(self) -> int:
+        return sum(layer.macs() for layer in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def with_batch(self, batch: int) -> Workload:
+        """A copy with every batched layer's batch multiplied by ``batch``."""
+        out: list[Layer] = []
+        for layer in self.layers:
+            if isinstance(layer, (Conv2d, Pool)):
+                out.append(replace(layer, batch=layer.batch * batch))
+            elif isinstance(layer, Matmul):
+                if layer.b_kind == "weight":
+                    out.append(replace(layer, m=layer.m * batch))
+                else:
+                    out.append(replace(layer, batch=layer.batch * batch))
+            elif isinstance(layer, Elementwise):
+                out.append(replace(layer, elements=layer.elements * batch))
+            elif isinstance(layer, (Softmax, Norm)):
+                out.append(replace(layer, rows=layer.rows * batch))
+            elif isinstance(layer, Embedding):
+                out.append(replace(layer, tokens=layer.tokens * batch))
+            else:
+                out.append(layer)
+        meta = dict(self.meta)
+        meta["batch"] = int(meta.get("batch", 1)) * batch  # type: ignore[call-overload]
+        return Workload(self.name, tuple(out), meta)
