@@ -112,7 +112,9 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
     align_n = sa.cols if df in (0, 1) else 1
     align_k = sa.rows if df in (0, 2) else 1
     rbw = float(core.sram.read_bytes_per_cycle or 0.0)
-    wbw = float(core.sram.write_bytes_per_cycle or 0.0)
+    # Partial sums go to the accumulator SRAM when there is one, through its own ports.
+    port = core.accumulator if core.accumulator is not None else core.sram
+    wbw = float(port.write_bytes_per_cycle or 0.0)
     cap = math.inf if ctx.ideal else ctx.capacity
     acc = ctx.acc_capacity if not ctx.ideal else 0.0
     args = (sa.rows, sa.cols, sa.count, df, rate, a_b, b_b, out_b, ACC_BYTES,

@@ -1,0 +1,181 @@
+"""``npusim run``, ``compile``, ``validate`` and ``list``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from npusim.errors import NpusimError, SpecError
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="simulate a workload on a chip (default: tpu_v1, ResNet-50)")
+    run.add_argument("arch", nargs="?", help="chip YAML, preset name or SCALE-Sim .cfg")
+    run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
+                     "topology .csv, .onnx or HF config.json")
+    run.add_argument("--batch", type=int, default=1)
+    run.add_argument("--memory", default="bandwidth",
+                     help="memory model: bandwidth (default), ideal, cycle")
+    run.add_argument("--tile-trace", metavar="FILE", help="run a tile trace instead of compiling")
+    run.add_argument("--out", metavar="FILE", help="write the per-layer table (.csv/.json/.parquet)")
+    run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
+    run.set_defaults(func=_run)
+
+    comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
+    comp.add_argument("arch")
+    comp.add_argument("workload")
+    comp.add_argument("--batch", type=int, default=1)
+    comp.add_argument("-o", "--out", required=True, metavar="FILE", help=".parquet or .csv")
+    comp.add_argument("--ideal", action="store_true", help="tile for an ideal memory")
+    comp.set_defaults(func=_compile)
+
+    val = sub.add_parser("validate", help="check a chip, workload, sweep or SCALE-Sim file")
+    val.add_argument("files", nargs="+")
+    val.set_defaults(func=_validate)
+
+    lst = sub.add_parser("list", help="list chip presets and workloads")
+    lst.set_defaults(func=_list)
+
+
+def _check_out(out: str | None, *inputs: str | None) -> None:
+    from npusim.inputs import input_paths
+
+    if out and Path(out).resolve() in input_paths(*inputs):
+        raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from npusim.inputs import resolve_chip, resolve_workload
+    from npusim.report.export import format_summary, format_table, save_result
+    from npusim.simulate import simulate, simulate_program
+
+    _check_out(args.out, args.arch, args.workload, args.tile_trace)
+    if args.batch < 1:
+        raise SpecError(f"--batch must be at least 1, got {args.batch}")
+    chip = resolve_chip(args.arch)
+    if args.tile_trace:
+        from npusim.compiler.program import load_program
+
+        program = load_program(args.tile_trace, n_cores=chip.n_cores)
+        result = simulate_program(chip, program, memory=args.memory)
+    else:
+        wl = resolve_workload(args.workload, batch=args.batch)
+        result = simulate(chip, wl, memory=args.memory)
+    print(format_table(result, args.rows))
+    print()
+    print(format_summary(result))
+    if args.out:
+        save_result(result, args.out)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from npusim.compiler.lower import compile_workload
+    from npusim.compiler.program import save_program
+    from npusim.inputs import resolve_chip, resolve_workload
+
+    _check_out(args.out, args.arch, args.workload)
+    chip = resolve_chip(args.arch)
+    wl = resolve_workload(args.workload, batch=args.batch)
+    program = compile_workload(chip, wl, ideal=args.ideal)
+    save_program(program, args.out)
+    print(f"wrote {args.out}: {len(program.layers)} layers, {program.n_tiles} tiles, "
+          f"{program.n_cores} core(s)")
+    return 0
+
+
+def _kind_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".cfg":
+        return "scalesim-cfg"
+    if suffix == ".csv":
+        return "scalesim-topology"
+    if suffix == ".onnx":
+        return "onnx"
+    from npusim.spec.yamlio import load_yaml
+
+    data, _ = load_yaml(path)
+    if isinstance(data, dict):
+        if "layers" in data:
+            return "workload"
+        if "axes" in data or "sweep" in data or "base" in data:
+            return "sweep"
+    return "chip"
+
+
+def _validate_one(path: Path) -> str:
+    kind = _kind_of(path)
+    if kind == "scalesim-cfg":
+        from npusim.spec.scalesim import load_scalesim_cfg
+
+        chip = load_scalesim_cfg(path)
+        return f"SCALE-Sim config, {chip.cores.core.systolic.rows}x{chip.cores.core.systolic.cols}"
+    if kind == "scalesim-topology":
+        from npusim.spec.scalesim import load_scalesim_topology
+
+        return f"SCALE-Sim topology, {len(load_scalesim_topology(path))} layers"
+    if kind == "onnx":
+        from npusim.workloads.onnx_import import from_onnx
+
+        return f"ONNX model, {len(from_onnx(path))} layers"
+    if kind == "workload":
+        from npusim.workloads import load_workload
+
+        wl = load_workload(path)
+        return f"workload {wl.name!r}, {len(wl)} layers, {wl.macs() / 1e9:.3f} GMACs"
+    if kind == "sweep":
+        from npusim.sweep.spec import load_sweep  # type: ignore[import-not-found]
+
+        spec = load_sweep(path)
+        return f"sweep, {spec.describe()}"
+    from npusim.spec.arch import load_arch
+
+    chip = load_arch(path)
+    return (f"chip {chip.name!r}, {chip.n_cores} core(s), "
+            f"{chip.peak_ops_per_second() / 1e12:.1f} TOPS {chip.default_precision}, "
+            f"DRAM {chip.dram.peak_bandwidth / 1e9:.1f} GB/s")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            print(f"{name}: OK: {_validate_one(path)}")
+        except SpecError as exc:
+            status = 2
+            for issue in exc.issues:
+                print(issue.format(exc.source or name))
+        except NpusimError as exc:
+            status = 2
+            print(f"{name}: {exc}")
+    return status
+
+
+def _list(args: argparse.Namespace) -> int:
+    from npusim.presets import list_presets, list_workloads
+    from npusim.spec.arch import load_arch
+
+    print("chip presets (arch/):")
+    for name in list_presets():
+        try:
+            chip = load_arch(name)
+            print(f"  {name:14s} {chip.name} — {chip.n_cores} core(s), "
+                  f"{chip.peak_ops_per_second() / 1e12:.1f} TOPS {chip.default_precision}, "
+                  f"{chip.dram.standard} {chip.dram.peak_bandwidth / 1e9:.0f} GB/s")
+        except NpusimError as exc:
+            print(f"  {name:14s} INVALID: {str(exc).splitlines()[0]}")
+    print("workloads (workloads/):")
+    for name in list_workloads():
+        print(f"  {name}")
+    from npusim.presets import WORKLOAD_DIR
+
+    hf = sorted(p.stem for p in (WORKLOAD_DIR / "hf").glob("*.json"))
+    if hf:
+        print("LLM configs (workloads/hf/, for `npusim llm`):")
+        for name in hf:
+            print(f"  {name}")
+    return 0

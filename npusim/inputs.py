@@ -1,0 +1,70 @@
+"""Resolving what a user names on the command line or in a sweep into a chip and a workload.
+
+A chip is a YAML path, a preset name from ``arch/`` or a SCALE-Sim ``.cfg``. A workload is
+a built-in name (``resnet50``), a YAML workload, a SCALE-Sim topology ``.csv``, an ``.onnx``
+model, or an HF-style ``config.json`` (simulated as a prefill).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from npusim.errors import SpecError
+from npusim.spec.arch import Chip, load_arch
+from npusim.workloads.ir import Workload
+
+__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "resolve_chip", "resolve_workload"]
+
+DEFAULT_CHIP = "tpu_v1"
+DEFAULT_WORKLOAD = "resnet50"
+
+
+def resolve_chip(name: str | None) -> Chip:
+    name = name or DEFAULT_CHIP
+    p = Path(name)
+    if p.suffix.lower() == ".cfg":
+        from npusim.spec.scalesim import load_scalesim_cfg
+
+        return load_scalesim_cfg(p)
+    if p.suffix.lower() in (".yaml", ".yml") or p.exists():
+        return load_arch(p)
+    return load_arch(name)  # a preset name
+
+
+def resolve_workload(name: str | None, batch: int = 1) -> Workload:
+    from npusim import workloads
+
+    name = name or DEFAULT_WORKLOAD
+    p = Path(name)
+    suffix = p.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        wl = workloads.load_workload(p)
+    elif suffix == ".csv":
+        from npusim.spec.scalesim import load_scalesim_topology
+
+        wl = load_scalesim_topology(p)
+    elif suffix == ".onnx":
+        from npusim.workloads.onnx_import import from_onnx
+
+        return from_onnx(p, batch=batch)
+    elif suffix == ".json":
+        from npusim.workloads.llm import from_hf_config
+
+        return from_hf_config(p, phase="prefill", batch=batch)
+    elif p.exists():
+        raise SpecError(f"cannot tell what kind of workload {name!r} is (use .yaml, .csv, "
+                        f".onnx or .json)", name)
+    else:
+        try:
+            return workloads.builtin(name, batch=batch)
+        except KeyError:
+            from npusim.presets import list_workloads
+
+            raise SpecError(f"no workload file or built-in workload named {name!r} "
+                            f"(built-in: {', '.join(list_workloads())})") from None
+    return wl.with_batch(batch) if batch != 1 else wl
+
+
+def input_paths(*names: str | None) -> list[Path]:
+    """The files among ``names`` that exist, resolved (outputs must never overwrite them)."""
+    return [Path(n).resolve() for n in names if n and Path(n).exists()]
