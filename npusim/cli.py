@@ -19,6 +19,7 @@ __all__ = ["main"]
 # Modules that add subcommands. Each exposes register(subparsers) -> None.
 COMMAND_MODULES: tuple[str, ...] = (
     "npusim.commands.core",
+    "npusim.commands.llm",
 )
 
 

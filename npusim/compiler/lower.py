@@ -9,8 +9,9 @@ For each layer the compiler decides:
 * the unit: conv and matmul go to the systolic array; a depthwise conv goes to the array
   or the vector unit, whichever the cost model says is faster; the rest to the vector unit;
 * where activations live: an activation tensor stays on chip (no DRAM traffic) when the
-  producer's output and the consumer's input together take at most half the on-chip SRAM
-  (an assumption: the other half is kept for tiles);
+  producer's output and the consumer's inputs together take at most three quarters of the
+  on-chip SRAM (an assumption: the last quarter is kept for tiles; the tiler then works
+  in whatever the resident tensors leave);
 * the split across cores: the batch/group dimension if it has at least one entry per core,
   else N or M, whichever duplicates fewer operand bytes (each core loads the operand that
   is not split);
@@ -312,7 +313,7 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False) -> 
     onchip = chip.n_cores * sram + (chip.shared_sram.size if chip.shared_sram else 0)
     dram_bpc = chip.dram.peak_bandwidth / chip.clock / chip.n_cores
     ctx = _Ctx(chip, ideal, sram, float(core.accumulator.size) if core.accumulator else 0.0,
-               0.0 if ideal else dram_bpc, onchip / 2, {})
+               0.0 if ideal else dram_bpc, onchip * 0.75, {})
     layers = []
     prev_out_resident = False
     for i, layer in enumerate(workload.layers):

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "BITS",
+    "ELEMENTWISE_OPS",
     "PRECISIONS",
     "Conv2d",
     "Elementwise",
@@ -41,7 +42,7 @@ TensorKind = Literal["act", "weight", "kv"]
 
 # Vector operations each element of an op class costs on the vector unit. "alu" ops are
 # add/mul/max/compare; "special" ops are transcendental (exp, tanh, erf, rsqrt).
-_ELEMENTWISE_COST: dict[str, tuple[str, float]] = {
+ELEMENTWISE_OPS: dict[str, tuple[str, float]] = {
     "add": ("alu", 1), "sub": ("alu", 1), "mul": ("alu", 1), "div": ("special", 1),
     "relu": ("alu", 1), "relu6": ("alu", 2), "clip": ("alu", 2), "max": ("alu", 1),
     "gelu": ("special", 1), "silu": ("special", 1), "sigmoid": ("special", 1),
@@ -84,7 +85,8 @@ class Layer:
         return {}
 
     def to_dict(self) -> dict[str, object]:
-        d: dict[str, object] = {"op": self.kind}
+        """Field values plus the layer type under ``kind``."""
+        d: dict[str, object] = {"kind": self.kind}
         for f in fields(self):
             d[f.name] = getattr(self, f.name)
         return d
@@ -151,7 +153,7 @@ class Conv2d(Layer):
 
     def vector_ops(self) -> dict[str, float]:
         if self.activation and self.activation != "identity":
-            cls, per = _ELEMENTWISE_COST.get(self.activation, ("alu", 1))
+            cls, per = ELEMENTWISE_OPS.get(self.activation, ("alu", 1))
             return {cls: per * self.batch * self.out_h * self.out_w * self.out_c}
         return {}
 
@@ -205,7 +207,7 @@ class Matmul(Layer):
 
     def vector_ops(self) -> dict[str, float]:
         if self.activation and self.activation != "identity":
-            cls, per = _ELEMENTWISE_COST.get(self.activation, ("alu", 1))
+            cls, per = ELEMENTWISE_OPS.get(self.activation, ("alu", 1))
             return {cls: per * self.batch * self.m * self.n}
         return {}
 
@@ -236,12 +238,12 @@ class Elementwise(Layer):
         _check_precision(self, "precision")
         if self.elements <= 0 or self.inputs <= 0:
             raise ValueError(f"elementwise {self.name!r}: elements and inputs must be positive")
-        if self.op not in _ELEMENTWISE_COST:
+        if self.op not in ELEMENTWISE_OPS:
             raise ValueError(f"elementwise {self.name!r}: unknown op {self.op!r} "
-                             f"(known: {', '.join(sorted(_ELEMENTWISE_COST))})")
+                             f"(known: {', '.join(sorted(ELEMENTWISE_OPS))})")
 
     def vector_ops(self) -> dict[str, float]:
-        cls, per = _ELEMENTWISE_COST[self.op]
+        cls, per = ELEMENTWISE_OPS[self.op]
         return {cls: per * self.elements}
 
     def input_bytes(self) -> dict[TensorKind, int]:

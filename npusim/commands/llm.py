@@ -1,0 +1,64 @@
+"""``npusim llm ARCH MODEL``: TTFT, TPOT, tokens/s, J/token and one decode step's layers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from npusim.workloads.ir import PRECISIONS
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("llm", help="serve an LLM on a chip: TTFT, TPOT, tokens/s, J/token")
+    p.add_argument("arch", help="chip YAML or preset name")
+    p.add_argument("model", help="HF config.json or a shipped name (llama2_7b, opt_30b …)")
+    p.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
+    p.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--weights", default="int8", choices=PRECISIONS)
+    p.add_argument("--kv", default="int8", choices=PRECISIONS)
+    p.add_argument("--activations", default="int8", choices=PRECISIONS)
+    p.add_argument("--memory", default="bandwidth", help="memory model (default bandwidth)")
+    p.add_argument("--decode-points", type=int, default=3,
+                   help="decode contexts simulated and interpolated (default 3)")
+    p.add_argument("--layers", action="store_true",
+                   help="print the per-layer table of one decode step")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_llm)
+
+
+def _llm(args: argparse.Namespace) -> int:
+    from npusim.inputs import resolve_chip
+    from npusim.llm import run_llm
+
+    chip = resolve_chip(args.arch)
+    res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
+                  weights=args.weights, kv=args.kv, activations=args.activations,
+                  memory=args.memory, decode_points=args.decode_points)
+    s = res.summary()
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    if args.layers:
+        cols = ["layer", "op", "precision", "m", "n", "k", "latency_s", "bound",
+                "dram_read_bytes", "energy_j"]
+        print(res.decode_layers[cols].to_string(index=False))
+        print()
+    gib = 2**30
+    print(f"{s['model']} on {s['chip']}: batch {s['batch']}, prompt {s['prompt']}, "
+          f"gen {s['gen']}, weights {args.weights}, activations {args.activations}, "
+          f"KV {args.kv}")
+    print(f"  memory        weights {s['weight_bytes'] / gib:.2f} GiB + KV cache "
+          f"{s['kv_cache_bytes'] / gib:.2f} GiB + activations "
+          f"{s['activation_bytes'] / gib:.2f} GiB of {chip.dram.capacity_bytes / gib:.2f} GiB")
+    print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms")
+    ctx = ", ".join(str(c) for c in s["decode_contexts"])
+    print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   "
+          f"(mean of {s['decode_steps']} steps, interpolated from contexts {ctx})")
+    print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
+    print(f"  J/token       {s['j_per_token']:10.4f}      "
+          f"(end to end, with prefill: {s['energy_per_token_e2e_j']:.4f})")
+    print(f"  avg power     {s['average_power_w']:10.2f} W")
+    return 0

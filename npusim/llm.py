@@ -1,0 +1,176 @@
+"""LLM serving metrics on a chip: time to first token, time per output token, tokens/s, J/token.
+
+``run_llm(chip, model, prompt=512, gen=128, batch=1, ...)`` checks that weights, the KV cache
+of ``prompt + gen`` tokens and the activations fit DRAM (else a one-line MappingError), then
+simulates one prefill of ``batch x prompt`` tokens and a few decode steps.
+
+Generation of ``gen`` tokens: the first comes out of prefill (TTFT = prefill latency); each
+of the other ``gen - 1`` comes from a decode step whose KV cache holds ``prompt + j`` tokens
+(j = 1 … gen-1). Decode steps are simulated at ``decode_points`` contexts spread evenly over
+that range and linearly interpolated between them for every step (decode cost is affine in
+the context, so even two points integrate it exactly up to the simulator's tiling steps);
+TPOT is the mean step latency. With ``gen == 1`` one step at ``prompt + 1`` is simulated for
+the per-layer table, and the totals contain no decode time.
+
+Definitions: ``tokens_per_s`` is decode throughput, ``batch / TPOT``; ``j_per_token`` is
+decode energy per generated token (``step energy / batch``, averaged over the steps);
+``energy_per_token_e2e_j`` adds prefill and divides by ``batch x gen``; ``average_power_w``
+is total energy over total time (prefill + decode).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npusim.errors import MappingError
+from npusim.report.result import Result
+from npusim.simulate import simulate
+from npusim.spec.arch import Chip, load_arch
+from npusim.workloads.llm import (
+    ConfigLike,
+    Footprint,
+    from_hf_config,
+    load_hf_config,
+    memory_footprint,
+    require_fits,
+)
+
+__all__ = ["LLMResult", "run_llm"]
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    """Serving figures of one model on one chip; ``decode`` is the middle decode step."""
+
+    chip: str
+    model: str
+    batch: int
+    prompt: int
+    gen: int
+    precision: dict[str, str]
+    footprint: Footprint
+    prefill: Result = field(repr=False)
+    decode: Result = field(repr=False)
+    #: (context tokens, step latency s, step energy J) of each simulated decode step
+    decode_samples: tuple[tuple[int, float, float], ...]
+    decode_time_s: float
+    decode_energy_j: float
+    decode_steps: int
+
+    @property
+    def ttft_s(self) -> float:
+        return float(self.prefill.summary()["latency_s"])
+
+    @property
+    def prefill_energy_j(self) -> float:
+        return float(self.prefill.summary()["energy_j"])
+
+    @property
+    def tpot_s(self) -> float:
+        if self.decode_steps:
+            return self.decode_time_s / self.decode_steps
+        return self.decode_samples[0][1]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch / self.tpot_s
+
+    @property
+    def j_per_token(self) -> float:
+        if self.decode_steps:
+            return self.decode_energy_j / (self.decode_steps * self.batch)
+        return self.decode_samples[0][2] / self.batch
+
+    @property
+    def total_time_s(self) -> float:
+        return self.ttft_s + self.decode_time_s
+
+    @property
+    def total_energy_j(self) -> float:
+        return self.prefill_energy_j + self.decode_energy_j
+
+    @property
+    def average_power_w(self) -> float:
+        return self.total_energy_j / self.total_time_s if self.total_time_s > 0 else 0.0
+
+    @property
+    def decode_layers(self) -> pd.DataFrame:
+        """Per-layer table of one decode step (the middle simulated context)."""
+        return self.decode.layers
+
+    def summary(self) -> dict[str, Any]:
+        fp = self.footprint
+        return {
+            "chip": self.chip, "model": self.model, "batch": self.batch,
+            "prompt": self.prompt, "gen": self.gen, **{f"{k}_precision": v for k, v in
+                                                      self.precision.items()},
+            "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
+            "j_per_token": self.j_per_token,
+            "energy_per_token_e2e_j": self.total_energy_j / (self.batch * self.gen),
+            "average_power_w": self.average_power_w, "total_time_s": self.total_time_s,
+            "total_energy_j": self.total_energy_j, "prefill_energy_j": self.prefill_energy_j,
+            "decode_steps": self.decode_steps,
+            "decode_contexts": [c for c, _, _ in self.decode_samples],
+            "weight_bytes": fp.weight_bytes, "kv_cache_bytes": fp.kv_cache_bytes,
+            "activation_bytes": fp.activation_bytes,
+            "decode_dram_read_bytes": float(self.decode.summary()["dram_read_bytes"]),
+        }
+
+
+def _contexts(prompt: int, steps: int, points: int) -> list[int]:
+    """``points`` contexts from ``prompt + 1`` to ``prompt + steps``, ends included."""
+    lo, hi = prompt + 1, prompt + max(steps, 1)
+    n = min(points, hi - lo + 1)
+    if n == 1:
+        return [(lo + hi) // 2]
+    return sorted({lo + (hi - lo) * i // (n - 1) for i in range(n)})
+
+
+def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen: int = 128,
+            batch: int = 1, weights: str = "int8", kv: str = "int8",
+            activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
+            decode_points: int = 3) -> LLMResult:
+    """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics."""
+    c = chip if isinstance(chip, Chip) else load_arch(chip)
+    cfg = load_hf_config(config)
+    if cfg.encoder:
+        raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens; "
+                           "use `npusim run` for it")
+    if prompt < 1 or gen < 1 or batch < 1 or decode_points < 1:
+        raise MappingError("prompt, gen, batch and decode_points must be at least 1")
+    prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
+    kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum)
+    pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+    steps = gen - 1
+    ctxs = _contexts(prompt, steps, decode_points)
+    dec_wls = [from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt, context_len=x,
+                              **kw) for x in ctxs]
+    # Capacity: the cache at its largest (prompt + gen tokens) and the larger activations.
+    full = memory_footprint(cfg, phase="decode", batch=batch, prompt_len=prompt,
+                            context_len=prompt + gen, weights=weights, activations=activations,
+                            kv=kv)
+    act = max(full.activation_bytes, memory_footprint(pre_wl).activation_bytes)
+    fp = require_fits(c, Footprint(full.weight_bytes, full.kv_cache_bytes, act))
+
+    prefill = simulate(c, pre_wl, memory=memory)
+    results = [simulate(c, wl, memory=memory) for wl in dec_wls]
+    samples = tuple((x, float(r.summary()["latency_s"]), float(r.summary()["energy_j"]))
+                    for x, r in zip(ctxs, results, strict=True))
+    if steps:
+        every = np.arange(prompt + 1, prompt + steps + 1, dtype=float)
+        xs = np.array([s[0] for s in samples], dtype=float)
+        dec_t = float(np.interp(every, xs, [s[1] for s in samples]).sum())
+        dec_e = float(np.interp(every, xs, [s[2] for s in samples]).sum())
+    else:
+        dec_t = dec_e = 0.0
+    mid = results[len(results) // 2]
+    if not all(math.isfinite(v) for v in (dec_t, dec_e)):
+        raise MappingError(f"{cfg.name} on {c.name}: the simulation gave no finite decode time")
+    return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, fp, prefill, mid, samples,
+                     dec_t, dec_e, steps)

@@ -1,0 +1,248 @@
+"""The YAML workload format: a named list of layers, validated into the workload IR.
+
+    name: resnet50
+    meta: {batch: 1, source: torchvision}        # optional, free-form
+    layers:
+      - {op: conv2d, name: conv1, in_h: 224, in_w: 224, in_c: 3, out_c: 64,
+         kernel: 7, stride: 2, padding: 3, activation: relu}
+      - {op: pool, name: maxpool, in_h: 112, in_w: 112, channels: 64, kernel: 3, stride: 2,
+         padding: 1, pool: max}
+      - {op: matmul, name: fc, m: 1, n: 1000, k: 2048, b_kind: weight}
+
+Each layer has ``op`` (``conv2d matmul elementwise softmax norm pool embedding``), a unique
+``name`` and the fields of that IR class (npusim/workloads/ir.py); left-out fields take the
+IR defaults. Two spellings differ from the IR: a conv's ``kernel``, ``stride``, ``padding``
+and ``dilation`` set both the ``_h`` and ``_w`` fields, and an elementwise layer names its
+operation ``function`` (``op`` is the layer type). Sizes are positive integers (paddings may
+be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
+reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
+(``layers[3].kernel_h``) and the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from npusim.errors import Issue, SpecError
+from npusim.spec.yamlio import LineMap, issues_from_validation, line_for, load_yaml, loads_yaml
+from npusim.workloads.ir import ELEMENTWISE_OPS, LAYER_TYPES, PRECISIONS, Conv2d, Layer, Workload
+
+__all__ = ["dump_workload", "load_workload", "loads_workload", "save_workload",
+           "workload_from_data"]
+
+# IR field -> YAML key, where the IR name would clash with the layer-type key ``op``.
+_RENAMED: dict[str, dict[str, str]] = {"elementwise": {"op": "function"}}
+# Conv shorthands: one YAML key for an (_h, _w) pair.
+_CONV_PAIRS: dict[str, tuple[str, str]] = {
+    "kernel": ("kernel_h", "kernel_w"), "stride": ("stride_h", "stride_w"),
+    "padding": ("pad_h", "pad_w"), "dilation": ("dilation_h", "dilation_w"),
+}
+_FUNCTIONS = tuple(sorted(ELEMENTWISE_OPS))
+
+Positive = Annotated[int, Field(strict=True, gt=0)]
+NonNegative = Annotated[int, Field(strict=True, ge=0)]
+PrecisionName = Literal[PRECISIONS]  # type: ignore[valid-type]
+FunctionName = Literal[_FUNCTIONS]  # type: ignore[valid-type]
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    layers: list[Any] = Field(min_length=1)
+
+
+def _field_type(kind: str, name: str, hint: Any) -> Any:
+    if name in ("pad_h", "pad_w", "padding"):
+        return NonNegative
+    if hint is int:
+        return Positive
+    if name.endswith("precision"):
+        return PrecisionName
+    if name == "activation":
+        return FunctionName | None
+    if kind == "elementwise" and name == "op":
+        return FunctionName
+    return hint
+
+
+def _layer_model(cls: type[Layer]) -> type[BaseModel]:
+    """A pydantic model of one layer type, generated from its IR dataclass (no drift)."""
+    hints = typing.get_type_hints(cls)
+    rename = _RENAMED.get(cls.kind, {})
+    spec: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        typ = _field_type(cls.kind, f.name, hints[f.name])
+        # Left out: the IR default applies (model_dump(exclude_unset=True) drops it).
+        default: Any = ... if f.name == "name" else None
+        spec[rename.get(f.name, f.name)] = (typ, default)
+    if cls is Conv2d:
+        for key in _CONV_PAIRS:
+            spec[key] = (NonNegative if key == "padding" else Positive, None)
+    return create_model(f"{cls.__name__}Spec", __config__=ConfigDict(extra="forbid"),
+                        **spec)
+
+
+_MODELS: dict[str, type[BaseModel]] = {k: _layer_model(c) for k, c in LAYER_TYPES.items()}
+
+
+def _build_layer(kind: str, raw: dict[str, Any], path: str,
+                 lines: LineMap) -> tuple[Layer | None, list[Issue]]:
+    body = {k: v for k, v in raw.items() if k != "op"}
+    issues: list[Issue] = []
+    if kind == "conv2d":
+        for short, pair in _CONV_PAIRS.items():
+            if short in body and any(p in body for p in pair):
+                where = f"{path}.{short}"
+                issues.append(Issue(where, f"give {short} or {'/'.join(pair)}, not both",
+                                    line_for(where, lines)))
+    try:
+        spec = _MODELS[kind].model_validate(body)
+    except ValidationError as exc:
+        return None, issues + issues_from_validation(exc, lines, prefix=path)
+    if issues:
+        return None, issues
+    given = spec.model_dump(exclude_unset=True)
+    if kind == "conv2d":
+        for short, pair in _CONV_PAIRS.items():
+            if short in given:
+                value = given.pop(short)
+                for p in pair:
+                    given[p] = value
+    for ir_name, yaml_name in _RENAMED.get(kind, {}).items():
+        if yaml_name in given:
+            given[ir_name] = given.pop(yaml_name)
+    try:
+        return LAYER_TYPES[kind](**given), []
+    except ValueError as exc:  # cross-field rules of the IR (groups, kernel vs input)
+        return None, [Issue(path, str(exc), line_for(path, lines))]
+
+
+def workload_from_data(data: Any, lines: LineMap | None = None,
+                       source: str | None = None) -> Workload:
+    """Validate parsed YAML data and build the :class:`Workload`; all problems at once."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        kind = "empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError(Issue("", f"expected a mapping at the top level, got {kind}", 1), source)
+    issues: list[Issue] = []
+    top: _File | None = None
+    raw_layers: list[Any] = []
+    try:
+        top = _File.model_validate(data)
+        raw_layers = top.layers
+    except ValidationError as exc:
+        issues += issues_from_validation(exc, lines)
+        found = data.get("layers")
+        if isinstance(found, list):  # still check the layers when the top level is wrong
+            raw_layers = found
+    layers: list[Layer] = []
+    first_seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_layers):
+        path = f"layers[{i}]"
+        if not isinstance(raw, dict):
+            issues.append(Issue(path, f"expected a mapping, got {type(raw).__name__}",
+                                line_for(path, lines)))
+            continue
+        kind = str(raw.get("op"))
+        if kind not in _MODELS:
+            where = f"{path}.op"
+            msg = ("required key is missing" if "op" not in raw else f"unknown op {raw['op']!r}")
+            issues.append(Issue(where, f"{msg} (known: {', '.join(_MODELS)})",
+                                line_for(where, lines)))
+            continue
+        name = raw.get("name")
+        if isinstance(name, str):
+            if name in first_seen:
+                where = f"{path}.name"
+                issues.append(Issue(where, f"duplicate layer name {name!r} "
+                                           f"(first at layers[{first_seen[name]}])",
+                                    line_for(where, lines)))
+            first_seen.setdefault(name, i)
+        layer, found = _build_layer(kind, raw, path, lines)
+        issues += found
+        if layer is not None:
+            layers.append(layer)
+    if issues or top is None:
+        raise SpecError(issues, source)
+    return Workload(top.name, tuple(layers), dict(top.meta))
+
+
+def loads_workload(text: str, source: str | None = None) -> Workload:
+    data, lines = loads_yaml(text, source)
+    return workload_from_data(data, lines, source)
+
+
+def load_workload(path: str | os.PathLike[str]) -> Workload:
+    """Read a workload YAML file; a :class:`SpecError` lists every problem with its line."""
+    data, lines = load_yaml(path)
+    return workload_from_data(data, lines, str(path))
+
+
+# Fields written even when they hold the IR default, because they say what a layer does.
+_ALWAYS = {"b_kind", "pool", "norm", "function"}
+
+
+def _layer_to_yaml(layer: Layer) -> dict[str, Any]:
+    rename = _RENAMED.get(layer.kind, {})
+    # (h, w) pairs of a conv written as one shorthand key where both are equal
+    merged: dict[str, str] = {}  # field -> shorthand ("" for the w half: nothing to write)
+    if isinstance(layer, Conv2d):
+        for short, (h, w) in _CONV_PAIRS.items():
+            if getattr(layer, h) == getattr(layer, w):
+                merged[h], merged[w] = short, ""
+    out: dict[str, Any] = {"op": layer.kind}
+    for f in dataclasses.fields(layer):
+        value = getattr(layer, f.name)
+        key = merged.get(f.name, rename.get(f.name, f.name))
+        if not key:
+            continue
+        if f.name == "name" or value != f.default or key in _ALWAYS:
+            out[key] = value
+    return out
+
+
+def dump_workload(workload: Workload, comment: str | None = None) -> str:
+    """The YAML text of ``workload``: one flow-style mapping per layer, defaults left out."""
+    head = "".join(f"# {line}\n" for line in comment.splitlines()) if comment else ""
+    doc: dict[str, Any] = {"name": workload.name}
+    if workload.meta:
+        doc["meta"] = dict(workload.meta)
+    doc["layers"] = [_layer_to_yaml(layer) for layer in workload.layers]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=4096,
+                          allow_unicode=True)
+    return head + body
+
+
+def _file_mode(target: Path) -> int:
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_workload(workload: Workload, path: str | os.PathLike[str],
+                  comment: str | None = None) -> None:
+    """Write ``workload`` as YAML atomically (a temp file in the same folder, then replace)."""
+    target = Path(path)
+    text = dump_workload(workload, comment)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                               dir=target.parent if str(target.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,101 @@
+"""Workloads: the layer IR, model builders, YAML files and importers.
+
+``builtin(name, **kw)`` builds a named model (``resnet50``, ``mobilenet_v2``, ``bert_base``,
+``bert_large``) with the builder's keyword arguments (``batch``, ``image``, ``seq_len``,
+``precision``); ``load_workload`` / ``save_workload`` read and write the YAML format
+(npusim/spec/workload.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from npusim.errors import WorkloadError
+from npusim.workloads.cnn import mobilenet_v2, resnet50
+from npusim.workloads.ir import (
+    BITS,
+    PRECISIONS,
+    Conv2d,
+    Elementwise,
+    Embedding,
+    Layer,
+    Matmul,
+    Norm,
+    Pool,
+    Softmax,
+    Workload,
+    bytes_of,
+)
+
+# Importers added by their own modules (one line each) go below.
+from npusim.workloads.llm import from_hf_config
+from npusim.workloads.onnx_import import from_onnx
+from npusim.workloads.transformer import bert, bert_base, bert_large
+
+__all__ = [
+    "BITS",
+    "BUILTINS",
+    "PRECISIONS",
+    "Conv2d",
+    "Elementwise",
+    "Embedding",
+    "Layer",
+    "Matmul",
+    "Norm",
+    "Pool",
+    "Softmax",
+    "Workload",
+    "bert",
+    "bert_base",
+    "bert_large",
+    "builtin",
+    "builtin_names",
+    "bytes_of",
+    "from_hf_config",
+    "from_onnx",
+    "load_workload",
+    "mobilenet_v2",
+    "resnet50",
+    "save_workload",
+]
+
+#: Built-in models by name; each builder takes keyword arguments such as ``batch``.
+BUILTINS: dict[str, Callable[..., Workload]] = {
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+    "bert_base": bert_base,
+    "bert_large": bert_large,
+}
+
+
+def load_workload(path: str | os.PathLike[str]) -> Workload:
+    """Read a workload YAML file (see :mod:`npusim.spec.workload`)."""
+    # Imported here: npusim.spec.workload imports the IR from this package.
+    from npusim.spec.workload import load_workload as _load
+
+    return _load(path)
+
+
+def save_workload(workload: Workload, path: str | os.PathLike[str],
+                  comment: str | None = None) -> None:
+    """Write ``workload`` as YAML, atomically (see :mod:`npusim.spec.workload`)."""
+    from npusim.spec.workload import save_workload as _save
+
+    _save(workload, path, comment)
+
+
+def builtin_names() -> list[str]:
+    return list(BUILTINS)
+
+
+def builtin(name: str, **kw: object) -> Workload:
+    """Build the built-in model ``name``; unknown names and arguments are a WorkloadError."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in BUILTINS:
+        raise WorkloadError(f"unknown built-in workload {name!r} "
+                            f"(known: {', '.join(BUILTINS)})")
+    try:
+        return BUILTINS[key](**kw)
+    except (TypeError, ValueError) as exc:
+        raise WorkloadError(f"workload {key}: {exc}") from None

@@ -1,0 +1,325 @@
+"""Transformer and LLM workloads from HF-style ``config.json``: prefill, decode, capacity.
+
+``from_hf_config(cfg, phase="prefill"|"decode", ...)`` builds a :class:`Workload` of IR
+layers, one transformer block after another, from a config read by
+:mod:`npusim.workloads.hf_config`.
+
+Phases. *Prefill* runs ``batch x prompt_len`` tokens; attention reads K and V just
+computed (``b_kind="act"``). *Decode* runs one new token per sequence against a KV cache of
+``context_len`` tokens (``b_kind="kv"``, read from DRAM). K/V projections write the cache
+in both phases (``out_kind="kv"``). The LM head runs over every token in prefill (as the HF
+forward does, and as the 2·N·T FLOP rule counts) and over the one new token in decode.
+
+Attention layout (how GQA shows in DRAM bytes). Scores and context are Matmuls with
+``batch = batch x kv_heads`` and ``m = group x query_tokens``: the ``group`` query heads
+that share one KV head are stacked as rows of one product against that head's K (or V).
+MACs equal ``batch x heads x q x ctx x head_dim`` for MHA, GQA and MQA alike, while the
+bytes of the ``kv`` operand are counted once per KV head, so GQA reduces KV traffic by the
+group factor. Scores are computed for the full ``q x ctx`` block (no causal halving).
+
+Precision per tensor class: ``weights`` for every parameter (Matmul ``weight_precision``
+when B is a weight), ``activations`` for Matmul inputs and outputs, rotary, activation
+functions and residual adds, ``kv`` for the cache (K/V projection outputs, and the B
+operand of decode attention). Softmax (and its scores) and norms run at ``activations``
+when that is a 16/32-bit float, else at fp16 (an assumption shared with
+:mod:`npusim.workloads.transformer`: integer inference keeps them in floating point). ``accum`` is recorded in ``meta["precision"]`` for the compiler. The embedding
+gather moves rows at activation precision (a few KiB per token; the table's DRAM footprint
+counts at ``weights`` precision in :func:`weight_bytes`).
+
+Encoder-only configs (BERT) build a bidirectional encoder of ``batch x prompt_len`` tokens
+(prefill only): word + position + token-type embeddings, post-LayerNorm blocks, no head.
+It mirrors :func:`npusim.workloads.transformer.bert` (same MACs, checked by a test) rather
+than calling it, because that builder has one precision for weights and activations.
+
+Capacity: :func:`memory_footprint` adds weights, the KV cache and peak activations;
+:func:`check_capacity` raises :class:`MappingError` with one line when they exceed DRAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from npusim.errors import MappingError, WorkloadError
+from npusim.workloads.hf_config import (
+    ModelConfig,
+    kv_cache_bytes,
+    load_hf_config,
+    param_count,
+    shipped_models,
+    weight_bytes,
+)
+from npusim.workloads.ir import (
+    BITS,
+    Elementwise,
+    Embedding,
+    Layer,
+    Matmul,
+    Norm,
+    Softmax,
+    TensorKind,
+    Workload,
+)
+
+if TYPE_CHECKING:
+    from npusim.spec.arch import Chip
+
+__all__ = [
+    "ConfigLike",
+    "Footprint",
+    "ModelConfig",
+    "check_capacity",
+    "from_hf_config",
+    "kv_cache_bytes",
+    "load_hf_config",
+    "memory_footprint",
+    "param_count",
+    "require_fits",
+    "shipped_models",
+    "weight_bytes",
+]
+
+Phase = Literal["prefill", "decode"]
+ConfigLike = str | Path | Mapping[str, Any] | ModelConfig
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every block builder needs: shapes of this phase and the precisions."""
+
+    cfg: ModelConfig
+    phase: Phase
+    batch: int
+    q_len: int  # query tokens per sequence (prompt in prefill, 1 in decode)
+    kv_len: int  # tokens attended to per sequence
+    weights: str
+    act: str
+    kv: str
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.q_len
+
+    @property
+    def float_precision(self) -> str:
+        """Softmax and norms: the activation precision, or fp16 when that is narrower."""
+        return self.act if self.act in ("fp16", "bf16", "fp32") else "fp16"
+
+    def linear(self, name: str, k: int, n: int, out_kind: TensorKind = "act") -> Matmul:
+        return Matmul(name, m=self.tokens, k=k, n=n, b_kind="weight", out_kind=out_kind,
+                      act_precision=self.act, weight_precision=self.weights,
+                      out_precision=self.kv if out_kind == "kv" else self.act)
+
+    def vec(self, name: str, elements: int, op: str, inputs: int) -> Elementwise:
+        return Elementwise(name, elements=elements, op=op, inputs=inputs, precision=self.act)
+
+    def norm(self, name: str) -> Norm:
+        return Norm(name, rows=self.tokens, cols=self.cfg.hidden, norm=self.cfg.norm,
+                    precision=self.float_precision)
+
+
+def _attention(x: _Ctx, p: str) -> list[Layer]:
+    c = x.cfg
+    h, kvh, d, g = c.heads, c.kv_heads, c.head_dim, c.group
+    out: list[Layer] = [
+        x.linear(f"{p}q_proj", c.hidden, h * d),
+        x.linear(f"{p}k_proj", c.hidden, kvh * d, out_kind="kv"),
+        x.linear(f"{p}v_proj", c.hidden, kvh * d, out_kind="kv"),
+    ]
+    if c.positions == "rotary":
+        out.append(x.vec(f"{p}rotary", x.tokens * (h + kvh) * c.rotary_dim, "rotary", 1))
+    cached = x.phase == "decode"
+    b_kind: TensorKind = "kv" if cached else "act"
+    b_prec = x.kv if cached else x.act
+    sm = x.float_precision
+    out += [
+        Matmul(f"{p}qk", batch=x.batch * kvh, m=g * x.q_len, k=d, n=x.kv_len, b_kind=b_kind,
+               act_precision=x.act, weight_precision=b_prec, out_precision=sm),
+        Softmax(f"{p}softmax", rows=x.batch * h * x.q_len, cols=x.kv_len, precision=sm),
+        Matmul(f"{p}pv", batch=x.batch * kvh, m=g * x.q_len, k=x.kv_len, n=d, b_kind=b_kind,
+               act_precision=x.act, weight_precision=b_prec, out_precision=x.act),
+        x.linear(f"{p}o_proj", h * d, c.hidden),
+    ]
+    return out
+
+
+def _mlp(x: _Ctx, p: str) -> list[Layer]:
+    c = x.cfg
+    e = x.tokens * c.intermediate
+    if c.gated_mlp:
+        return [x.linear(f"{p}gate_proj", c.hidden, c.intermediate),
+                x.linear(f"{p}up_proj", c.hidden, c.intermediate),
+                x.vec(f"{p}swiglu", e, "swiglu", 2),
+                x.linear(f"{p}down_proj", c.intermediate, c.hidden)]
+    return [x.linear(f"{p}fc_in", c.hidden, c.intermediate),
+            x.vec(f"{p}{c.activation}", e, c.activation, 1),
+            x.linear(f"{p}fc_out", c.intermediate, c.hidden)]
+
+
+def _block(x: _Ctx, i: int) -> list[Layer]:
+    c, p = x.cfg, f"l{i}."
+    th = x.tokens * c.hidden
+    if c.parallel_block:  # GPT-J: x + attn(ln(x)) + mlp(ln(x))
+        return [x.norm(f"{p}ln"), *_attention(x, p), *_mlp(x, p),
+                x.vec(f"{p}residual", th, "add", 3)]
+    if c.post_norm:  # BERT, OPT with do_layer_norm_before=False
+        return [*_attention(x, p), x.vec(f"{p}attn_residual", th, "add", 2),
+                x.norm(f"{p}attn_norm"), *_mlp(x, p), x.vec(f"{p}mlp_residual", th, "add", 2),
+                x.norm(f"{p}mlp_norm")]
+    return [x.norm(f"{p}attn_norm"), *_attention(x, p), x.vec(f"{p}attn_residual", th, "add", 2),
+            x.norm(f"{p}mlp_norm"), *_mlp(x, p), x.vec(f"{p}mlp_residual", th, "add", 2)]
+
+
+def _embeddings(x: _Ctx) -> list[Layer]:
+    c = x.cfg
+    out: list[Layer] = [Embedding("embed_tokens", tokens=x.tokens, hidden=c.embed_dim,
+                                  precision=x.act)]
+    if c.embed_dim != c.hidden:
+        out.append(x.linear("project_in", c.embed_dim, c.hidden))
+    extra = []
+    if c.position_rows:
+        extra.append(Embedding("embed_positions", tokens=x.tokens, hidden=c.hidden,
+                               precision=x.act))
+    if c.type_vocab:
+        extra.append(Embedding("embed_token_types", tokens=x.tokens, hidden=c.hidden,
+                               precision=x.act))
+    if extra:
+        out += [*extra, x.vec("embed_add", x.tokens * c.hidden, "add", 1 + len(extra))]
+    if c.encoder:
+        out.append(x.norm("embed_norm"))
+    return out
+
+
+def _head(x: _Ctx) -> list[Layer]:
+    c = x.cfg
+    out: list[Layer] = []
+    if c.final_norm:
+        out.append(x.norm("final_norm"))
+    if c.encoder:
+        return out
+    if c.embed_dim != c.hidden:
+        out.append(x.linear("project_out", c.hidden, c.embed_dim))
+    out.append(x.linear("lm_head", c.embed_dim, c.vocab))
+    return out
+
+
+def _check_precisions(**named: str) -> None:
+    for key, p in named.items():
+        if p not in BITS:
+            raise WorkloadError(f"{key}: unknown precision {p!r} (known: {', '.join(BITS)})")
+
+
+def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
+                   prompt_len: int = 512, context_len: int | None = None,
+                   weights: str = "int8", activations: str = "int8", kv: str = "int8",
+                   accum: str = "fp32") -> Workload:
+    """One forward pass of a HF-style model as a workload.
+
+    ``config`` is a path to a ``config.json``, its dict, a :class:`ModelConfig` or a shipped
+    name (``llama2_7b``). ``prefill`` runs ``batch x prompt_len`` tokens; ``decode`` runs one
+    token per sequence attending to ``context_len`` cached tokens (default ``prompt_len``).
+    """
+    cfg = load_hf_config(config)
+    _check_precisions(weights=weights, activations=activations, kv=kv, accum=accum)
+    if phase not in ("prefill", "decode"):
+        raise WorkloadError(f"phase must be 'prefill' or 'decode', got {phase!r}")
+    if batch <= 0 or prompt_len <= 0 or (context_len is not None and context_len <= 0):
+        raise WorkloadError("batch, prompt_len and context_len must be positive")
+    if cfg.encoder and phase == "decode":
+        raise WorkloadError(f"{cfg.name}: an encoder-only model has no decode phase")
+    ctx_len = context_len if context_len is not None else prompt_len
+    if phase == "prefill":
+        x = _Ctx(cfg, phase, batch, prompt_len, prompt_len, weights, activations, kv)
+    else:
+        x = _Ctx(cfg, phase, batch, 1, ctx_len, weights, activations, kv)
+    layers = _embeddings(x)
+    for i in range(cfg.layers):
+        layers += _block(x, i)
+    layers += _head(x)
+    meta: dict[str, object] = {
+        "model": cfg.name, "family": cfg.family, "phase": phase, "batch": batch,
+        "prompt_len": prompt_len, "context_len": x.kv_len, "tokens": x.tokens,
+        "precision": {"weights": weights, "activations": activations, "kv": kv,
+                      "accum": accum},
+        "config": cfg,
+    }
+    return Workload(f"{cfg.name}-{phase}", tuple(layers), meta)
+
+
+# Capacity ----------------------------------------------------------------------------------
+
+_GiB = 2**30
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """DRAM bytes a run needs: weights, KV cache and the largest live activations."""
+
+    weight_bytes: int
+    kv_cache_bytes: int
+    activation_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes
+
+    def describe(self) -> str:
+        return (f"weights {self.weight_bytes / _GiB:.2f} GiB + KV cache "
+                f"{self.kv_cache_bytes / _GiB:.2f} GiB + activations "
+                f"{self.activation_bytes / _GiB:.2f} GiB = {self.total_bytes / _GiB:.2f} GiB")
+
+
+def _peak_activation_bytes(wl: Workload) -> int:
+    """The largest activation working set of one layer (its act inputs plus outputs)."""
+    peak = 0
+    for layer in wl.layers:
+        peak = max(peak, layer.input_bytes().get("act", 0) + layer.output_bytes().get("act", 0))
+    return peak
+
+
+def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase = "decode",
+                     batch: int = 1, prompt_len: int = 512, context_len: int | None = None,
+                     weights: str = "int8", activations: str = "int8",
+                     kv: str = "int8") -> Footprint:
+    """Bytes of weights, KV cache (``context_len`` tokens, default ``prompt_len``) and peak
+    activations. A workload built by :func:`from_hf_config` is sized from its config and
+    meta (the keyword arguments are then ignored); any other workload from its layers."""
+    if isinstance(workload_or_config, Workload):
+        wl = workload_or_config
+        cfg = wl.meta.get("config")
+        if isinstance(cfg, ModelConfig):
+            prec: dict[str, str] = wl.meta["precision"]  # type: ignore[assignment]
+            return Footprint(
+                weight_bytes(cfg, prec["weights"]),
+                kv_cache_bytes(cfg, int(wl.meta["batch"]), int(wl.meta["context_len"]),  # type: ignore[call-overload]
+                               prec["kv"]),
+                _peak_activation_bytes(wl))
+        w = sum(layer.input_bytes().get("weight", 0) for layer in wl.layers)
+        k = sum(layer.input_bytes().get("kv", 0) + layer.output_bytes().get("kv", 0)
+                for layer in wl.layers)
+        return Footprint(w, k, _peak_activation_bytes(wl))
+    ctx = context_len if context_len is not None else prompt_len
+    wl = from_hf_config(workload_or_config, phase=phase, batch=batch, prompt_len=prompt_len,
+                        context_len=ctx, weights=weights, activations=activations, kv=kv)
+    return memory_footprint(wl)
+
+
+def require_fits(chip: Chip, footprint: Footprint) -> Footprint:
+    """``footprint`` if it fits ``chip``'s DRAM; otherwise :class:`MappingError`, one line:
+    ``weights X GiB + KV cache Y GiB + activations Z GiB = T GiB > DRAM capacity C GiB by D``."""
+    cap = int(chip.dram.capacity_bytes)
+    if footprint.total_bytes > cap:
+        over = footprint.total_bytes - cap
+        raise MappingError(
+            f"{chip.name}: {footprint.describe()} > DRAM capacity {cap / _GiB:.2f} GiB by "
+            f"{over / _GiB:.2f} GiB ({over:,} bytes)")
+    return footprint
+
+
+def check_capacity(chip: Chip, workload_or_config: Workload | ConfigLike,
+                   **kwargs: Any) -> Footprint:
+    """The footprint of :func:`memory_footprint` (same keyword arguments) if it fits
+    ``chip``'s DRAM; otherwise the one-line :class:`MappingError` of :func:`require_fits`."""
+    return require_fits(chip, memory_footprint(workload_or_config, **kwargs))
