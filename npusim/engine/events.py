@@ -29,9 +29,15 @@ __all__ = ["CoreStats", "LayerStats", "TileEvent", "run_program"]
 
 @dataclass
 class CoreStats:
-    busy_s: float = 0.0  # array/vector busy
+    """Where one core's time in a layer went; the ``*_s`` causes add up to its busy span."""
+
+    busy_s: float = 0.0  # array or vector busy
     array_s: float = 0.0
     vector_s: float = 0.0
+    mac_s: float = 0.0  # the array at full rate: MACs / peak
+    fill_drain_s: float = 0.0  # fold fill, skew and drain, and PEs idle in partial folds
+    sram_stall_s: float = 0.0  # the array waiting on SRAM ports
+    vector_extra_s: float = 0.0  # vector work not hidden under the array
     dma_wait_s: float = 0.0  # waiting for loads not hidden by double buffering
     store_wait_s: float = 0.0  # waiting for an output buffer to drain
     end_s: float = 0.0
@@ -67,7 +73,7 @@ class _Run:
 
 
 def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.ndarray,
-          stats: CoreStats) -> Generator[simpy.Event, object, None]:
+          stats: CoreStats, peak_macs_per_cycle: float) -> Generator[simpy.Event, object, None]:
     n = len(tiles)
     if n == 0:
         stats.end_s = env.now
@@ -79,6 +85,7 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
     rd_col, wr_col = COL["dram_read_bytes"], COL["dram_write_bytes"]
     ra_col, wa_col = COL["read_addr"], COL["write_addr"]
     arr_col, vec_col = COL["array_cycles"], COL["vector_cycles"]
+    comp_col, mac_col = COL["compute_cycles"], COL["macs"]
 
     def load(i: int, t: float) -> float:
         nbytes = int(tiles[i, rd_col])
@@ -111,6 +118,13 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
         stats.busy_s += busy
         stats.array_s += a
         stats.vector_s += v
+        if a > 0:
+            ideal = tiles[i, mac_col] / peak_macs_per_cycle / clock if peak_macs_per_cycle else 0.0
+            comp = tiles[i, comp_col] / clock
+            stats.mac_s += ideal
+            stats.fill_drain_s += comp - ideal
+            stats.sram_stall_s += a - comp
+        stats.vector_extra_s += busy - a
         if run.trace:
             run.events.append(TileEvent(layer, core, i, "compute", start, env.now))
         nbytes = int(tiles[i, wr_col])
@@ -145,7 +159,9 @@ def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
             before = memory.counters()
             start = env.now
             cores = [CoreStats() for _ in lp.tiles]
-            procs = [env.process(_core(env, run, lp.index, c, t, cores[c]))
+            sa = chip.cores.core.systolic
+            peak = sa.peak_macs_per_cycle(lp.precision) if lp.precision in sa.macs_per_cycle else 0.0
+            procs = [env.process(_core(env, run, lp.index, c, t, cores[c], peak))
                      for c, t in enumerate(lp.tiles)]
             yield simpy.AllOf(env, procs)
             out.append(LayerStats(lp.index, start, env.now, cores,

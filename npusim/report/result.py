@@ -20,7 +20,7 @@ from npusim.energy import layer_energy
 from npusim.engine.events import LayerStats, TileEvent
 from npusim.spec.arch import Chip
 
-__all__ = ["LAYER_COLUMNS", "Result", "build_result"]
+__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
@@ -29,6 +29,47 @@ LAYER_COLUMNS: tuple[str, ...] = (
     "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
     "n_tiles", "mapping",
 )
+
+#: Latency by cause; per layer they add up to ``latency_s`` (averaged over cores).
+CAUSE_COLUMNS: tuple[str, ...] = (
+    "time_mac_s", "time_fill_drain_s", "time_sram_stall_s", "time_vector_s",
+    "time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
+    "time_sync_s",
+)
+
+
+def _causes(st: LayerStats) -> dict[str, float]:
+    """Split the layer's latency by cause, averaged over its cores.
+
+    Each core's span is its busy time (MACs at peak, fill/drain, SRAM stalls, vector work
+    not hidden by the array) plus time waiting on DMA; a core that finishes before the
+    last one waits at the barrier (``time_sync_s``). Exposed DMA time is split further by
+    the DRAM model's own stall counters (bank conflicts and row misses, refresh,
+    read/write turnaround) in proportion to their share of its busy time, when it has them.
+    """
+    latency = st.end_s - st.start_s
+    n = len(st.cores) or 1
+    out = dict.fromkeys(CAUSE_COLUMNS, 0.0)
+    for cs in st.cores:
+        out["time_mac_s"] += cs.mac_s / n
+        out["time_fill_drain_s"] += cs.fill_drain_s / n
+        out["time_sram_stall_s"] += cs.sram_stall_s / n
+        out["time_vector_s"] += cs.vector_extra_s / n
+        out["time_dma_exposed_s"] += (cs.dma_wait_s + cs.store_wait_s) / n
+        span = cs.end_s - st.start_s if cs.end_s > 0 else 0.0
+        out["time_sync_s"] += max(latency - span, 0.0) / n
+    m = st.memory
+    busy = m.get("busy_s", 0.0)
+    if busy > 0 and out["time_dma_exposed_s"] > 0:
+        exposed = out["time_dma_exposed_s"]
+        for key, col in (("bank_stall_s", "time_dram_bank_s"),
+                         ("refresh_stall_s", "time_dram_refresh_s"),
+                         ("turnaround_stall_s", "time_dram_turnaround_s")):
+            share = min(max(m.get(key, 0.0) / busy, 0.0), 1.0)
+            out[col] = exposed * share
+        moved = out["time_dram_bank_s"] + out["time_dram_refresh_s"] + out["time_dram_turnaround_s"]
+        out["time_dma_exposed_s"] = exposed - moved
+    return out
 
 
 def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
@@ -65,6 +106,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "energy_dram_j": e.dram_j, "energy_vector_j": e.vector_j, "energy_static_j": e.static_j,
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
+    row.update(_causes(st))
     # Whatever else the memory model counts (row hits, per-command energy …).
     for key, value in st.memory.items():
         if key not in ("read_bytes", "write_bytes", "energy_j"):
