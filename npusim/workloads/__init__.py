@@ -30,7 +30,6 @@ from npusim.workloads.ir import (
 
 # Importers added by their own modules (one line each) go below.
 from npusim.workloads.llm import from_hf_config
-from npusim.workloads.onnx_import import from_onnx
 from npusim.workloads.transformer import bert, bert_base, bert_large
 
 __all__ = [
@@ -99,3 +98,13 @@ def builtin(name: str, **kw: object) -> Workload:
         return BUILTINS[key](**kw)
     except (TypeError, ValueError) as exc:
         raise WorkloadError(f"workload {key}: {exc}") from None
+
+
+def from_onnx(path_or_model: object, **kwargs: object) -> Workload:
+    """Import an ONNX model (see :func:`npusim.workloads.onnx_import.from_onnx`).
+
+    Imported on first use: the ``onnx`` package takes a noticeable part of a cold start.
+    """
+    from npusim.workloads.onnx_import import from_onnx as _from_onnx
+
+    return _from_onnx(path_or_model, **kwargs)  # type: ignore[arg-type]
