@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import cold_start, peak_memory_mib, timed, warm_start  # noqa: E402
+from _common import cold_start, peak_memory_mib, timed, warm_start
 
-import npusim  # noqa: E402
+import npusim
 
 
 def bench(preset: str, repeat: int, memory: str, starts: bool) -> dict[str, float | str]:
@@ -28,8 +28,8 @@ def bench(preset: str, repeat: int, memory: str, starts: bool) -> dict[str, floa
     wl = npusim.workloads.resnet50()
     med, _times, res = timed(lambda: npusim.simulate(chip, wl, memory=memory), repeat)
     s = res.summary()
-    code = ("import npusim; npusim.simulate(npusim.load_arch(%r), npusim.workloads.resnet50(), "
-            "memory=%r)" % (preset, memory))
+    code = (f"import npusim; npusim.simulate(npusim.load_arch({preset!r}), "
+            f"npusim.workloads.resnet50(), memory={memory!r})")
     row: dict[str, float | str] = {
         "preset": preset, "memory": memory, "warm_s": med,
         "simulated_cycles": s["cycles"], "cycles_per_wall_s": s["cycles"] / med,
