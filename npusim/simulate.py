@@ -32,19 +32,24 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     stats, events = run_program(c, program, mem, trace=trace)
     return build_result(c, program, stats, events, mem.counters(), batch=batch,
                         meta={"memory_model": memory if isinstance(memory, str) else
-                              type(memory).__name__})
+                              type(memory).__name__,
+                              "weights_resident": program.weights_resident})
 
 
 def simulate(chip: Chip | str | Path, workload: Workload, *,
-             memory: str | MemoryModel = "bandwidth", trace: bool = False) -> Result:
+             memory: str | MemoryModel = "bandwidth", trace: bool = False,
+             weights_resident: bool | None = None) -> Result:
     """Simulate ``workload`` on ``chip``.
 
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
     ``"ideal"`` (infinite bandwidth; tiling ignores SRAM capacity: the SCALE-Sim reference
     point), ``"cycle"`` (the cycle-approximate DRAM model, when installed) or a
-    :class:`~npusim.engine.memory.MemoryModel` instance.
+    :class:`~npusim.engine.memory.MemoryModel` instance. ``weights_resident``: see
+    :func:`~npusim.compiler.lower.compile_workload` (default: when weights fit the shared
+    on-chip SRAM).
     """
     c = _chip(chip)
-    program = compile_workload(c, workload, ideal=memory == "ideal")
+    program = compile_workload(c, workload, ideal=memory == "ideal",
+                               weights_resident=weights_resident)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     return simulate_program(c, program, memory=memory, trace=trace, batch=batch)

@@ -43,7 +43,7 @@ from npusim.workloads.ir import (
     Workload,
 )
 
-__all__ = ["compile_workload", "compute_precision"]
+__all__ = ["compile_workload", "compute_precision", "weights_fit_shared_sram"]
 
 ACC_BYTES = 4.0  # int32 / fp32 partial sums
 _FP = ("fp8", "fp16", "bf16", "fp32")
@@ -79,6 +79,7 @@ class _Ctx:
     dram_bpc: float  # DRAM bytes per core cycle for one core's share
     resident_budget: float
     cache: dict[tuple[object, ...], np.ndarray]
+    weights_on_chip: bool = False
     addr: int = 0
 
     def alloc(self, nbytes: float) -> int:
@@ -140,20 +141,32 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
     return tiles, mapping
 
 
-def _split(g: int, m: int, n: int, a_bytes: float, b_bytes: float, cores: int,
-           cols: int) -> tuple[str, int]:
-    """Which dimension to split across cores and into how many parts."""
+def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: float,
+           rate: float) -> tuple[str, int]:
+    """Which dimension to split across cores: the batch/group dimension when it has an entry
+    per core, else M or N, whichever gives the lower max(array time, DRAM time): a split on
+    M makes every core load all of B, a split on N all of A.
+    """
+    cores = ctx.chip.n_cores
     if cores == 1:
         return "none", 1
     if g >= cores:
         return "g", cores
-    if n >= cores * cols and a_bytes <= b_bytes:
-        return "n", cores
-    if m >= cores:
-        return "m", cores
-    if n >= cores:
-        return "n", cores
-    return "none", 1
+    sa = ctx.chip.cores.core.systolic
+    df = DATAFLOWS[sa.dataflow]
+    bpc = ctx.dram_bpc * cores
+    best, best_cost = ("none", 1), math.inf
+    for how, size, dup in (("m", m, b_bytes), ("n", n, a_bytes)):
+        if size < cores:
+            continue
+        part = -(-size // cores)
+        cm, cn = (part, n) if how == "m" else (m, part)
+        comp = g * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate)
+        traffic = a_bytes + b_bytes + dup * (cores - 1)
+        cost = max(comp, traffic / bpc if bpc > 0 else 0.0)
+        if cost < best_cost:
+            best, best_cost = (how, cores), cost
+    return best
 
 
 def _parts(total: int, parts: int) -> list[int]:
@@ -185,10 +198,10 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     if isinstance(layer, Conv2d):
         a_db = min(a_b, layer.input_bytes()["act"] / (g * m * k))
     a_dram = not (a_kind == "act" and a_res)
-    b_dram = not (b_kind == "act" and a_res)
+    b_dram = not ((b_kind == "act" and a_res) or (b_kind == "weight" and ctx.weights_on_chip))
     out_dram = out_kind == "kv" or not out_res
-    how, parts = _split(g, m, n, g * m * k * a_b, (g if b_per_batch else 1) * k * n * b_b,
-                        chip.n_cores, sa.cols)
+    how, parts = _split(ctx, g, m, n, k, g * m * k * a_db * a_dram,
+                        (g if b_per_batch else 1) * k * n * b_b * b_dram, rate)
     a_base = ctx.alloc(g * m * k * a_b)
     b_base = ctx.alloc((g if b_per_batch else 1) * k * n * b_b)
     o_base = ctx.alloc(g * m * n * out_b)
@@ -255,7 +268,8 @@ def _lower_vector(ctx: _Ctx, index: int, layer: Layer, a_res: bool, out_res: boo
         vec["alu"] = vec.get("alu", 0.0) + macs_on_vector
     ins = layer.input_bytes()
     outs = layer.output_bytes()
-    rd = sum(b for kind, b in ins.items() if not (kind == "act" and a_res))
+    rd = sum(b for kind, b in ins.items()
+             if not ((kind == "act" and a_res) or (kind == "weight" and ctx.weights_on_chip)))
     wr = sum(b for kind, b in outs.items() if kind == "kv" or not out_res)
     in_total = sum(ins.values())
     out_total = sum(outs.values())
@@ -302,18 +316,35 @@ def _depthwise_on_vector(chip: Chip, layer: Conv2d) -> bool:
     return vector < array
 
 
-def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False) -> TileProgram:
+def weights_fit_shared_sram(chip: Chip, workload: Workload) -> bool:
+    """Whether every weight of ``workload`` fits the chip's shared on-chip SRAM."""
+    if chip.shared_sram is None:
+        return False
+    weights = sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
+    return 0 < weights <= chip.shared_sram.size
+
+
+def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
+                     weights_resident: bool | None = None) -> TileProgram:
     """Lower and tile every layer of ``workload`` for ``chip``.
 
     ``ideal`` drops SRAM capacity and DRAM bandwidth from the tiling decisions: the
     SCALE-Sim 'ideal memory' case, where the streamed dimension is never cut.
+    ``weights_resident``: weights live in the shared on-chip SRAM (ATOM-style) and are not
+    read from DRAM — the steady state of repeated inferences. ``None`` (default) means
+    whenever all weights fit the shared SRAM.
     """
     core = chip.cores.core
     sram = float(core.sram.size)
-    onchip = chip.n_cores * sram + (chip.shared_sram.size if chip.shared_sram else 0)
+    if weights_resident is None:
+        weights_resident = weights_fit_shared_sram(chip, workload)
+    shared = float(chip.shared_sram.size) if chip.shared_sram else 0.0
+    if weights_resident:
+        shared -= sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
+    onchip = chip.n_cores * sram + max(shared, 0.0)
     dram_bpc = chip.dram.peak_bandwidth / chip.clock / chip.n_cores
     ctx = _Ctx(chip, ideal, sram, float(core.accumulator.size) if core.accumulator else 0.0,
-               0.0 if ideal else dram_bpc, onchip * 0.75, {})
+               0.0 if ideal else dram_bpc, onchip * 0.75, {}, weights_resident)
     layers = []
     prev_out_resident = False
     for i, layer in enumerate(workload.layers):
@@ -335,4 +366,5 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False) -> 
             raise MappingError(f"layer {layer.name!r}: no lowering for op {layer.kind!r}")
         layers.append(lp)
         prev_out_resident = out_res
-    return TileProgram(chip.name, workload.name, chip.n_cores, tuple(layers))
+    return TileProgram(chip.name, workload.name, chip.n_cores, tuple(layers),
+                       weights_resident=weights_resident)

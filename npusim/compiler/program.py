@@ -88,6 +88,7 @@ class TileProgram:
     workload: str
     n_cores: int
     layers: tuple[LayerProgram, ...]
+    weights_resident: bool = False  # weights held in shared on-chip SRAM, not read from DRAM
 
     @property
     def n_tiles(self) -> int:
@@ -136,6 +137,7 @@ def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = {"chip": program.chip, "workload": program.workload, "n_cores": program.n_cores,
+            "weights_resident": program.weights_resident,
             "layers": [lp.meta() for lp in program.layers]}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            b"npusim": json.dumps(meta).encode()})
@@ -180,4 +182,4 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
             lm["macs"] = int(grp["macs"].sum())
         layers.append(LayerProgram(**lm))  # type: ignore[arg-type]
     return TileProgram(str(meta.get("chip", "")), str(meta.get("workload", p.stem)), cores,
-                       tuple(layers))
+                       tuple(layers), bool(meta.get("weights_resident", False)))
