@@ -9,6 +9,8 @@ computed (``b_kind="act"``). *Decode* runs one new token per sequence against a 
 ``context_len`` tokens (``b_kind="kv"``, read from DRAM). K/V projections write the cache
 in both phases (``out_kind="kv"``). The LM head runs over every token in prefill (as the HF
 forward does, and as the 2·N·T FLOP rule counts) and over the one new token in decode.
+Learned positions (OPT) and token types (BERT) are further gathers; biases are folded into
+their Matmuls (counted in :func:`param_count`, not as separate vector work).
 
 Attention layout (how GQA shows in DRAM bytes). Scores and context are Matmuls with
 ``batch = batch x kv_heads`` and ``m = group x query_tokens``: the ``group`` query heads
@@ -22,8 +24,9 @@ when B is a weight), ``activations`` for Matmul inputs and outputs, rotary, acti
 functions and residual adds, ``kv`` for the cache (K/V projection outputs, and the B
 operand of decode attention). Softmax (and its scores) and norms run at ``activations``
 when that is a 16/32-bit float, else at fp16 (an assumption shared with
-:mod:`npusim.workloads.transformer`: integer inference keeps them in floating point). ``accum`` is recorded in ``meta["precision"]`` for the compiler. The embedding
-gather moves rows at activation precision (a few KiB per token; the table's DRAM footprint
+:mod:`npusim.workloads.transformer`: integer inference keeps them in floating point).
+``accum`` is recorded in ``meta["precision"]`` for the compiler. The embedding gather moves
+rows at activation precision (a few KiB per token; the table's DRAM footprint
 counts at ``weights`` precision in :func:`weight_bytes`).
 
 Encoder-only configs (BERT) build a bidirectional encoder of ``batch x prompt_len`` tokens
