@@ -3,9 +3,10 @@
 For each layer the compiler decides:
 
 * the compute precision: the wider of the activation and weight precisions if the array
-  computes it; otherwise the narrowest wider precision the array has, with an explicit
-  dequantize step on the vector unit (2 ALU ops per converted value, reported in
-  ``mapping``); no such precision is a :class:`MappingError`;
+  computes it; otherwise the narrowest wider precision the array has. An operand whose own
+  precision the array does not take gets an explicit dequantize step on the vector unit
+  (2 ALU ops per converted value, reported in ``mapping``); no wide enough precision is a
+  :class:`MappingError`;
 * the unit: conv and matmul go to the systolic array; a depthwise conv goes to the array
   or the vector unit, whichever the cost model says is faster; the rest to the vector unit;
 * where activations live: an activation tensor stays on chip (no DRAM traffic) when the
@@ -29,7 +30,7 @@ from npusim.compiler.program import COL, TILE_COLUMNS, LayerProgram, TileProgram
 from npusim.errors import MappingError
 from npusim.kernels import tiling
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
-from npusim.spec.arch import Chip
+from npusim.spec.arch import Chip, min_tile_sram_bytes
 from npusim.workloads.ir import (
     BITS,
     Conv2d,
@@ -66,7 +67,10 @@ def compute_precision(chip: Chip, act: str, weight: str, layer: str = "") -> tup
                 f"layer {layer!r}: the array computes {', '.join(supported)}; it cannot run "
                 f"{act} activations with {weight} weights")
         chosen = wider[0]
-    conv = [f"{p}->{chosen}" for p in dict.fromkeys((act, weight)) if p != chosen]
+    # An operand in a format the array takes natively (int4 weights beside int8
+    # activations) needs no conversion; any other is converted on the vector unit.
+    conv = [f"{p}->{chosen}" for p in dict.fromkeys((act, weight))
+            if p != chosen and p not in supported]
     return chosen, conv
 
 
@@ -77,6 +81,7 @@ class _Ctx:
     capacity: float  # per-core SRAM bytes for tiles
     acc_capacity: float
     dram_bpc: float  # DRAM bytes per core cycle for one core's share
+    lat: float  # DRAM idle latency in core cycles
     resident_budget: float
     cache: dict[tuple[object, ...], np.ndarray]
     weights_on_chip: bool = False
@@ -119,15 +124,16 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
     wbw = float(port.write_bytes_per_cycle or 0.0)
     cap = math.inf if ctx.ideal else ctx.capacity
     acc = ctx.acc_capacity if not ctx.ideal else 0.0
-    args = (sa.rows, sa.cols, sa.count, df, rate, a_b, b_b, out_b, ACC_BYTES,
+    overlap = int(sa.preload == "overlapped")
+    args = (sa.rows, sa.cols, sa.count, df, rate, overlap, a_b, b_b, out_b, ACC_BYTES,
             int(a_dram), int(b_dram), int(out_dram), int(b_per_batch), a_db)
-    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, rbw, wbw)
+    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, ctx.lat, rbw, wbw)
     best = ctx.cache.get(key)
     if best is None:
         cand_b = np.array(sorted({g, *(_candidates(g, 1) if g > 1 else [])}), dtype=np.int64)
         best = tiling.search(g, m, n, k, cand_b, _candidates(m, align_m), _candidates(n, align_n),
                              _candidates(k, align_k), *args, cap if cap != math.inf else 1e300,
-                             acc, ctx.dram_bpc, rbw, wbw)
+                             acc, ctx.dram_bpc, ctx.lat, rbw, wbw)
         ctx.cache[key] = best
     if best[0] < 0:
         raise MappingError(f"layer {name!r}: no tile of a {sa.rows}x{sa.cols} array fits "
@@ -161,7 +167,8 @@ def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: f
             continue
         part = -(-size // cores)
         cm, cn = (part, n) if how == "m" else (m, part)
-        comp = g * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate)
+        comp = g * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate,
+                               int(sa.preload == "overlapped"))
         traffic = a_bytes + b_bytes + dup * (cores - 1)
         cost = max(comp, traffic / bpc if bpc > 0 else 0.0)
         if cost < best_cost:
@@ -310,7 +317,8 @@ def _depthwise_on_vector(chip: Chip, layer: Conv2d) -> bool:
     prec, _ = compute_precision(chip, layer.act_precision, layer.weight_precision, layer.name)
     g, m, n, k = layer.gemm_shape()
     per_group = gemm_cycles(m, n, k, sa.rows, sa.cols, sa.count, DATAFLOWS[sa.dataflow],
-                            sa.macs_per_cycle[prec])  # type: ignore[index]
+                            sa.macs_per_cycle[prec],  # type: ignore[index]
+                            int(sa.preload == "overlapped"))
     array = g * per_group / chip.n_cores
     vector = layer.macs() / chip.cores.core.vector.rate("alu") / chip.n_cores
     return vector < array
@@ -343,18 +351,29 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
         shared -= sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
     onchip = chip.n_cores * sram + max(shared, 0.0)
     dram_bpc = chip.dram.peak_bandwidth / chip.clock / chip.n_cores
+    lat = 0.0 if ideal else chip.dram.idle_latency_s * chip.clock
     ctx = _Ctx(chip, ideal, sram, float(core.accumulator.size) if core.accumulator else 0.0,
-               0.0 if ideal else dram_bpc, onchip * 0.75, {}, weights_resident)
+               0.0 if ideal else dram_bpc, lat, onchip * 0.75, {}, weights_resident)
+    shared_left = max(shared, 0.0)
+    # Resident activations fill what the shared SRAM has left, then the cores' scratchpads,
+    # which must keep room for the layer's smallest tile.
+    room = sram - min_tile_sram_bytes(chip)
+
+    def per_core(resident: float) -> float:
+        return max(resident - shared_left, 0.0) / chip.n_cores
+
     layers = []
     prev_out_resident = False
     for i, layer in enumerate(workload.layers):
         nxt = workload.layers[i + 1] if i + 1 < len(workload.layers) else None
         out_act = layer.output_bytes().get("act", 0)
         next_in = nxt.input_bytes().get("act", 0) if nxt is not None else 0
-        out_res = nxt is not None and out_act > 0 and out_act + next_in <= ctx.resident_budget
         a_res = prev_out_resident
-        resident = (layer.input_bytes().get("act", 0) if a_res else 0) + (out_act if out_res else 0)
-        ctx.capacity = sram - resident / chip.n_cores
+        in_act = layer.input_bytes().get("act", 0) if a_res else 0
+        out_res = (nxt is not None and out_act > 0
+                   and out_act + next_in <= ctx.resident_budget
+                   and per_core(in_act + out_act) <= room and per_core(next_in) <= room)
+        ctx.capacity = sram - per_core(in_act + (out_act if out_res else 0))
         if isinstance(layer, (Conv2d, Matmul)):
             if isinstance(layer, Conv2d) and layer.depthwise and _depthwise_on_vector(chip, layer):
                 lp = _lower_vector(ctx, i, layer, a_res, out_res, macs_on_vector=layer.macs())

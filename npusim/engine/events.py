@@ -14,6 +14,7 @@ issued in simulated-time order. Time is in seconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -88,7 +89,7 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
     comp_col, mac_col = COL["compute_cycles"], COL["macs"]
 
     def load(i: int, t: float) -> float:
-        nbytes = int(tiles[i, rd_col])
+        nbytes = math.ceil(tiles[i, rd_col])
         if nbytes <= 0:
             return t
         done = mem.transfer(t, nbytes, int(tiles[i, ra_col]), False, core)
@@ -127,7 +128,7 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
         stats.vector_extra_s += busy - a
         if run.trace:
             run.events.append(TileEvent(layer, core, i, "compute", start, env.now))
-        nbytes = int(tiles[i, wr_col])
+        nbytes = math.ceil(tiles[i, wr_col])
         if nbytes > 0:
             t0 = env.now
             done = mem.transfer(t0, nbytes, int(tiles[i, wa_col]), True, core)

@@ -14,6 +14,13 @@ Folds never overlap and each pays its own fill and drain. WS and IS pay R cycles
 stationary operand, R + C - 2 to skew data through and the stream length; OS pays the skew
 and the reduction length. With ``count`` arrays the folds are dealt out round-robin, and a
 PE that completes ``rate`` MACs per cycle (int4 = 2, fp16 = 0.5 …) divides the time.
+
+``overlap = 1`` models an array that double-buffers its stationary operand (TPU v1's
+weight double buffering, Jouppi et al. ISCA 2017 §2): the next fold's block shifts in while
+the current fold streams, and consecutive folds stream back to back. A run of F folds on
+one array then takes R + T + (F - 1) * max(T, R) + (R + C - 2) cycles for WS and IS — the
+same as SCALE-Sim for one fold, and R cycles per fold (the time to shift a block in) when
+the stream is short, as in matrix-vector products. OS is unchanged.
 SCALE-Sim reports the 0-based index of the last cycle, one less than the count here; the
 compiler applies that once per layer.
 
@@ -50,10 +57,14 @@ def gemm_folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: int) -> t
 
 @njit
 def gemm_cycles(m: int, n: int, k: int, rows: int, cols: int, count: int, dataflow: int,
-                rate: float) -> int:
+                rate: float, overlap: int) -> int:
     """Cycles for one GEMM on ``count`` arrays at ``rate`` MACs per PE per cycle."""
     folds, per = gemm_folds(m, n, k, rows, cols, dataflow)
     rounds = (folds + count - 1) // count
+    if overlap and dataflow != 1 and rounds > 1:
+        t = per - 2 * rows - cols + 2  # the stream length
+        total = rows + t + (rounds - 1) * max(t, rows) + rows + cols - 2
+        return math.ceil(total / rate)
     return math.ceil(rounds * per / rate)
 
 

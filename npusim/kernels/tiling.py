@@ -3,17 +3,32 @@
 A layer's GEMM (``g`` independent products of M x K by K x N) is cut into tiles of
 ``tb x tm x tn x tk``. K is always the innermost loop (partial sums stay on chip, each
 output is written once); the two outer loops run M-then-N (``order 0``) or N-then-M
-(``order 1``). The SRAM holds a double-buffered working set (two A tiles, two B tiles) plus
-the output tile, and whatever is left is a reuse buffer: in order 0 an A row block
-(tm x K) that fits there is loaded once and reused across N; in order 1 a B column block
-(K x tn). When a whole operand fits, it is loaded once.
+(``order 1``); batch blocks are outermost. The SRAM holds a double-buffered working set
+(two A tiles, two B tiles) plus the output tile; what is left is a reuse buffer, given
+first to B, then to A:
 
-``search`` scores every candidate with a closed-form estimate (array time vs DRAM time,
-plus the exposed first load and last store) and returns the best. ``emit`` produces the
-per-tile arrays the engine runs, with exactly the traffic the estimate assumed.
+* B: read once when each block is used by one M tile only; in order 1 the current B
+  column block (K x tn) is kept while M runs under it (for a B shared by all products,
+  when the whole B does not fit, it is then read again for every batch block); otherwise
+  the whole B if it fits; otherwise every tile loads its B tile.
+* A: read once when each block is used by one N tile only; in order 0 the current A row
+  block (tb x tm x K) is kept while N runs under it; in order 1 the whole A if it fits in
+  what B left; otherwise every tile loads its A tile.
 
-Operand byte widths are floats (int4 is 0.5 B). ``*_dram`` flags say whether an operand
-moves to or from DRAM at all (an on-chip activation does not).
+An operand that does not come from DRAM (on chip already) takes no reuse buffer.
+
+``search`` scores every candidate with a closed-form estimate and returns, among the
+candidates within 2 % of the best estimate, the one with the fewest tiles (an estimate is
+not more accurate than that; fewer tiles mean fewer events). The estimate is
+max(array time, DRAM time, tiles x DRAM latency) plus the exposed first load (with its
+latency) and the last store: with double buffering a tile cannot be shorter than the
+latency of the load issued at its start. ``emit`` produces the per-tile arrays the engine
+runs, with exactly the traffic the estimate assumed.
+
+Operand byte widths are floats (int4 is 0.5 B). ``a_db`` is A's bytes per element as moved
+from DRAM and held in SRAM (a convolution's input, smaller than its im2col matrix).
+``*_dram`` flags say whether an operand moves to or from DRAM at all. ``overlap`` is the
+array's stationary-operand double buffering (see npusim.kernels.systolic).
 """
 
 from __future__ import annotations
@@ -23,7 +38,9 @@ import numpy as np
 from npusim.kernels._jit import njit
 from npusim.kernels.systolic import gemm_cycles, gemm_sram_elements
 
-__all__ = ["emit", "estimate", "search", "split_sizes"]
+__all__ = ["TIE_TOLERANCE", "emit", "estimate", "search", "split_sizes"]
+
+TIE_TOLERANCE = 1.02
 
 
 @njit
@@ -36,10 +53,10 @@ def split_sizes(total: int, tile: int) -> tuple[int, int, int]:
 
 @njit
 def _array_time(tm: int, tn: int, tk: int, rows: int, cols: int, count: int, df: int,
-                rate: float, a_b: float, b_b: float, acc_b: float, rbw: float,
+                rate: float, overlap: int, a_b: float, b_b: float, acc_b: float, rbw: float,
                 wbw: float) -> tuple[float, float, float, float]:
     """(array cycles incl. SRAM-port stalls, pure compute cycles, SRAM read B, SRAM write B)."""
-    comp = gemm_cycles(tm, tn, tk, rows, cols, count, df, rate)
+    comp = gemm_cycles(tm, tn, tk, rows, cols, count, df, rate, overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, rows, cols, df)
     rd = ea * a_b + eb * b_b
     wr = eo * acc_b
@@ -52,29 +69,67 @@ def _array_time(tm: int, tn: int, tk: int, rows: int, cols: int, count: int, df:
 
 
 @njit
-def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, order: int,
-             rows: int, cols: int, count: int, df: int, rate: float,
-             a_b: float, b_b: float, out_b: float, acc_b: float,
-             a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
-             capacity: float, acc_capacity: float, dram_bpc: float,
-             rbw: float, wbw: float) -> tuple[float, float, float]:
-    """(estimated cycles, DRAM read bytes, DRAM write bytes); cycles < 0 if it doesn't fit."""
+def _policies(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, order: int,
+              a_db: float, b_b: float, a_dram: int, b_dram: int, b_per_batch: int,
+              spare: float) -> tuple[int, int]:
+    """Reuse policy of (A, B): 0 stream (every visit loads), 1 group (the current row or
+    column block is kept), 2 whole (every block is kept once loaded)."""
+    mt = (m + tm - 1) // tm
+    nt = (n + tn - 1) // tn
+    bt = (g + tb - 1) // tb
+    b_all = (g if b_per_batch else 1) * k * n * b_b
+    b_col = (tb if b_per_batch else 1) * k * tn * b_b
+    a_all = g * m * k * a_db
+    a_row = tb * tm * k * a_db
+    b_pol = 0
+    used = 0.0
+    if mt == 1 and (bt == 1 or b_per_batch == 1):
+        b_pol = 0  # each B block is used once
+    elif order == 1 and (bt == 1 or b_per_batch == 1) and b_col <= spare:
+        b_pol, used = 1, b_col
+    elif b_all <= spare:
+        b_pol, used = 2, b_all
+    elif order == 1 and b_col <= spare:
+        b_pol, used = 1, b_col
+    left = spare - used * b_dram
+    a_pol = 0
+    if nt == 1:
+        a_pol = 0  # each A block is used once
+    elif order == 0 and a_row <= left:
+        a_pol = 1
+    elif order == 1 and a_all <= left:
+        a_pol = 2
+    return a_pol, b_pol
+
+
+@njit
+def _working_set(tb: int, tm: int, tn: int, tk: int, a_db: float, b_b: float, out_b: float,
+                 acc_b: float, b_per_batch: int, acc_capacity: float) -> float:
     a_tile = tb * tm * tk * a_db
     b_tile = (tb if b_per_batch else 1) * tk * tn * b_b
-    o_tile = tb * tm * tn * acc_b
     work = 2.0 * (a_tile + b_tile) + tb * tm * tn * out_b
-    if acc_capacity > 0.0:
-        if o_tile > acc_capacity:
-            return -1.0, 0.0, 0.0
-    else:
-        work += o_tile
+    if acc_capacity <= 0.0:
+        work += tb * tm * tn * acc_b
+    return work
+
+
+@njit
+def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, order: int,
+             rows: int, cols: int, count: int, df: int, rate: float, overlap: int,
+             a_b: float, b_b: float, out_b: float, acc_b: float,
+             a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
+             capacity: float, acc_capacity: float, dram_bpc: float, lat: float,
+             rbw: float, wbw: float) -> tuple[float, float, float]:
+    """(estimated cycles, DRAM read bytes, DRAM write bytes); cycles < 0 if it doesn't fit."""
+    if acc_capacity > 0.0 and tb * tm * tn * acc_b > acc_capacity:
+        return -1.0, 0.0, 0.0
+    work = _working_set(tb, tm, tn, tk, a_db, b_b, out_b, acc_b, b_per_batch, acc_capacity)
     if work > capacity:
         return -1.0, 0.0, 0.0
-    spare = capacity - work
     bf, br, bt = split_sizes(g, tb)
     mf, mr, mt = split_sizes(m, tm)
     nf, nr, nt = split_sizes(n, tn)
-    kf, kr, _kt = split_sizes(k, tk)
+    kf, kr, kt = split_sizes(k, tk)
     # Array time: sum over full/remainder combinations of each dimension.
     total = 0.0
     bs = (tb, br)
@@ -98,59 +153,86 @@ def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int,
                     if kc[ik] == 0:
                         continue
                     t, _c, _r, _w = _array_time(ms[im], ns[i_n], ks[ik], rows, cols, count, df,
-                                                rate, a_b, b_b, acc_b, rbw, wbw)
+                                                rate, overlap, a_b, b_b, acc_b, rbw, wbw)
                     total += bc[ib] * mc[im] * nc[i_n] * kc[ik] * bs[ib] * t
+    a_pol, b_pol = _policies(g, m, n, k, tb, tm, tn, order, a_db, b_b, a_dram, b_dram,
+                             b_per_batch, capacity - work)
     a_all = g * m * k * a_db
     b_all = (g if b_per_batch else 1) * k * n * b_b
     out_all = g * m * n * out_b
-    if order == 0:
-        fa = 1.0 if (nt == 1 or tb * tm * k * a_db <= spare) else float(nt)
-        fb = 1.0 if ((mt == 1 and (bt == 1 or b_per_batch)) or b_all <= spare) else float(
-            mt * (1 if b_per_batch else bt))
+    fa = float(nt) if a_pol == 0 else 1.0
+    if b_pol == 0:
+        fb = float(mt * (1 if b_per_batch else bt))
+    elif b_pol == 1:
+        fb = 1.0 if b_per_batch else float(bt)
     else:
-        fb = 1.0 if ((mt == 1 and (bt == 1 or b_per_batch)) or
-                     (tb if b_per_batch else 1) * k * tn * b_b <= spare) else float(
-            mt * (1 if b_per_batch else bt))
-        fa = 1.0 if (nt == 1 or a_all <= spare) else float(nt)
+        fb = 1.0
     rd = a_dram * a_all * fa + b_dram * b_all * fb
     wr = out_dram * out_all
-    dram_t = (rd + wr) / dram_bpc if dram_bpc > 0.0 else 0.0
-    first = (a_dram * a_tile + b_dram * b_tile) / dram_bpc if dram_bpc > 0.0 else 0.0
-    last = out_dram * tb * tm * tn * out_b / dram_bpc if dram_bpc > 0.0 else 0.0
-    est = max(total, dram_t) + first + last
-    return est, rd, wr
+    if dram_bpc <= 0.0:
+        return total, rd, wr
+    tiles = float(bt) * mt * nt * kt
+    dram_t = (rd + wr) / dram_bpc
+    first = (a_dram * tb * tm * tk * a_db
+             + b_dram * (tb if b_per_batch else 1) * tk * tn * b_b) / dram_bpc
+    last = out_dram * tb * tm * tn * out_b / dram_bpc
+    busy = max(total, dram_t, tiles * lat if (a_dram or b_dram) else 0.0)
+    return busy + first + last + (lat if (a_dram or b_dram) else 0.0), rd, wr
 
 
 @njit
 def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarray,
            cand_n: np.ndarray, cand_k: np.ndarray,
-           rows: int, cols: int, count: int, df: int, rate: float,
+           rows: int, cols: int, count: int, df: int, rate: float, overlap: int,
            a_b: float, b_b: float, out_b: float, acc_b: float,
            a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
-           capacity: float, acc_capacity: float, dram_bpc: float,
+           capacity: float, acc_capacity: float, dram_bpc: float, lat: float,
            rbw: float, wbw: float) -> np.ndarray:
-    """Best (tb, tm, tn, tk, order) and its estimate, as a float64 array of 6 (tb<0: none)."""
-    best = np.full(6, -1.0)
+    """Best (tb, tm, tn, tk, order) and its estimate, as a float64 array of 6 (tb<0: none).
+
+    Candidates are visited in (tb, tm, tn, tk, order) order. The winner has the fewest
+    tiles among those within TIE_TOLERANCE of the lowest estimate; among equal tile counts,
+    the lowest estimate; among equal estimates, the first visited.
+    """
+    n_c = len(cand_b) * len(cand_m) * len(cand_n) * len(cand_k) * 2
+    ests = np.full(n_c, -1.0)
     best_cost = np.inf
-    best_tiles = np.inf
+    i = 0
     for tb in cand_b:
         for tm in cand_m:
             for tn in cand_n:
                 for tk in cand_k:
                     for order in range(2):
                         est, _rd, _wr = estimate(g, m, n, k, tb, tm, tn, tk, order, rows, cols,
-                                                 count, df, rate, a_b, b_b, out_b, acc_b,
-                                                 a_dram, b_dram, out_dram, b_per_batch,
-                                                 a_db, capacity, acc_capacity, dram_bpc, rbw, wbw)
-                        if est < 0.0:
+                                                 count, df, rate, overlap, a_b, b_b, out_b,
+                                                 acc_b, a_dram, b_dram, out_dram, b_per_batch,
+                                                 a_db, capacity, acc_capacity, dram_bpc, lat,
+                                                 rbw, wbw)
+                        ests[i] = est
+                        if est >= 0.0 and est < best_cost:
+                            best_cost = est
+                        i += 1
+    best = np.full(6, -1.0)
+    if best_cost == np.inf:
+        return best
+    limit = best_cost * TIE_TOLERANCE
+    best_tiles = np.inf
+    best_est = np.inf
+    i = 0
+    for tb in cand_b:
+        for tm in cand_m:
+            for tn in cand_n:
+                for tk in cand_k:
+                    for order in range(2):
+                        est = ests[i]
+                        i += 1
+                        if est < 0.0 or est > limit:
                             continue
                         tiles = (float((g + tb - 1) // tb) * ((m + tm - 1) // tm)
                                  * ((n + tn - 1) // tn) * ((k + tk - 1) // tk))
-                        # Within 0.1 %, prefer fewer tiles: same time, fewer events.
-                        if est < best_cost * 0.999 or (est <= best_cost * 1.001
-                                                       and tiles < best_tiles):
-                            best_cost = est
+                        if tiles < best_tiles or (tiles == best_tiles and est < best_est):
                             best_tiles = tiles
+                            best_est = est
                             best[0] = tb
                             best[1] = tm
                             best[2] = tn
@@ -162,7 +244,7 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
 
 @njit
 def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, order: int,
-         rows: int, cols: int, count: int, df: int, rate: float,
+         rows: int, cols: int, count: int, df: int, rate: float, overlap: int,
          a_b: float, b_b: float, out_b: float, acc_b: float,
          a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
          capacity: float, acc_capacity: float, rbw: float, wbw: float,
@@ -175,21 +257,9 @@ def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, ord
     kt = (k + tk - 1) // tk
     n_tiles = bt * mt * nt * kt
     out = np.zeros((n_tiles, 9))
-    a_tile_full = tb * tm * tk * a_db
-    b_tile_full = (tb if b_per_batch else 1) * tk * tn * b_b
-    work = 2.0 * (a_tile_full + b_tile_full) + tb * tm * tn * out_b
-    if acc_capacity <= 0.0:
-        work += tb * tm * tn * acc_b
-    spare = capacity - work
-    a_all = g * m * k * a_db
-    b_all = (g if b_per_batch else 1) * k * n * b_b
-    if order == 0:
-        a_keep = nt == 1 or tb * tm * k * a_db <= spare
-        b_keep = (mt == 1 and (bt == 1 or b_per_batch == 1)) or b_all <= spare
-    else:
-        b_keep = ((mt == 1 and (bt == 1 or b_per_batch == 1))
-                  or (tb if b_per_batch else 1) * k * tn * b_b <= spare)
-        a_keep = nt == 1 or a_all <= spare
+    work = _working_set(tb, tm, tn, tk, a_db, b_b, out_b, acc_b, b_per_batch, acc_capacity)
+    a_pol, b_pol = _policies(g, m, n, k, tb, tm, tn, order, a_db, b_b, a_dram, b_dram,
+                             b_per_batch, capacity - work)
     i = 0
     for ib in range(bt):
         cb = min(tb, g - ib * tb)
@@ -202,15 +272,17 @@ def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, ord
                 for ik in range(kt):
                     ck = min(tk, k - ik * tk)
                     t, comp, srd, swr = _array_time(cm, cn, ck, rows, cols, count, df, rate,
-                                                    a_b, b_b, acc_b, rbw, wbw)
-                    rd = 0.0
-                    # A tile: reloaded unless kept from an earlier pass.
-                    if order == 0:
-                        load_a = (not a_keep) or i_n == 0
-                        load_b = (not b_keep) or (im == 0 and (ib == 0 or b_per_batch == 1))
+                                                    overlap, a_b, b_b, acc_b, rbw, wbw)
+                    # A block (ib, im, ik) is first used at i_n == 0; B block (ib or shared,
+                    # i_n, ik) at im == 0 (and, shared and kept whole, at ib == 0).
+                    load_a = a_pol == 0 or i_n == 0
+                    if b_pol == 0:
+                        load_b = True
+                    elif b_pol == 1:
+                        load_b = im == 0
                     else:
-                        load_b = (not b_keep) or (im == 0 and (ib == 0 or b_per_batch == 1))
-                        load_a = (not a_keep) or i_n == 0
+                        load_b = im == 0 and (b_per_batch == 1 or ib == 0)
+                    rd = 0.0
                     if load_a and a_dram:
                         rd += cb * cm * ck * a_db
                     if load_b and b_dram:

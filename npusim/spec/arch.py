@@ -73,6 +73,10 @@ class Systolic(_Spec):
     #: MACs one PE completes per cycle, by operand precision (int8: 1, int4: 2, fp16: 0.5 …)
     macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {"int8": 1.0})
+    #: how the next fold's stationary block is loaded: ``serial`` (after the current fold,
+    #: SCALE-Sim's convention) or ``overlapped`` (double-buffered behind the current fold's
+    #: stream, as TPU v1's weight FIFO does); see npusim/kernels/systolic.py
+    preload: Literal["serial", "overlapped"] = "serial"
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -283,6 +287,11 @@ class Chip(_Spec):
 
     def dram_energy_per_byte(self) -> float:
         return self.dram.energy_pj_per_bit * 8e-12
+
+    def _repr_html_(self) -> str:
+        from npusim.report.html import chip_html
+
+        return chip_html(self)
 
     def with_overrides(self, **changes: Any) -> Chip:
         """A validated copy with top-level fields replaced."""
