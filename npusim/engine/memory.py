@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
 from npusim.spec.arch import Chip
 
 __all__ = ["BandwidthDram", "IdealMemory", "MemoryModel", "make_memory"]
@@ -44,37 +42,45 @@ class BandwidthDram:
     """Each channel is a FIFO server at its peak rate, plus a fixed idle latency.
 
     A transfer is interleaved over all channels in ``interleave_bytes`` chunks starting at
-    ``addr``; each channel serves its share after whatever it already had queued.
+    ``addr``; each channel serves its share after whatever it already had queued. With
+    ``record=True`` every share is kept in ``records`` as ``(channel, start_s, end_s, bytes,
+    write)`` for timelines (off by default: it costs memory on long runs).
     """
 
     def __init__(self, channels: int, channel_bandwidth: float, latency_s: float,
-                 pj_per_bit: float, interleave_bytes: int = 256) -> None:
+                 pj_per_bit: float, interleave_bytes: int = 256, record: bool = False) -> None:
         self.channels = channels
         self.channel_bandwidth = channel_bandwidth
         self.peak_bandwidth = channels * channel_bandwidth
         self.latency_s = latency_s
         self.energy_per_byte = pj_per_bit * 8e-12
         self.interleave = interleave_bytes
-        self._busy = np.zeros(channels)
+        self._floor = 0.0  # every channel is busy until then
+        self._busy: dict[int, float] = {}  # channels busy past the floor
         self._read = 0.0
         self._write = 0.0
+        self.records: list[tuple[int, float, float, float, bool]] | None = [] if record else None
 
     @classmethod
-    def from_chip(cls, chip: Chip) -> BandwidthDram:
+    def from_chip(cls, chip: Chip, record: bool = False) -> BandwidthDram:
         d = chip.dram
         return cls(d.n_channels, d.peak_bandwidth / d.n_channels, d.idle_latency_s,
-                   d.energy_pj_per_bit)
+                   d.energy_pj_per_bit, record=record)
 
-    def _shares(self, nbytes: int, addr: int) -> np.ndarray:
-        chunks, rest = divmod(nbytes, self.interleave)
-        per = np.full(self.channels, chunks // self.channels, dtype=np.int64)
-        first = (addr // self.interleave) % self.channels
-        extra = chunks % self.channels
-        idx = (first + np.arange(extra)) % self.channels
-        per[idx] += 1
-        out = per.astype(np.float64) * self.interleave
-        out[(first + extra) % self.channels] += rest
-        return out
+    def _shares(self, nbytes: int, addr: int) -> list[float]:
+        """Bytes each channel carries: chunks dealt round-robin from ``addr``'s channel."""
+        il, ch = self.interleave, self.channels
+        chunks, rest = divmod(nbytes, il)
+        base, extra = divmod(chunks, ch)
+        first = (addr // il) % ch
+        shares = [0.0] * ch
+        for i in range(ch):
+            shares[(first + i) % ch] = float((base + (1 if i < extra else 0)) * il)
+        shares[(first + extra) % ch] += rest
+        return shares
+
+    def _channel_busy(self, c: int) -> float:
+        return max(self._floor, self._busy.get(c, 0.0))
 
     def transfer(self, t: float, nbytes: int, addr: int, write: bool, requester: int) -> float:
         if nbytes <= 0:
@@ -83,11 +89,28 @@ class BandwidthDram:
             self._write += nbytes
         else:
             self._read += nbytes
-        shares = self._shares(nbytes, addr)
-        used = shares > 0
-        start = np.maximum(self._busy[used], t)
-        self._busy[used] = start + shares[used] / self.channel_bandwidth
-        return float(self._busy[used].max()) + self.latency_s
+        if nbytes >= self.interleave * self.channels and self.records is None:
+            # A transfer that covers every channel: it starts when the busiest channel is
+            # free and keeps all of them busy for its length at the full peak rate (within
+            # one chunk of the per-channel result, and O(1) instead of O(channels)).
+            start = max(t, self._floor, max(self._busy.values(), default=0.0))
+            self._floor = start + nbytes / self.peak_bandwidth
+            self._busy.clear()
+            return self._floor + self.latency_s
+        bw = self.channel_bandwidth
+        end = t
+        for c, share in enumerate(self._shares(nbytes, addr)):
+            if share <= 0.0:
+                continue
+            busy = self._channel_busy(c)
+            start = busy if busy > t else t
+            done = start + share / bw
+            self._busy[c] = done
+            if done > end:
+                end = done
+            if self.records is not None:
+                self.records.append((c, start, done, share, write))
+        return end + self.latency_s
 
     def counters(self) -> dict[str, float]:
         return {"read_bytes": self._read, "write_bytes": self._write,
@@ -128,4 +151,8 @@ def make_memory(chip: Chip, model: str = "bandwidth") -> MemoryModel:
         return IdealMemory(chip.dram.energy_pj_per_bit)
     if model == "bandwidth":
         return BandwidthDram.from_chip(chip)
-    raise ValueError(f"unknown memory model {model!r} (use 'bandwidth' or 'ideal')")
+    if model == "cycle":
+        from npusim.engine.dram import CycleDram
+
+        return CycleDram.from_chip(chip)
+    raise ValueError(f"unknown memory model {model!r} (use 'bandwidth', 'cycle' or 'ideal')")
