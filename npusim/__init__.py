@@ -8,15 +8,14 @@
 
 from __future__ import annotations
 
-from npusim import workloads
+from npusim import sweep, workloads
+from npusim._version import __version__
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram, load_program, save_program
 from npusim.errors import MappingError, NpusimError, SimulationError, SpecError, WorkloadError
 from npusim.report.result import Result
 from npusim.simulate import simulate, simulate_program
 from npusim.spec.arch import Chip, load_arch, loads_arch
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Chip",
@@ -35,5 +34,6 @@ __all__ = [
     "save_program",
     "simulate",
     "simulate_program",
+    "sweep",
     "workloads",
 ]

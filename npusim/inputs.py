@@ -54,14 +54,11 @@ def resolve_workload(name: str | None, batch: int = 1) -> Workload:
     elif p.exists():
         raise SpecError(f"cannot tell what kind of workload {name!r} is (use .yaml, .csv, "
                         f".onnx or .json)", name)
+    elif name.strip().lower().replace("-", "_") in workloads.builtin_names():
+        return workloads.builtin(name, batch=batch)
     else:
-        try:
-            return workloads.builtin(name, batch=batch)
-        except KeyError:
-            from npusim.presets import list_workloads
-
-            raise SpecError(f"no workload file or built-in workload named {name!r} "
-                            f"(built-in: {', '.join(list_workloads())})") from None
+        raise SpecError(f"no workload file or built-in workload named {name!r} "
+                        f"(built-in: {', '.join(workloads.builtin_names())})")
     return wl.with_batch(batch) if batch != 1 else wl
 
 

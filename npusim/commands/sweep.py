@@ -1,0 +1,109 @@
+"""``npusim sweep``: run a sweep file, write its table, print or plot its Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from npusim.errors import SpecError
+
+__all__ = ["register", "save_table"]
+
+_SHOW = ("latency_s", "throughput", "energy_j", "average_power_w", "utilization", "area_mm2")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("sweep", help="run a design-space sweep (grid/zip/random/lhs), cached",
+                       description="Run every point of SWEEP.yaml on local worker processes "
+                       "or a Dask cluster; finished runs are cached, so an interrupted or "
+                       "repeated sweep computes only what is missing.")
+    p.add_argument("spec", metavar="SWEEP.yaml")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: all cores; 0: in this process)")
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache directory (default: .npusim-cache in the current directory)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--out", metavar="FILE", action="append", default=[],
+                   help="write the table (.parquet or .csv); may be repeated")
+    p.add_argument("--pareto", metavar="OBJ,...", default=None,
+                   help="Pareto objectives, minimised unless prefixed max: "
+                   "(e.g. latency_s,energy_j,area_mm2); adds a 'pareto' column")
+    p.add_argument("--plot", metavar="OUT.png", default=None,
+                   help="Pareto scatter of the first two objectives (.png or .svg)")
+    p.add_argument("--rows", type=int, default=20, help="print at most this many rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_sweep)
+
+
+def save_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a sweep table atomically as ``.parquet`` or ``.csv``."""
+    from npusim.report.export import atomic_write
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
+    elif suffix == ".csv":
+        atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
+    else:
+        raise SpecError(f"{p}: unknown table format {p.suffix!r} (use .parquet or .csv)")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from npusim.sweep.cache import DEFAULT_CACHE_DIR
+    from npusim.sweep.pareto import pareto_front, parse_objectives
+    from npusim.sweep.run import run_sweep
+    from npusim.sweep.spec import load_sweep
+
+    spec = load_sweep(args.spec)
+    inputs = {Path(f).resolve() for f in spec.input_files} | {Path(args.spec).resolve()}
+    outs = [*args.out, *([args.plot] if args.plot else [])]
+    for out in outs:
+        if Path(out).resolve() in inputs:
+            raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
+    for out in args.out:
+        if Path(out).suffix.lower() not in (".parquet", ".csv"):
+            raise SpecError(f"--out {out}: use .parquet or .csv")
+    objectives = args.pareto or (",".join(spec.objectives) if spec.objectives else None)
+    if args.plot and not objectives:
+        objectives = "latency_s,energy_j"
+    if args.workers is not None and args.workers < 0:
+        raise SpecError(f"--workers must be 0 or more, got {args.workers}")
+    cache = None if args.no_cache else (args.cache or DEFAULT_CACHE_DIR)
+    df = run_sweep(spec, workers=args.workers, scheduler=args.scheduler, cache_dir=cache,
+                   progress=not args.quiet)
+    st = df.attrs["sweep"]
+    pruned = f", {st['pruned']} points pruned by constraints" if st["pruned"] else ""
+    print(f"{spec.name}: {st['points']} points x {len(spec.workloads)} workloads = "
+          f"{st['runs']} runs ({st['unique_runs']} distinct): {st['computed']} computed, "
+          f"{st['cached']} from cache, {st['errors']} failed{pruned}")
+    show = df
+    if objectives:
+        objs = parse_objectives(objectives)
+        df["pareto"] = pareto_front(df, objectives)
+        show = df[df["pareto"]].sort_values(["workload", objs[0][0]])
+        print(f"Pareto front over {objectives}: {len(show)} runs")
+    cols = ["workload", *spec.axis_names,
+            *[c for c in _SHOW if c in df.columns], "status"]
+    if len(show):
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(show[cols].head(args.rows).to_string(index=False))
+    failed = df[df["status"] == "error"]
+    if len(failed):
+        first = failed.iloc[0]
+        print(f"{len(failed)} failed runs; the first (point {first['point']}, "
+              f"{first['workload']}): {first['error']}")
+    for out in args.out:
+        save_table(df, out)
+        print(f"wrote {out}")
+    if args.plot:
+        from npusim.sweep.plots import plot_pareto, save_figure
+
+        names = [c for c, _ in parse_objectives(objectives or "latency_s,energy_j")]
+        x, y = names[0], names[1] if len(names) > 1 else "energy_j"
+        save_figure(plot_pareto(df, x, y, objectives), args.plot)
+        print(f"wrote {args.plot}")
+    return 0

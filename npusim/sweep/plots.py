@@ -1,0 +1,200 @@
+"""Plots of sweep tables (matplotlib; each function returns a Figure and draws nothing else).
+
+* :func:`plot_pareto`: every run as a point, the Pareto front highlighted, one panel per
+  workload;
+* :func:`plot_metric_vs_axis`: a metric against one axis, the other axes held at fixed
+  values (given, or else each one's first value in the table), one line per workload;
+* :func:`plot_layer_breakdown`: two design points' per-layer breakdowns side by side
+  (latency by cause, or energy by component), on a shared layer axis and a shared scale.
+
+Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``, so the library
+never touches the global backend or state; ``fig.savefig(path)`` writes PNG or SVG.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from npusim.errors import NpusimError
+from npusim.sweep.pareto import pareto_front, parse_objectives
+
+__all__ = ["axis_columns", "is_sweep_table", "plot_layer_breakdown", "plot_metric_vs_axis", "plot_pareto",
+           "plot_table_file", "save_figure"]
+
+_TIME_PARTS = (("time_mac_s", "MACs"), ("time_fill_drain_s", "fill/drain"),
+               ("time_sram_stall_s", "SRAM stall"), ("time_vector_s", "vector"),
+               ("time_dma_exposed_s", "DMA exposed"), ("time_dram_bank_s", "DRAM bank"),
+               ("time_dram_refresh_s", "DRAM refresh"),
+               ("time_dram_turnaround_s", "DRAM turnaround"), ("time_sync_s", "core sync"))
+_ENERGY_PARTS = (("energy_mac_j", "MAC"), ("energy_sram_j", "SRAM"), ("energy_dram_j", "DRAM"),
+                 ("energy_vector_j", "vector"), ("energy_static_j", "static"))
+
+
+def axis_columns(df: pd.DataFrame) -> list[str]:
+    """The swept-parameter columns: from ``df.attrs`` if present, else those between
+    ``workload`` and ``status`` (the layout :func:`npusim.sweep.run_sweep` writes)."""
+    meta = df.attrs.get("sweep", {})
+    if isinstance(meta, dict) and "axes" in meta:
+        return [c for c in meta["axes"] if c in df.columns]
+    cols = list(df.columns)
+    if "workload" in cols and "status" in cols:
+        return cols[cols.index("workload") + 1:cols.index("status")]
+    return []
+
+
+def is_sweep_table(columns: Sequence[str]) -> bool:
+    """Whether a table's columns are those of a sweep table (for ``npusim plot`` dispatch)."""
+    return {"point", "workload", "status", "key"} <= set(columns)
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["status"] == "ok"] if "status" in df.columns else df
+
+
+def plot_pareto(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_j",
+                objectives: str | Sequence[str] | None = None, by: str = "workload",
+                log: bool = True) -> Figure:
+    """Scatter ``y`` against ``x`` with the Pareto front highlighted (per ``by`` group).
+
+    The front is over ``objectives`` (default: ``x`` and ``y``, both minimised); with more
+    than two objectives some front points can look dominated in this projection.
+    """
+    objs = objectives if objectives is not None else [x, y]
+    data = df.copy()
+    data["_front"] = pareto_front(data, objs, by=by if by in data.columns else None)
+    data = _ok(data)
+    groups = list(data.groupby(by, sort=False)) if by in data.columns else [("", data)]
+    if not groups:
+        raise NpusimError("no successful runs to plot")
+    fig = Figure(figsize=(4.8 * len(groups), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    names = [c for c, _ in parse_objectives(objs)]
+    for ax, (name, g) in zip(axes, groups, strict=True):
+        rest, front = g[~g["_front"]], g[g["_front"]].sort_values(x)
+        ax.scatter(rest[x], rest[y], s=14, color="0.65", label="dominated", zorder=2)
+        ax.scatter(front[x], front[y], s=30, color="tab:red", label="Pareto front", zorder=3)
+        if names == [x, y] and len(front) > 1:
+            ax.step(front[x], front[y], where="post", color="tab:red", lw=1, alpha=0.6)
+        if log:
+            for setter, col in ((ax.set_xscale, x), (ax.set_yscale, y)):
+                if (g[col] > 0).all() and g[col].max() >= 20 * g[col].min():
+                    setter("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(f"{name} ({len(front)} of {len(g)} on the front)" if name else
+                     f"{len(front)} of {len(g)} on the front")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    title = ", ".join(f"max {c}" if hi else c for c, hi in parse_objectives(objs))
+    fig.suptitle(f"Pareto front over {title}", fontsize="medium")
+    return fig
+
+
+def plot_metric_vs_axis(df: pd.DataFrame, metric: str, axis: str,
+                        fixed: dict[str, Any] | None = None, by: str = "workload",
+                        log: bool = False) -> Figure:
+    """``metric`` against ``axis``, every other axis held at one value, a line per ``by``."""
+    axes_cols = axis_columns(df)
+    if axis not in df.columns or metric not in df.columns:
+        raise NpusimError(f"unknown column {axis if axis not in df.columns else metric!r}")
+    data = _ok(df)
+    if data.empty:
+        raise NpusimError("no successful runs to plot")
+    held = dict(fixed or {})
+    for col in axes_cols:
+        if col != axis and col not in held:
+            held[col] = data[col].iloc[0]
+    sel = data
+    for col, value in held.items():
+        if col not in sel.columns:
+            raise NpusimError(f"unknown axis {col!r} in fixed (axes: {', '.join(axes_cols)})")
+        sel = sel[sel[col] == value]
+    if sel.empty:
+        raise NpusimError(f"no runs with {held}")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    groups = sel.groupby(by, sort=False) if by in sel.columns else [("", sel)]
+    numeric = pd.api.types.is_numeric_dtype(sel[axis])
+    for name, g in groups:
+        g = g.sort_values(axis) if numeric else g
+        xs = g[axis] if numeric else g[axis].astype(str)
+        ax.plot(xs, g[metric], marker="o", label=str(name) if name != "" else None)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    if by in sel.columns:
+        ax.legend(fontsize="small")
+    ax.set_title(", ".join(f"{k}={v}" for k, v in held.items()) or "", fontsize="small")
+    return fig
+
+
+def plot_layer_breakdown(a: pd.DataFrame | Any, b: pd.DataFrame | Any,
+                         labels: Sequence[str] = ("A", "B"), kind: str = "time",
+                         max_layers: int | None = 60) -> Figure:
+    """Two per-layer tables (``Result.layers``, a Result, or :func:`npusim.sweep.layers_of`)
+    as stacked horizontal bars side by side: ``kind`` ``time`` (latency by cause) or
+    ``energy`` (by component)."""
+    tables = [t.layers if hasattr(t, "layers") and not isinstance(t, pd.DataFrame) else t
+              for t in (a, b)]
+    parts = _TIME_PARTS if kind == "time" else _ENERGY_PARTS if kind == "energy" else None
+    if parts is None:
+        raise NpusimError(f"kind must be 'time' or 'energy', got {kind!r}")
+    scale, unit = (1e6, "µs") if kind == "time" else (1e6, "µJ")
+    layers = list(dict.fromkeys([*tables[0]["layer"], *tables[1]["layer"]]))
+    if max_layers is not None and len(layers) > max_layers:
+        layers = layers[:max_layers]
+    fig = Figure(figsize=(11, max(3.0, 0.18 * len(layers) + 1.5)), layout="constrained")
+    axs = fig.subplots(1, 2, sharey=True, sharex=True)
+    ypos = np.arange(len(layers))
+    for ax, table, label in zip(axs, tables, labels, strict=True):
+        t = table.set_index("layer").reindex(layers)
+        left = np.zeros(len(layers))
+        total = 0.0
+        for col, name in parts:
+            if col not in t.columns:
+                continue
+            vals = t[col].fillna(0.0).to_numpy(dtype=float) * scale
+            ax.barh(ypos, vals, left=left, label=name, height=0.8)
+            left += vals
+            total += float(vals.sum())
+        ax.set_title(f"{label}: {total:.4g} {unit} total", fontsize="medium")
+        ax.set_xlabel(f"{'latency' if kind == 'time' else 'energy'} ({unit})")
+        ax.grid(True, axis="x", alpha=0.3)
+    axs[0].set_yticks(ypos, layers, fontsize="x-small")
+    axs[0].invert_yaxis()
+    axs[1].legend(fontsize="small", loc="lower right")
+    return fig
+
+
+def plot_table_file(table: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                    kind: str = "pareto", x: str = "latency_s", y: str = "energy_j",
+                    objectives: str | None = None, metric: str | None = None,
+                    axis: str | None = None) -> None:
+    """Plot a saved sweep table (``.parquet`` or ``.csv``) to ``out`` (for ``npusim plot``):
+    ``kind`` ``pareto`` (``x``, ``y``, ``objectives``) or ``metric`` (``metric`` vs ``axis``)."""
+    p = Path(table)
+    df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+    if kind == "pareto":
+        fig = plot_pareto(df, x, y, objectives)
+    elif kind == "metric" and metric and axis:
+        fig = plot_metric_vs_axis(df, metric, axis)
+    else:
+        raise NpusimError("plot kind must be 'pareto', or 'metric' with metric and axis")
+    save_figure(fig, out)
+
+
+def save_figure(fig: Figure, out: str | os.PathLike[str]) -> None:
+    """Write a figure atomically (format from the suffix)."""
+    from npusim.report.export import atomic_write
+
+    fmt = Path(out).suffix.lstrip(".").lower() or "png"
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))

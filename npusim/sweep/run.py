@@ -1,0 +1,463 @@
+"""Running a sweep: plan the points, take what the cache has, compute the rest, one table.
+
+``run_sweep(spec)`` expands the sweep, builds every point's chip (an invalid chip becomes a
+row with its error, no simulation), builds each workload variant once, and keys every
+(point, workload) run by content hash (:mod:`npusim.sweep.cache`). Runs whose key is cached
+are read back; identical keys are computed once. The rest go to an executor:
+
+* ``workers=0``: in this process, one after another (debugging, small sweeps);
+* local worker processes (``concurrent.futures.ProcessPoolExecutor``, default
+  ``os.cpu_count()`` workers); the workloads are sent once per process by the pool's
+  initializer, each task carries only its chip. A worker that dies (segfault, OOM kill)
+  breaks the pool; the unfinished runs are resubmitted to a fresh pool, up to 3 rounds;
+* a Dask cluster (``client=`` or ``scheduler="tcp://host:8786"``): workloads are scattered
+  to every worker once, tasks are submitted with ``retries``, and the scheduler moves the
+  runs of a worker that died to the others; a run whose future fails anyway (cancelled
+  because a dependency was lost, KilledWorker) is resubmitted, up to 3 rounds.
+
+Results are written to the cache by this process as they arrive, so an interrupted sweep
+(Ctrl-C, SIGKILL) keeps every finished run and a re-run computes only the rest. A run that
+raises an npusim error (the chip cannot map the layer …) is cached with its error; any
+other exception is reported in the table but not cached, so the next run retries it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from npusim.errors import NpusimError, SpecError
+from npusim.spec.arch import Chip
+from npusim.sweep.cache import (
+    DEFAULT_CACHE_DIR,
+    PointCache,
+    canonical_chip,
+    point_key,
+    workload_digest,
+)
+from npusim.sweep.expand import build_chip, expand, workload_overrides
+from npusim.sweep.spec import Sweep, WorkloadEntry, load_sweep, sweep_from_data
+from npusim.workloads.ir import Workload
+
+__all__ = ["METRIC_COLUMNS", "RESERVED_COLUMNS", "Task", "build_workload", "layers_of", "plan", "run_sweep",
+           "run_task"]
+
+#: Metrics taken from ``Result.summary()`` (renamed where the table uses another name).
+_SUMMARY_METRICS = {
+    "latency_s": "latency_s", "cycles": "cycles", "inferences_per_s": "throughput",
+    "effective_tops": "effective_tops", "energy_j": "energy_j",
+    "energy_mac_j": "energy_mac_j", "energy_sram_j": "energy_sram_j",
+    "energy_dram_j": "energy_dram_j", "energy_vector_j": "energy_vector_j",
+    "energy_static_j": "energy_static_j", "average_power_w": "average_power_w",
+    "tops_per_w": "tops_per_w", "inferences_per_j": "inferences_per_j",
+    "utilization": "utilization", "dram_read_bytes": "dram_read_bytes",
+    "dram_write_bytes": "dram_write_bytes", "macs": "macs", "layers": "layers",
+    "batch": "batch", "bound_compute_layers": "bound_compute_layers",
+    "bound_memory_layers": "bound_memory_layers", "bound_vector_layers": "bound_vector_layers",
+}
+#: Per-layer columns kept in each cache entry (for per-layer breakdown plots).
+_LAYER_COLUMNS = ("layer", "op", "bound", "latency_s", "energy_j", "utilization",
+                  "dram_read_bytes", "dram_write_bytes", "time_mac_s", "time_fill_drain_s",
+                  "time_sram_stall_s", "time_vector_s", "time_dma_exposed_s",
+                  "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
+                  "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
+                  "energy_vector_j", "energy_static_j")
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    *_SUMMARY_METRICS.values(), "dram_bytes", "peak_tops", "area_mm2", "area_array_mm2",
+    "area_vector_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_dram_controller_mm2",
+    "perf_per_mm2", "tops_per_mm2", "perf_per_w",
+)
+
+#: Columns of the table besides the axes; no axis may take one of these names.
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    {"point", "workload", "status", "error", "key", "pareto", *METRIC_COLUMNS})
+
+
+# ---------------------------------------------------------------------------------------
+# Workloads
+
+
+def build_workload(entry: WorkloadEntry, overrides: dict[str, Any] | None = None) -> Workload:
+    """Build a sweep workload; ``overrides`` are workload axes (``batch`` or options)."""
+    from npusim import workloads
+    from npusim.inputs import resolve_workload
+
+    opts = dict(entry.options)
+    opts.update(overrides or {})
+    batch = int(opts.pop("batch", entry.batch))
+    if entry.builtin is not None:
+        return workloads.builtin(entry.builtin, batch=batch, **opts)
+    if entry.hf_config is not None:
+        from npusim.workloads.llm import from_hf_config
+
+        return from_hf_config(entry.hf_config, batch=batch, **opts)
+    if opts:
+        raise NpusimError(f"workload {entry.default_label()!r} takes no options "
+                          f"({', '.join(opts)}); only batch")
+    if entry.inline is not None:
+        from npusim.spec.workload import workload_from_data
+
+        wl = workload_from_data(entry.inline, source=f"inline workload "
+                                f"{entry.default_label()!r}")
+        return wl.with_batch(batch) if batch != 1 else wl
+    return resolve_workload(entry.file, batch=batch)
+
+
+# ---------------------------------------------------------------------------------------
+# One run (executed in a worker)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One simulation: a chip (as JSON data), a workload by digest, a memory model."""
+
+    key: str
+    chip: dict[str, Any]
+    workload_id: str
+    memory: str
+
+
+def _layer_table(df: pd.DataFrame) -> dict[str, list[Any]]:
+    cols = [c for c in _LAYER_COLUMNS if c in df.columns]
+    return {c: df[c].tolist() for c in cols}
+
+
+def run_task(task: Task, workload: Workload) -> dict[str, Any]:
+    """Simulate one run; never raises for a bad point (the error goes into the entry)."""
+    from npusim.simulate import simulate
+
+    try:
+        chip = Chip.model_validate(task.chip)
+        res = simulate(chip, workload, memory=task.memory)
+        summary = res.summary()
+        metrics = {name: float(summary[k]) for k, name in _SUMMARY_METRICS.items()
+                   if k in summary}
+        return {"status": "ok", "metrics": metrics, "layers": _layer_table(res.layers)}
+    except (NpusimError, ValueError) as exc:  # pydantic ValidationError is a ValueError
+        return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "cacheable": True}
+    except Exception as exc:  # recorded, not cached: retried next run
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return {"status": "error", "error": tb, "cacheable": False}
+
+
+# Per-process workloads for the local pool, set once by the initializer.
+_WORKER_WORKLOADS: dict[str, Workload] = {}
+
+
+def _init_worker(workloads: dict[str, Workload]) -> None:
+    _WORKER_WORKLOADS.clear()
+    _WORKER_WORKLOADS.update(workloads)
+
+
+def _run_in_worker(task: Task) -> dict[str, Any]:
+    return run_task(task, _WORKER_WORKLOADS[task.workload_id])
+
+
+# ---------------------------------------------------------------------------------------
+# Executors: each calls done(task, outcome) as runs finish.
+
+Done = Callable[[Task, dict[str, Any]], None]
+
+
+def _execute_inline(tasks: list[Task], workloads: dict[str, Workload], done: Done) -> None:
+    for t in tasks:
+        done(t, run_task(t, workloads[t.workload_id]))
+
+
+def _execute_local(tasks: list[Task], workloads: dict[str, Workload], workers: int,
+                   done: Done, rounds: int = 3) -> None:
+    pending = {t.key: t for t in tasks}
+    for _ in range(rounds):
+        if not pending:
+            return
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                                   initializer=_init_worker, initargs=(workloads,))
+        futures = {pool.submit(_run_in_worker, t): t for t in pending.values()}
+        try:
+            not_done = set(futures)
+            while not_done:
+                finished, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    t = futures[fut]
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        continue  # resubmitted in the next round
+                    pending.pop(t.key, None)
+                    done(t, outcome)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    for t in pending.values():
+        done(t, {"status": "error", "error": "worker process died (tried 3 times)",
+                 "cacheable": False})
+
+
+def _execute_dask(tasks: list[Task], workloads: dict[str, Workload], client: Any,
+                  done: Done, retries: int = 2, rounds: int = 3) -> None:
+    """Submit every run with ``retries``; runs whose future fails anyway (a worker died
+    and took a dependency with it: cancelled, KilledWorker) are resubmitted, with the
+    workloads scattered again, for up to ``rounds`` rounds."""
+    import asyncio
+
+    from dask.distributed import as_completed
+
+    pending = {t.key: t for t in tasks}
+    last_error: dict[str, str] = {}
+    for _ in range(rounds):
+        if not pending:
+            return
+        needed = {t.workload_id for t in pending.values()}
+        scattered = {wid: client.scatter(wl, broadcast=True)
+                     for wid, wl in workloads.items() if wid in needed}
+        futures = {}
+        for t in pending.values():
+            fut = client.submit(run_task, t, scattered[t.workload_id], pure=False,
+                                retries=retries)
+            futures[fut.key] = (fut, t)
+        try:
+            for fut in as_completed([f for f, _ in futures.values()]):
+                t = futures[fut.key][1]
+                try:
+                    outcome = fut.result()
+                except (Exception, asyncio.CancelledError) as exc:  # retried next round
+                    last_error[t.key] = f"{type(exc).__name__}: {exc}"
+                    continue
+                pending.pop(t.key, None)
+                done(t, outcome)
+        except BaseException:
+            client.cancel([f for f, _ in futures.values()])
+            raise
+    for t in pending.values():
+        done(t, {"status": "error", "cacheable": False,
+                 "error": f"{last_error.get(t.key, 'lost')} (tried {rounds} times)"})
+
+
+# ---------------------------------------------------------------------------------------
+# Planning and the table
+
+
+@dataclass
+class _Run:
+    point: int
+    values: dict[str, Any]
+    label: str
+    chip: Chip | None
+    key: str | None
+    error: str | None = None
+
+
+@dataclass
+class Plan:
+    """Everything a sweep will run: rows (point x workload), tasks by key, workloads."""
+
+    sweep: Sweep
+    runs: list[_Run]
+    workloads: dict[str, Workload]
+    tasks: dict[str, Task]
+    pruned: int
+
+
+def plan(sweep: Sweep) -> Plan:
+    """Expand ``sweep`` and key every run; builds chips and workloads, simulates nothing."""
+    points, pruned = expand(sweep)
+    labels = sweep.labels
+    built: dict[tuple[int, str], tuple[str | None, str | None]] = {}
+    workloads: dict[str, Workload] = {}
+    runs: list[_Run] = []
+    tasks: dict[str, Task] = {}
+    for i, values in enumerate(points):
+        try:
+            chip: Chip | None = build_chip(sweep, values)
+            chip_err = None
+        except SpecError as exc:
+            chip, chip_err = None, "invalid chip: " + "; ".join(
+                f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues)
+        overrides = workload_overrides(sweep, values)
+        okey = repr(sorted(overrides.items()))
+        for w, (entry, label) in enumerate(zip(sweep.workloads, labels, strict=True)):
+            if (w, okey) not in built:
+                try:
+                    wl = build_workload(entry, overrides)
+                    digest = workload_digest(wl)
+                    workloads[digest] = wl
+                    built[(w, okey)] = (digest, None)
+                except (NpusimError, ValueError, TypeError) as exc:
+                    built[(w, okey)] = (None, f"invalid workload: {exc}")
+            wid, wl_err = built[(w, okey)]
+            if chip is None or wid is None:
+                runs.append(_Run(i, values, label, chip, None, chip_err or wl_err))
+                continue
+            key = point_key(chip, wid, sweep.memory)
+            runs.append(_Run(i, values, label, chip, key))
+            if key not in tasks:
+                tasks[key] = Task(key, chip.model_dump(mode="json"), wid, sweep.memory)
+    return Plan(sweep, runs, workloads, tasks, pruned)
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, (dict, list, tuple)):
+        import json
+
+        return json.dumps(v, sort_keys=True)
+    return v
+
+
+def _row(run: _Run, sweep: Sweep, outcome: dict[str, Any] | None) -> dict[str, Any]:
+    from npusim.area import chip_area_mm2
+
+    row: dict[str, Any] = {"point": run.point, "workload": run.label}
+    row.update({name: _scalar(run.values.get(name)) for name in sweep.axis_names})
+    error = run.error
+    metrics: dict[str, float] = {}
+    if outcome is not None:
+        if outcome["status"] == "ok":
+            metrics = dict(outcome["metrics"])
+        else:
+            error = outcome["error"]
+    row["status"] = "error" if error else "ok"
+    row["error"] = error
+    for col in METRIC_COLUMNS:
+        row[col] = math.nan
+    row.update(metrics)
+    if run.chip is not None:
+        area = chip_area_mm2(run.chip)
+        row["area_mm2"] = area["total_mm2"]
+        for part in ("array", "vector", "sram", "dram_phy", "dram_controller"):
+            row[f"area_{part}_mm2"] = area[f"{part}_mm2"]
+        row["peak_tops"] = run.chip.peak_ops_per_second() / 1e12
+    if metrics:
+        row["dram_bytes"] = metrics["dram_read_bytes"] + metrics["dram_write_bytes"]
+        thr = metrics["throughput"]
+        row["perf_per_mm2"] = thr / row["area_mm2"]
+        row["tops_per_mm2"] = metrics["effective_tops"] / row["area_mm2"]
+        power = metrics["average_power_w"]
+        row["perf_per_w"] = thr / power if power > 0 else math.nan
+    row["key"] = run.key
+    return row
+
+
+def _table(p: Plan, outcomes: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = [_row(r, p.sweep, outcomes.get(r.key) if r.key else None) for r in p.runs]
+    df = pd.DataFrame(rows)
+    for name in p.sweep.axis_names:  # mixed-type axis columns as text (Parquet needs one type)
+        kinds = {type(v) for v in df[name] if v is not None}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            df[name] = df[name].astype(str)
+    return df
+
+
+# ---------------------------------------------------------------------------------------
+# The entry point
+
+
+def _as_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any]) -> Sweep:
+    if isinstance(spec, Sweep):
+        return spec
+    if isinstance(spec, dict):
+        return sweep_from_data(spec)
+    return load_sweep(Path(spec))
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="run", desc="sweep", disable=not enabled or total == 0,
+                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
+              workers: int | None = None, client: Any = None, scheduler: str | None = None,
+              cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
+              progress: bool = True, limit: int | None = None) -> pd.DataFrame:
+    """Run a sweep and return its table: one row per point x workload.
+
+    ``spec`` is a :class:`Sweep`, a sweep YAML path or the sweep as a dict. ``workers`` is
+    the number of local processes (default ``os.cpu_count()``; 0 runs in this process);
+    ``client`` (a ``dask.distributed.Client``) or ``scheduler`` (its address) runs on Dask
+    instead. ``cache_dir=None`` disables the cache. ``limit`` computes at most that many
+    new runs (the rest stay missing from the table's metrics, with status ``pending``).
+
+    The table has ``point``, ``workload``, one column per axis, ``status`` (ok, error,
+    pending), ``error``, the metrics of :data:`METRIC_COLUMNS` and the cache ``key``.
+    ``df.attrs["sweep"]`` counts runs computed, read from cache, failed and pruned.
+    """
+    sweep = _as_sweep(spec)
+    p = plan(sweep)
+    cache = PointCache(cache_dir)
+    outcomes: dict[str, dict[str, Any]] = {}
+    todo: list[Task] = []
+    for key, task in p.tasks.items():
+        entry = cache.get(key)
+        if entry is not None:
+            outcomes[key] = entry
+        else:
+            todo.append(task)
+    cached = len(outcomes)
+    if limit is not None:
+        todo = todo[:max(limit, 0)]
+    bar = _progress(len(todo), progress)
+
+    def done(task: Task, outcome: dict[str, Any]) -> None:
+        outcomes[task.key] = outcome
+        if outcome["status"] == "ok" or outcome.get("cacheable"):
+            entry = {**outcome, "chip": canonical_chip(Chip.model_validate(task.chip)),
+                     "workload": task.workload_id, "memory": task.memory}
+            entry.pop("cacheable", None)
+            cache.put(task.key, entry)
+        bar.update(1)
+
+    needed = {t.workload_id for t in todo}
+    wls = {wid: wl for wid, wl in p.workloads.items() if wid in needed}
+    own_client = None
+    try:
+        if todo and (client is not None or scheduler is not None):
+            if client is None:
+                from dask.distributed import Client
+
+                own_client = client = Client(scheduler)
+            _execute_dask(todo, wls, client, done)
+        elif todo:
+            n = (os.cpu_count() or 1) if workers is None else workers
+            if n <= 0 or len(todo) == 1:
+                _execute_inline(todo, wls, done)
+            else:
+                _execute_local(todo, wls, n, done)
+    finally:
+        bar.close()
+        if own_client is not None:
+            own_client.close()
+    df = _table(p, outcomes)
+    if limit is not None:
+        missing = df["key"].notna() & ~df["key"].isin(list(outcomes))
+        df.loc[missing, "status"] = "pending"
+    df.attrs["sweep"] = {
+        "name": sweep.name, "axes": sweep.axis_names, "points": len({r.point for r in p.runs}), "runs": len(df),
+        "unique_runs": len(p.tasks), "computed": len(todo), "cached": cached,
+        "errors": int((df["status"] == "error").sum()), "pruned": p.pruned,
+    }
+    return df
+
+
+def layers_of(df_row: pd.Series | dict[str, Any],
+              cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR) -> pd.DataFrame:
+    """The per-layer breakdown of one table row, read from the cache."""
+    key = df_row["key"]
+    layers = PointCache(cache_dir).get_layers(str(key)) if isinstance(key, str) else None
+    if layers is None:
+        raise NpusimError(f"no cached per-layer result for run {key!r} (a failed run, or "
+                          "re-run the sweep with the same cache directory)")
+    return pd.DataFrame(layers)
+

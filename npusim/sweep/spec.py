@@ -1,0 +1,581 @@
+"""The sweep file: a base chip, workloads, axes over chip key paths, constraints.
+
+    name: array_sram_dram
+    base: tpu_v1                  # preset name, chip YAML (relative to this file) or a mapping
+    set:                          # fixed changes to the base, by key path (null unsets)
+      dram.bandwidth: null
+    workloads:
+      - resnet50                  # built-in name, or a file: .yaml/.csv/.onnx, .json HF config
+      - {builtin: bert_base, batch: 1, options: {seq_len: 128}, label: bert128}
+      - {hf_config: ../hf/llama2_7b.json, options: {phase: decode, context_len: 2048}}
+    memory: bandwidth             # memory model of every run
+    mode: grid                    # grid | zip | random | lhs
+    samples: 100                  # random / lhs: how many points to draw
+    seed: 0
+    axes:
+      cores.core.systolic.rows: {values: [32, 64, 128, 256], name: rows, group: array}
+      cores.core.systolic.cols: {values: [32, 64, 128, 256], name: cols, group: array}
+      cores.core.sram.size: [2 MiB, 8 MiB, 32 MiB]
+      dram.standard: [LPDDR5-6400, HBM3-6400]
+      clock: {low: 500 MHz, high: 1.5 GHz, num: 3}       # continuous range (grid needs num)
+      workload.batch: [1, 8]                             # a workload option, not the chip
+    constraints:
+      - rows * cols <= 65536
+
+An axis is a key path into the chip spec (``cores.count``, ``cores.core.sram.size``,
+``dram.channels``, ``cores.core.systolic.macs_per_cycle.int4``, ``clock`` …) or
+``workload.<option>`` (``batch`` or a builder option). Its values are validated and
+normalised with the chip spec's own field type when the file is read, so ``8 MiB`` becomes
+8388608 in the table and in constraints. An axis is named after the last two parts of its key
+path (``systolic_rows``, ``sram_size``, ``dram_standard``, ``clock``) unless it sets ``name``.
+In ``grid`` mode axes sharing a ``group`` are zipped and groups are crossed; ``zip`` zips all
+axes. ``random`` and ``lhs`` (Latin hypercube) draw ``samples`` points with ``seed``; a group
+is one dimension there too. Constraints are expressions over axis names and the unit names
+``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.expand`).
+
+``load_sweep(path)`` returns a resolved :class:`Sweep`; every problem of the file is one
+:class:`~npusim.errors.Issue` (key path and line) of one :class:`~npusim.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import keyword
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from npusim.errors import Issue, SpecError
+from npusim.spec.arch import Chip
+from npusim.spec.yamlio import (
+    LineMap,
+    issues_from_validation,
+    line_for,
+    load_yaml,
+    loads_yaml,
+)
+
+__all__ = [
+    "Axis",
+    "AxisSpec",
+    "Sweep",
+    "SweepFile",
+    "WorkloadEntry",
+    "load_sweep",
+    "loads_sweep",
+    "resolve_key",
+    "set_path",
+    "sweep_from_data",
+]
+
+WORKLOAD_PREFIX = "workload."
+_FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".onnx")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _workload_shorthand(v: Any) -> Any:
+    if isinstance(v, str):
+        suffix = Path(v).suffix.lower()
+        if suffix in _FILE_SUFFIXES:
+            return {"file": v}
+        if suffix == ".json":
+            return {"hf_config": v}
+        return {"builtin": v}
+    return v
+
+
+class WorkloadEntry(_Model):
+    """One workload of the sweep: exactly one of builtin, file, hf_config, inline."""
+
+    builtin: str | None = None
+    file: str | None = None
+    hf_config: str | None = None
+    inline: dict[str, Any] | None = None
+    label: str | None = None
+    batch: int = Field(default=1, gt=0)
+    #: builder keyword arguments (``seq_len``, ``precision``, ``phase``, ``context_len`` …)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def model_post_init(self, _ctx: Any) -> None:
+        given = [k for k in ("builtin", "file", "hf_config", "inline") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a workload names exactly one of builtin, file, hf_config, "
+                             f"inline (got {', '.join(given) or 'none'})")
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("builtin", "file", "hf_config", "inline") if getattr(self, k))
+
+    def default_label(self) -> str:
+        if self.label:
+            return self.label
+        if self.builtin:
+            return self.builtin
+        if self.inline:
+            return str(self.inline.get("name", "inline"))
+        return Path(self.file or self.hf_config or "").stem
+
+
+class AxisSpec(_Model):
+    """An axis: a list of values, or a range ``low``..``high`` (``num`` points for a grid)."""
+
+    values: list[Any] | None = Field(default=None, min_length=1)
+    low: Any = None
+    high: Any = None
+    num: int | None = Field(default=None, gt=0)
+    log: bool = False
+    integer: bool | None = None
+    name: str | None = None
+    group: str | None = None
+
+    def model_post_init(self, _ctx: Any) -> None:
+        ranged = self.low is not None or self.high is not None
+        if self.values is not None and (ranged or self.num is not None):
+            raise ValueError("give either values or low/high (with num for a grid), not both")
+        if self.values is None and (self.low is None or self.high is None):
+            raise ValueError("an axis needs values, or both low and high")
+
+
+def _axis_shorthand(v: Any) -> Any:
+    return {"values": v} if isinstance(v, list) else v
+
+
+class SweepFile(_Model):
+    """The sweep YAML as written (paths not yet resolved, values not yet normalised)."""
+
+    name: str = "sweep"
+    description: str | None = None
+    base: str | dict[str, Any]
+    set: dict[str, Any] = Field(default_factory=dict)
+    workloads: list[Annotated[WorkloadEntry, BeforeValidator(_workload_shorthand)]] = Field(
+        min_length=1)
+    memory: str = "bandwidth"
+    mode: Literal["grid", "zip", "random", "lhs"] = "grid"
+    samples: int | None = Field(default=None, gt=0)
+    seed: int = 0
+    axes: dict[str, Annotated[AxisSpec, BeforeValidator(_axis_shorthand)]] = Field(
+        default_factory=dict)
+    constraints: list[str] = Field(default_factory=list)
+    #: default objectives of ``npusim sweep --pareto`` (``max:`` to maximise)
+    objectives: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Key paths into the chip spec
+
+
+def _strip_optional(ann: Any) -> list[Any]:
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(ann) if a is not type(None)]
+    return [ann]
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    for a in _strip_optional(ann):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _dict_in(ann: Any) -> tuple[Any, Any] | None:
+    for a in _strip_optional(ann):
+        if typing.get_origin(a) is dict:
+            return typing.get_args(a)  # type: ignore[return-value]
+    return None
+
+
+def resolve_key(path: str) -> TypeAdapter[Any]:
+    """The validator of the chip field at ``path``; ``ValueError`` if the path is unknown."""
+    model: type[BaseModel] | None = Chip
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if model is None:
+            raise ValueError(f"{'.'.join(parts[:i])} has no sub-keys")
+        info = model.model_fields.get(part)
+        if info is None:
+            known = ", ".join(model.model_fields)
+            raise ValueError(f"unknown key {part!r} in {path!r} (known here: {known})")
+        ann = info.annotation
+        if last:
+            return TypeAdapter(Annotated[(ann, *info.metadata)]) if info.metadata \
+                else TypeAdapter(ann)
+        sub = _model_in(ann)
+        if sub is not None:
+            model = sub
+            continue
+        kv = _dict_in(ann)
+        if kv is not None and i == len(parts) - 2:
+            key_t, value_t = kv
+            TypeAdapter(key_t).validate_python(parts[-1])
+            return TypeAdapter(value_t | None)
+        raise ValueError(f"{'.'.join(parts[:i + 1])} has no sub-key {parts[i + 1]!r}")
+    raise ValueError("empty key path")  # pragma: no cover - split never yields nothing
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` in a nested dict; missing or null parents become dicts. None removes
+    the key, so the field takes its default (``dram.bandwidth: null``) and a dict entry
+    (``macs_per_cycle.int4: null``) disappears."""
+    parts = path.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------------------------
+# The resolved sweep
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One resolved axis: normalised values (discrete) or a normalised range."""
+
+    name: str
+    key: str
+    values: tuple[Any, ...] | None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    group: str | None = None
+
+    @property
+    def is_workload(self) -> bool:
+        return self.key.startswith(WORKLOAD_PREFIX)
+
+    @property
+    def option(self) -> str:
+        return self.key[len(WORKLOAD_PREFIX):]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: base chip data, resolved workloads, axes, constraints."""
+
+    name: str
+    base: dict[str, Any]  # the base chip (with ``set`` applied) as model_dump data
+    workloads: tuple[WorkloadEntry, ...]  # paths made absolute
+    axes: tuple[Axis, ...]
+    constraints: tuple[str, ...]
+    mode: str = "grid"
+    samples: int | None = None
+    seed: int = 0
+    memory: str = "bandwidth"
+    objectives: tuple[str, ...] = ()
+    source: str | None = None
+    input_files: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [a.name for a in self.axes]
+
+    @property
+    def labels(self) -> list[str]:
+        return [w.default_label() for w in self.workloads]
+
+    def points(self) -> list[dict[str, Any]]:
+        """The design points after constraints (see :func:`npusim.sweep.expand.expand`)."""
+        from npusim.sweep.expand import expand
+
+        return expand(self)[0]
+
+    def describe(self) -> str:
+        from npusim.sweep.expand import expand
+
+        pts, pruned = expand(self)
+        how = self.mode if self.mode in ("grid", "zip") else \
+            f"{self.mode} ({self.samples} samples, seed {self.seed})"
+        axes = ", ".join(self.axis_names) or "no axes"
+        text = (f"{how} over {len(self.axes)} axes ({axes}): {len(pts)} points"
+                f"{f' ({pruned} pruned by constraints)' if pruned else ''} x "
+                f"{len(self.workloads)} workloads ({', '.join(self.labels)}) = "
+                f"{len(pts) * len(self.workloads)} runs; base {self.base.get('name')!r}, "
+                f"memory {self.memory}")
+        for note in self.notes:
+            text += f"\n  note: {note}"
+        return text
+
+
+def _key_problem(exc: ValueError, key: str) -> str:
+    if isinstance(exc, ValidationError):  # a dict entry whose key is not allowed
+        return f"not a key of the chip spec: {key} ({exc.errors()[0]['msg']})"
+    return str(exc)
+
+
+def _default_name(key: str) -> str:
+    parts = key.split(".")
+    name = "_".join(parts[-2:])
+    return name.replace("-", "_")
+
+
+def _resolve_base(base: str | dict[str, Any], root: Path, lines: LineMap,
+                  issues: list[Issue], inputs: list[str]) -> dict[str, Any] | None:
+    if isinstance(base, dict):
+        try:
+            return Chip.model_validate(base).model_dump()
+        except ValidationError as exc:
+            issues.extend(issues_from_validation(exc, lines, prefix="base"))
+            return None
+    from npusim.spec.arch import load_arch
+
+    p = Path(base)
+    candidate = p if p.is_absolute() else root / p
+    target: str | Path = candidate if (candidate.exists() or p.suffix) else base
+    try:
+        chip = load_arch(target)
+    except SpecError as exc:
+        if not Path(target).exists():
+            issues.append(Issue("base", exc.issues[0].message, line_for("base", lines)))
+            return None
+        raise  # an invalid chip file: its own errors, with its own lines
+    if Path(target).exists():
+        inputs.append(str(Path(target).resolve()))
+    return chip.model_dump()
+
+
+def _resolve_workload(w: WorkloadEntry, i: int, root: Path, lines: LineMap,
+                      issues: list[Issue], inputs: list[str]) -> WorkloadEntry:
+    from npusim import workloads
+
+    where = f"workloads[{i}]"
+    if w.builtin is not None:
+        key = w.builtin.strip().lower().replace("-", "_")
+        if key not in workloads.BUILTINS:
+            issues.append(Issue(f"{where}.builtin", f"unknown built-in workload {w.builtin!r} "
+                                f"(known: {', '.join(workloads.BUILTINS)}; files end in "
+                                f".yaml/.csv/.onnx/.json)", line_for(where, lines)))
+        return w
+    for attr in ("file", "hf_config"):
+        value = getattr(w, attr)
+        if value is None:
+            continue
+        p = Path(value)
+        p = p if p.is_absolute() else root / p
+        if not p.exists():
+            if attr == "hf_config" and not Path(value).suffix:
+                return w  # a shipped config name (llama2_7b)
+            issues.append(Issue(f"{where}.{attr}", f"no such file: {p}", line_for(where, lines)))
+            return w
+        inputs.append(str(p.resolve()))
+        if attr == "file" and w.options:
+            issues.append(Issue(f"{where}.options", "a workload file takes no builder options "
+                                "(only batch)", line_for(f"{where}.options", lines)))
+        return w.model_copy(update={attr: str(p.resolve())})
+    return w
+
+
+def _normalise(adapter: TypeAdapter[Any] | None, v: Any, at: Issue,
+               issues: list[Issue]) -> Any:
+    """``v`` validated by the chip field's type; a failure is recorded at ``at``."""
+    if adapter is None:
+        return v
+    try:
+        return adapter.validate_python(v)
+    except ValidationError as exc:
+        msg = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        issues.append(Issue(at.path, f"{at.message} {v!r}: {msg}", at.line))
+        return v
+
+
+def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> list[Axis]:
+    axes: list[Axis] = []
+    for key, spec in sf.axes.items():
+        where = f"axes.{key}"
+        line = line_for(where, lines)
+        name = spec.name or _default_name(key)
+        if not name.isidentifier() or keyword.iskeyword(name):
+            issues.append(Issue(where, f"axis name {name!r} is not an identifier; set name:",
+                                line))
+            continue
+        adapter: TypeAdapter[Any] | None = None
+        if not key.startswith(WORKLOAD_PREFIX):
+            try:
+                adapter = resolve_key(key)
+            except ValueError as exc:
+                issues.append(Issue(where, _key_problem(exc, key), line))
+                continue
+        elif key == WORKLOAD_PREFIX:
+            issues.append(Issue(where, "name a workload option: workload.batch, "
+                                "workload.seq_len …", line))
+            continue
+
+        def norm(v: Any, what: str, adapter: TypeAdapter[Any] | None = adapter,
+                 where: str = where, line: int | None = line) -> Any:
+            return _normalise(adapter, v, Issue(where, what, line), issues)
+
+        integer = spec.integer
+        if spec.values is not None:
+            values = tuple(norm(v, "value") for v in spec.values)
+            axes.append(Axis(name, key, values, group=spec.group))
+            continue
+        low, high = norm(spec.low, "low"), norm(spec.high, "high")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (low, high)):
+            issues.append(Issue(where, "low and high must be numbers (with units)", line))
+            continue
+        if low > high or (spec.log and low <= 0):
+            issues.append(Issue(where, "need low <= high (and low > 0 for log)", line))
+            continue
+        if integer is None:
+            integer = isinstance(low, int) and isinstance(high, int)
+        if spec.group is not None:
+            issues.append(Issue(where, "a low/high axis cannot be in a group", line))
+            continue
+        axes.append(Axis(name, key, None, float(low), float(high), spec.log, bool(integer)))
+    from npusim.sweep.run import RESERVED_COLUMNS
+
+    names = [a.name for a in axes]
+    for a in axes:
+        if a.name in RESERVED_COLUMNS:
+            issues.append(Issue(f"axes.{a.key}", f"axis name {a.name!r} is a column of the "
+                                "results table; set another name:",
+                                line_for(f"axes.{a.key}", lines)))
+        elif names.count(a.name) > 1:
+            issues.append(Issue(f"axes.{a.key}", f"two axes are named {a.name!r}; set name: "
+                                "on one of them", line_for(f"axes.{a.key}", lines)))
+    return axes
+
+
+def _check_values_on_base(base: dict[str, Any], axes: list[Axis], lines: LineMap,
+                          issues: list[Issue]) -> None:
+    """Each value set alone on the base: errors at the axis's own key are file errors
+    (``dram.standard: HBM9``); errors elsewhere (cross-field rules) belong to the points."""
+    for a in axes:
+        if a.is_workload or a.values is None:
+            continue
+        for v in a.values:
+            data = copy.deepcopy(base)
+            set_path(data, a.key, v)
+            try:
+                Chip.model_validate(data)
+            except ValidationError as exc:
+                for i in issues_from_validation(exc, {}):
+                    if i.path == a.key or i.path.startswith(a.key + "."):
+                        issues.append(Issue(f"axes.{a.key}", f"value {v!r}: {i.message}",
+                                            line_for(f"axes.{a.key}", lines)))
+
+
+def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> None:
+    if sf.mode in ("random", "lhs") and sf.samples is None:
+        issues.append(Issue("samples", f"mode {sf.mode} needs samples:", line_for("mode", lines)))
+    if sf.mode in ("grid", "zip"):
+        for a in axes:
+            if a.values is None and sf.axes[a.key].num is None:
+                issues.append(Issue(f"axes.{a.key}", f"a {sf.mode} needs values or num: "
+                                    "for a low/high axis", line_for(f"axes.{a.key}", lines)))
+    groups: dict[str, list[Axis]] = {}
+    for a in axes:
+        if sf.mode == "zip" or a.group is not None:
+            groups.setdefault("*" if sf.mode == "zip" else str(a.group), []).append(a)
+    for members in groups.values():
+        lengths = {len(a.values) if a.values is not None else (sf.axes[a.key].num or 0)
+                   for a in members}
+        if len(lengths) > 1:
+            keys = ", ".join(a.name for a in members)
+            issues.append(Issue(f"axes.{members[0].key}", f"zipped axes ({keys}) need as many "
+                                f"values each (got {sorted(lengths)})",
+                                line_for(f"axes.{members[0].key}", lines)))
+
+
+def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None = None,
+                    root: str | Path | None = None) -> Sweep:
+    """Validate parsed sweep data and resolve it; paths are relative to ``root``."""
+    from npusim.sweep.expand import compile_constraint, discretise
+
+    lines = lines or {}
+    if not isinstance(data, dict):
+        kind = "empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError(Issue("", f"expected a mapping at the top level, got {kind}", 1), source)
+    try:
+        sf = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(issues_from_validation(exc, lines), source) from None
+    root_dir = Path(root) if root is not None else Path.cwd()
+    issues: list[Issue] = []
+    inputs: list[str] = [str(Path(source).resolve())] if source else []
+    base = _resolve_base(sf.base, root_dir, lines, issues, inputs)
+    if base is not None and sf.set:
+        base = copy.deepcopy(base)
+        for key, value in sf.set.items():
+            try:
+                resolve_key(key)
+            except ValueError as exc:
+                issues.append(Issue(f"set.{key}", _key_problem(exc, key),
+                                    line_for(f"set.{key}", lines)))
+                continue
+            set_path(base, key, value)
+        if not issues:
+            try:
+                base = Chip.model_validate(base).model_dump()
+            except ValidationError as exc:
+                issues.extend(Issue("set", f"the base chip with set: is invalid: "
+                                    f"{i.path}: {i.message}", line_for("set", lines))
+                              for i in issues_from_validation(exc, {}))
+    wls = tuple(_resolve_workload(w, i, root_dir, lines, issues, inputs)
+                for i, w in enumerate(sf.workloads))
+    labels = [w.default_label() for w in wls]
+    for i, lab in enumerate(labels):
+        if labels.count(lab) > 1:
+            issues.append(Issue(f"workloads[{i}]", f"two workloads are labelled {lab!r}; "
+                                "set label:", line_for(f"workloads[{i}]", lines)))
+    axes = _resolve_axes(sf, lines, issues)
+    if base is not None:
+        _check_values_on_base(base, axes, lines, issues)
+    _check_layout(sf, axes, lines, issues)
+    names = [a.name for a in axes]
+    for i, text in enumerate(sf.constraints):
+        try:
+            compile_constraint(text, names)
+        except ValueError as exc:
+            issues.append(Issue(f"constraints[{i}]", str(exc),
+                                line_for(f"constraints[{i}]", lines)))
+    for i, obj in enumerate(sf.objectives):
+        if not obj.removeprefix("max:").removeprefix("min:"):
+            issues.append(Issue(f"objectives[{i}]", "empty objective",
+                                line_for(f"objectives[{i}]", lines)))
+    if issues:
+        raise SpecError(issues, source)
+    assert base is not None
+    axes = [discretise(a, sf.axes[a.key].num) if sf.mode in ("grid", "zip") else a
+            for a in axes]
+    notes = []
+    keys = {a.key for a in axes}
+    if "dram.standard" in keys:
+        fixed = [k for k in ("bandwidth", "channels", "data_rate", "bus_width_bits")
+                 if base["dram"].get(k) is not None and f"dram.{k}" not in keys]
+        if fixed:
+            notes.append(f"dram.standard is swept but the base fixes dram.{', dram.'.join(fixed)}"
+                         "; every standard gets those values (set them to null to use each "
+                         "standard's own)")
+    return Sweep(
+        name=sf.name, base=base, workloads=wls, axes=tuple(axes),
+        constraints=tuple(sf.constraints), mode=sf.mode, samples=sf.samples, seed=sf.seed,
+        memory=sf.memory, objectives=tuple(sf.objectives), source=source,
+        input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes))
+
+
+def loads_sweep(text: str, source: str | None = None, root: str | Path | None = None) -> Sweep:
+    data, lines = loads_yaml(text, source)
+    return sweep_from_data(data, lines, source, root)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and resolve a sweep YAML file (relative paths are relative to the file)."""
+    p = Path(path)
+    data, lines = load_yaml(p)
+    return sweep_from_data(data, lines, str(p), p.resolve().parent)
