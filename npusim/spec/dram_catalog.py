@@ -157,6 +157,14 @@ class DramStandard:
 def _finish(s: DramStandard, keep_io: bool = False) -> DramStandard:
     """Fill the derived fields: idle latency, and the I/O energy from the headline figure."""
     t, e = s.t, s.e
+    bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
+           for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
+    if t.refi <= t.rfc + t.rp:
+        bad.append(Issue("refi", f"tREFI ({t.refi}) must exceed tRFC + tRP ({t.rfc + t.rp})"))
+    if t.nbl < 1 or t.tck_ns <= 0:
+        bad.append(Issue("tck_ns", "tCK and the burst length must be positive"))
+    if bad:
+        raise SpecError(bad, source=s.name)
     idle = (t.rcd + t.cl + t.nbl) * t.tck_ns
     if not keep_io:
         bits_per_s = s.channel_bandwidth * 8

@@ -1,0 +1,116 @@
+"""Timing checker: replay a recorded command trace and list every violated constraint.
+
+Written independently of the controller: it keeps per-bank, per-bank-group and per-channel
+history of the commands it has seen and checks each new command against the catalog
+timings (JEDEC names). RDA/WRA imply a precharge at the earliest cycle tRAS and tRTP/tWR
+allow, as auto-precharge does. Row-command bus slots are not checked (the controller does
+not model PRE slots; see npusim/kernels/dram.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+import numpy as np
+
+from npusim.kernels.dram import CMD_NAMES
+from npusim.spec.dram_catalog import DramStandard
+
+__all__ = ["check_trace"]
+
+_FAR = -(10**15)
+
+
+class _Chan:
+    def __init__(self, nb: int, nbg: int) -> None:
+        self.row = [-1] * nb
+        self.act = [_FAR] * nb
+        self.pre = [_FAR] * nb
+        self.rd = [_FAR] * nb
+        self.wr = [_FAR] * nb
+        self.refpb = [_FAR] * nb
+        self.g_act = [_FAR] * nbg
+        self.g_rd = [_FAR] * nbg
+        self.g_wr = [_FAR] * nbg
+        self.acts: deque[int] = deque(maxlen=4)
+        self.last_act = _FAR
+        self.last_rd = _FAR
+        self.last_wr = _FAR
+        self.last_ref = _FAR
+
+
+def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> list[str]:
+    """Violations found in ``commands`` (rows: cycle, channel, bank, row, code), at most
+    ``limit``; an empty list means the trace obeys every checked constraint."""
+    t = std.t
+    nb, bpg = std.banks, std.banks_per_group
+    ccd_s = max(t.ccd_s, t.nbl)
+    ccd_l = max(t.ccd_l, ccd_s)
+    wr_end = t.cwl + t.nbl
+    chans: dict[int, _Chan] = defaultdict(lambda: _Chan(nb, std.ranks * std.bank_groups))
+    out: list[str] = []
+
+    def need(ok: bool, cyc: int, ch: int, what: str) -> None:
+        if not ok and len(out) < limit:
+            out.append(f"cycle {cyc} channel {ch}: {what}")
+
+    order = np.lexsort((commands[:, 1], commands[:, 0])) if len(commands) else []
+    for i in order:
+        cyc, ch, b, row, code = (int(v) for v in commands[i])
+        cmd = CMD_NAMES[code]
+        s = chans[ch]
+        if cmd == "ACT":
+            g = b // bpg
+            need(s.row[b] < 0, cyc, ch, f"ACT to open bank {b}")
+            need(cyc >= s.pre[b] + t.rp, cyc, ch, f"tRP bank {b}")
+            need(cyc >= s.act[b] + t.rc, cyc, ch, f"tRC bank {b}")
+            need(cyc >= s.last_act + t.rrd_s, cyc, ch, "tRRD_S")
+            need(cyc >= s.g_act[g] + t.rrd_l, cyc, ch, f"tRRD_L group {g}")
+            need(len(s.acts) < 4 or cyc >= s.acts[0] + t.faw, cyc, ch, "tFAW")
+            need(cyc >= s.last_ref + t.rfc, cyc, ch, "tRFC")
+            need(cyc >= s.refpb[b] + t.rfcpb, cyc, ch, f"tRFCpb bank {b}")
+            s.row[b], s.act[b] = row, cyc
+            s.last_act = s.g_act[g] = cyc
+            s.acts.append(cyc)
+        elif cmd in ("PRE", "PREA"):
+            banks = [b] if cmd == "PRE" else [x for x in range(nb) if s.row[x] >= 0]
+            if cmd == "PRE":
+                need(s.row[b] >= 0, cyc, ch, f"PRE to closed bank {b}")
+            for x in banks:
+                need(cyc >= s.act[x] + t.ras, cyc, ch, f"tRAS bank {x}")
+                need(cyc >= s.rd[x] + t.rtp, cyc, ch, f"tRTP bank {x}")
+                need(cyc >= s.wr[x] + wr_end + t.wr, cyc, ch, f"tWR bank {x}")
+                s.row[x], s.pre[x] = -1, cyc
+        elif cmd in ("RD", "RDA", "WR", "WRA"):
+            g = b // bpg
+            write = cmd.startswith("WR")
+            need(s.row[b] == row, cyc, ch, f"{cmd} to bank {b} row {row} not open")
+            need(cyc >= s.act[b] + (t.rcdw if write else t.rcd), cyc, ch, f"tRCD bank {b}")
+            if write:
+                need(cyc >= s.last_wr + ccd_s, cyc, ch, "tCCD_S (WR)")
+                need(cyc >= s.g_wr[g] + ccd_l, cyc, ch, "tCCD_L (WR)")
+                need(cyc >= s.last_rd + t.rtw, cyc, ch, "RD to WR turnaround")
+                s.wr[b] = s.last_wr = s.g_wr[g] = cyc
+            else:
+                need(cyc >= s.last_rd + ccd_s, cyc, ch, "tCCD_S (RD)")
+                need(cyc >= s.g_rd[g] + ccd_l, cyc, ch, "tCCD_L (RD)")
+                need(cyc >= s.last_wr + wr_end + t.wtr_s, cyc, ch, "tWTR_S")
+                need(cyc >= s.g_wr[g] + wr_end + t.wtr_l, cyc, ch, "tWTR_L")
+                s.rd[b] = s.last_rd = s.g_rd[g] = cyc
+            if cmd.endswith("A"):
+                after = wr_end + t.wr if write else t.rtp
+                s.row[b], s.pre[b] = -1, max(s.act[b] + t.ras, cyc + after)
+        elif cmd == "REF":
+            for x in range(nb):
+                need(s.row[x] < 0, cyc, ch, f"REF with bank {x} open")
+                need(cyc >= s.pre[x] + t.rp, cyc, ch, f"tRP before REF bank {x}")
+                need(cyc >= s.act[x] + t.rc, cyc, ch, f"tRC before REF bank {x}")
+            need(cyc >= s.last_ref + t.rfc, cyc, ch, "REF to REF tRFC")
+            s.last_ref = cyc
+        elif cmd == "REFPB":
+            need(s.row[b] < 0, cyc, ch, f"REFpb to open bank {b}")
+            need(cyc >= s.pre[b] + t.rp, cyc, ch, f"tRP before REFpb bank {b}")
+            need(cyc >= s.act[b] + t.rc, cyc, ch, f"tRC before REFpb bank {b}")
+            need(cyc >= s.refpb[b] + t.rfcpb, cyc, ch, f"REFpb to REFpb bank {b}")
+            s.refpb[b] = cyc
+    return out

@@ -1,0 +1,261 @@
+"""The DRAM system: catalog entry + address mapping + controller state, driven batch by batch.
+
+``DramSystem.run`` schedules a batch of burst requests (byte address, write flag, arrival
+cycle) with the numba controller (npusim/kernels/dram.py) from the state earlier batches
+left, and returns per-request completion cycles. ``DramSystem.stream`` moves one contiguous
+range and takes the fast path when the range is long: it simulates a head in detail,
+measures each channel's steady-state requests per cycle over whole refresh intervals,
+advances that channel's state by the time the middle would take (every bank, bus and
+refresh clock shifted alike, counters and latencies extrapolated at the steady-state
+rates), and simulates the tail in detail. Recording commands turns the fast path off.
+
+Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
+bit read or written, one all-bank refresh (per-bank: that / banks) per REF, and background
+power per channel over the elapsed time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from npusim.dram.mapping import DEFAULT_ORDER, AddressMapping
+from npusim.errors import SpecError
+from npusim.kernels import dram as K
+from npusim.spec.dram_catalog import DramStandard
+
+__all__ = ["DramSystem", "EnergyBreakdown"]
+
+_LAT_BINS = 1 << 15  # read-latency histogram, one bin per cycle; the last bin collects the rest
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    activate_j: float
+    read_j: float
+    write_j: float
+    refresh_j: float
+    background_j: float
+
+    @property
+    def total_j(self) -> float:
+        return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
+
+
+def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int) -> np.ndarray:
+    t = std.t
+    if policy not in ("open", "closed"):
+        raise SpecError(f"page policy must be 'open' or 'closed', got {policy!r}")
+    modes = {"none": 0, "all-bank": 1, "per-bank": 2}
+    if refresh not in modes:
+        raise SpecError(f"refresh must be one of {', '.join(modes)}, got {refresh!r}")
+    if refresh == "per-bank" and t.rfcpb <= 0:
+        raise SpecError(f"{std.name} has no per-bank refresh (tRFCpb not given)")
+    if queue_depth < 1:
+        raise SpecError(f"queue depth must be positive, got {queue_depth}")
+    p = np.zeros(K.N_PARAMS, dtype=np.int64)
+    vals = {
+        K.P_NB: std.banks, K.P_BPG: std.banks_per_group, K.P_NBL: t.nbl, K.P_CL: t.cl,
+        K.P_CWL: t.cwl, K.P_RCD: t.rcd, K.P_RCDW: t.rcdw, K.P_RP: t.rp, K.P_RAS: t.ras,
+        K.P_RC: t.rc, K.P_CCDS: t.ccd_s, K.P_CCDL: t.ccd_l, K.P_RRDS: t.rrd_s,
+        K.P_RRDL: t.rrd_l, K.P_FAW: t.faw, K.P_WTRS: t.wtr_s, K.P_WTRL: t.wtr_l,
+        K.P_RTP: t.rtp, K.P_WR: t.wr, K.P_REFI: t.refi, K.P_RFC: t.rfc, K.P_RFCPB: t.rfcpb,
+        K.P_RTW: t.rtw, K.P_DEPTH: queue_depth, K.P_CLOSED: int(policy == "closed"),
+        K.P_REFMODE: modes[refresh], K.P_NBG: std.ranks * std.bank_groups,
+    }
+    for k, v in vals.items():
+        p[k] = v
+    return p
+
+
+class DramSystem:
+    """All channels of one DRAM standard with their controllers; see the module docstring."""
+
+    def __init__(self, std: DramStandard, channels: int | None = None, *,
+                 mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
+                 policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
+                 record: bool = False, fast_path: bool = True) -> None:
+        self.std = std
+        self.channels = channels or std.default_channels
+        self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
+        self.params = make_params(std, policy, refresh, queue_depth)
+        self.tck_s = std.t.tck_ns * 1e-9
+        self.bs, self.gs, self.cs, self.faw, self.cnt = K.init_state(self.channels, self.params)
+        self.extra = np.zeros(K.N_COUNTERS)  # counts the fast path extrapolated
+        self.lat_hist = np.zeros(_LAT_BINS)
+        self.read_bytes = 0
+        self.write_bytes = 0
+        self.record = record
+        self.fast_path = fast_path and not record
+        self._trace: list[np.ndarray] = []
+        self.last_cycle = 0
+        self.fast_path_taken = 0  # transfers whose middle was extrapolated
+
+    @property
+    def peak_bandwidth(self) -> float:
+        return self.channels * self.std.channel_bandwidth
+
+    # Detailed path ---------------------------------------------------------------------
+    def run(self, addr: np.ndarray, write: np.ndarray, arrival: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Schedule bursts; returns (done cycle, accepted cycle, row hit, channel) each."""
+        addr = np.asarray(addr, dtype=np.int64)
+        n = addr.shape[0]
+        wr = np.ascontiguousarray(write, dtype=np.uint8)
+        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,)))
+        ch, bank, row = self.mapping.decode(addr)
+        if n and (arr == arr[0]).all():
+            order = np.argsort(ch, kind="stable")
+        else:
+            order = np.lexsort((np.arange(n), arr, ch))
+        chan_start = np.searchsorted(ch[order], np.arange(self.channels + 1)).astype(np.int64)
+        done = np.zeros(n, dtype=np.int64)
+        enq = np.zeros(n, dtype=np.int64)
+        hit = np.zeros(n, dtype=np.uint8)
+        cap = 3 * n + 64 * self.channels if self.record else 0
+        while True:
+            saved = [a.copy() for a in (self.bs, self.gs, self.cs, self.faw, self.cnt)] \
+                if self.record else None
+            tr = np.zeros((cap, 5), dtype=np.int64)
+            trn = np.zeros(2, dtype=np.int64)
+            K.schedule(order.astype(np.int64), chan_start, arr, wr, bank, row, self.params,
+                       self.bs, self.gs, self.cs, self.faw, self.cnt, done, enq, hit, tr, trn)
+            if not trn[1]:
+                break
+            assert saved is not None
+            self.bs, self.gs, self.cs, self.faw, self.cnt = saved
+            cap *= 4
+        if self.record:
+            self._trace.append(tr[: trn[0]].copy())
+        reads = wr == 0
+        lat = (done - enq)[reads]
+        self.lat_hist += np.bincount(np.minimum(lat, _LAT_BINS - 1), minlength=_LAT_BINS)
+        bb = self.std.burst_bytes
+        self.read_bytes += int(reads.sum()) * bb
+        self.write_bytes += int(n - reads.sum()) * bb
+        if n:
+            self.last_cycle = max(self.last_cycle, int(done.max()))
+        return done, enq, hit, ch
+
+    # Fast path -------------------------------------------------------------------------
+    def stream(self, addr: int, nbytes: int, write: bool, arrival: int) -> int:
+        """Move ``nbytes`` from ``addr`` on; returns the cycle the last burst completes."""
+        if nbytes <= 0:
+            return arrival
+        bb = self.std.burst_bytes
+        first, stop = addr // bb, (addr + nbytes - 1) // bb + 1
+        t = self.std.t
+        period = math.ceil(t.refi / t.nbl)  # most bursts one channel moves per tREFI
+        k_meas = 2
+        head_ch = int(period * (k_meas + 2) * 1.1) + 64
+        tail_ch = period // 2 + 64
+        per_ch = (stop - first) / self.channels
+        if not self.fast_path or per_ch < head_ch + tail_ch + 2 * period:
+            return self._run_range(first, stop, write, arrival)[0]
+        self.fast_path_taken += 1
+        h_stop = first + head_ch * self.channels
+        t_start = stop - tail_ch * self.channels
+        before = self.cnt.copy()
+        _, done, ch, lat, hit = self._run_range(first, h_stop, write, arrival)
+        head_cnt = self.cnt - before
+        mid = self.mapping.bursts_per_channel(h_stop, t_start)
+        for c in range(self.channels):
+            mine = ch == c
+            d = np.sort(done[mine])
+            if d.size < period + 2:
+                continue
+            t0 = d[period]
+            t1 = t0 + k_meas * t.refi
+            if t1 > d[-1]:
+                raise AssertionError("fast path: head too short to reach a steady state")
+            inwin = mine & (done > t0) & (done <= t1)
+            count = int(inwin.sum())
+            self._shift_channel(c, round(mid[c] * k_meas * t.refi / count))
+            scale = mid[c] / count
+            hits = float(hit[inwin].sum())
+            misses = count - hits
+            w = np.zeros(K.N_COUNTERS)
+            w[K.N_WR if write else K.N_RD] = count
+            w[K.N_HIT] = hits
+            w[K.N_MISS] = w[K.N_ACT] = misses
+            hc = head_cnt[c]
+            w[K.N_PRE] = misses * hc[K.N_PRE] / max(hc[K.N_MISS], 1)
+            if self.params[K.P_REFMODE] == 1:
+                w[K.N_REF] = k_meas
+            elif self.params[K.P_REFMODE] == 2:
+                w[K.N_REFPB] = k_meas * self.std.banks
+            self.extra += w * scale
+            if not write:
+                self.lat_hist += np.bincount(np.minimum(lat[inwin], _LAT_BINS - 1),
+                                             minlength=_LAT_BINS) * scale
+        nmid = int(mid.sum())
+        if write:
+            self.write_bytes += nmid * bb
+        else:
+            self.read_bytes += nmid * bb
+        return self._run_range(t_start, stop, write, arrival)[0]
+
+    def _shift_channel(self, c: int, dt: int) -> None:
+        if dt <= 0:
+            return
+        for k in (K.B_NACT, K.B_NPRE, K.B_NRD, K.B_NWR):
+            self.bs[c, :, k] += dt
+        self.gs[c] += dt
+        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_NACT, K.C_NRD, K.C_NWR, K.C_REFDUE, K.C_NOW):
+            self.cs[c, k] += dt
+        self.faw[c] += dt
+        self.last_cycle = max(self.last_cycle, int(self.cs[c, K.C_COLLAST]))
+
+    def _run_range(self, first: int, stop: int, write: bool, arrival: int
+                   ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        addr = np.arange(first, stop, dtype=np.int64) * self.std.burst_bytes
+        done, enq, hit, ch = self.run(addr, np.full(addr.shape[0], write, dtype=np.uint8),
+                                      np.int64(arrival))
+        end = int(done.max()) if done.size else arrival
+        return end, done, ch, done - enq, hit
+
+    # Reports ---------------------------------------------------------------------------
+    def counts(self) -> np.ndarray:
+        """Counters summed over channels, detailed plus extrapolated (float)."""
+        return self.cnt.sum(axis=0).astype(np.float64) + self.extra
+
+    def energy(self, end_cycle: int | None = None) -> EnergyBreakdown:
+        e, std = self.std.e, self.std
+        n = self.counts()
+        bits = std.burst_bytes * 8
+        end = self.last_cycle if end_cycle is None else end_cycle
+        return EnergyBreakdown(
+            activate_j=n[K.N_ACT] * e.act_pre_nj * 1e-9,
+            read_j=n[K.N_RD] * bits * (e.read_pj_per_bit + e.io_pj_per_bit) * 1e-12,
+            write_j=n[K.N_WR] * bits * (e.write_pj_per_bit + e.io_pj_per_bit) * 1e-12,
+            refresh_j=(n[K.N_REF] + n[K.N_REFPB] / std.banks) * e.refresh_nj * 1e-9,
+            background_j=self.channels * e.background_mw * 1e-3 * end * self.tck_s,
+        )
+
+    def latency_percentile(self, q: float) -> float:
+        """Read latency (accepted to last data beat) percentile ``q`` in 0..100, in cycles."""
+        total = self.lat_hist.sum()
+        if total <= 0:
+            return float("nan")
+        cum = np.cumsum(self.lat_hist)
+        return float(np.searchsorted(cum, q / 100 * total))
+
+    def latency_mean(self) -> float:
+        total = self.lat_hist.sum()
+        if total <= 0:
+            return float("nan")
+        return float((self.lat_hist * np.arange(_LAT_BINS)).sum() / total)
+
+    def row_hit_rate(self) -> float:
+        n = self.counts()
+        acc = n[K.N_HIT] + n[K.N_MISS]
+        return float(n[K.N_HIT] / acc) if acc else float("nan")
+
+    def commands(self) -> np.ndarray:
+        """Recorded commands, rows of (cycle, channel, bank, row, command code), time-sorted."""
+        if not self._trace:
+            return np.zeros((0, 5), dtype=np.int64)
+        tr = np.concatenate(self._trace)
+        return tr[np.lexsort((tr[:, 1], tr[:, 0]))]

@@ -1,0 +1,127 @@
+"""The numba controller: against its Python twin, idle latencies, and the timing checker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from npusim.commands.dram import PATTERNS, bench
+from npusim.dram.checker import check_trace
+from npusim.dram.system import DramSystem, make_params
+from npusim.kernels import dram as K
+from npusim.spec.dram_catalog import get_standard, standard_names
+from tests.naive_dram import NaiveDram
+
+
+def _run_kernel(std, params, channels, reqs):  # type: ignore[no-untyped-def]
+    n = len(reqs)
+    ch = np.array([r[1] for r in reqs], dtype=np.int64)
+    wr = np.array([r[2] for r in reqs], dtype=np.uint8)
+    bank = np.array([r[3] for r in reqs], dtype=np.int64)
+    row = np.array([r[4] for r in reqs], dtype=np.int64)
+    arr = np.array([r[5] for r in reqs], dtype=np.int64)
+    order = np.lexsort((np.arange(n), arr, ch)).astype(np.int64)
+    starts = np.searchsorted(ch[order], np.arange(channels + 1)).astype(np.int64)
+    state = K.init_state(channels, params)
+    done, enq = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    hit = np.zeros(n, np.uint8)
+    tr, trn = np.zeros((4 * n + 400, 5), np.int64), np.zeros(2, np.int64)
+    K.schedule(order, starts, arr, wr, bank, row, params, *state, done, enq, hit, tr, trn)
+    return done, enq, hit, tr[: trn[0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(["HBM3-6400", "LPDDR5-6400", "DDR4-3200", "GDDR6-16000"]),
+    policy=st.sampled_from(["open", "closed"]),
+    refresh=st.sampled_from(["none", "all-bank", "per-bank"]),
+    depth=st.sampled_from([1, 2, 4, 8]),
+    reqs=st.lists(st.tuples(st.integers(0, 1), st.booleans(), st.integers(0, 7),
+                            st.integers(0, 2), st.integers(0, 400)), min_size=1, max_size=60),
+)
+def test_kernel_matches_python_twin(name, policy, refresh, depth, reqs) -> None:  # type: ignore[no-untyped-def]
+    std = get_standard(name)
+    if refresh == "per-bank" and std.t.rfcpb == 0:
+        refresh = "all-bank"
+    # A short refresh interval so that refreshes land inside the batch.
+    std = std.with_overrides({"refi": 2 * std.t.rfc + 100})
+    params = make_params(std, policy, refresh, depth)
+    reqs = [(i, c, w, b, r, a) for i, (c, w, b, r, a) in enumerate(reqs)]
+    done, enq, hit, tr = _run_kernel(std, params, 2, reqs)
+    t = {f.name: getattr(std.t, f.name) for f in dataclasses.fields(std.t)} | {"rtw": std.t.rtw}
+    twin = NaiveDram(t, 2, std.banks, std.banks_per_group, depth, policy == "closed",
+                     {"none": 0, "all-bank": 1, "per-bank": 2}[refresh])
+    out = twin.run(reqs)
+    for i in range(len(reqs)):
+        assert out[i] == (done[i], enq[i], bool(hit[i]))
+    twin_cmds = sorted((tm, c, b, r, cmd) for c, ch in enumerate(twin.chans)
+                       for (tm, b, r, cmd) in ch.commands)
+    mine = sorted((a, c, b, r, K.CMD_NAMES[k]) for a, c, b, r, k in tr.tolist())
+    assert mine == twin_cmds
+    assert check_trace(tr, std) == []
+
+
+@pytest.mark.parametrize("name", standard_names())
+def test_idle_read_latency_is_the_timing_sum(name: str) -> None:
+    std = get_standard(name)
+    t = std.t
+    d = DramSystem(std, channels=1)
+    bb = std.burst_bytes
+    done, _enq, hit, _ = d.run(np.array([0]), np.array([False]), np.array([100]))
+    assert done[0] - 100 == t.rcd + t.cl + t.nbl and not hit[0]  # row miss, bank closed
+    assert (done[0] - 100) * t.tck_ns == pytest.approx(std.idle_read_latency_ns, abs=1e-3)
+    done, _enq, hit, _ = d.run(np.array([bb]), np.array([False]), np.array([400]))
+    assert done[0] - 400 == t.cl + t.nbl and hit[0]  # row hit, long after the first
+    # A conflict on the same bank: PRE, ACT, RD.
+    row_stride = std.row_bytes * std.banks  # next row of bank 0 under the default mapping
+    done, *_ = d.run(np.array([row_stride]), np.array([False]), np.array([800]))
+    assert done[0] - 800 == t.rp + t.rcd + t.cl + t.nbl  # all before the first refresh
+
+
+@pytest.mark.parametrize("name", standard_names())
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_recorded_traces_obey_every_timing(name: str, pattern: str) -> None:
+    std = get_standard(name)
+    for policy in ("open", "closed"):
+        _, sysm = bench(std, pattern, 24 * 1024, channels=2, record=True, policy=policy)
+        cmds = sysm.commands()
+        assert len(cmds) > 0
+        assert check_trace(cmds, std) == []
+
+
+def test_per_bank_refresh_traces_obey_every_timing() -> None:
+    for name in ("LPDDR5-6400", "HBM3-6400", "DDR5-4800"):
+        std = get_standard(name)
+        std = std.with_overrides({"refi": 2 * std.t.rfc + 200})
+        _, sysm = bench(std, "mix-2r1w", 32 * 1024, channels=2, record=True, refresh="per-bank")
+        cmds = sysm.commands()
+        assert (cmds[:, 4] == K.REFPB).sum() > 0
+        assert check_trace(cmds, std) == []
+
+
+def test_checker_catches_violations() -> None:
+    std = get_standard("HBM3")
+    _, sysm = bench(std, "random-read", 8 * 1024, channels=1, record=True)
+    cmds = sysm.commands()
+    bad = cmds.copy()
+    i = int(np.flatnonzero(bad[:, 4] == K.RD)[5])
+    bad[i, 0] -= std.t.rcd  # read before its row is ready
+    assert check_trace(bad, std)
+    bad = cmds.copy()
+    acts = np.flatnonzero(bad[:, 4] == K.ACT)
+    bad[acts[4], 0] = bad[acts[0], 0] + 1  # five ACTs inside one tFAW
+    assert check_trace(bad, std)
+
+
+def test_closed_page_never_hits_and_open_page_streams_hit() -> None:
+    std = get_standard("LPDDR5")
+    closed = DramSystem(std, policy="closed")
+    closed.stream(0, 64 * 1024, False, 0)
+    opened = DramSystem(std)
+    opened.stream(0, 64 * 1024, False, 0)
+    assert closed.row_hit_rate() == 0.0
+    assert opened.row_hit_rate() > 0.9
