@@ -19,7 +19,10 @@ __all__ = ["main"]
 # Modules that add subcommands. Each exposes register(subparsers) -> None.
 COMMAND_MODULES: tuple[str, ...] = (
     "npusim.commands.core",
+    "npusim.commands.dram",
     "npusim.commands.llm",
+    "npusim.commands.sweep",
+    "npusim.commands.plot",
 )
 
 

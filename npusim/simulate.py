@@ -9,7 +9,7 @@ from npusim.compiler.program import TileProgram
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
-from npusim.report.result import Result, build_result
+from npusim.report.result import Result, _percentile, build_result
 from npusim.spec.arch import Chip, load_arch
 from npusim.workloads.ir import Workload
 
@@ -30,10 +30,14 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
                               f"{c.name!r} has {c.n_cores}")
     mem = make_memory(c, memory) if isinstance(memory, str) else memory
     stats, events = run_program(c, program, mem, trace=trace)
-    return build_result(c, program, stats, events, mem.counters(), batch=batch,
-                        meta={"memory_model": memory if isinstance(memory, str) else
-                              type(memory).__name__,
-                              "weights_resident": program.weights_resident})
+    meta: dict[str, object] = {
+        "memory_model": memory if isinstance(memory, str) else type(memory).__name__,
+        "weights_resident": program.weights_resident}
+    hist = getattr(mem, "read_latency_histogram", None)
+    if hist is not None:
+        counts, width = hist()
+        meta["dram_read_latency_p99_s"] = _percentile(counts, width, 99.0)
+    return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
 
 
 def simulate(chip: Chip | str | Path, workload: Workload, *,

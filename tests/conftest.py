@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import npusim
 from npusim.spec.arch import Chip
@@ -25,3 +26,9 @@ def tpu_v1() -> Chip:
 @pytest.fixture()
 def tpu_v1_text() -> str:
     return (ROOT / "arch" / "tpu_v1.yaml").read_text()
+
+
+# Property tests run the same examples on every machine: a CI failure is reproducible, and
+# a run never depends on a local example database.
+settings.register_profile("npusim", derandomize=True, database=None, deadline=None)
+settings.load_profile("npusim")

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--tile-trace", metavar="FILE", help="run a tile trace instead of compiling")
     run.add_argument("--out", metavar="FILE", help="write the per-layer table (.csv/.json/.parquet)")
     run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
+    run.add_argument("--trace", metavar="FILE",
+                     help="write a Chrome trace-event JSON timeline (opens in Perfetto)")
     run.set_defaults(func=_run)
 
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
@@ -52,6 +54,9 @@ def _run(args: argparse.Namespace) -> int:
     from npusim.simulate import simulate, simulate_program
 
     _check_out(args.out, args.arch, args.workload, args.tile_trace)
+    _check_out(args.trace, args.arch, args.workload, args.tile_trace)
+    if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
+        raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
     chip = resolve_chip(args.arch)
@@ -59,16 +64,21 @@ def _run(args: argparse.Namespace) -> int:
         from npusim.compiler.program import load_program
 
         program = load_program(args.tile_trace, n_cores=chip.n_cores)
-        result = simulate_program(chip, program, memory=args.memory)
+        result = simulate_program(chip, program, memory=args.memory, trace=bool(args.trace))
     else:
         wl = resolve_workload(args.workload, batch=args.batch)
-        result = simulate(chip, wl, memory=args.memory)
+        result = simulate(chip, wl, memory=args.memory, trace=bool(args.trace))
     print(format_table(result, args.rows))
     print()
     print(format_summary(result))
     if args.out:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")
+    if args.trace:
+        from npusim.report.trace import to_chrome_trace
+
+        to_chrome_trace(result, args.trace)
+        print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
     return 0
 
 

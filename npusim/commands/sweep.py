@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def save_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write a sweep table atomically as ``.parquet`` or ``.csv``."""
-    from npusim.report.export import atomic_write
+    from npusim._io import atomic_write
 
     p = Path(path)
     suffix = p.suffix.lower()

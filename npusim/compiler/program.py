@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
 
 __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_program"]
@@ -114,23 +114,12 @@ class TileProgram:
         return pd.concat(frames, ignore_index=True)
 
 
-def _atomic_write(path: Path, write: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)  # type: ignore[operator]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
     """Write ``program`` as Parquet (metadata kept) or CSV, atomically."""
     p = Path(path)
     df = program.to_dataframe()
     if p.suffix == ".csv":
-        _atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
+        atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -141,7 +130,7 @@ def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
             "layers": [lp.meta() for lp in program.layers]}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            b"npusim": json.dumps(meta).encode()})
-    _atomic_write(p, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(p, lambda tmp: pq.write_table(table, tmp))
 
 
 def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> TileProgram:

@@ -51,6 +51,8 @@ class LayerStats:
     end_s: float
     cores: list[CoreStats]
     memory: dict[str, float]  # memory-model counter deltas over the layer
+    #: reads per latency bin during the layer and the bin width (s), if the model keeps one
+    read_latency_hist: tuple[np.ndarray, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,10 @@ def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
     out: list[LayerStats] = []
 
     def top() -> Generator[simpy.Event, object, None]:
+        hist = getattr(memory, "read_latency_histogram", None)
         for lp in program.layers:
             before = memory.counters()
+            hist_before = hist() if hist else None
             start = env.now
             cores = [CoreStats() for _ in lp.tiles]
             sa = chip.cores.core.systolic
@@ -165,8 +169,12 @@ def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
             procs = [env.process(_core(env, run, lp.index, c, t, cores[c], peak))
                      for c, t in enumerate(lp.tiles)]
             yield simpy.AllOf(env, procs)
+            delta_hist = None
+            if hist and hist_before is not None:
+                after, width = hist()
+                delta_hist = (after - hist_before[0], width)
             out.append(LayerStats(lp.index, start, env.now, cores,
-                                  _delta(memory.counters(), before)))
+                                  _delta(memory.counters(), before), delta_hist))
 
     env.process(top())
     env.run()

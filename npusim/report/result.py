@@ -9,10 +9,13 @@ compares directly with SCALE-Sim's reported cycles.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from npusim.compiler.program import LayerProgram, TileProgram
@@ -20,7 +23,10 @@ from npusim.energy import layer_energy
 from npusim.engine.events import LayerStats, TileEvent
 from npusim.spec.arch import Chip
 
-__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result"]
+if TYPE_CHECKING:
+    from npusim.report.plots import ResultPlots
+
+__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
@@ -72,6 +78,31 @@ def _causes(st: LayerStats) -> dict[str, float]:
     return out
 
 
+def _percentile(hist: np.ndarray, width: float, q: float) -> float:
+    total = float(hist.sum())
+    if total <= 0:
+        return float("nan")
+    idx = int(np.searchsorted(np.cumsum(hist), q / 100.0 * total))
+    return idx * width
+
+
+def dram_figures(memory: dict[str, float], seconds: float, peak: float,
+                 hist: tuple[np.ndarray, float] | None = None) -> dict[str, float]:
+    """Achieved DRAM bandwidth and, when the memory model counts them, row-buffer hit rate
+    and read latency (mean and 99th percentile)."""
+    moved = memory.get("read_bytes", 0.0) + memory.get("write_bytes", 0.0)
+    bw = moved / seconds if seconds > 0 else 0.0
+    out = {"dram_bandwidth_bytes_per_s": bw, "dram_bandwidth_util": bw / peak if peak else 0.0}
+    if "row_hits" in memory:
+        acc = memory["row_hits"] + memory.get("row_misses", 0.0)
+        out["dram_row_hit_rate"] = memory["row_hits"] / acc if acc > 0 else float("nan")
+    if memory.get("reads", 0.0) > 0:
+        out["dram_read_latency_avg_s"] = memory["read_latency_sum_s"] / memory["reads"]
+    if hist is not None:
+        out["dram_read_latency_p99_s"] = _percentile(hist[0], hist[1], 99.0)
+    return out
+
+
 def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
     clock = chip.clock
     latency = st.end_s - st.start_s
@@ -79,7 +110,11 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
     comp = lp.per_core("compute_cycles")
     arr = lp.per_core("array_cycles")
     vec = lp.per_core("vector_cycles")
-    compute_cycles = max(float(comp.max()) - 1.0, 0.0) if lp.unit == "array" and len(comp) else 0.0
+    # SCALE-Sim reports each GEMM's 0-based last cycle, and runs a grouped (depthwise)
+    # convolution or a batched matmul as one GEMM per group or product: one less per GEMM.
+    gemms = max(lp.g, 1)
+    compute_cycles = (max(float(comp.max()) - gemms, 0.0)
+                      if lp.unit == "array" and len(comp) else 0.0)
     rd = float(st.memory.get("read_bytes", lp.total("dram_read_bytes")))
     wr = float(st.memory.get("write_bytes", lp.total("dram_write_bytes")))
     mem_cycles = (rd + wr) / chip.dram.peak_bandwidth * clock
@@ -107,6 +142,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))
+    row.update(dram_figures(st.memory, latency, chip.dram.peak_bandwidth, st.read_latency_hist))
     # Whatever else the memory model counts (row hits, per-command energy …).
     for key, value in st.memory.items():
         if key not in ("read_bytes", "write_bytes", "energy_j"):
@@ -180,8 +216,30 @@ class Result:
             "bound_memory_layers": int((df["bound"] == "memory").sum()),
             "bound_vector_layers": int((df["bound"] == "vector").sum()),
         }
+        s.update(dram_figures(self.memory_totals, latency, self.chip.dram.peak_bandwidth))
+        for key, value in self.memory_totals.items():
+            if key.startswith("energy_") and key != "energy_j":
+                s[f"energy_dram_{key[len('energy_'):]}"] = float(value)
         s.update(self.meta)
         return s
+
+    @property
+    def plot(self) -> ResultPlots:
+        """Plots of this result: ``.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``."""
+        from npusim.report.plots import ResultPlots
+
+        return ResultPlots(self)
+
+    def to_chrome_trace(self, path: str | os.PathLike[str]) -> Path:
+        """Write the timeline as Chrome trace-event JSON for Perfetto (see report.trace)."""
+        from npusim.report.trace import to_chrome_trace
+
+        return to_chrome_trace(self, path)
+
+    def _repr_html_(self) -> str:
+        from npusim.report.html import result_html
+
+        return result_html(self)
 
     def __repr__(self) -> str:
         s = self.summary()

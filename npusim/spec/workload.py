@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import typing
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from npusim._io import atomic_write_text
 from npusim.errors import Issue, SpecError
 from npusim.spec.yamlio import LineMap, issues_from_validation, line_for, load_yaml, loads_yaml
 from npusim.workloads.ir import ELEMENTWISE_OPS, LAYER_TYPES, PRECISIONS, Conv2d, Layer, Workload
@@ -223,26 +222,7 @@ def dump_workload(workload: Workload, comment: str | None = None) -> str:
     return head + body
 
 
-def _file_mode(target: Path) -> int:
-    if target.exists():
-        return target.stat().st_mode & 0o777
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def save_workload(workload: Workload, path: str | os.PathLike[str],
                   comment: str | None = None) -> None:
     """Write ``workload`` as YAML atomically (a temp file in the same folder, then replace)."""
-    target = Path(path)
-    text = dump_workload(workload, comment)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent if str(target.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, dump_workload(workload, comment))

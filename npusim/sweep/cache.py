@@ -16,14 +16,13 @@ file, which readers ignore). An entry that cannot be parsed is treated as missin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from npusim._io import atomic_write_text
 from npusim.spec.arch import Chip
 from npusim.workloads.ir import Workload
 
@@ -122,17 +121,7 @@ class PointCache:
 
     @staticmethod
     def _write(target: Path, doc: Any) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, separators=(",", ":"), allow_nan=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(target, json.dumps(doc, separators=(",", ":"), allow_nan=True))
 
     def keys(self) -> list[str]:
         if self.dir is None or not self.dir.exists():

@@ -194,7 +194,7 @@ def plot_table_file(table: str | os.PathLike[str], out: str | os.PathLike[str], 
 
 def save_figure(fig: Figure, out: str | os.PathLike[str]) -> None:
     """Write a figure atomically (format from the suffix)."""
-    from npusim.report.export import atomic_write
+    from npusim._io import atomic_write
 
     fmt = Path(out).suffix.lstrip(".").lower() or "png"
     atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))

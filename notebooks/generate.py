@@ -1,0 +1,318 @@
+"""Write the example notebooks from the cell sources below (no outputs are stored).
+
+    python notebooks/generate.py           # rewrite notebooks/*.ipynb
+    python notebooks/generate.py --check   # exit 1 if a notebook differs from this script
+
+Editing a notebook by hand is fine for a look around, but the committed ``.ipynb`` files
+are generated here, so a review reads plain Python. ``tests/test_notebooks.py`` executes each
+notebook on a fresh kernel and checks that the files match this script.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+%matplotlib inline
+import pandas as pd
+
+import npusim
+from npusim.report.result import CAUSE_COLUMNS
+
+pd.set_option("display.precision", 4)"""
+
+
+def _nb(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src)
+                for kind, src in cells]
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    # stable ids keep regenerated files identical (nbformat would draw random ones)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+QUICKSTART = [
+    ("md", """\
+# npusim quickstart: ResNet-50 on one chip
+
+Load a chip preset, simulate ResNet-50 at batch 1, read the per-layer table, and see where
+the time and the energy go. Needs npusim importable (`pip install -e .` in the repository)."""),
+    ("code", SETUP),
+    ("md", """\
+A chip is a validated, frozen spec read from YAML (`arch/*.yaml`; a preset is named by its
+file stem). In Jupyter it shows as a table of its hardware and peaks."""),
+    ("code", """\
+chip = npusim.load_arch("atom")
+chip"""),
+    ("md", """\
+`simulate` compiles the workload to tiles, runs them in the event model against the DRAM
+model, and returns a `Result`. `trace=True` keeps every tile's DMA and compute intervals for
+the timeline."""),
+    ("code", """\
+res = npusim.simulate(chip, npusim.workloads.resnet50(), trace=True)
+res"""),
+    ("md", "The per-layer table is a pandas DataFrame; `summary()` holds the totals."),
+    ("code", """\
+df = res.layers
+df[["layer", "op", "bound", "latency_s", "utilization", "dram_read_bytes", "energy_j"]].head(10)"""),
+    ("code", """\
+s = res.summary()
+{k: s[k] for k in ("latency_s", "energy_j", "effective_tops", "utilization", "tops_per_w")}"""),
+    ("md", """\
+## Where the time goes
+
+Each layer's latency is split by cause (array MACs at peak, fill/drain, SRAM port stalls,
+vector work not hidden by the array, DMA not hidden by double buffering, DRAM effects, and
+cores waiting at the layer barrier). The parts add up to the layer's latency."""),
+    ("code", """\
+share = (df[list(CAUSE_COLUMNS)].sum() / df["latency_s"].sum()).sort_values(ascending=False)
+share.rename("share of latency").to_frame()"""),
+    ("code", "res.plot.latency()"),
+    ("md", "The ten slowest layers and what bounds them:"),
+    ("code", """\
+df.nlargest(10, "latency_s")[["layer", "op", "m", "n", "k", "bound", "latency_s",
+                              "time_mac_s", "time_fill_drain_s", "time_dma_exposed_s"]]"""),
+    ("md", "## Roofline, energy and DRAM over time"),
+    ("code", "res.plot.roofline()"),
+    ("code", "res.plot.energy()"),
+    ("code", "res.plot.bandwidth()"),
+    ("md", """\
+## Timeline
+
+`to_chrome_trace` writes Chrome trace-event JSON; open it at https://ui.perfetto.dev to see
+every core's DMA-in, array+vector and DMA-out tracks and every DRAM channel.
+(`npusim run atom resnet50 --trace out.json` does the same from the shell.)"""),
+    ("code", """\
+import tempfile
+from pathlib import Path
+
+path = res.to_chrome_trace(Path(tempfile.mkdtemp()) / "atom_resnet50.json")
+print(path, f"{path.stat().st_size / 1e6:.2f} MB")"""),
+]
+
+LLM = [
+    ("md", """\
+# A quantized 30B LLM on one chip: LPDDR5X or HBM3?
+
+The two presets `lpddr_llm` and `hbm_llm` are the same chip (4 cores of 128x128 arrays,
+32 GiB of DRAM) with LPDDR5X-8533 or HBM3-6400 memory. Every hardware figure of such a chip
+is an assumption (see the presets' `assumptions`). We serve LLaMA-30B
+(`workloads/hf/llama_30b.json`) with INT4 and INT8 weights and an INT8 KV cache: a 512-token
+prompt, then 64 generated tokens, batch 1."""),
+    ("code", SETUP + """
+from npusim.llm import run_llm
+from npusim.report.plots import CAUSE_LABELS, memory_capacity
+from npusim.workloads.llm import load_hf_config, memory_footprint"""),
+    ("code", """\
+chips = {"LPDDR5X": npusim.load_arch("lpddr_llm"), "HBM3": npusim.load_arch("hbm_llm")}
+pd.DataFrame({name: {"DRAM": c.dram.standard, "channels": c.dram.n_channels,
+                     "bandwidth GB/s": c.dram.peak_bandwidth / 1e9,
+                     "capacity GiB": c.dram.capacity_bytes / 2**30,
+                     "pJ/bit": c.dram.energy_pj_per_bit,
+                     "peak TOPS int8": c.peak_ops_per_second("int8") / 1e12}
+              for name, c in chips.items()})"""),
+    ("md", """\
+## Does it fit?
+
+Weights, the KV cache at its largest (prompt + generated tokens) and the largest live
+activations, against the 32 GiB both chips have."""),
+    ("code", """\
+cfg = load_hf_config("llama_30b")
+PROMPT, GEN = 512, 64
+fps = {w: memory_footprint(cfg, phase="decode", prompt_len=PROMPT, context_len=PROMPT + GEN,
+                           weights=w, kv="int8")
+       for w in ("int4", "int8")}
+cap = chips["LPDDR5X"].dram.capacity_bytes
+memory_capacity([f.weight_bytes for f in fps.values()], [f.kv_cache_bytes for f in fps.values()],
+                [f.activation_bytes for f in fps.values()], cap,
+                labels=[f"{cfg.name} {w} weights" for w in fps],
+                title="LLaMA-30B footprint vs 32 GiB of DRAM")"""),
+    ("md", """\
+## Prefill and decode
+
+`run_llm` checks capacity, simulates the prefill (TTFT) and decode steps at a few contexts
+(interpolated over all 63 steps), and derives tokens/s and J/token."""),
+    ("code", """\
+runs = {(mem, w): run_llm(chip, cfg, prompt=PROMPT, gen=GEN, weights=w, kv="int8",
+                          decode_points=2)
+        for mem, chip in chips.items() for w in ("int4", "int8")}
+table = pd.DataFrame({f"{mem} {w}": {
+    "TTFT ms": r.ttft_s * 1e3, "TPOT ms": r.tpot_s * 1e3, "tokens/s": r.tokens_per_s,
+    "J/token": r.j_per_token, "avg power W": r.average_power_w,
+    "decode DRAM GB/step": r.summary()["decode_dram_read_bytes"] / 1e9}
+    for (mem, w), r in runs.items()})
+table"""),
+    ("md", """\
+A lower bound to compare with: one decode step streams every weight from DRAM once, so
+TPOT is at least weight bytes / peak bandwidth."""),
+    ("code", """\
+pd.DataFrame({f"{mem} {w}": {"weights / bandwidth ms": fps[w].weight_bytes
+                              / chips[mem].dram.peak_bandwidth * 1e3,
+                              "simulated TPOT ms": runs[(mem, w)].tpot_s * 1e3}
+              for (mem, w) in runs})"""),
+    ("md", """\
+## Where a decode step's time goes (INT4 weights)
+
+When the simulated TPOT sits well above the weight-streaming bound, the causes say why. A
+large *fill/drain* share means the array, not the DRAM, limits decode: a weight-stationary
+array loads each weight block into its PEs and then streams a single token through it, so
+it spends most cycles loading weights. Faster DRAM cannot help that; batching tokens can."""),
+    ("code", """\
+causes = pd.DataFrame({mem: runs[(mem, "int4")].decode.layers[list(CAUSE_COLUMNS)].sum() * 1e3
+                       for mem in chips})
+causes = causes[(causes > 0).any(axis=1)].rename(index=CAUSE_LABELS)
+ax = causes.T.plot.barh(stacked=True, figsize=(8, 2.6))
+ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")
+ax.set_xlabel("decode step latency (ms)");"""),
+    ("code", """\
+energy = pd.DataFrame({mem: {k: runs[(mem, "int4")].decode.summary()[f"energy_{k}_j"]
+                             for k in ("mac", "sram", "dram", "vector", "static")}
+                       for mem in chips})
+ax = energy.T.plot.barh(stacked=True, figsize=(8, 2.6))
+ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")
+ax.set_xlabel("energy of one decode step (J)");"""),
+]
+
+SWEEP = [
+    ("md", """\
+# A small design sweep and its Pareto front
+
+Starting from TPU v1, vary the array (64², 128², 256²), the scratchpad (8 or 24 MiB) and the
+DRAM standard (LPDDR5-6400 or HBM3-6400, each at its catalog defaults), run ResNet-50 at each
+point and find the designs that no other beats on latency, energy and area at once.
+`npusim sweep FILE.yaml` runs the same thing from a YAML file."""),
+    ("code", SETUP + """
+import npusim.sweep
+from npusim.sweep.plots import plot_metric_vs_axis, plot_pareto"""),
+    ("code", """\
+spec = {
+    "name": "notebook",
+    "base": "tpu_v1",
+    # TPU v1 fixes its DDR3 bandwidth, channels and capacity: drop them so each standard's apply
+    "set": {"dram.bandwidth": None, "dram.channels": None, "dram.capacity": None},
+    "workloads": ["resnet50"],
+    "axes": {
+        "cores.core.systolic.rows": {"values": [64, 128, 256], "group": "array", "name": "rows"},
+        "cores.core.systolic.cols": {"values": [64, 128, 256], "group": "array", "name": "cols"},
+        "cores.core.sram.size": {"values": ["8 MiB", "24 MiB"], "name": "sram"},
+        "dram.standard": {"values": ["LPDDR5-6400", "HBM3-6400"], "name": "dram"},
+    },
+}
+df = npusim.sweep.run_sweep(spec, workers=0, cache_dir=None, progress=False)
+df.attrs["sweep"]"""),
+    ("code", """\
+df["sram_MiB"] = df["sram"] / 2**20
+df["front"] = npusim.sweep.pareto_front(df, "latency_s,energy_j,area_mm2")
+df[["rows", "cols", "sram_MiB", "dram", "latency_s", "energy_j", "area_mm2", "tops_per_w",
+    "front"]].sort_values("latency_s")"""),
+    ("code", 'plot_pareto(df, "latency_s", "energy_j", objectives="latency_s,energy_j,area_mm2")'),
+    ("code", 'plot_metric_vs_axis(df, "latency_s", "rows")'),
+    ("md", """\
+The same front by hand, to see what `pareto_front` does: a point is on the front when no
+other point is at least as good in every objective and better in one."""),
+    ("code", """\
+import numpy as np
+
+v = df[["latency_s", "energy_j", "area_mm2"]].to_numpy()
+dominated = [bool(((v <= p).all(axis=1) & (v < p).any(axis=1)).any()) for p in v]
+assert (~np.array(dominated) == df["front"].to_numpy()).all()
+df.loc[df["front"], ["rows", "sram_MiB", "dram", "latency_s", "energy_j", "area_mm2"]]"""),
+]
+
+SEED = [
+    ("md", """\
+# The seed chips side by side
+
+Every preset in `arch/` on ResNet-50 and BERT-large (sequence 384), batch 1, single stream,
+with the `bandwidth` memory model. Each preset cites its sources and states its assumptions;
+these are simulated figures, not published benchmark results."""),
+    ("code", SETUP + """
+from npusim.presets import list_presets
+from npusim.report.plots import CAUSE_LABELS"""),
+    ("code", """\
+chips = {p: npusim.load_arch(p) for p in list_presets()}
+pd.DataFrame({p: {"name": c.name, "cores": c.n_cores,
+                  "array": f"{c.cores.core.systolic.count}x{c.cores.core.systolic.rows}"
+                           f"x{c.cores.core.systolic.cols}",
+                  "clock GHz": c.clock / 1e9,
+                  "peak TOPS": c.peak_ops_per_second() / 1e12,
+                  "precision": c.default_precision,
+                  "SRAM MiB/core": c.cores.core.sram.size / 2**20,
+                  "DRAM": c.dram.standard, "GB/s": c.dram.peak_bandwidth / 1e9}
+              for p, c in chips.items()}).T"""),
+    ("code", """\
+workloads = {"ResNet-50": npusim.workloads.resnet50(),
+             "BERT-large s384": npusim.workloads.bert_large(seq_len=384)}
+results = {(p, w): npusim.simulate(c, wl) for p, c in chips.items()
+           for w, wl in workloads.items()}
+rows = []
+for (p, w), r in results.items():
+    s = r.summary()
+    rows.append({"chip": p, "workload": w, "latency ms": s["latency_s"] * 1e3,
+                 "inferences/s": s["inferences_per_s"], "energy mJ": s["energy_j"] * 1e3,
+                 "avg power W": s["average_power_w"], "utilization": s["utilization"],
+                 "TOPS/W": s["tops_per_w"]})
+table = pd.DataFrame(rows)
+table.pivot(index="chip", columns="workload", values=["latency ms", "energy mJ"])"""),
+    ("code", """\
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+for ax, value in zip(axes, ("latency ms", "energy mJ")):
+    table.pivot(index="chip", columns="workload", values=value).plot.bar(ax=ax, logy=True)
+    ax.set_ylabel(value + " (log)")
+    ax.set_title(value + " per inference, batch 1")"""),
+    ("md", "Where the time goes, summed over layers, as a share of each chip's latency:"),
+    ("code", """\
+shares = {}
+for (p, w), r in results.items():
+    df = r.layers
+    shares[(p, w)] = df[list(CAUSE_COLUMNS)].sum() / df["latency_s"].sum()
+shares = pd.DataFrame(shares).T
+shares = shares.loc[:, (shares > 0).any()].rename(columns=CAUSE_LABELS)
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained", sharey=True)
+for ax, w in zip(axes, workloads):
+    shares.xs(w, level=1).plot.bar(stacked=True, ax=ax, legend=ax is axes[-1], title=w)
+axes[-1].legend(fontsize=7, bbox_to_anchor=(1.0, 1.0));"""),
+]
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "02_lpddr_vs_hbm_llm.ipynb": LLM,
+    "03_design_sweep.ipynb": SWEEP,
+    "04_seed_chips.ipynb": SEED,
+}
+
+
+def build() -> dict[str, str]:
+    """Notebook file name → its JSON text."""
+    return {name: nbformat.writes(_nb(cells)) + "\n" for name, cells in NOTEBOOKS.items()}
+
+
+def main(argv: list[str]) -> int:
+    texts = build()
+    if "--check" in argv:
+        stale = [n for n, t in texts.items()
+                 if not (HERE / n).exists() or (HERE / n).read_text() != t]
+        for n in stale:
+            print(f"{n} differs from notebooks/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    for name, text in texts.items():
+        (HERE / name).write_text(text)
+        print(f"wrote notebooks/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
