@@ -1,0 +1,77 @@
+"""LLM step timings: LLaMA-2-70B decode (batch 1, context 4096) and LLaMA-2-7B prefill of
+2048 tokens, wall time of one ``npusim.simulate`` call (compile + event model).
+
+    python bench/bench_llm.py [--presets rngd,lpddr_llm] [--repeat 5] [--memory bandwidth]
+    python bench/bench_llm.py --quick      # CI: LLaMA-2-7B decode at context 512, one preset
+
+Targets (issue 4): 70B decode step <= 2 s wall, 7B prefill 2048 <= 5 s; a 70B decode step
+at most 3x the wall time of a 7B one (issue 7). Prints medians of ``--repeat`` warm runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import timed
+
+import npusim
+from npusim.workloads.llm import from_hf_config
+
+HF = Path(__file__).resolve().parent.parent / "workloads" / "hf"
+
+
+def case(preset: str, model: str, phase: str, tokens: int, repeat: int,
+         memory: str) -> dict[str, object]:
+    chip = npusim.load_arch(preset)
+    kw = {"context_len": tokens} if phase == "decode" else {"prompt_len": tokens}
+    wl = from_hf_config(HF / f"{model}.json", phase=phase, batch=1, weights="int8", **kw)
+    npusim.simulate(chip, wl, memory=memory)  # warm numba and caches
+    med, times, res = timed(lambda: npusim.simulate(chip, wl, memory=memory), repeat)
+    s = res.summary()
+    return {"preset": preset, "model": model, "phase": phase, "tokens": tokens,
+            "memory": memory, "wall_s": med, "wall_all_s": times, "tiles": res.program.n_tiles,
+            "simulated_latency_s": s["latency_s"],
+            "simulated_cycles_per_wall_s": s["cycles"] / med}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="rngd,lpddr_llm")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--memory", default="bandwidth")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        cases = [("lpddr_llm", "llama2_7b", "decode", 512)]
+        repeat = 1
+    else:
+        cases = [(p, m, ph, n) for p in args.presets.split(",")
+                 for m, ph, n in (("llama2_70b", "decode", 4096), ("llama2_7b", "decode", 4096),
+                                  ("llama2_7b", "prefill", 2048))]
+        repeat = args.repeat
+    rows = [case(p, m, ph, n, repeat, args.memory) for p, m, ph, n in cases]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['preset']:10s} {r['model']:11s} {r['phase']:7s} {r['tokens']:5d} tokens "
+              f"[{r['memory']}]: wall {r['wall_s']:.3f} s (median), {r['tiles']} tiles, "
+              f"simulated {r['simulated_latency_s'] * 1e3:.2f} ms, "
+              f"{r['simulated_cycles_per_wall_s'] / 1e6:.1f} M cycles/s")
+    by = {(r["preset"], r["model"], r["phase"]): r["wall_s"] for r in rows}
+    for p in {r["preset"] for r in rows}:
+        big, small = by.get((p, "llama2_70b", "decode")), by.get((p, "llama2_7b", "decode"))
+        if big and small:
+            print(f"{p}: 70B / 7B decode wall-time ratio {big / small:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
