@@ -124,3 +124,15 @@ def test_unknown_preset_and_missing_file(tmp_path) -> None:
         load_arch("no_such_chip")
     with pytest.raises(SpecError, match="cannot read"):
         load_arch(tmp_path / "missing.yaml")
+
+
+def test_dram_overrides_and_controller_settings(tpu_v1_text: str) -> None:
+    text = tpu_v1_text.replace(
+        "dram:\n", "dram:\n  overrides: {rcd: 40, faw: 30}\n  page_policy: closed\n", 1)
+    chip = loads_arch(text, "chip.yaml")
+    assert chip.dram.catalog.t.rcd == 40 and chip.dram.catalog.t.faw == 30
+    assert chip.dram.page_policy == "closed"
+    err = _error(tpu_v1_text.replace("dram:\n", "dram:\n  overrides: {rcdd: 40}\n", 1))
+    assert err.paths == ["dram"] and "overrides.rcdd: unknown DRAM field" in str(err)
+    err = _error(tpu_v1_text.replace("dram:\n", "dram:\n  page_policy: half\n", 1))
+    assert err.paths == ["dram.page_policy"]

@@ -10,7 +10,9 @@ detail, the steady middle extrapolated over whole refresh intervals).
 
 Chip YAML fields used: ``dram.standard``, ``channels``, ``data_rate`` (tCK rescaled, clock
 counts kept: an assumption), ``bus_width_bits``, ``capacity``, ``pj_per_bit`` (the headline
-figure the I/O share is set from). ``bandwidth`` and ``latency_ns`` belong to the
+figure the I/O share is set from), ``overrides`` (any catalog field: timings, organisation,
+command energies), ``mapping``, ``interleave``, ``page_policy``, ``refresh`` and
+``queue_depth``. ``bandwidth`` and ``latency_ns`` belong to the
 bandwidth model and are ignored here: the timings decide both.
 """
 
@@ -57,7 +59,13 @@ class CycleDram:
 
     @classmethod
     def from_chip(cls, chip: Chip, **options: Any) -> CycleDram:
-        return cls(standard_for_chip(chip), chip.dram.n_channels, **options)
+        """The chip's DRAM, with its mapping and controller settings (``options`` win)."""
+        d = chip.dram
+        settings: dict[str, Any] = {"mapping": d.mapping, "interleave_bytes": d.interleave,
+                                    "policy": d.page_policy, "refresh": d.refresh,
+                                    "queue_depth": d.queue_depth}
+        settings.update(options)
+        return cls(standard_for_chip(chip), d.n_channels, **settings)
 
     def transfer(self, t: float, nbytes: int, addr: int, write: bool, requester: int) -> float:
         if nbytes <= 0:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.yamlio import load_yaml, loads_yaml, validate
 from npusim.units import (
@@ -137,6 +138,16 @@ class Dram(_Spec):
     bandwidth: BytesPerSecond | None = None
     pj_per_bit: float | None = Field(default=None, gt=0)
     latency_ns: float | None = Field(default=None, ge=0)
+    #: catalog fields replaced for this chip: timings in clock cycles (rcd, rp, cl, faw,
+    #: refi, rfc …), organisation (bank_groups, banks_per_group, row_bytes, ranks) and
+    #: command energies (act_pre_nj, read_pj_per_bit, refresh_nj, background_mw …)
+    overrides: dict[str, int | float] = Field(default_factory=dict)
+    # The cycle-approximate model's controller and address mapping (``--memory cycle``).
+    mapping: str = "row:rank:bank:column:bankgroup:channel"
+    interleave: Bytes = 256
+    page_policy: Literal["open", "closed"] = "open"
+    refresh: Literal["all-bank", "per-bank", "none"] = "all-bank"
+    queue_depth: int = Field(default=32, gt=0)
 
     @field_validator("standard")
     @classmethod
@@ -147,9 +158,21 @@ class Dram(_Spec):
             raise ValueError(exc.args[0]) from None
         return v
 
+    @model_validator(mode="after")
+    def _overrides_apply(self) -> Dram:
+        if self.overrides:
+            try:
+                get_standard(self.standard).with_overrides(dict(self.overrides))
+            except SpecError as exc:
+                raise ValueError("; ".join(f"overrides.{i.path}: {i.message}"
+                                           for i in exc.issues)) from None
+        return self
+
     @property
     def catalog(self) -> DramStandard:
-        return get_standard(self.standard)
+        """The catalog entry with this chip's ``overrides`` applied."""
+        std = get_standard(self.standard)
+        return std.with_overrides(dict(self.overrides)) if self.overrides else std
 
     @property
     def n_channels(self) -> int:
