@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = str(exc)
         print(f"npusim: error: {text}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`npusim run | head`): not an error
+        sys.stderr.close()
+        return 0
     except (OSError, ValueError) as exc:
         print(f"npusim: error: {exc}", file=sys.stderr)
         return 2

@@ -36,11 +36,12 @@ class Issue:
     line: int | None = None  # 1-based line in the file, when the loader knows it
 
     def format(self, source: str | None) -> str:
-        where = source or "<input>"
+        """``file:line: key.path: message``, leaving out what is not known."""
+        where = source or ("<input>" if self.line is not None else "")
         if self.line is not None:
             where = f"{where}:{self.line}"
-        key = f" {self.path}:" if self.path else ""
-        return f"{where}:{key} {self.message}"
+        parts = [p for p in (where, self.path) if p]
+        return ": ".join([*parts, self.message])
 
 
 class SpecError(NpusimError):

@@ -84,3 +84,17 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "tpu_v1" in out and "resnet50" in out
+
+
+def test_scenario_and_dram_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "tpu_v1", "mobilenet_v2", "--scenario", "offline", "--rows", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "offline: batch" in out and "inferences_per_s" in out
+    cmds = tmp_path / "cmds.csv"
+    assert main(["run", "tpu_v1", "mobilenet_v2", "--memory", "cycle", "--rows", "0",
+                 "--dram-commands", str(cmds)]) == 0
+    lines = cmds.read_text().splitlines()
+    assert lines[0] == "cycle,channel,rank,bankgroup,bank,row,command"
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} >= {"ACT", "RD"}
+    assert main(["run", "tpu_v1", "mobilenet_v2", "--dram-commands", str(cmds)]) == 2
+    assert capsys.readouterr().err.strip() == "npusim: error: --dram-commands needs --memory cycle"

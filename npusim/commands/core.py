@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace-event JSON timeline (opens in Perfetto)")
+    run.add_argument("--scenario", choices=("single-stream", "offline"), default=None,
+                     help="single-stream: batch-1 latency; offline: throughput at the batch "
+                     "(a power of two) that maximises it within DRAM")
+    run.add_argument("--dram-commands", metavar="FILE",
+                     help="with --memory cycle: write every DRAM command of the run as CSV")
     run.set_defaults(func=_run)
 
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
@@ -53,23 +58,43 @@ def _run(args: argparse.Namespace) -> int:
     from npusim.report.export import format_summary, format_table, save_result
     from npusim.simulate import simulate, simulate_program
 
-    _check_out(args.out, args.arch, args.workload, args.tile_trace)
-    _check_out(args.trace, args.arch, args.workload, args.tile_trace)
+    for out in (args.out, args.trace, args.dram_commands):
+        _check_out(out, args.arch, args.workload, args.tile_trace)
+    if args.dram_commands and args.memory != "cycle":
+        raise SpecError("--dram-commands needs --memory cycle")
+    if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
+        raise SpecError("--scenario runs several batches: give neither --batch, "
+                        "--tile-trace nor --dram-commands with it")
     if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
         raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
     chip = resolve_chip(args.arch)
-    if args.tile_trace:
+    memory: object = args.memory
+    if args.dram_commands:
+        from npusim.engine.dram import CycleDram
+
+        memory = CycleDram.from_chip(chip, record=True)
+    if args.scenario:
+        from npusim.scenarios import run_scenario
+
+        scen = run_scenario(chip, resolve_workload(args.workload), args.scenario,
+                            memory=args.memory)
+        print(scen.tried.to_string(index=False))
+        print(f"\n{args.scenario}: batch {scen.batch}\n")
+        result = scen.result
+    elif args.tile_trace:
         from npusim.compiler.program import load_program
 
         program = load_program(args.tile_trace, n_cores=chip.n_cores)
-        result = simulate_program(chip, program, memory=args.memory, trace=bool(args.trace))
+        result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
+                                  trace=bool(args.trace))
     else:
         wl = resolve_workload(args.workload, batch=args.batch)
-        result = simulate(chip, wl, memory=args.memory, trace=bool(args.trace))
-    print(format_table(result, args.rows))
-    print()
+        result = simulate(chip, wl, memory=memory, trace=bool(args.trace))  # type: ignore[arg-type]
+    if args.rows != 0:
+        print(format_table(result, args.rows))
+        print()
     print(format_summary(result))
     if args.out:
         save_result(result, args.out)
@@ -79,6 +104,9 @@ def _run(args: argparse.Namespace) -> int:
 
         to_chrome_trace(result, args.trace)
         print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
+    if args.dram_commands:
+        n = memory.system.write_commands(args.dram_commands)  # type: ignore[attr-defined]
+        print(f"\nwrote {args.dram_commands}: {n} DRAM commands")
     return 0
 
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from npusim.dram.system import DramSystem
 from npusim.errors import SpecError
-from npusim.kernels.dram import CMD_NAMES
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.units import parse_bytes
 
@@ -154,17 +153,7 @@ def _main(args: argparse.Namespace) -> int:
     out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
                       record=bool(args.commands), policy=args.policy, refresh=args.refresh)
     if args.commands:
-        cmds = sysm.commands()
-        with open(args.commands, "w") as f:
-            f.write("cycle,channel,rank,bankgroup,bank,row,command\n")
-            bpg, bgs = std.banks_per_group, std.bank_groups
-            for cyc, ch, b, row, code in cmds.tolist():
-                if b < 0:
-                    f.write(f"{cyc},{ch},,,,,{CMD_NAMES[code]}\n")
-                    continue
-                g = b // bpg
-                f.write(f"{cyc},{ch},{g // bgs},{g % bgs},{b % bpg},"
-                        f"{'' if row < 0 else row},{CMD_NAMES[code]}\n")
+        sysm.write_commands(args.commands)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -17,10 +17,12 @@ power per channel over the elapsed time.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from npusim._io import atomic_write_text
 from npusim.dram.mapping import DEFAULT_ORDER, AddressMapping
 from npusim.errors import SpecError
 from npusim.kernels import dram as K
@@ -252,6 +254,22 @@ class DramSystem:
         n = self.counts()
         acc = n[K.N_HIT] + n[K.N_MISS]
         return float(n[K.N_HIT] / acc) if acc else float("nan")
+
+    def write_commands(self, path: str | os.PathLike[str]) -> int:
+        """Write the recorded commands as CSV (cycle, channel, rank, bankgroup, bank, row,
+        command), atomically; returns how many. Refresh rows leave the bank fields empty."""
+        bpg, bgs = self.std.banks_per_group, self.std.bank_groups
+        cmds = self.commands()
+        lines = ["cycle,channel,rank,bankgroup,bank,row,command"]
+        for cyc, ch, b, row, code in cmds.tolist():
+            if b < 0:
+                lines.append(f"{cyc},{ch},,,,,{K.CMD_NAMES[code]}")
+                continue
+            g = b // bpg
+            lines.append(f"{cyc},{ch},{g // bgs},{g % bgs},{b % bpg},"
+                         f"{'' if row < 0 else row},{K.CMD_NAMES[code]}")
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return len(cmds)
 
     def commands(self) -> np.ndarray:
         """Recorded commands, rows of (cycle, channel, bank, row, command code), time-sorted."""
