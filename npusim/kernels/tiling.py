@@ -195,7 +195,9 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
     the lowest estimate; among equal estimates, the first visited.
     """
     n_c = len(cand_b) * len(cand_m) * len(cand_n) * len(cand_k) * 2
+    choice = np.zeros((n_c, 5))
     ests = np.full(n_c, -1.0)
+    tiles = np.zeros(n_c)
     best_cost = np.inf
     i = 0
     for tb in cand_b:
@@ -208,7 +210,14 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
                                                  acc_b, a_dram, b_dram, out_dram, b_per_batch,
                                                  a_db, capacity, acc_capacity, dram_bpc, lat,
                                                  rbw, wbw)
+                        choice[i, 0] = tb
+                        choice[i, 1] = tm
+                        choice[i, 2] = tn
+                        choice[i, 3] = tk
+                        choice[i, 4] = order
                         ests[i] = est
+                        tiles[i] = (float((g + tb - 1) // tb) * ((m + tm - 1) // tm)
+                                    * ((n + tn - 1) // tn) * ((k + tk - 1) // tk))
                         if est >= 0.0 and est < best_cost:
                             best_cost = est
                         i += 1
@@ -216,29 +225,15 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
     if best_cost == np.inf:
         return best
     limit = best_cost * TIE_TOLERANCE
-    best_tiles = np.inf
-    best_est = np.inf
-    i = 0
-    for tb in cand_b:
-        for tm in cand_m:
-            for tn in cand_n:
-                for tk in cand_k:
-                    for order in range(2):
-                        est = ests[i]
-                        i += 1
-                        if est < 0.0 or est > limit:
-                            continue
-                        tiles = (float((g + tb - 1) // tb) * ((m + tm - 1) // tm)
-                                 * ((n + tn - 1) // tn) * ((k + tk - 1) // tk))
-                        if tiles < best_tiles or (tiles == best_tiles and est < best_est):
-                            best_tiles = tiles
-                            best_est = est
-                            best[0] = tb
-                            best[1] = tm
-                            best[2] = tn
-                            best[3] = tk
-                            best[4] = order
-                            best[5] = est
+    pick = -1
+    for i in range(n_c):
+        if ests[i] < 0.0 or ests[i] > limit:
+            continue
+        if pick < 0 or tiles[i] < tiles[pick] or (tiles[i] == tiles[pick]
+                                                  and ests[i] < ests[pick]):
+            pick = i
+    best[:5] = choice[pick]
+    best[5] = ests[pick]
     return best
 
 
