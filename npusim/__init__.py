@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
-from npusim import sweep, workloads
+from typing import TYPE_CHECKING, Any
+
+from npusim import workloads
 from npusim._version import __version__
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram, load_program, save_program
@@ -16,6 +18,9 @@ from npusim.errors import MappingError, NpusimError, SimulationError, SpecError,
 from npusim.report.result import Result
 from npusim.simulate import simulate, simulate_program
 from npusim.spec.arch import Chip, load_arch, loads_arch
+
+if TYPE_CHECKING:
+    from npusim import sweep
 
 __all__ = [
     "Chip",
@@ -37,3 +42,12 @@ __all__ = [
     "sweep",
     "workloads",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``npusim.sweep`` is imported on first use: a plain run needs none of it (cold start).
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("npusim.sweep")
+    raise AttributeError(f"module 'npusim' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``simulate``: chip + workload → compile → event model → energy → Result."""
+"""``simulate``: chip + workload → compile → event model (or roofline) → energy → Result."""
 
 from __future__ import annotations
 
@@ -9,25 +9,46 @@ from npusim.compiler.program import TileProgram
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
-from npusim.report.result import Result, _percentile, build_result
+from npusim.report.result import Result, _percentile, build_result, roofline_result
 from npusim.spec.arch import Chip, load_arch
 from npusim.workloads.ir import Workload
 
-__all__ = ["simulate", "simulate_program"]
+__all__ = ["FIDELITIES", "simulate", "simulate_program"]
+
+#: ``roofline``: per-layer max(compute, memory, vector) bound of the compiled program, no
+#: event model (npusim/engine/roofline.py); ``event``: the SimPy tile model.
+FIDELITIES: tuple[str, ...] = ("roofline", "event")
 
 
 def _chip(chip: Chip | str | Path) -> Chip:
     return chip if isinstance(chip, Chip) else load_arch(chip)
 
 
+def _check_fidelity(fidelity: str) -> None:
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {fidelity!r} (use {', '.join(map(repr, FIDELITIES))})")
+
+
 def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
                      memory: str | MemoryModel = "bandwidth", trace: bool = False,
-                     batch: int = 1) -> Result:
-    """Run a compiled (or user-written) tile program on ``chip``."""
+                     batch: int = 1, fidelity: str = "event") -> Result:
+    """Run a compiled (or user-written) tile program on ``chip``.
+
+    ``fidelity="roofline"`` skips the event model and bounds each layer by its compute,
+    DRAM and vector totals (the memory model is then only ``ideal`` or peak bandwidth).
+    """
+    _check_fidelity(fidelity)
     c = _chip(chip)
     if program.n_cores != c.n_cores:
         raise SimulationError(f"the tile program is for {program.n_cores} core(s); "
                               f"{c.name!r} has {c.n_cores}")
+    if fidelity == "roofline":
+        if isinstance(memory, str) and memory not in ("bandwidth", "cycle", "ideal"):
+            make_memory(c, memory)  # raises the memory models' own ValueError
+        name = memory if isinstance(memory, str) else type(memory).__name__
+        return roofline_result(c, program, batch=batch, ideal_memory=memory == "ideal",
+                               meta={"fidelity": "roofline", "memory_model": name,
+                                     "weights_resident": program.weights_resident})
     mem = make_memory(c, memory) if isinstance(memory, str) else memory
     stats, events = run_program(c, program, mem, trace=trace)
     meta: dict[str, object] = {
@@ -42,7 +63,7 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
 
 def simulate(chip: Chip | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
-             weights_resident: bool | None = None) -> Result:
+             weights_resident: bool | None = None, fidelity: str = "event") -> Result:
     """Simulate ``workload`` on ``chip``.
 
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
@@ -50,10 +71,14 @@ def simulate(chip: Chip | str | Path, workload: Workload, *,
     point), ``"cycle"`` (the cycle-approximate DRAM model, when installed) or a
     :class:`~npusim.engine.memory.MemoryModel` instance. ``weights_resident``: see
     :func:`~npusim.compiler.lower.compile_workload` (default: when weights fit the shared
-    on-chip SRAM).
+    on-chip SRAM). ``fidelity`` is ``"event"`` (the SimPy tile model, default) or
+    ``"roofline"`` (per layer the largest of compute, DRAM and vector time of the same
+    compiled program: a lower bound, see :mod:`npusim.engine.roofline`).
     """
+    _check_fidelity(fidelity)
     c = _chip(chip)
     program = compile_workload(c, workload, ideal=memory == "ideal",
                                weights_resident=weights_resident)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
-    return simulate_program(c, program, memory=memory, trace=trace, batch=batch)
+    return simulate_program(c, program, memory=memory, trace=trace, batch=batch,
+                            fidelity=fidelity)

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--batch", type=int, default=1)
     run.add_argument("--memory", default="bandwidth",
                      help="memory model: bandwidth (default), ideal, cycle")
+    run.add_argument("--fidelity", default="event",
+                     help="event (default: the tile event model) or roofline (per-layer bound)")
     run.add_argument("--tile-trace", metavar="FILE", help="run a tile trace instead of compiling")
     run.add_argument("--out", metavar="FILE", help="write the per-layer table (.csv/.json/.parquet)")
     run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
@@ -65,6 +67,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
         raise SpecError("--scenario runs several batches: give neither --batch, "
                         "--tile-trace nor --dram-commands with it")
+    if args.scenario and args.fidelity != "event":
+        raise SpecError("--scenario runs the event model; drop --fidelity")
     if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
         raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
@@ -88,14 +92,17 @@ def _run(args: argparse.Namespace) -> int:
 
         program = load_program(args.tile_trace, n_cores=chip.n_cores)
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
-                                  trace=bool(args.trace))
+                                  trace=bool(args.trace), fidelity=args.fidelity)
     else:
         wl = resolve_workload(args.workload, batch=args.batch)
-        result = simulate(chip, wl, memory=memory, trace=bool(args.trace))  # type: ignore[arg-type]
+        result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[arg-type]
+                          fidelity=args.fidelity)
     if args.rows != 0:
         print(format_table(result, args.rows))
         print()
     print(format_summary(result))
+    if args.fidelity != "event":
+        print(f"fidelity        {args.fidelity} (per-layer bound of the compiled program)")
     if args.out:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")

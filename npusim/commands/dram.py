@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from npusim.dram.system import DramSystem
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.units import parse_bytes
+
+if TYPE_CHECKING:  # imported when a benchmark runs: `npusim run` never loads the DRAM kernels
+    from npusim.dram.system import DramSystem
 
 __all__ = ["bench", "read_trace", "register"]
 
@@ -91,6 +94,8 @@ def _pattern(name: str, nbytes: int, std: DramStandard, channels: int
 def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = None,
           trace: str | None = None, record: bool = False, **options: object) -> tuple[dict, DramSystem]:
     """Run one benchmark; returns the figures and the system (for its command trace)."""
+    from npusim.dram.system import DramSystem
+
     sysm = DramSystem(std, channels, record=record, **options)  # type: ignore[arg-type]
     bb = std.burst_bytes
     if trace:

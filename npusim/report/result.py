@@ -10,7 +10,7 @@ compares directly with SCALE-Sim's reported cycles.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,8 @@ from npusim.spec.arch import Chip
 if TYPE_CHECKING:
     from npusim.report.plots import ResultPlots
 
-__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures"]
+__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures",
+           "roofline_result"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
@@ -255,3 +256,16 @@ def build_result(chip: Chip, program: TileProgram, stats: list[LayerStats],
                   dict(memory_totals), dict(meta or {}))
 
 
+def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memory: bool = False,
+                    meta: dict[str, Any] | None = None) -> Result:
+    """The roofline bound of ``program`` (see :mod:`npusim.engine.roofline`) as a Result.
+
+    Built by the same row machinery as the event model's; ``bound`` names the largest of
+    the three roofline terms.
+    """
+    from npusim.engine.roofline import roofline_stats
+
+    stats, times, totals = roofline_stats(chip, program, ideal_memory)
+    res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta)
+    rows = tuple({**row, "bound": rt.bound} for row, rt in zip(res.rows, times, strict=True))
+    return replace(res, rows=rows)

@@ -1,0 +1,410 @@
+"""Generate docs/validation.md from fresh measurements (issue 7, item 5).
+
+    python bench/make_validation.py            # full: ResNet-50 on every preset, ws/os/is
+    python bench/make_validation.py --quick    # the first 8 ResNet-50 layers, ws only
+    python bench/make_validation.py --out /tmp/validation.md
+
+Sections: (1) compute cycles against SCALE-Sim (bench/scalesim_compare.py, when SCALE-Sim is
+installed in its throwaway venv) and against the closed-form SCALE-Sim formula computed here
+independently of npusim's kernels; (2) roofline vs the event model (bandwidth DRAM) vs the
+event model with the cycle-approximate DRAM, layer by layer on every preset for ResNet-50;
+(3) speed figures from bench/results.json when present; (4) stated limitations. The file is
+written atomically; regenerate rather than edit it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import npusim
+from npusim._io import atomic_write_text
+from npusim.compiler.lower import compile_workload
+from npusim.engine.roofline import layer_times, plainly_compute_bound
+from npusim.presets import list_presets
+from npusim.simulate import simulate_program
+from npusim.spec.arch import Chip
+from npusim.spec.scalesim import load_scalesim_cfg, load_scalesim_topology
+from npusim.workloads import Matmul, Workload
+
+SCALESIM_VENV = Path("/tmp/npusim-scalesim-venv")
+DATA = HERE / "data" / "scalesim"
+
+
+# --- 1. compute cycles ----------------------------------------------------------------
+
+def scalesim_formula(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> int:
+    """SCALE-Sim's stall-free cycles of one GEMM (0-based last cycle), written out here from
+    Samajdar et al. (ISPASS 2020) rather than taken from npusim.kernels."""
+    if dataflow == "ws":
+        folds, per = math.ceil(k / rows) * math.ceil(n / cols), 2 * rows + cols + m - 2
+    elif dataflow == "os":
+        folds, per = math.ceil(m / rows) * math.ceil(n / cols), rows + cols + k - 2
+    else:
+        folds, per = math.ceil(k / rows) * math.ceil(m / cols), 2 * rows + cols + n - 2
+    return folds * per - 1
+
+
+def formula_check() -> list[dict[str, Any]]:
+    """npusim's compute_cycles (ideal memory) vs the closed form, per dataflow and topology."""
+    out = []
+    base = DATA / "array_16x16_ws.cfg"
+    for df in ("ws", "os", "is"):
+        chip = load_scalesim_cfg(base)
+        sa = chip.cores.core.systolic.model_copy(update={"dataflow": df})
+        chip = chip.model_copy(update={"cores": chip.cores.model_copy(
+            update={"core": chip.cores.core.model_copy(update={"systolic": sa})})})
+        for topo in ("conv_small.csv", "gemm_small.csv"):
+            wl = load_scalesim_topology(DATA / topo)
+            layers = npusim.simulate(chip, wl, memory="ideal").layers
+            same = 0
+            for layer, row in zip(wl.layers, layers.itertuples(index=False), strict=True):
+                g, m, n, k = layer.gemm_shape()
+                want = g * scalesim_formula(m, n, k, sa.rows, sa.cols, df)
+                same += int(row.compute_cycles) == want
+            out.append({"dataflow": df, "topology": topo, "layers": len(wl.layers),
+                        "equal": same})
+    return out
+
+
+def scalesim_installed() -> bool:
+    py = SCALESIM_VENV / "bin" / "python"
+    if not py.exists():
+        return False
+    return subprocess.run([str(py), "-c", "import scalesim.scale_sim"],
+                          capture_output=True, timeout=120).returncode == 0
+
+
+def scalesim_side_by_side(quick: bool) -> dict[str, Any] | None:
+    if not scalesim_installed():
+        return None
+    args = ["--json", "--no-install"] + ([] if quick else ["--dataflow", "all"])
+    proc = subprocess.run([sys.executable, str(HERE / "scalesim_compare.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=3600)
+    try:
+        doc: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+    doc["exit"] = proc.returncode
+    return doc
+
+
+# --- 2. fidelity modes ----------------------------------------------------------------
+
+def fidelity_table(workload: Workload) -> list[dict[str, Any]]:
+    rows = []
+    for name in list_presets():
+        chip = npusim.load_arch(name)
+        program = compile_workload(chip, workload)
+        t0 = time.perf_counter()
+        roof = simulate_program(chip, program, fidelity="roofline").layers
+        t1 = time.perf_counter()
+        ev = simulate_program(chip, program).layers
+        t2 = time.perf_counter()
+        cyc = simulate_program(chip, program, memory="cycle").layers
+        t3 = time.perf_counter()
+        r_ev = ev["latency_s"] / roof["latency_s"]
+        r_cy = cyc["latency_s"] / roof["latency_s"]
+        worst = int(r_ev.idxmax())
+        stalled = sum(1 for lp in program.layers if lp.unit == "array"
+                      and lp.total("array_cycles") > 1.01 * lp.total("compute_cycles"))
+        within5 = int((r_ev <= 1.05).sum())
+        bounds = [layer_times(chip, lp).bound for lp in program.layers]
+        plain = sum(plainly_compute_bound(chip, lp) is not None for lp in program.layers)
+        rows.append({
+            "preset": name, "layers": len(program.layers),
+            "roofline_ms": roof["latency_s"].sum() * 1e3,
+            "event_ms": ev["latency_s"].sum() * 1e3,
+            "event_cycle_ms": cyc["latency_s"].sum() * 1e3,
+            "total_event_over_roof": ev["latency_s"].sum() / roof["latency_s"].sum(),
+            "total_cycle_over_roof": cyc["latency_s"].sum() / roof["latency_s"].sum(),
+            "median_event_over_roof": float(r_ev.median()),
+            "max_event_over_roof": float(r_ev.max()), "worst_layer": str(ev["layer"][worst]),
+            "median_cycle_over_roof": float(r_cy.median()),
+            "max_cycle_over_roof": float(r_cy.max()),
+            "min_ratio": float(min(r_ev.min(), r_cy.min())),
+            "within_5pct": within5, "sram_port_bound": stalled, "plainly_compute_bound": plain,
+            "roof_bounds": {b: bounds.count(b) for b in ("compute", "memory", "vector")},
+            "wall_roofline_s": t1 - t0, "wall_event_s": t2 - t1, "wall_cycle_s": t3 - t2,
+        })
+    return rows
+
+
+def _wide_ports(chip: Chip) -> Chip:
+    data = chip.model_dump()
+    core = data["cores"]["core"]
+    for port in ("sram", "accumulator"):
+        if core.get(port):
+            core[port]["read_bytes_per_cycle"] = None
+            core[port]["write_bytes_per_cycle"] = None
+    return Chip.model_validate(data)
+
+
+def agreement() -> dict[str, Any]:
+    """Event/roofline on plainly compute-bound layers: BERT-base's first block (seq 384) and
+    three large GEMMs on every preset with unlimited SRAM ports (as tests/test_fidelity.py)."""
+    bert = npusim.workloads.bert_base(seq_len=384)
+    wls = [Workload("bert_base_block0",
+                    tuple(x for x in bert.layers if x.name.startswith("layer0.")),
+                    dict(bert.meta)),
+           Workload("probe", (Matmul("gemm_2048", m=2048, n=2048, k=2048),
+                              Matmul("gemm_2048x1024x1024", m=2048, n=1024, k=1024),
+                              Matmul("gemm_1024x2048x2048", m=1024, n=2048, k=2048)),
+                    {"batch": 1})]
+    ratios, excess, on_presets = [], [], 0
+    for name in list_presets():
+        preset = npusim.load_arch(name)
+        for wl in wls:
+            on_presets += sum(plainly_compute_bound(preset, lp) is not None
+                              for lp in compile_workload(preset, wl).layers)
+        chip = _wide_ports(preset)
+        for wl in wls:
+            program = compile_workload(chip, wl)
+            roof = simulate_program(chip, program, fidelity="roofline").layers
+            for memory in ("bandwidth", "cycle"):
+                ev = simulate_program(chip, program, memory=memory).layers
+                for i, lp in enumerate(program.layers):
+                    explained = plainly_compute_bound(chip, lp)
+                    if explained is not None:
+                        r = float(ev["latency_s"][i] / roof["latency_s"][i])
+                        ratios.append(r)
+                        excess.append(r / explained)
+    return {"n": len(ratios), "max": max(ratios, default=float("nan")),
+            "median": statistics.median(ratios) if ratios else float("nan"),
+            "max_excess": max(excess, default=float("nan")), "on_presets": on_presets}
+
+
+# --- rendering ------------------------------------------------------------------------
+
+def _f(v: float, digits: int = 3) -> str:
+    return f"{v:.{digits}f}"
+
+
+def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] | None,
+           fid: list[dict[str, Any]], wl_desc: str, bench: dict[str, Any] | None,
+           agree: dict[str, Any]) -> str:
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    L = [
+        "# Validation: what npusim was checked against, and how far it is off",
+        "",
+        f"Generated by `python bench/make_validation.py{' --quick' if quick else ''}` at {now} "
+        "from fresh runs; regenerate rather than edit. Nothing here is fitted: every figure "
+        "is a measurement of the current code.",
+        "",
+        "## 1. Compute cycles against SCALE-Sim",
+        "",
+        "npusim's systolic-array timing follows the SCALE-Sim convention (docs/model.md). With "
+        "`--memory ideal` and one array, a layer's `compute_cycles` should equal SCALE-Sim's "
+        "stall-free cycles (Total Cycles - Stall Cycles of its COMPUTE_REPORT.csv).",
+        "",
+    ]
+    if scalesim is None:
+        L += [f"SCALE-Sim is **not installed** in `{SCALESIM_VENV}`, so no side-by-side run was "
+              "made this time (`python bench/scalesim_compare.py` creates the throwaway venv "
+              "and runs it). The analytic check below stands in for it.", ""]
+    elif "error" in scalesim:
+        L += [f"The SCALE-Sim comparison failed: {scalesim['error']}", ""]
+    else:
+        s = scalesim["summary"]
+        L += [f"SCALE-Sim 3.0.0 (throwaway venv `{SCALESIM_VENV}`) and npusim ran the bundled "
+              f"16x16 configuration on the bundled conv and GEMM topologies "
+              f"(bench/data/scalesim/): **{s['match']} of {s['compared']} layers identical**, "
+              f"{s['mismatch']} different.", "",
+              "| dataflow | topology | layers | identical | SCALE-Sim wall (s) | npusim warm (ms) "
+              "| wall-time ratio |", "|---|---|---|---|---|---|---|"]
+        for r in scalesim["runs"]:
+            same = sum(row["status"] == "match" for row in r["rows"])
+            ratio = r.get("wall_ratio")
+            L.append(f"| {r['dataflow']} | {r['topology']} | {len(r['rows'])} | {same} | "
+                     f"{_f(r['scalesim_wall_s'] or 0)} | {_f(r['npusim_warm_s'] * 1e3)} | "
+                     f"{'-' if ratio is None else f'{ratio:,.0f}x'} |")
+        if s.get("wall_ratio"):
+            L += ["", f"Overall SCALE-Sim / npusim wall time: {s['wall_ratio']:,.0f}x on these "
+                  "small layers (npusim warm, in-process; SCALE-Sim's own timer inside its "
+                  "process). The issue's goal is >= 1000x for a whole network; these tiny "
+                  "layers are dominated by fixed per-call costs on both sides."]
+        L.append("")
+    L += ["Analytic check (always run): npusim's `compute_cycles` against the closed-form "
+          "SCALE-Sim formula, written out independently in this script (WS: "
+          "ceil(K/R)·ceil(N/C)·(2R + C + M − 2) − 1 per GEMM; OS and IS likewise).", "",
+          "| dataflow | topology | layers | equal |", "|---|---|---|---|"]
+    L += [f"| {r['dataflow']} | {r['topology']} | {r['layers']} | {r['equal']} |"
+          for r in formula]
+    L += [
+        "",
+        "## 2. Roofline vs event model vs event model with cycle-approximate DRAM",
+        "",
+        f"Workload: {wl_desc}, every preset in `arch/`. The three fidelities run the *same* "
+        "compiled tile program: `--fidelity roofline` (per layer the largest of MACs at peak, "
+        "DRAM bytes at peak bandwidth, vector cycles at the vector rate), the event model "
+        "with the bandwidth DRAM (default), and the event model with `--memory cycle`. Ratios "
+        "are event latency / roofline latency per layer; a ratio below 1 would be a bug "
+        "(tests/test_fidelity.py checks it on every preset).",
+        "",
+        "| preset | layers | roofline ms | event ms | event+cycle ms | total ev/roof | "
+        "median ev/roof | max ev/roof (layer) | median cyc/roof | max cyc/roof | min ratio | "
+        "layers within 5 % | SRAM-port-bound | plainly compute-bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in fid:
+        L.append(f"| {r['preset']} | {r['layers']} | {_f(r['roofline_ms'])} | "
+                 f"{_f(r['event_ms'])} | {_f(r['event_cycle_ms'])} | "
+                 f"{_f(r['total_event_over_roof'], 2)} | {_f(r['median_event_over_roof'], 2)} | "
+                 f"{_f(r['max_event_over_roof'], 2)} ({r['worst_layer']}) | "
+                 f"{_f(r['median_cycle_over_roof'], 2)} | {_f(r['max_cycle_over_roof'], 2)} | "
+                 f"{_f(r['min_ratio'], 4)} | {r['within_5pct']} | {r['sram_port_bound']} | "
+                 f"{r['plainly_compute_bound']} |")
+    n_layers = sum(r["layers"] for r in fid)
+    ok = all(r["min_ratio"] >= 1 - 1e-9 for r in fid)
+    L += [
+        "",
+        f"Over {n_layers} (preset, layer) pairs the event model is "
+        f"{'never' if ok else '**sometimes**'} faster than the roofline. Where the two differ "
+        "the causes are the ones the event model adds on purpose, reported per layer in the "
+        "`time_*_s` columns: fold fill and drain and part-filled folds (a 64-channel layer "
+        "uses a quarter of a 256-row array), SRAM-port stalls, DMA that double buffering "
+        "cannot hide (a layer's first load and last store) and DRAM latency, and the layer "
+        "barrier between unevenly loaded cores. The largest ratios are matrix-vector layers "
+        "(ResNet-50's `fc`, M = 1): a weight-stationary fold then spends R cycles shifting "
+        "weights in for a single row of MACs, which the roofline's MAC-rate term cannot see.",
+        "",
+        "Where a layer is *plainly compute-bound* (`npusim.engine.roofline."
+        "plainly_compute_bound`: roofline compute >= 3x its DRAM and vector time, >= 8 full "
+        "folds per core, >= 97 % array occupancy, no SRAM-port stall, DMA that double "
+        "buffering cannot hide <= 2 % of compute) the two should agree. Measured on BERT-base's "
+        "first block (sequence 384) and three large GEMMs, on every preset with unlimited SRAM "
+        f"ports, bandwidth and cycle DRAM: {agree['n']} such layers, event/roofline median "
+        f"{agree['median']:.3f}, max {agree['max']:.3f}; beyond what their fill/drain and "
+        f"unhidden DMA explain, the event model adds at most "
+        f"{(agree['max_excess'] - 1) * 100:.1f} %. The same layers on the presets as shipped: "
+        f"{agree['on_presets']} qualify. ResNet-50 at batch 1 has "
+        f"{sum(r['plainly_compute_bound'] for r in fid)} (column above): early layers fill "
+        "part of the array (K or N of 64 against 128 or 256 rows), late layers stream 49 rows "
+        "per fold, TPU v1 is DRAM-bound (34 GB/s), and the `SRAM-port-bound` column counts "
+        "array layers whose partial-sum writes (4 B x columns per cycle) exceed the SRAM "
+        "write port (256 B/cycle on most presets): those run at half the array rate or less.",
+        "",
+        "Wall time per fidelity (same program, this machine, seconds):",
+        "",
+        "| preset | roofline | event | event+cycle DRAM |",
+        "|---|---|---|---|",
+    ]
+    L += [f"| {r['preset']} | {r['wall_roofline_s']:.4f} | {r['wall_event_s']:.4f} | "
+          f"{r['wall_cycle_s']:.4f} |" for r in fid]
+    L += ["", "## 3. Speed", ""]
+    if bench is None:
+        L += ["`bench/results.json` is not there: run `python bench/run_all.py` (full) or "
+              "`--quick`, then regenerate this file."]
+    else:
+        L += [f"From `bench/results.json` ({'quick' if bench.get('quick') else 'full'} run, "
+              f"{bench.get('generated_utc')}, {bench.get('cpus')} CPUs); "
+              "see bench/results.md for every figure.", ""]
+        L += _speed_lines(bench)
+    L += [
+        "",
+        "## 4. Limitations",
+        "",
+        "- Compute cycles are validated against SCALE-Sim, itself a model; nothing here is "
+        "compared with silicon. Preset results are as good as the public figures and the "
+        "assumptions each preset lists.",
+        "- The SCALE-Sim comparison covers stall-free compute cycles with ideal memory, one "
+        "array, one core; SRAM stalls, DRAM, multi-core splits and energy are not part of it.",
+        "- Cutting the streamed dimension into tiles pays fill and drain again per tile; a "
+        "real array could keep streaming (docs/model.md).",
+        "- Layers run one after another: no inter-layer pipelining or fusion beyond fused "
+        "activations; activation residency is a size rule, not an allocator (docs/model.md).",
+        "- The roofline omits SRAM-port bandwidth and the DMA engines' caps, so it is a "
+        "bound, not an estimate, for SRAM-port-bound layers; the event model charges those.",
+        "- Weight-stationary partial sums are written to SRAM at accumulator width every "
+        "fold; presets without an accumulator SRAM and with 256 B/cycle write ports are "
+        "therefore SRAM-port-bound on every GEMM with K larger than the array's rows. "
+        "Whether the real chips accumulate in place is not public; this is the model's "
+        "assumption, visible in the `time_sram_stall_s` column.",
+        "- The agreement check between fidelities runs on preset variants with unlimited SRAM "
+        "ports and on synthetic GEMMs, because the presets' own layers are never plainly "
+        "compute-bound (section 2).",
+        "- Wall times depend on the machine and on its load; they are medians of a few runs.",
+    ]
+    return "\n".join(L) + "\n"
+
+
+def _speed_lines(bench: dict[str, Any]) -> list[str]:
+    s = bench.get("scripts", {})
+    out = ["| figure | value |", "|---|---|"]
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        fig = s.get(name, {}).get("figures")
+        return fig if isinstance(fig, list) else []
+
+    for r in rows("bench_startup"):
+        out.append(f"| `npusim run` warm numba cache | {r['warm_run_s']:.2f} s (target <= 3 s) |")
+        if "cold_run_s" in r:
+            out.append(f"| `npusim run` cold numba cache | {r['cold_run_s']:.2f} s "
+                       "(target <= 15 s) |")
+    for r in rows("bench_resnet"):
+        out.append(f"| ResNet-50 b1 on {r['preset']}, warm | {r['warm_s'] * 1e3:.0f} ms, "
+                   f"{r['cycles_per_wall_s'] / 1e6:.1f} M simulated cycles/s, "
+                   f"{r['tiles']} tiles |")
+    for r in rows("bench_bert"):
+        out.append(f"| BERT-large 384 on {r['preset']}, warm | {r['warm_s'] * 1e3:.0f} ms, "
+                   f"{r['cycles_per_wall_s'] / 1e6:.1f} M simulated cycles/s, "
+                   f"{r['tiles']} tiles |")
+    for r in rows("bench_llm"):
+        out.append(f"| {r['model']} {r['phase']} {r['tokens']} on {r['preset']} | "
+                   f"{r['wall_s']:.3f} s, {r['tiles']} tiles |")
+    for r in rows("bench_sweep"):
+        if "cold_s" in r:
+            out.append(f"| sweep of {r.get('points')} points | {r['cold_s']:.1f} s cold, "
+                       f"{r.get('cache_s', float('nan')):.2f} s from cache |")
+    for r in rows("bench_dram"):
+        out.append(f"| DRAM model: {r['size']:,} {r['what']} | {r['warm_s']:.3f} s warm |")
+    ss = s.get("scalesim_compare", {}).get("figures")
+    if isinstance(ss, dict) and ss.get("summary", {}).get("wall_ratio"):
+        out.append(f"| SCALE-Sim / npusim wall time | {ss['summary']['wall_ratio']:,.0f}x |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="8 ResNet-50 layers, ws only")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation.md")
+    ap.add_argument("--bench", type=Path, default=HERE / "results.json",
+                    help="benchmark results to quote (default bench/results.json)")
+    args = ap.parse_args(argv)
+    r50 = npusim.workloads.resnet50()
+    if args.quick:
+        wl = Workload("resnet50_head", r50.layers[:8], dict(r50.meta))
+        desc = "the first 8 layers of ResNet-50 (batch 1)"
+    else:
+        wl, desc = r50, "ResNet-50 (batch 1, all 72 layers)"
+    print("formula check ...", file=sys.stderr)
+    formula = formula_check()
+    print("SCALE-Sim side by side ...", file=sys.stderr)
+    scalesim = scalesim_side_by_side(args.quick)
+    print("fidelity table ...", file=sys.stderr)
+    fid = fidelity_table(wl)
+    print("agreement on plainly compute-bound layers ...", file=sys.stderr)
+    agree = agreement()
+    bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
+    atomic_write_text(args.out, render(args.quick, formula, scalesim, fid, desc, bench, agree))
+    worst = max(r["max_event_over_roof"] for r in fid)
+    print(f"wrote {args.out} (worst event/roofline {worst:.2f}, "
+          f"median of medians {statistics.median(r['median_event_over_roof'] for r in fid):.2f})",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

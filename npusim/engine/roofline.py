@@ -1,0 +1,141 @@
+"""The roofline fidelity: a per-layer lower bound from the compiled program's totals.
+
+No SimPy and no memory model: each layer of the *same* tile program the event model runs
+takes the longest of three times, every one a bound no schedule can beat:
+
+    compute  MACs on the array / (cores x rows x cols x count x MACs per PE per cycle at the
+             layer's compute precision x clock)  — every PE busy every cycle, no fill/drain
+    memory   (DRAM read + write bytes) / the DRAM's peak bandwidth  — no latency, no bank
+             or refresh stalls (zero with ``ideal`` memory)
+    vector   vector-unit cycles of all tiles / cores / clock  — perfectly shared by cores
+
+so the event model (which also pays fill and drain, SRAM-port stalls, exposed DMA, DRAM
+latency and the layer barrier) can never be faster than this, layer by layer. The DMA
+engines' own caps are left out on purpose: a looser bound is still a bound.
+
+The result is expressed as :class:`~npusim.engine.events.LayerStats` with identical cores,
+so the report builds an ordinary ``Result`` from it: ``time_mac_s`` carries the compute
+time, ``time_vector_s`` vector time beyond it, ``time_dma_exposed_s`` memory time beyond
+both; the three add up to the latency.
+
+:func:`plainly_compute_bound` says, from the program and the bounds alone, whether a layer
+is one where the event model should agree with the roofline (tests/test_fidelity.py and
+docs/validation.md use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from npusim.compiler.program import COL, LayerProgram, TileProgram
+from npusim.engine.events import CoreStats, LayerStats
+from npusim.kernels.systolic import DATAFLOWS
+from npusim.spec.arch import Chip
+
+__all__ = ["RooflineTimes", "layer_times", "plainly_compute_bound", "roofline_stats"]
+
+
+@dataclass(frozen=True)
+class RooflineTimes:
+    """The three bounds of one layer, in seconds; ``latency_s`` is the largest."""
+
+    compute_s: float
+    memory_s: float
+    vector_s: float
+
+    @property
+    def latency_s(self) -> float:
+        return max(self.compute_s, self.memory_s, self.vector_s)
+
+    @property
+    def bound(self) -> str:
+        times = {"compute": self.compute_s, "memory": self.memory_s, "vector": self.vector_s}
+        return max(times, key=times.__getitem__)
+
+
+def layer_times(chip: Chip, lp: LayerProgram, ideal_memory: bool = False) -> RooflineTimes:
+    """Compute, memory and vector bounds of one compiled layer."""
+    clock = chip.clock
+    sa = chip.cores.core.systolic
+    compute = 0.0
+    if lp.unit == "array" and lp.precision in sa.macs_per_cycle:
+        peak = chip.n_cores * sa.peak_macs_per_cycle(lp.precision) * clock
+        compute = lp.total("macs") / peak
+    memory = 0.0
+    if not ideal_memory:
+        moved = lp.total("dram_read_bytes") + lp.total("dram_write_bytes")
+        memory = moved / chip.dram.peak_bandwidth
+    vector = lp.total("vector_cycles") / chip.n_cores / clock
+    return RooflineTimes(compute, memory, vector)
+
+
+def roofline_stats(chip: Chip, program: TileProgram, ideal_memory: bool = False
+                   ) -> tuple[list[LayerStats], list[RooflineTimes], dict[str, float]]:
+    """Per-layer stats as the event model would report them, the bounds, and DRAM totals.
+
+    DRAM energy is bytes x the standard's pJ/bit, as the bandwidth memory model counts it.
+    """
+    per_byte = chip.dram.energy_pj_per_bit * 8e-12
+    stats: list[LayerStats] = []
+    times: list[RooflineTimes] = []
+    now = 0.0
+    totals = {"read_bytes": 0.0, "write_bytes": 0.0, "energy_j": 0.0}
+    for lp in program.layers:
+        rt = layer_times(chip, lp, ideal_memory)
+        latency = rt.latency_s
+        busy = max(rt.compute_s, rt.vector_s)
+        cores = [CoreStats(busy_s=busy, array_s=rt.compute_s, vector_s=rt.vector_s,
+                           mac_s=rt.compute_s, vector_extra_s=busy - rt.compute_s,
+                           dma_wait_s=latency - busy, end_s=now + latency)
+                 for _ in range(chip.n_cores)]
+        rd, wr = lp.total("dram_read_bytes"), lp.total("dram_write_bytes")
+        mem = {"read_bytes": rd, "write_bytes": wr, "energy_j": (rd + wr) * per_byte}
+        for key, value in mem.items():
+            totals[key] += value
+        stats.append(LayerStats(lp.index, now, now + latency, cores, mem))
+        times.append(rt)
+        now += latency
+    return stats, times, totals
+
+
+def _full_folds_per_core(chip: Chip, lp: LayerProgram) -> float:
+    sa = chip.cores.core.systolic
+    rows, cols = {0: (lp.k, lp.n), 1: (lp.m, lp.n), 2: (lp.k, lp.m)}[DATAFLOWS[sa.dataflow]]
+    return lp.g * (rows // sa.rows) * (cols // sa.cols) / chip.n_cores
+
+
+def plainly_compute_bound(chip: Chip, lp: LayerProgram, *, dram_ratio: float = 3.0,
+                          min_full_folds: float = 8.0, min_occupancy: float = 0.97,
+                          max_unhidden: float = 0.02) -> float | None:
+    """For a plainly compute-bound layer, the event/roofline ratio its fill/drain and
+    unhidden DMA account for, ``(1 + unhidden) / occupancy``; else ``None``.
+
+    Plainly compute-bound, judged from the compiled program and the roofline only (never
+    from an event-model run): an array layer whose roofline compute time is at least
+    ``dram_ratio`` x its DRAM and its vector time; with at least ``min_full_folds`` folds
+    per core whose stationary block fills the array; whose busiest core does MACs at peak
+    for at least ``min_occupancy`` of its ideal (SCALE-Sim) compute cycles; with no
+    SRAM-port stall (array cycles <= 1.01 x compute cycles); and whose DMA that double
+    buffering cannot hide — the busiest core's first load and last store at its share of
+    peak DRAM bandwidth — is at most ``max_unhidden`` of its compute time.
+    """
+    if lp.unit != "array" or lp.precision not in chip.cores.core.systolic.macs_per_cycle:
+        return None
+    rt = layer_times(chip, lp)
+    if rt.compute_s < dram_ratio * rt.memory_s or rt.compute_s < dram_ratio * rt.vector_s:
+        return None
+    if _full_folds_per_core(chip, lp) < min_full_folds:
+        return None
+    arr = lp.per_core("array_cycles")
+    tiles = lp.tiles[int(arr.argmax())]
+    comp = float(tiles[:, COL["compute_cycles"]].sum())
+    peak = chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
+    occupancy = float(tiles[:, COL["macs"]].sum()) / peak / comp if comp > 0 else 0.0
+    if occupancy < min_occupancy or float(arr.max()) > 1.01 * comp:
+        return None
+    share = chip.dram.peak_bandwidth / chip.n_cores
+    unhidden = (tiles[0, COL["dram_read_bytes"]] + tiles[-1, COL["dram_write_bytes"]]) / share
+    fraction = float(unhidden) / (comp / chip.clock)
+    if fraction > max_unhidden:
+        return None
+    return (1 + fraction) / occupancy
