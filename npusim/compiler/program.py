@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +65,17 @@ class LayerProgram:
     mapping: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def _sums(self) -> np.ndarray:
+        """Column sums per core, (cores x columns), computed once."""
+        return np.array([t.sum(axis=0) if len(t) else np.zeros(len(TILE_COLUMNS))
+                         for t in self.tiles]).reshape(len(self.tiles), len(TILE_COLUMNS))
+
     def total(self, column: str) -> float:
-        c = COL[column]
-        return float(sum(t[:, c].sum() for t in self.tiles))
+        return float(self._sums[:, COL[column]].sum())
 
     def per_core(self, column: str) -> np.ndarray:
-        c = COL[column]
-        return np.array([t[:, c].sum() for t in self.tiles])
+        return self._sums[:, COL[column]].copy()
 
     @property
     def n_tiles(self) -> int:

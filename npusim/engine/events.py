@@ -83,66 +83,75 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
         return
     clock = run.chip.clock
     mem = run.memory
+    trace = run.trace
     dma_cap = run.chip.cores.core.dma.bytes_per_cycle
     dma_bps = dma_cap * clock if dma_cap else 0.0
     rd_col, wr_col = COL["dram_read_bytes"], COL["dram_write_bytes"]
     ra_col, wa_col = COL["read_addr"], COL["write_addr"]
     arr_col, vec_col = COL["array_cycles"], COL["vector_cycles"]
     comp_col, mac_col = COL["compute_cycles"], COL["macs"]
+    rows = tiles.tolist()  # plain floats: numpy scalar access would dominate the loop
+    mac_s = fill_s = sram_s = vec_extra_s = busy_s = array_s = vector_s = 0.0
+    dma_wait_s = store_wait_s = 0.0
 
     def load(i: int, t: float) -> float:
-        nbytes = math.ceil(tiles[i, rd_col])
+        nbytes = math.ceil(rows[i][rd_col])
         if nbytes <= 0:
             return t
-        done = mem.transfer(t, nbytes, int(tiles[i, ra_col]), False, core)
+        done = mem.transfer(t, nbytes, int(rows[i][ra_col]), False, core)
         if dma_bps:
             done = max(done, t + nbytes / dma_bps)
-        if run.trace:
+        if trace:
             run.events.append(TileEvent(layer, core, i, "dma_in", t, done))
         return done
 
     load_done = load(0, env.now)
     store_done = [env.now, env.now]  # per output buffer
     for i in range(n):
+        row = rows[i]
         if load_done > env.now:
-            stats.dma_wait_s += load_done - env.now
+            dma_wait_s += load_done - env.now
             yield env.timeout(load_done - env.now)
         if store_done[i % 2] > env.now:  # the output buffer still drains tile i-2
-            stats.store_wait_s += store_done[i % 2] - env.now
+            store_wait_s += store_done[i % 2] - env.now
             yield env.timeout(store_done[i % 2] - env.now)
         if i + 1 < n:
             load_done = load(i + 1, env.now)
-        a = tiles[i, arr_col] / clock
-        v = tiles[i, vec_col] / clock
+        a = row[arr_col] / clock
+        v = row[vec_col] / clock
         busy = a if a > v else v
         start = env.now
         if busy > 0:
             yield env.timeout(busy)
-        stats.busy_s += busy
-        stats.array_s += a
-        stats.vector_s += v
+        busy_s += busy
+        array_s += a
+        vector_s += v
         if a > 0:
-            ideal = tiles[i, mac_col] / peak_macs_per_cycle / clock if peak_macs_per_cycle else 0.0
-            comp = tiles[i, comp_col] / clock
-            stats.mac_s += ideal
-            stats.fill_drain_s += comp - ideal
-            stats.sram_stall_s += a - comp
-        stats.vector_extra_s += busy - a
-        if run.trace:
+            ideal = row[mac_col] / peak_macs_per_cycle / clock if peak_macs_per_cycle else 0.0
+            comp = row[comp_col] / clock
+            mac_s += ideal
+            fill_s += comp - ideal
+            sram_s += a - comp
+        vec_extra_s += busy - a
+        if trace:
             run.events.append(TileEvent(layer, core, i, "compute", start, env.now))
-        nbytes = math.ceil(tiles[i, wr_col])
+        nbytes = math.ceil(row[wr_col])
         if nbytes > 0:
             t0 = env.now
-            done = mem.transfer(t0, nbytes, int(tiles[i, wa_col]), True, core)
+            done = mem.transfer(t0, nbytes, int(row[wa_col]), True, core)
             if dma_bps:
                 done = max(done, t0 + nbytes / dma_bps)
             store_done[i % 2] = done
-            if run.trace:
+            if trace:
                 run.events.append(TileEvent(layer, core, i, "dma_out", t0, done))
     last = max(store_done)
     if last > env.now:
-        stats.store_wait_s += last - env.now
+        store_wait_s += last - env.now
         yield env.timeout(last - env.now)
+    stats.busy_s, stats.array_s, stats.vector_s = busy_s, array_s, vector_s
+    stats.mac_s, stats.fill_drain_s, stats.sram_stall_s = mac_s, fill_s, sram_s
+    stats.vector_extra_s = vec_extra_s
+    stats.dma_wait_s, stats.store_wait_s = dma_wait_s, store_wait_s
     stats.end_s = env.now
 
 
