@@ -293,8 +293,8 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
         f"{sum(r['plainly_compute_bound'] for r in fid)} (column above): early layers fill "
         "part of the array (K or N of 64 against 128 or 256 rows), late layers stream 49 rows "
         "per fold, TPU v1 is DRAM-bound (34 GB/s), and the `SRAM-port-bound` column counts "
-        "array layers whose partial-sum writes (4 B x columns per cycle) exceed the SRAM "
-        "write port (256 B/cycle on most presets): those run at half the array rate or less.",
+        "array layers whose SRAM traffic (inputs, weights shifting in, 4-byte partial sums) "
+        "exceeds the scratchpad ports the preset assumes.",
         "",
         "Wall time per fidelity (same program, this machine, seconds):",
         "",
@@ -328,13 +328,12 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
         "- The roofline omits SRAM-port bandwidth and the DMA engines' caps, so it is a "
         "bound, not an estimate, for SRAM-port-bound layers; the event model charges those.",
         "- Weight-stationary partial sums are written to SRAM at accumulator width every "
-        "fold; presets without an accumulator SRAM and with 256 B/cycle write ports are "
-        "therefore SRAM-port-bound on every GEMM with K larger than the array's rows. "
-        "Whether the real chips accumulate in place is not public; this is the model's "
-        "assumption, visible in the `time_sram_stall_s` column.",
+        "fold. The presets' scratchpad ports are sized to the arrays (an assumption each "
+        "preset states: rows + columns bytes read, 4 B x columns written per array and "
+        "cycle); real port widths are not public. SRAM-port stalls show in the "
+        "`time_sram_stall_s` column.",
         "- The agreement check between fidelities runs on preset variants with unlimited SRAM "
-        "ports and on synthetic GEMMs, because the presets' own layers are never plainly "
-        "compute-bound (section 2).",
+        "ports and on synthetic GEMMs as well as on the presets as shipped (section 2).",
         "- Wall times depend on the machine and on its load; they are medians of a few runs.",
     ]
     return "\n".join(L) + "\n"
