@@ -9,7 +9,7 @@ from npusim.compiler.program import TileProgram
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
-from npusim.report.result import Result, _percentile, build_result, roofline_result
+from npusim.report.result import Result, build_result, histogram_percentile, roofline_result
 from npusim.spec.arch import Chip, load_arch
 from npusim.workloads.ir import Workload
 
@@ -57,7 +57,7 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     hist = getattr(mem, "read_latency_histogram", None)
     if hist is not None:
         counts, width = hist()
-        meta["dram_read_latency_p99_s"] = _percentile(counts, width, 99.0)
+        meta["dram_read_latency_p99_s"] = histogram_percentile(counts, width, 99.0)
     return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from npusim.report.plots import ResultPlots
 
 __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures",
-           "roofline_result"]
+           "histogram_percentile", "roofline_result"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
@@ -79,7 +79,7 @@ def _causes(st: LayerStats) -> dict[str, float]:
     return out
 
 
-def _percentile(hist: np.ndarray, width: float, q: float) -> float:
+def histogram_percentile(hist: np.ndarray, width: float, q: float) -> float:
     total = float(hist.sum())
     if total <= 0:
         return float("nan")
@@ -100,7 +100,7 @@ def dram_figures(memory: dict[str, float], seconds: float, peak: float,
     if memory.get("reads", 0.0) > 0:
         out["dram_read_latency_avg_s"] = memory["read_latency_sum_s"] / memory["reads"]
     if hist is not None:
-        out["dram_read_latency_p99_s"] = _percentile(hist[0], hist[1], 99.0)
+        out["dram_read_latency_p99_s"] = histogram_percentile(hist[0], hist[1], 99.0)
     return out
 
 
