@@ -1,0 +1,4 @@
+"""Compiler: lowering layers to GEMM and vector work (lower), tiling (kernels.tiling), and
+the tile program the engine runs (program)."""
+
+__all__: list[str] = []
