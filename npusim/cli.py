@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from npusim.errors import NpusimError
+from npusim.errors import NpusimError, SpecError
 
 __all__ = ["main"]
 
@@ -43,8 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except SpecError as exc:
+        # One line: the first problem; `npusim validate` lists every one.
+        first = exc.issues[0].format(exc.source) if exc.issues else str(exc)
+        more = len(exc.issues) - 1
+        tail = f" (and {more} more: `npusim validate` lists them all)" if more > 0 else ""
+        print(f"npusim: error: {first}{tail}", file=sys.stderr)
+        return 2
     except NpusimError as exc:
-        text = str(exc)
+        text = " ".join(str(exc).split("\n"))
         print(f"npusim: error: {text}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`npusim run | head`): not an error

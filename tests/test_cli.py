@@ -98,3 +98,12 @@ def test_scenario_and_dram_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert {line.rsplit(",", 1)[1] for line in lines[1:]} >= {"ACT", "RD"}
     assert main(["run", "tpu_v1", "mobilenet_v2", "--dram-commands", str(cmds)]) == 2
     assert capsys.readouterr().err.strip() == "npusim: error: --dram-commands needs --memory cycle"
+
+
+def test_several_problems_still_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "wl.yaml"
+    bad.write_text("name: x\nlayers:\n  - op: conv2d\n    name: c\n    in_h: -3\n    kernal: 3\n")
+    assert main(["run", "tpu_v1", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "wl.yaml:5: layers[0].in_h" in err[0] and "1 more" in err[0]
