@@ -172,7 +172,7 @@ def _validate_one(path: Path) -> str:
         wl = load_workload(path)
         return f"workload {wl.name!r}, {len(wl)} layers, {wl.macs() / 1e9:.3f} GMACs"
     if kind == "sweep":
-        from npusim.sweep.spec import load_sweep  # type: ignore[import-not-found]
+        from npusim.sweep.spec import load_sweep
 
         spec = load_sweep(path)
         return f"sweep, {spec.describe()}"

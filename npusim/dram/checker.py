@@ -10,6 +10,7 @@ not model PRE slots; see npusim/kernels/dram.py).
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> lis
         if not ok and len(out) < limit:
             out.append(f"cycle {cyc} channel {ch}: {what}")
 
-    order = np.lexsort((commands[:, 1], commands[:, 0])) if len(commands) else []
+    order: Any = np.lexsort((commands[:, 1], commands[:, 0])) if len(commands) else []
     for i in order:
         cyc, ch, b, row, code = (int(v) for v in commands[i])
         cmd = CMD_NAMES[code]

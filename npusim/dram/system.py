@@ -100,7 +100,7 @@ class DramSystem:
         return self.channels * self.std.channel_bandwidth
 
     # Detailed path ---------------------------------------------------------------------
-    def run(self, addr: np.ndarray, write: np.ndarray, arrival: np.ndarray
+    def run(self, addr: np.ndarray, write: np.ndarray, arrival: np.ndarray | int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Schedule bursts; returns (done cycle, accepted cycle, row hit, channel) each."""
         addr = np.asarray(addr, dtype=np.int64)
@@ -214,7 +214,7 @@ class DramSystem:
                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         addr = np.arange(first, stop, dtype=np.int64) * self.std.burst_bytes
         done, enq, hit, ch = self.run(addr, np.full(addr.shape[0], write, dtype=np.uint8),
-                                      np.int64(arrival))
+                                      arrival)
         end = int(done.max()) if done.size else arrival
         return end, done, ch, done - enq, hit
 

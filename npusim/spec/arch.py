@@ -73,7 +73,7 @@ class Systolic(_Spec):
     dataflow: Literal["ws", "os", "is"] = "ws"
     #: MACs one PE completes per cycle, by operand precision (int8: 1, int4: 2, fp16: 0.5 …)
     macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"int8": 1.0})
+        default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
     #: how the next fold's stationary block is loaded: ``serial`` (after the current fold,
     #: SCALE-Sim's convention) or ``overlapped`` (double-buffered behind the current fold's
     #: stream, as TPU v1's weight FIFO does); see npusim/kernels/systolic.py
@@ -84,7 +84,7 @@ class Systolic(_Spec):
         return tuple(self.macs_per_cycle)
 
     def peak_macs_per_cycle(self, precision: str) -> float:
-        return self.rows * self.cols * self.count * self.macs_per_cycle[precision]
+        return self.rows * self.cols * self.count * self.macs_per_cycle[precision]  # type: ignore[index]
 
 
 class VectorUnit(_Spec):
@@ -92,10 +92,11 @@ class VectorUnit(_Spec):
 
     lanes: int = Field(default=128, gt=0)
     ops_per_cycle: dict[Literal["alu", "special"], Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"alu": 1.0, "special": 0.25})
+        default_factory=lambda: {"alu": 1.0, "special": 0.25})  # type: ignore[arg-type]
 
     def rate(self, op_class: str) -> float:
-        return self.lanes * self.ops_per_cycle.get(op_class, min(self.ops_per_cycle.values()))
+        rates: dict[str, float] = {str(k): v for k, v in self.ops_per_cycle.items()}
+        return self.lanes * rates.get(op_class, min(rates.values()))
 
 
 class Sram(_Spec):

@@ -206,8 +206,10 @@ def resolve_key(path: str) -> TypeAdapter[Any]:
             raise ValueError(f"unknown key {part!r} in {path!r} (known here: {known})")
         ann = info.annotation
         if last:
-            return TypeAdapter(Annotated[(ann, *info.metadata)]) if info.metadata \
-                else TypeAdapter(ann)
+            if not info.metadata:
+                return TypeAdapter(ann)
+            args = (ann, *info.metadata)  # Annotated[*args] needs Python 3.11 syntax
+            return TypeAdapter(Annotated.__class_getitem__(args))  # type: ignore[attr-defined]
         sub = _model_in(ann)
         if sub is not None:
             model = sub
