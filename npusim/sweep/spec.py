@@ -45,7 +45,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -207,7 +207,7 @@ def resolve_key(path: str) -> TypeAdapter[Any]:
         ann = info.annotation
         if last:
             if not info.metadata:
-                return TypeAdapter(ann)
+                return TypeAdapter(cast(Any, ann))
             args = (ann, *info.metadata)  # Annotated[*args] needs Python 3.11 syntax
             return TypeAdapter(Annotated.__class_getitem__(args))  # type: ignore[attr-defined]
         sub = _model_in(ann)
