@@ -32,10 +32,9 @@ sys.path.insert(0, str(ROOT))
 import npusim
 from npusim._io import atomic_write_text
 from npusim.compiler.lower import compile_workload
-from npusim.engine.roofline import layer_times, plainly_compute_bound
+from npusim.engine.roofline import layer_times, plainly_compute_bound, with_unlimited_sram_ports
 from npusim.presets import list_presets
 from npusim.simulate import simulate_program
-from npusim.spec.arch import Chip
 from npusim.spec.scalesim import load_scalesim_cfg, load_scalesim_topology
 from npusim.workloads import Matmul, Workload
 
@@ -151,16 +150,6 @@ def fidelity_table(workload: Workload) -> list[dict[str, Any]]:
     return rows
 
 
-def _wide_ports(chip: Chip) -> Chip:
-    data = chip.model_dump()
-    core = data["cores"]["core"]
-    for port in ("sram", "accumulator"):
-        if core.get(port):
-            core[port]["read_bytes_per_cycle"] = None
-            core[port]["write_bytes_per_cycle"] = None
-    return Chip.model_validate(data)
-
-
 def agreement() -> dict[str, Any]:
     """Event/roofline on plainly compute-bound layers: BERT-base's first block (seq 384) and
     three large GEMMs on every preset with unlimited SRAM ports (as tests/test_fidelity.py)."""
@@ -178,7 +167,7 @@ def agreement() -> dict[str, Any]:
         for wl in wls:
             on_presets += sum(plainly_compute_bound(preset, lp) is not None
                               for lp in compile_workload(preset, wl).layers)
-        chip = _wide_ports(preset)
+        chip = with_unlimited_sram_ports(preset)
         for wl in wls:
             program = compile_workload(chip, wl)
             roof = simulate_program(chip, program, fidelity="roofline").layers

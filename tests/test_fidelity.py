@@ -49,10 +49,9 @@ import pytest
 
 import npusim
 from npusim.compiler.lower import compile_workload
-from npusim.engine.roofline import plainly_compute_bound
+from npusim.engine.roofline import plainly_compute_bound, with_unlimited_sram_ports
 from npusim.presets import list_presets
 from npusim.simulate import simulate_program
-from npusim.spec.arch import Chip
 from npusim.workloads import Matmul, Workload
 
 AGREE = 1.06  # event/roofline for plainly compute-bound layers
@@ -72,17 +71,6 @@ def _workloads() -> list[Workload]:
             Workload("probe", probe, {"batch": 1})]
 
 
-def _wide_ports(chip: Chip) -> Chip:
-    data = chip.model_dump()
-    core = data["cores"]["core"]
-    for port in ("sram", "accumulator"):
-        if core.get(port):
-            core[port]["read_bytes_per_cycle"] = None
-            core[port]["write_bytes_per_cycle"] = None
-    data["name"] = f"{chip.name} (wide SRAM ports)"
-    return Chip.model_validate(data)
-
-
 @dataclass(frozen=True)
 class Row:
     chip: str
@@ -99,7 +87,7 @@ def rows() -> list[Row]:
     wls = _workloads()
     for name in list_presets():
         preset = npusim.load_arch(name)
-        for chip, sets in ((preset, wls), (_wide_ports(preset), wls[1:])):
+        for chip, sets in ((preset, wls), (with_unlimited_sram_ports(preset), wls[1:])):
             for wl in sets:
                 program = compile_workload(chip, wl)
                 roof = simulate_program(chip, program, fidelity="roofline").layers

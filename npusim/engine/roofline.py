@@ -32,7 +32,8 @@ from npusim.engine.events import CoreStats, LayerStats
 from npusim.kernels.systolic import DATAFLOWS
 from npusim.spec.arch import Chip
 
-__all__ = ["RooflineTimes", "layer_times", "plainly_compute_bound", "roofline_stats"]
+__all__ = ["RooflineTimes", "layer_times", "plainly_compute_bound", "roofline_stats",
+           "with_unlimited_sram_ports"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,16 @@ def plainly_compute_bound(chip: Chip, lp: LayerProgram, *, dram_ratio: float = 3
     if fraction > max_unhidden:
         return None
     return (1 + fraction) / occupancy
+
+
+def with_unlimited_sram_ports(chip: Chip) -> Chip:
+    """``chip`` with no bandwidth limit on its scratchpad and accumulator ports: the variant
+    on which the event model and the roofline are compared for agreement."""
+    data = chip.model_dump()
+    core = data["cores"]["core"]
+    for port in ("sram", "accumulator"):
+        if core.get(port):
+            core[port]["read_bytes_per_cycle"] = None
+            core[port]["write_bytes_per_cycle"] = None
+    data["name"] = f"{chip.name} (wide SRAM ports)"
+    return Chip.model_validate(data)
