@@ -99,6 +99,20 @@ class TileProgram:
     def n_tiles(self) -> int:
         return sum(lp.n_tiles for lp in self.layers)
 
+    @cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every tile in one array, with (layers x cores) row offsets and counts into it:
+        the form the compiled event model takes (computed once)."""
+        width = max((len(lp.tiles) for lp in self.layers), default=0)
+        counts = np.zeros((len(self.layers), width), np.int64)
+        for li, lp in enumerate(self.layers):
+            counts[li, :len(lp.tiles)] = [len(t) for t in lp.tiles]
+        offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(counts.shape)
+        parts = [t for lp in self.layers for t in lp.tiles if len(t)]
+        tiles = (np.ascontiguousarray(np.concatenate(parts), dtype=np.float64) if parts
+                 else np.zeros((0, len(TILE_COLUMNS))))
+        return tiles, offsets, counts
+
     def to_dataframe(self) -> pd.DataFrame:
         frames = []
         for lp in self.layers:

@@ -10,6 +10,11 @@ finishes: layers are separated by a barrier.
 DRAM is reached only through the :class:`~npusim.engine.memory.MemoryModel` interface, so
 contention between cores and DMA engines is whatever the memory model makes of requests
 issued in simulated-time order. Time is in seconds.
+
+With the bandwidth or ideal memory model and no trace, :func:`run_program` runs the
+compiled twin of these processes (:mod:`npusim.kernels.events`): the same events in the
+same order with the same arithmetic, so identical results, without a Python step per
+event. The cycle-level DRAM, a user's own memory model and traced runs use SimPy.
 """
 
 from __future__ import annotations
@@ -22,10 +27,18 @@ import numpy as np
 import simpy
 
 from npusim.compiler.program import COL, TileProgram
-from npusim.engine.memory import MemoryModel
+from npusim.engine.memory import BandwidthDram, IdealMemory, MemoryModel, traffic_counters
+from npusim.kernels.events import (
+    MEM_BANDWIDTH,
+    MEM_IDEAL,
+    STAT_FIELDS,
+    WORK,
+    WORK_COLUMNS,
+    run_tiles,
+)
 from npusim.spec.arch import Chip
 
-__all__ = ["CoreStats", "LayerStats", "TileEvent", "run_program"]
+__all__ = ["CoreStats", "LayerStats", "TileEvent", "compiled_model", "run_program"]
 
 
 @dataclass
@@ -159,9 +172,94 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
     return {k: v - before.get(k, 0.0) for k, v in after.items()}
 
 
+def _tile_work(tiles: np.ndarray, peaks: np.ndarray, clock: float) -> np.ndarray:
+    """Per-tile times (s) and DMA requests from tile-program rows, as the SimPy model
+    computes them (the same divisions, so the same floats). ``peaks``: each tile's array
+    MACs per cycle (0: none)."""
+    work = np.zeros((len(tiles), len(WORK_COLUMNS)))
+    w = WORK
+    work[:, w["array_s"]] = tiles[:, COL["array_cycles"]] / clock
+    work[:, w["vector_s"]] = tiles[:, COL["vector_cycles"]] / clock
+    work[:, w["compute_s"]] = tiles[:, COL["compute_cycles"]] / clock
+    on = peaks != 0
+    work[on, w["mac_s"]] = tiles[on, COL["macs"]] / peaks[on] / clock
+    work[:, w["read_bytes"]] = np.ceil(tiles[:, COL["dram_read_bytes"]])
+    work[:, w["read_addr"]] = np.trunc(tiles[:, COL["read_addr"]])
+    work[:, w["write_bytes"]] = np.ceil(tiles[:, COL["dram_write_bytes"]])
+    work[:, w["write_addr"]] = np.trunc(tiles[:, COL["write_addr"]])
+    return work
+
+
+def compiled_model(memory: MemoryModel, trace: bool = False) -> int | None:
+    """The compiled event model's code for ``memory``, or None when only SimPy can run it
+    (a traced run, a model with records or a cycle-level DRAM, a user's own model)."""
+    if trace:
+        return None
+    if type(memory) is BandwidthDram and memory.records is None:
+        return MEM_BANDWIDTH
+    if type(memory) is IdealMemory:
+        return MEM_IDEAL
+    return None
+
+
+def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | IdealMemory,
+                  kind: int) -> list[LayerStats]:
+    tiles, offsets, counts = program.packed
+    sa = chip.cores.core.systolic
+    layer_peak = [sa.peak_macs_per_cycle(lp.precision) if lp.precision in sa.macs_per_cycle
+                  else 0.0 for lp in program.layers]
+    peaks = np.repeat(np.array(layer_peak, dtype=np.float64), counts.sum(axis=1))
+    work = _tile_work(tiles, peaks, chip.clock)
+    dma_cap = chip.cores.core.dma.bytes_per_cycle
+    params = np.zeros(6)
+    params[0] = kind
+    if isinstance(memory, BandwidthDram):
+        params[1:5] = (memory.channel_bandwidth, memory.peak_bandwidth, memory.latency_s,
+                       memory.interleave)
+    params[5] = dma_cap * chip.clock if dma_cap else 0.0
+    state, busy = memory.array_state()
+    n_layers, n_cores = offsets.shape
+    times = np.zeros((n_layers, 2))
+    core_stats = np.zeros((n_layers, n_cores, len(STAT_FIELDS)))
+    traffic = np.zeros((n_layers, 4))
+    run_tiles(work, offsets, counts, params, state, busy, times, core_stats, traffic,
+              np.zeros((n_cores, 7)))
+    memory.set_array_state(state, busy)
+    memory.finish(float(times[-1, 1]))
+    epb = memory.energy_per_byte
+    out = []
+    rows = core_stats.tolist()
+    for li, lp in enumerate(program.layers):
+        r0, w0, r1, w1 = traffic[li].tolist()
+        cores = [CoreStats(**dict(zip(STAT_FIELDS, rows[li][c], strict=True)))
+                 for c in range(len(lp.tiles))]
+        out.append(LayerStats(lp.index, float(times[li, 0]), float(times[li, 1]), cores,
+                              _delta(traffic_counters(r1, w1, epb),
+                                     traffic_counters(r0, w0, epb))))
+    return out
+
+
 def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
-                trace: bool = False) -> tuple[list[LayerStats], list[TileEvent]]:
-    """Run every layer of ``program``; return per-layer stats and, if asked, tile events."""
+                trace: bool = False, compiled: bool | None = None,
+                ) -> tuple[list[LayerStats], list[TileEvent]]:
+    """Run every layer of ``program``; return per-layer stats and, if asked, tile events.
+
+    With the bandwidth or ideal memory model and no trace, the compiled twin of this SimPy
+    model runs (npusim.kernels.events: the same events in the same order, identical
+    results, far fewer Python steps); ``compiled=False`` forces SimPy, ``compiled=True``
+    insists on the kernel.
+    """
+    kind = compiled_model(memory, trace)
+    if compiled and kind is None:
+        raise ValueError(f"the compiled event model cannot run {type(memory).__name__} "
+                         f"{'with a trace' if trace else ''}".rstrip())
+    if kind is not None and compiled is not False and program.layers:
+        return _run_compiled(chip, program, memory, kind), []  # type: ignore[arg-type]
+    return _run_simpy(chip, program, memory, trace)
+
+
+def _run_simpy(chip: Chip, program: TileProgram, memory: MemoryModel,
+               trace: bool = False) -> tuple[list[LayerStats], list[TileEvent]]:
     env = simpy.Environment()
     run = _Run(chip, memory, trace)
     out: list[LayerStats] = []

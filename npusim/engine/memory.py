@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from npusim.spec.arch import Chip
 
-__all__ = ["BandwidthDram", "IdealMemory", "MemoryModel", "make_memory"]
+__all__ = ["BandwidthDram", "IdealMemory", "MemoryModel", "make_memory", "traffic_counters"]
 
 
 @runtime_checkable
@@ -36,6 +38,12 @@ class MemoryModel(Protocol):
     def counters(self) -> dict[str, float]: ...
 
     def finish(self, t: float) -> None: ...
+
+
+def traffic_counters(read: float, write: float, energy_per_byte: float) -> dict[str, float]:
+    """The counters of a model that only counts bytes: reads, writes, energy."""
+    return {"read_bytes": read, "write_bytes": write,
+            "energy_j": (read + write) * energy_per_byte}
 
 
 class BandwidthDram:
@@ -113,11 +121,22 @@ class BandwidthDram:
         return end + self.latency_s
 
     def counters(self) -> dict[str, float]:
-        return {"read_bytes": self._read, "write_bytes": self._write,
-                "energy_j": (self._read + self._write) * self.energy_per_byte}
+        return traffic_counters(self._read, self._write, self.energy_per_byte)
 
     def finish(self, t: float) -> None:
         return None
+
+    def array_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """``([floor, read bytes, write bytes], busy time per channel)`` for the compiled
+        event model (npusim.kernels.events); ``set_array_state`` takes them back."""
+        busy = np.zeros(self.channels)
+        for c, t in self._busy.items():
+            busy[c] = t
+        return np.array([self._floor, self._read, self._write]), busy
+
+    def set_array_state(self, state: np.ndarray, busy: np.ndarray) -> None:
+        self._floor, self._read, self._write = (float(x) for x in state)
+        self._busy = {c: float(t) for c, t in enumerate(busy.tolist()) if t > 0.0}
 
 
 class IdealMemory:
@@ -138,11 +157,16 @@ class IdealMemory:
         return t
 
     def counters(self) -> dict[str, float]:
-        return {"read_bytes": self._read, "write_bytes": self._write,
-                "energy_j": (self._read + self._write) * self.energy_per_byte}
+        return traffic_counters(self._read, self._write, self.energy_per_byte)
 
     def finish(self, t: float) -> None:
         return None
+
+    def array_state(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([0.0, self._read, self._write]), np.zeros(0)
+
+    def set_array_state(self, state: np.ndarray, busy: np.ndarray) -> None:
+        self._read, self._write = float(state[1]), float(state[2])
 
 
 def make_memory(chip: Chip, model: str = "bandwidth") -> MemoryModel:

@@ -232,7 +232,8 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
         if pick < 0 or tiles[i] < tiles[pick] or (tiles[i] == tiles[pick]
                                                   and ests[i] < ests[pick]):
             pick = i
-    best[:5] = choice[pick]
+    for j in range(5):  # (a slice assignment would compile numba's shape-error text)
+        best[j] = choice[pick, j]
     best[5] = ests[pick]
     return best
 
