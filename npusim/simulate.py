@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram
@@ -20,6 +25,37 @@ __all__ = ["FIDELITIES", "simulate", "simulate_program"]
 FIDELITIES: tuple[str, ...] = ("roofline", "event")
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration (and back on only if it was on).
+
+    A simulation allocates many short-lived objects that reference counting frees, and
+    makes almost no reference cycles; but each of its allocations counts towards a full
+    collection, which walks every object in the process (numba's and pandas' included) and
+    cost 0.1 s of a 0.3 s LLaMA-2-70B decode step every other call. Garbage the run leaves
+    in cycles is collected at the first collection after it.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _paused(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _cycle_collector_paused():
+            return fn(*args, **kwargs)
+    return run
+
+
 def _chip(chip: Chip | str | Path) -> Chip:
     return chip if isinstance(chip, Chip) else load_arch(chip)
 
@@ -29,6 +65,7 @@ def _check_fidelity(fidelity: str) -> None:
         raise ValueError(f"unknown fidelity {fidelity!r} (use {', '.join(map(repr, FIDELITIES))})")
 
 
+@_paused
 def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
                      memory: str | MemoryModel = "bandwidth", trace: bool = False,
                      batch: int = 1, fidelity: str = "event") -> Result:
@@ -61,6 +98,7 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
 
 
+@_paused
 def simulate(chip: Chip | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
              weights_resident: bool | None = None, fidelity: str = "event") -> Result:

@@ -288,19 +288,18 @@ def _lower_vector(ctx: _Ctx, index: int, layer: Layer, a_res: bool, out_res: boo
     n_chunks = int(min(256, max(1, math.ceil(per_core_bytes / chunk))))
     rbase = ctx.alloc(rd)
     wbase = ctx.alloc(wr)
-    per_core = []
-    for c in range(cores):
-        t = np.zeros((n_chunks, len(TILE_COLUMNS)))
-        share = 1.0 / (cores * n_chunks)
-        t[:, COL["vector_cycles"]] = cycles * share
-        t[:, COL["dram_read_bytes"]] = rd * share
-        t[:, COL["dram_write_bytes"]] = wr * share
-        t[:, COL["sram_read_bytes"]] = (in_total + wr) * share
-        t[:, COL["sram_write_bytes"]] = (out_total + rd) * share
-        step = np.arange(n_chunks) + c * n_chunks
-        t[:, COL["read_addr"]] = rbase + step * rd * share
-        t[:, COL["write_addr"]] = wbase + step * wr * share
-        per_core.append(t)
+    # Every core's chunks at once: (cores x chunks x columns).
+    t = np.zeros((cores, n_chunks, len(TILE_COLUMNS)))
+    share = 1.0 / (cores * n_chunks)
+    t[:, :, COL["vector_cycles"]] = cycles * share
+    t[:, :, COL["dram_read_bytes"]] = rd * share
+    t[:, :, COL["dram_write_bytes"]] = wr * share
+    t[:, :, COL["sram_read_bytes"]] = (in_total + wr) * share
+    t[:, :, COL["sram_write_bytes"]] = (out_total + rd) * share
+    step = np.arange(cores * n_chunks).reshape(cores, n_chunks)
+    t[:, :, COL["read_addr"]] = rbase + step * rd * share
+    t[:, :, COL["write_addr"]] = wbase + step * wr * share
+    per_core = list(t)
     mapping = f"vector {n_chunks} chunk(s) x {cores} core(s)"
     if macs_on_vector:
         mapping = "depthwise on vector unit; " + mapping

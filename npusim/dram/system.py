@@ -133,7 +133,9 @@ class DramSystem:
             self._trace.append(tr[: trn[0]].copy())
         reads = wr == 0
         lat = (done - enq)[reads]
-        self.lat_hist += np.bincount(np.minimum(lat, _LAT_BINS - 1), minlength=_LAT_BINS)
+        if len(lat):  # (bins up to the largest latency only: the rest would add zeros)
+            counts = np.bincount(np.minimum(lat, _LAT_BINS - 1))
+            self.lat_hist[:len(counts)] += counts
         bb = self.std.burst_bytes
         self.read_bytes += int(reads.sum()) * bb
         self.write_bytes += int(n - reads.sum()) * bb

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from npusim.dram.system import DramSystem
 from npusim.kernels import dram as K
 from npusim.spec.arch import Chip
@@ -56,6 +58,7 @@ class CycleDram:
         self.peak_bandwidth = self.system.peak_bandwidth
         self._tck = self.system.tck_s
         self._end_cycle = 0
+        self._bins = np.arange(self.system.lat_hist.shape[0], dtype=np.float64)
 
     @classmethod
     def from_chip(cls, chip: Chip, **options: Any) -> CycleDram:
@@ -81,7 +84,7 @@ class CycleDram:
         n = s.counts()
         hist = s.lat_hist
         reads = float(hist.sum())
-        lat_sum = float((hist * range(hist.shape[0])).sum()) * self._tck
+        lat_sum = float(hist @ self._bins) * self._tck
         t = self.std.t
         ch = float(s.channels)
         # Channel time lost to each cause, per channel on average (an attribution, not a

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import simpy
@@ -55,6 +55,9 @@ class CoreStats:
     dma_wait_s: float = 0.0  # waiting for loads not hidden by double buffering
     store_wait_s: float = 0.0  # waiting for an output buffer to drain
     end_s: float = 0.0
+
+
+assert tuple(f.name for f in fields(CoreStats)) == STAT_FIELDS  # the kernel's order
 
 
 @dataclass
@@ -229,11 +232,11 @@ def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | Idea
     epb = memory.energy_per_byte
     out = []
     rows = core_stats.tolist()
-    for li, lp in enumerate(program.layers):
-        r0, w0, r1, w1 = traffic[li].tolist()
-        cores = [CoreStats(**dict(zip(STAT_FIELDS, rows[li][c], strict=True)))
-                 for c in range(len(lp.tiles))]
-        out.append(LayerStats(lp.index, float(times[li, 0]), float(times[li, 1]), cores,
+    spans = times.tolist()
+    for li, (lp, (r0, w0, r1, w1)) in enumerate(zip(program.layers, traffic.tolist(),
+                                                     strict=True)):
+        cores = [CoreStats(*rows[li][c]) for c in range(len(lp.tiles))]
+        out.append(LayerStats(lp.index, spans[li][0], spans[li][1], cores,
                               _delta(traffic_counters(r1, w1, epb),
                                      traffic_counters(r0, w0, epb))))
     return out
