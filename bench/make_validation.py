@@ -376,8 +376,13 @@ def _speed_lines(bench: dict[str, Any]) -> list[str]:
                    f"{r['cycles_per_wall_s'] / 1e6:.1f} M simulated cycles/s, "
                    f"{r['tiles']} tiles |")
     for r in rows("bench_llm"):
-        out.append(f"| {r['model']} {r['phase']} {r['tokens']} on {r['preset']} | "
-                   f"{r['wall_s']:.3f} s, {r['tiles']} tiles |")
+        if "ratio_70b_7b" in r:
+            out.append(f"| LLaMA-2 70B / 7B decode wall time on {r['preset']} | "
+                       f"{r['ratio_70b_7b']:.2f}x (median of {len(r['ratios'])} back-to-back "
+                       "pairs; target <= 3x) |")
+        else:
+            out.append(f"| {r['model']} {r['phase']} {r['tokens']} on {r['preset']} | "
+                       f"{r['wall_s']:.3f} s, {r['tiles']} tiles |")
     for r in rows("bench_sweep"):
         if "cold_s" in r:
             out.append(f"| sweep of {r.get('points')} points | {r['cold_s']:.1f} s cold, "

@@ -224,26 +224,23 @@ def run_tiles(work: np.ndarray, offsets: np.ndarray, counts: np.ndarray, params:
         times[layer, 0] = now
         traffic[layer, 0] = mem_state[1]
         traffic[layer, 1] = mem_state[2]
-        # Processes start in core order, each running until its first wait.
-        live = 0
-        for c in range(n_cores):
-            cores[c, 0] = _START
-            t = _advance(offsets[layer, c], counts[layer, c], now, work, cores[c],
-                         stats[layer, c], params, mem_state, busy)
-            wake[c] = t
-            if t >= 0.0:
-                ids[c] = next_id
-                next_id += 1.0
-                live += 1
-        # Then the earliest pending wait (ties: the one scheduled first) runs, until none.
+        # Processes start in core order, each running until its first wait; then the
+        # earliest pending wait (ties: the one scheduled first) runs, until none is left.
+        live = n_cores
+        started = 0
         while live > 0:
-            c = -1
-            for j in range(n_cores):
-                if wake[j] < 0.0:
-                    continue
-                if c < 0 or wake[j] < wake[c] or (wake[j] == wake[c] and ids[j] < ids[c]):
-                    c = j
-            now = wake[c]
+            if started < n_cores:
+                c = started
+                started += 1
+                cores[c, 0] = _START
+            else:
+                c = -1
+                for j in range(n_cores):
+                    if wake[j] < 0.0:
+                        continue
+                    if c < 0 or wake[j] < wake[c] or (wake[j] == wake[c] and ids[j] < ids[c]):
+                        c = j
+                now = wake[c]
             t = _advance(offsets[layer, c], counts[layer, c], now, work, cores[c],
                          stats[layer, c], params, mem_state, busy)
             wake[c] = t
