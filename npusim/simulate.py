@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram
@@ -23,10 +21,6 @@ __all__ = ["FIDELITIES", "simulate", "simulate_program"]
 #: ``roofline``: per-layer max(compute, memory, vector) bound of the compiled program, no
 #: event model (npusim/engine/roofline.py); ``event``: the SimPy tile model.
 FIDELITIES: tuple[str, ...] = ("roofline", "event")
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @contextmanager
@@ -48,14 +42,6 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _paused(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _cycle_collector_paused():
-            return fn(*args, **kwargs)
-    return run
-
-
 def _chip(chip: Chip | str | Path) -> Chip:
     return chip if isinstance(chip, Chip) else load_arch(chip)
 
@@ -65,7 +51,7 @@ def _check_fidelity(fidelity: str) -> None:
         raise ValueError(f"unknown fidelity {fidelity!r} (use {', '.join(map(repr, FIDELITIES))})")
 
 
-@_paused
+@_cycle_collector_paused()
 def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
                      memory: str | MemoryModel = "bandwidth", trace: bool = False,
                      batch: int = 1, fidelity: str = "event") -> Result:
@@ -98,7 +84,7 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
 
 
-@_paused
+@_cycle_collector_paused()
 def simulate(chip: Chip | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
              weights_resident: bool | None = None, fidelity: str = "event") -> Result:

@@ -183,6 +183,8 @@ def _tile_work(tiles: np.ndarray, peaks: np.ndarray, clock: float) -> np.ndarray
     w = WORK
     work[:, w["array_s"]] = tiles[:, COL["array_cycles"]] / clock
     work[:, w["vector_s"]] = tiles[:, COL["vector_cycles"]] / clock
+    # The array and the vector unit work on a tile together: it takes the longer of the two.
+    work[:, w["busy_s"]] = np.maximum(work[:, w["array_s"]], work[:, w["vector_s"]])
     work[:, w["compute_s"]] = tiles[:, COL["compute_cycles"]] / clock
     on = peaks != 0
     work[on, w["mac_s"]] = tiles[on, COL["macs"]] / peaks[on] / clock
@@ -209,8 +211,7 @@ def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | Idea
                   kind: int) -> list[LayerStats]:
     tiles, offsets, counts = program.packed
     sa = chip.cores.core.systolic
-    layer_peak = [sa.peak_macs_per_cycle(lp.precision) if lp.precision in sa.macs_per_cycle
-                  else 0.0 for lp in program.layers]
+    layer_peak = [sa.peak_macs_per_cycle(lp.precision) for lp in program.layers]
     peaks = np.repeat(np.array(layer_peak, dtype=np.float64), counts.sum(axis=1))
     work = _tile_work(tiles, peaks, chip.clock)
     dma_cap = chip.cores.core.dma.bytes_per_cycle
@@ -274,8 +275,7 @@ def _run_simpy(chip: Chip, program: TileProgram, memory: MemoryModel,
             hist_before = hist() if hist else None
             start = env.now
             cores = [CoreStats() for _ in lp.tiles]
-            sa = chip.cores.core.systolic
-            peak = sa.peak_macs_per_cycle(lp.precision) if lp.precision in sa.macs_per_cycle else 0.0
+            peak = chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
             procs = [env.process(_core(env, run, lp.index, c, t, cores[c], peak))
                      for c, t in enumerate(lp.tiles)]
             yield simpy.AllOf(env, procs)

@@ -42,11 +42,11 @@ STAT_FIELDS: tuple[str, ...] = (
 #: Columns of the per-tile ``work`` array ``run_tiles`` takes (npusim.engine.events makes it
 #: from the tile program with the SimPy model's own arithmetic).
 WORK_COLUMNS: tuple[str, ...] = (
-    "array_s", "vector_s", "compute_s", "mac_s", "read_bytes", "read_addr", "write_bytes",
-    "write_addr",
+    "array_s", "vector_s", "busy_s", "compute_s", "mac_s", "read_bytes", "read_addr",
+    "write_bytes", "write_addr",
 )
 WORK = {name: i for i, name in enumerate(WORK_COLUMNS)}
-_A, _V, _COMP, _IDEAL, _RD, _RA, _WR, _WA = range(8)
+_A, _V, _BUSY, _COMP, _IDEAL, _RD, _RA, _WR, _WA = range(9)
 #: ``params`` of ``run_tiles``: memory kind, channel and peak bandwidth (B/s), idle latency
 #: (s), interleave (B), DMA engine rate (B/s, 0: unlimited).
 _KIND, _CH_BW, _PEAK_BW, _LAT, _IL, _DMA = range(6)
@@ -163,7 +163,7 @@ def _advance(i0: int, n: int, now: float, work: np.ndarray, core: np.ndarray, s:
         elif st == _AFTER_COMPUTE:
             a = work[i0 + i, _A]
             v = work[i0 + i, _V]
-            b = a if a > v else v
+            b = work[i0 + i, _BUSY]
             s[0] += b
             s[1] += a
             s[2] += v
@@ -195,9 +195,7 @@ def _advance(i0: int, n: int, now: float, work: np.ndarray, core: np.ndarray, s:
                 core[field] = _transfer(now, nbytes, np.int64(work[row, _WA if write else _RA]),
                                         write, params, mem_state, busy)
         if st == _AFTER_STORE:  # the tile computes once its successor's load is issued
-            a = work[i0 + i, _A]
-            v = work[i0 + i, _V]
-            b = a if a > v else v
+            b = work[i0 + i, _BUSY]
             if b > 0:
                 return now + b
 

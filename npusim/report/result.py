@@ -123,8 +123,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
             "vector": float(vec.max()) if len(vec) else 0.0,
             "memory": mem_cycles}
     bound = max(busy, key=busy.__getitem__)
-    peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision) \
-        if lp.precision in chip.cores.core.systolic.macs_per_cycle else 0.0
+    peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
     util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
     e = layer_energy(chip, lp, dram_j, latency)

@@ -84,7 +84,9 @@ class Systolic(_Spec):
         return tuple(self.macs_per_cycle)
 
     def peak_macs_per_cycle(self, precision: str) -> float:
-        return self.rows * self.cols * self.count * self.macs_per_cycle[precision]  # type: ignore[index]
+        """Peak MACs per cycle at ``precision``; 0 for one the array does not compute in
+        (an operand in it is dequantized to a precision the array takes)."""
+        return self.rows * self.cols * self.count * self.macs_per_cycle.get(precision, 0.0)  # type: ignore[call-overload]
 
 
 class VectorUnit(_Spec):

@@ -66,6 +66,15 @@ def point_key(chip: Chip, workload_id: str, memory: str, version: str | None = N
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _read_json(path: Path) -> Any:
+    """The JSON document at ``path``, or None if it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 class PointCache:
     """A directory of entries; ``None`` as the directory disables caching."""
 
@@ -84,11 +93,7 @@ class PointCache:
         """The entry without its per-layer table, or None."""
         if self.dir is None:
             return None
-        try:
-            with open(self.path(key), encoding="utf-8") as f:
-                entry = json.load(f)
-        except (OSError, ValueError):
-            return None
+        entry = _read_json(self.path(key))
         if not isinstance(entry, dict) or entry.get("key") != key \
                 or entry.get("schema") != SCHEMA:
             return None
@@ -98,11 +103,7 @@ class PointCache:
         """The per-layer table (column -> values) of a successful entry, or None."""
         if self.dir is None or self.get(key) is None:
             return None
-        try:
-            with open(self.layers_path(key), encoding="utf-8") as f:
-                layers = json.load(f)
-        except (OSError, ValueError):
-            return None
+        layers = _read_json(self.layers_path(key))
         return layers if isinstance(layers, dict) else None
 
     def __contains__(self, key: str) -> bool:
