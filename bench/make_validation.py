@@ -184,6 +184,100 @@ def agreement() -> dict[str, Any]:
             "max_excess": max(excess, default=float("nan")), "on_presets": on_presets}
 
 
+# --- 3. LLMs against an independent bound -----------------------------------------------
+
+def llm_bounds(quick: bool) -> dict[str, Any]:
+    """Decode and prefill of the LLM grid against tests/llm_bound.py (a calculator written
+    from the HF configs and chip YAML files, independent of npusim), and the LPDDR5X vs HBM3
+    comparison for LLaMA 30B at int4 weights."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import llm_bound as lb
+
+    from npusim.llm import run_llm
+    from npusim.workloads.llm import from_hf_config
+
+    grid: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for preset, name, weights, batch in lb.cases():
+        if quick and (name != "llama2_7b" or batch != 1):
+            continue
+        chip, cfg = lb.chip_yaml(preset), lb.model(name)
+        row = grid.setdefault((preset, name, weights), {})
+        kw = dict(weights=weights, activations=lb.ACT, kv=lb.KV)
+        dec = npusim.simulate(ROOT / "arch" / f"{preset}.yaml",
+                              from_hf_config(name, "decode", batch=batch,
+                                             prompt_len=lb.CONTEXT, context_len=lb.CONTEXT, **kw))
+        row[f"d{batch}"] = dec.summary()["latency_s"] / lb.decode_bound(chip, cfg, weights, batch)
+        row[f"d{batch}_limit"] = lb.dominant_limit(dec.layers)
+        if batch in (1, 8):
+            pre = npusim.simulate(ROOT / "arch" / f"{preset}.yaml",
+                                  from_hf_config(name, "prefill", batch=batch,
+                                                 prompt_len=lb.PROMPT, **kw))
+            row[f"p{batch}"] = (pre.summary()["latency_s"]
+                                / lb.prefill_bound(chip, cfg, weights, batch))
+            row[f"p{batch}_limit"] = lb.dominant_limit(pre.layers)
+    memories = {}
+    for preset in ("lpddr_llm", "hbm_llm"):
+        r = run_llm(ROOT / "arch" / f"{preset}.yaml", "llama_30b", weights="int4", kv="int8")
+        dec = r.decode.summary()
+        chip = lb.chip_yaml(preset)
+        memories[preset] = {
+            "standard": chip["dram"]["standard"], "bandwidth": lb.dram_bandwidth(chip),
+            "tpot_s": r.tpot_s, "tokens_per_s": r.tokens_per_s, "j_per_token": r.j_per_token,
+            "dram_j": dec["energy_dram_j"] / r.batch, "ttft_s": r.ttft_s,
+            "bound_s": lb.decode_bound(chip, lb.model("llama_30b"), "int4", 1),
+            "limit": getattr(r, "limit", lb.dominant_limit(r.decode_layers))}
+    return {"grid": grid, "memories": memories, "prompt": lb.PROMPT, "context": lb.CONTEXT}
+
+
+def _llm_lines(llm: dict[str, Any]) -> list[str]:
+    L = ["## 3. LLM decode and prefill against an independent bound", "",
+         "`tests/llm_bound.py` computes, from the HF `config.json` files and the chip YAML "
+         "files alone (its own parameter, byte, KV-cache and MAC counts; none of npusim's "
+         "functions), the roofline bound of a step: the larger of (weights + KV cache read) / "
+         "DRAM bandwidth and MACs / every multiplier of the chip. The table gives npusim's "
+         f"latency over that bound: decode of one token against a {llm['context']}-token "
+         f"cache at batch 1, 8 and 32, prefill of {llm['prompt']} tokens per sequence at batch "
+         "1 and 8 (activations and KV cache int8); `limit` is what npusim says takes most of "
+         "the batch-1 decode step. `tests/test_llm_bounds.py` asserts the same grid: never "
+         "below 1.0, and within 1.3x wherever the chip's engines take weights at least as fast "
+         "as its DRAM delivers them.", "",
+         "| chip | model | weights | decode b1 | b8 | b32 | prefill b1 | b8 | decode limit (b1) |",
+         "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.2f}x" if key in row else "-"
+
+    for (preset, name, weights), row in llm["grid"].items():
+        L.append(f"| {preset} | {name} | {weights} | {cell(row, 'd1')} | {cell(row, 'd8')} | "
+                 f"{cell(row, 'd32')} | {cell(row, 'p1')} | {cell(row, 'p8')} | "
+                 f"{row.get('d1_limit', '-')} |")
+    ratios = [v for row in llm["grid"].values() for k, v in row.items()
+              if isinstance(v, float) and not k.endswith("limit")]
+    L += ["", f"{len(ratios)} simulated steps; the lowest ratio is {min(ratios):.3f}, the "
+          f"median {statistics.median(ratios):.2f}.", ""]
+    mem = llm["memories"]
+    if mem:
+        L += ["LLaMA 30B, int4 weights, int8 KV cache, batch 1, prompt 512, 128 generated "
+              "tokens (`npusim llm lpddr_llm llama_30b --weights int4 --kv int8` and the same "
+              "on `hbm_llm`, the twin with identical compute and SRAM):", "",
+              "| chip | DRAM | bandwidth | TTFT | TPOT | bound | tokens/s | J/token | "
+              "DRAM J/token | limit |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for preset, m in mem.items():
+            L.append(f"| {preset} | {m['standard']} | {m['bandwidth'] / 1e9:.0f} GB/s | "
+                     f"{m['ttft_s'] * 1e3:.1f} ms | {m['tpot_s'] * 1e3:.2f} ms | "
+                     f"{m['bound_s'] * 1e3:.2f} ms | {m['tokens_per_s']:.1f} | "
+                     f"{m['j_per_token']:.3f} | {m['dram_j']:.3f} | {m['limit']} |")
+        lp, hb = mem.get("lpddr_llm"), mem.get("hbm_llm")
+        if lp and hb:
+            L += ["", f"The HBM3 twin generates {hb['tokens_per_s'] / lp['tokens_per_s']:.1f}x "
+                  f"the tokens per second (its bandwidth is {hb['bandwidth'] / lp['bandwidth']:.1f}x)"
+                  f" and spends {hb['dram_j'] / lp['dram_j']:.2f}x the DRAM energy per token "
+                  "(the same bytes at each standard's pJ/bit, docs/model.md); the rest of the "
+                  "energy per token is compute, SRAM and leakage x the (shorter) step time."]
+        L.append("")
+    return L
+
+
 # --- rendering ------------------------------------------------------------------------
 
 def _f(v: float, digits: int = 3) -> str:
@@ -208,7 +302,8 @@ def _network_lines(net: dict[str, Any] | None) -> list[str]:
 
 def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] | None,
            fid: list[dict[str, Any]], wl_desc: str, bench: dict[str, Any] | None,
-           agree: dict[str, Any], network: dict[str, Any] | None = None) -> str:
+           agree: dict[str, Any], network: dict[str, Any] | None = None,
+           llm: dict[str, Any] | None = None) -> str:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     L = [
         "# Validation: what npusim was checked against, and how far it is off",
@@ -318,7 +413,10 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
     ]
     L += [f"| {r['preset']} | {r['wall_roofline_s']:.4f} | {r['wall_event_s']:.4f} | "
           f"{r['wall_cycle_s']:.4f} |" for r in fid]
-    L += ["", "## 3. Speed", ""]
+    L += [""]
+    if llm is not None:
+        L += _llm_lines(llm)
+    L += ["## 4. Speed", ""]
     if bench is None:
         L += ["`bench/results.json` is not there: run `python bench/run_all.py` (full) or "
               "`--quick`, then regenerate this file."]
@@ -329,7 +427,7 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
         L += _speed_lines(bench)
     L += [
         "",
-        "## 4. Limitations",
+        "## 5. Limitations",
         "",
         "- Compute cycles are validated against SCALE-Sim, itself a model; nothing here is "
         "compared with silicon. Preset results are as good as the public figures and the "
@@ -419,9 +517,11 @@ def main(argv: list[str] | None = None) -> int:
     fid = fidelity_table(wl)
     print("agreement on plainly compute-bound layers ...", file=sys.stderr)
     agree = agreement()
+    print("LLMs against the independent bound ...", file=sys.stderr)
+    llm = llm_bounds(args.quick)
     bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
     atomic_write_text(args.out, render(args.quick, formula, scalesim, fid, desc, bench, agree,
-                                       network))
+                                       network, llm))
     worst = max(r["max_event_over_roof"] for r in fid)
     print(f"wrote {args.out} (worst event/roofline {worst:.2f}, "
           f"median of medians {statistics.median(r['median_event_over_roof'] for r in fid):.2f})",
