@@ -441,10 +441,12 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
         "- The roofline omits SRAM-port bandwidth and the DMA engines' caps, so it is a "
         "bound, not an estimate, for SRAM-port-bound layers; the event model charges those.",
         "- Weight-stationary partial sums are written to SRAM at accumulator width every "
-        "fold. The presets' scratchpad ports are sized to the arrays (an assumption each "
-        "preset states: rows + columns bytes read, 4 B x columns written per array and "
-        "cycle); real port widths are not public. SRAM-port stalls show in the "
-        "`time_sram_stall_s` column.",
+        "fold and read back by every fold after an output's first (to the accumulator SRAM "
+        "where the core has one). The presets' ports are sized so every advertised precision "
+        "reaches its peak (an assumption each preset states: (rows + columns) x rate x "
+        "operand bytes + 4 B x columns x rate read, 4 B x columns x rate written per array "
+        "and cycle; tests/test_peaks.py); real port widths are not public. SRAM-port stalls "
+        "show in the `time_sram_stall_s` column.",
         "- The agreement check between fidelities runs on preset variants with unlimited SRAM "
         "ports and on synthetic GEMMs as well as on the presets as shipped (section 2).",
         "- Wall times depend on the machine and on its load; they are medians of a few runs.",

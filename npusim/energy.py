@@ -1,7 +1,7 @@
 """Energy model: event counts x energy per event, plus leakage x time.
 
-Dynamic energy of a layer = MACs x E_mac(precision) + SRAM bytes x E_sram(read/write)
-+ DRAM energy (from the memory model: bits x pJ/bit, or per-command energies when the
+Dynamic energy of a layer = MACs x E_mac(precision) + scratchpad bytes x E_sram(read/write)
++ accumulator-SRAM bytes (partial sums, on a core that has one) x E_acc + DRAM energy (from the memory model: bits x pJ/bit, or per-command energies when the
 cycle-approximate DRAM model runs) + vector ops x E_op(class). Static = leakage W x latency.
 Energies per event come from the chip's energy table (see :class:`npusim.spec.arch.Chip`).
 """
@@ -33,7 +33,9 @@ def layer_energy(chip: Chip, lp: LayerProgram, dram_j: float, latency_s: float) 
     """Energy of one layer from its tile totals, its DRAM energy and its latency."""
     mac = lp.total("macs") * chip.mac_energy(lp.precision)
     sram = (lp.total("sram_read_bytes") * chip.sram_energy_per_byte(write=False)
-            + lp.total("sram_write_bytes") * chip.sram_energy_per_byte(write=True))
+            + lp.total("sram_write_bytes") * chip.sram_energy_per_byte(write=True)
+            + (lp.extra.get("acc_read_bytes", 0.0) + lp.extra.get("acc_write_bytes", 0.0))
+            * chip.accumulator_energy_per_byte())
     vec = (lp.vector_alu_ops * chip.vector_energy("alu")
            + lp.vector_special_ops * chip.vector_energy("special"))
     static = chip.energy.leakage * latency_s

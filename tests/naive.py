@@ -23,6 +23,7 @@ __all__ = [
     "estimate",
     "gemm_cycles",
     "gemm_folds",
+    "gemm_psum_reads",
     "gemm_sram_elements",
     "peak_sram_bytes",
     "search",
@@ -115,6 +116,30 @@ def gemm_sram_elements(m: int, n: int, k: int, rows: int, cols: int,
     return a, b, o
 
 
+def gemm_psum_reads(m: int, n: int, k: int, rows: int, cols: int, dataflow: int,
+                    continues: int) -> int:
+    """Partial-sum reads in elements, fold by fold: a fold that writes an output block some
+    earlier fold (or, when the GEMM ``continues`` a reduction, an earlier GEMM) already
+    wrote must read it first to add to it. OS folds run all of K: only an earlier GEMM
+    wrote their outputs before."""
+    written: set[tuple[int, int]] = set()  # output blocks (row start, column start) written
+    reads = 0
+    if dataflow == 1:
+        folds = [(m0, n0, min(rows, m - m0) * min(cols, n - n0))
+                 for m0 in range(0, m, rows) for n0 in range(0, n, cols)]
+    elif dataflow == 0:  # each fold writes all M rows of its C output columns
+        folds = [(0, n0, m * min(cols, n - n0)) for _k0 in range(0, k, rows)
+                 for n0 in range(0, n, cols)]
+    else:  # each fold writes its C output rows, all N columns
+        folds = [(m0, 0, min(cols, m - m0) * n) for _k0 in range(0, k, rows)
+                 for m0 in range(0, m, cols)]
+    for m0, n0, size in folds:
+        if continues or (m0, n0) in written:
+            reads += size
+        written.add((m0, n0))
+    return reads
+
+
 # --- tiling -------------------------------------------------------------------------------
 
 
@@ -160,21 +185,36 @@ class Problem:
     wbw: float
     overlap: int = 0
     lat: float = 0.0
+    arbw: float = 0.0  # accumulator SRAM ports (used when acc_capacity > 0)
+    awbw: float = 0.0
 
 
-def _array_time(p: Problem, tm: int, tn: int, tk: int) -> tuple[Fraction, int, Fraction,
-                                                                 Fraction]:
-    """(array cycles with SRAM-port stalls, compute cycles, SRAM read B, SRAM write B)."""
+def _array_time(p: Problem, tm: int, tn: int, tk: int,
+                continues: bool) -> tuple[Fraction, int, Fraction, Fraction, Fraction,
+                                          Fraction]:
+    """(array cycles with SRAM-port stalls, compute cycles, scratchpad read B, scratchpad
+    write B, accumulator read B, accumulator write B) of one tile.
+
+    Partial sums (written by every fold, read back by every fold that adds to an earlier
+    one) use the accumulator SRAM's ports when there is one (``acc_capacity > 0``), else the
+    scratchpad's; each port is busy for its bytes / its bandwidth (0: unlimited).
+    """
     comp = gemm_cycles(tm, tn, tk, p.rows, p.cols, p.count, p.df, p.rate, p.overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, p.rows, p.cols, p.df)
-    rd = ea * Fraction(p.a_b) + eb * Fraction(p.b_b)
-    wr = eo * Fraction(p.acc_b)
+    operands = ea * Fraction(p.a_b) + eb * Fraction(p.b_b)
+    psum_rd = gemm_psum_reads(tm, tn, tk, p.rows, p.cols, p.df, int(continues)) * Fraction(p.acc_b)
+    psum_wr = eo * Fraction(p.acc_b)
+    zero = Fraction(0)
+    if p.acc_capacity > 0:
+        ports = [(operands, p.rbw), (zero, p.wbw), (psum_rd, p.arbw), (psum_wr, p.awbw)]
+    else:
+        ports = [(operands + psum_rd, p.rbw), (psum_wr, p.wbw), (zero, p.arbw), (zero, p.awbw)]
     t = Fraction(comp)
-    if p.rbw > 0:
-        t = max(t, rd / Fraction(p.rbw))
-    if p.wbw > 0:
-        t = max(t, wr / Fraction(p.wbw))
-    return t, comp, rd, wr
+    for nbytes, bw in ports:
+        if bw > 0:
+            t = max(t, nbytes / Fraction(bw))
+    (srd, _), (swr, _), (ard, _), (awr, _) = ports
+    return t, comp, srd, swr, ard, awr
 
 
 def _working_set(p: Problem, tb: int, tm: int, tn: int, tk: int) -> Fraction:
@@ -302,7 +342,7 @@ def _walk(p: Problem, tb: int, tm: int, tn: int, tk: int, order: int,
     buf_a, buf_b = _Buffer(pa), _Buffer(pb)
     rows = []
     for v in _visits(p, tb, tm, tn, tk, order):
-        t, comp, srd, swr = _array_time(p, v.cm, v.cn, v.ck)
+        t, comp, srd, swr, ard, awr = _array_time(p, v.cm, v.cn, v.ck, continues=v.ik > 0)
         b_owner = v.ib if p.b_per_batch else -1
         a_bytes = v.cb * v.cm * v.ck * Fraction(p.a_db)
         b_bytes = (v.cb if p.b_per_batch else 1) * v.ck * v.cn * Fraction(p.b_b)
@@ -319,7 +359,8 @@ def _walk(p: Problem, tb: int, tm: int, tn: int, tk: int, order: int,
         o_elem = (v.ib * tb * p.m + v.im * tm) * p.n + v.i_n * tn
         rows.append([v.cb * t, Fraction(v.cb * comp), Fraction(v.cb * v.cm * v.cn * v.ck),
                      rd, wr, v.cb * srd + wr, v.cb * swr + rd,
-                     a_base + a_elem * Fraction(p.a_db), out_base + o_elem * Fraction(p.out_b)])
+                     a_base + a_elem * Fraction(p.a_db), out_base + o_elem * Fraction(p.out_b),
+                     v.cb * ard, v.cb * awr])
     # An operand that does not come from DRAM is on chip already: it needs no reuse buffer.
     return rows, p.a_dram * buf_a.peak + p.b_dram * buf_b.peak
 
@@ -327,7 +368,8 @@ def _walk(p: Problem, tb: int, tm: int, tn: int, tk: int, order: int,
 def emit(p: Problem, tb: int, tm: int, tn: int, tk: int, order: int, a_base: int = 0,
          b_base: int = 0, out_base: int = 0) -> list[list[float]]:
     """Per-tile rows: [array cycles, compute cycles, macs, DRAM read B, DRAM write B,
-    SRAM read B, SRAM write B, read address, write address]."""
+    scratchpad read B, scratchpad write B, read address, write address, accumulator read B,
+    accumulator write B]."""
     rows, _peak = _walk(p, tb, tm, tn, tk, order, a_base, b_base, out_base)
     return [[float(x) for x in row] for row in rows]
 

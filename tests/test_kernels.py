@@ -37,6 +37,9 @@ def test_gemm_folds_and_sram_match_twin(m, n, k, rows, cols, df):
                                                                             df)
     assert (systolic.gemm_sram_elements(m, n, k, rows, cols, df)
             == naive.gemm_sram_elements(m, n, k, rows, cols, df))
+    for continues in (0, 1):
+        assert (systolic.gemm_psum_reads(m, n, k, rows, cols, df, continues)
+                == naive.gemm_psum_reads(m, n, k, rows, cols, df, continues))
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -113,6 +116,7 @@ def problems(draw, *, shared_b: bool = False, small: bool = False):
         a_db=a_b / draw(st.sampled_from((1, 2, 4))), capacity=0.0,
         acc_capacity=0.0, dram_bpc=draw(st.sampled_from(BANDWIDTHS)),
         rbw=draw(st.sampled_from(BANDWIDTHS)), wbw=draw(st.sampled_from(BANDWIDTHS)),
+        arbw=draw(st.sampled_from(BANDWIDTHS)), awbw=draw(st.sampled_from(BANDWIDTHS)),
         overlap=draw(st.integers(0, 1)), lat=draw(st.sampled_from((0.0, 1.0, 4.0, 64.0))))
 
 
@@ -156,18 +160,18 @@ def _kargs(p: naive.Problem) -> tuple:
 
 def k_estimate(p: naive.Problem, t: tuple[int, int, int, int, int]) -> tuple:
     return tiling.estimate(p.g, p.m, p.n, p.k, *t, *_kargs(p), p.capacity, p.acc_capacity,
-                           p.dram_bpc, p.lat, p.rbw, p.wbw)
+                           p.dram_bpc, p.lat, p.rbw, p.wbw, p.arbw, p.awbw)
 
 
 def k_emit(p: naive.Problem, t: tuple[int, int, int, int, int], bases=(0, 0, 0)) -> np.ndarray:
     return tiling.emit(p.g, p.m, p.n, p.k, *t, *_kargs(p), p.capacity, p.acc_capacity, p.rbw,
-                       p.wbw, *bases)
+                       p.wbw, p.arbw, p.awbw, *bases)
 
 
 def k_search(p: naive.Problem, cands: list[list[int]]) -> np.ndarray:
     arrs = [np.array(c, dtype=np.int64) for c in cands]
     return tiling.search(p.g, p.m, p.n, p.k, *arrs, *_kargs(p), p.capacity, p.acc_capacity,
-                         p.dram_bpc, p.lat, p.rbw, p.wbw)
+                         p.dram_bpc, p.lat, p.rbw, p.wbw, p.arbw, p.awbw)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -185,7 +189,7 @@ def test_emit_matches_twin_and_properties(data):
              data.draw(st.integers(0, 1 << 20)))
     got = k_emit(p, t, bases)
     want = naive.emit(p, *t, *bases)
-    assert got.shape == (len(want), 9)
+    assert got.shape == (len(want), 11)
     assert got.tolist() == want
     tb, tm, tn, tk, _order = t
     n_tiles = (math.ceil(p.g / tb) * math.ceil(p.m / tm) * math.ceil(p.n / tn)

@@ -110,7 +110,7 @@ def _candidates(size: int, align: int) -> np.ndarray:
 def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: float,
                 out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
                 a_db: float, rate: float, bases: tuple[int, int, int],
-                name: str) -> tuple[np.ndarray, str]:
+                name: str) -> tuple[np.ndarray, str, tuple[float, float]]:
     core = ctx.chip.cores.core
     sa = core.systolic
     df = DATAFLOWS[sa.dataflow]
@@ -119,32 +119,35 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
     align_n = sa.cols if df in (0, 1) else 1
     align_k = sa.rows if df in (0, 2) else 1
     rbw = float(core.sram.read_bytes_per_cycle or 0.0)
-    # Partial sums go to the accumulator SRAM when there is one, through its own ports.
-    port = core.accumulator if core.accumulator is not None else core.sram
-    wbw = float(port.write_bytes_per_cycle or 0.0)
+    wbw = float(core.sram.write_bytes_per_cycle or 0.0)
+    # Partial sums go to the accumulator SRAM when there is one, through its own ports; the
+    # kernels know it by a positive accumulator capacity (unlimited for the ideal memory).
+    acc_port = core.accumulator
+    arbw = float(acc_port.read_bytes_per_cycle or 0.0) if acc_port else 0.0
+    awbw = float(acc_port.write_bytes_per_cycle or 0.0) if acc_port else 0.0
     cap = math.inf if ctx.ideal else ctx.capacity
-    acc = ctx.acc_capacity if not ctx.ideal else 0.0
+    acc = (1e300 if ctx.ideal else ctx.acc_capacity) if acc_port else 0.0
     overlap = int(sa.preload == "overlapped")
     args = (sa.rows, sa.cols, sa.count, df, rate, overlap, a_b, b_b, out_b, ACC_BYTES,
             int(a_dram), int(b_dram), int(out_dram), int(b_per_batch), a_db)
-    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, ctx.lat, rbw, wbw)
+    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, ctx.lat, rbw, wbw, arbw, awbw)
     best = ctx.cache.get(key)
     if best is None:
         cand_b = np.array(sorted({g, *(_candidates(g, 1) if g > 1 else [])}), dtype=np.int64)
         best = tiling.search(g, m, n, k, cand_b, _candidates(m, align_m), _candidates(n, align_n),
                              _candidates(k, align_k), *args, cap if cap != math.inf else 1e300,
-                             acc, ctx.dram_bpc, ctx.lat, rbw, wbw)
+                             acc, ctx.dram_bpc, ctx.lat, rbw, wbw, arbw, awbw)
         ctx.cache[key] = best
     if best[0] < 0:
         raise MappingError(f"layer {name!r}: no tile of a {sa.rows}x{sa.cols} array fits "
                            f"{ctx.capacity:.0f} B of SRAM")
     tb, tm, tn, tk, order = (int(x) for x in best[:5])
     raw = tiling.emit(g, m, n, k, tb, tm, tn, tk, order, *args,
-                      cap if cap != math.inf else 1e300, acc, rbw, wbw, *bases)
+                      cap if cap != math.inf else 1e300, acc, rbw, wbw, arbw, awbw, *bases)
     tiles = np.zeros((len(raw), len(TILE_COLUMNS)))
-    tiles[:, :9] = raw
+    tiles[:, :9] = raw[:, :9]
     mapping = f"{sa.dataflow} tile b{tb} m{tm} n{tn} k{tk} {'mn' if order == 0 else 'nm'}"
-    return tiles, mapping
+    return tiles, mapping, (float(raw[:, 9].sum()), float(raw[:, 10].sum()))
 
 
 def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: float,
@@ -214,6 +217,7 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     o_base = ctx.alloc(g * m * n * out_b)
     per_core: list[np.ndarray] = []
     mapping = ""
+    acc_rd = acc_wr = 0.0
     sizes = _parts({"g": g, "m": m, "n": n}.get(how, 1), parts)
     off = 0
     for size in sizes:
@@ -228,10 +232,12 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
             per_core.append(np.zeros((0, len(TILE_COLUMNS))))
             continue
         shift = int(off * {"g": m * k * a_db, "m": k * a_db, "n": k * b_b}.get(how, 0))
-        tiles, mapping = _gemm_tiles(ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram,
-                                     out_dram, b_per_batch, a_db, rate,
-                                     (a_base + shift, b_base + shift, o_base + shift), layer.name)
+        tiles, mapping, (ard, awr) = _gemm_tiles(
+            ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram, out_dram, b_per_batch, a_db,
+            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name)
         per_core.append(tiles)
+        acc_rd += ard
+        acc_wr += awr
         off += size
     while len(per_core) < chip.n_cores:
         per_core.append(np.zeros((0, len(TILE_COLUMNS))))
@@ -251,7 +257,8 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
         index=index, name=layer.name, op=layer.kind, unit="array", tiles=tuple(per_core),
         m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
         vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
-        mapping=f"{mapping}{split}{note}")
+        mapping=f"{mapping}{split}{note}",
+        extra={"acc_read_bytes": acc_rd, "acc_write_bytes": acc_wr})
 
 
 def _spread_vector(chip: Chip, per_core: list[np.ndarray], vec: dict[str, float]) -> None:

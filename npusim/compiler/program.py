@@ -10,11 +10,16 @@ and the DMA writes ``dram_write_bytes`` back at ``write_addr``. Columns, in orde
     macs              multiply-accumulates done
     dram_read_bytes   bytes the DMA loads before the tile can start
     dram_write_bytes  bytes the DMA stores after the tile ends
-    sram_read_bytes   scratchpad bytes read (array operands and DMA drain)
+    sram_read_bytes   scratchpad bytes read (array operands, partial sums read back for
+                      read-modify-write, DMA drain)
     sram_write_bytes  scratchpad bytes written (partial sums and DMA fill)
     read_addr         DRAM byte address of the load
     write_addr        DRAM byte address of the store
     vector_cycles     vector-unit busy time, overlapped with the array
+
+On a core with an accumulator SRAM the partial sums (reads and writes) go there instead of
+the scratchpad and are left out of the SRAM columns; a layer's totals of them are in
+``LayerProgram.extra`` as ``acc_read_bytes`` and ``acc_write_bytes`` (0 without one).
 
 The file format (``npusim compile ... -o trace.parquet``; CSV works the same) is one row per
 tile with ``layer_index, layer, op, unit, core, tile`` and the columns above. Layer metadata

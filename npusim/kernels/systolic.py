@@ -29,6 +29,12 @@ SRAM traffic of one GEMM, in elements (SCALE-Sim's read/write counts, generalise
     ws  A: M*K*ceil(N/C)   B: K*N              out writes: M*N*ceil(K/R)
     os  A: M*K*ceil(N/C)   B: K*N*ceil(M/R)    out writes: M*N
     is  A: M*K             B: K*N*ceil(M/C)    out writes: M*N*ceil(K/R)
+
+Every output write but an output's first is a read-modify-write: the fold adds its partial
+sum to the one an earlier fold left. Partial-sum reads are therefore the output writes less
+M*N (ws and is: M*N*(ceil(K/R) - 1); os: none, it accumulates in the PEs) — or all of the
+output writes when the GEMM continues a reduction begun by an earlier one (a K tile after
+the first: its first fold reads what the previous K tile wrote).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import math
 
 from npusim.kernels._jit import njit
 
-__all__ = ["DATAFLOWS", "gemm_cycles", "gemm_folds", "gemm_sram_elements"]
+__all__ = ["DATAFLOWS", "gemm_cycles", "gemm_folds", "gemm_psum_reads", "gemm_sram_elements"]
 
 DATAFLOWS = {"ws": 0, "os": 1, "is": 2}
 
@@ -81,3 +87,12 @@ def gemm_sram_elements(m: int, n: int, k: int, rows: int, cols: int,
         return m * k * nf, k * n * mf, m * n
     mf = (m + cols - 1) // cols
     return m * k, k * n * mf, m * n * kf
+
+
+@njit
+def gemm_psum_reads(m: int, n: int, k: int, rows: int, cols: int, dataflow: int,
+                    continues: int) -> int:
+    """Partial-sum reads in elements for one GEMM: its output writes that add to a sum
+    already in memory (all of them when it ``continues`` an earlier GEMM's reduction)."""
+    _a, _b, writes = gemm_sram_elements(m, n, k, rows, cols, dataflow)
+    return writes if continues else writes - m * n

@@ -29,6 +29,13 @@ Operand byte widths are floats (int4 is 0.5 B). ``a_db`` is A's bytes per elemen
 from DRAM and held in SRAM (a convolution's input, smaller than its im2col matrix).
 ``*_dram`` flags say whether an operand moves to or from DRAM at all. ``overlap`` is the
 array's stationary-operand double buffering (see npusim.kernels.systolic).
+
+Partial sums (``acc_b`` bytes each) are read back and written by every fold after an
+output's first (npusim.kernels.systolic): because K is the innermost tile loop, the first
+fold of every K tile after the first reads what the previous K tile left. They live in the
+scratchpad, through its ports (``rbw``, ``wbw``), or — when the core has an accumulator SRAM
+(``acc_capacity > 0``) — in that SRAM, through its own ports (``arbw``, ``awbw``). A port
+bandwidth of 0 is unlimited. The array runs no faster than its busiest port allows.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from npusim.kernels._jit import njit
-from npusim.kernels.systolic import gemm_cycles, gemm_sram_elements
+from npusim.kernels.systolic import gemm_cycles, gemm_psum_reads, gemm_sram_elements
 
 __all__ = ["TIE_TOLERANCE", "emit", "estimate", "search", "split_sizes"]
 
@@ -52,20 +59,35 @@ def split_sizes(total: int, tile: int) -> tuple[int, int, int]:
 
 
 @njit
-def _array_time(tm: int, tn: int, tk: int, rows: int, cols: int, count: int, df: int,
-                rate: float, overlap: int, a_b: float, b_b: float, acc_b: float, rbw: float,
-                wbw: float) -> tuple[float, float, float, float]:
-    """(array cycles incl. SRAM-port stalls, pure compute cycles, SRAM read B, SRAM write B)."""
+def _port_time(t: float, nbytes: float, bw: float) -> float:
+    """``t`` or the time ``nbytes`` take through a port of ``bw`` B/cycle, if longer."""
+    if bw > 0.0 and nbytes / bw > t:
+        return nbytes / bw
+    return t
+
+
+@njit
+def _array_time(tm: int, tn: int, tk: int, first_k: int, rows: int, cols: int, count: int,
+                df: int, rate: float, overlap: int, a_b: float, b_b: float, acc_b: float,
+                acc_sep: int, rbw: float, wbw: float, arbw: float,
+                awbw: float) -> tuple[float, float, float, float, float, float]:
+    """(array cycles incl. SRAM-port stalls, pure compute cycles, scratchpad read B,
+    scratchpad write B, accumulator read B, accumulator write B) of one tile; ``first_k``:
+    the tile is the first of its output's K tiles (it starts the sums, reading none)."""
     comp = gemm_cycles(tm, tn, tk, rows, cols, count, df, rate, overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, rows, cols, df)
-    rd = ea * a_b + eb * b_b
-    wr = eo * acc_b
-    t = float(comp)
-    if rbw > 0.0 and rd / rbw > t:
-        t = rd / rbw
-    if wbw > 0.0 and wr / wbw > t:
-        t = wr / wbw
-    return t, float(comp), rd, wr
+    operands = ea * a_b + eb * b_b
+    psum_rd = gemm_psum_reads(tm, tn, tk, rows, cols, df, 1 - first_k) * acc_b
+    psum_wr = eo * acc_b
+    if acc_sep:
+        srd, swr, ard, awr = operands, 0.0, psum_rd, psum_wr
+    else:
+        srd, swr, ard, awr = operands + psum_rd, psum_wr, 0.0, 0.0
+    t = _port_time(float(comp), srd, rbw)
+    t = _port_time(t, swr, wbw)
+    t = _port_time(t, ard, arbw)
+    t = _port_time(t, awr, awbw)
+    return t, float(comp), srd, swr, ard, awr
 
 
 @njit
@@ -119,7 +141,7 @@ def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int,
              a_b: float, b_b: float, out_b: float, acc_b: float,
              a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
              capacity: float, acc_capacity: float, dram_bpc: float, lat: float,
-             rbw: float, wbw: float) -> tuple[float, float, float]:
+             rbw: float, wbw: float, arbw: float, awbw: float) -> tuple[float, float, float]:
     """(estimated cycles, DRAM read bytes, DRAM write bytes); cycles < 0 if it doesn't fit."""
     if acc_capacity > 0.0 and tb * tm * tn * acc_b > acc_capacity:
         return -1.0, 0.0, 0.0
@@ -138,8 +160,11 @@ def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int,
     mc = (mf, 1 if mr > 0 else 0)
     ns = (tn, nr)
     nc = (nf, 1 if nr > 0 else 0)
-    ks = (tk, kr)
-    kc = (kf, 1 if kr > 0 else 0)
+    # K tiles: the first (it reads no partial sums), the other full ones, the remainder.
+    ks = (tk, tk, kr)
+    kc = (min(kf, 1), max(kf - 1, 0), 1 if kr > 0 else 0)
+    kfirst = (1, 0, 1 if kf == 0 else 0)
+    acc_sep = 1 if acc_capacity > 0.0 else 0
     for ib in range(2):
         if bc[ib] == 0:
             continue
@@ -149,11 +174,12 @@ def estimate(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int,
             for i_n in range(2):
                 if nc[i_n] == 0:
                     continue
-                for ik in range(2):
+                for ik in range(3):
                     if kc[ik] == 0:
                         continue
-                    t, _c, _r, _w = _array_time(ms[im], ns[i_n], ks[ik], rows, cols, count, df,
-                                                rate, overlap, a_b, b_b, acc_b, rbw, wbw)
+                    t, _c, _sr, _sw, _ar, _aw = _array_time(
+                        ms[im], ns[i_n], ks[ik], kfirst[ik], rows, cols, count, df, rate,
+                        overlap, a_b, b_b, acc_b, acc_sep, rbw, wbw, arbw, awbw)
                     total += bc[ib] * mc[im] * nc[i_n] * kc[ik] * bs[ib] * t
     a_pol, b_pol = _policies(g, m, n, k, tb, tm, tn, order, a_db, b_b, a_dram, b_dram,
                              b_per_batch, capacity - work)
@@ -187,7 +213,7 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
            a_b: float, b_b: float, out_b: float, acc_b: float,
            a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
            capacity: float, acc_capacity: float, dram_bpc: float, lat: float,
-           rbw: float, wbw: float) -> np.ndarray:
+           rbw: float, wbw: float, arbw: float, awbw: float) -> np.ndarray:
     """Best (tb, tm, tn, tk, order) and its estimate, as a float64 array of 6 (tb<0: none).
 
     Candidates are visited in (tb, tm, tn, tk, order) order. The winner has the fewest
@@ -209,7 +235,7 @@ def search(g: int, m: int, n: int, k: int, cand_b: np.ndarray, cand_m: np.ndarra
                                                  count, df, rate, overlap, a_b, b_b, out_b,
                                                  acc_b, a_dram, b_dram, out_dram, b_per_batch,
                                                  a_db, capacity, acc_capacity, dram_bpc, lat,
-                                                 rbw, wbw)
+                                                 rbw, wbw, arbw, awbw)
                         choice[i, 0] = tb
                         choice[i, 1] = tm
                         choice[i, 2] = tn
@@ -243,16 +269,18 @@ def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, ord
          rows: int, cols: int, count: int, df: int, rate: float, overlap: int,
          a_b: float, b_b: float, out_b: float, acc_b: float,
          a_dram: int, b_dram: int, out_dram: int, b_per_batch: int, a_db: float,
-         capacity: float, acc_capacity: float, rbw: float, wbw: float,
-         a_base: int, b_base: int, out_base: int) -> np.ndarray:
+         capacity: float, acc_capacity: float, rbw: float, wbw: float, arbw: float,
+         awbw: float, a_base: int, b_base: int, out_base: int) -> np.ndarray:
     """Per-tile rows: [array cycles, compute cycles, macs, dram read B, dram write B,
-    sram read B, sram write B, read addr, write addr] as a float64 (tiles x 9) array."""
+    sram read B, sram write B, read addr, write addr, accumulator read B, accumulator
+    write B] as a float64 (tiles x 11) array. The SRAM columns are the scratchpad's."""
     bt = (g + tb - 1) // tb
     mt = (m + tm - 1) // tm
     nt = (n + tn - 1) // tn
     kt = (k + tk - 1) // tk
     n_tiles = bt * mt * nt * kt
-    out = np.zeros((n_tiles, 9))
+    out = np.zeros((n_tiles, 11))
+    acc_sep = 1 if acc_capacity > 0.0 else 0
     work = _working_set(tb, tm, tn, tk, a_db, b_b, out_b, acc_b, b_per_batch, acc_capacity)
     a_pol, b_pol = _policies(g, m, n, k, tb, tm, tn, order, a_db, b_b, a_dram, b_dram,
                              b_per_batch, capacity - work)
@@ -267,8 +295,9 @@ def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, ord
                 cn = min(tn, n - i_n * tn)
                 for ik in range(kt):
                     ck = min(tk, k - ik * tk)
-                    t, comp, srd, swr = _array_time(cm, cn, ck, rows, cols, count, df, rate,
-                                                    overlap, a_b, b_b, acc_b, rbw, wbw)
+                    t, comp, srd, swr, ard, awr = _array_time(
+                        cm, cn, ck, 1 if ik == 0 else 0, rows, cols, count, df, rate, overlap,
+                        a_b, b_b, acc_b, acc_sep, rbw, wbw, arbw, awbw)
                     # A block (ib, im, ik) is first used at i_n == 0; B block (ib or shared,
                     # i_n, ik) at im == 0 (and, shared and kept whole, at ib == 0).
                     load_a = a_pol == 0 or i_n == 0
@@ -291,11 +320,13 @@ def emit(g: int, m: int, n: int, k: int, tb: int, tm: int, tn: int, tk: int, ord
                     out[i, 2] = float(cb) * cm * cn * ck
                     out[i, 3] = rd
                     out[i, 4] = wr
-                    # SRAM: the array's operand reads and partial-sum writes, plus the DMA
-                    # fill (written to SRAM) and drain (read from SRAM).
+                    # Scratchpad: the array's operand reads (and partial sums without an
+                    # accumulator SRAM), plus the DMA fill (written) and drain (read).
                     out[i, 5] = cb * srd + wr
                     out[i, 6] = cb * swr + rd
                     out[i, 7] = a_base + ((ib * tb * m + im * tm) * k + ik * tk) * a_db
                     out[i, 8] = out_base + ((ib * tb * m + im * tm) * n + i_n * tn) * out_b
+                    out[i, 9] = cb * ard
+                    out[i, 10] = cb * awr
                     i += 1
     return out

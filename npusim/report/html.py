@@ -82,6 +82,8 @@ def chip_html(chip: Chip) -> str:
     energy = [(f"MAC {p}", _pj(chip.mac_energy(p))) for p in sa.precisions]
     energy += [("SRAM read", f"{_pj(chip.sram_energy_per_byte())}/byte"),
                ("SRAM write", f"{_pj(chip.sram_energy_per_byte(write=True))}/byte"),
+               *([("accumulator SRAM", f"{_pj(chip.accumulator_energy_per_byte())}/byte")]
+                 if core.accumulator is not None else []),
                ("vector ALU op", _pj(chip.vector_energy("alu"))),
                ("vector special op", _pj(chip.vector_energy("special"))),
                ("leakage", f"{chip.energy.leakage:g} W")]

@@ -32,7 +32,8 @@ __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_fig
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
     "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "utilization",
-    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes", "energy_j",
+    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
+    "acc_read_bytes", "acc_write_bytes", "energy_j",
     "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
     "n_tiles", "mapping",
 )
@@ -137,6 +138,8 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "dram_read_bytes": rd, "dram_write_bytes": wr,
         "sram_read_bytes": lp.total("sram_read_bytes"),
         "sram_write_bytes": lp.total("sram_write_bytes"),
+        "acc_read_bytes": lp.extra.get("acc_read_bytes", 0.0),
+        "acc_write_bytes": lp.extra.get("acc_write_bytes", 0.0),
         "energy_j": e.total_j, "energy_mac_j": e.mac_j, "energy_sram_j": e.sram_j,
         "energy_dram_j": e.dram_j, "energy_vector_j": e.vector_j, "energy_static_j": e.static_j,
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,

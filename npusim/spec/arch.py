@@ -303,6 +303,15 @@ class Chip(_Spec):
         s = self.cores.core.sram
         return sram_pj_per_byte_45nm(s.size / s.banks) * 1e-12 * self.energy_scale()
 
+    def accumulator_energy_per_byte(self) -> float:
+        """Energy per byte read or written in the accumulator SRAM, from its own (smaller)
+        banks by the same table as the scratchpad; the scratchpad's read energy when the
+        core has none. The energy table's SRAM overrides are the scratchpad's only."""
+        acc = self.cores.core.accumulator
+        if acc is None:
+            return self.sram_energy_per_byte()
+        return sram_pj_per_byte_45nm(acc.size / acc.banks) * 1e-12 * self.energy_scale()
+
     def vector_energy(self, op_class: str) -> float:
         given = self.energy.vector_special_op if op_class == "special" else self.energy.vector_alu_op
         if given is not None:
