@@ -347,7 +347,7 @@ _ENTRIES = [
          (20, 10, 31, 15, 26, 45, 72, 2, 4, 4, 5, 24, 4, 12, 9, 33, 6240, 560, 256),
          (0.5, 1.3, 1.75, 30.0, 33.0), (1.5, 4.0),
          ("ramulator2 HBM3_6400Mbps preset (JESD238); tRFC 350 ns / tRFCsb 160 ns (8 Gb, ramulator2 HBM3 table)",
-          "core: command energies HBM2's scaled by VDD (1.1/1.2)^2 and the half-size page (assumption)",
+          "core: command energies HBM2's scaled down for VDD 1.1 V and the half-size page (assumption)",
           _SRC_HBM_IO.format(label="VDDQ 0.4 V, JESD238", q=0.4),
           "range 1.5 (IDD-scaled core) to 4 pJ/bit (~3-4 commonly quoted, unconfirmed)")),
     _std("HBM3E-9600", "HBM3E", 9600, 32, 32, _io(_HBM, 0.4), int(1.5 * _GiB), 4, 8, (1, 4, 4, 1024),
