@@ -233,7 +233,7 @@ def _std(name: str, family: str, rate: float, width: int, channels: int, io: flo
 # HBM (unterminated, ~1 mm interposer wires): 0.22 pJ/bit at VDDQ 1.2 V, the I/O share of
 # HBM2's 3.97 pJ/bit (activation 1.21 + on-die data movement 2.54 + I/O 0.22) in O'Connor et
 # al., "Fine-Grained DRAM", MICRO 2017 (breakdown as quoted by public simulator code; another
-# quote gives 0.3: the smaller is taken).
+# quote gives 0.3 with 2.24 of movement: 0.22 is the split that sums to the paper's 3.97).
 _IO_HBM_1V2 = 0.22
 # GDDR / DDR (POD, terminated to VDDQ, board traces): AMD's HBM white paper (2015) gives
 # GDDR5 10.66 GB/s per watt and HBM1 35 GB/s per watt, i.e. 11.73 and 3.57 pJ/bit. Taking
@@ -244,7 +244,6 @@ _IO_POD_1V5 = 1e12 / (10.66e9 * 8) - 1e12 / (35e9 * 8) + _IO_HBM_1V2
 # VDDQ 1.2 V (ISSCC 2012, as tabulated in Dongyunkam/DRAM_info).
 _IO_LPDDR_1V2 = 3.7
 
-
 # The anchors per volt of VDDQ; an entry's I/O energy is ``_io(family, its VDDQ)``.
 _HBM = _IO_HBM_1V2 / 1.2
 _POD = _IO_POD_1V5 / 1.5
@@ -253,6 +252,9 @@ _LP = _IO_LPDDR_1V2 / 1.2
 
 def _io(pj_per_volt: float, vddq: float) -> float:
     return pj_per_volt * vddq
+
+
+# Each entry's I/O source line.
 _SRC_HBM_IO = ("I/O ({label}): 0.22 pJ/bit at VDDQ 1.2 V (HBM2 I/O share, O'Connor et al. MICRO 2017) "
                "x VDDQ {q} V / 1.2 V (assumption: linear in VDDQ)")
 _SRC_POD_IO = ("I/O ({label}): 8.38 pJ/bit at VDDQ 1.5 V (GDDR5 11.73 less HBM1 3.57 pJ/bit from AMD's "
