@@ -48,7 +48,9 @@ def test_overrides_replace_timing_and_recompute_derived_fields() -> None:
     o = s.with_overrides({"cl": s.t.cl + 4, "default_channels": 16, "pj_per_bit": 5.0})
     assert o.t.cl == s.t.cl + 4 and o.default_channels == 16
     assert o.idle_read_latency_ns == pytest.approx(s.idle_read_latency_ns + 4 * s.t.tck_ns)
-    assert o.e.io_pj_per_bit == pytest.approx(s.e.io_pj_per_bit + 1.5, abs=1e-3)
+    # A new headline moves the I/O share by the difference; the core stays.
+    assert o.pj_per_bit == 5.0 and o.core_pj_per_bit == s.core_pj_per_bit
+    assert o.e.io_pj_per_bit == pytest.approx(s.e.io_pj_per_bit + 5.0 - s.pj_per_bit, rel=1e-12)
     with pytest.raises(SpecError) as err:
         s.with_overrides({"tcl": 3, "bogus": 1})
     assert set(err.value.paths) == {"tcl", "bogus"}

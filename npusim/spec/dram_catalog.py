@@ -2,22 +2,32 @@
 
 Each entry is keyed ``FAMILY-RATE`` (``LPDDR5-6400``); a bare family name picks its default
 (first listed) speed grade. Timings are integer clock counts of ``tCK`` in the style of the
-ramulator2 / DRAMsim3 presets they come from (../shared/reference/chips.md §4); where a
-grade has no public preset its nanosecond values are taken from the nearest grade of the
-family and re-rounded to its clock, which each entry's ``sources`` says. ``tCK`` follows
-from the data rate and how many transfers a pin makes per clock (2 for DDR-clocked
-interfaces, 4 for HBM3's, 8 for LPDDR5 and GDDR6 whose data clock runs faster than CK).
+ramulator2 / DRAMsim3 presets they come from (CMU-SAFARI/ramulator2 ``python/ramulator/dram``,
+umd-memsys/DRAMsim3 ``configs/*.ini``); where a grade has no public preset its nanosecond
+values are taken from the nearest grade of the family and re-rounded to its clock, which each
+entry's ``sources`` says. ``tCK`` follows from the data rate and how many transfers a pin makes
+per clock (2 for DDR-clocked interfaces, 4 for HBM3's, 8 for LPDDR5 and GDDR6 whose data
+clock runs faster than CK).
 
-Energy (``DramEnergy``) is per command and per channel: an ACT+PRE pair, the column energy
-of a read or write per bit, one all-bank refresh, and background power. Where a DRAMsim3
-preset gives IDD currents they are derived as in chips.md §3.3 (E_act = VDD·(IDD0·tRC −
-IDD3N·tRAS − IDD2N·(tRC−tRAS)), E_rd = VDD·(IDD4R−IDD3N)·burst time, E_ref =
-VDD·(IDD5−IDD3N)·tRFC, P_bg = VDD·IDD3N) and scaled by the devices per channel; the other
-figures are labelled assumptions. The I/O energy per bit is the one figure no source gives
-per standard: it is set so that a sequential read stream costs the entry's headline
-``pj_per_bit`` (the sourced estimate the bandwidth model uses), i.e. headline minus the
-column, activate, refresh and background shares of that stream. ``pj_per_bit_range`` is the
-range the sources give, which tests hold the command-level model to.
+Energy has two parts per bit, each with its own source in the entry:
+
+- **core** (array and internal datapath), from per-command energies (``DramEnergy``, per
+  channel): an ACT+PRE pair, the column energy of a read or write per bit, one all-bank
+  refresh, and background power. Where a DRAMsim3 preset gives IDD currents they are derived
+  as E_act = VDD·(IDD0·tRC − IDD3N·tRAS − IDD2N·(tRC−tRAS)), E_rd = VDD·(IDD4R−IDD3N)·burst
+  time, E_ref = VDD·(IDD5−IDD3N)·tRFC, P_bg = VDD·IDD3N, scaled by the devices per channel;
+  the others are labelled assumptions. ``core_pj_per_bit`` is what these charge a bit of a
+  sequential read stream at peak rate: the column energy, one activate per row read whole,
+  and refresh plus background power spread over the peak bit rate.
+- **I/O** (``io_pj_per_bit``: drivers, termination and receivers of the DRAM interface),
+  from a published interface figure per signalling family, scaled to each standard's VDDQ
+  (an assumption, see ``_IO_*`` below).
+
+The headline ``pj_per_bit`` is core + I/O; the bandwidth memory model charges every byte
+8 x that. One entry (DDR3) gives a system-level headline instead of an I/O figure; its I/O
+share is then the headline less the core. A chip's ``dram.pj_per_bit`` likewise fixes the
+headline and moves the I/O share. ``pj_per_bit_range`` is the range the sources give, which
+tests hold the command-level model to.
 
 ``DramStandard.with_overrides`` replaces any field, timing or energy value (from a chip's
 YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank).
@@ -78,7 +88,7 @@ class DramEnergy:
     write_pj_per_bit: float
     refresh_nj: float  # one all-bank refresh; a per-bank refresh costs this / banks
     background_mw: float  # active standby power of one channel
-    io_pj_per_bit: float = 0.0  # set by the catalog from the headline figure
+    io_pj_per_bit: float = 0.0  # interface energy of every bit read or written
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ class DramStandard:
     data_rate_mts: float  # mega-transfers per second per pin
     channel_width_bits: int  # one (pseudo-)channel
     default_channels: int
-    pj_per_bit: float  # headline read/write energy incl. I/O of a stream, estimate
+    pj_per_bit: float  # headline: core + I/O of a bit in a sequential stream at peak rate
     idle_read_latency_ns: float  # tRCD + CL + burst, a row miss on an idle bank
     capacity_per_channel_bytes: int
     sources: tuple[str, ...]
@@ -101,6 +111,7 @@ class DramStandard:
     timing: DramTiming | None = None
     energy: DramEnergy | None = None
     pj_per_bit_range: tuple[float, float] = (0.0, 0.0)
+    core_pj_per_bit: float = 0.0  # derived from the command energies (module docstring)
 
     @property
     def channel_bandwidth(self) -> float:
@@ -129,7 +140,9 @@ class DramStandard:
     def with_overrides(self, changes: dict[str, Any]) -> DramStandard:
         """A copy with fields replaced: top-level names, timing names, energy names.
 
-        Unknown names raise ``SpecError`` naming every bad key at once.
+        Unknown names raise ``SpecError`` naming every bad key at once. A new
+        ``pj_per_bit`` fixes the headline and moves the I/O share to make it up; otherwise the
+        headline is recomputed as core + I/O from the (possibly changed) energies.
         """
         top, tim, ene, bad = {}, {}, {}, []
         tnames = {f.name for f in dataclasses.fields(DramTiming)}
@@ -144,6 +157,9 @@ class DramStandard:
                 top[k] = v
             else:
                 bad.append(Issue(k, f"unknown DRAM field (known: {', '.join(sorted(fnames | tnames | enames))})"))
+        if "pj_per_bit" in top and "io_pj_per_bit" in ene:
+            bad.append(Issue("pj_per_bit", "give pj_per_bit (the headline) or io_pj_per_bit "
+                                           "(the headline is then core + I/O), not both"))
         if bad:
             raise SpecError(bad)
         new = dataclasses.replace(self, **top)
@@ -151,11 +167,22 @@ class DramStandard:
             new = dataclasses.replace(new, timing=dataclasses.replace(new.t, **tim))
         if ene:
             new = dataclasses.replace(new, energy=dataclasses.replace(new.e, **ene))
-        return _finish(new, keep_io="io_pj_per_bit" in ene)
+        return _finish(new, headline="pj_per_bit" in top)
 
 
-def _finish(s: DramStandard, keep_io: bool = False) -> DramStandard:
-    """Fill the derived fields: idle latency, and the I/O energy from the headline figure."""
+def stream_core_pj_per_bit(s: DramStandard) -> float:
+    """Core energy of one bit of a sequential read stream at peak rate, from the command
+    energies: column read, one ACT+PRE per row read whole, refresh and background power."""
+    t, e = s.t, s.e
+    act = e.act_pre_nj * 1e3 / (s.row_bytes * 8)
+    ref_w = e.refresh_nj * 1e-9 / (t.refi * t.tck_ns * 1e-9)
+    static = (ref_w + e.background_mw * 1e-3) / (s.channel_bandwidth * 8) * 1e12
+    return e.read_pj_per_bit + act + static
+
+
+def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
+    """Fill the derived fields: idle latency, core energy per bit, and either the headline
+    (core + I/O) or, when ``headline`` is the given figure, the I/O share that makes it up."""
     t, e = s.t, s.e
     bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
            for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
@@ -166,14 +193,14 @@ def _finish(s: DramStandard, keep_io: bool = False) -> DramStandard:
     if bad:
         raise SpecError(bad, source=s.name)
     idle = (t.rcd + t.cl + t.nbl) * t.tck_ns
-    if not keep_io:
-        bits_per_s = s.channel_bandwidth * 8
-        act = e.act_pre_nj * 1e3 / (s.row_bytes * 8)
-        ref = e.refresh_nj * 1e-9 / (t.refi * t.tck_ns * 1e-9)
-        static = (ref + e.background_mw * 1e-3) / bits_per_s * 1e12
-        io = max(s.pj_per_bit - e.read_pj_per_bit - act - static, 0.0)
-        e = dataclasses.replace(e, io_pj_per_bit=round(io, 4))
-    return dataclasses.replace(s, idle_read_latency_ns=round(idle, 4), energy=e)
+    core = stream_core_pj_per_bit(s)
+    pj = s.pj_per_bit
+    if headline:
+        e = dataclasses.replace(e, io_pj_per_bit=max(pj - core, 0.0))
+    else:
+        pj = core + e.io_pj_per_bit
+    return dataclasses.replace(s, idle_read_latency_ns=round(idle, 4), energy=e, pj_per_bit=pj,
+                               core_pj_per_bit=core)
 
 
 _GiB = 2**30
@@ -182,111 +209,162 @@ _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", 
       "wtr_s", "wtr_l", "rtp", "wr", "refi", "rfc", "rfcpb")
 
 
-def _std(name: str, family: str, rate: float, width: int, channels: int, pj: float,
+def _std(name: str, family: str, rate: float, width: int, channels: int, io: float | None,
          cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
          energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
-         sources: tuple[str, ...]) -> DramStandard:
+         sources: tuple[str, ...], headline: float | None = None) -> DramStandard:
+    """One entry: ``io`` is its sourced I/O pJ/bit, or ``None`` with a sourced ``headline``."""
     tck = tpc * 1e3 / rate
     nbl = max(round(bl / tpc), 1)
     ranks, bgs, banks, row = org
     tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, **dict(zip(_T, timing, strict=True)))
-    s = DramStandard(name, family, rate, width, channels, pj, 0.0, cap, sources,
+    s = DramStandard(name, family, rate, width, channels, headline or 0.0, 0.0, cap, sources,
                      transfers_per_clock=tpc, burst_length=bl, ranks=ranks, bank_groups=bgs,
                      banks_per_group=banks, row_bytes=row, timing=tim,
-                     energy=DramEnergy(*energy), pj_per_bit_range=pj_range)
-    return _finish(s)
+                     energy=DramEnergy(*energy, io_pj_per_bit=io or 0.0), pj_per_bit_range=pj_range)
+    return _finish(s, headline=io is None)
 
 
-_IO = "I/O pJ/bit: the headline figure less column, activate, refresh and background shares of a read stream (see module docstring)"
-#        name           family    MT/s  width ch  pJ/b  cap/ch     tpc BL  (ranks, BG, banks/BG, row B)
+# I/O energy per bit. No source gives it for every standard, so each signalling family is
+# anchored on one published figure and scaled linearly with the standard's VDDQ (an
+# assumption: a driver draws charge proportional to its swing from VDDQ, while receivers,
+# serialisers and clock trees do not scale down with it; a VDDQ^2 rule would overstate the
+# gain of the low-swing interfaces, a constant would ignore it).
+# HBM (unterminated, ~1 mm interposer wires): 0.22 pJ/bit at VDDQ 1.2 V, the I/O share of
+# HBM2's 3.97 pJ/bit (activation 1.21 + on-die data movement 2.54 + I/O 0.22) in O'Connor et
+# al., "Fine-Grained DRAM", MICRO 2017 (breakdown as quoted by public simulator code; another
+# quote gives 0.3 with 2.24 of movement: 0.22 is the split that sums to the paper's 3.97).
+_IO_HBM_1V2 = 0.22
+# GDDR / DDR (POD, terminated to VDDQ, board traces): AMD's HBM white paper (2015) gives
+# GDDR5 10.66 GB/s per watt and HBM1 35 GB/s per watt, i.e. 11.73 and 3.57 pJ/bit. Taking
+# the two cores as alike (AMD credits the gain to the wide, slow, short interposer bus and
+# its voltage), GDDR5's interface is the difference plus HBM's own I/O: 8.38 pJ/bit at 1.5 V.
+_IO_POD_1V5 = 1e12 / (10.66e9 * 8) - 1e12 / (35e9 * 8) + _IO_HBM_1V2
+# LPDDR (LVSTL / HSUL, short board or package traces): 3.7 pJ/bit per pin for LPDDR3 at
+# VDDQ 1.2 V (ISSCC 2012, as tabulated in Dongyunkam/DRAM_info).
+_IO_LPDDR_1V2 = 3.7
+
+# The anchors per volt of VDDQ; an entry's I/O energy is ``_io(family, its VDDQ)``.
+_HBM = _IO_HBM_1V2 / 1.2
+_POD = _IO_POD_1V5 / 1.5
+_LP = _IO_LPDDR_1V2 / 1.2
+
+
+def _io(pj_per_volt: float, vddq: float) -> float:
+    return pj_per_volt * vddq
+
+
+# Each entry's I/O source line.
+_SRC_HBM_IO = ("I/O ({label}): 0.22 pJ/bit at VDDQ 1.2 V (HBM2 I/O share, O'Connor et al. MICRO 2017) "
+               "x VDDQ {q} V / 1.2 V (assumption: linear in VDDQ)")
+_SRC_POD_IO = ("I/O ({label}): 8.38 pJ/bit at VDDQ 1.5 V (GDDR5 11.73 less HBM1 3.57 pJ/bit from AMD's "
+               "2015 HBM white paper, 10.66 vs 35 GB/s per W, plus HBM's 0.22; assumption: same "
+               "core) x VDDQ {q} V / 1.5 V (assumption: linear in VDDQ)")
+_SRC_LP_IO = ("I/O ({label}): LPDDR3 3.7 pJ/bit per pin at VDDQ 1.2 V (ISSCC 2012, via "
+              "Dongyunkam/DRAM_info) x VDDQ {q} V / 1.2 V (assumption: linear in VDDQ)")
+
+
+#        name           family    MT/s  width ch  I/O pJ/b  cap/ch     tpc BL  (ranks, BG, banks/BG, row B)
 #        timing: cl cwl rcd rcdw rp ras rc ccd_s ccd_l rrd_s rrd_l faw wtr_s wtr_l rtp wr refi rfc rfcpb
 #        energy: act+pre nJ, read pJ/b, write pJ/b, refresh nJ, background mW (per channel)
 _ENTRIES = [
-    _std("DDR3-2133", "DDR3", 2133, 64, 2, 70.0, 4 * _GiB, 2, 8, (1, 1, 8, 8192),
+    _std("DDR3-2133", "DDR3", 2133, 64, 2, None, 4 * _GiB, 2, 8, (1, 1, 8, 8192),
          (14, 10, 14, 14, 14, 36, 50, 4, 4, 6, 6, 27, 8, 8, 8, 16, 8320, 278, 0),
          (12.0, 9.0, 9.0, 500.0, 400.0), (9.0, 70.0),
          ("JESD79-3F speed bin DDR3-2133 (14-14-14); tRFC 260 ns (4 Gb), tFAW 25 ns (1 KB page)",
-          "70 pJ/bit system-level: Accelergy CACTI plug-in citing Chatterjee et al. MICRO'17",
-          "column 9.0 pJ/bit: DRAM_info README (IDD7, DDR3 2 Gb); ACT 12 nJ per x64 rank, refresh 500 nJ, background 400 mW: assumptions (8 x8 devices)",
-          _IO)),
-    _std("DDR4-3200", "DDR4", 3200, 64, 2, 15.0, 8 * _GiB, 2, 8, (1, 2, 4, 8192),
+          "headline 70 pJ/bit system-level: Accelergy CACTI plug-in citing Chatterjee et al. MICRO'17; I/O is the headline less the core",
+          "core: column 9.0 pJ/bit (IDD7, DDR3 2 Gb, Dongyunkam/DRAM_info citing MICRO'10); ACT 12 nJ per x64 rank, refresh 500 nJ, background 400 mW: assumptions (8 x8 devices)"),
+         headline=70.0),
+    _std("DDR4-3200", "DDR4", 3200, 64, 2, _io(_POD, 1.2), 8 * _GiB, 2, 8, (1, 2, 4, 8192),
          (22, 16, 22, 22, 22, 52, 74, 4, 8, 9, 11, 48, 4, 12, 12, 24, 12480, 560, 0),
          (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
          ("DRAMsim3 DDR4_8Gb_x16_3200.ini (timings; IDD0 95, IDD3N 56, IDD2N 37, IDD4R 302, IDD4W 278, IDD5AB 280 mA, VDD 1.2 V)",
-          "energies derived per x16 device (chips.md §3.3) x 4 devices per 64-bit channel",
-          "15 pJ/bit incl. I/O: reference/chips.md §3.3 recommendation (estimate); range 5.8 (column only) to 20 (unconfirmed)",
-          _IO)),
-    _std("DDR4-2400", "DDR4", 2400, 64, 2, 15.0, 8 * _GiB, 2, 8, (1, 2, 4, 8192),
+          "core: command energies derived from those IDD per x16 device x 4 devices per 64-bit channel",
+          _SRC_POD_IO.format(label="POD12", q=1.2),
+          "range 5.8 (column only) to 20 pJ/bit (15-20 incl. I/O commonly quoted, unconfirmed)")),
+    _std("DDR4-2400", "DDR4", 2400, 64, 2, _io(_POD, 1.2), 8 * _GiB, 2, 8, (1, 2, 4, 8192),
          (17, 12, 17, 17, 17, 39, 56, 4, 6, 7, 8, 36, 3, 9, 9, 18, 9360, 420, 0),
          (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
          ("JESD79-4 DDR4-2400R (17-17-17), x16 tRRD/tFAW; DRAMsim3 DDR4_8Gb_x16_2400.ini",
-          "energies: DDR4-3200 entry (assumption: same IDD)", _IO)),
-    _std("DDR5-4800", "DDR5", 4800, 32, 4, 12.0, 8 * _GiB, 2, 16, (1, 8, 4, 4096),
+          "core: DDR4-3200 entry's command energies (assumption: same IDD)",
+          _SRC_POD_IO.format(label="POD12", q=1.2))),
+    _std("DDR5-4800", "DDR5", 4800, 32, 4, _io(_POD, 1.1), 8 * _GiB, 2, 16, (1, 8, 4, 4096),
          (40, 38, 39, 39, 39, 77, 116, 8, 12, 8, 12, 32, 6, 24, 18, 72, 9360, 708, 312),
          (6.0, 4.9, 4.4, 325.0, 220.0), (4.9, 20.0),
          ("JESD79-5 DDR5-4800B (40-39-39), x8 devices, 32-bit subchannel; tRFC1 295 ns / tRFCsb 130 ns (16 Gb)",
-          "12 pJ/bit: assumption between DDR4 and LPDDR5; column energies DDR4's x (1.1/1.2)^2 (VDD), ACT/refresh/background: assumptions",
-          _IO)),
-    _std("LPDDR4-4266", "LPDDR4", 4266, 16, 8, 8.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+          "core: column energies DDR4's x (1.1/1.2)^2 (VDD); ACT, refresh, background: assumptions",
+          _SRC_POD_IO.format(label="POD11", q=1.1))),
+    _std("LPDDR4-4266", "LPDDR4", 4266, 16, 8, _io(_LP, 1.1), 1 * _GiB, 2, 16, (1, 1, 8, 2048),
          (36, 18, 39, 39, 39, 90, 129, 8, 8, 22, 22, 86, 22, 22, 16, 39, 8328, 598, 299),
          (1.7, 6.1, 5.6, 46.0, 40.0), (6.1, 14.0),
          ("JESD209-4 LPDDR4-4266: RL 36, WL 18, tRCD/tRPpb 18 ns, tRAS 42 ns, tRRD 10 ns, tFAW 40 ns, tREFI 3.904 us, tRFCab/pb 280/140 ns (8 Gb)",
-          "DRAMsim3 LPDDR4_8Gb_x16_2400.ini: column 6.1/5.6 pJ/bit, ACT+PRE 1.7 nJ (chips.md §3.3)",
-          "8 pJ/bit: Accelergy plug-in 'public data'; 14 pJ/bit DramDSE (chips.md §3.3); refresh 46 nJ, background 40 mW: assumptions",
-          _IO)),
-    _std("LPDDR4-3200", "LPDDR4", 3200, 16, 8, 8.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+          "core: DRAMsim3 LPDDR4_8Gb_x16_2400.ini IDD-derived column 6.1/5.6 pJ/bit, ACT+PRE 1.7 nJ; refresh 46 nJ, background 40 mW: assumptions",
+          _SRC_LP_IO.format(label="LVSTL 1.1 V", q=1.1),
+          "range: 8 pJ/bit (Accelergy plug-in, 'public data') to 14 (DramDSE simulation, via Dongyunkam/DRAM_info)")),
+    _std("LPDDR4-3200", "LPDDR4", 3200, 16, 8, _io(_LP, 1.1), 1 * _GiB, 2, 16, (1, 1, 8, 2048),
          (28, 14, 29, 29, 29, 68, 97, 8, 8, 16, 16, 64, 16, 16, 12, 29, 6246, 448, 224),
          (1.7, 6.1, 5.6, 46.0, 40.0), (6.1, 14.0),
-         ("JESD209-4 LPDDR4-3200 (RL 28, WL 14); nanosecond timings as LPDDR4-4266", "energies as LPDDR4-4266", _IO)),
-    _std("LPDDR4X-4266", "LPDDR4X", 4266, 16, 8, 5.0, 1 * _GiB, 2, 16, (1, 1, 8, 2048),
+         ("JESD209-4 LPDDR4-3200 (RL 28, WL 14); nanosecond timings as LPDDR4-4266",
+          "core and I/O energies as LPDDR4-4266")),
+    _std("LPDDR4X-4266", "LPDDR4X", 4266, 16, 8, _io(_LP, 0.6), 1 * _GiB, 2, 16, (1, 1, 8, 2048),
          (36, 18, 39, 39, 39, 90, 129, 8, 8, 22, 22, 86, 22, 22, 16, 39, 8328, 598, 299),
          (1.5, 3.6, 3.3, 40.0, 35.0), (4.0, 8.0),
          ("JESD209-4B LPDDR4X-4266 (timings as LPDDR4-4266)", "Warboy LPDDR4X-4266: developer.furiosa.ai",
-          "pJ/bit ~4-5 (unconfirmed): reference/chips.md §3.3; column energies: assumption (LPDDR4's with 0.6 V VDDQ)",
-          _IO)),
-    _std("LPDDR5-6400", "LPDDR5", 6400, 16, 8, 4.0, 2 * _GiB, 8, 16, (1, 4, 4, 2048),
+          "core: command energies an assumption (LPDDR4's, lower for the 0.6 V VDDQ datapath)",
+          _SRC_LP_IO.format(label="LVSTL 0.6 V", q=0.6),
+          "range ~4-8 pJ/bit (commonly quoted 4-5, unconfirmed)")),
+    _std("LPDDR5-6400", "LPDDR5", 6400, 16, 8, _io(_LP, 0.5), 2 * _GiB, 8, 16, (1, 4, 4, 2048),
          (17, 9, 15, 15, 15, 34, 49, 2, 4, 4, 4, 16, 5, 10, 8, 28, 3124, 224, 112),
          (1.2, 2.5, 2.3, 40.0, 30.0), (3.0, 5.0),
-         ("ramulator2 LPDDR5_6400 preset (JESD209-5B), BG mode: chips.md §4.1; tRFCab/pb 280/140 ns (16 Gb)",
-          "pJ/bit ~3-5 (unconfirmed): reference/chips.md §3.3; command energies: assumptions",
-          _IO)),
-    _std("LPDDR5X-8533", "LPDDR5X", 8533, 16, 8, 3.5, 2 * _GiB, 8, 16, (1, 4, 4, 2048),
+         ("ramulator2 LPDDR5_6400 preset (JESD209-5B), BG mode; tRFCab/pb 280/140 ns (16 Gb)",
+          "core: command energies are assumptions (no public LPDDR5 IDD-based preset)",
+          _SRC_LP_IO.format(label="VDDQ 0.5 V, JESD209-5", q=0.5),
+          "range ~3-5 pJ/bit (commonly quoted, unconfirmed)")),
+    _std("LPDDR5X-8533", "LPDDR5X", 8533, 16, 8, _io(_LP, 0.5), 2 * _GiB, 8, 16, (1, 4, 4, 2048),
          (24, 12, 20, 20, 20, 45, 65, 2, 4, 6, 6, 22, 7, 13, 8, 37, 4166, 299, 150),
          (1.1, 2.2, 2.0, 40.0, 30.0), (2.2, 5.0),
          ("JESD209-5C LPDDR5X-8533 (CK 1066 MHz); nanosecond timings as LPDDR5-6400 (assumption)",
-          "pJ/bit: assumption, LPDDR5 value less 0.5 for the lower VDDQ", _IO)),
-    _std("HBM2-2000", "HBM2", 2000, 128, 8, 3.9, 1 * _GiB, 2, 4, (1, 4, 4, 1024),
+          "core: command energies an assumption (LPDDR5's, column 12 % lower for the faster, shorter-burst datapath)",
+          _SRC_LP_IO.format(label="VDDQ 0.5 V as LPDDR5", q=0.5))),
+    _std("HBM2-2000", "HBM2", 2000, 128, 8, _io(_HBM, 1.2), 1 * _GiB, 2, 4, (1, 4, 4, 1024),
          (14, 4, 14, 14, 14, 34, 48, 2, 2, 4, 6, 30, 6, 8, 4, 16, 3900, 260, 120),
-         (0.83, 1.57, 2.09, 60.8, 66.0), (1.6, 7.0),
+         (0.828, 1.5703, 2.0859, 60.84, 66.0), (1.6, 7.0),
          ("DRAMsim3 HBM2_8Gb_x128.ini (timings; IDD0 65, IDD3N 55, IDD2N 40, IDD4R 390, IDD4W 500, IDD5AB 250 mA, VDD 1.2 V); tCCD_S raised to the burst (2)",
-          "3.9 pJ/bit: Accelergy plug-in; O'Connor et al. MICRO'17 (3.97); 7 pJ/bit HyGCN (chips.md §3.3)",
-          "tRFCpb 120 ns: assumption", _IO)),
-    _std("HBM2E-3200", "HBM2E", 3200, 128, 8, 3.7, 2 * _GiB, 2, 4, (1, 4, 4, 1024),
+          "core: command energies derived from those IDD (a stream ~2.0 pJ/bit; O'Connor et al.'s 3.75 core assumes GPU row locality, 1.21 pJ/bit of it activation)",
+          "I/O: 0.22 pJ/bit (O'Connor et al. MICRO 2017 HBM2 breakdown 1.21 + 2.54 + 0.22 = 3.97)",
+          "tRFCpb 120 ns: assumption; range 1.6 (column only) to 7 pJ/bit (HyGCN's HBM assumption)")),
+    _std("HBM2E-3200", "HBM2E", 3200, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (23, 7, 23, 23, 23, 55, 78, 2, 4, 7, 10, 48, 10, 13, 7, 26, 6240, 560, 256),
-         (0.83, 1.57, 2.09, 80.0, 66.0), (3.5, 4.0),
+         (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
          ("JESD235C HBM2E 3.2 Gb/s; nanosecond timings of DRAMsim3 HBM2_8Gb_x128 re-rounded to tCK 0.625 ns (assumption), tRFC 350 ns (16 Gb)",
-          "pJ/bit ~3.5-4 (unconfirmed): reference/chips.md §3.3; command energies as HBM2", _IO)),
-    _std("HBM2E-3600", "HBM2E", 3600, 128, 8, 3.7, 2 * _GiB, 2, 4, (1, 4, 4, 1024),
+          "core: command energies as HBM2 (assumption: same IDD), refresh scaled to tRFC",
+          "I/O: HBM2's 0.22 pJ/bit (same 1.2 V VDDQ and interposer)",
+          "range 1.8 (IDD-derived core) to 4 pJ/bit (~3.5-4 commonly quoted, unconfirmed)")),
+    _std("HBM2E-3600", "HBM2E", 3600, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (26, 8, 26, 26, 26, 62, 88, 2, 4, 8, 11, 54, 11, 15, 8, 29, 7020, 630, 288),
-         (0.83, 1.57, 2.09, 80.0, 66.0), (3.5, 4.0),
-         ("HBM2E 3.6 Gb/s (chips.md §4.2); timings as HBM2E-3200 in ns (assumption)", "energies as HBM2E-3200", _IO)),
-    _std("HBM3-6400", "HBM3", 6400, 32, 32, 3.5, 1 * _GiB, 4, 8, (1, 4, 4, 1024),
+         (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
+         ("HBM2E 3.6 Gb/s (460 GB/s per stack); timings as HBM2E-3200 in ns (assumption)",
+          "core and I/O energies as HBM2E-3200")),
+    _std("HBM3-6400", "HBM3", 6400, 32, 32, _io(_HBM, 0.4), 1 * _GiB, 4, 8, (1, 4, 4, 1024),
          (20, 10, 31, 15, 26, 45, 72, 2, 4, 4, 5, 24, 4, 12, 9, 33, 6240, 560, 256),
-         (0.5, 1.3, 1.75, 30.0, 33.0), (3.0, 4.0),
-         ("ramulator2 HBM3_6400Mbps preset (JESD238): chips.md §4.2; tRFC 350 ns / tRFCsb 160 ns (8 Gb, ramulator2 HBM3 table)",
-          "pJ/bit ~3-4 (unconfirmed): reference/chips.md §3.3; command energies HBM2's scaled by (1.1/1.2)^2 and page size (assumption)",
-          _IO)),
-    _std("HBM3E-9600", "HBM3E", 9600, 32, 32, 3.2, int(1.5 * _GiB), 4, 8, (1, 4, 4, 1024),
+         (0.5, 1.3, 1.75, 30.0, 33.0), (1.5, 4.0),
+         ("ramulator2 HBM3_6400Mbps preset (JESD238); tRFC 350 ns / tRFCsb 160 ns (8 Gb, ramulator2 HBM3 table)",
+          "core: command energies HBM2's scaled down for VDD 1.1 V and the half-size page (assumption)",
+          _SRC_HBM_IO.format(label="VDDQ 0.4 V, JESD238", q=0.4),
+          "range 1.5 (IDD-scaled core) to 4 pJ/bit (~3-4 commonly quoted, unconfirmed)")),
+    _std("HBM3E-9600", "HBM3E", 9600, 32, 32, _io(_HBM, 0.4), int(1.5 * _GiB), 4, 8, (1, 4, 4, 1024),
          (30, 15, 47, 23, 39, 68, 108, 2, 6, 6, 8, 36, 6, 18, 14, 50, 9360, 840, 384),
-         (0.5, 1.2, 1.6, 35.0, 33.0), (2.5, 4.0),
-         ("HBM3E 9.6 Gb/s, 1.2 TB/s per stack: reference/chips.md §4.2; nanosecond timings as HBM3-6400 (assumption)",
-          "pJ/bit: assumption, below HBM3", _IO)),
-    _std("GDDR6-16000", "GDDR6", 16000, 16, 16, 7.5, 1 * _GiB, 8, 16, (1, 4, 4, 2048),
+         (0.5, 1.2, 1.6, 35.0, 33.0), (1.4, 4.0),
+         ("HBM3E 9.6 Gb/s, 1.2 TB/s per stack; nanosecond timings as HBM3-6400 (assumption)",
+          "core: command energies an assumption, HBM3's with the column 8 % lower (vendors claim gains over HBM3, no figure)",
+          _SRC_HBM_IO.format(label="VDDQ 0.4 V as HBM3", q=0.4))),
+    _std("GDDR6-16000", "GDDR6", 16000, 16, 16, _io(_POD, 1.35), 1 * _GiB, 8, 16, (1, 4, 4, 2048),
          (32, 7, 32, 19, 32, 72, 104, 2, 4, 6, 7, 32, 11, 13, 5, 30, 3800, 240, 120),
          (0.7, 5.2, 4.7, 120.0, 270.0), (5.2, 15.0),
-         ("DRAMsim3 GDDR6_8Gb_x16.ini nanosecond timings (chips.md §4.3) and ramulator2 GDDR6 (x16 tRRD, tFAW, tWTR, tREFI 1.9 us) re-rounded to CK 2 GHz",
-          "7.5 pJ/bit: reference/chips.md §3.3 recommendation (estimate); column 5.2/4.7 pJ/bit, ACT 0.7 nJ: DRAMsim3-derived; refresh, background: assumptions",
-          _IO)),
+         ("DRAMsim3 GDDR6_8Gb_x16.ini nanosecond timings and ramulator2 GDDR6 (x16 tRRD, tFAW, tWTR, tREFI 1.9 us) re-rounded to CK 2 GHz",
+          "core: DRAMsim3-derived column 5.2/4.7 pJ/bit, ACT 0.7 nJ; refresh, background: assumptions",
+          _SRC_POD_IO.format(label="POD135", q=1.35),
+          "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)")),
 ]
 _CATALOG = {e.name.upper(): e for e in _ENTRIES}
 _DEFAULT_GRADE: dict[str, DramStandard] = {}
