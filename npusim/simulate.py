@@ -81,7 +81,8 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     if hist is not None:
         counts, width = hist()
         meta["dram_read_latency_p99_s"] = histogram_percentile(counts, width, 99.0)
-    return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
+    return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta,
+                        memory_bandwidth=mem.peak_bandwidth)
 
 
 @_cycle_collector_paused()
