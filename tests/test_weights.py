@@ -135,3 +135,24 @@ def test_llm_weights_resident(hbm_llm, want, capsys) -> None:
     else:
         assert s["decode_dram_read_bytes"] >= w
         assert s["weights_reason"].startswith("read from DRAM")
+
+
+def test_sweep_passes_weights_resident() -> None:
+    """A sweep's ``weights_resident`` reaches every run, and the table says where they were."""
+    from npusim.sweep import run_sweep
+    from npusim.sweep.spec import sweep_from_data
+
+    layers = [{"op": "matmul", "name": "fc1", "m": 8, "n": 256, "k": 512},
+              {"op": "matmul", "name": "fc2", "m": 8, "n": 128, "k": 256}]
+    weights = 512 * 256 + 256 * 128  # int8, one byte each
+    tables = {}
+    for mode in ("auto", "no"):
+        data = {"name": "w", "base": "hbm_llm", "workloads": [{"inline": {"name": "mlp",
+                                                                          "layers": layers}}],
+                "weights_resident": mode}
+        tables[mode] = run_sweep(sweep_from_data(data), workers=0, cache_dir=None,
+                                 progress=False)
+    auto, no = tables["auto"].iloc[0], tables["no"].iloc[0]
+    assert auto["weights_resident"] == 1.0 and no["weights_resident"] == 0.0
+    assert auto["dram_read_bytes"] < weights <= no["dram_read_bytes"]
+    assert auto["key"] != no["key"]
