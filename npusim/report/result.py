@@ -262,7 +262,7 @@ def build_result(chip: Chip, program: TileProgram, stats: list[LayerStats],
                  events: list[TileEvent], memory_totals: dict[str, float], batch: int = 1,
                  meta: dict[str, Any] | None = None,
                  memory_bandwidth: float | None = None) -> Result:
-    """The Result of an event-model run; ``memory_bandwidth`` is the memory model's peak
+    """The Result of a run's layer stats; ``memory_bandwidth`` is the memory model's peak
     (default the chip's DRAM peak; ``inf`` for ideal memory, which never bounds a layer)."""
     bw = chip.dram.peak_bandwidth if memory_bandwidth is None else memory_bandwidth
     rows = tuple(_layer_row(chip, lp, st, bw)

@@ -16,10 +16,11 @@ elementwise ``elements``, softmax and norm ``rows cols``, pool ``in_h in_w chann
 ``kernel`` (but for ``global_avg``), embedding ``tokens hidden``; left-out other fields take
 the IR defaults (batch 1, stride 1, padding 0 …). Two spellings differ from the IR: a conv's
 ``kernel``, ``stride``, ``padding`` and ``dilation`` set both the ``_h`` and ``_w`` fields,
-and an elementwise layer names its operation ``function`` (``op`` is the layer type). Sizes are positive integers (paddings may
-be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
-reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
-(``layers[3].kernel_h``) and the line.
+and an elementwise layer names its operation ``function`` (``op`` is the layer type). Sizes
+are positive integers (paddings may be zero), precisions are ``int4 int8 fp8 fp16 bf16
+fp32``. Every problem of a file is reported at once, as one
+:class:`~npusim.errors.SpecError` whose issues carry the key path (``layers[3].kernel_h``)
+and the line; a missing shape field is ``layers[3].k: required key is missing``.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _layer_model(cls: type[Layer]) -> type[BaseModel]:
     for f in dataclasses.fields(cls):
         typ = _field_type(cls.kind, f.name, hints[f.name])
         # A field the IR requires is required here (``...``), but for a conv's (_h, _w)
-        # halves, which a shorthand may give instead (_missing_pairs checks them); left
+        # halves, which a shorthand may give instead (_missing checks them); left
         # out, any other field takes the IR default (model_dump(exclude_unset=True)).
         required = f.default is dataclasses.MISSING and f.name not in paired
         spec[rename.get(f.name, f.name)] = (typ, ... if required else None)
