@@ -106,6 +106,7 @@ class LLMResult:
 
     def summary(self) -> dict[str, Any]:
         fp = self.footprint
+        dec = self.decode.summary()
         return {
             "chip": self.chip, "model": self.model, "batch": self.batch,
             "prompt": self.prompt, "gen": self.gen, **{f"{k}_precision": v for k, v in
@@ -119,7 +120,8 @@ class LLMResult:
             "decode_contexts": [c for c, _, _ in self.decode_samples],
             "weight_bytes": fp.weight_bytes, "kv_cache_bytes": fp.kv_cache_bytes,
             "activation_bytes": fp.activation_bytes,
-            "decode_dram_read_bytes": float(self.decode.summary()["dram_read_bytes"]),
+            "decode_dram_read_bytes": float(dec["dram_read_bytes"]),
+            "weights_resident": dec["weights_resident"], "weights_reason": dec["weights_reason"],
         }
 
 
@@ -135,8 +137,12 @@ def _contexts(prompt: int, steps: int, points: int) -> list[int]:
 def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen: int = 128,
             batch: int = 1, weights: str = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
-            decode_points: int = 3) -> LLMResult:
-    """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics."""
+            decode_points: int = 3, weights_resident: bool | None = None) -> LLMResult:
+    """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
+
+    ``weights_resident`` applies to prefill and every decode step alike (see
+    :func:`~npusim.simulate.simulate`); ``summary()`` reports the decode steps' placement.
+    """
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)
     if cfg.encoder:
@@ -158,8 +164,9 @@ def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen:
     act = max(full.activation_bytes, memory_footprint(pre_wl).activation_bytes)
     fp = require_fits(c, Footprint(full.weight_bytes, full.kv_cache_bytes, act))
 
-    prefill = simulate(c, pre_wl, memory=memory)
-    results = [simulate(c, wl, memory=memory) for wl in dec_wls]
+    prefill = simulate(c, pre_wl, memory=memory, weights_resident=weights_resident)
+    results = [simulate(c, wl, memory=memory, weights_resident=weights_resident)
+               for wl in dec_wls]
     samples = tuple((x, float(r.summary()["latency_s"]), float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
     if steps:

@@ -50,8 +50,10 @@ class ScenarioResult:
 
 
 def run_scenario(chip: Chip, workload: Workload, scenario: str = "single-stream", *,
-                 max_batch: int = 256, memory: str = "bandwidth") -> ScenarioResult:
-    """Run ``workload`` (given at batch 1) in ``scenario`` on ``chip``."""
+                 max_batch: int = 256, memory: str = "bandwidth",
+                 weights_resident: bool | None = None) -> ScenarioResult:
+    """Run ``workload`` (given at batch 1) in ``scenario`` on ``chip`` (``memory`` and
+    ``weights_resident`` as for :func:`~npusim.simulate.simulate`)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (use {' or '.join(SCENARIOS)})")
     capacity = chip.dram.capacity_bytes
@@ -59,7 +61,7 @@ def run_scenario(chip: Chip, workload: Workload, scenario: str = "single-stream"
     if need > capacity:
         raise MappingError(f"{workload.name} at batch 1 needs {need} B of DRAM, more than "
                            f"{chip.name}'s {capacity} B by {need - capacity} B")
-    first = simulate(chip, workload, memory=memory)
+    first = simulate(chip, workload, memory=memory, weights_resident=weights_resident)
     rows = [{"batch": 1, "latency_s": first.summary()["latency_s"],
              "inferences_per_s": first.summary()["inferences_per_s"], "fits": True}]
     if scenario == "single-stream":
@@ -72,7 +74,7 @@ def run_scenario(chip: Chip, workload: Workload, scenario: str = "single-stream"
             rows.append({"batch": batch, "latency_s": float("nan"),
                          "inferences_per_s": float("nan"), "fits": False})
             break
-        res = simulate(chip, wl, memory=memory)
+        res = simulate(chip, wl, memory=memory, weights_resident=weights_resident)
         s = res.summary()
         rows.append({"batch": batch, "latency_s": s["latency_s"],
                      "inferences_per_s": s["inferences_per_s"], "fits": True})

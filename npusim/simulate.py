@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram
+from npusim.compiler.weights import place_weights
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
@@ -81,7 +83,8 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
     if hist is not None:
         counts, width = hist()
         meta["dram_read_latency_p99_s"] = histogram_percentile(counts, width, 99.0)
-    return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta)
+    return build_result(c, program, stats, events, mem.counters(), batch=batch, meta=meta,
+                        memory_bandwidth=mem.peak_bandwidth)
 
 
 @_cycle_collector_paused()
@@ -93,16 +96,21 @@ def simulate(chip: Chip | str | Path, workload: Workload, *,
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
     ``"ideal"`` (infinite bandwidth; tiling ignores SRAM capacity: the SCALE-Sim reference
     point), ``"cycle"`` (the cycle-approximate DRAM model, when installed) or a
-    :class:`~npusim.engine.memory.MemoryModel` instance. ``weights_resident``: see
-    :func:`~npusim.compiler.lower.compile_workload` (default: when weights fit the shared
-    on-chip SRAM). ``fidelity`` is ``"event"`` (the SimPy tile model, default) or
+    :class:`~npusim.engine.memory.MemoryModel` instance. ``weights_resident``: ``None``
+    (default) keeps weights in the shared on-chip SRAM when they all fit it, ``True``
+    insists (a MappingError when they do not fit), ``False`` reads them from DRAM (see
+    :mod:`npusim.compiler.weights`); ``summary()`` says which, under ``weights_resident``,
+    ``weight_bytes`` and ``weights_reason``. ``fidelity`` is ``"event"`` (the SimPy tile model, default) or
     ``"roofline"`` (per layer the largest of compute, DRAM and vector time of the same
     compiled program: a lower bound, see :mod:`npusim.engine.roofline`).
     """
     _check_fidelity(fidelity)
     c = _chip(chip)
+    placed = place_weights(c, workload, weights_resident)
     program = compile_workload(c, workload, ideal=memory == "ideal",
-                               weights_resident=weights_resident)
+                               weights_resident=placed.resident)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
-    return simulate_program(c, program, memory=memory, trace=trace, batch=batch,
-                            fidelity=fidelity)
+    res = simulate_program(c, program, memory=memory, trace=trace, batch=batch,
+                           fidelity=fidelity)
+    return replace(res, meta={**res.meta, "weight_bytes": placed.weight_bytes,
+                              "weights_reason": placed.reason})

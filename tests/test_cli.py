@@ -102,7 +102,8 @@ def test_scenario_and_dram_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_several_problems_still_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "wl.yaml"
-    bad.write_text("name: x\nlayers:\n  - op: conv2d\n    name: c\n    in_h: -3\n    kernal: 3\n")
+    bad.write_text("name: x\nlayers:\n  - op: conv2d\n    name: c\n    in_h: -3\n    kernal: 3\n"
+                   "    in_w: 8\n    in_c: 4\n    out_c: 8\n    kernel: 3\n")
     assert main(["run", "tpu_v1", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1

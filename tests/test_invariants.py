@@ -182,7 +182,8 @@ def test_faster_clock_regression_os_tall_skinny():
 def test_more_bandwidth_regression_small_conv():
     # 3x3 conv of a 1 x 1 x 4 input (padded) to 1 channel on an 8 x 8 WS array:
     # 34 GB/s: k8 tiles, 157.38 cycles; 68 GB/s: k24 tiles, 157.56 cycles (+0.12 %).
-    wl = Workload("w", (Conv2d("c", in_c=4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1),))
+    wl = Workload("w", (Conv2d("c", in_h=1, in_w=1, in_c=4, out_c=1, kernel_h=3, kernel_w=3,
+                               pad_h=1, pad_w=1),))
     _never_slower(_layers(make_chip(8, 8, "ws", bandwidth_scale=2.0), wl),
                   _layers(make_chip(8, 8, "ws"), wl))
 
@@ -191,7 +192,8 @@ def test_dram_bytes_not_truncated_per_tile():
     # The im2col A of a 3x3 conv reads each input byte once: 4 B over 36 GEMM columns, so
     # A tiles carry fractional bytes (8 x 4/36). The program totals 40 B (4 input + 36
     # weight bytes); the memory model is asked for 36, one byte lost per tile.
-    wl = Workload("w", (Conv2d("c", in_c=4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1),))
+    wl = Workload("w", (Conv2d("c", in_h=1, in_w=1, in_c=4, out_c=1, kernel_h=3, kernel_w=3,
+                               pad_h=1, pad_w=1),))
     res = npusim.simulate(make_chip(8, 8, "ws"), wl)
     assert res.program.layers[0].total("dram_read_bytes") == 40
     assert res.layers["dram_read_bytes"].iloc[0] == 40
@@ -264,7 +266,7 @@ def test_batched_matmul_counts_one_scalesim_gemm_per_product():
     # library reports 21, while for a 2-group conv of the same GEMMs it reports 20.
     chip = make_chip(4, 4, "ws")
     mm = Matmul("bmm", batch=2, m=1, n=1, k=2, b_kind="act")
-    conv = Conv2d("gconv", in_c=4, out_c=2, groups=2)
+    conv = Conv2d("gconv", in_h=1, in_w=1, in_c=4, out_c=2, kernel_h=1, kernel_w=1, groups=2)
     assert conv.gemm_shape() == (2, 1, 1, 2) and not conv.depthwise
     got = _layers(chip, Workload("w", (mm, conv)), memory="ideal")["compute_cycles"].tolist()
     assert got[1] == scalesim_cycles(conv, 4, 4, "ws") == 20

@@ -130,7 +130,7 @@ def test_shorthands_and_defaults():
     assert (c.out_h, c.groups) == (4, 4)
     assert (d.kernel_h, d.kernel_w, d.out_h, d.out_w) == (3, 1, 6, 6)
     assert e.op == "relu"
-    assert m == Matmul("m", m=2, n=3, k=4)  # left-out fields take the IR defaults
+    assert m == Matmul("m", m=2, n=3, k=4)  # left-out optional fields take the IR defaults
     assert w.meta == {}
 
 
@@ -142,6 +142,10 @@ def test_unknown_key_names_path_and_line():
             name: a
             in_h: 8
             kernel_hh: 3
+            in_w: 8
+            in_c: 4
+            out_c: 8
+            kernel: 3
         """)
     assert _where(err) == {"layers[0].kernel_hh": 6}
     assert "unknown key" in str(err) and "w.yaml:6" in str(err)
@@ -159,6 +163,9 @@ def test_wrong_type_and_negative_size():
             kernel_h: -3
             padding: -1
             act_precision: int7
+            in_c: 4
+            out_c: 8
+            kernel_w: 3
         """)
     assert _where(err) == {"layers[0].n": 3, "layers[1].kernel_h": 8, "layers[1].padding": 9,
                            "layers[1].act_precision": 10}
@@ -189,11 +196,11 @@ def test_every_problem_at_once():
         name: x
         extra: 1
         layers:
-          - {op: conv2d, name: a, in_h: 8, in_w: 8, kernel: 3, kernel_h: 3}
+          - {op: conv2d, name: a, in_h: 8, in_w: 8, in_c: 4, out_c: 4, kernel: 3, kernel_h: 3}
           - {op: frob, name: b}
           - {name: c}
           - {op: elementwise, name: a, elements: 5, function: addd}
-          - {op: conv2d, name: g, in_h: 8, in_w: 8, in_c: 3, out_c: 4, groups: 2}
+          - {op: conv2d, name: g, in_h: 8, in_w: 8, in_c: 3, out_c: 4, kernel: 1, groups: 2}
           - {op: norm, rows: 2, cols: 2}
           - 7
         """)
@@ -218,7 +225,7 @@ def test_every_problem_at_once():
     ("- 1\n- 2\n", ""),
     ("name: x\nlayers: []\n", "layers"),
     ("name: x\nlayers: {a: 1}\n", "layers"),
-    ("layers:\n  - {op: softmax, name: s}\n", "name"),
+    ("layers:\n  - {op: softmax, name: s, rows: 2, cols: 2}\n", "name"),
 ])
 def test_bad_top_level(text, path):
     with pytest.raises(SpecError) as info:
@@ -263,3 +270,57 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
         save_workload(mobilenet_v2(image=32), path)
     assert path.read_text() == before
     assert os.listdir(tmp_path) == ["w.yaml"]  # the temp file is gone
+
+
+# Required dimensions ------------------------------------------------------------------------
+# Each op's shape fields have no default: leaving one out is an error naming the file, the
+# line of the layer and the key path, never a silent 1 (``{op: matmul, m: 32, n: 64}`` once
+# ran with k = 1). The bad layer is always the second, on line 4 of its file.
+
+_GOOD = "  - {op: matmul, name: ok, m: 2, n: 2, k: 2}\n"
+
+
+@pytest.mark.parametrize("layer,key", [
+    ("{op: matmul, name: b, m: 32, n: 64}", "k"),
+    ("{op: matmul, name: b, n: 64, k: 8}", "m"),
+    ("{op: conv2d, name: b, in_h: 8, in_w: 8, in_c: 4, kernel: 3}", "out_c"),
+    ("{op: conv2d, name: b, in_h: 8, in_c: 4, out_c: 8, kernel: 3}", "in_w"),
+    ("{op: conv2d, name: b, in_h: 8, in_w: 8, in_c: 4, out_c: 8}", "kernel"),
+    ("{op: conv2d, name: b, in_h: 8, in_w: 8, in_c: 4, out_c: 8, kernel_h: 3}", "kernel_w"),
+    ("{op: elementwise, name: b, function: relu, inputs: 1}", "elements"),
+    ("{op: softmax, name: b, cols: 64}", "rows"),
+    ("{op: norm, name: b, rows: 4, norm: rmsnorm}", "cols"),
+    ("{op: pool, name: b, in_h: 8, in_w: 8, channels: 4, pool: max}", "kernel"),
+    ("{op: pool, name: b, in_h: 8, in_w: 8, kernel: 2, pool: avg}", "channels"),
+    ("{op: embedding, name: b, tokens: 16}", "hidden"),
+])
+def test_missing_dimension_is_one_line_with_file_line_and_path(tmp_path, layer, key):
+    path = tmp_path / "wl.yaml"
+    path.write_text(f"name: x\nlayers:\n{_GOOD}  - {layer}\n")
+    with pytest.raises(SpecError) as info:
+        load_workload(path)
+    assert [i.format(info.value.source) for i in info.value.issues] == [
+        f"{path}:4: layers[1].{key}: required key is missing"]
+
+
+def test_missing_dimension_through_the_cli(tmp_path, capsys):
+    from npusim.cli import main
+
+    path = tmp_path / "wl.yaml"
+    path.write_text(f"name: x\nlayers:\n{_GOOD}  - {{op: matmul, name: fc, m: 32, n: 64}}\n")
+    assert main(["run", "tpu_v1", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"npusim: error: {path}:4: layers[1].k: required key is missing"]
+
+
+def test_global_pool_needs_no_kernel_and_python_layers_need_their_dimensions():
+    w = _load("""
+        name: x
+        layers:
+          - {op: pool, name: p, in_h: 7, in_w: 7, channels: 8, pool: global_avg}
+        """)
+    assert w.layers[0].kernel is None and (w.layers[0].out_h, w.layers[0].out_w) == (1, 1)
+    with pytest.raises(TypeError, match="'k'"):
+        Matmul("fc", m=32, n=64)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="needs kernel"):
+        Pool("p", in_h=8, in_w=8, channels=4, pool="max")

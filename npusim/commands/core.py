@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npusim.commands import add_weights_resident, weights_resident
 from npusim.errors import NpusimError, SpecError
 
 __all__ = ["register"]
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "(a power of two) that maximises it within DRAM")
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
+    add_weights_resident(run)
     run.set_defaults(func=_run)
 
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
@@ -38,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     comp.add_argument("--batch", type=int, default=1)
     comp.add_argument("-o", "--out", required=True, metavar="FILE", help=".parquet or .csv")
     comp.add_argument("--ideal", action="store_true", help="tile for an ideal memory")
+    add_weights_resident(comp)
     comp.set_defaults(func=_compile)
 
     val = sub.add_parser("validate", help="check a chip, workload, sweep or SCALE-Sim file")
@@ -73,6 +76,10 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
+    if args.tile_trace and args.weights_resident != "auto":
+        raise SpecError("a tile trace was compiled with its weights' place; give "
+                        "--weights-resident to `npusim compile` instead")
+    resident = weights_resident(args)
     chip = resolve_chip(args.arch)
     memory: object = args.memory
     if args.dram_commands:
@@ -83,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         from npusim.scenarios import run_scenario
 
         scen = run_scenario(chip, resolve_workload(args.workload), args.scenario,
-                            memory=args.memory)
+                            memory=args.memory, weights_resident=resident)
         print(scen.tried.to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
         result = scen.result
@@ -96,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         wl = resolve_workload(args.workload, batch=args.batch)
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[arg-type]
-                          fidelity=args.fidelity)
+                          fidelity=args.fidelity, weights_resident=resident)
     if args.rows != 0:
         print(format_table(result, args.rows))
         print()
@@ -125,7 +132,8 @@ def _compile(args: argparse.Namespace) -> int:
     _check_out(args.out, args.arch, args.workload)
     chip = resolve_chip(args.arch)
     wl = resolve_workload(args.workload, batch=args.batch)
-    program = compile_workload(chip, wl, ideal=args.ideal)
+    program = compile_workload(chip, wl, ideal=args.ideal,
+                               weights_resident=weights_resident(args))
     save_program(program, args.out)
     print(f"wrote {args.out}: {len(program.layers)} layers, {program.n_tiles} tiles, "
           f"{program.n_cores} core(s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from npusim.commands import add_weights_resident, weights_resident
 from npusim.workloads.ir import PRECISIONS
 
 __all__ = ["register"]
@@ -26,17 +27,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--layers", action="store_true",
                    help="print the per-layer table of one decode step")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_weights_resident(p)
     p.set_defaults(func=_llm)
 
 
 def _llm(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip
     from npusim.llm import run_llm
+    from npusim.report.export import format_weights
 
     chip = resolve_chip(args.arch)
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   weights=args.weights, kv=args.kv, activations=args.activations,
-                  memory=args.memory, decode_points=args.decode_points)
+                  memory=args.memory, decode_points=args.decode_points,
+                  weights_resident=weights_resident(args))
     s = res.summary()
     if args.json:
         print(json.dumps(s, indent=2))
@@ -53,6 +57,7 @@ def _llm(args: argparse.Namespace) -> int:
     print(f"  memory        weights {s['weight_bytes'] / gib:.2f} GiB + KV cache "
           f"{s['kv_cache_bytes'] / gib:.2f} GiB + activations "
           f"{s['activation_bytes'] / gib:.2f} GiB of {chip.dram.capacity_bytes / gib:.2f} GiB")
+    print(f"  weights       {format_weights(s)}")
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms")
     ctx = ", ".join(str(c) for c in s["decode_contexts"])
     print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   "

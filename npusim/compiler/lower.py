@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from npusim.compiler.program import COL, TILE_COLUMNS, LayerProgram, TileProgram
+from npusim.compiler.weights import place_weights
 from npusim.errors import MappingError
 from npusim.kernels import tiling
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
@@ -332,10 +333,7 @@ def _depthwise_on_vector(chip: Chip, layer: Conv2d) -> bool:
 
 def weights_fit_shared_sram(chip: Chip, workload: Workload) -> bool:
     """Whether every weight of ``workload`` fits the chip's shared on-chip SRAM."""
-    if chip.shared_sram is None:
-        return False
-    weights = sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
-    return 0 < weights <= chip.shared_sram.size
+    return place_weights(chip, workload).fits
 
 
 def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
@@ -346,12 +344,12 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
     SCALE-Sim 'ideal memory' case, where the streamed dimension is never cut.
     ``weights_resident``: weights live in the shared on-chip SRAM (ATOM-style) and are not
     read from DRAM — the steady state of repeated inferences. ``None`` (default) means
-    whenever all weights fit the shared SRAM.
+    whenever all weights fit the shared SRAM; ``True`` when they do not is a
+    :class:`MappingError` (see :mod:`npusim.compiler.weights`).
     """
     core = chip.cores.core
     sram = float(core.sram.size)
-    if weights_resident is None:
-        weights_resident = weights_fit_shared_sram(chip, workload)
+    weights_resident = place_weights(chip, workload, weights_resident).resident
     shared = float(chip.shared_sram.size) if chip.shared_sram else 0.0
     if weights_resident:
         shared -= sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)

@@ -32,8 +32,23 @@ from npusim.engine.events import CoreStats, LayerStats
 from npusim.kernels.systolic import DATAFLOWS
 from npusim.spec.arch import Chip
 
-__all__ = ["RooflineTimes", "layer_times", "plainly_compute_bound", "roofline_stats",
-           "with_unlimited_sram_ports"]
+__all__ = ["MEMORY_MARGIN", "RooflineTimes", "bound_label", "layer_times",
+           "plainly_compute_bound", "roofline_stats", "with_unlimited_sram_ports"]
+
+#: A layer is called memory-bound only when its memory time exceeds the larger of its
+#: compute and vector times by more than this fraction. The memory term is bytes at peak
+#: bandwidth, itself an estimate; within 5 % of the busy unit's time the layer is balanced
+#: and takes the busy unit's label, so a rounding difference never decides it.
+MEMORY_MARGIN = 0.05
+
+
+def bound_label(compute: float, memory: float, vector: float) -> str:
+    """``memory`` when ``memory > (1 + MEMORY_MARGIN) x max(compute, vector)``, else the
+    larger of ``compute`` and ``vector`` (``compute`` on a tie)."""
+    busy = max(compute, vector)
+    if memory > (1.0 + MEMORY_MARGIN) * busy:
+        return "memory"
+    return "vector" if vector > compute else "compute"
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,8 @@ class RooflineTimes:
 
     @property
     def bound(self) -> str:
-        times = {"compute": self.compute_s, "memory": self.memory_s, "vector": self.vector_s}
-        return max(times, key=times.__getitem__)
+        """The label of :func:`bound_label` for the three times."""
+        return bound_label(self.compute_s, self.memory_s, self.vector_s)
 
 
 def layer_times(chip: Chip, lp: LayerProgram, ideal_memory: bool = False) -> RooflineTimes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pandas as pd
 from npusim._io import atomic_write
 from npusim.report.result import Result
 
-__all__ = ["atomic_write", "format_summary", "format_table", "save_result"]
+__all__ = ["atomic_write", "format_summary", "format_table", "format_weights", "save_result"]
 
 
 def _jsonable(v: Any) -> Any:
@@ -58,6 +59,17 @@ def format_table(result: Result, max_rows: int | None = None) -> str:
     return view.to_string(index=False)
 
 
+def format_weights(summary: Mapping[str, Any]) -> str | None:
+    """Where weights live and why (``summary()``'s ``weights_reason``), with the command-line
+    switch that changes it; ``None`` for a run that does not say (a tile trace's)."""
+    reason = summary.get("weights_reason")
+    if reason is None:
+        return None
+    if summary.get("weights_resident"):
+        return f"{reason} — --weights-resident no to stream them"
+    return str(reason)
+
+
 def format_summary(result: Result) -> str:
     s = result.summary()
     lines = [
@@ -71,4 +83,7 @@ def format_summary(result: Result) -> str:
         f"DRAM traffic    {s['dram_read_bytes'] / 2**20:.2f} MiB read, {s['dram_write_bytes'] / 2**20:.2f} MiB written",
         f"bound layers    compute {s['bound_compute_layers']}, memory {s['bound_memory_layers']}, vector {s['bound_vector_layers']}",
     ]
+    weights = format_weights(s)
+    if weights is not None:
+        lines.append(f"weights         {weights}")
     return "\n".join(lines)

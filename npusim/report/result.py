@@ -21,13 +21,19 @@ import pandas as pd
 from npusim.compiler.program import LayerProgram, TileProgram
 from npusim.energy import layer_energy
 from npusim.engine.events import LayerStats, TileEvent
+from npusim.engine.roofline import bound_label
 from npusim.spec.arch import Chip
 
 if TYPE_CHECKING:
     from npusim.report.plots import ResultPlots
 
-__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures",
-           "histogram_percentile", "roofline_result"]
+__all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "STALL_EPSILON", "Result", "build_result",
+           "dram_figures", "histogram_percentile", "roofline_result"]
+
+#: Stall cycles below this fraction of a layer's cycles are reported as 0: they are the
+#: residue of turning event times in seconds back into cycles (double precision carries
+#: about 1e-16 relative error per operation), not a wait.
+STALL_EPSILON = 1e-9
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
@@ -105,7 +111,10 @@ def dram_figures(memory: dict[str, float], seconds: float, peak: float,
     return out
 
 
-def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
+def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
+               memory_bandwidth: float) -> dict[str, Any]:
+    """One row of the layer table; the memory term of ``bound`` is the layer's DRAM bytes at
+    ``memory_bandwidth`` (the memory model's peak: infinite, so zero, for ideal memory)."""
     clock = chip.clock
     latency = st.end_s - st.start_s
     cycles = latency * clock
@@ -119,11 +128,13 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
                       if lp.unit == "array" and len(comp) else 0.0)
     rd = float(st.memory.get("read_bytes", lp.total("dram_read_bytes")))
     wr = float(st.memory.get("write_bytes", lp.total("dram_write_bytes")))
-    mem_cycles = (rd + wr) / chip.dram.peak_bandwidth * clock
+    mem_cycles = (rd + wr) / memory_bandwidth * clock
     busy = {"compute": float(arr.max()) if len(arr) else 0.0,
-            "vector": float(vec.max()) if len(vec) else 0.0,
-            "memory": mem_cycles}
-    bound = max(busy, key=busy.__getitem__)
+            "vector": float(vec.max()) if len(vec) else 0.0}
+    bound = bound_label(busy["compute"], mem_cycles, busy["vector"])
+    stall = cycles - max(busy["compute"], busy["vector"])
+    if stall < STALL_EPSILON * cycles:
+        stall = 0.0
     peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
     util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
@@ -133,7 +144,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "m": lp.m, "n": lp.n, "k": lp.k, "macs": int(lp.macs),
         "compute_cycles": compute_cycles, "array_cycles": busy["compute"],
         "vector_cycles": busy["vector"], "cycles": cycles,
-        "stall_cycles": max(cycles - max(busy["compute"], busy["vector"]), 0.0),
+        "stall_cycles": stall,
         "latency_s": latency, "bound": bound, "utilization": util,
         "dram_read_bytes": rd, "dram_write_bytes": wr,
         "sram_read_bytes": lp.total("sram_read_bytes"),
@@ -252,8 +263,13 @@ class Result:
 
 def build_result(chip: Chip, program: TileProgram, stats: list[LayerStats],
                  events: list[TileEvent], memory_totals: dict[str, float], batch: int = 1,
-                 meta: dict[str, Any] | None = None) -> Result:
-    rows = tuple(_layer_row(chip, lp, st) for lp, st in zip(program.layers, stats, strict=True))
+                 meta: dict[str, Any] | None = None,
+                 memory_bandwidth: float | None = None) -> Result:
+    """The Result of a run's layer stats; ``memory_bandwidth`` is the memory model's peak
+    (default the chip's DRAM peak; ``inf`` for ideal memory, which never bounds a layer)."""
+    bw = chip.dram.peak_bandwidth if memory_bandwidth is None else memory_bandwidth
+    rows = tuple(_layer_row(chip, lp, st, bw)
+                 for lp, st in zip(program.layers, stats, strict=True))
     return Result(chip, program.workload, batch, program, rows, tuple(events),
                   dict(memory_totals), dict(meta or {}))
 
@@ -262,12 +278,13 @@ def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memo
                     meta: dict[str, Any] | None = None) -> Result:
     """The roofline bound of ``program`` (see :mod:`npusim.engine.roofline`) as a Result.
 
-    Built by the same row machinery as the event model's; ``bound`` names the largest of
-    the three roofline terms.
+    Built by the same row machinery as the event model's; ``bound`` labels the three
+    roofline terms by :func:`~npusim.engine.roofline.bound_label`.
     """
     from npusim.engine.roofline import roofline_stats
 
     stats, times, totals = roofline_stats(chip, program, ideal_memory)
-    res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta)
+    res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta,
+                       memory_bandwidth=float("inf") if ideal_memory else None)
     rows = tuple({**row, "bound": rt.bound} for row, rt in zip(res.rows, times, strict=True))
     return replace(res, rows=rows)

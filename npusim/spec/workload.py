@@ -10,13 +10,17 @@
       - {op: matmul, name: fc, m: 1, n: 1000, k: 2048, b_kind: weight}
 
 Each layer has ``op`` (``conv2d matmul elementwise softmax norm pool embedding``), a unique
-``name`` and the fields of that IR class (npusim/workloads/ir.py); left-out fields take the
-IR defaults. Two spellings differ from the IR: a conv's ``kernel``, ``stride``, ``padding``
-and ``dilation`` set both the ``_h`` and ``_w`` fields, and an elementwise layer names its
-operation ``function`` (``op`` is the layer type). Sizes are positive integers (paddings may
-be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
-reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
-(``layers[3].kernel_h``) and the line.
+``name`` and the fields of that IR class (npusim/workloads/ir.py). Its shape fields are
+required, as in the IR: conv2d ``in_h in_w in_c out_c kernel``, matmul ``m n k``,
+elementwise ``elements``, softmax and norm ``rows cols``, pool ``in_h in_w channels`` and
+``kernel`` (but for ``global_avg``), embedding ``tokens hidden``; left-out other fields take
+the IR defaults (batch 1, stride 1, padding 0 …). Two spellings differ from the IR: a conv's
+``kernel``, ``stride``, ``padding`` and ``dilation`` set both the ``_h`` and ``_w`` fields,
+and an elementwise layer names its operation ``function`` (``op`` is the layer type). Sizes
+are positive integers (paddings may be zero), precisions are ``int4 int8 fp8 fp16 bf16
+fp32``. Every problem of a file is reported at once, as one
+:class:`~npusim.errors.SpecError` whose issues carry the key path (``layers[3].kernel_h``)
+and the line; a missing shape field is ``layers[3].k: required key is missing``.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ def _field_type(kind: str, name: str, hint: Any) -> Any:
         return NonNegative
     if hint is int:
         return Positive
+    if hint == int | None:
+        return Positive | None
     if name.endswith("precision"):
         return PrecisionName
     if name == "activation":
@@ -79,11 +85,14 @@ def _layer_model(cls: type[Layer]) -> type[BaseModel]:
     hints = typing.get_type_hints(cls)
     rename = _RENAMED.get(cls.kind, {})
     spec: dict[str, Any] = {}
+    paired = {p for pair in _CONV_PAIRS.values() for p in pair} if cls is Conv2d else set()
     for f in dataclasses.fields(cls):
         typ = _field_type(cls.kind, f.name, hints[f.name])
-        # Left out: the IR default applies (model_dump(exclude_unset=True) drops it).
-        default: Any = ... if f.name == "name" else None
-        spec[rename.get(f.name, f.name)] = (typ, default)
+        # A field the IR requires is required here (``...``), but for a conv's (_h, _w)
+        # halves, which a shorthand may give instead (_missing checks them); left
+        # out, any other field takes the IR default (model_dump(exclude_unset=True)).
+        required = f.default is dataclasses.MISSING and f.name not in paired
+        spec[rename.get(f.name, f.name)] = (typ, ... if required else None)
     if cls is Conv2d:
         for key in _CONV_PAIRS:
             spec[key] = (NonNegative if key == "padding" else Positive, None)
@@ -94,10 +103,27 @@ def _layer_model(cls: type[Layer]) -> type[BaseModel]:
 _MODELS: dict[str, type[BaseModel]] = {k: _layer_model(c) for k, c in LAYER_TYPES.items()}
 
 
+def _missing(kind: str, body: dict[str, Any]) -> list[str]:
+    """Required keys the pydantic model cannot require on its own: a conv's (_h, _w) pair
+    with no default when neither its shorthand nor both halves are given; a max or avg
+    pool's ``kernel``."""
+    out: list[str] = []
+    if kind == "conv2d":
+        for short, pair in _CONV_PAIRS.items():
+            ir_default = Conv2d.__dataclass_fields__[pair[0]].default
+            if ir_default is dataclasses.MISSING and short not in body:
+                given = [p for p in pair if p in body]
+                out += [p for p in pair if p not in body] if given else [short]
+    if kind == "pool" and body.get("pool", "max") != "global_avg" and "kernel" not in body:
+        out.append("kernel")
+    return out
+
+
 def _build_layer(kind: str, raw: dict[str, Any], path: str,
                  lines: LineMap) -> tuple[Layer | None, list[Issue]]:
     body = {k: v for k, v in raw.items() if k != "op"}
-    issues: list[Issue] = []
+    issues: list[Issue] = [Issue(f"{path}.{key}", "required key is missing", line_for(path, lines))
+                           for key in _missing(kind, body)]
     if kind == "conv2d":
         for short, pair in _CONV_PAIRS.items():
             if short in body and any(p in body for p in pair):

@@ -55,13 +55,16 @@ def workload_digest(workload: Workload) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def point_key(chip: Chip, workload_id: str, memory: str, version: str | None = None) -> str:
+def point_key(chip: Chip, workload_id: str, memory: str, version: str | None = None,
+              weights_resident: str = "auto") -> str:
     if version is None:
         from npusim._version import model_version
 
         version = model_version()
     doc = {"chip": canonical_chip(chip), "workload": workload_id, "memory": memory,
            "npusim": version, "schema": SCHEMA}
+    if weights_resident != "auto":  # keys of default runs stay what they were
+        doc["weights_resident"] = weights_resident
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -64,6 +64,7 @@ _SUMMARY_METRICS = {
     "dram_write_bytes": "dram_write_bytes", "macs": "macs", "layers": "layers",
     "batch": "batch", "bound_compute_layers": "bound_compute_layers",
     "bound_memory_layers": "bound_memory_layers", "bound_vector_layers": "bound_vector_layers",
+    "weights_resident": "weights_resident",  # 1.0 when weights stayed in the shared SRAM
 }
 #: Per-layer columns kept in each cache entry (for per-layer breakdown plots).
 _LAYER_COLUMNS = ("layer", "op", "bound", "latency_s", "energy_j", "utilization",
@@ -120,12 +121,14 @@ def build_workload(entry: WorkloadEntry, overrides: dict[str, Any] | None = None
 
 @dataclass(frozen=True)
 class Task:
-    """One simulation: a chip (as JSON data), a workload by digest, a memory model."""
+    """One simulation: a chip (as JSON data), a workload by digest, a memory model, where
+    weights live (``auto``, ``yes`` or ``no``)."""
 
     key: str
     chip: dict[str, Any]
     workload_id: str
     memory: str
+    weights_resident: str = "auto"
 
 
 def _layer_table(df: pd.DataFrame) -> dict[str, list[Any]]:
@@ -139,7 +142,8 @@ def run_task(task: Task, workload: Workload) -> dict[str, Any]:
 
     try:
         chip = Chip.model_validate(task.chip)
-        res = simulate(chip, workload, memory=task.memory)
+        resident = {"auto": None, "yes": True, "no": False}[task.weights_resident]
+        res = simulate(chip, workload, memory=task.memory, weights_resident=resident)
         summary = res.summary()
         metrics = {name: float(summary[k]) for k, name in _SUMMARY_METRICS.items()
                    if k in summary}
@@ -300,10 +304,11 @@ def plan(sweep: Sweep) -> Plan:
             if chip is None or wid is None:
                 runs.append(_Run(i, values, label, chip, None, chip_err or wl_err))
                 continue
-            key = point_key(chip, wid, sweep.memory)
+            key = point_key(chip, wid, sweep.memory, weights_resident=sweep.weights_resident)
             runs.append(_Run(i, values, label, chip, key))
             if key not in tasks:
-                tasks[key] = Task(key, chip.model_dump(mode="json"), wid, sweep.memory)
+                tasks[key] = Task(key, chip.model_dump(mode="json"), wid, sweep.memory,
+                                  sweep.weights_resident)
     return Plan(sweep, runs, workloads, tasks, pruned)
 
 

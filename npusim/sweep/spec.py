@@ -9,6 +9,7 @@
       - {builtin: bert_base, batch: 1, options: {seq_len: 128}, label: bert128}
       - {hf_config: ../hf/llama2_7b.json, options: {phase: decode, context_len: 2048}}
     memory: bandwidth             # memory model of every run
+    weights_resident: auto        # auto | yes | no: weights in the shared SRAM (docs/model.md)
     mode: grid                    # grid | zip | random | lhs
     samples: 100                  # random / lhs: how many points to draw
     seed: 0
@@ -157,6 +158,7 @@ class SweepFile(_Model):
     workloads: list[Annotated[WorkloadEntry, BeforeValidator(_workload_shorthand)]] = Field(
         min_length=1)
     memory: str = "bandwidth"
+    weights_resident: Literal["auto", "yes", "no"] = "auto"
     mode: Literal["grid", "zip", "random", "lhs"] = "grid"
     samples: int | None = Field(default=None, gt=0)
     seed: int = 0
@@ -278,6 +280,7 @@ class Sweep:
     samples: int | None = None
     seed: int = 0
     memory: str = "bandwidth"
+    weights_resident: str = "auto"  # auto | yes | no
     objectives: tuple[str, ...] = ()
     source: str | None = None
     input_files: tuple[str, ...] = field(default=())
@@ -308,7 +311,8 @@ class Sweep:
                 f"{f' ({pruned} pruned by constraints)' if pruned else ''} x "
                 f"{len(self.workloads)} workloads ({', '.join(self.labels)}) = "
                 f"{len(pts) * len(self.workloads)} runs; base {self.base.get('name')!r}, "
-                f"memory {self.memory}")
+                f"memory {self.memory}"
+                f"{'' if self.weights_resident == 'auto' else ', weights resident ' + self.weights_resident}")
         for note in self.notes:
             text += f"\n  note: {note}"
         return text
@@ -567,7 +571,8 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
     return Sweep(
         name=sf.name, base=base, workloads=wls, axes=tuple(axes),
         constraints=tuple(sf.constraints), mode=sf.mode, samples=sf.samples, seed=sf.seed,
-        memory=sf.memory, objectives=tuple(sf.objectives), source=source,
+        memory=sf.memory, weights_resident=sf.weights_resident,
+        objectives=tuple(sf.objectives), source=source,
         input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes))
 
 

@@ -53,7 +53,7 @@ class _Net:
         self.layers.append(Elementwise(name, elements=self.batch * self.h * self.w * self.c,
                                        op="add", inputs=2, precision=self.precision))
 
-    def pool(self, name: str, pool: str, kernel: int = 1, stride: int = 1,
+    def pool(self, name: str, pool: str, kernel: int | None = None, stride: int = 1,
              padding: int = 0) -> None:
         layer = Pool(name, batch=self.batch, in_h=self.h, in_w=self.w, channels=self.c,
                      kernel=kernel, stride=stride, padding=padding, pool=pool,  # type: ignore[arg-type]

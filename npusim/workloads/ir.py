@@ -11,6 +11,10 @@ Tensor kinds say where a tensor lives between layers:
 * ``kv``     the KV cache, in DRAM, read by attention and appended to by K/V projections.
 
 Precisions are named ``int4 int8 fp8 fp16 bf16 fp32``.
+
+A layer's shape fields have no default (a matmul without ``k`` is a mistake, not a 1): they
+are keyword-only and required. Fields with a natural default keep it: ``batch`` 1, stride and
+dilation 1, padding 0, groups 1, precisions int8 (fp16 for softmax, norm and embedding).
 """
 
 from __future__ import annotations
@@ -92,17 +96,17 @@ class Layer:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Conv2d(Layer):
     """2-D convolution (NHWC), optionally grouped or depthwise, with a fused activation."""
 
     batch: int = 1
-    in_h: int = 1
-    in_w: int = 1
-    in_c: int = 1
-    out_c: int = 1
-    kernel_h: int = 1
-    kernel_w: int = 1
+    in_h: int
+    in_w: int
+    in_c: int
+    out_c: int
+    kernel_h: int
+    kernel_w: int
     stride_h: int = 1
     stride_w: int = 1
     pad_h: int = 0
@@ -167,7 +171,7 @@ class Conv2d(Layer):
                                 self.out_precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Matmul(Layer):
     """``batch`` independent products (M x K) @ (K x N).
 
@@ -177,9 +181,9 @@ class Matmul(Layer):
     """
 
     batch: int = 1
-    m: int = 1
-    n: int = 1
-    k: int = 1
+    m: int
+    n: int
+    k: int
     b_kind: TensorKind = "weight"
     a_kind: TensorKind = "act"
     out_kind: TensorKind = "act"
@@ -224,11 +228,11 @@ class Matmul(Layer):
         return {self.out_kind: bytes_of(self.batch * self.m * self.n, self.out_precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Elementwise(Layer):
     """An elementwise op over ``elements`` values with ``inputs`` operands (1 or 2)."""
 
-    elements: int = 1
+    elements: int
     op: str = "add"
     inputs: int = 2
     precision: str = "int8"
@@ -253,12 +257,12 @@ class Elementwise(Layer):
         return {"act": bytes_of(self.elements, self.precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Softmax(Layer):
     """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale."""
 
-    rows: int = 1
-    cols: int = 1
+    rows: int
+    cols: int
     precision: str = "fp16"
     kind: ClassVar[str] = "softmax"
 
@@ -278,12 +282,12 @@ class Softmax(Layer):
         return {"act": bytes_of(self.rows * self.cols, self.precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Norm(Layer):
     """LayerNorm / RMSNorm / BatchNorm over (rows x cols), normalising along cols."""
 
-    rows: int = 1
-    cols: int = 1
+    rows: int
+    cols: int
     norm: Literal["layernorm", "rmsnorm", "batchnorm"] = "layernorm"
     precision: str = "fp16"
     kind: ClassVar[str] = "norm"
@@ -308,15 +312,19 @@ class Norm(Layer):
         return {"act": bytes_of(self.rows * self.cols, self.precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pool(Layer):
-    """Max / average pooling (NHWC); ``global_avg`` reduces each channel to one value."""
+    """Max / average pooling (NHWC); ``global_avg`` reduces each channel to one value.
+
+    ``kernel`` (the window's side) is required for ``max`` and ``avg`` and ignored by
+    ``global_avg``, whose window is the whole map.
+    """
 
     batch: int = 1
-    in_h: int = 1
-    in_w: int = 1
-    channels: int = 1
-    kernel: int = 1
+    in_h: int
+    in_w: int
+    channels: int
+    kernel: int | None = None
     stride: int = 1
     padding: int = 0
     pool: Literal["max", "avg", "global_avg"] = "max"
@@ -325,28 +333,37 @@ class Pool(Layer):
 
     def __post_init__(self) -> None:
         _check_precision(self, "precision")
-        for n in ("batch", "in_h", "in_w", "channels", "kernel", "stride"):
+        for n in ("batch", "in_h", "in_w", "channels", "stride"):
             if getattr(self, n) <= 0:
                 raise ValueError(f"pool {self.name!r}: {n} must be positive")
         if self.pool not in ("max", "avg", "global_avg"):
             raise ValueError(f"pool {self.name!r}: unknown pool {self.pool!r}")
+        if self.kernel is None and self.pool != "global_avg":
+            raise ValueError(f"pool {self.name!r}: a {self.pool} pool needs kernel")
+        if self.kernel is not None and self.kernel <= 0:
+            raise ValueError(f"pool {self.name!r}: kernel must be positive")
+
+    @property
+    def _window(self) -> int:
+        # Asked only by max and avg pools, which __post_init__ holds to have a kernel.
+        return self.kernel if self.kernel is not None else 0
 
     @property
     def out_h(self) -> int:
         if self.pool == "global_avg":
             return 1
-        return (self.in_h + 2 * self.padding - self.kernel) // self.stride + 1
+        return (self.in_h + 2 * self.padding - self._window) // self.stride + 1
 
     @property
     def out_w(self) -> int:
         if self.pool == "global_avg":
             return 1
-        return (self.in_w + 2 * self.padding - self.kernel) // self.stride + 1
+        return (self.in_w + 2 * self.padding - self._window) // self.stride + 1
 
     def vector_ops(self) -> dict[str, float]:
         if self.pool == "global_avg":
             return {"alu": self.batch * self.in_h * self.in_w * self.channels}
-        window = self.kernel * self.kernel
+        window = self._window * self._window
         return {"alu": self.batch * self.out_h * self.out_w * self.channels * window}
 
     def input_bytes(self) -> dict[TensorKind, int]:
@@ -357,12 +374,12 @@ class Pool(Layer):
                                 self.precision)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Embedding(Layer):
     """Table lookup of ``tokens`` rows of width ``hidden``: a gather from DRAM."""
 
-    tokens: int = 1
-    hidden: int = 1
+    tokens: int
+    hidden: int
     precision: str = "fp16"
     kind: ClassVar[str] = "embedding"
 

@@ -640,8 +640,9 @@ class _Importer:
             raise _Unsupported(f"{len(xs) - 2}-D pooling")
         h, w = (1, xs[2]) if len(xs) == 3 else xs[2:]
         kind: Literal["max", "global_avg"]
+        k: int | None
         if node.op_type == "GlobalAveragePool":
-            kind, k = "global_avg", 1
+            kind, k = "global_avg", None
         elif h == w:
             kind, k = "max", h
         else:
