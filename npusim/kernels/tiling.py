@@ -29,6 +29,10 @@ Operand byte widths are floats (int4 is 0.5 B). ``a_db`` is A's bytes per elemen
 from DRAM and held in SRAM (a convolution's input, smaller than its im2col matrix).
 ``*_dram`` flags say whether an operand moves to or from DRAM at all. ``overlap`` is the
 array's stationary-operand double buffering (see npusim.kernels.systolic).
+
+The same kernels tile for the matrix-vector engine (npusim.kernels.matvec) when ``df`` is
+``MATVEC``: ``rows``, ``cols``, ``count`` and ``overlap`` then carry the engine's reduction
+width, lanes, activation rows and pipeline depth, and ``rbw`` its read port.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from npusim.kernels._jit import njit
+from npusim.kernels.matvec import MATVEC, matvec_time
 from npusim.kernels.systolic import gemm_cycles, gemm_sram_elements
 
 __all__ = ["TIE_TOLERANCE", "emit", "estimate", "search", "split_sizes"]
@@ -56,6 +61,8 @@ def _array_time(tm: int, tn: int, tk: int, rows: int, cols: int, count: int, df:
                 rate: float, overlap: int, a_b: float, b_b: float, acc_b: float, rbw: float,
                 wbw: float) -> tuple[float, float, float, float]:
     """(array cycles incl. SRAM-port stalls, pure compute cycles, SRAM read B, SRAM write B)."""
+    if df == MATVEC:
+        return matvec_time(tm, tn, tk, cols, rows, count, rate, overlap, a_b, b_b, acc_b, rbw, wbw)
     comp = gemm_cycles(tm, tn, tk, rows, cols, count, df, rate, overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, rows, cols, df)
     rd = ea * a_b + eb * b_b

@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from npusim.report.plots import ResultPlots
 
 __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "build_result", "dram_figures",
-           "histogram_percentile", "roofline_result"]
+           "histogram_percentile", "layer_limit", "roofline_result"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
-    "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "utilization",
+    "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "limit", "utilization",
     "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes", "energy_j",
     "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
     "n_tiles", "mapping",
@@ -79,6 +79,39 @@ def _causes(st: LayerStats) -> dict[str, float]:
     return out
 
 
+#: What bounds a layer, by cause column (the fill/drain name depends on the engine).
+_LIMIT_NAMES = {
+    "time_mac_s": "mac rate", "time_sram_stall_s": "sram port", "time_vector_s": "vector unit",
+    "time_dma_exposed_s": "dram bandwidth", "time_dram_bank_s": "dram bank conflicts",
+    "time_dram_refresh_s": "dram refresh", "time_dram_turnaround_s": "dram read/write turnaround",
+    "time_sync_s": "core imbalance",
+}
+_FILL_NAMES = {"ws": "weight shift-in (fill/drain)", "is": "input shift-in (fill/drain)",
+               "os": "fill/drain", "matvec": "engine fill (idle lanes, pipeline)"}
+_DRAM_CAUSES = ("time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s",
+                "time_dram_turnaround_s")
+
+
+def layer_limit(row: dict[str, Any], dataflow: str) -> str:
+    """What bounds a layer's time, named from its cause columns and its ``bound``.
+
+    A memory-bound layer (its DRAM bytes at peak bandwidth take longer than its engines'
+    busy time) names the largest DRAM cause; its compute hides behind the transfers however
+    large its own causes are. Any other layer names its largest cause; exposed DMA there is
+    latency the double buffering could not hide (``dram latency``), not bandwidth. Fill and
+    drain are named by what they are on the layer's engine (``dataflow`` of the array).
+    """
+    causes = _DRAM_CAUSES if row.get("bound") == "memory" else CAUSE_COLUMNS
+    col = max(causes, key=lambda c: float(row.get(c, 0.0)))
+    if float(row.get(col, 0.0)) <= 0.0:
+        return "none"
+    if col == "time_fill_drain_s":
+        return _FILL_NAMES["matvec" if row.get("unit") == "matvec" else dataflow]
+    if col == "time_dma_exposed_s" and row.get("bound") != "memory":
+        return "dram latency"
+    return _LIMIT_NAMES[col]
+
+
 def histogram_percentile(hist: np.ndarray, width: float, q: float) -> float:
     total = float(hist.sum())
     if total <= 0:
@@ -114,8 +147,11 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
     # SCALE-Sim reports each GEMM's 0-based last cycle, and runs a grouped (depthwise)
     # convolution or a batched matmul as one GEMM per group or product: one less per GEMM.
     gemms = max(lp.g, 1)
-    compute_cycles = (max(float(comp.max()) - gemms, 0.0)
-                      if lp.unit == "array" and len(comp) else 0.0)
+    compute_cycles = 0.0
+    if lp.unit == "array" and len(comp):
+        compute_cycles = max(float(comp.max()) - gemms, 0.0)
+    elif lp.unit == "matvec" and len(comp):
+        compute_cycles = float(comp.max())  # no SCALE-Sim count to follow: the engine's own
     rd = float(st.memory.get("read_bytes", lp.total("dram_read_bytes")))
     wr = float(st.memory.get("write_bytes", lp.total("dram_write_bytes")))
     mem_cycles = (rd + wr) / chip.dram.peak_bandwidth * clock
@@ -123,8 +159,9 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
             "vector": float(vec.max()) if len(vec) else 0.0,
             "memory": mem_cycles}
     bound = max(busy, key=busy.__getitem__)
-    peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
-    util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
+    # Against the peak of the engine the layer ran on (the array's or the matvec engine's).
+    peak = chip.n_cores * chip.cores.core.peak_macs_per_cycle(lp.unit, lp.precision)
+    util = lp.macs / (cycles * peak) if (cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
     e = layer_energy(chip, lp, dram_j, latency)
     row: dict[str, Any] = {
@@ -142,6 +179,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))
+    row["limit"] = layer_limit(row, chip.cores.core.systolic.dataflow)
     row.update(dram_figures(st.memory, latency, chip.dram.peak_bandwidth, st.read_latency_hist))
     # Whatever else the memory model counts (row hits, per-command energy …).
     for key, value in st.memory.items():
@@ -266,5 +304,7 @@ def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memo
 
     stats, times, totals = roofline_stats(chip, program, ideal_memory)
     res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta)
-    rows = tuple({**row, "bound": rt.bound} for row, rt in zip(res.rows, times, strict=True))
+    df = chip.cores.core.systolic.dataflow
+    rows = tuple({**row, "bound": rt.bound, "limit": layer_limit({**row, "bound": rt.bound}, df)}
+                 for row, rt in zip(res.rows, times, strict=True))
     return replace(res, rows=rows)
