@@ -8,7 +8,9 @@ rational arithmetic (``fractions.Fraction``) is used wherever the kernels divide
 equality with a kernel means the kernel rounds nowhere it should not. Callers that want
 bit-exact float agreement keep byte widths, rates and bandwidths dyadic (0.5, 1, 2, ...).
 
-Dataflow codes: 0 = ws, 1 = os, 2 = is.
+Dataflow codes: 0 = ws, 1 = os, 2 = is, 3 = the matrix-vector engine (npusim.kernels.matvec;
+the tiling problem's rows, cols, count and overlap then carry its width, lanes, activation
+rows and pipeline depth).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = [
     "gemm_cycles",
     "gemm_folds",
     "gemm_sram_elements",
+    "matvec_cycles",
+    "matvec_sram_elements",
     "peak_sram_bytes",
     "search",
     "split_sizes",
@@ -115,6 +119,37 @@ def gemm_sram_elements(m: int, n: int, k: int, rows: int, cols: int,
     return a, b, o
 
 
+# --- matrix-vector engine -----------------------------------------------------------------
+
+
+def matvec_cycles(m: int, n: int, k: int, lanes: int, width: int, rows: int, rate: float,
+                  depth: int) -> int:
+    """Walk the folds (a group of up to ``rows`` activation rows x a group of up to
+    ``lanes`` outputs) and, in each, the beats (``width`` reduction elements each); every
+    beat takes 1 / rate cycles; the pipeline's depth is paid once at the end."""
+    beats = 0
+    for _m0 in range(0, m, rows):
+        for _n0 in range(0, n, lanes):
+            beats += sum(1 for _k0 in range(0, k, width))
+    return math.ceil(Fraction(beats) / Fraction(rate)) + depth
+
+
+def matvec_sram_elements(m: int, n: int, k: int, lanes: int,
+                         rows: int) -> tuple[int, int, int]:
+    """(A reads, B reads, output writes), fold by fold: a fold reads its rows' activations
+    (all of K, broadcast to its lanes) and its lanes' weights (all of K), and writes each
+    of its outputs once."""
+    a = b = o = 0
+    for m0 in range(0, m, rows):
+        mm = min(rows, m - m0)
+        for n0 in range(0, n, lanes):
+            nn = min(lanes, n - n0)
+            a += mm * k
+            b += k * nn
+            o += mm * nn
+    return a, b, o
+
+
 # --- tiling -------------------------------------------------------------------------------
 
 
@@ -165,8 +200,12 @@ class Problem:
 def _array_time(p: Problem, tm: int, tn: int, tk: int) -> tuple[Fraction, int, Fraction,
                                                                  Fraction]:
     """(array cycles with SRAM-port stalls, compute cycles, SRAM read B, SRAM write B)."""
-    comp = gemm_cycles(tm, tn, tk, p.rows, p.cols, p.count, p.df, p.rate, p.overlap)
-    ea, eb, eo = gemm_sram_elements(tm, tn, tk, p.rows, p.cols, p.df)
+    if p.df == 3:
+        comp = matvec_cycles(tm, tn, tk, p.cols, p.rows, p.count, p.rate, p.overlap)
+        ea, eb, eo = matvec_sram_elements(tm, tn, tk, p.cols, p.count)
+    else:
+        comp = gemm_cycles(tm, tn, tk, p.rows, p.cols, p.count, p.df, p.rate, p.overlap)
+        ea, eb, eo = gemm_sram_elements(tm, tn, tk, p.rows, p.cols, p.df)
     rd = ea * Fraction(p.a_b) + eb * Fraction(p.b_b)
     wr = eo * Fraction(p.acc_b)
     t = Fraction(comp)
