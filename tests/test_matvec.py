@@ -94,7 +94,7 @@ def test_matvec_precision_the_array_lacks_is_an_error(root):
                                 "      lane: 128\n      width: 8"), "x.yaml")
 
 
-MATVEC_PRESETS = ["lpddr_llm", "hbm_llm"]
+MATVEC_PRESETS = ["lpddr_llm", "hbm_llm", "rngd"]
 
 
 @pytest.mark.parametrize("name", MATVEC_PRESETS)
@@ -116,12 +116,23 @@ def test_llm_twins_take_weights_at_the_hbm_rate():
     hbm = load_arch("hbm_llm")
     per_core = 2 * 32 * 32 / 8 * 6.4e9 / 4 / 1.0e9  # HBM3-6400: 64 x 32-bit channels, B/cycle
     assert per_core == pytest.approx(hbm.dram.peak_bandwidth / hbm.clock / hbm.n_cores)
-    for name in MATVEC_PRESETS:
+    for name in ("lpddr_llm", "hbm_llm"):
         mv = load_arch(name).cores.core.matvec
         assert mv == hbm.cores.core.matvec  # the twins' compute stays identical
         for prec, rate in mv.macs_per_cycle.items():
             assert mv.lanes * mv.width * rate * BITS[prec] / 8 >= per_core, prec
         assert mv.lanes * mv.width * mv.macs_per_cycle["int8"] * 0.5 >= per_core
+
+
+def test_rngd_engine_takes_weights_at_its_hbm_rate():
+    chip = load_arch("rngd")
+    per_pe = 1.5e12 / 8 / 1.0e9  # published 1.5 TB/s over 8 PEs at 1 GHz, B/cycle
+    mv = chip.cores.core.matvec
+    assert mv is not None
+    for prec, rate in mv.macs_per_cycle.items():
+        assert mv.lanes * mv.width * rate * BITS[prec] / 8 >= per_pe, prec
+    # Its peak stays below the arrays' (the same contraction engines, weight-fed).
+    assert mv.peak_macs_per_cycle("int8") < chip.cores.core.systolic.peak_macs_per_cycle("int8")
 
 
 def test_tpu_v4_has_no_matvec_engine():
