@@ -196,28 +196,41 @@ def test_matvec_layer_utilization_against_the_engine_peak():
 # --- limit --------------------------------------------------------------------------------
 
 
-def _row(bound: str, unit: str = "array", **times: float) -> dict[str, float | str]:
-    return {"bound": bound, "unit": unit, **{f"time_{k}_s": v for k, v in times.items()}}
+def _row(bound: str, **times: float) -> dict[str, float | str]:
+    return {"bound": bound, **{f"time_{k}_s": v for k, v in times.items()}}
 
 
 def test_layer_limit_names_the_cause():
     # Memory-bound: the compute that hides behind the transfers does not name the limit.
-    assert layer_limit(_row("memory", mac=5.0, dma_exposed=1.0), "ws") == "dram bandwidth"
-    assert layer_limit(_row("memory", dma_exposed=1.0, dram_bank=2.0), "ws") == (
-        "dram bank conflicts")
-    # Compute-bound: the largest cause, fill/drain named for the engine.
-    assert layer_limit(_row("compute", mac=1.0, fill_drain=3.0), "ws") == (
-        "weight shift-in (fill/drain)")
-    assert layer_limit(_row("compute", mac=1.0, fill_drain=3.0), "os") == "fill/drain"
-    assert layer_limit(_row("compute", "matvec", mac=1.0, fill_drain=3.0), "ws") == (
-        "engine fill (idle lanes, pipeline)")
-    assert layer_limit(_row("compute", mac=3.0, sram_stall=2.0), "ws") == "mac rate"
-    assert layer_limit(_row("compute", mac=1.0, sram_stall=2.0), "ws") == "sram port"
-    assert layer_limit(_row("compute", mac=1.0, sync=2.0), "ws") == "core imbalance"
-    assert layer_limit(_row("vector", vector=1.0), "ws") == "vector unit"
+    assert layer_limit(_row("memory", mac=5.0, dma_exposed=1.0)) == "dram bandwidth"
+    assert layer_limit(_row("memory", dma_exposed=1.0, dram_bank=2.0)) == "dram bank conflicts"
+    # Compute-bound: the largest cause, fill/drain under the name its engine gives it.
+    assert layer_limit(_row("compute", mac=1.0, fill_drain=3.0)) == "fill/drain"
+    assert layer_limit(_row("compute", mac=1.0, fill_drain=3.0), "weight shift-in") == (
+        "weight shift-in")
+    assert layer_limit(_row("compute", mac=3.0, sram_stall=2.0)) == "mac rate"
+    assert layer_limit(_row("compute", mac=1.0, sram_stall=2.0)) == "sram port"
+    assert layer_limit(_row("compute", mac=1.0, sync=2.0)) == "core imbalance"
+    assert layer_limit(_row("vector", vector=1.0)) == "vector unit"
     # Exposed DMA on a layer whose bytes would fit the bandwidth is latency, not bandwidth.
-    assert layer_limit(_row("compute", mac=1.0, dma_exposed=2.0), "ws") == "dram latency"
-    assert layer_limit(_row("compute"), "ws") == "none"
+    assert layer_limit(_row("compute", mac=1.0, dma_exposed=2.0)) == "dram latency"
+    assert layer_limit(_row("compute")) == "none"
+
+
+@pytest.mark.parametrize(("chip", "m", "want"), [
+    # A GEMV on TPU v4's double-buffered WS arrays: 1 row streams per fold while the next
+    # 128 x 128 block takes 128 cycles to shift in.
+    ("tpu_v4", 1, "weight shift-in (fill/drain)"),
+    # 4096 rows per core stream per fold: the shift-in hides; a 4,000-deep K leaves the
+    # last fold of each column partly idle (4000 = 31 x 128 + 32) — fill/drain, MACs lead.
+    ("tpu_v4", 8192, "mac rate"),
+    # The matrix-vector engine's own fill: M = 1 uses one of its 4 rows.
+    ("hbm_llm", 1, "engine fill (idle lanes, pipeline)"),
+])
+def test_limit_of_simulated_layers(chip, m, want):
+    wl = Workload("one", (Matmul("mm", m=m, n=4096, k=4000),))
+    row = npusim.simulate(load_arch(chip), wl, memory="ideal").layers.iloc[0]
+    assert row["limit"] == want
 
 
 # --- LLM decode against the weight-streaming bound ----------------------------------------

@@ -309,13 +309,18 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
             dq += g * m * k
         vec["alu"] = vec.get("alu", 0.0) + 2 * dq
     _spread_vector(chip, per_core, vec)
+    # The streamed tile length of the busiest core's tiling (ws: tm, is: tn): the report
+    # names a fold shorter than the stationary block's shift-in (npusim.report.result).
+    best = _gemm_search(ctx, engine, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram,
+                        out_dram, b_per_batch, a_db)[0]
+    stream = {"ws": best[1], "is": best[2]}.get(sa.dataflow, 0.0) if engine == "array" else 0.0
     split = "" if how == "none" else f"; {parts} cores split {how}"
     note = f"; dequant {','.join(conv)}" if conv else ""
     return LayerProgram(
         index=index, name=layer.name, op=layer.kind, unit=engine, tiles=tuple(per_core),
         m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
         vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
-        mapping=f"{mapping}{split}{note}")
+        mapping=f"{mapping}{split}{note}", extra={"stream": float(stream)} if stream else {})
 
 
 def _spread_vector(chip: Chip, per_core: list[np.ndarray], vec: dict[str, float]) -> None:

@@ -9,6 +9,7 @@ compares directly with SCALE-Sim's reported cycles.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -79,37 +80,49 @@ def _causes(st: LayerStats) -> dict[str, float]:
     return out
 
 
-#: What bounds a layer, by cause column (the fill/drain name depends on the engine).
+#: What bounds a layer, by cause column (fill/drain is named per engine, see _fill_name).
 _LIMIT_NAMES = {
     "time_mac_s": "mac rate", "time_sram_stall_s": "sram port", "time_vector_s": "vector unit",
     "time_dma_exposed_s": "dram bandwidth", "time_dram_bank_s": "dram bank conflicts",
     "time_dram_refresh_s": "dram refresh", "time_dram_turnaround_s": "dram read/write turnaround",
     "time_sync_s": "core imbalance",
 }
-_FILL_NAMES = {"ws": "weight shift-in (fill/drain)", "is": "input shift-in (fill/drain)",
-               "os": "fill/drain", "matvec": "engine fill (idle lanes, pipeline)"}
 _DRAM_CAUSES = ("time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s",
                 "time_dram_turnaround_s")
 
 
-def layer_limit(row: dict[str, Any], dataflow: str) -> str:
+def layer_limit(row: dict[str, Any], fill: str = "fill/drain") -> str:
     """What bounds a layer's time, named from its cause columns and its ``bound``.
 
     A memory-bound layer (its DRAM bytes at peak bandwidth take longer than its engines'
     busy time) names the largest DRAM cause; its compute hides behind the transfers however
     large its own causes are. Any other layer names its largest cause; exposed DMA there is
-    latency the double buffering could not hide (``dram latency``), not bandwidth. Fill and
-    drain are named by what they are on the layer's engine (``dataflow`` of the array).
+    latency the double buffering could not hide (``dram latency``), not bandwidth.
+    ``fill`` is the name of the fill/drain cause on the layer's engine.
     """
     causes = _DRAM_CAUSES if row.get("bound") == "memory" else CAUSE_COLUMNS
     col = max(causes, key=lambda c: float(row.get(c, 0.0)))
     if float(row.get(col, 0.0)) <= 0.0:
         return "none"
     if col == "time_fill_drain_s":
-        return _FILL_NAMES["matvec" if row.get("unit") == "matvec" else dataflow]
+        return fill
     if col == "time_dma_exposed_s" and row.get("bound") != "memory":
         return "dram latency"
     return _LIMIT_NAMES[col]
+
+
+def _fill_name(chip: Chip, lp: LayerProgram) -> str:
+    """What fill/drain is on ``lp``'s engine: on a ws (is) array with its stationary block
+    double-buffered, a fold whose stream is shorter than the R cycles the next block takes
+    to shift in waits for the block (``weight`` / ``input shift-in``); otherwise it is
+    skew, fill and drain and PEs idle in partial folds."""
+    if lp.unit == "matvec":
+        return "engine fill (idle lanes, pipeline)"
+    sa = chip.cores.core.systolic
+    stream = lp.extra.get("stream", math.inf)
+    if sa.dataflow != "os" and sa.preload == "overlapped" and stream < sa.rows:
+        return f"{'weight' if sa.dataflow == 'ws' else 'input'} shift-in (fill/drain)"
+    return "fill/drain"
 
 
 def histogram_percentile(hist: np.ndarray, width: float, q: float) -> float:
@@ -179,7 +192,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))
-    row["limit"] = layer_limit(row, chip.cores.core.systolic.dataflow)
+    row["limit"] = layer_limit(row, _fill_name(chip, lp))
     row.update(dram_figures(st.memory, latency, chip.dram.peak_bandwidth, st.read_latency_hist))
     # Whatever else the memory model counts (row hits, per-command energy …).
     for key, value in st.memory.items():
@@ -304,7 +317,7 @@ def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memo
 
     stats, times, totals = roofline_stats(chip, program, ideal_memory)
     res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta)
-    df = chip.cores.core.systolic.dataflow
-    rows = tuple({**row, "bound": rt.bound, "limit": layer_limit({**row, "bound": rt.bound}, df)}
-                 for row, rt in zip(res.rows, times, strict=True))
+    rows = tuple({**row, "bound": rt.bound,
+                  "limit": layer_limit({**row, "bound": rt.bound}, _fill_name(chip, lp))}
+                 for row, rt, lp in zip(res.rows, times, program.layers, strict=True))
     return replace(res, rows=rows)
