@@ -175,6 +175,23 @@ def test_compiler_picks_the_faster_engine(m, n, k):
     assert layer_times(chip, lp).compute_s == pytest.approx(m * n * k / peak, rel=1e-12)
 
 
+def test_the_engine_stalls_on_its_own_port():
+    base = load_arch("lpddr_llm")
+    data = base.model_dump()
+    data["cores"]["core"]["matvec"]["read_bytes_per_cycle"] = 256
+    narrow = type(base).model_validate(data)
+    wl = Workload("one", (Matmul("mm", m=1, n=4096, k=4096),))
+    # Per core (N split 4 ways): A 1 x 4096 read once per lane group (1024 / 128 = 8), B
+    # 4096 x 1024 once: 4,227,072 B. Compute: 8 lane groups x 512 beats + 5 = 4,101 cycles.
+    nbytes = 4096 * 8 + 4096 * 1024
+    for chip, port in ((base, 1056), (narrow, 256)):
+        lp = compile_workload(chip, wl, ideal=True).layers[0]
+        assert lp.unit == "matvec"
+        assert lp.per_core("compute_cycles").max() == 8 * 512 + 5
+        want = max(8 * 512 + 5, nbytes / port)
+        assert lp.per_core("array_cycles").max() == pytest.approx(want, rel=1e-12)
+
+
 def test_no_matvec_engine_means_the_array():
     chip = load_arch("tpu_v4")
     wl = Workload("one", (Matmul("mm", m=1, n=4096, k=4096),))
