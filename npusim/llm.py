@@ -15,7 +15,8 @@ the per-layer table, and the totals contain no decode time.
 Definitions: ``tokens_per_s`` is decode throughput, ``batch / TPOT``; ``j_per_token`` is
 decode energy per generated token (``step energy / batch``, averaged over the steps);
 ``energy_per_token_e2e_j`` adds prefill and divides by ``batch x gen``; ``average_power_w``
-is total energy over total time (prefill + decode).
+is total energy over total time (prefill + decode). ``limit`` names what bounds a decode
+step: the per-layer ``limit`` that accounts for the most of the step's time.
 """
 
 from __future__ import annotations
@@ -100,6 +101,20 @@ class LLMResult:
         return self.total_energy_j / self.total_time_s if self.total_time_s > 0 else 0.0
 
     @property
+    def limit(self) -> str:
+        """The dominant limit of a decode step: the layer ``limit`` with the most time."""
+        return self._limit_shares()[0]
+
+    def _limit_shares(self) -> tuple[str, float]:
+        df = self.decode.layers
+        by = df.groupby("limit")["latency_s"].sum()
+        total = float(by.sum())
+        if total <= 0:
+            return "none", 0.0
+        name = str(by.idxmax())
+        return name, float(by[name]) / total
+
+    @property
     def decode_layers(self) -> pd.DataFrame:
         """Per-layer table of one decode step (the middle simulated context)."""
         return self.decode.layers
@@ -122,6 +137,7 @@ class LLMResult:
             "activation_bytes": fp.activation_bytes,
             "decode_dram_read_bytes": float(dec["dram_read_bytes"]),
             "weights_resident": dec["weights_resident"], "weights_reason": dec["weights_reason"],
+            "limit": self._limit_shares()[0], "limit_share": self._limit_shares()[1],
         }
 
 

@@ -8,7 +8,9 @@ rational arithmetic (``fractions.Fraction``) is used wherever the kernels divide
 equality with a kernel means the kernel rounds nowhere it should not. Callers that want
 bit-exact float agreement keep byte widths, rates and bandwidths dyadic (0.5, 1, 2, ...).
 
-Dataflow codes: 0 = ws, 1 = os, 2 = is.
+Dataflow codes: 0 = ws, 1 = os, 2 = is, 3 = the matrix-vector engine (npusim.kernels.matvec;
+the tiling problem's rows, cols, count and overlap then carry its width, lanes, activation
+rows and pipeline depth).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ __all__ = [
     "gemm_folds",
     "gemm_psum_reads",
     "gemm_sram_elements",
+    "matvec_cycles",
+    "matvec_sram_elements",
     "peak_sram_bytes",
     "search",
     "split_sizes",
@@ -140,6 +144,37 @@ def gemm_psum_reads(m: int, n: int, k: int, rows: int, cols: int, dataflow: int,
     return reads
 
 
+# --- matrix-vector engine -----------------------------------------------------------------
+
+
+def matvec_cycles(m: int, n: int, k: int, lanes: int, width: int, rows: int, rate: float,
+                  depth: int) -> int:
+    """Walk the folds (a group of up to ``rows`` activation rows x a group of up to
+    ``lanes`` outputs) and, in each, the beats (``width`` reduction elements each); every
+    beat takes 1 / rate cycles; the pipeline's depth is paid once at the end."""
+    beats = 0
+    for _m0 in range(0, m, rows):
+        for _n0 in range(0, n, lanes):
+            beats += sum(1 for _k0 in range(0, k, width))
+    return math.ceil(Fraction(beats) / Fraction(rate)) + depth
+
+
+def matvec_sram_elements(m: int, n: int, k: int, lanes: int,
+                         rows: int) -> tuple[int, int, int]:
+    """(A reads, B reads, output writes), fold by fold: a fold reads its rows' activations
+    (all of K, broadcast to its lanes) and its lanes' weights (all of K), and writes each
+    of its outputs once."""
+    a = b = o = 0
+    for m0 in range(0, m, rows):
+        mm = min(rows, m - m0)
+        for n0 in range(0, n, lanes):
+            nn = min(lanes, n - n0)
+            a += mm * k
+            b += k * nn
+            o += mm * nn
+    return a, b, o
+
+
 # --- tiling -------------------------------------------------------------------------------
 
 
@@ -199,16 +234,30 @@ def _array_time(p: Problem, tm: int, tn: int, tk: int,
     one) use the accumulator SRAM's ports when there is one (``acc_capacity > 0``), else the
     scratchpad's; each port is busy for its bytes / its bandwidth (0: unlimited).
     """
+    zero = Fraction(0)
+    if p.df == 3:  # the matrix-vector engine: its sums stay in the scratchpad
+        comp = matvec_cycles(tm, tn, tk, p.cols, p.rows, p.count, p.rate, p.overlap)
+        ea, eb, eo = matvec_sram_elements(tm, tn, tk, p.cols, p.count)
+        rd = ea * Fraction(p.a_b) + eb * Fraction(p.b_b)
+        if continues:  # the lanes' accumulators start from the earlier K tile's sums
+            rd += tm * tn * Fraction(p.acc_b)
+        ports = [(rd, p.rbw), (eo * Fraction(p.acc_b), p.wbw), (zero, p.arbw), (zero, p.awbw)]
+        return _port_bound(comp, ports)
     comp = gemm_cycles(tm, tn, tk, p.rows, p.cols, p.count, p.df, p.rate, p.overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, p.rows, p.cols, p.df)
     operands = ea * Fraction(p.a_b) + eb * Fraction(p.b_b)
     psum_rd = gemm_psum_reads(tm, tn, tk, p.rows, p.cols, p.df, int(continues)) * Fraction(p.acc_b)
     psum_wr = eo * Fraction(p.acc_b)
-    zero = Fraction(0)
     if p.acc_capacity > 0:
         ports = [(operands, p.rbw), (zero, p.wbw), (psum_rd, p.arbw), (psum_wr, p.awbw)]
     else:
         ports = [(operands + psum_rd, p.rbw), (psum_wr, p.wbw), (zero, p.arbw), (zero, p.awbw)]
+    return _port_bound(comp, ports)
+
+
+def _port_bound(comp: int, ports: list[tuple[Fraction, float]]
+                ) -> tuple[Fraction, int, Fraction, Fraction, Fraction, Fraction]:
+    """The compute cycles or the busiest port's time, and the bytes through each port."""
     t = Fraction(comp)
     for nbytes, bw in ports:
         if bw > 0:

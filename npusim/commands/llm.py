@@ -46,7 +46,7 @@ def _llm(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2))
         return 0
     if args.layers:
-        cols = ["layer", "op", "precision", "m", "n", "k", "latency_s", "bound",
+        cols = ["layer", "op", "unit", "precision", "m", "n", "k", "latency_s", "bound", "limit",
                 "dram_read_bytes", "energy_j"]
         print(res.decode_layers[cols].to_string(index=False))
         print()
@@ -62,6 +62,7 @@ def _llm(args: argparse.Namespace) -> int:
     ctx = ", ".join(str(c) for c in s["decode_contexts"])
     print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   "
           f"(mean of {s['decode_steps']} steps, interpolated from contexts {ctx})")
+    print(f"  limit         {s['limit']} ({s['limit_share']:.0%} of a decode step's time)")
     print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
     print(f"  J/token       {s['j_per_token']:10.4f}      "
           f"(end to end, with prefill: {s['energy_per_token_e2e_j']:.4f})")

@@ -7,8 +7,10 @@ For each layer the compiler decides:
   precision the array does not take gets an explicit dequantize step on the vector unit
   (2 ALU ops per converted value, reported in ``mapping``); no wide enough precision is a
   :class:`MappingError`;
-* the unit: conv and matmul go to the systolic array; a depthwise conv goes to the array
-  or the vector unit, whichever the cost model says is faster; the rest to the vector unit;
+* the unit: conv and matmul go to the systolic array, or to the matrix-vector engine when
+  the core has one and the tiling estimate on it is lower (``unit`` ``matvec``, ``mapping``
+  ``matvec tile …``); a depthwise conv goes to the array or the vector unit, whichever the
+  cost model says is faster; the rest to the vector unit;
 * where activations live: an activation tensor stays on chip (no DRAM traffic) when the
   producer's output and the consumer's inputs together take at most three quarters of the
   on-chip SRAM (an assumption: the last quarter is kept for tiles; the tiler then works
@@ -30,6 +32,7 @@ from npusim.compiler.program import COL, TILE_COLUMNS, LayerProgram, TileProgram
 from npusim.compiler.weights import place_weights
 from npusim.errors import MappingError
 from npusim.kernels import tiling
+from npusim.kernels.matvec import MATVEC
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
 from npusim.spec.arch import Chip, min_tile_sram_bytes
 from npusim.workloads.ir import (
@@ -108,30 +111,59 @@ def _candidates(size: int, align: int) -> np.ndarray:
     return np.array(sorted(out), dtype=np.int64)
 
 
-def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: float,
-                out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
-                a_db: float, rate: float, bases: tuple[int, int, int],
-                name: str) -> tuple[np.ndarray, str, tuple[float, float]]:
+# The tiling kernels' engine arguments: (rows, cols, count, df, rate, overlap, a_b, b_b, out_b,
+# acc_b, a_dram, b_dram, out_dram, b_per_batch, a_db).
+_EngineArgs = tuple[int, int, int, int, float, int, float, float, float, float, int, int, int,
+                    int, float]
+# Ports in bytes per cycle (0 = unlimited): scratchpad read and write, accumulator read and
+# write, and the accumulator's capacity for the kernels (0 = partial sums in the scratchpad).
+_Ports = tuple[float, float, float, float, float]
+
+
+def _engine_args(ctx: _Ctx, engine: str, rate: float, prec: str, a_b: float, b_b: float,
+                 out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
+                 a_db: float) -> tuple[_EngineArgs, tuple[int, int, int], _Ports]:
+    """The tiling kernels' engine arguments, the (m, n, k) tile alignments and the ports of
+    ``engine`` (``array`` at ``rate``, or ``matvec`` at its rate for ``prec``)."""
     core = ctx.chip.cores.core
+    wbw = float(core.sram.write_bytes_per_cycle or 0.0)
+    rest: tuple[float, float, float, float, int, int, int, int, float] = (
+        a_b, b_b, out_b, ACC_BYTES, int(a_dram), int(b_dram), int(out_dram),
+        int(b_per_batch), a_db)
+    if engine == "matvec" and core.matvec is not None:
+        mv = core.matvec
+        mv_rate = mv.macs_per_cycle[prec]  # type: ignore[index]
+        # The kernels carry (width, lanes, rows held, pipeline) in (rows, cols, count, overlap);
+        # the engine's sums live in its lane accumulators and the scratchpad, never in an
+        # accumulator SRAM.
+        args = (mv.width, mv.lanes, mv.rows, MATVEC, mv_rate, mv.pipeline, *rest)
+        ports = (float(core.matvec_read_port() or 0.0), wbw, 0.0, 0.0, 0.0)
+        return args, (mv.rows, mv.lanes, mv.width), ports
     sa = core.systolic
     df = DATAFLOWS[sa.dataflow]
     # Stationary dimensions align to the array; the streamed one is free.
-    align_m = sa.rows if df == 1 else (sa.cols if df == 2 else 1)
-    align_n = sa.cols if df in (0, 1) else 1
-    align_k = sa.rows if df in (0, 2) else 1
-    rbw = float(core.sram.read_bytes_per_cycle or 0.0)
-    wbw = float(core.sram.write_bytes_per_cycle or 0.0)
+    align = (sa.rows if df == 1 else (sa.cols if df == 2 else 1),
+             sa.cols if df in (0, 1) else 1, sa.rows if df in (0, 2) else 1)
+    args = (sa.rows, sa.cols, sa.count, df, rate, int(sa.preload == "overlapped"), *rest)
     # Partial sums go to the accumulator SRAM when there is one, through its own ports; the
     # kernels know it by a positive accumulator capacity (unlimited for the ideal memory).
     acc_port = core.accumulator
     arbw = float(acc_port.read_bytes_per_cycle or 0.0) if acc_port else 0.0
     awbw = float(acc_port.write_bytes_per_cycle or 0.0) if acc_port else 0.0
-    cap = math.inf if ctx.ideal else ctx.capacity
     acc = (1e300 if ctx.ideal else ctx.acc_capacity) if acc_port else 0.0
-    overlap = int(sa.preload == "overlapped")
-    args = (sa.rows, sa.cols, sa.count, df, rate, overlap, a_b, b_b, out_b, ACC_BYTES,
-            int(a_dram), int(b_dram), int(out_dram), int(b_per_batch), a_db)
-    key = (g, m, n, k, *args, cap, acc, ctx.dram_bpc, ctx.lat, rbw, wbw, arbw, awbw)
+    return args, align, (float(core.sram.read_bytes_per_cycle or 0.0), wbw, arbw, awbw, acc)
+
+
+def _gemm_search(ctx: _Ctx, engine: str, g: int, m: int, n: int, k: int, rate: float, prec: str,
+                 a_b: float, b_b: float, out_b: float, a_dram: bool, b_dram: bool,
+                 out_dram: bool, b_per_batch: bool,
+                 a_db: float) -> tuple[np.ndarray, _EngineArgs, _Ports]:
+    """The tiling search's best tile on ``engine`` (cached), its arguments and ports."""
+    args, (align_m, align_n, align_k), ports = _engine_args(
+        ctx, engine, rate, prec, a_b, b_b, out_b, a_dram, b_dram, out_dram, b_per_batch, a_db)
+    rbw, wbw, arbw, awbw, acc = ports
+    cap = math.inf if ctx.ideal else ctx.capacity
+    key = (g, m, n, k, *args, cap, ctx.dram_bpc, ctx.lat, *ports)
     best = ctx.cache.get(key)
     if best is None:
         cand_b = np.array(sorted({g, *(_candidates(g, 1) if g > 1 else [])}), dtype=np.int64)
@@ -139,16 +171,50 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
                              _candidates(k, align_k), *args, cap if cap != math.inf else 1e300,
                              acc, ctx.dram_bpc, ctx.lat, rbw, wbw, arbw, awbw)
         ctx.cache[key] = best
+    return best, args, ports
+
+
+def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: float,
+                out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
+                a_db: float, rate: float, bases: tuple[int, int, int], name: str,
+                engine: str = "array",
+                prec: str = "") -> tuple[np.ndarray, str, tuple[float, float]]:
+    """Tiles, mapping text and (accumulator read, write) bytes of one core's GEMM on
+    ``engine`` (the array at ``rate``, or the matrix-vector engine at its rate for ``prec``)."""
+    best, args, (rbw, wbw, arbw, awbw, acc) = _gemm_search(
+        ctx, engine, g, m, n, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram, out_dram,
+        b_per_batch, a_db)
     if best[0] < 0:
-        raise MappingError(f"layer {name!r}: no tile of a {sa.rows}x{sa.cols} array fits "
+        sa = ctx.chip.cores.core.systolic
+        what = "matrix-vector engine" if engine == "matvec" else f"{sa.rows}x{sa.cols} array"
+        raise MappingError(f"layer {name!r}: no tile of a {what} fits "
                            f"{ctx.capacity:.0f} B of SRAM")
     tb, tm, tn, tk, order = (int(x) for x in best[:5])
+    cap = math.inf if ctx.ideal else ctx.capacity
     raw = tiling.emit(g, m, n, k, tb, tm, tn, tk, order, *args,
                       cap if cap != math.inf else 1e300, acc, rbw, wbw, arbw, awbw, *bases)
     tiles = np.zeros((len(raw), len(TILE_COLUMNS)))
     tiles[:, :9] = raw[:, :9]
-    mapping = f"{sa.dataflow} tile b{tb} m{tm} n{tn} k{tk} {'mn' if order == 0 else 'nm'}"
+    kind = "matvec" if engine == "matvec" else ctx.chip.cores.core.systolic.dataflow
+    mapping = f"{kind} tile b{tb} m{tm} n{tn} k{tk} {'mn' if order == 0 else 'nm'}"
     return tiles, mapping, (float(raw[:, 9].sum()), float(raw[:, 10].sum()))
+
+
+def _choose_engine(ctx: _Ctx, g: int, m: int, n: int, k: int, rate: float, prec: str,
+                   a_b: float,
+                   b_b: float, out_b: float, a_dram: bool, b_dram: bool, out_dram: bool,
+                   b_per_batch: bool, a_db: float) -> str:
+    """``matvec`` when the core has a matrix-vector engine computing ``prec`` and the tiling
+    estimate of the (largest) per-core GEMM on it is lower than on the array, else ``array``."""
+    mv = ctx.chip.cores.core.matvec
+    if mv is None or prec not in mv.macs_per_cycle:
+        return "array"
+    est = {}
+    for engine in ("array", "matvec"):
+        best = _gemm_search(ctx, engine, g, m, n, k, rate, prec, a_b, b_b, out_b, a_dram,
+                            b_dram, out_dram, b_per_batch, a_db)[0]
+        est[engine] = best[5] if best[0] >= 0 else math.inf
+    return "matvec" if est["matvec"] < est["array"] else "array"
 
 
 def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: float,
@@ -220,6 +286,11 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     mapping = ""
     acc_rd = acc_wr = 0.0
     sizes = _parts({"g": g, "m": m, "n": n}.get(how, 1), parts)
+    # The engine is chosen on the largest core's share (the first part) and used by all.
+    first = {"g": (sizes[0], m, n), "m": (g, sizes[0], n), "n": (g, m, sizes[0])}.get(
+        how, (g, m, n))
+    engine = _choose_engine(ctx, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram, out_dram,
+                            b_per_batch, a_db)
     off = 0
     for size in sizes:
         cg, cm, cn = g, m, n
@@ -235,7 +306,7 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
         shift = int(off * {"g": m * k * a_db, "m": k * a_db, "n": k * b_b}.get(how, 0))
         tiles, mapping, (ard, awr) = _gemm_tiles(
             ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram, out_dram, b_per_batch, a_db,
-            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name)
+            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name, engine, prec)
         per_core.append(tiles)
         acc_rd += ard
         acc_wr += awr
@@ -252,14 +323,20 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
             dq += g * m * k
         vec["alu"] = vec.get("alu", 0.0) + 2 * dq
     _spread_vector(chip, per_core, vec)
+    # The streamed tile length of the busiest core's tiling (ws: tm, is: tn): the report
+    # names a fold shorter than the stationary block's shift-in (npusim.report.result).
+    best = _gemm_search(ctx, engine, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram,
+                        out_dram, b_per_batch, a_db)[0]
+    stream = {"ws": best[1], "is": best[2]}.get(sa.dataflow, 0.0) if engine == "array" else 0.0
     split = "" if how == "none" else f"; {parts} cores split {how}"
     note = f"; dequant {','.join(conv)}" if conv else ""
     return LayerProgram(
-        index=index, name=layer.name, op=layer.kind, unit="array", tiles=tuple(per_core),
+        index=index, name=layer.name, op=layer.kind, unit=engine, tiles=tuple(per_core),
         m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
         vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
         mapping=f"{mapping}{split}{note}",
-        extra={"acc_read_bytes": acc_rd, "acc_write_bytes": acc_wr})
+        extra={"acc_read_bytes": acc_rd, "acc_write_bytes": acc_wr,
+               **({"stream": float(stream)} if stream else {})})
 
 
 def _spread_vector(chip: Chip, per_core: list[np.ndarray], vec: dict[str, float]) -> None:

@@ -57,7 +57,7 @@ class LayerProgram:
     index: int
     name: str
     op: str
-    unit: str  # "array" or "vector"
+    unit: str  # "array", "matvec" (the matrix-vector engine) or "vector"
     tiles: tuple[np.ndarray, ...]  # one (tiles x len(TILE_COLUMNS)) array per core
     m: int = 0
     n: int = 0

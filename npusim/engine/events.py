@@ -210,8 +210,8 @@ def compiled_model(memory: MemoryModel, trace: bool = False) -> int | None:
 def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | IdealMemory,
                   kind: int) -> list[LayerStats]:
     tiles, offsets, counts = program.packed
-    sa = chip.cores.core.systolic
-    layer_peak = [sa.peak_macs_per_cycle(lp.precision) for lp in program.layers]
+    core = chip.cores.core
+    layer_peak = [core.peak_macs_per_cycle(lp.unit, lp.precision) for lp in program.layers]
     peaks = np.repeat(np.array(layer_peak, dtype=np.float64), counts.sum(axis=1))
     work = _tile_work(tiles, peaks, chip.clock)
     dma_cap = chip.cores.core.dma.bytes_per_cycle
@@ -275,7 +275,7 @@ def _run_simpy(chip: Chip, program: TileProgram, memory: MemoryModel,
             hist_before = hist() if hist else None
             start = env.now
             cores = [CoreStats() for _ in lp.tiles]
-            peak = chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
+            peak = chip.cores.core.peak_macs_per_cycle(lp.unit, lp.precision)
             procs = [env.process(_core(env, run, lp.index, c, t, cores[c], peak))
                      for c, t in enumerate(lp.tiles)]
             yield simpy.AllOf(env, procs)

@@ -4,7 +4,9 @@ No SimPy and no memory model: each layer of the *same* tile program the event mo
 takes the longest of three times, every one a bound no schedule can beat:
 
     compute  MACs on the array / (cores x rows x cols x count x MACs per PE per cycle at the
-             layer's compute precision x clock)  — every PE busy every cycle, no fill/drain
+             layer's compute precision x clock)  — every PE busy every cycle, no fill/drain;
+             a layer on the matrix-vector engine divides by that engine's peak instead
+             (cores x lanes x width x rows x MACs per multiplier per cycle x clock)
     memory   (DRAM read + write bytes) / the DRAM's peak bandwidth  — no latency, no bank
              or refresh stalls (zero with ``ideal`` memory)
     vector   vector-unit cycles of all tiles / cores / clock  — perfectly shared by cores
@@ -72,11 +74,10 @@ class RooflineTimes:
 def layer_times(chip: Chip, lp: LayerProgram, ideal_memory: bool = False) -> RooflineTimes:
     """Compute, memory and vector bounds of one compiled layer."""
     clock = chip.clock
-    sa = chip.cores.core.systolic
     compute = 0.0
-    if lp.unit == "array" and lp.precision in sa.macs_per_cycle:
-        peak = chip.n_cores * sa.peak_macs_per_cycle(lp.precision) * clock
-        compute = lp.total("macs") / peak
+    per_core = chip.cores.core.peak_macs_per_cycle(lp.unit, lp.precision)
+    if per_core > 0:
+        compute = lp.total("macs") / (chip.n_cores * per_core * clock)
     memory = 0.0
     if not ideal_memory:
         moved = lp.total("dram_read_bytes") + lp.total("dram_write_bytes")

@@ -36,6 +36,12 @@ fold of every K tile after the first reads what the previous K tile left. They l
 scratchpad, through its ports (``rbw``, ``wbw``), or — when the core has an accumulator SRAM
 (``acc_capacity > 0``) — in that SRAM, through its own ports (``arbw``, ``awbw``). A port
 bandwidth of 0 is unlimited. The array runs no faster than its busiest port allows.
+
+The same kernels tile for the matrix-vector engine (npusim.kernels.matvec) when ``df`` is
+``MATVEC``: ``rows``, ``cols``, ``count`` and ``overlap`` then carry the engine's reduction
+width, lanes, activation rows and pipeline depth, and ``rbw`` / ``wbw`` its ports. Its lane
+accumulators hold a tile's sums; a K tile that continues them reads the earlier partial
+sums back through the engine's read port (never through an accumulator SRAM).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from npusim.kernels._jit import njit
+from npusim.kernels.matvec import MATVEC, matvec_time
 from npusim.kernels.systolic import gemm_cycles, gemm_psum_reads, gemm_sram_elements
 
 __all__ = ["TIE_TOLERANCE", "emit", "estimate", "search", "split_sizes"]
@@ -74,6 +81,13 @@ def _array_time(tm: int, tn: int, tk: int, first_k: int, rows: int, cols: int, c
     """(array cycles incl. SRAM-port stalls, pure compute cycles, scratchpad read B,
     scratchpad write B, accumulator read B, accumulator write B) of one tile; ``first_k``:
     the tile is the first of its output's K tiles (it starts the sums, reading none)."""
+    if df == MATVEC:
+        t, comp, rd, wr = matvec_time(tm, tn, tk, cols, rows, count, rate, overlap, a_b, b_b,
+                                      acc_b, rbw, wbw)
+        if first_k == 0:
+            rd += tm * tn * acc_b
+            t = _port_time(t, rd, rbw)
+        return t, comp, rd, wr, 0.0, 0.0
     comp = gemm_cycles(tm, tn, tk, rows, cols, count, df, rate, overlap)
     ea, eb, eo = gemm_sram_elements(tm, tn, tk, rows, cols, df)
     operands = ea * a_b + eb * b_b

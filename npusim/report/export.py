@@ -46,7 +46,8 @@ def format_table(result: Result, max_rows: int | None = None) -> str:
     """A compact per-layer table for the terminal."""
     df = result.layers
     view = pd.DataFrame({
-        "layer": df["layer"], "op": df["op"], "bound": df["bound"],
+        "layer": df["layer"], "op": df["op"], "unit": df["unit"], "bound": df["bound"],
+        "limit": df["limit"],
         "cycles": df["cycles"].round().astype("int64"),
         "compute": df["compute_cycles"].round().astype("int64"),
         "lat_us": (df["latency_s"] * 1e6).round(2),

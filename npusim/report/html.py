@@ -58,6 +58,10 @@ def chip_html(chip: Chip) -> str:
          + ", ".join(f"{k} {v:g}/lane/cycle" for k, v in core.vector.ops_per_cycle.items())),
         ("SRAM per core", f"{_bytes(core.sram.size)}, {core.sram.banks} banks"),
     ]
+    if core.matvec is not None:
+        mv = core.matvec
+        rows.insert(5, ("matrix-vector engine per core",
+                        f"{mv.lanes} lanes x {mv.width} wide x {mv.rows} row(s)"))
     if core.accumulator is not None:
         rows.append(("accumulator SRAM", _bytes(core.accumulator.size)))
     if chip.shared_sram is not None:

@@ -160,7 +160,8 @@ def roofline(data: Result | pd.DataFrame, chip: Chip | None = None,
 
     x: operational intensity, 2 x MACs / DRAM bytes (ops per byte); y: achieved ops/s,
     2 x MACs / latency. Roofs: ``chip.peak_ops_per_second(precision)`` (default precision
-    unless given) and ``chip.dram.peak_bandwidth``. Layers without DRAM traffic have no
+    unless given) and ``chip.dram.peak_bandwidth``, and, dashed, the matrix-vector engine's
+    peak when the chip has one. Layers without DRAM traffic have no
     finite intensity and are counted in the title instead of drawn.
     """
     df = _frame(data)
@@ -189,6 +190,11 @@ def roofline(data: Result | pd.DataFrame, chip: Chip | None = None,
     ax.plot(xs, np.minimum(peak, xs * bw), color="black", lw=1.5,
             label=f"roof: {peak / 1e12:.3g} TOPS {prec}, {bw / 1e9:.4g} GB/s")
     ax.axvline(ridge, color="grey", lw=0.6, ls=":")
+    mv_peak = (2 * chip.n_cores * chip.cores.core.peak_macs_per_cycle("matvec", prec)
+               * chip.clock)
+    if mv_peak > 0:  # the matrix-vector engine's lower roof (its layers are drawn under it)
+        ax.plot(xs, np.minimum(mv_peak, xs * bw), color="black", lw=1.0, ls="--",
+                label=f"matvec engine: {mv_peak / 1e12:.3g} TOPS {prec}")
     bound = df["bound"].astype(str).to_numpy() if "bound" in df else np.full(len(df), "layer")
     for b in dict.fromkeys(bound[drawn]):
         sel = drawn & (bound == b)

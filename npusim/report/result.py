@@ -9,6 +9,7 @@ compares directly with SCALE-Sim's reported cycles.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from npusim.report.plots import ResultPlots
 
 __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "STALL_EPSILON", "Result", "build_result",
-           "dram_figures", "histogram_percentile", "roofline_result"]
+           "dram_figures", "histogram_percentile", "layer_limit", "roofline_result"]
 
 #: Stall cycles below this fraction of a layer's cycles are reported as 0: they are the
 #: residue of turning event times in seconds back into cycles (double precision carries
@@ -37,7 +38,7 @@ STALL_EPSILON = 1e-9
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
-    "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "utilization",
+    "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "limit", "utilization",
     "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
     "acc_read_bytes", "acc_write_bytes", "energy_j",
     "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
@@ -86,6 +87,51 @@ def _causes(st: LayerStats) -> dict[str, float]:
     return out
 
 
+#: What bounds a layer, by cause column (fill/drain is named per engine, see _fill_name).
+_LIMIT_NAMES = {
+    "time_mac_s": "mac rate", "time_sram_stall_s": "sram port", "time_vector_s": "vector unit",
+    "time_dma_exposed_s": "dram bandwidth", "time_dram_bank_s": "dram bank conflicts",
+    "time_dram_refresh_s": "dram refresh", "time_dram_turnaround_s": "dram read/write turnaround",
+    "time_sync_s": "core imbalance",
+}
+_DRAM_CAUSES = ("time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s",
+                "time_dram_turnaround_s")
+
+
+def layer_limit(row: dict[str, Any], fill: str = "fill/drain") -> str:
+    """What bounds a layer's time, named from its cause columns and its ``bound``.
+
+    A memory-bound layer (its DRAM bytes at peak bandwidth take longer than its engines'
+    busy time) names the largest DRAM cause; its compute hides behind the transfers however
+    large its own causes are. Any other layer names its largest cause; exposed DMA there is
+    latency the double buffering could not hide (``dram latency``), not bandwidth.
+    ``fill`` is the name of the fill/drain cause on the layer's engine.
+    """
+    causes = _DRAM_CAUSES if row.get("bound") == "memory" else CAUSE_COLUMNS
+    col = max(causes, key=lambda c: float(row.get(c, 0.0)))
+    if float(row.get(col, 0.0)) <= 0.0:
+        return "none"
+    if col == "time_fill_drain_s":
+        return fill
+    if col == "time_dma_exposed_s" and row.get("bound") != "memory":
+        return "dram latency"
+    return _LIMIT_NAMES[col]
+
+
+def _fill_name(chip: Chip, lp: LayerProgram) -> str:
+    """What fill/drain is on ``lp``'s engine: on a ws (is) array with its stationary block
+    double-buffered, a fold whose stream is shorter than the R cycles the next block takes
+    to shift in waits for the block (``weight`` / ``input shift-in``); otherwise it is
+    skew, fill and drain and PEs idle in partial folds."""
+    if lp.unit == "matvec":
+        return "engine fill (idle lanes, pipeline)"
+    sa = chip.cores.core.systolic
+    stream = lp.extra.get("stream", math.inf)
+    if sa.dataflow != "os" and sa.preload == "overlapped" and stream < sa.rows:
+        return f"{'weight' if sa.dataflow == 'ws' else 'input'} shift-in (fill/drain)"
+    return "fill/drain"
+
+
 def histogram_percentile(hist: np.ndarray, width: float, q: float) -> float:
     total = float(hist.sum())
     if total <= 0:
@@ -124,8 +170,11 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
     # SCALE-Sim reports each GEMM's 0-based last cycle, and runs a grouped (depthwise)
     # convolution or a batched matmul as one GEMM per group or product: one less per GEMM.
     gemms = max(lp.g, 1)
-    compute_cycles = (max(float(comp.max()) - gemms, 0.0)
-                      if lp.unit == "array" and len(comp) else 0.0)
+    compute_cycles = 0.0
+    if lp.unit == "array" and len(comp):
+        compute_cycles = max(float(comp.max()) - gemms, 0.0)
+    elif lp.unit == "matvec" and len(comp):
+        compute_cycles = float(comp.max())  # no SCALE-Sim count to follow: the engine's own
     rd = float(st.memory.get("read_bytes", lp.total("dram_read_bytes")))
     wr = float(st.memory.get("write_bytes", lp.total("dram_write_bytes")))
     mem_cycles = (rd + wr) / memory_bandwidth * clock
@@ -135,8 +184,9 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
     stall = cycles - max(busy["compute"], busy["vector"])
     if stall < STALL_EPSILON * cycles:
         stall = 0.0
-    peak = chip.n_cores * chip.cores.core.systolic.peak_macs_per_cycle(lp.precision)
-    util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
+    # Against the peak of the engine the layer ran on (the array's or the matvec engine's).
+    peak = chip.n_cores * chip.cores.core.peak_macs_per_cycle(lp.unit, lp.precision)
+    util = lp.macs / (cycles * peak) if (cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
     e = layer_energy(chip, lp, dram_j, latency)
     row: dict[str, Any] = {
@@ -156,6 +206,7 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))
+    row["limit"] = layer_limit(row, _fill_name(chip, lp))
     row.update(dram_figures(st.memory, latency, chip.dram.peak_bandwidth, st.read_latency_hist))
     # Whatever else the memory model counts (row hits, per-command energy …).
     for key, value in st.memory.items():
@@ -286,5 +337,7 @@ def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memo
     stats, times, totals = roofline_stats(chip, program, ideal_memory)
     res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta,
                        memory_bandwidth=float("inf") if ideal_memory else None)
-    rows = tuple({**row, "bound": rt.bound} for row, rt in zip(res.rows, times, strict=True))
+    rows = tuple({**row, "bound": rt.bound,
+                  "limit": layer_limit({**row, "bound": rt.bound}, _fill_name(chip, lp))}
+                 for row, rt, lp in zip(res.rows, times, program.layers, strict=True))
     return replace(res, rows=rows)

@@ -1,7 +1,7 @@
 """The chip specification: YAML → validated, frozen pydantic models.
 
 A chip composes, in this order: clock, cores (a count and one core description: systolic
-arrays, a vector unit, an SRAM scratchpad, DMA engines), an optional shared on-chip SRAM,
+arrays, an optional matrix-vector engine, a vector unit, an SRAM scratchpad, DMA engines), an optional shared on-chip SRAM,
 DRAM (a catalog standard plus overrides) and an energy table. Quantities are written with
 units (``24 MiB``, ``700 MHz``, ``34 GB/s``, ``0.2 pJ``); bare numbers are base units.
 Unknown keys are errors. Cross-field rules (SRAM holds one double-buffered minimum tile, the
@@ -36,6 +36,7 @@ __all__ = [
     "Dma",
     "Dram",
     "EnergyTable",
+    "MatVec",
     "Sram",
     "Systolic",
     "VectorUnit",
@@ -89,6 +90,34 @@ class Systolic(_Spec):
         return self.rows * self.cols * self.count * self.macs_per_cycle.get(precision, 0.0)  # type: ignore[call-overload]
 
 
+class MatVec(_Spec):
+    """A matrix-vector engine: ``lanes`` dot-product units, each reducing ``width`` elements
+    per beat in an adder tree into its own accumulator, for ``rows`` activation rows at once.
+
+    Operands stream from SRAM through ``read_bytes_per_cycle`` (unset: the core scratchpad's
+    read port); nothing is preloaded. Timing: npusim/kernels/matvec.py.
+    """
+
+    lanes: int = Field(gt=0)
+    width: int = Field(gt=0)
+    #: activation rows held at once: one streamed weight serves up to this many rows
+    rows: int = Field(default=1, gt=0)
+    #: MACs one multiplier completes per cycle, by operand precision (as Systolic's)
+    macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
+    read_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    #: cycles from the first operand in to the last output out (multipliers + adder tree)
+    pipeline: int = Field(default=0, ge=0)
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(self.macs_per_cycle)
+
+    def peak_macs_per_cycle(self, precision: str) -> float:
+        """Peak MACs per cycle at ``precision``; 0 for one the engine does not compute in."""
+        return self.lanes * self.width * self.rows * self.macs_per_cycle.get(precision, 0.0)  # type: ignore[call-overload]
+
+
 class VectorUnit(_Spec):
     """SIMD unit: ``lanes`` x ops per lane per cycle, by op class."""
 
@@ -118,10 +147,26 @@ class Dma(_Spec):
 
 class Core(_Spec):
     systolic: Systolic
+    matvec: MatVec | None = None
     vector: VectorUnit = Field(default_factory=VectorUnit)
     sram: Sram
     accumulator: Sram | None = None
     dma: Dma = Field(default_factory=Dma)
+
+    def peak_macs_per_cycle(self, unit: str, precision: str) -> float:
+        """Peak MACs per cycle of the engine a layer's ``unit`` names (``array`` or
+        ``matvec``) at ``precision``; 0 for the vector unit or an engine the core lacks."""
+        if unit == "array":
+            return self.systolic.peak_macs_per_cycle(precision)
+        if unit == "matvec" and self.matvec is not None:
+            return self.matvec.peak_macs_per_cycle(precision)
+        return 0.0
+
+    def matvec_read_port(self) -> float | None:
+        """Bytes per cycle the matrix-vector engine streams (None: unlimited)."""
+        if self.matvec is None:
+            return None
+        return self.matvec.read_bytes_per_cycle or self.sram.read_bytes_per_cycle
 
 
 class Cores(_Spec):
@@ -263,6 +308,14 @@ class Chip(_Spec):
             problems.append(
                 f"default_precision {self.default_precision!r} is not computed by the array "
                 f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})")
+        mv = core.matvec
+        if mv is not None:
+            extra = [p for p in mv.macs_per_cycle if p not in sa.macs_per_cycle]
+            if extra:
+                problems.append(
+                    f"cores.core.matvec.macs_per_cycle has {', '.join(extra)}, which the array "
+                    f"does not compute (a layer's compute precision is one of "
+                    f"{', '.join(sa.precisions)})")
         need = min_tile_sram_bytes(self)
         if core.sram.size < need:
             problems.append(
