@@ -192,6 +192,9 @@ def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
     overlap = int(sa.preload == "overlapped")
     bpc = dram_bpc * cores
     noc_bpc = chip.noc.bytes_per_cycle if chip.noc is not None else 0.0
+    multicast = chip.multicast
+    dram_epb = chip.dram_energy_per_byte()
+    noc_epb = chip.noc.energy_per_byte if chip.noc is not None else 0.0
     out = []
     for how, size, shared_bytes, name in (("g", g, 0.0, ""), ("m", m, b_bytes, "b"),
                                           ("n", n, a_bytes, "a")):
@@ -201,14 +204,13 @@ def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
         cg, cm, cn = (part, m, n) if how == "g" else ((g, part, n) if how == "m" else (g, m, part))
         comp = cg * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate, overlap)
         copies = shared_bytes * (cores - 1)
-        if chip.multicast and copies > 0:
+        if multicast and copies > 0:
             dram, noc = a_bytes + b_bytes, copies
         else:
             dram, noc, name = a_bytes + b_bytes + copies, 0.0, ""
         latency = max(float(comp), dram / bpc if bpc > 0 else 0.0,
                       noc / cores / noc_bpc if noc_bpc > 0 else 0.0)
-        energy = dram * chip.dram_energy_per_byte() + (
-            noc * chip.noc.energy_per_byte if chip.noc is not None else 0.0)
+        energy = dram * dram_epb + noc * noc_epb
         out.append(SplitEstimate(how, latency, dram, noc, energy, name))
     return out
 

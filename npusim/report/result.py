@@ -130,10 +130,11 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats) -> dict[str, Any]:
     util = lp.macs / (cycles * peak) if (lp.unit == "array" and cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
     e = layer_energy(chip, lp, dram_j, latency)
-    # Reads beyond one copy of each operand: re-reads by the tiling and copies of a shared
-    # operand loaded by more than one core (unknown for a trace without layer metadata).
-    dup = (max(rd - lp.dram_operand_bytes, 0.0) if lp.dram_operand_bytes >= 0
-           else float("nan"))
+    # What the tiles read beyond one copy of each operand: re-reads by the tiling and copies
+    # of a shared operand loaded by more than one core (whole bytes: the tiles' shares of a
+    # vector layer are fractions; unknown for a trace without layer metadata).
+    dup = (float(max(round(lp.total("dram_read_bytes") - lp.dram_operand_bytes), 0))
+           if lp.dram_operand_bytes >= 0 else float("nan"))
     row: dict[str, Any] = {
         "layer": lp.name, "op": lp.op, "unit": lp.unit, "precision": lp.precision,
         "m": lp.m, "n": lp.n, "k": lp.k, "macs": int(lp.macs),
