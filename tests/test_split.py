@@ -217,3 +217,12 @@ def test_bert_base_on_hbm_llm_reads_weights_plus_activations():
     s = simulate("hbm_llm", builtin("bert_base")).summary()
     assert weights + seq * h <= s["dram_read_bytes"] <= 1.02 * (weights + seq * h)
     assert s["dram_dup_bytes"] <= 0.02 * weights
+
+
+def test_a_noc_without_its_rate_is_a_spec_error_naming_the_key():
+    from npusim.errors import SpecError
+
+    text = CHIP.format(noc_bpc=64, multicast="yes", dram_bw=16e9).replace(
+        "bytes_per_cycle: 64, ", "")
+    with pytest.raises(SpecError, match=r"noc\.bytes_per_cycle"):
+        loads_arch(text, "chip.yaml")
