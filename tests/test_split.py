@@ -226,3 +226,12 @@ def test_a_noc_without_its_rate_is_a_spec_error_naming_the_key():
         "bytes_per_cycle: 64, ", "")
     with pytest.raises(SpecError, match=r"noc\.bytes_per_cycle"):
         loads_arch(text, "chip.yaml")
+
+
+def test_roofline_bounds_a_layer_by_its_busiest_cores_noc_bytes_too():
+    chip = _chip(64, True)
+    res = simulate_program(chip, _noc_program(1600, 64_000, 0), fidelity="roofline")
+    # 64,000 B at 64 B/cycle and 1 GHz: 1 us, against 0.1 us of DRAM at 16 GB/s.
+    assert res.layers.iloc[0]["latency_s"] == pytest.approx(1e-6, rel=1e-12)
+    event = simulate_program(chip, _noc_program(1600, 64_000, 0))
+    assert event.layers.iloc[0]["latency_s"] >= res.layers.iloc[0]["latency_s"]
