@@ -48,10 +48,13 @@ def _assert_same(a: list[LayerStats], b: list[LayerStats], ma: MemoryModel,
         assert {c: t for c, t in ma._busy.items() if t > 0} == mb._busy
 
 
-def _chip(dma_bytes_per_cycle: float | None = None, cores: int = 1) -> npusim.Chip:
+def _chip(dma_bytes_per_cycle: float | None = None, cores: int = 1,
+          noc: tuple[float, float] | None = (64.0, 20.0)) -> npusim.Chip:
     data = npusim.load_arch(ROOT / "arch" / "tpu_v1.yaml").model_dump()
     data["cores"]["count"] = cores
     data["cores"]["core"]["dma"]["bytes_per_cycle"] = dma_bytes_per_cycle
+    if noc is not None:
+        data["noc"] = {"bytes_per_cycle": noc[0], "latency_cycles": noc[1], "multicast": True}
     return npusim.Chip.model_validate(data)
 
 
@@ -70,6 +73,8 @@ def tile_arrays(draw: Any, n: int) -> np.ndarray:
         t[i, COL["dram_write_bytes"]] = draw(st.sampled_from([0.0, 0.0, 64.0, 2048.0, 9000.0]))
         t[i, COL["read_addr"]] = draw(st.integers(0, 1 << 30))
         t[i, COL["write_addr"]] = draw(st.integers(0, 1 << 30))
+        # Bytes from other cores over the NoC: none, hidden by the DRAM part, or longer.
+        t[i, COL["noc_read_bytes"]] = draw(st.sampled_from([0.0, 0.0, 10.0, 3000.0, 500_000.0]))
     return t
 
 
@@ -99,9 +104,10 @@ memories = st.sampled_from([
 ])
 
 
-@given(programs(), memories, st.sampled_from([None, 16.0, 256.0]))
-def test_kernel_equals_simpy_on_random_programs(program, make, dma):
-    chip = _chip(dma, program.n_cores)
+@given(programs(), memories, st.sampled_from([None, 16.0, 256.0]),
+       st.sampled_from([(64.0, 20.0), (4096.0, 0.0), (1.0, 500.0)]))
+def test_kernel_equals_simpy_on_random_programs(program, make, dma, noc):
+    chip = _chip(dma, program.n_cores, noc)
     _assert_same(*_both(chip, program, make))
 
 

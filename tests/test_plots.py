@@ -55,8 +55,9 @@ def test_latency_by_cause(res: npusim.Result, tmp_path: Path) -> None:
 def test_energy_breakdown(res: npusim.Result, tmp_path: Path) -> None:
     fig = res.plot.energy()
     per_layer, total = fig.axes[0], fig.axes[1]
-    assert [len(b) for b in _bars(per_layer)] == [len(res.layers)] * 5
-    assert [len(b) for b in _bars(total)] == [1] * 5
+    # MAC, SRAM, DRAM, NoC, vector, static
+    assert [len(b) for b in _bars(per_layer)] == [len(res.layers)] * 6
+    assert [len(b) for b in _bars(total)] == [1] * 6
     top = max(r.get_y() + r.get_height() for b in _bars(total) for r in b)
     assert top == pytest.approx(res.layers["energy_j"].sum() * 1e3, rel=1e-6)  # mJ
     _assert_written(fig, res.plot.energy, tmp_path)
@@ -147,3 +148,10 @@ def test_plot_command_sweep_table(tmp_path: Path) -> None:
     assert main(["plot", str(table), "-o", str(out)]) == 0  # pareto by default
     assert out.stat().st_size > 1000
     assert main(["plot", str(table), "--kind", "roofline", "-o", str(out)]) == 2
+
+
+def test_every_cause_has_a_legend_label():
+    """A cause without a label would fail the latency plot of any layer that has it."""
+    from npusim.report.plots import CAUSE_LABELS
+
+    assert set(CAUSE_LABELS) == set(CAUSE_COLUMNS)

@@ -15,9 +15,11 @@ For each layer the compiler decides:
   producer's output and the consumer's inputs together take at most three quarters of the
   on-chip SRAM (an assumption: the last quarter is kept for tiles; the tiler then works
   in whatever the resident tensors leave);
-* the split across cores: the batch/group dimension if it has at least one entry per core,
-  else N or M, whichever duplicates fewer operand bytes (each core loads the operand that
-  is not split);
+* the split across cores (:func:`_split`): over the batch/group dimension, M or N, the
+  one with the lowest estimated latency; among those within 2 % of it, the fewest DRAM
+  bytes; then the least DRAM + NoC energy. An M split gives every core all of B, an N
+  split all of A: each core loads its own copy, unless the chip's NoC can multicast, when
+  each core loads its share of the shared operand and receives the rest over the NoC;
 * the tiles: the numba search in :mod:`npusim.kernels.tiling`.
 """
 
@@ -48,7 +50,8 @@ from npusim.workloads.ir import (
     Workload,
 )
 
-__all__ = ["compile_workload", "compute_precision", "weights_fit_shared_sram"]
+__all__ = ["SPLIT_TIE", "SplitEstimate", "choose_split", "compile_workload", "compute_precision",
+           "split_estimates", "weights_fit_shared_sram"]
 
 ACC_BYTES = 4.0  # int32 / fp32 partial sums
 _FP = ("fp8", "fp16", "bf16", "fp32")
@@ -177,8 +180,8 @@ def _gemm_search(ctx: _Ctx, engine: str, g: int, m: int, n: int, k: int, rate: f
 def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: float,
                 out_b: float, a_dram: bool, b_dram: bool, out_dram: bool, b_per_batch: bool,
                 a_db: float, rate: float, bases: tuple[int, int, int], name: str,
-                engine: str = "array",
-                prec: str = "") -> tuple[np.ndarray, str, tuple[float, float]]:
+                engine: str = "array", prec: str = "", shared: str = "",
+                parts: int = 1) -> tuple[np.ndarray, str, tuple[float, float]]:
     """Tiles, mapping text and (accumulator read, write) bytes of one core's GEMM on
     ``engine`` (the array at ``rate``, or the matrix-vector engine at its rate for ``prec``)."""
     best, args, (rbw, wbw, arbw, awbw, acc) = _gemm_search(
@@ -195,6 +198,14 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
                       cap if cap != math.inf else 1e300, acc, rbw, wbw, arbw, awbw, *bases)
     tiles = np.zeros((len(raw), len(TILE_COLUMNS)))
     tiles[:, :9] = raw[:, :9]
+    if shared:
+        # B's reads alone: the same tiles with A and the output on chip (B's reuse policy
+        # does not depend on A's), so A's are the difference.
+        b_only = (*args[:10], 0, int(b_dram), 0, *args[13:])
+        b_reads = tiling.emit(g, m, n, k, tb, tm, tn, tk, order, *b_only,
+                              cap if cap != math.inf else 1e300, acc, rbw, wbw, arbw, awbw,
+                              *bases)[:, 3]
+        _multicast(tiles, b_reads, shared, parts)
     kind = "matvec" if engine == "matvec" else ctx.chip.cores.core.systolic.dataflow
     mapping = f"{kind} tile b{tb} m{tm} n{tn} k{tk} {'mn' if order == 0 else 'nm'}"
     return tiles, mapping, (float(raw[:, 9].sum()), float(raw[:, 10].sum()))
@@ -217,33 +228,95 @@ def _choose_engine(ctx: _Ctx, g: int, m: int, n: int, k: int, rate: float, prec:
     return "matvec" if est["matvec"] < est["array"] else "array"
 
 
-def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: float,
-           rate: float) -> tuple[str, int]:
-    """Which dimension to split across cores: the batch/group dimension when it has an entry
-    per core, else M or N, whichever gives the lower max(array time, DRAM time): a split on
-    M makes every core load all of B, a split on N all of A.
+#: Split candidates whose estimated latency is within this factor of the fastest tie on
+#: latency (the estimate is no more accurate than that; the tiler uses the same margin).
+SPLIT_TIE = tiling.TIE_TOLERANCE
+
+
+@dataclass(frozen=True)
+class SplitEstimate:
+    """What :func:`_split` weighs for one way of splitting a GEMM over the cores."""
+
+    how: str  # "g", "m" or "n"
+    latency_cycles: float  # max(largest share's array cycles, DRAM time, NoC time)
+    dram_bytes: float  # DRAM reads of A and B by all cores
+    noc_bytes: float  # bytes delivered over the NoC, all cores
+    energy_j: float  # DRAM + NoC energy of those bytes
+    shared: str  # the operand multicast over the NoC: "a", "b" or ""
+
+
+def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
+                    b_bytes: float, rate: float, dram_bpc: float) -> list[SplitEstimate]:
+    """Every way to split a GEMM of ``g`` products of (m x k)(k x n) over the chip's cores.
+
+    ``a_bytes``/``b_bytes``: one copy of each operand as read from DRAM (0 if on chip);
+    ``dram_bpc``: DRAM bytes per core cycle of one core's share (0: no DRAM time). A split
+    of a dimension needs an entry per core. Over g (independent products) nothing is
+    shared; over M every core needs all of B, over N all of A: with a multicasting NoC one
+    copy is read from DRAM and (cores - 1) copies cross the NoC, else every core reads it.
+    Array cycles are the fold formula (:func:`npusim.kernels.systolic.gemm_cycles`) for the
+    largest share.
     """
-    cores = ctx.chip.n_cores
-    if cores == 1:
-        return "none", 1
-    if g >= cores:
-        return "g", cores
-    sa = ctx.chip.cores.core.systolic
+    cores = chip.n_cores
+    sa = chip.cores.core.systolic
     df = DATAFLOWS[sa.dataflow]
-    bpc = ctx.dram_bpc * cores
-    best, best_cost = ("none", 1), math.inf
-    for how, size, dup in (("m", m, b_bytes), ("n", n, a_bytes)):
+    overlap = int(sa.preload == "overlapped")
+    bpc = dram_bpc * cores
+    noc_bpc = chip.noc.bytes_per_cycle if chip.noc is not None else 0.0
+    multicast = chip.multicast
+    dram_epb = chip.dram_energy_per_byte()
+    noc_epb = chip.noc.energy_per_byte if chip.noc is not None else 0.0
+    out = []
+    for how, size, shared_bytes, name in (("g", g, 0.0, ""), ("m", m, b_bytes, "b"),
+                                          ("n", n, a_bytes, "a")):
         if size < cores:
             continue
         part = -(-size // cores)
-        cm, cn = (part, n) if how == "m" else (m, part)
-        comp = g * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate,
-                               int(sa.preload == "overlapped"))
-        traffic = a_bytes + b_bytes + dup * (cores - 1)
-        cost = max(comp, traffic / bpc if bpc > 0 else 0.0)
-        if cost < best_cost:
-            best, best_cost = (how, cores), cost
-    return best
+        cg, cm, cn = (part, m, n) if how == "g" else ((g, part, n) if how == "m" else (g, m, part))
+        comp = cg * gemm_cycles(cm, cn, k, sa.rows, sa.cols, sa.count, df, rate, overlap)
+        copies = shared_bytes * (cores - 1)
+        if multicast and copies > 0:
+            dram, noc = a_bytes + b_bytes, copies
+        else:
+            dram, noc, name = a_bytes + b_bytes + copies, 0.0, ""
+        latency = max(float(comp), dram / bpc if bpc > 0 else 0.0,
+                      noc / cores / noc_bpc if noc_bpc > 0 else 0.0)
+        energy = dram * dram_epb + noc * noc_epb
+        out.append(SplitEstimate(how, latency, dram, noc, energy, name))
+    return out
+
+
+def choose_split(estimates: list[SplitEstimate]) -> SplitEstimate | None:
+    """The split the rule picks: the lowest estimated latency; among the estimates within
+    SPLIT_TIE of it, the fewest DRAM bytes, then the least energy, then the first listed."""
+    if not estimates:
+        return None
+    fastest = min(e.latency_cycles for e in estimates)
+    close = [e for e in estimates if e.latency_cycles <= fastest * SPLIT_TIE]
+    return min(close, key=lambda e: (e.dram_bytes, e.energy_j))
+
+
+def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: float,
+           rate: float) -> tuple[str, int, str]:
+    """(dimension split, cores it is split over, operand multicast over the NoC)."""
+    cores = ctx.chip.n_cores
+    if cores == 1:
+        return "none", 1, ""
+    best = choose_split(split_estimates(ctx.chip, g, m, n, k, a_bytes, b_bytes, rate,
+                                        ctx.dram_bpc))
+    if best is None:
+        return "none", 1, ""
+    return best.how, cores, best.shared
+
+
+def _multicast(tiles: np.ndarray, b_reads: np.ndarray, shared: str, parts: int) -> None:
+    """A core's tiles when ``parts`` cores share an operand over a multicasting NoC: each
+    tile reads its 1/parts of the shared operand's bytes from DRAM and receives the rest
+    over the NoC (the other cores read them). What reaches the SRAM is unchanged."""
+    rd = tiles[:, COL["dram_read_bytes"]]
+    moved = (b_reads if shared == "b" else rd - b_reads) * (parts - 1) / parts
+    tiles[:, COL["dram_read_bytes"]] = rd - moved
+    tiles[:, COL["noc_read_bytes"]] = moved
 
 
 def _parts(total: int, parts: int) -> list[int]:
@@ -277,8 +350,9 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     a_dram = not (a_kind == "act" and a_res)
     b_dram = not ((b_kind == "act" and a_res) or (b_kind == "weight" and ctx.weights_on_chip))
     out_dram = out_kind == "kv" or not out_res
-    how, parts = _split(ctx, g, m, n, k, g * m * k * a_db * a_dram,
-                        (g if b_per_batch else 1) * k * n * b_b * b_dram, rate)
+    a_once = g * m * k * a_db * a_dram
+    b_once = (g if b_per_batch else 1) * k * n * b_b * b_dram
+    how, parts, shared = _split(ctx, g, m, n, k, a_once, b_once, rate)
     a_base = ctx.alloc(g * m * k * a_b)
     b_base = ctx.alloc((g if b_per_batch else 1) * k * n * b_b)
     o_base = ctx.alloc(g * m * n * out_b)
@@ -306,7 +380,8 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
         shift = int(off * {"g": m * k * a_db, "m": k * a_db, "n": k * b_b}.get(how, 0))
         tiles, mapping, (ard, awr) = _gemm_tiles(
             ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram, out_dram, b_per_batch, a_db,
-            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name, engine, prec)
+            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name, engine, prec,
+            shared, parts)
         per_core.append(tiles)
         acc_rd += ard
         acc_wr += awr
@@ -329,12 +404,14 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
                         out_dram, b_per_batch, a_db)[0]
     stream = {"ws": best[1], "is": best[2]}.get(sa.dataflow, 0.0) if engine == "array" else 0.0
     split = "" if how == "none" else f"; {parts} cores split {how}"
+    if shared:
+        split += f", {shared.upper()} multicast"
     note = f"; dequant {','.join(conv)}" if conv else ""
     return LayerProgram(
         index=index, name=layer.name, op=layer.kind, unit=engine, tiles=tuple(per_core),
         m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
         vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
-        mapping=f"{mapping}{split}{note}",
+        mapping=f"{mapping}{split}{note}", dram_operand_bytes=a_once + b_once,
         extra={"acc_read_bytes": acc_rd, "acc_write_bytes": acc_wr,
                **({"stream": float(stream)} if stream else {})})
 
@@ -393,7 +470,7 @@ def _lower_vector(ctx: _Ctx, index: int, layer: Layer, a_res: bool, out_res: boo
         macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
         vector_special_ops=float(vec.get("special", 0.0)),
         precision=getattr(layer, "precision", getattr(layer, "act_precision", "int8")),
-        mapping=mapping)
+        mapping=mapping, dram_operand_bytes=rd)
 
 
 def _depthwise_on_vector(chip: Chip, layer: Conv2d) -> bool:

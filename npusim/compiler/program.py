@@ -16,6 +16,8 @@ and the DMA writes ``dram_write_bytes`` back at ``write_addr``. Columns, in orde
     read_addr         DRAM byte address of the load
     write_addr        DRAM byte address of the store
     vector_cycles     vector-unit busy time, overlapped with the array
+    noc_read_bytes    bytes that reach the core over the on-chip network (another core's
+                      multicast of a shared operand) before the tile can start
 
 On a core with an accumulator SRAM the partial sums (reads and writes) go there instead of
 the scratchpad and are left out of the SRAM columns; a layer's totals of them are in
@@ -46,7 +48,10 @@ __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_
 TILE_COLUMNS: tuple[str, ...] = (
     "array_cycles", "compute_cycles", "macs", "dram_read_bytes", "dram_write_bytes",
     "sram_read_bytes", "sram_write_bytes", "read_addr", "write_addr", "vector_cycles",
+    "noc_read_bytes",
 )
+#: Columns a tile trace may leave out (taken as zero): added after the format was published.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("noc_read_bytes",)
 COL = {name: i for i, name in enumerate(TILE_COLUMNS)}
 
 
@@ -68,6 +73,9 @@ class LayerProgram:
     vector_special_ops: float = 0.0
     precision: str = "int8"
     mapping: str = ""
+    #: one copy of every operand the layer reads from DRAM (bytes); what the tiles read
+    #: beyond it is duplicated (re-read, or read by more than one core). -1: not known
+    dram_operand_bytes: float = -1.0
     extra: dict[str, float] = field(default_factory=dict)
 
     @cached_property
@@ -173,9 +181,13 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
             df = table.to_pandas()
     except (OSError, ValueError) as exc:
         raise SpecError(f"cannot read tile trace: {exc}", str(p)) from None
-    missing = [c for c in ("layer_index", "layer", "core", *TILE_COLUMNS) if c not in df.columns]
+    missing = [c for c in ("layer_index", "layer", "core", *TILE_COLUMNS)
+               if c not in df.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise SpecError(f"tile trace lacks columns: {', '.join(missing)}", str(p))
+    for c in OPTIONAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = 0.0
     cores = int(n_cores or meta.get("n_cores") or int(df["core"].max()) + 1)  # type: ignore[call-overload]
     layer_meta = {int(d["index"]): d for d in meta.get("layers", [])}  # type: ignore[union-attr, attr-defined]
     layers = []

@@ -7,6 +7,12 @@ store has finished). The array and the vector unit work on a tile together (fuse
 processing), so a tile is busy for the larger of the two. A layer ends when its last core
 finishes: layers are separated by a barrier.
 
+A tile's ``noc_read_bytes`` (a shared operand other cores read from DRAM and multicast) come
+over the on-chip network beside its own DRAM load: they stream at the core's NoC port rate
+as the peers' DRAM reads (issued at the same time as its own) deliver them, so the load
+ends at ``max(DRAM load done, start + NoC bytes / NoC rate) + NoC latency``. The part of a
+wait for a load after its DRAM part has arrived is NoC time (``noc_wait_s``).
+
 DRAM is reached only through the :class:`~npusim.engine.memory.MemoryModel` interface, so
 contention between cores and DMA engines is whatever the memory model makes of requests
 issued in simulated-time order. Time is in seconds.
@@ -28,6 +34,7 @@ import simpy
 
 from npusim.compiler.program import COL, TileProgram
 from npusim.engine.memory import BandwidthDram, IdealMemory, MemoryModel, traffic_counters
+from npusim.errors import SimulationError
 from npusim.kernels.events import (
     MEM_BANDWIDTH,
     MEM_IDEAL,
@@ -55,6 +62,7 @@ class CoreStats:
     dma_wait_s: float = 0.0  # waiting for loads not hidden by double buffering
     store_wait_s: float = 0.0  # waiting for an output buffer to drain
     end_s: float = 0.0
+    noc_wait_s: float = 0.0  # waiting for NoC bytes after the DRAM part of a load arrived
 
 
 assert tuple(f.name for f in fields(CoreStats)) == STAT_FIELDS  # the kernel's order
@@ -102,37 +110,49 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
     trace = run.trace
     dma_cap = run.chip.cores.core.dma.bytes_per_cycle
     dma_bps = dma_cap * clock if dma_cap else 0.0
+    noc_bps, noc_lat = _noc_rate(run.chip)
     rd_col, wr_col = COL["dram_read_bytes"], COL["dram_write_bytes"]
     ra_col, wa_col = COL["read_addr"], COL["write_addr"]
     arr_col, vec_col = COL["array_cycles"], COL["vector_cycles"]
     comp_col, mac_col = COL["compute_cycles"], COL["macs"]
+    noc_col = COL["noc_read_bytes"]
     rows = tiles.tolist()  # plain floats: numpy scalar access would dominate the loop
     mac_s = fill_s = sram_s = vec_extra_s = busy_s = array_s = vector_s = 0.0
-    dma_wait_s = store_wait_s = 0.0
+    dma_wait_s = store_wait_s = noc_wait_s = 0.0
 
-    def load(i: int, t: float) -> float:
+    def load(i: int, t: float) -> tuple[float, float]:
+        """(when the DRAM part of tile i's inputs is in, when all of them are)."""
         nbytes = math.ceil(rows[i][rd_col])
-        if nbytes <= 0:
-            return t
-        done = mem.transfer(t, nbytes, int(rows[i][ra_col]), False, core)
-        if dma_bps:
-            done = max(done, t + nbytes / dma_bps)
-        if trace:
+        done = t
+        if nbytes > 0:
+            done = mem.transfer(t, nbytes, int(rows[i][ra_col]), False, core)
+            if dma_bps:
+                done = max(done, t + nbytes / dma_bps)
+        dram_done = done
+        noc = rows[i][noc_col]
+        if noc > 0:
+            stream = t + noc / noc_bps
+            done = (stream if stream > done else done) + noc_lat
+        if trace and (nbytes > 0 or noc > 0):
             run.events.append(TileEvent(layer, core, i, "dma_in", t, done))
-        return done
+        return dram_done, done
 
-    load_done = load(0, env.now)
+    dram_done, load_done = load(0, env.now)
     store_done = [env.now, env.now]  # per output buffer
     for i in range(n):
         row = rows[i]
         if load_done > env.now:
-            dma_wait_s += load_done - env.now
-            yield env.timeout(load_done - env.now)
+            d = load_done - env.now
+            arrived = dram_done if dram_done > env.now else env.now
+            noc_part = load_done - arrived
+            noc_wait_s += noc_part
+            dma_wait_s += d - noc_part
+            yield env.timeout(d)
         if store_done[i % 2] > env.now:  # the output buffer still drains tile i-2
             store_wait_s += store_done[i % 2] - env.now
             yield env.timeout(store_done[i % 2] - env.now)
         if i + 1 < n:
-            load_done = load(i + 1, env.now)
+            dram_done, load_done = load(i + 1, env.now)
         a = row[arr_col] / clock
         v = row[vec_col] / clock
         busy = a if a > v else v
@@ -168,7 +188,15 @@ def _core(env: simpy.Environment, run: _Run, layer: int, core: int, tiles: np.nd
     stats.mac_s, stats.fill_drain_s, stats.sram_stall_s = mac_s, fill_s, sram_s
     stats.vector_extra_s = vec_extra_s
     stats.dma_wait_s, stats.store_wait_s = dma_wait_s, store_wait_s
+    stats.noc_wait_s = noc_wait_s
     stats.end_s = env.now
+
+
+def _noc_rate(chip: Chip) -> tuple[float, float]:
+    """The NoC's per-core receive rate (B/s; inf without a NoC) and its latency (s)."""
+    if chip.noc is None:
+        return math.inf, 0.0
+    return chip.noc.bytes_per_cycle * chip.clock, chip.noc.latency_cycles / chip.clock
 
 
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -192,6 +220,7 @@ def _tile_work(tiles: np.ndarray, peaks: np.ndarray, clock: float) -> np.ndarray
     work[:, w["read_addr"]] = np.trunc(tiles[:, COL["read_addr"]])
     work[:, w["write_bytes"]] = np.ceil(tiles[:, COL["dram_write_bytes"]])
     work[:, w["write_addr"]] = np.trunc(tiles[:, COL["write_addr"]])
+    work[:, w["noc_bytes"]] = tiles[:, COL["noc_read_bytes"]]
     return work
 
 
@@ -215,19 +244,20 @@ def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | Idea
     peaks = np.repeat(np.array(layer_peak, dtype=np.float64), counts.sum(axis=1))
     work = _tile_work(tiles, peaks, chip.clock)
     dma_cap = chip.cores.core.dma.bytes_per_cycle
-    params = np.zeros(6)
+    params = np.zeros(8)
     params[0] = kind
     if isinstance(memory, BandwidthDram):
         params[1:5] = (memory.channel_bandwidth, memory.peak_bandwidth, memory.latency_s,
                        memory.interleave)
     params[5] = dma_cap * chip.clock if dma_cap else 0.0
+    params[6:8] = _noc_rate(chip)
     state, busy = memory.array_state()
     n_layers, n_cores = offsets.shape
     times = np.zeros((n_layers, 2))
     core_stats = np.zeros((n_layers, n_cores, len(STAT_FIELDS)))
     traffic = np.zeros((n_layers, 4))
     run_tiles(work, offsets, counts, params, state, busy, times, core_stats, traffic,
-              np.zeros((n_cores, 7)))
+              np.zeros((n_cores, 8)))
     memory.set_array_state(state, busy)
     memory.finish(float(times[-1, 1]))
     epb = memory.energy_per_byte
@@ -253,6 +283,9 @@ def run_program(chip: Chip, program: TileProgram, memory: MemoryModel,
     results, far fewer Python steps); ``compiled=False`` forces SimPy, ``compiled=True``
     insists on the kernel.
     """
+    if chip.noc is None and any(lp.total("noc_read_bytes") > 0 for lp in program.layers):
+        raise SimulationError(f"the tile program moves bytes over an on-chip network; "
+                              f"{chip.name!r} has none (no 'noc:' in its spec)")
     kind = compiled_model(memory, trace)
     if compiled and kind is None:
         raise ValueError(f"the compiled event model cannot run {type(memory).__name__} "

@@ -8,7 +8,8 @@ takes the longest of three times, every one a bound no schedule can beat:
              a layer on the matrix-vector engine divides by that engine's peak instead
              (cores x lanes x width x rows x MACs per multiplier per cycle x clock)
     memory   (DRAM read + write bytes) / the DRAM's peak bandwidth  — no latency, no bank
-             or refresh stalls (zero with ``ideal`` memory)
+             or refresh stalls (zero with ``ideal`` memory); or, if longer, the busiest
+             core's NoC bytes / its NoC port rate (no NoC latency)
     vector   vector-unit cycles of all tiles / cores / clock  — perfectly shared by cores
 
 so the event model (which also pays fill and drain, SRAM-port stalls, exposed DMA, DRAM
@@ -82,6 +83,9 @@ def layer_times(chip: Chip, lp: LayerProgram, ideal_memory: bool = False) -> Roo
     if not ideal_memory:
         moved = lp.total("dram_read_bytes") + lp.total("dram_write_bytes")
         memory = moved / chip.dram.peak_bandwidth
+    if chip.noc is not None:
+        noc = float(lp.per_core("noc_read_bytes").max(initial=0.0))
+        memory = max(memory, noc / (chip.noc.bytes_per_cycle * clock))
     vector = lp.total("vector_cycles") / chip.n_cores / clock
     return RooflineTimes(compute, memory, vector)
 

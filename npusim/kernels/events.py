@@ -10,6 +10,10 @@ floating-point operations in the same order, so the results are identical, not c
 SimPy model (the plain-Python twin) and this kernel are compared by tests on random tile
 programs and on every preset.
 
+A tile's NoC bytes arrive beside its DRAM load: the load ends at ``max(DRAM done, start +
+NoC bytes / NoC rate) + NoC latency``, and the part of a wait after the DRAM part arrived is
+counted as NoC time.
+
 Memory state is passed in and updated in place: ``mem_state = [floor, read bytes, write
 bytes]`` and ``busy`` (one time per channel; 0.0 where the Python model keeps no entry).
 """
@@ -36,20 +40,21 @@ MEM_BANDWIDTH = 1
 #: The per-core, per-layer figures ``run_tiles`` returns, in this order (CoreStats fields).
 STAT_FIELDS: tuple[str, ...] = (
     "busy_s", "array_s", "vector_s", "mac_s", "fill_drain_s", "sram_stall_s",
-    "vector_extra_s", "dma_wait_s", "store_wait_s", "end_s",
+    "vector_extra_s", "dma_wait_s", "store_wait_s", "end_s", "noc_wait_s",
 )
 
 #: Columns of the per-tile ``work`` array ``run_tiles`` takes (npusim.engine.events makes it
 #: from the tile program with the SimPy model's own arithmetic).
 WORK_COLUMNS: tuple[str, ...] = (
     "array_s", "vector_s", "busy_s", "compute_s", "mac_s", "read_bytes", "read_addr",
-    "write_bytes", "write_addr",
+    "write_bytes", "write_addr", "noc_bytes",
 )
 WORK = {name: i for i, name in enumerate(WORK_COLUMNS)}
-_A, _V, _BUSY, _COMP, _IDEAL, _RD, _RA, _WR, _WA = range(9)
+_A, _V, _BUSY, _COMP, _IDEAL, _RD, _RA, _WR, _WA, _NOC = range(10)
 #: ``params`` of ``run_tiles``: memory kind, channel and peak bandwidth (B/s), idle latency
-#: (s), interleave (B), DMA engine rate (B/s, 0: unlimited).
-_KIND, _CH_BW, _PEAK_BW, _LAT, _IL, _DMA = range(6)
+#: (s), interleave (B), DMA engine rate (B/s, 0: unlimited), NoC rate per core (B/s) and
+#: NoC latency (s).
+_KIND, _CH_BW, _PEAK_BW, _LAT, _IL, _DMA, _NOC_BW, _NOC_LAT = range(8)
 
 # Where a core resumes: the points its SimPy process yields at.
 _START, _TOP, _AFTER_LOAD, _AFTER_STORE, _AFTER_COMPUTE, _FINAL, _DONE = range(7)
@@ -124,8 +129,8 @@ def _advance(i0: int, n: int, now: float, work: np.ndarray, core: np.ndarray, s:
              params: np.ndarray, mem_state: np.ndarray, busy: np.ndarray) -> float:
     """Run one core from where it waits, at ``now``, to its next wait; return when that
     wait ends, or -1.0 when the core is done. ``core`` = [resume point, tile, load done,
-    store done (buffer 0), store done (buffer 1)]; ``s`` its STAT_FIELDS; its tiles are
-    ``work[i0:i0 + n]``."""
+    store done (buffer 0), store done (buffer 1), DRAM part of the load done]; ``s`` its
+    STAT_FIELDS; its tiles are ``work[i0:i0 + n]``."""
     while True:
         st = core[0]
         i = np.int64(core[1])
@@ -146,7 +151,10 @@ def _advance(i0: int, n: int, now: float, work: np.ndarray, core: np.ndarray, s:
             core[0] = _AFTER_LOAD
             if core[2] > now:
                 d = core[2] - now
-                s[7] += d
+                arrived = core[5] if core[5] > now else now
+                noc_part = core[2] - arrived
+                s[10] += noc_part
+                s[7] += d - noc_part
                 return now + d
         elif st == _AFTER_LOAD:
             core[0] = _AFTER_STORE
@@ -194,6 +202,13 @@ def _advance(i0: int, n: int, now: float, work: np.ndarray, core: np.ndarray, s:
             if nbytes > 0:
                 core[field] = _transfer(now, nbytes, np.int64(work[row, _WA if write else _RA]),
                                         write, params, mem_state, busy)
+            if not write:
+                core[5] = core[2]
+                noc = work[row, _NOC]
+                if noc > 0:
+                    stream = now + noc / params[_NOC_BW]
+                    done = core[2] if core[2] > stream else stream
+                    core[2] = done + params[_NOC_LAT]
         if st == _AFTER_STORE:  # the tile computes once its successor's load is issued
             b = work[i0 + i, _BUSY]
             if b > 0:
@@ -209,13 +224,13 @@ def run_tiles(work: np.ndarray, offsets: np.ndarray, counts: np.ndarray, params:
 
     Fills ``times`` (layers x 2: start, end), ``stats`` (layers x cores x STAT_FIELDS, zeros
     on entry) and ``traffic`` (layers x 4: cumulative read and write bytes at each layer's
-    start and end). ``scratch`` is (cores x 7) working space. The caller allocates the
+    start and end). ``scratch`` is (cores x 8) working space. The caller allocates the
     arrays: numba's own allocation code would add seconds to a cold start.
     """
     n_layers, n_cores = offsets.shape
-    cores = scratch[:, :5]
-    wake = scratch[:, 5]  # when each core's pending wait ends (-1: it has ended)
-    ids = scratch[:, 6]  # the order waits were scheduled in (SimPy's event id)
+    cores = scratch[:, :6]
+    wake = scratch[:, 6]  # when each core's pending wait ends (-1: it has ended)
+    ids = scratch[:, 7]  # the order waits were scheduled in (SimPy's event id)
     next_id = 0.0
     now = 0.0
     for layer in range(n_layers):

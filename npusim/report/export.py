@@ -79,9 +79,10 @@ def format_summary(result: Result) -> str:
         f"latency         {s['latency_s'] * 1e3:.4f} ms ({s['cycles']:.0f} cycles)",
         f"throughput      {s['inferences_per_s']:.1f} inferences/s, {s['effective_tops']:.2f} TOPS effective",
         f"utilization     {s['utilization'] * 100:.1f} % of peak MACs",
-        f"energy          {s['energy_j'] * 1e3:.4f} mJ (MAC {s['energy_mac_j'] * 1e3:.3f}, SRAM {s['energy_sram_j'] * 1e3:.3f}, DRAM {s['energy_dram_j'] * 1e3:.3f}, vector {s['energy_vector_j'] * 1e3:.3f}, static {s['energy_static_j'] * 1e3:.3f})",
+        f"energy          {s['energy_j'] * 1e3:.4f} mJ (MAC {s['energy_mac_j'] * 1e3:.3f}, SRAM {s['energy_sram_j'] * 1e3:.3f}, DRAM {s['energy_dram_j'] * 1e3:.3f}, NoC {s['energy_noc_j'] * 1e3:.3f}, vector {s['energy_vector_j'] * 1e3:.3f}, static {s['energy_static_j'] * 1e3:.3f})",
         f"power           {s['average_power_w']:.2f} W average, {s['tops_per_w']:.3f} TOPS/W",
-        f"DRAM traffic    {s['dram_read_bytes'] / 2**20:.2f} MiB read, {s['dram_write_bytes'] / 2**20:.2f} MiB written",
+        f"DRAM traffic    {s['dram_read_bytes'] / 2**20:.2f} MiB read ({s['dram_dup_bytes'] / 2**20:.2f} beyond one copy of each operand), {s['dram_write_bytes'] / 2**20:.2f} MiB written",
+        f"NoC traffic     {s['noc_bytes'] / 2**20:.2f} MiB multicast to other cores",
         f"bound layers    compute {s['bound_compute_layers']}, memory {s['bound_memory_layers']}, vector {s['bound_vector_layers']}",
     ]
     weights = format_weights(s)

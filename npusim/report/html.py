@@ -66,6 +66,11 @@ def chip_html(chip: Chip) -> str:
         rows.append(("accumulator SRAM", _bytes(core.accumulator.size)))
     if chip.shared_sram is not None:
         rows.append(("shared SRAM", _bytes(chip.shared_sram.size)))
+    if chip.noc is not None:
+        rows.append(("NoC", f"{chip.noc.bytes_per_cycle:g} B/cycle per core, "
+                            f"{chip.noc.latency_cycles:g} cycles, "
+                            f"{'multicast' if chip.noc.multicast else 'no multicast'}, "
+                            f"{_pj(chip.noc.energy_per_byte / 8)}/bit"))
     rows.append(("DMA engines per core", core.dma.engines))
     rows += [
         ("DRAM", f"{d.standard}, {d.n_channels} channels x {d.width_bits} bit "
@@ -115,7 +120,7 @@ def result_html(result: Result, top: int = 10) -> str:
         ("energy", f"{s['energy_j'] * 1e3:.4g} mJ"),
         ("energy split", ", ".join(
             f"{k} {100 * s[f'energy_{k}_j'] / s['energy_j']:.0f} %"
-            for k in ("mac", "sram", "dram", "vector", "static")) if s["energy_j"] > 0 else "-"),
+            for k in ("mac", "sram", "dram", "noc", "vector", "static")) if s["energy_j"] > 0 else "-"),
         ("power", f"{s['average_power_w']:.3g} W average, {s['tops_per_w']:.3g} TOPS/W"),
         ("DRAM traffic", f"{_bytes(s['dram_read_bytes'])} read, "
          f"{_bytes(s['dram_write_bytes'])} written"),

@@ -37,10 +37,11 @@ CAUSE_LABELS: dict[str, str] = {
     "time_mac_s": "array MACs", "time_fill_drain_s": "fill/drain", "time_sram_stall_s":
     "SRAM port stall", "time_vector_s": "vector unit", "time_dma_exposed_s": "exposed DMA",
     "time_dram_bank_s": "DRAM bank/row", "time_dram_refresh_s": "DRAM refresh",
-    "time_dram_turnaround_s": "DRAM R/W turnaround", "time_sync_s": "core sync",
+    "time_dram_turnaround_s": "DRAM R/W turnaround", "time_noc_s": "NoC",
+    "time_sync_s": "core sync",
 }
 _ENERGY_COLUMNS = {"energy_mac_j": "MAC", "energy_sram_j": "SRAM", "energy_dram_j": "DRAM",
-                   "energy_vector_j": "vector", "energy_static_j": "static"}
+                   "energy_noc_j": "NoC", "energy_vector_j": "vector", "energy_static_j": "static"}
 _BOUND_COLOURS = {"compute": "tab:blue", "memory": "tab:red", "vector": "tab:green"}
 _FORMATS = ("png", "svg", "pdf")
 
@@ -119,7 +120,8 @@ def energy_breakdown(data: Result | pd.DataFrame, path: str | os.PathLike[str] |
                      *, title: str | None = None) -> Figure:
     """Energy per layer stacked by component (left) and the total by component (right)."""
     df = _frame(data)
-    cols = list(_ENERGY_COLUMNS)
+    # A table saved before the NoC term existed has no energy_noc_j.
+    cols = [c for c in _ENERGY_COLUMNS if c != "energy_noc_j" or c in df.columns]
     _need(df, ["layer", *cols], "the energy plot")
     fig = Figure(figsize=(max(7.0, min(0.16 * len(df) + 4, 26.0)), 4.5), layout="constrained")
     gs = fig.add_gridspec(1, 2, width_ratios=(6, 1))

@@ -39,9 +39,9 @@ STALL_EPSILON = 1e-9
 LAYER_COLUMNS: tuple[str, ...] = (
     "layer", "op", "unit", "precision", "m", "n", "k", "macs", "compute_cycles", "array_cycles",
     "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "limit", "utilization",
-    "dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes",
-    "acc_read_bytes", "acc_write_bytes", "energy_j",
-    "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_vector_j", "energy_static_j",
+    "dram_read_bytes", "dram_write_bytes", "dram_dup_bytes", "noc_bytes", "sram_read_bytes",
+    "sram_write_bytes", "acc_read_bytes", "acc_write_bytes", "energy_j", "energy_mac_j",
+    "energy_sram_j", "energy_dram_j", "energy_noc_j", "energy_vector_j", "energy_static_j",
     "n_tiles", "mapping",
 )
 
@@ -49,7 +49,7 @@ LAYER_COLUMNS: tuple[str, ...] = (
 CAUSE_COLUMNS: tuple[str, ...] = (
     "time_mac_s", "time_fill_drain_s", "time_sram_stall_s", "time_vector_s",
     "time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
-    "time_sync_s",
+    "time_noc_s", "time_sync_s",
 )
 
 
@@ -58,7 +58,9 @@ def _causes(st: LayerStats) -> dict[str, float]:
 
     Each core's span is its busy time (MACs at peak, fill/drain, SRAM stalls, vector work
     not hidden by the array) plus time waiting on DMA; a core that finishes before the
-    last one waits at the barrier (``time_sync_s``). Exposed DMA time is split further by
+    last one waits at the barrier (``time_sync_s``). A load's wait after its DRAM part has
+    arrived, for bytes multicast over the on-chip network, is ``time_noc_s``. Exposed DMA
+    time is split further by
     the DRAM model's own stall counters (bank conflicts and row misses, refresh,
     read/write turnaround) in proportion to their share of its busy time, when it has them.
     """
@@ -71,6 +73,7 @@ def _causes(st: LayerStats) -> dict[str, float]:
         out["time_sram_stall_s"] += cs.sram_stall_s / n
         out["time_vector_s"] += cs.vector_extra_s / n
         out["time_dma_exposed_s"] += (cs.dma_wait_s + cs.store_wait_s) / n
+        out["time_noc_s"] += cs.noc_wait_s / n
         span = cs.end_s - st.start_s if cs.end_s > 0 else 0.0
         out["time_sync_s"] += max(latency - span, 0.0) / n
     m = st.memory
@@ -92,7 +95,7 @@ _LIMIT_NAMES = {
     "time_mac_s": "mac rate", "time_sram_stall_s": "sram port", "time_vector_s": "vector unit",
     "time_dma_exposed_s": "dram bandwidth", "time_dram_bank_s": "dram bank conflicts",
     "time_dram_refresh_s": "dram refresh", "time_dram_turnaround_s": "dram read/write turnaround",
-    "time_sync_s": "core imbalance",
+    "time_sync_s": "core imbalance", "time_noc_s": "noc bandwidth",
 }
 _DRAM_CAUSES = ("time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s",
                 "time_dram_turnaround_s")
@@ -189,6 +192,11 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
     util = lp.macs / (cycles * peak) if (cycles > 0 and peak) else 0.0
     dram_j = float(st.memory.get("energy_j", 0.0))
     e = layer_energy(chip, lp, dram_j, latency)
+    # What the tiles read beyond one copy of each operand: re-reads by the tiling and copies
+    # of a shared operand loaded by more than one core (whole bytes: the tiles' shares of a
+    # vector layer are fractions; unknown for a trace without layer metadata).
+    dup = (float(max(round(lp.total("dram_read_bytes") - lp.dram_operand_bytes), 0))
+           if lp.dram_operand_bytes >= 0 else float("nan"))
     row: dict[str, Any] = {
         "layer": lp.name, "op": lp.op, "unit": lp.unit, "precision": lp.precision,
         "m": lp.m, "n": lp.n, "k": lp.k, "macs": int(lp.macs),
@@ -196,13 +204,15 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
         "vector_cycles": busy["vector"], "cycles": cycles,
         "stall_cycles": stall,
         "latency_s": latency, "bound": bound, "utilization": util,
-        "dram_read_bytes": rd, "dram_write_bytes": wr,
+        "dram_read_bytes": rd, "dram_write_bytes": wr, "dram_dup_bytes": dup,
+        "noc_bytes": lp.total("noc_read_bytes"),
         "sram_read_bytes": lp.total("sram_read_bytes"),
         "sram_write_bytes": lp.total("sram_write_bytes"),
         "acc_read_bytes": lp.extra.get("acc_read_bytes", 0.0),
         "acc_write_bytes": lp.extra.get("acc_write_bytes", 0.0),
         "energy_j": e.total_j, "energy_mac_j": e.mac_j, "energy_sram_j": e.sram_j,
-        "energy_dram_j": e.dram_j, "energy_vector_j": e.vector_j, "energy_static_j": e.static_j,
+        "energy_dram_j": e.dram_j, "energy_noc_j": e.noc_j, "energy_vector_j": e.vector_j,
+        "energy_static_j": e.static_j,
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))
@@ -268,10 +278,13 @@ class Result:
             "energy_mac_j": float(df["energy_mac_j"].sum()),
             "energy_sram_j": float(df["energy_sram_j"].sum()),
             "energy_dram_j": float(df["energy_dram_j"].sum()) + dram_extra,
+            "energy_noc_j": float(df["energy_noc_j"].sum()),
             "energy_vector_j": float(df["energy_vector_j"].sum()),
             "energy_static_j": float(df["energy_static_j"].sum()),
             "dram_read_bytes": float(df["dram_read_bytes"].sum()),
             "dram_write_bytes": float(df["dram_write_bytes"].sum()),
+            "dram_dup_bytes": float(df["dram_dup_bytes"].sum()),
+            "noc_bytes": float(df["noc_bytes"].sum()),
             "average_power_w": energy / latency if latency > 0 else 0.0,
             "effective_tops": 2 * macs / latency / 1e12 if latency > 0 else 0.0,
             "tops_per_w": 2 * macs / energy / 1e12 if energy > 0 else 0.0,

@@ -1,8 +1,9 @@
 """The chip specification: YAML → validated, frozen pydantic models.
 
 A chip composes, in this order: clock, cores (a count and one core description: systolic
-arrays, an optional matrix-vector engine, a vector unit, an SRAM scratchpad, DMA engines), an optional shared on-chip SRAM,
-DRAM (a catalog standard plus overrides) and an energy table. Quantities are written with
+arrays, an optional matrix-vector engine, a vector unit, an SRAM scratchpad, DMA engines),
+an optional shared on-chip SRAM, an optional on-chip network between the cores, DRAM (a
+catalog standard plus overrides) and an energy table. Quantities are written with
 units (``24 MiB``, ``700 MHz``, ``34 GB/s``, ``0.2 pJ``); bare numbers are base units.
 Unknown keys are errors. Cross-field rules (SRAM holds one double-buffered minimum tile, the
 default precision is one the array computes) are checked after the fields.
@@ -37,6 +38,7 @@ __all__ = [
     "Dram",
     "EnergyTable",
     "MatVec",
+    "Noc",
     "Sram",
     "Systolic",
     "VectorUnit",
@@ -169,6 +171,40 @@ class Core(_Spec):
         return self.matvec.read_bytes_per_cycle or self.sram.read_bytes_per_cycle
 
 
+# On-chip wire energy, about 0.1 pJ per bit per mm: Dally, "Power, Programmability, and
+# Granularity: The Challenges of ExaScale Computing" (IPDPS 2011 keynote; 28 nm: a 256-bit
+# word moved 1 mm costs 26 pJ); Keckler et al., "GPUs and the Future of Parallel Computing",
+# IEEE Micro 2011 (240 fJ/bit/mm per transition at 40 nm, 150 at 10 nm, i.e. about 0.12 at
+# one transition in two): wire energy per mm hardly shrinks with the node, so it is not
+# scaled by process_nm. A NoC byte is taken to travel 10 mm (an assumption: half the side
+# of a 400 mm2 die, from the core that read it from DRAM to the one that uses it).
+NOC_PJ_PER_BIT_MM = 0.1
+NOC_DISTANCE_MM = 10.0
+
+
+class Noc(_Spec):
+    """The on-chip network between the cores.
+
+    ``bytes_per_cycle`` is what one core can receive from the others per core cycle;
+    ``latency_cycles`` the time from a byte leaving one core to arriving at another.
+    With ``multicast`` a core can send one block to every other core at once: a GEMM split
+    over M then reads the shared B from DRAM once (each core reads its share and multicasts
+    it), an N split A once. Without it each core loads its own copy from DRAM, as with no
+    network. ``pj_per_bit``: energy per bit delivered to one core (default: 0.1 pJ/bit/mm
+    over 10 mm, see NOC_PJ_PER_BIT_MM).
+    """
+
+    bytes_per_cycle: float = Field(gt=0)
+    latency_cycles: float = Field(ge=0)
+    multicast: bool = False
+    pj_per_bit: float | None = Field(default=None, gt=0)
+
+    @property
+    def energy_per_byte(self) -> float:
+        pj = self.pj_per_bit if self.pj_per_bit is not None else NOC_PJ_PER_BIT_MM * NOC_DISTANCE_MM
+        return pj * 8e-12
+
+
 class Cores(_Spec):
     count: int = Field(default=1, gt=0)
     core: Core
@@ -295,6 +331,7 @@ class Chip(_Spec):
     default_precision: Precision = "int8"
     cores: Cores
     shared_sram: Sram | None = None
+    noc: Noc | None = None
     dram: Dram
     energy: EnergyTable = Field(default_factory=EnergyTable)
     tdp: Watts | None = None
@@ -375,6 +412,11 @@ class Chip(_Spec):
 
     def dram_energy_per_byte(self) -> float:
         return self.dram.energy_pj_per_bit * 8e-12
+
+    @property
+    def multicast(self) -> bool:
+        """Whether cores can share one DRAM read of an operand over the on-chip network."""
+        return self.noc is not None and self.noc.multicast and self.n_cores > 1
 
     def _repr_html_(self) -> str:
         from npusim.report.html import chip_html

@@ -57,11 +57,13 @@ _SUMMARY_METRICS = {
     "latency_s": "latency_s", "cycles": "cycles", "inferences_per_s": "throughput",
     "effective_tops": "effective_tops", "energy_j": "energy_j",
     "energy_mac_j": "energy_mac_j", "energy_sram_j": "energy_sram_j",
-    "energy_dram_j": "energy_dram_j", "energy_vector_j": "energy_vector_j",
+    "energy_dram_j": "energy_dram_j", "energy_noc_j": "energy_noc_j",
+    "energy_vector_j": "energy_vector_j",
     "energy_static_j": "energy_static_j", "average_power_w": "average_power_w",
     "tops_per_w": "tops_per_w", "inferences_per_j": "inferences_per_j",
     "utilization": "utilization", "dram_read_bytes": "dram_read_bytes",
-    "dram_write_bytes": "dram_write_bytes", "macs": "macs", "layers": "layers",
+    "dram_write_bytes": "dram_write_bytes", "dram_dup_bytes": "dram_dup_bytes",
+    "noc_bytes": "noc_bytes", "macs": "macs", "layers": "layers",
     "batch": "batch", "bound_compute_layers": "bound_compute_layers",
     "bound_memory_layers": "bound_memory_layers", "bound_vector_layers": "bound_vector_layers",
     "weights_resident": "weights_resident",  # 1.0 when weights stayed in the shared SRAM
@@ -71,8 +73,8 @@ _LAYER_COLUMNS = ("layer", "op", "bound", "latency_s", "energy_j", "utilization"
                   "dram_read_bytes", "dram_write_bytes", "time_mac_s", "time_fill_drain_s",
                   "time_sram_stall_s", "time_vector_s", "time_dma_exposed_s",
                   "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
-                  "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
-                  "energy_vector_j", "energy_static_j")
+                  "time_noc_s", "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
+                  "energy_noc_j", "energy_vector_j", "energy_static_j")
 
 METRIC_COLUMNS: tuple[str, ...] = (
     *_SUMMARY_METRICS.values(), "dram_bytes", "peak_tops", "area_mm2", "area_array_mm2",
