@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
                      "topology .csv, .onnx or HF config.json")
     run.add_argument("--batch", type=int, default=1)
+    run.add_argument("--attention", choices=("fused", "materialized"), default=None,
+                     help="for an HF config.json workload: fused (default) or materialized "
+                     "attention")
     run.add_argument("--memory", default="bandwidth",
                      help="memory model: bandwidth (default), ideal, cycle")
     run.add_argument("--fidelity", default="event",
@@ -73,6 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
+    if args.attention and (args.tile_trace or not str(args.workload or "").lower()
+                           .endswith(".json")):
+        raise SpecError("--attention applies to an HF config.json workload only")
     chip = resolve_chip(args.arch)
     memory: object = args.memory
     if args.dram_commands:
@@ -82,7 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.scenario:
         from npusim.scenarios import run_scenario
 
-        scen = run_scenario(chip, resolve_workload(args.workload), args.scenario,
+        scen = run_scenario(chip, resolve_workload(args.workload,
+                                                   attention=args.attention or "fused"),
+                            args.scenario,
                             memory=args.memory)
         print(scen.tried.to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
@@ -94,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
-        wl = resolve_workload(args.workload, batch=args.batch)
+        wl = resolve_workload(args.workload, batch=args.batch,
+                              attention=args.attention or "fused")
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[arg-type]
                           fidelity=args.fidelity)
     if args.rows != 0:
