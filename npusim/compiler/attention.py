@@ -34,9 +34,14 @@ first load and last store — taking, within 2 %, the one with the fewest tiles 
 tiler does). No fitting candidate: the compiler falls back to materialised attention.
 
 Cores: whole pairs are split across cores when there are at least as many pairs as cores;
-otherwise (query block, pair) units are dealt longest first to the least loaded core, and
-a core reads the K/V blocks of every pair it works on. K/V are not split across cores
-(no split-KV / flash-decoding): a decode step with fewer pairs than cores leaves cores idle.
+otherwise (pair, query block) units are dealt longest first to the least loaded core, and
+a core reads the K/V blocks of every pair it works on. With fewer units than cores (decode
+of a GQA model at small batch) each unit's K/V blocks are split over ``cores // units``
+parts (split-KV, as flash-decoding does): every part reads Q, writes its O with the row
+max and sum in fp32, and the core of the first part combines them after its own work
+(reads them back, rescales and adds: per part and row 4 ALU + 2 per element and 1 exp,
+then the division). The engine does not make the combine wait for the other cores' parts
+(a barrier ends the layer); the combine is a few rows, so the error is small.
 """
 
 from __future__ import annotations
@@ -112,33 +117,53 @@ def _candidates(size: int, start: int) -> list[int]:
     return sorted(out)
 
 
-def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(pair, query block) units per core, each core's sorted by pair then block."""
+@dataclass(frozen=True)
+class _Units:
+    """One core's work: unit u is pair ``pair[u]``, query block ``qblock[u]``, K/V blocks
+    ``lo[u] .. hi[u]``, a part of ``parts[u]`` (more than 1: split-KV, combined after)."""
+
+    pair: np.ndarray
+    qblock: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    parts: np.ndarray
+
+
+def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[_Units]:
+    """Units per core, each core's sorted by pair, query block and first K/V block."""
     nq = -(-layer.q_len // bq)
     pairs = layer.pairs
+    last = _last_block(layer, np.arange(nq), bq, bk)
+    work: list[tuple[int, int, int, int, int]] = []  # (pair, block, lo, hi, parts)
     if pairs >= cores:
         base, rem = divmod(pairs, cores)
         out, start = [], 0
         for c in range(cores):
             n = base + (1 if c < rem else 0)
-            out.append((np.repeat(np.arange(start, start + n), nq),
-                        np.tile(np.arange(nq), n)))
+            p = np.repeat(np.arange(start, start + n), nq)
+            i = np.tile(np.arange(nq), n)
+            out.append(_Units(p, i, np.zeros(len(p), np.int64), last[i], np.ones(len(p),
+                                                                                np.int64)))
             start += n
         return out
-    last = _last_block(layer, np.arange(nq), bq, bk)
-    order = sorted(((int(last[b]) + 1, a, b) for a in range(pairs) for b in range(nq)),
-                   reverse=True)
+    split = max(1, cores // (pairs * nq))  # split-KV: fewer units than cores
+    for a in range(pairs):
+        for b in range(nq):
+            n_blocks = int(last[b]) + 1
+            parts = min(split, n_blocks)
+            edges = [n_blocks * k // parts for k in range(parts + 1)]
+            work += [(a, b, edges[k], edges[k + 1] - 1, parts) for k in range(parts)]
     load = [0] * cores
-    mine: list[list[tuple[int, int]]] = [[] for _ in range(cores)]
-    for cost, a, b in order:
+    mine: list[list[tuple[int, int, int, int, int]]] = [[] for _ in range(cores)]
+    for w in sorted(work, key=lambda w: w[3] - w[2], reverse=True):  # longest first
         c = load.index(min(load))
-        load[c] += cost
-        mine[c].append((a, b))
+        load[c] += w[3] - w[2] + 1
+        mine[c].append(w)
     res = []
     for units in mine:
         units.sort()
-        res.append((np.array([u[0] for u in units], np.int64),
-                    np.array([u[1] for u in units], np.int64)))
+        cols = [np.array([u[k] for u in units], np.int64) for k in range(5)]
+        res.append(_Units(*cols))
     return res
 
 
@@ -152,29 +177,44 @@ def _last_block(layer: Attention, qblock: np.ndarray, bq: int, bk: int) -> np.nd
     return last_pos // bk
 
 
-def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
-                pair: np.ndarray, qblock: np.ndarray, q_dram: bool, o_dram: bool,
+def _kv_loads(u: _Units, unit: np.ndarray, j: np.ndarray, resident: bool) -> np.ndarray:
+    """Whether each step loads its K/V block: always when streaming; when K/V stay in SRAM,
+    only a block the core has not loaded for this pair yet (units of a pair are
+    consecutive, their blocks ascending)."""
+    if not resident:
+        return np.ones(len(j), bool)
+    lo = np.zeros(len(u.pair), np.int64)
+    hi = np.full(len(u.pair), -1, np.int64)
+    for k in range(1, len(u.pair)):
+        if u.pair[k] == u.pair[k - 1]:
+            lo[k] = min(lo[k - 1], u.lo[k - 1]) if hi[k - 1] >= 0 else u.lo[k - 1]
+            hi[k] = max(hi[k - 1], u.hi[k - 1])
+    return (j < lo[unit]) | (j > hi[unit])
+
+
+def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, u: _Units,
+                q_dram: bool, o_dram: bool,
                 bases: tuple[int, int, int]) -> tuple[np.ndarray, float, float]:
     """One core's tiles for its units, and its vector (ALU, special) op totals."""
     cols = len(TILE_COLUMNS)
-    if len(pair) == 0:
+    if len(u.pair) == 0:
         return np.zeros((0, cols)), 0.0, 0.0
     g, d, q, kv = layer.group, layer.head_dim, layer.q_len, layer.kv_len
     a, kvb = _bytes(layer.act_precision), _bytes(layer.kv_precision)
-    last = _last_block(layer, qblock, bq, bk)
-    counts = last + 1
-    unit = np.repeat(np.arange(len(pair)), counts)
+    counts = u.hi - u.lo + 1
+    unit = np.repeat(np.arange(len(u.pair)), counts)
     starts = np.cumsum(counts) - counts
-    j = np.arange(int(counts.sum())) - starts[unit]
-    i = qblock[unit]
+    j = np.arange(int(counts.sum())) - starts[unit] + u.lo[unit]
+    i = u.qblock[unit]
     cq = np.minimum(bq, q - i * bq)
     ck = np.minimum(bk, kv - j * bk)
     rows = g * cq
     e = rows * ck
     first_pos = (kv - q) + i * bq
     masked = (j * bk + ck - 1 > first_pos) if layer.causal else np.zeros(len(j), bool)
-    is_first = j == 0
-    is_last = j == last[unit]
+    is_first = j == u.lo[unit]
+    is_last = j == u.hi[unit]
+    whole = u.parts[unit] == 1
     later = ~is_first
     # Array time per distinct block shape (full blocks and the edges: a few shapes).
     arr = np.zeros(len(j))
@@ -188,17 +228,15 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
         t1, c1, r1, w1 = m.gemm(g * c_q, c_k, d, a, kvb)  # S = Q K^T
         t2, c2, r2, w2 = m.gemm(g * c_q, d, c_k, a, kvb)  # O += P V
         arr[sel], comp[sel], srd[sel], swr[sel] = t1 + t2, c1 + c2, r1 + r2, w1 + w2
-    alu = 3.0 * e + masked * e + later * rows * (4.0 + 2.0 * d) + is_last * rows * d
-    special = e + later * rows + is_last * rows
-    # DRAM: Q at a query block's first step, O after its last; K/V per the reuse policy.
-    prev_last = np.full(len(pair), -1, np.int64)
-    if resident:
-        same = np.zeros(len(pair), bool)
-        same[1:] = pair[1:] == pair[:-1]
-        prev_last[1:] = np.where(same[1:], last[:-1], -1)
-    load_kv = j > prev_last[unit]
+    final = is_last & whole  # a split part leaves the division to the combine
+    alu = 3.0 * e + masked * e + later * rows * (4.0 + 2.0 * d) + final * rows * d
+    special = e + later * rows + final * rows
+    # DRAM: Q at a unit's first step; O after its last (a split part: O, max and sum in
+    # fp32 for the combine); K/V per the reuse policy.
+    load_kv = _kv_loads(u, unit, j, resident)
+    out_b = np.where(whole, rows * d * a, rows * (d + 2) * ACC_BYTES)
     rd = load_kv * 2.0 * ck * d * kvb + (is_first * rows * d * a if q_dram else 0.0)
-    wr = is_last * rows * d * a if o_dram else np.zeros(len(j))
+    wr = is_last * out_b * (o_dram | ~whole)
     t = np.zeros((len(j), cols))
     t[:, COL["array_cycles"]] = arr
     t[:, COL["compute_cycles"]] = comp
@@ -208,15 +246,38 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
     t[:, COL["sram_read_bytes"]] = srd + e * ACC_BYTES + later * rows * d * ACC_BYTES \
         + is_last * rows * d * ACC_BYTES + wr
     t[:, COL["sram_write_bytes"]] = swr + e * a + later * rows * d * ACC_BYTES \
-        + is_last * rows * d * a + rd
+        + final * rows * d * a + rd
     q_base, kv_base, o_base = bases
-    p = pair[unit]
+    p = u.pair[unit]
     t[:, COL["read_addr"]] = np.where(
         load_kv, kv_base + (p * kv + j * bk) * 2 * d * kvb,
         q_base + (p * q + i * bq) * g * d * a)
     t[:, COL["write_addr"]] = o_base + (p * q + i * bq) * g * d * a
     t[:, COL["vector_cycles"]] = alu / m.alu_rate + special / m.special_rate
-    return t, float(alu.sum()), float(special.sum())
+    alu_sum, special_sum = float(alu.sum()), float(special.sum())
+    # Split-KV combine, on the core of each unit's first part, after its own work: read
+    # every part's O, max and sum; rescale and add them (per part and row: max, subtract,
+    # exp, 2 ALU for the sum, 2 per element for O); divide by the sum; write O.
+    heads = (u.parts > 1) & (u.lo == 0)
+    if heads.any():
+        n = u.parts[heads]
+        r = g * np.minimum(bq, q - u.qblock[heads] * bq)
+        c_alu = r * (n * (4.0 + 2.0 * d) + d)
+        c_special = r * (n + 1.0)
+        c_rd = n * r * (d + 2) * ACC_BYTES
+        c_wr = r * d * a * o_dram
+        c = np.zeros((len(n), cols))
+        c[:, COL["dram_read_bytes"]] = c_rd
+        c[:, COL["dram_write_bytes"]] = c_wr
+        c[:, COL["sram_read_bytes"]] = c_rd + c_wr
+        c[:, COL["sram_write_bytes"]] = c_rd + r * d * a
+        c[:, COL["read_addr"]] = o_base
+        c[:, COL["write_addr"]] = o_base + (u.pair[heads] * q + u.qblock[heads] * bq) * g * d * a
+        c[:, COL["vector_cycles"]] = c_alu / m.alu_rate + c_special / m.special_rate
+        t = np.concatenate([t, c])
+        alu_sum += float(c_alu.sum())
+        special_sum += float(c_special.sum())
+    return t, alu_sum, special_sum
 
 
 def _estimate(t: np.ndarray, m: Machine) -> float:
@@ -261,9 +322,10 @@ def _plan_cost(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
     units = _units(layer, bq, bk, m.cores)
     if layer.pairs >= m.cores:
         nq = -(-layer.q_len // bq)
-        pair1 = np.zeros(nq, np.int64)
-        t, _, _ = _core_tiles(layer, m, bq, bk, resident, pair1, np.arange(nq), q_dram,
-                              o_dram, (0, 0, 0))
+        one = units[0]
+        first = _Units(one.pair[:nq], one.qblock[:nq], one.lo[:nq], one.hi[:nq],
+                       one.parts[:nq])
+        t, _, _ = _core_tiles(layer, m, bq, bk, resident, first, q_dram, o_dram, (0, 0, 0))
         per_core = -(-layer.pairs // m.cores)
         if m.dram_bpc <= 0:
             return _estimate(t, m) * per_core, len(t) * layer.pairs
@@ -274,8 +336,8 @@ def _plan_cost(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
                + float(rd[0] + wr[-1]) / m.dram_bpc + m.lat)
         return est, len(t) * layer.pairs
     worst, total = 0.0, 0
-    for p, i in units:
-        t, _, _ = _core_tiles(layer, m, bq, bk, resident, p, i, q_dram, o_dram, (0, 0, 0))
+    for u in units:
+        t, _, _ = _core_tiles(layer, m, bq, bk, resident, u, q_dram, o_dram, (0, 0, 0))
         worst = max(worst, _estimate(t, m))
         total += len(t)
     return worst, total
@@ -286,8 +348,8 @@ def attention_tiles(layer: Attention, m: Machine, plan: AttentionPlan, q_dram: b
                     ) -> tuple[list[np.ndarray], float, float]:
     """Tiles per core for ``plan`` and the layer's vector (ALU, special) op totals."""
     per_core, alu, special = [], 0.0, 0.0
-    for p, i in _units(layer, plan.bq, plan.bk, m.cores):
-        t, a_ops, s_ops = _core_tiles(layer, m, plan.bq, plan.bk, plan.kv_resident, p, i,
+    for u in _units(layer, plan.bq, plan.bk, m.cores):
+        t, a_ops, s_ops = _core_tiles(layer, m, plan.bq, plan.bk, plan.kv_resident, u,
                                       q_dram, o_dram, bases)
         per_core.append(t)
         alu += a_ops
