@@ -15,6 +15,7 @@ import pytest
 
 from npusim.cli import main
 from npusim.compiler.lower import compile_workload
+from npusim.errors import MappingError
 from npusim.llm import run_llm
 from npusim.simulate import simulate
 from npusim.spec.arch import chip_from_dict, load_arch
@@ -126,7 +127,7 @@ def test_fused_traffic_reads_kv_once_when_a_pair_fits():
 def test_fused_traffic_rereads_kv_per_query_block_when_it_does_not_fit():
     # 128 KiB of SRAM: a pair's K and V (2 x 2048 x 64 B = 256 KiB) cannot stay; flash
     # attention's outer loop over query blocks reads every K/V block a query block visits.
-    g, d, s = 2, 64, 2048
+    d, s = 64, 2048
     at = Attention("a", heads=4, kv_heads=2, q_len=s, kv_len=s, head_dim=d, causal=True)
     lp = _alone(_chip("128 KiB"), at)
     assert "K/V re-read per query block" in lp.mapping
@@ -181,7 +182,7 @@ def test_split_kv_decode_uses_every_core_and_counts_the_combine():
 
 def test_fallback_is_materialised_when_no_block_fits():
     # 16 KiB: not even a 32-key block with its scores fits; scores go through DRAM.
-    g, d, s = 2, 64, 256
+    d, s = 64, 256
     at = Attention("a", heads=4, kv_heads=2, q_len=s, kv_len=s, head_dim=d, causal=True)
     lp = _alone(_chip("16 KiB"), at)
     assert lp.mapping.startswith("materialized")
@@ -222,7 +223,7 @@ def test_footprint_of_a_32k_prompt_excludes_scores():
         # Materialised: the softmax's fp16 input and output, 32 heads x s x s each.
         assert mat.activation_bytes == 2 * 32 * s * s * 2 == 128 * 2**30
         check_capacity(chip, "llama2_7b", phase="prefill", prompt_len=s)
-        with pytest.raises(Exception, match="activations 128.00 GiB"):
+        with pytest.raises(MappingError, match=r"activations 128\.00 GiB"):
             check_capacity(chip, "llama2_7b", phase="prefill", prompt_len=s,
                            attention="materialized")
 
