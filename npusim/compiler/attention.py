@@ -55,7 +55,7 @@ from npusim.compiler.program import COL, TILE_COLUMNS
 from npusim.kernels.tiling import TIE_TOLERANCE
 from npusim.workloads.ir import BITS, Attention
 
-__all__ = ["ACC_BYTES", "AttentionPlan", "Machine", "attention_tiles", "describe",
+__all__ = ["ACC_BYTES", "AttentionPlan", "Machine", "attention_tiles", "describe", "place",
            "plan_attention", "working_set"]
 
 ACC_BYTES = 4.0  # fp32 scores, O accumulator, row max and sum
@@ -193,12 +193,12 @@ def _kv_loads(u: _Units, unit: np.ndarray, j: np.ndarray, resident: bool) -> np.
 
 
 def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, u: _Units,
-                q_dram: bool, o_dram: bool,
-                bases: tuple[int, int, int]) -> tuple[np.ndarray, float, float]:
-    """One core's tiles for its units, and its vector (ALU, special) op totals."""
+                q_dram: bool, o_dram: bool) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """One core's tiles for its units (addresses relative to the tensor each tile reads,
+    named by the second array: 0 Q, 1 K/V, 2 O), and its vector (ALU, special) op totals."""
     cols = len(TILE_COLUMNS)
     if len(u.pair) == 0:
-        return np.zeros((0, cols)), 0.0, 0.0
+        return np.zeros((0, cols)), np.zeros(0, np.int64), 0.0, 0.0
     g, d, q, kv = layer.group, layer.head_dim, layer.q_len, layer.kv_len
     a, kvb = _bytes(layer.act_precision), _bytes(layer.kv_precision)
     counts = u.hi - u.lo + 1
@@ -247,12 +247,11 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
         + is_last * rows * d * ACC_BYTES + wr
     t[:, COL["sram_write_bytes"]] = swr + e * a + later * rows * d * ACC_BYTES \
         + final * rows * d * a + rd
-    q_base, kv_base, o_base = bases
     p = u.pair[unit]
-    t[:, COL["read_addr"]] = np.where(
-        load_kv, kv_base + (p * kv + j * bk) * 2 * d * kvb,
-        q_base + (p * q + i * bq) * g * d * a)
-    t[:, COL["write_addr"]] = o_base + (p * q + i * bq) * g * d * a
+    t[:, COL["read_addr"]] = np.where(load_kv, (p * kv + j * bk) * 2 * d * kvb,
+                                      (p * q + i * bq) * g * d * a)
+    t[:, COL["write_addr"]] = (p * q + i * bq) * g * d * a
+    tensor = load_kv.astype(np.int64)
     t[:, COL["vector_cycles"]] = alu / m.alu_rate + special / m.special_rate
     alu_sum, special_sum = float(alu.sum()), float(special.sum())
     # Split-KV combine, on the core of each unit's first part, after its own work: read
@@ -271,13 +270,13 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
         c[:, COL["dram_write_bytes"]] = c_wr
         c[:, COL["sram_read_bytes"]] = c_rd + c_wr
         c[:, COL["sram_write_bytes"]] = c_rd + r * d * a
-        c[:, COL["read_addr"]] = o_base
-        c[:, COL["write_addr"]] = o_base + (u.pair[heads] * q + u.qblock[heads] * bq) * g * d * a
+        c[:, COL["write_addr"]] = (u.pair[heads] * q + u.qblock[heads] * bq) * g * d * a
         c[:, COL["vector_cycles"]] = c_alu / m.alu_rate + c_special / m.special_rate
         t = np.concatenate([t, c])
+        tensor = np.concatenate([tensor, np.full(len(c), 2, np.int64)])
         alu_sum += float(c_alu.sum())
         special_sum += float(c_special.sum())
-    return t, alu_sum, special_sum
+    return t, tensor, alu_sum, special_sum
 
 
 def _estimate(t: np.ndarray, m: Machine) -> float:
@@ -325,7 +324,7 @@ def _plan_cost(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
         one = units[0]
         first = _Units(one.pair[:nq], one.qblock[:nq], one.lo[:nq], one.hi[:nq],
                        one.parts[:nq])
-        t, _, _ = _core_tiles(layer, m, bq, bk, resident, first, q_dram, o_dram, (0, 0, 0))
+        t, _, _, _ = _core_tiles(layer, m, bq, bk, resident, first, q_dram, o_dram)
         per_core = -(-layer.pairs // m.cores)
         if m.dram_bpc <= 0:
             return _estimate(t, m) * per_core, len(t) * layer.pairs
@@ -337,24 +336,33 @@ def _plan_cost(layer: Attention, m: Machine, bq: int, bk: int, resident: bool,
         return est, len(t) * layer.pairs
     worst, total = 0.0, 0
     for u in units:
-        t, _, _ = _core_tiles(layer, m, bq, bk, resident, u, q_dram, o_dram, (0, 0, 0))
+        t, _, _, _ = _core_tiles(layer, m, bq, bk, resident, u, q_dram, o_dram)
         worst = max(worst, _estimate(t, m))
         total += len(t)
     return worst, total
 
 
 def attention_tiles(layer: Attention, m: Machine, plan: AttentionPlan, q_dram: bool,
-                    o_dram: bool, bases: tuple[int, int, int]
-                    ) -> tuple[list[np.ndarray], float, float]:
-    """Tiles per core for ``plan`` and the layer's vector (ALU, special) op totals."""
-    per_core, alu, special = [], 0.0, 0.0
+                    o_dram: bool) -> tuple[list[np.ndarray], list[np.ndarray], float, float]:
+    """Tiles per core for ``plan`` (addresses relative; see :func:`place`), the tensor
+    each tile reads (0 Q, 1 K/V, 2 O), and the layer's vector (ALU, special) op totals."""
+    tiles, tensors, alu, special = [], [], 0.0, 0.0
     for u in _units(layer, plan.bq, plan.bk, m.cores):
-        t, a_ops, s_ops = _core_tiles(layer, m, plan.bq, plan.bk, plan.kv_resident, u,
-                                      q_dram, o_dram, bases)
-        per_core.append(t)
+        t, tensor, a_ops, s_ops = _core_tiles(layer, m, plan.bq, plan.bk, plan.kv_resident, u,
+                                              q_dram, o_dram)
+        tiles.append(t)
+        tensors.append(tensor)
         alu += a_ops
         special += s_ops
-    return per_core, alu, special
+    return tiles, tensors, alu, special
+
+
+def place(tiles: np.ndarray, tensor: np.ndarray, bases: tuple[int, int, int]) -> np.ndarray:
+    """A copy of ``tiles`` with addresses in DRAM: Q, K/V and O at ``bases``."""
+    out = tiles.copy()
+    out[:, COL["read_addr"]] += np.asarray(bases, dtype=np.float64)[tensor]
+    out[:, COL["write_addr"]] += bases[2]
+    return out
 
 
 def describe(plan: AttentionPlan, layer: Attention) -> str:

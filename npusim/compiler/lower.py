@@ -364,11 +364,25 @@ def _lower_attention(ctx: _Ctx, index: int, layer: Attention, a_res: bool,
     if found[0] < 0:
         return _lower_attention_materialized(ctx, index, layer, a_res, out_res)
     plan = fused.AttentionPlan(int(found[0]), int(found[1]), bool(found[2]), float(found[3]))
+    # Every block of a model has the same tiles but for their addresses: build them once.
+    tiles_key = (*key, "tiles")
+    packed = ctx.cache.get(tiles_key)
+    if packed is None:
+        tiles, tensors, alu, special = fused.attention_tiles(layer, mach, plan, q_dram, o_dram)
+        packed = np.concatenate(
+            [np.column_stack([t, np.full(len(t), c), tensors[c]]) for c, t in enumerate(tiles)]
+            + [np.array([[alu, special] + [0.0] * len(TILE_COLUMNS)])])
+        ctx.cache[tiles_key] = packed
+    alu, special = float(packed[-1, 0]), float(packed[-1, 1])
+    rows = packed[:-1]
     bases = (ctx.alloc(layer.input_bytes()["act"]),
              ctx.alloc(2 * layer.pairs * layer.kv_len * layer.head_dim
                        * BITS[layer.kv_precision] / 8),
              ctx.alloc(layer.output_bytes()["act"]))
-    per_core, alu, special = fused.attention_tiles(layer, mach, plan, q_dram, o_dram, bases)
+    ncol = len(TILE_COLUMNS)
+    per_core = [fused.place(rows[rows[:, ncol] == c, :ncol],
+                            rows[rows[:, ncol] == c, ncol + 1].astype(np.int64), bases)
+                for c in range(chip.n_cores)]
     # Dequantize (2 ALU ops per converted value): Q once, K and V once per pair.
     dq = 0.0
     if f"{layer.kv_precision}->{prec}" in conv:

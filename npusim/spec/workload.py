@@ -14,10 +14,10 @@ embedding``), a unique ``name`` and the fields of that IR class (npusim/workload
 left-out fields take the IR defaults. Two spellings differ from the IR: a conv's
 ``kernel``, ``stride``, ``padding`` and ``dilation`` set both the ``_h`` and ``_w``
 fields, and an elementwise layer names its operation ``function`` (``op`` is the layer
-type). Sizes are positive integers (paddings may
-be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
-reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
-(``layers[3].kernel_h``) and the line.
+type). Sizes are positive integers (paddings may be zero), precisions are ``int4 int8 fp8
+fp16 bf16 fp32``. Every problem of a file is reported at once, as one
+:class:`~npusim.errors.SpecError` whose issues carry the key path (``layers[3].kernel_h``)
+and the line.
 """
 
 from __future__ import annotations
