@@ -1,6 +1,8 @@
 """The ``npusim`` command: run, compile, validate, list, plus commands other modules register.
 
 Every error npusim raises on purpose becomes one line on stderr and exit code 2; no traceback.
+A warning (a prompt past the model's ``max_position_embeddings``) is one line on stderr,
+``npusim: warning: …``, and the command goes on.
 Subcommands live in their own modules and expose ``register(subparsers)``; each registered
 parser sets ``func`` to a callable taking the parsed arguments and returning an exit code.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from npusim.errors import NpusimError, SpecError
 
@@ -35,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line on stderr (no source line, no file position)."""
+    text = " ".join(str(message).split("\n"))
+    print(f"npusim: warning: {text}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            return int(args.func(args) or 0)
     except SpecError as exc:
         # One line: the first problem; `npusim validate` lists every one.
         first = exc.issues[0].format(exc.source) if exc.issues else str(exc)

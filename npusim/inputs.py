@@ -31,7 +31,9 @@ def resolve_chip(name: str | None) -> Chip:
     return load_arch(name)  # a preset name
 
 
-def resolve_workload(name: str | None, batch: int = 1) -> Workload:
+def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused") -> Workload:
+    """The workload ``name`` names; ``attention`` (fused or materialized) applies to an HF
+    config.json."""
     from npusim import workloads
 
     name = name or DEFAULT_WORKLOAD
@@ -50,7 +52,7 @@ def resolve_workload(name: str | None, batch: int = 1) -> Workload:
     elif suffix == ".json":
         from npusim.workloads.llm import from_hf_config
 
-        return from_hf_config(p, phase="prefill", batch=batch)
+        return from_hf_config(p, phase="prefill", batch=batch, attention=attention)
     elif p.exists():
         raise SpecError(f"cannot tell what kind of workload {name!r} is (use .yaml, .csv, "
                         f".onnx or .json)", name)

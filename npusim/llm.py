@@ -22,6 +22,7 @@ step: the per-layer ``limit`` that accounts for the most of the step's time.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,13 @@ from npusim.simulate import simulate
 from npusim.spec.arch import Chip, load_arch
 from npusim.workloads.llm import (
     ConfigLike,
+    ContextLengthWarning,
     Footprint,
     from_hf_config,
     load_hf_config,
     memory_footprint,
     require_fits,
+    warn_past_max_positions,
 )
 
 __all__ = ["LLMResult", "run_llm"]
@@ -55,6 +58,7 @@ class LLMResult:
     prompt: int
     gen: int
     precision: dict[str, str]
+    attention: str
     footprint: Footprint
     prefill: Result = field(repr=False)
     decode: Result = field(repr=False)
@@ -126,6 +130,7 @@ class LLMResult:
             "chip": self.chip, "model": self.model, "batch": self.batch,
             "prompt": self.prompt, "gen": self.gen, **{f"{k}_precision": v for k, v in
                                                       self.precision.items()},
+            "attention": self.attention,
             "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
             "j_per_token": self.j_per_token,
             "energy_per_token_e2e_j": self.total_energy_j / (self.batch * self.gen),
@@ -136,6 +141,8 @@ class LLMResult:
             "weight_bytes": fp.weight_bytes, "kv_cache_bytes": fp.kv_cache_bytes,
             "activation_bytes": fp.activation_bytes,
             "decode_dram_read_bytes": float(dec["dram_read_bytes"]),
+            "prefill_dram_read_bytes": float(self.prefill.summary()["dram_read_bytes"]),
+            "prefill_dram_write_bytes": float(self.prefill.summary()["dram_write_bytes"]),
             "weights_resident": dec["weights_resident"], "weights_reason": dec["weights_reason"],
             "limit": self._limit_shares()[0], "limit_share": self._limit_shares()[1],
         }
@@ -153,11 +160,16 @@ def _contexts(prompt: int, steps: int, points: int) -> list[int]:
 def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen: int = 128,
             batch: int = 1, weights: str = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
-            decode_points: int = 3, weights_resident: bool | None = None) -> LLMResult:
+            decode_points: int = 3, weights_resident: bool | None = None,
+            attention: str = "fused") -> LLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
 
     ``weights_resident`` applies to prefill and every decode step alike (see
     :func:`~npusim.simulate.simulate`); ``summary()`` reports the decode steps' placement.
+    ``attention``: ``"fused"`` (flash-style, causal prefill, scores on chip) or
+    ``"materialized"`` (eager: full score matrix through DRAM); see
+    :func:`npusim.workloads.from_hf_config`. ``prompt + gen`` past the config's
+    ``max_position_embeddings`` gives one :class:`ContextLengthWarning`.
     """
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)
@@ -167,16 +179,20 @@ def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen:
     if prompt < 1 or gen < 1 or batch < 1 or decode_points < 1:
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
     prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
-    kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum)
-    pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+    kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
+                              attention=attention)
+    warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = _contexts(prompt, steps, decode_points)
-    dec_wls = [from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt, context_len=x,
-                              **kw) for x in ctxs]
-    # Capacity: the cache at its largest (prompt + gen tokens) and the larger activations.
-    full = memory_footprint(cfg, phase="decode", batch=batch, prompt_len=prompt,
-                            context_len=prompt + gen, weights=weights, activations=activations,
-                            kv=kv)
+    with warnings.catch_warnings():  # said once above, for the whole run
+        warnings.simplefilter("ignore", ContextLengthWarning)
+        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+        dec_wls = [from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
+                                  context_len=x, **kw) for x in ctxs]
+        # Capacity: the cache at its largest (prompt + gen tokens), the larger activations.
+        full = memory_footprint(cfg, phase="decode", batch=batch, prompt_len=prompt,
+                                context_len=prompt + gen, weights=weights,
+                                activations=activations, kv=kv, attention=attention)
     act = max(full.activation_bytes, memory_footprint(pre_wl).activation_bytes)
     fp = require_fits(c, Footprint(full.weight_bytes, full.kv_cache_bytes, act))
 
@@ -195,5 +211,5 @@ def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen:
     mid = results[len(results) // 2]
     if not all(math.isfinite(v) for v in (dec_t, dec_e)):
         raise MappingError(f"{cfg.name} on {c.name}: the simulation gave no finite decode time")
-    return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, fp, prefill, mid, samples,
-                     dec_t, dec_e, steps)
+    return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, attention, fp, prefill, mid,
+                     samples, dec_t, dec_e, steps)

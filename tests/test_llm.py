@@ -40,7 +40,7 @@ def test_metrics_follow_from_the_simulated_steps(res):
     e = [x for _, _, x in res.decode_samples]
     assert min(e) / 2 <= res.j_per_token <= max(e) / 2
     df = res.decode_layers
-    assert "l1.qk" in set(df["layer"]) and len(df) == len(res.decode.layers)
+    assert "l1.attention" in set(df["layer"]) and len(df) == len(res.decode.layers)
 
 
 def test_footprint_holds_the_cache_at_its_largest(res):
@@ -75,7 +75,7 @@ def test_cli_json_and_errors(tmp_path, capsys):
     assert out["ttft_s"] > 0 and out["tpot_s"] > 0
     rc = main(["llm", "lpddr_llm", str(cfg), "--prompt", "16", "--gen", "2", "--layers"])
     text = capsys.readouterr().out
-    assert rc == 0 and "TTFT" in text and "l0.pv" in text
+    assert rc == 0 and "TTFT" in text and "l0.attention" in text
     rc = main(["llm", "tpu_v4", "llama_30b", "--weights", "fp16"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "DRAM capacity" in err

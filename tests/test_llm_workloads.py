@@ -121,12 +121,32 @@ def _attention_flops(name: str, batch: int, q: int, ctx: int) -> int:
     return 2 * 2 * c.layers * batch * c.heads * q * ctx * c.head_dim
 
 
+def _causal_attention_flops(name: str, batch: int, s: int) -> int:
+    c = load_hf_config(name)
+    # Query i (0-based) of a causal prompt sees keys 0..i: sum of (i + 1) = s(s+1)/2 scores
+    # per head instead of s*s; QK^T and PV each take head_dim MACs per score.
+    return 2 * 2 * c.layers * batch * c.heads * (s * (s + 1) // 2) * c.head_dim
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_prefill_flops_match_two_n_t_plus_attention(name):
+    # Fused attention is causal in a decoder's prefill (the lower triangle: about half the
+    # q x ctx work); an encoder (BERT) attends both ways, the full block.
     batch, s = 2, 256
     wl = from_hf_config(name, "prefill", batch=batch, prompt_len=s)
-    expect = 2 * _gemm_params(name) * batch * s + _attention_flops(name, batch, s, s)
+    enc = load_hf_config(name).encoder
+    attn = (_attention_flops(name, batch, s, s) if enc
+            else _causal_attention_flops(name, batch, s))
+    expect = 2 * _gemm_params(name) * batch * s + attn
     assert abs(2 * wl.macs() - expect) / expect < 0.01
+    # Materialised attention computes the full q x ctx block whatever the mask.
+    full = from_hf_config(name, "prefill", batch=batch, prompt_len=s, attention="materialized")
+    expect = 2 * _gemm_params(name) * batch * s + _attention_flops(name, batch, s, s)
+    assert abs(2 * full.macs() - expect) / expect < 0.01
+    if not enc:  # the difference is exactly the masked upper triangle
+        c = load_hf_config(name)
+        masked = c.layers * batch * c.heads * (s * (s - 1) // 2) * c.head_dim * 2
+        assert full.macs() - wl.macs() == masked
 
 
 @pytest.mark.parametrize("name", DECODERS)
@@ -158,9 +178,16 @@ def test_gqa_reduces_kv_traffic_by_group_factor():
     b = from_hf_config(mha, "decode", batch=2, context_len=512)
     assert _sum(b, "kv", "in") == 8 * _sum(a, "kv", "in")
     assert _sum(b, "kv", "out") == 8 * _sum(a, "kv", "out")
-    attn = lambda wl: sum(la.macs() for la in wl.layers if la.name.endswith(("qk", "pv")))  # noqa: E731
+    attn = lambda wl: sum(la.macs() for la in wl.layers  # noqa: E731
+                          if la.name.endswith(("qk", "pv", "attention")))
     assert attn(a) == attn(b)  # the same score and context arithmetic
-    qk = next(la for la in a.layers if la.name == "l0.qk")
+    assert attn(a) == 80 * 2 * 2 * 64 * 512 * 128  # layers x QK,PV x batch x heads x ctx x d
+    fused = next(la for la in a.layers if la.name == "l0.attention")
+    assert (fused.batch, fused.heads, fused.kv_heads, fused.q_len, fused.kv_len,
+            fused.kv_kind, fused.causal) == (2, 64, 8, 1, 512, "kv", False)
+    m = from_hf_config(gqa, "decode", batch=2, context_len=512, attention="materialized")
+    assert _sum(m, "kv", "in") == _sum(a, "kv", "in") and attn(m) == attn(a)
+    qk = next(la for la in m.layers if la.name == "l0.qk")
     assert (qk.batch, qk.m, qk.k, qk.n, qk.b_kind) == (2 * 8, 8, 128, 512, "kv")
 
 
@@ -183,26 +210,35 @@ def test_int4_weights_move_half_the_bytes_of_int8():
 
 
 def test_precisions_go_to_their_tensor_classes():
-    wl = from_hf_config("llama2_7b", "decode", weights="int4", activations="fp16", kv="fp8")
+    kw = dict(weights="int4", activations="fp16", kv="fp8")
+    wl = from_hf_config("llama2_7b", "decode", **kw)
     by = {la.name: la for la in wl.layers}
-    q, k, qk = by["l0.q_proj"], by["l0.k_proj"], by["l0.qk"]
+    q, k, at = by["l0.q_proj"], by["l0.k_proj"], by["l0.attention"]
     assert (q.weight_precision, q.act_precision, q.out_precision) == ("int4", "fp16", "fp16")
     assert k.out_precision == "fp8" and k.out_kind == "kv"
-    assert (qk.b_kind, qk.weight_precision) == ("kv", "fp8")
+    assert (at.kv_kind, at.kv_precision, at.act_precision) == ("kv", "fp8", "fp16")
     assert wl.meta["precision"] == {"weights": "int4", "activations": "fp16", "kv": "fp8",
                                     "accum": "fp32"}
-    pre = from_hf_config("llama2_7b", "prefill", prompt_len=8)
+    qk = next(la for la in from_hf_config("llama2_7b", "decode", attention="materialized",
+                                          **kw).layers if la.name == "l0.qk")
+    assert (qk.b_kind, qk.weight_precision) == ("kv", "fp8")
+    pre = from_hf_config("llama2_7b", "prefill", prompt_len=8, attention="materialized")
     assert next(la for la in pre.layers if la.name == "l0.qk").b_kind == "act"
     norm = next(la for la in pre.layers if isinstance(la, Norm))
     assert norm.precision == "fp16" and norm.norm == "rmsnorm"  # int8 run keeps norms in fp16
 
 
 def test_block_structure_per_family():
-    names = lambda n: [la.name for la in from_hf_config(n, prompt_len=4).layers  # noqa: E731
-                       if la.name.startswith("l0.")]
-    assert names("llama2_7b") == [
+    names = lambda n, a="fused": [la.name for la in  # noqa: E731
+                                  from_hf_config(n, prompt_len=4, attention=a).layers
+                                  if la.name.startswith("l0.")]
+    assert names("llama2_7b", "materialized") == [
         "l0.attn_norm", "l0.q_proj", "l0.k_proj", "l0.v_proj", "l0.rotary", "l0.qk",
         "l0.softmax", "l0.pv", "l0.o_proj", "l0.attn_residual", "l0.mlp_norm",
+        "l0.gate_proj", "l0.up_proj", "l0.swiglu", "l0.down_proj", "l0.mlp_residual"]
+    assert names("llama2_7b") == [
+        "l0.attn_norm", "l0.q_proj", "l0.k_proj", "l0.v_proj", "l0.rotary", "l0.attention",
+        "l0.o_proj", "l0.attn_residual", "l0.mlp_norm",
         "l0.gate_proj", "l0.up_proj", "l0.swiglu", "l0.down_proj", "l0.mlp_residual"]
     gptj = names("gptj_6b")
     assert gptj[0] == "l0.ln" and gptj[-1] == "l0.residual" and "l0.gelu" in gptj

@@ -201,12 +201,15 @@ def test_a_program_with_noc_bytes_needs_a_chip_with_a_noc():
 def test_llama_30b_int4_prefill_on_lpddr_llm_reads_the_weights_about_once():
     """Weights from the HF config (hidden 6656, intermediate 17920, 60 layers, vocab 32000):
     q, k, v, o (4 h^2) and gate, up, down (3 h i) per layer and the LM head (h x vocab), at
-    half a byte each. Before the NoC and the split rule this read 4x (65 GB at 512 tokens)."""
-    h, inter, layers, vocab = 6656, 17920, 60, 32000
+    half a byte each. Fused attention reads the K and V it attends to back from the KV cache
+    (2 x h per token and layer, int8). Before the NoC and the split rule this read 4x (65 GB
+    at 512 tokens)."""
+    h, inter, layers, vocab, prompt = 6656, 17920, 60, 32000, 512
     weights = (layers * (4 * h * h + 3 * h * inter) + h * vocab) * 0.5
-    wl = from_hf_config("llama_30b", "prefill", prompt_len=512, weights="int4")
+    kv = layers * 2 * h * prompt
+    wl = from_hf_config("llama_30b", "prefill", prompt_len=prompt, weights="int4")
     s = simulate("lpddr_llm", wl).summary()
-    assert weights <= s["dram_read_bytes"] <= 1.06 * weights
+    assert weights + kv <= s["dram_read_bytes"] <= 1.06 * (weights + kv)
 
 
 def test_bert_base_on_hbm_llm_reads_weights_plus_activations():

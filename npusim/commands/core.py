@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
                      "topology .csv, .onnx or HF config.json")
     run.add_argument("--batch", type=int, default=1)
+    run.add_argument("--attention", choices=("fused", "materialized"), default=None,
+                     help="for an HF config.json workload: fused (default) or materialized "
+                     "attention")
     run.add_argument("--memory", default="bandwidth",
                      help="memory model: bandwidth (default), ideal, cycle")
     run.add_argument("--fidelity", default="event",
@@ -79,6 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.tile_trace and args.weights_resident != "auto":
         raise SpecError("a tile trace was compiled with its weights' place; give "
                         "--weights-resident to `npusim compile` instead")
+    if args.attention and (args.tile_trace or not str(args.workload or "").lower()
+                           .endswith(".json")):
+        raise SpecError("--attention applies to an HF config.json workload only")
     resident = weights_resident(args)
     chip = resolve_chip(args.arch)
     memory: object = args.memory
@@ -89,8 +95,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.scenario:
         from npusim.scenarios import run_scenario
 
-        scen = run_scenario(chip, resolve_workload(args.workload), args.scenario,
-                            memory=args.memory, weights_resident=resident)
+        scen = run_scenario(chip, resolve_workload(args.workload,
+                                                   attention=args.attention or "fused"),
+                            args.scenario, memory=args.memory, weights_resident=resident)
         print(scen.tried.to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
         result = scen.result
@@ -101,7 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
-        wl = resolve_workload(args.workload, batch=args.batch)
+        wl = resolve_workload(args.workload, batch=args.batch,
+                              attention=args.attention or "fused")
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[arg-type]
                           fidelity=args.fidelity, weights_resident=resident)
     if args.rows != 0:

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--kv", default="int8", choices=PRECISIONS)
     p.add_argument("--activations", default="int8", choices=PRECISIONS)
     p.add_argument("--memory", default="bandwidth", help="memory model (default bandwidth)")
+    p.add_argument("--attention", default="fused", choices=("fused", "materialized"),
+                   help="fused: flash-style, causal prefill, scores on chip (default); "
+                   "materialized: eager, the full score matrix through DRAM")
     p.add_argument("--decode-points", type=int, default=3,
                    help="decode contexts simulated and interpolated (default 3)")
     p.add_argument("--layers", action="store_true",
@@ -40,7 +43,7 @@ def _llm(args: argparse.Namespace) -> int:
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   weights=args.weights, kv=args.kv, activations=args.activations,
                   memory=args.memory, decode_points=args.decode_points,
-                  weights_resident=weights_resident(args))
+                  weights_resident=weights_resident(args), attention=args.attention)
     s = res.summary()
     if args.json:
         print(json.dumps(s, indent=2))
@@ -53,7 +56,7 @@ def _llm(args: argparse.Namespace) -> int:
     gib = 2**30
     print(f"{s['model']} on {s['chip']}: batch {s['batch']}, prompt {s['prompt']}, "
           f"gen {s['gen']}, weights {args.weights}, activations {args.activations}, "
-          f"KV {args.kv}")
+          f"KV {args.kv}, {args.attention} attention")
     print(f"  memory        weights {s['weight_bytes'] / gib:.2f} GiB + KV cache "
           f"{s['kv_cache_bytes'] / gib:.2f} GiB + activations "
           f"{s['activation_bytes'] / gib:.2f} GiB of {chip.dram.capacity_bytes / gib:.2f} GiB")

@@ -9,18 +9,19 @@
          padding: 1, pool: max}
       - {op: matmul, name: fc, m: 1, n: 1000, k: 2048, b_kind: weight}
 
-Each layer has ``op`` (``conv2d matmul elementwise softmax norm pool embedding``), a unique
-``name`` and the fields of that IR class (npusim/workloads/ir.py). Its shape fields are
-required, as in the IR: conv2d ``in_h in_w in_c out_c kernel``, matmul ``m n k``,
-elementwise ``elements``, softmax and norm ``rows cols``, pool ``in_h in_w channels`` and
-``kernel`` (but for ``global_avg``), embedding ``tokens hidden``; left-out other fields take
-the IR defaults (batch 1, stride 1, padding 0 …). Two spellings differ from the IR: a conv's
-``kernel``, ``stride``, ``padding`` and ``dilation`` set both the ``_h`` and ``_w`` fields,
-and an elementwise layer names its operation ``function`` (``op`` is the layer type). Sizes
-are positive integers (paddings may be zero), precisions are ``int4 int8 fp8 fp16 bf16
-fp32``. Every problem of a file is reported at once, as one
-:class:`~npusim.errors.SpecError` whose issues carry the key path (``layers[3].kernel_h``)
-and the line; a missing shape field is ``layers[3].k: required key is missing``.
+Each layer has ``op`` (``conv2d matmul elementwise softmax attention norm pool
+embedding``), a unique ``name`` and the fields of that IR class (npusim/workloads/ir.py). Its
+shape fields are required, as in the IR: conv2d ``in_h in_w in_c out_c kernel``, matmul
+``m n k``, elementwise ``elements``, softmax and norm ``rows cols``, attention ``heads q_len
+kv_len head_dim``, pool ``in_h in_w channels`` and ``kernel`` (but for ``global_avg``),
+embedding ``tokens hidden``; left-out other fields take the IR defaults (batch 1, stride 1,
+padding 0 …). Two spellings differ from the IR: a conv's ``kernel``, ``stride``, ``padding``
+and ``dilation`` set both the ``_h`` and ``_w`` fields, and an elementwise layer names its
+operation ``function`` (``op`` is the layer type). Sizes are positive integers (paddings may
+be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
+reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
+(``layers[3].kernel_h``) and the line; a missing shape field is ``layers[3].k: required key
+is missing``.
 """
 
 from __future__ import annotations

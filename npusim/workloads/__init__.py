@@ -16,6 +16,7 @@ from npusim.workloads.cnn import mobilenet_v2, resnet50
 from npusim.workloads.ir import (
     BITS,
     PRECISIONS,
+    Attention,
     Conv2d,
     Elementwise,
     Embedding,
@@ -36,6 +37,7 @@ __all__ = [
     "BITS",
     "BUILTINS",
     "PRECISIONS",
+    "Attention",
     "Conv2d",
     "Elementwise",
     "Embedding",

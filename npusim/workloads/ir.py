@@ -27,6 +27,7 @@ __all__ = [
     "BITS",
     "ELEMENTWISE_OPS",
     "PRECISIONS",
+    "Attention",
     "Conv2d",
     "Elementwise",
     "Embedding",
@@ -283,6 +284,91 @@ class Softmax(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Attention(Layer):
+    """Scaled dot-product attention ``softmax(Q·K^T / sqrt(d))·V`` as one op.
+
+    ``batch`` sequences, each with ``heads`` query heads sharing ``kv_heads`` K/V heads
+    (GQA: ``group = heads / kv_heads`` query heads per KV head), ``q_len`` queries against
+    ``kv_len`` keys of ``head_dim``. The queries are the last ``q_len`` positions of the
+    ``kv_len`` (prefill: ``q_len == kv_len``; decode: one query after a cache). ``causal``:
+    query ``i`` (0-based, at position ``kv_len - q_len + i``) sees keys ``0 .. kv_len - q_len
+    + i`` only. Q and O are activations at ``act_precision`` (the probabilities P are taken
+    at it too for P·V); K and V are ``kv_kind`` tensors at ``kv_precision``. Scores and
+    probabilities never leave the op: how they are held is the compiler's business
+    (fused on chip, or materialised when no block fits).
+
+    Arithmetic counts only what the mask keeps: ``macs`` is Q·K^T plus P·V over the
+    unmasked (query, key) pairs, and ``vector_ops`` the softmax of those scores (max,
+    subtract, sum: 3 ALU; exp: 1 special, as :class:`Softmax`) plus the final division by
+    the row sum (one reciprocal per row, one multiply per output). Work that depends on
+    the blocking (online-softmax rescaling, masked entries computed in diagonal blocks) is
+    added by the compiler.
+    """
+
+    batch: int = 1
+    heads: int
+    kv_heads: int | None = None  # None: as many as ``heads`` (multi-head attention)
+    q_len: int
+    kv_len: int
+    head_dim: int
+    causal: bool = False
+    kv_kind: TensorKind = "kv"
+    act_precision: str = "int8"
+    kv_precision: str = "int8"
+    softmax_precision: str = "fp16"
+    kind: ClassVar[str] = "attention"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "act_precision", "kv_precision", "softmax_precision")
+        if self.kv_heads is None:
+            object.__setattr__(self, "kv_heads", self.heads)
+        for n in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim"):
+            if getattr(self, n) <= 0:
+                raise ValueError(f"attention {self.name!r}: {n} must be positive")
+        if self.heads % self.kv_heads:  # type: ignore[operator]
+            raise ValueError(f"attention {self.name!r}: kv_heads {self.kv_heads} does not "
+                             f"divide heads {self.heads}")
+        if self.q_len > self.kv_len:
+            raise ValueError(f"attention {self.name!r}: q_len {self.q_len} exceeds kv_len "
+                             f"{self.kv_len} (queries are the last positions of the keys)")
+
+    @property
+    def group(self) -> int:
+        return self.heads // self.kv_heads  # type: ignore[operator]
+
+    @property
+    def pairs(self) -> int:
+        """Independent (sequence, KV head) products: each reads its own K and V."""
+        return self.batch * self.kv_heads  # type: ignore[operator]
+
+    def scores(self) -> int:
+        """Unmasked (query, key) pairs of one query head of one sequence."""
+        q, kv = self.q_len, self.kv_len
+        if not self.causal:
+            return q * kv
+        return q * (kv - q) + q * (q + 1) // 2  # query i sees kv - q + i + 1 keys
+
+    def macs(self) -> int:
+        return 2 * self.batch * self.heads * self.head_dim * self.scores()
+
+    def vector_ops(self) -> dict[str, float]:
+        e = self.batch * self.heads * self.scores()
+        rows = self.batch * self.heads * self.q_len
+        return {"alu": 3 * e + rows * self.head_dim, "special": e + rows}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        q = bytes_of(self.batch * self.heads * self.q_len * self.head_dim, self.act_precision)
+        kv = bytes_of(2 * self.pairs * self.kv_len * self.head_dim, self.kv_precision)
+        out: dict[TensorKind, int] = {"act": q}
+        out[self.kv_kind] = out.get(self.kv_kind, 0) + kv
+        return out
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.batch * self.heads * self.q_len * self.head_dim,
+                                self.act_precision)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Norm(Layer):
     """LayerNorm / RMSNorm / BatchNorm over (rows x cols), normalising along cols."""
 
@@ -399,7 +485,8 @@ class Embedding(Layer):
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    c.kind: c for c in (Conv2d, Matmul, Elementwise, Softmax, Norm, Pool, Embedding)
+    c.kind: c for c in (Conv2d, Matmul, Elementwise, Softmax, Attention, Norm, Pool,
+                        Embedding)
 }
 
 
@@ -440,6 +527,8 @@ class Workload:
                 out.append(replace(layer, rows=layer.rows * batch))
             elif isinstance(layer, Embedding):
                 out.append(replace(layer, tokens=layer.tokens * batch))
+            elif isinstance(layer, Attention):
+                out.append(replace(layer, batch=layer.batch * batch))
             else:
                 out.append(layer)
         meta = dict(self.meta)

@@ -12,12 +12,20 @@ forward does, and as the 2·N·T FLOP rule counts) and over the one new token in
 Learned positions (OPT) and token types (BERT) are further gathers; biases are folded into
 their Matmuls (counted in :func:`param_count`, not as separate vector work).
 
-Attention layout (how GQA shows in DRAM bytes). Scores and context are Matmuls with
-``batch = batch x kv_heads`` and ``m = group x query_tokens``: the ``group`` query heads
-that share one KV head are stacked as rows of one product against that head's K (or V).
-MACs equal ``batch x heads x q x ctx x head_dim`` for MHA, GQA and MQA alike, while the
-bytes of the ``kv`` operand are counted once per KV head, so GQA reduces KV traffic by the
-group factor. Scores are computed for the full ``q x ctx`` block (no causal halving).
+Attention (``attention=``). ``"fused"`` (default) builds one :class:`Attention` layer per
+block: Q (an activation) against K and V read from the KV cache in DRAM (``kv``, at ``kv``
+precision, in both phases: the K/V projections wrote them there), O out; causal in prefill
+(query ``i`` sees keys ``0 .. i``: the lower triangle, ``q(q+1)/2`` scores per head instead
+of ``q²``), the whole cache in decode; encoders (BERT) are bidirectional. The compiler runs
+it flash-style on chip, scores never in DRAM (npusim/compiler/attention.py).
+``"materialized"`` builds the eager form: scores and context as Matmuls with
+``batch = batch x kv_heads`` and ``m = group x query_tokens`` (the ``group`` query heads
+sharing one KV head stacked as rows of one product against that head's K or V) and a
+Softmax between them, over the full ``q x ctx`` block (the mask is applied to computed
+scores, so nothing is skipped), scores and probabilities as activations. Either way MACs
+are the same for MHA, GQA and MQA while the K/V bytes are counted once per KV head, so GQA
+reduces KV traffic by the group factor. A prompt (or context) longer than the config's
+``max_position_embeddings`` builds, with a :class:`ContextLengthWarning`.
 
 Precision per tensor class: ``weights`` for every parameter (Matmul ``weight_precision``
 when B is a weight), ``activations`` for Matmul inputs and outputs, rotary, activation
@@ -34,12 +42,14 @@ Encoder-only configs (BERT) build a bidirectional encoder of ``batch x prompt_le
 It mirrors :func:`npusim.workloads.transformer.bert` (same MACs, checked by a test) rather
 than calling it, because that builder has one precision for weights and activations.
 
-Capacity: :func:`memory_footprint` adds weights, the KV cache and peak activations;
+Capacity: :func:`memory_footprint` adds weights, the KV cache and peak activations (with
+fused attention the largest is an MLP or LM-head tensor, never the scores);
 :func:`check_capacity` raises :class:`MappingError` with one line when they exceed DRAM.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +66,7 @@ from npusim.workloads.hf_config import (
 )
 from npusim.workloads.ir import (
     BITS,
+    Attention,
     Elementwise,
     Embedding,
     Layer,
@@ -70,7 +81,9 @@ if TYPE_CHECKING:
     from npusim.spec.arch import Chip
 
 __all__ = [
+    "ATTENTION_MODES",
     "ConfigLike",
+    "ContextLengthWarning",
     "Footprint",
     "ModelConfig",
     "check_capacity",
@@ -81,11 +94,29 @@ __all__ = [
     "param_count",
     "require_fits",
     "shipped_models",
+    "warn_past_max_positions",
     "weight_bytes",
 ]
 
 Phase = Literal["prefill", "decode"]
 ConfigLike = str | Path | Mapping[str, Any] | ModelConfig
+ATTENTION_MODES: tuple[str, ...] = ("fused", "materialized")
+
+
+class ContextLengthWarning(UserWarning):
+    """More positions than the model's ``max_position_embeddings``: it was never trained
+    for them (the run is still simulated, the arithmetic is the same)."""
+
+
+def warn_past_max_positions(config: ConfigLike, tokens: int, what: str = "tokens") -> None:
+    """A :class:`ContextLengthWarning` when ``tokens`` positions exceed the config's
+    ``max_position_embeddings`` (``what`` names them in the message)."""
+    cfg = load_hf_config(config)
+    if tokens > cfg.max_positions:
+        warnings.warn(f"{cfg.name}: {what} = {tokens} positions exceed its "
+                      f"max_position_embeddings {cfg.max_positions}; the model was not "
+                      f"trained for them (simulated anyway)", ContextLengthWarning,
+                      stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -100,6 +131,7 @@ class _Ctx:
     weights: str
     act: str
     kv: str
+    fused: bool = True
 
     @property
     def tokens(self) -> int:
@@ -133,10 +165,19 @@ def _attention(x: _Ctx, p: str) -> list[Layer]:
     ]
     if c.positions == "rotary":
         out.append(x.vec(f"{p}rotary", x.tokens * (h + kvh) * c.rotary_dim, "rotary", 1))
+    sm = x.float_precision
+    if x.fused:
+        out += [
+            Attention(f"{p}attention", batch=x.batch, heads=h, kv_heads=kvh, q_len=x.q_len,
+                      kv_len=x.kv_len, head_dim=d, causal=not c.encoder and x.phase == "prefill",
+                      kv_kind="kv", act_precision=x.act, kv_precision=x.kv,
+                      softmax_precision=sm),
+            x.linear(f"{p}o_proj", h * d, c.hidden),
+        ]
+        return out
     cached = x.phase == "decode"
     b_kind: TensorKind = "kv" if cached else "act"
     b_prec = x.kv if cached else x.act
-    sm = x.float_precision
     out += [
         Matmul(f"{p}qk", batch=x.batch * kvh, m=g * x.q_len, k=d, n=x.kv_len, b_kind=b_kind,
                act_precision=x.act, weight_precision=b_prec, out_precision=sm),
@@ -217,15 +258,21 @@ def _check_precisions(**named: str) -> None:
 def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
                    prompt_len: int = 512, context_len: int | None = None,
                    weights: str = "int8", activations: str = "int8", kv: str = "int8",
-                   accum: str = "fp32") -> Workload:
+                   accum: str = "fp32", attention: str = "fused") -> Workload:
     """One forward pass of a HF-style model as a workload.
 
     ``config`` is a path to a ``config.json``, its dict, a :class:`ModelConfig` or a shipped
     name (``llama2_7b``). ``prefill`` runs ``batch x prompt_len`` tokens; ``decode`` runs one
     token per sequence attending to ``context_len`` cached tokens (default ``prompt_len``).
+    ``attention`` is ``"fused"`` (one :class:`Attention` layer per block, causal in prefill)
+    or ``"materialized"`` (scores, softmax and context as separate layers, full block).
+    Positions past ``max_position_embeddings`` give a :class:`ContextLengthWarning`.
     """
     cfg = load_hf_config(config)
     _check_precisions(weights=weights, activations=activations, kv=kv, accum=accum)
+    if attention not in ATTENTION_MODES:
+        raise WorkloadError(f"attention must be one of {', '.join(ATTENTION_MODES)}, "
+                            f"got {attention!r}")
     if phase not in ("prefill", "decode"):
         raise WorkloadError(f"phase must be 'prefill' or 'decode', got {phase!r}")
     if batch <= 0 or prompt_len <= 0 or (context_len is not None and context_len <= 0):
@@ -233,10 +280,13 @@ def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
     if cfg.encoder and phase == "decode":
         raise WorkloadError(f"{cfg.name}: an encoder-only model has no decode phase")
     ctx_len = context_len if context_len is not None else prompt_len
+    fused = attention == "fused"
     if phase == "prefill":
-        x = _Ctx(cfg, phase, batch, prompt_len, prompt_len, weights, activations, kv)
+        warn_past_max_positions(cfg, prompt_len, "prompt")
+        x = _Ctx(cfg, phase, batch, prompt_len, prompt_len, weights, activations, kv, fused)
     else:
-        x = _Ctx(cfg, phase, batch, 1, ctx_len, weights, activations, kv)
+        warn_past_max_positions(cfg, ctx_len, "context")
+        x = _Ctx(cfg, phase, batch, 1, ctx_len, weights, activations, kv, fused)
     layers = _embeddings(x)
     for i in range(cfg.layers):
         layers += _block(x, i)
@@ -246,7 +296,7 @@ def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
         "prompt_len": prompt_len, "context_len": x.kv_len, "tokens": x.tokens,
         "precision": {"weights": weights, "activations": activations, "kv": kv,
                       "accum": accum},
-        "config": cfg,
+        "attention": attention, "config": cfg,
     }
     return Workload(f"{cfg.name}-{phase}", tuple(layers), meta)
 
@@ -285,10 +335,12 @@ def _peak_activation_bytes(wl: Workload) -> int:
 def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase = "decode",
                      batch: int = 1, prompt_len: int = 512, context_len: int | None = None,
                      weights: str = "int8", activations: str = "int8",
-                     kv: str = "int8") -> Footprint:
+                     kv: str = "int8", attention: str = "fused") -> Footprint:
     """Bytes of weights, KV cache (``context_len`` tokens, default ``prompt_len``) and peak
     activations. A workload built by :func:`from_hf_config` is sized from its config and
-    meta (the keyword arguments are then ignored); any other workload from its layers."""
+    meta (the keyword arguments are then ignored); any other workload from its layers.
+    Fused attention keeps its scores on chip, so they are no activation here; materialised
+    attention's scores are."""
     if isinstance(workload_or_config, Workload):
         wl = workload_or_config
         cfg = wl.meta.get("config")
@@ -305,7 +357,8 @@ def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase 
         return Footprint(w, k, _peak_activation_bytes(wl))
     ctx = context_len if context_len is not None else prompt_len
     wl = from_hf_config(workload_or_config, phase=phase, batch=batch, prompt_len=prompt_len,
-                        context_len=ctx, weights=weights, activations=activations, kv=kv)
+                        context_len=ctx, weights=weights, activations=activations, kv=kv,
+                        attention=attention)
     return memory_footprint(wl)
 
 
