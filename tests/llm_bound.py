@@ -97,42 +97,58 @@ def compute_precision(chip: dict[str, Any], weights: str) -> str:
 
 
 def peak_macs_per_s(chip: dict[str, Any], precision: str) -> float:
-    """Every multiplier of every engine of every core busy at once (a loose upper bound)."""
+    """Every multiplier of the chip's largest engine busy in every core. A product runs on
+    one engine at a time (the array, or the matrix-vector engine of ``lanes x width``
+    multipliers for each row it holds), so the larger of the two bounds its MAC rate."""
     core = chip["cores"]["core"]
     sa = core["systolic"]
     per_core = sa["rows"] * sa["cols"] * sa.get("count", 1) * sa["macs_per_cycle"][precision]
     mv = core.get("matvec")
     if mv:
-        per_core += (mv["lanes"] * mv["width"] * mv.get("count", 1)
-                     * mv["macs_per_cycle"].get(precision, 0.0))
+        per_core = max(per_core, mv["lanes"] * mv["width"] * mv.get("rows", 1)
+                       * mv["macs_per_cycle"].get(precision, 0.0))
     return chip["cores"]["count"] * per_core * _num(chip["clock"], "Hz")
 
 
-def weight_intake_bytes_per_s(chip: dict[str, Any], weights: str, rows: int) -> float:
-    """How fast the chip's fastest engine can take weights for a product of ``rows`` rows.
+def intake_bytes_per_s(chip: dict[str, Any], operand: str, rows: int) -> float:
+    """How fast the chip's fastest engine can take a streamed operand (weights, or the K/V
+    cache) of precision ``operand`` for a product of ``rows`` rows (int8 activations).
 
     A weight-stationary array takes a block of ``R x C`` weights per fold and a fold lasts
     ``max(rows, R)`` cycles with the next block shifting in behind it: ``C`` weights per
     cycle per array while ``rows <= R``, fewer beyond (an input-stationary array streams
-    weights through its ``R`` rows instead). A matrix-vector engine does ``lanes x width``
-    MACs per cycle, so it takes ``lanes x width / rows`` weights per cycle, capped by its port.
+    weights through its ``R`` rows instead). A matrix-vector engine holds ``Q`` activation
+    rows and streams ``lanes x width`` weights per beat past them, so the operand passes
+    ``ceil(rows / Q)`` times at ``lanes x width x rate`` per cycle, capped by its port.
     """
     core = chip["cores"]["core"]
     clock = _num(chip["clock"], "Hz")
-    prec = compute_precision(chip, weights)
-    wb = BITS[weights] / 8
+    prec = compute_precision(chip, operand)
+    ob = BITS[operand] / 8
     sa = core["systolic"]
     r, c = sa["rows"], sa["cols"]
     if sa.get("dataflow", "ws") == "is":
         r, c = c, r
-    best = r * c / max(rows, r) * sa.get("count", 1) * sa["macs_per_cycle"][prec] * wb
+    best = r * c / max(rows, r) * sa.get("count", 1) * sa["macs_per_cycle"][prec] * ob
     mv = core.get("matvec")
     if mv and prec in mv["macs_per_cycle"]:
-        macs = mv["lanes"] * mv["width"] * mv.get("count", 1) * mv["macs_per_cycle"][prec]
-        rate = macs / rows * wb
+        passes = -(-rows // mv.get("rows", 1))
+        rate = mv["lanes"] * mv["width"] * mv["macs_per_cycle"][prec] * ob / passes
         port = mv.get("read_bytes_per_cycle") or core["sram"].get("read_bytes_per_cycle")
-        best = max(best, min(rate, float(port)) if port else rate)
+        best = max(best, min(rate, float(port) / passes) if port else rate)
     return chip["cores"]["count"] * best * clock
+
+
+def streams_at_memory_rate(chip: dict[str, Any], cfg: dict[str, Any], weights: str,
+                           batch: int) -> bool:
+    """Whether a decode step's weights (``batch`` rows) and K/V cache (int8; the query heads
+    that share one KV head as rows) can each enter the chip's engines at least as fast as
+    the DRAM delivers them."""
+    heads = cfg["num_attention_heads"]
+    group = heads // cfg.get("num_key_value_heads", heads)
+    bandwidth = dram_bandwidth(chip)
+    return (intake_bytes_per_s(chip, weights, batch) >= bandwidth
+            and intake_bytes_per_s(chip, KV, group) >= bandwidth)
 
 
 def fits(chip: dict[str, Any], cfg: dict[str, Any], weights: str, batch: int) -> bool:
@@ -163,7 +179,18 @@ def prefill_bound(chip: dict[str, Any], cfg: dict[str, Any], weights: str, batch
 
 
 def dominant_limit(layers: Any) -> str:
+    """The layer ``limit`` with the most time."""
     return str(layers.groupby("limit")["latency_s"].sum().idxmax())
+
+
+def time_off_the_roofline(layers: Any) -> float:
+    """Seconds in layers whose named limit is not one of the bound's own terms (the DRAM
+    bandwidth, or the MAC rate of the chip's largest engine): fill and drain, weight
+    shift-in, an SRAM or NoC port, the vector unit, DRAM latency, core imbalance, or the MAC
+    rate of a matrix-vector engine smaller than the array."""
+    roof = (layers["limit"] == "dram bandwidth") | (
+        (layers["limit"] == "mac rate") & (layers["unit"] != "matvec"))
+    return float(layers.loc[~roof, "latency_s"].sum())
 
 
 def cases() -> list[tuple[str, str, str, int]]:
