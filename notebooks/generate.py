@@ -150,7 +150,7 @@ runs = {(mem, w): run_llm(chip, cfg, prompt=PROMPT, gen=GEN, weights=w, kv="int8
 table = pd.DataFrame({f"{mem} {w}": {
     "TTFT ms": r.ttft_s * 1e3, "TPOT ms": r.tpot_s * 1e3, "tokens/s": r.tokens_per_s,
     "J/token": r.j_per_token, "avg power W": r.average_power_w,
-    "decode DRAM GB/step": r.summary()["decode_dram_read_bytes"] / 1e9}
+    "decode DRAM GB/step": r.summary()["decode_dram_read_bytes"] / 1e9, "limit": r.limit}
     for (mem, w), r in runs.items()})
 table"""),
     ("md", """\
@@ -164,10 +164,12 @@ pd.DataFrame({f"{mem} {w}": {"weights / bandwidth ms": fps[w].weight_bytes
     ("md", """\
 ## Where a decode step's time goes (INT4 weights)
 
-When the simulated TPOT sits well above the weight-streaming bound, the causes say why. A
-large *fill/drain* share means the array, not the DRAM, limits decode: a weight-stationary
-array loads each weight block into its PEs and then streams a single token through it, so
-it spends most cycles loading weights. Faster DRAM cannot help that; batching tokens can."""),
+The causes split each step's time, and `limit` names what bounds it. Both twins run the
+decode matmuls on their matrix-vector engine, which takes weights as fast as the SRAM port
+feeds it, so a decode step is bound by the DRAM and the HBM3 twin's bandwidth shows
+directly in TPOT. A weight-stationary array on its own (TPU v4 has only its MXUs) would be
+limited by weight shift-in instead: it loads each weight block into its PEs and streams a
+single token through it; faster DRAM cannot help that, batching tokens can."""),
     ("code", """\
 causes = pd.DataFrame({mem: runs[(mem, "int4")].decode.layers[list(CAUSE_COLUMNS)].sum() * 1e3
                        for mem in chips})
@@ -177,7 +179,7 @@ ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")
 ax.set_xlabel("decode step latency (ms)");"""),
     ("code", """\
 energy = pd.DataFrame({mem: {k: runs[(mem, "int4")].decode.summary()[f"energy_{k}_j"]
-                             for k in ("mac", "sram", "dram", "vector", "static")}
+                             for k in ("mac", "sram", "dram", "noc", "vector", "static")}
                        for mem in chips})
 ax = energy.T.plot.barh(stacked=True, figsize=(8, 2.6))
 ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")

@@ -9,9 +9,9 @@ lower bound of a real die. Every figure below is a stated assumption or a cited 
 
 Logic (MACs, registers, vector lanes)
     Component areas at 45 nm from Horowitz, "Computing's Energy Problem", ISSCC 2014, as
-    tabulated in reference/chips.md §3.1 (status there: unconfirmed, the paper was not
-    read): 8-bit multiply 282 µm², 32-bit add 137 µm², FP16 multiply 1,640 µm², FP16 add
-    1,360 µm², FP32 multiply 7,700 µm², FP32 add 4,184 µm².
+    commonly tabulated from it (unconfirmed: the paper itself was not read): 8-bit
+    multiply 282 µm², 32-bit add 137 µm², FP16 multiply 1,640 µm², FP16 add 1,360 µm²,
+    FP32 multiply 7,700 µm², FP32 add 4,184 µm².
 
     * A MAC is one multiplier of the operand precision plus one 32-bit accumulator adder
       (int32 for integer operands, FP32 for floating point), as the compiler keeps 4-byte
@@ -57,7 +57,7 @@ from npusim.spec.arch import Chip
 
 __all__ = ["AreaModel", "chip_area_mm2", "mac_area_um2", "sram_mm2_per_mib"]
 
-# Horowitz 2014, 45 nm, µm² (reference/chips.md §3.1).
+# Horowitz 2014, 45 nm, µm².
 _MULT_45 = {"int8": 282.0, "fp16": 1640.0, "fp32": 7700.0}
 _ADD32_INT_45 = 137.0
 _ADD16_FP_45 = 1360.0

@@ -251,7 +251,8 @@ class SplitEstimate:
 
 
 def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
-                    b_bytes: float, rate: float, dram_bpc: float) -> list[SplitEstimate]:
+                    b_bytes: float, rate: float, dram_bpc: float,
+                    multicast: bool | None = None) -> list[SplitEstimate]:
     """Every way to split a GEMM of ``g`` products of (m x k)(k x n) over the chip's cores.
 
     ``a_bytes``/``b_bytes``: one copy of each operand as read from DRAM (0 if on chip);
@@ -260,7 +261,7 @@ def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
     shared; over M every core needs all of B, over N all of A: with a multicasting NoC one
     copy is read from DRAM and (cores - 1) copies cross the NoC, else every core reads it.
     Array cycles are the fold formula (:func:`npusim.kernels.systolic.gemm_cycles`) for the
-    largest share.
+    largest share. ``multicast`` overrides the chip's NoC capability (``None``: the chip's).
     """
     cores = chip.n_cores
     sa = chip.cores.core.systolic
@@ -268,7 +269,7 @@ def split_estimates(chip: Chip, g: int, m: int, n: int, k: int, a_bytes: float,
     overlap = int(sa.preload == "overlapped")
     bpc = dram_bpc * cores
     noc_bpc = chip.noc.bytes_per_cycle if chip.noc is not None else 0.0
-    multicast = chip.multicast
+    multicast = chip.multicast if multicast is None else multicast
     dram_epb = chip.dram_energy_per_byte()
     noc_epb = chip.noc.energy_per_byte if chip.noc is not None else 0.0
     out = []
@@ -307,8 +308,10 @@ def _split(ctx: _Ctx, g: int, m: int, n: int, k: int, a_bytes: float, b_bytes: f
     cores = ctx.chip.n_cores
     if cores == 1:
         return "none", 1, ""
+    # The ideal memory reads every copy for free: nothing is gained by multicasting (and
+    # the SCALE-Sim reference point it stands for has no on-chip network).
     best = choose_split(split_estimates(ctx.chip, g, m, n, k, a_bytes, b_bytes, rate,
-                                        ctx.dram_bpc))
+                                        ctx.dram_bpc, multicast=False if ctx.ideal else None))
     if best is None:
         return "none", 1, ""
     return best.how, cores, best.shared

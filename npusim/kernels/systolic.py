@@ -1,7 +1,7 @@
 """Systolic-array timing per dataflow, in the SCALE-Sim convention (ideal memory).
 
 A GEMM (M x K) @ (K x N) on an R x C array maps, per dataflow, two of its dimensions onto
-the array and streams the third (see ../shared/reference/scalesim.md and SCALE-Sim's
+the array and streams the third (see SCALE-Sim's
 ``compute.py``; Samajdar et al., "A Systematic Methodology for Characterizing Scalability of
 DNN Accelerators using SCALE-Sim", ISPASS 2020):
 

@@ -291,7 +291,7 @@ class Dram(_Spec):
         return ns * 1e-9
 
 
-# Horowitz, ISSCC 2014, 45 nm (reference/chips.md §3.1): multiply + add per MAC, in pJ.
+# Horowitz, ISSCC 2014, 45 nm: multiply + add per MAC, in pJ.
 _MAC_PJ_45NM = {"int4": 0.1, "int8": 0.23, "fp8": 0.5, "fp16": 1.5, "bf16": 1.3, "fp32": 4.6}
 # 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ → pJ per byte by bank size.
 _SRAM_POINTS = ((8 * 1024, 10 / 8), (32 * 1024, 20 / 8), (1024 * 1024, 100 / 8))
