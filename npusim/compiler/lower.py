@@ -29,7 +29,7 @@ For each layer the compiler decides:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,6 +86,18 @@ def compute_precision(chip: Chip, act: str, weight: str, layer: str = "") -> tup
     return chosen, conv
 
 
+@dataclass(frozen=True)
+class _GemmTiles:
+    """One GEMM layer's per-core tiles with addresses from 0, and how they were made."""
+
+    tiles: tuple[np.ndarray, ...]
+    mapping: str
+    engine: str
+    acc_read_bytes: float
+    acc_write_bytes: float
+    stream: float
+
+
 @dataclass
 class _Ctx:
     chip: Chip
@@ -98,6 +110,9 @@ class _Ctx:
     cache: dict[tuple[object, ...], np.ndarray]
     weights_on_chip: bool = False
     addr: int = 0
+    #: a GEMM layer's tiles addressed from 0, its mapping, engine and accumulator bytes, by
+    #: everything they depend on: the identical blocks of a transformer are tiled once
+    gemms: dict[tuple[object, ...], _GemmTiles] = field(default_factory=dict)
 
     def alloc(self, nbytes: float) -> int:
         base = self.addr
@@ -362,17 +377,62 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     b_once = (g if b_per_batch else 1) * k * n * b_b * b_dram
     how, parts, shared = _split(ctx, g, m, n, k, a_once, b_once, rate)
     a_base = ctx.alloc(g * m * k * a_b)
-    b_base = ctx.alloc((g if b_per_batch else 1) * k * n * b_b)
+    ctx.alloc((g if b_per_batch else 1) * k * n * b_b)  # B's region (tiles address A, out)
     o_base = ctx.alloc(g * m * n * out_b)
-    per_core: list[np.ndarray] = []
-    mapping = ""
-    acc_rd = acc_wr = 0.0
+    key = (g, m, n, k, prec, rate, a_b, b_b, out_b, a_db, a_dram, b_dram, out_dram,
+           b_per_batch, how, parts, shared, ctx.capacity, ctx.acc_capacity, ctx.ideal,
+           ctx.dram_bpc, ctx.lat)
+    made = ctx.gemms.get(key)
+    if made is None:
+        made = _gemm_layer_tiles(ctx, g, m, n, k, prec, rate, a_b, b_b, out_b, a_db, a_dram,
+                                 b_dram, out_dram, b_per_batch, how, parts, shared, layer.name)
+        ctx.gemms[key] = made
+    per_core = []
+    for t in made.tiles:
+        t = t.copy()
+        t[:, COL["read_addr"]] += a_base
+        t[:, COL["write_addr"]] += o_base
+        per_core.append(t)
+    engine, mapping, stream = made.engine, made.mapping, made.stream
+    while len(per_core) < chip.n_cores:
+        per_core.append(np.zeros((0, len(TILE_COLUMNS))))
+    vec = dict(layer.vector_ops())
+    # Dequantize: each converted operand value costs 2 ALU ops (scale and convert).
+    dq = 0.0
+    if conv:
+        if f"{layer.weight_precision}->{prec}" in conv:
+            dq += (g if b_per_batch else 1) * k * n
+        if f"{layer.act_precision}->{prec}" in conv:
+            dq += g * m * k
+        vec["alu"] = vec.get("alu", 0.0) + 2 * dq
+    _spread_vector(chip, per_core, vec)
+    split = "" if how == "none" else f"; {parts} cores split {how}"
+    if shared:
+        split += f", {shared.upper()} multicast"
+    note = f"; dequant {','.join(conv)}" if conv else ""
+    return LayerProgram(
+        index=index, name=layer.name, op=layer.kind, unit=engine, tiles=tuple(per_core),
+        m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
+        vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
+        mapping=f"{mapping}{split}{note}", dram_operand_bytes=a_once + b_once,
+        extra={"acc_read_bytes": made.acc_read_bytes, "acc_write_bytes": made.acc_write_bytes,
+               **({"stream": float(stream)} if stream else {})})
+
+
+def _gemm_layer_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, prec: str, rate: float,
+                      a_b: float, b_b: float, out_b: float, a_db: float, a_dram: bool,
+                      b_dram: bool, out_dram: bool, b_per_batch: bool, how: str, parts: int,
+                      shared: str, name: str) -> _GemmTiles:
+    """Every core's tiles of one GEMM split ``how`` over ``parts`` cores, addressed from 0."""
     sizes = _parts({"g": g, "m": m, "n": n}.get(how, 1), parts)
     # The engine is chosen on the largest core's share (the first part) and used by all.
     first = {"g": (sizes[0], m, n), "m": (g, sizes[0], n), "n": (g, m, sizes[0])}.get(
         how, (g, m, n))
     engine = _choose_engine(ctx, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram, out_dram,
                             b_per_batch, a_db)
+    per_core: list[np.ndarray] = []
+    mapping = ""
+    acc_rd = acc_wr = 0.0
     off = 0
     for size in sizes:
         cg, cm, cn = g, m, n
@@ -388,40 +448,18 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
         shift = int(off * {"g": m * k * a_db, "m": k * a_db, "n": k * b_b}.get(how, 0))
         tiles, mapping, (ard, awr) = _gemm_tiles(
             ctx, cg, cm, cn, k, a_b, b_b, out_b, a_dram, b_dram, out_dram, b_per_batch, a_db,
-            rate, (a_base + shift, b_base + shift, o_base + shift), layer.name, engine, prec,
-            shared, parts)
+            rate, (shift, shift, shift), name, engine, prec, shared, parts)
         per_core.append(tiles)
         acc_rd += ard
         acc_wr += awr
         off += size
-    while len(per_core) < chip.n_cores:
-        per_core.append(np.zeros((0, len(TILE_COLUMNS))))
-    vec = dict(layer.vector_ops())
-    # Dequantize: each converted operand value costs 2 ALU ops (scale and convert).
-    dq = 0.0
-    if conv:
-        if f"{layer.weight_precision}->{prec}" in conv:
-            dq += (g if b_per_batch else 1) * k * n
-        if f"{layer.act_precision}->{prec}" in conv:
-            dq += g * m * k
-        vec["alu"] = vec.get("alu", 0.0) + 2 * dq
-    _spread_vector(chip, per_core, vec)
     # The streamed tile length of the busiest core's tiling (ws: tm, is: tn): the report
     # names a fold shorter than the stationary block's shift-in (npusim.report.result).
     best = _gemm_search(ctx, engine, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram,
                         out_dram, b_per_batch, a_db)[0]
-    stream = {"ws": best[1], "is": best[2]}.get(sa.dataflow, 0.0) if engine == "array" else 0.0
-    split = "" if how == "none" else f"; {parts} cores split {how}"
-    if shared:
-        split += f", {shared.upper()} multicast"
-    note = f"; dequant {','.join(conv)}" if conv else ""
-    return LayerProgram(
-        index=index, name=layer.name, op=layer.kind, unit=engine, tiles=tuple(per_core),
-        m=m, n=n, k=k, g=g, macs=layer.macs(), vector_alu_ops=float(vec.get("alu", 0.0)),
-        vector_special_ops=float(vec.get("special", 0.0)), precision=prec,
-        mapping=f"{mapping}{split}{note}", dram_operand_bytes=a_once + b_once,
-        extra={"acc_read_bytes": acc_rd, "acc_write_bytes": acc_wr,
-               **({"stream": float(stream)} if stream else {})})
+    dataflow = ctx.chip.cores.core.systolic.dataflow
+    stream = {"ws": best[1], "is": best[2]}.get(dataflow, 0.0) if engine == "array" else 0.0
+    return _GemmTiles(tuple(per_core), mapping, engine, acc_rd, acc_wr, float(stream))
 
 
 def _spread_vector(chip: Chip, per_core: list[np.ndarray], vec: dict[str, float]) -> None:

@@ -12,6 +12,7 @@ default precision is one the array computes) are checked after the fields.
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -297,6 +298,7 @@ _MAC_PJ_45NM = {"int4": 0.1, "int8": 0.23, "fp8": 0.5, "fp16": 1.5, "bf16": 1.3,
 _SRAM_POINTS = ((8 * 1024, 10 / 8), (32 * 1024, 20 / 8), (1024 * 1024, 100 / 8))
 
 
+@cache  # a pure function of one number, asked for every layer of every result
 def sram_pj_per_byte_45nm(bank_bytes: float) -> float:
     """Log-log interpolation of Horowitz's SRAM read energies, clamped at the ends."""
     (x0, y0), (x1, y1), (x2, y2) = _SRAM_POINTS
