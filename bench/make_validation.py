@@ -234,13 +234,19 @@ def _llm_lines(llm: dict[str, Any]) -> list[str]:
          "`tests/llm_bound.py` computes, from the HF `config.json` files and the chip YAML "
          "files alone (its own parameter, byte, KV-cache and MAC counts; none of npusim's "
          "functions), the roofline bound of a step: the larger of (weights + KV cache read) / "
-         "DRAM bandwidth and MACs / every multiplier of the chip. The table gives npusim's "
+         "DRAM bandwidth and MACs / every multiplier of the chip's largest engine. The table gives "
+         "npusim's "
          f"latency over that bound: decode of one token against a {llm['context']}-token "
          f"cache at batch 1, 8 and 32, prefill of {llm['prompt']} tokens per sequence at batch "
          "1 and 8 (activations and KV cache int8); `limit` is what npusim says takes most of "
          "the batch-1 decode step. `tests/test_llm_bounds.py` asserts the same grid: never "
-         "below 1.0, and within 1.3x wherever the chip's engines take weights at least as fast "
-         "as its DRAM delivers them.", "",
+         "below 1.0; within 1.3x wherever the chip's engines take the weights and the K/V cache "
+         "at least as fast as its DRAM delivers them; and beyond 1.3x, layers naming a limit "
+         "the bound does not model (weight shift-in, fill and drain, a port, the vector unit, "
+         "a small engine's MAC rate) take the excess. TPU v4 has only its MXUs: int8 and int4 "
+         "weights enter them at the arrays' edge rate, slower than its HBM delivers them, and "
+         "its rows name `weight shift-in`. At batch 32 the twins' matrix-vector engine (4 rows "
+         "held) passes over the weights 8 times and becomes MAC-bound.", "",
          "| chip | model | weights | decode b1 | b8 | b32 | prefill b1 | b8 | decode limit (b1) |",
          "|---|---|---|---|---|---|---|---|---|"]
 
