@@ -97,16 +97,6 @@ class System(_Spec):
     #: the file the system came from (set by the loaders; resolves a relative chip path)
     source: str | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> System:
-        dims = self.topology.dims
-        if dims is not None and math.prod(dims) != self.count:
-            raise ValueError(f"topology.dims {'x'.join(map(str, dims))} hold "
-                             f"{math.prod(dims)} chips; count is {self.count}")
-        if self.topology.kind == "ring" and self.count < 2:
-            raise ValueError("a ring needs at least 2 chips")
-        return self
-
     @cached_property
     def chip_spec(self) -> Chip:
         """The chip every position of the system holds, loaded and validated."""
@@ -122,15 +112,30 @@ def is_system_data(data: Any) -> bool:
     return isinstance(data, dict) and "topology" in data and "chip" in data
 
 
-def _build(data: Any, lines: dict[str, int], source: str | None) -> System:
-    system = validate(System, data, lines, source)
-    system = system.model_copy(update={"source": source})
+def _cross_field(system: System, lines: dict[str, int]) -> list[Issue]:
+    issues = []
+    dims = system.topology.dims
+    if dims is not None and math.prod(dims) != system.count:
+        issues.append(Issue("topology.dims", f"{'x'.join(map(str, dims))} hold "
+                            f"{math.prod(dims)} chips; count is {system.count}",
+                            line_for("topology.dims", lines)))
+    if system.topology.kind == "ring" and system.count < 2:
+        issues.append(Issue("count", "a ring needs at least 2 chips", line_for("count", lines)))
     try:
         system.chip_spec  # noqa: B018  (load the chip now: its errors belong to this file)
     except SpecError as exc:
         first = exc.issues[0].format(exc.source) if exc.issues else str(exc)
-        raise SpecError(Issue("chip", f"the chip does not load: {first}",
-                              line_for("chip", lines)), source) from None
+        issues.append(Issue("chip", f"the chip does not load: {first}",
+                            line_for("chip", lines)))
+    return issues
+
+
+def _build(data: Any, lines: dict[str, int], source: str | None) -> System:
+    system = validate(System, data, lines, source)
+    system = system.model_copy(update={"source": source})
+    issues = _cross_field(system, lines)
+    if issues:
+        raise SpecError(issues, source)
     return system
 
 

@@ -22,6 +22,7 @@ from npusim.engine.system import StepStats
 from npusim.report.result import Result
 from npusim.spec.system import System
 from npusim.system.parallel import Plan
+from npusim.workloads.ir import Workload
 
 __all__ = ["COMM_CAUSES", "SystemResult", "cause_column"]
 
@@ -44,6 +45,8 @@ class SystemResult:
     stage_results: tuple[Result, ...] = field(repr=False)
     step: StepStats = field(repr=False)
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the workload the step ran (one replica's whole batch, before sharding)
+    workload: Workload | None = field(default=None, repr=False)
 
     @property
     def latency_s(self) -> float:

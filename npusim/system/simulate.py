@@ -148,4 +148,4 @@ def simulate_system(system: System | str | Path, workload: Workload, *, tp: int 
     step = run_system_step(sys_, program, trace=trace)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     return SystemResult(sys_, plan, workload.name, batch, tuple(results), step,
-                        {"algorithm": algorithm, "memory_model": memory})
+                        {"algorithm": algorithm, "memory_model": memory}, workload)
