@@ -1,11 +1,15 @@
-"""Links as SimPy resources and collectives as processes over them.
+"""Links as first-come-first-served servers and collectives as SimPy processes over them.
 
-Every link direction is a ``simpy.Resource`` of capacity one. A transfer of ``b`` bytes from
-chip ``s`` to chip ``d`` takes the route of :mod:`npusim.engine.topology`, holds all its
-links at once (cut-through: the bytes stream over every hop together) for ``b / bandwidth``
-seconds, releases them and arrives ``hops x latency`` later. Two transfers that share a link
-take turns on it, so contention is simulated, not estimated. Links are taken in one global
-order (sorted by name), so transfers never deadlock.
+Every link direction serves one transfer at a time, in the order transfers ask for it. A
+transfer of ``b`` bytes from chip ``s`` to chip ``d`` takes the route of
+:mod:`npusim.engine.topology` and, when it is issued (at the current simulated time),
+reserves every link of the route for ``b / bandwidth`` seconds from the moment the last of
+them is free (cut-through: the bytes stream over every hop together); it arrives ``hops x
+latency`` after its last byte left. Two transfers that share a link take turns on it, so
+contention is simulated, not estimated. This is what a ``simpy.Resource`` of capacity one
+per link gives when a transfer takes all its links at once; booked as a reservation it
+costs one event per collective step instead of about eight per transfer, which is what
+lets a 64-chip step run in seconds.
 
 Collectives over a group of ``n`` chips (``bytes`` is the size of the full tensor):
 
@@ -70,36 +74,36 @@ class LinkNet:
     spans: list[LinkSpan] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._res = {n: simpy.Resource(self.env, 1) for n in all_links(self.topology,
-                                                                      self.count)}
+        self._free_at = dict.fromkeys(all_links(self.topology, self.count), 0.0)
 
     @property
     def names(self) -> list[str]:
-        return list(self._res)
+        return list(self._free_at)
+
+    def reserve(self, src: int, dst: int, nbytes: float, cause: str) -> float:
+        """Book a transfer issued now from chip ``src`` to chip ``dst``; its arrival time."""
+        links, hops = route(self.topology, self.count, src, dst)
+        now = float(self.env.now)
+        if not links or nbytes <= 0:
+            return now
+        start = max([now, *(self._free_at[n] for n in links)])
+        end = start + nbytes / self.link.bandwidth
+        for name in links:
+            self._free_at[name] = end
+            self.bytes[name] += nbytes
+            self.busy_s[name] += end - start
+            if self.trace:
+                self.spans.append(LinkSpan(name, start, end, nbytes, cause))
+        return end + hops * self.link.latency
 
     def send(self, src: int, dst: int, nbytes: float, cause: str) -> Process:
         """Move ``nbytes`` from chip ``src`` to chip ``dst`` (a process)."""
-        links, hops = route(self.topology, self.count, src, dst)
-        if not links or nbytes <= 0:
-            return
-        held = []
-        for name in sorted(links):
-            req = self._res[name].request()
-            yield req
-            held.append((name, req))
-        start = self.env.now
-        yield self.env.timeout(nbytes / self.link.bandwidth)
-        for name, req in held:
-            self._res[name].release(req)
-            self.bytes[name] += nbytes
-            self.busy_s[name] += self.env.now - start
-            if self.trace:
-                self.spans.append(LinkSpan(name, start, self.env.now, nbytes, cause))
-        yield self.env.timeout(hops * self.link.latency)
+        yield self.env.timeout(self.reserve(src, dst, nbytes, cause) - self.env.now)
 
     def _step(self, pairs: Sequence[tuple[int, int]], nbytes: float, cause: str) -> Process:
-        procs = [self.env.process(self.send(s, d, nbytes, cause)) for s, d in pairs]
-        yield self.env.all_of(procs)
+        """One synchronous step: every pair's transfer issued now; done when all arrived."""
+        arrive = max(self.reserve(s, d, nbytes, cause) for s, d in pairs)
+        yield self.env.timeout(arrive - self.env.now)
 
 
 def _ring(net: LinkNet, group: Sequence[int], nbytes: float, steps: int, cause: str) -> Process:
