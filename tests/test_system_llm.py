@@ -198,3 +198,25 @@ def test_cli_llm_on_a_system(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                    "topology: {kind: torus2d, dims: [2, 2]}\n")
     assert main(["validate", str(bad)]) == 2
     assert "bad_system.yaml:6: topology.dims: 2x2 hold 4 chips" in capsys.readouterr().out
+
+
+def test_sweep_crosses_count_link_and_tp_with_catalog_links() -> None:
+    from npusim.system import sweep_system
+
+    wl = from_hf_config(TINY, "decode", prompt_len=16, context_len=17)
+    df = sweep_system("rngd_8card", wl, count=[2, 4], link=["pcie4_x16", "pcie5_x16"],
+                      tp=[1, 2, 4])
+    assert len(df) == 2 * 2 * 3
+    bad = df[(df["count"] == 2) & (df["tp"] == 4)]
+    assert bad["error"].str.contains("needs 4 chips; the system has 2").all()
+    # tp 2: every rank arrives at each meeting together, so its communication time is the
+    # collectives' closed forms at the catalog's PCIe rate (x16, 128b/130b) and 1 us.
+    h, layers, vocab = (TINY[k] for k in ("hidden_size", "num_hidden_layers", "vocab_size"))
+    for gts, kind in ((16e9, "pcie4_x16"), (32e9, "pcie5_x16")):
+        bw = gts * 16 * 128 / 130 / 8
+        row = df[(df["link"] == kind) & (df["tp"] == 2) & (df["count"] == 4)].iloc[0]
+        expected = ((2 * layers + 1) * _ring_all_reduce(2, h, bw, 1e-6)
+                    + _ring_all_gather(2, vocab, bw, 1e-6))
+        assert row["time_comm_s"] == pytest.approx(expected, rel=1e-9)
+    ok = df[df["error"].isna()]
+    assert (ok[ok["tp"] == 1]["time_comm_s"] == 0).all()

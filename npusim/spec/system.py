@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip, load_arch
+from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.yamlio import line_for, load_yaml, loads_yaml, validate
 from npusim.units import parse_bandwidth, parse_energy, parse_time
 
@@ -38,6 +39,7 @@ __all__ = [
     "is_system_data",
     "load_system",
     "loads_system",
+    "system_with",
 ]
 
 TOPOLOGIES: tuple[str, ...] = ("switch", "ring", "torus2d", "torus3d", "fully_connected")
@@ -57,9 +59,13 @@ class _Spec(BaseModel):
 
 
 class Link(_Spec):
-    """One link direction's figures; every link of the system (or the host link) has them."""
+    """One link direction's figures; every link of the system (or the host link) has them.
 
-    #: what it is, for reports: ``pcie5_x16``, ``ici``, ``ethernet`` …
+    A ``kind`` of :data:`~npusim.spec.link_catalog.LINK_KINDS` (``pcie5_x16``,
+    ``ethernet_400g``, ``ici_v4`` …) fills the figures the file leaves out.
+    """
+
+    #: what it is, for reports and the catalog: ``pcie5_x16``, ``ici_v4``, ``ethernet_400g`` …
     kind: str = "link"
     #: payload bandwidth per direction (after line encoding)
     bandwidth: BytesPerSecond
@@ -67,6 +73,14 @@ class Link(_Spec):
     latency: Seconds = 0.0
     #: energy per payload bit moved over one hop
     energy_per_bit: Joules = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_catalog(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("kind") not in LINK_KINDS:
+            return data
+        bw, lat, epb = LINK_KINDS[data["kind"]]
+        return {"bandwidth": bw, "latency": lat, "energy_per_bit": epb, **data}
 
 
 class Topology(_Spec):
@@ -137,6 +151,15 @@ def _build(data: Any, lines: dict[str, int], source: str | None) -> System:
     if issues:
         raise SpecError(issues, source)
     return system
+
+
+def system_with(system: System, **changes: Any) -> System:
+    """A validated copy of ``system`` with top-level fields replaced (``count=16``,
+    ``link={"kind": "pcie4_x16"}``); the same checks as a file, as one SpecError."""
+    data = system.model_dump(exclude={"source"})
+    data.update({k: v.model_dump() if isinstance(v, BaseModel) else v
+                 for k, v in changes.items()})
+    return _build(data, {}, system.source)
 
 
 def loads_system(text: str, source: str | None = None) -> System:

@@ -33,7 +33,7 @@ from npusim.workloads.hf_config import ModelConfig
 from npusim.workloads.ir import Workload
 from npusim.workloads.llm import from_hf_config
 
-__all__ = ["check_shards", "simulate_system", "stage_program"]
+__all__ = ["check_shards", "run_step", "simulate_shards", "simulate_system", "stage_program"]
 
 #: where tensor-parallel ranks meet: (layer-name suffix, collective, cause)
 _MEETINGS: tuple[tuple[str, str, str], ...] = (
@@ -78,8 +78,11 @@ def stage_program(result: Result, workload: Workload, tp: int) -> StageProgram:
     return StageProgram(tuple(segs), send)
 
 
-def _shards(system: System, wl: Workload, plan: Plan) -> list[Workload]:
-    """One micro-batch's workload per stage, capacity checked per chip."""
+def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None
+            ) -> list[Workload]:
+    """One micro-batch's workload per stage, capacity checked per chip; the plan checked
+    against ``count`` chips (default: the system's)."""
+    count = system.count if count is None else count
     cfg = wl.meta.get("config")
     batch = int(wl.meta.get("batch", 1))  # type: ignore[call-overload]
     if not isinstance(cfg, ModelConfig):
@@ -87,9 +90,9 @@ def _shards(system: System, wl: Workload, plan: Plan) -> list[Workload]:
             raise MappingError(f"{wl.name}: tensor and pipeline parallelism need a "
                                "transformer built from an HF config (npusim llm, or "
                                "workloads.from_hf_config); use dp for other workloads")
-        check_plan(plan, system.count)
+        check_plan(plan, count)
         return [wl]
-    check_plan(plan, system.count, cfg, batch)
+    check_plan(plan, count, cfg, batch)
     prec: dict[str, str] = wl.meta["precision"]  # type: ignore[assignment]
     phase = str(wl.meta["phase"])
     shard = shard_config(cfg, plan.tp)
@@ -133,19 +136,37 @@ def simulate_system(system: System | str | Path, workload: Workload, *, tp: int 
     """
     sys_ = system if isinstance(system, System) else load_system(system)
     plan = Plan(tp, pp, dp, micro_batches)
+    stages, results = simulate_shards(sys_, workload, plan, memory=memory,
+                                      weights_resident=weights_resident)
+    return run_step(sys_, workload, plan, stages, results, algorithm=algorithm, trace=trace,
+                    memory=memory)
+
+
+def simulate_shards(system: System, workload: Workload, plan: Plan, *,
+                    memory: str = "bandwidth", weights_resident: bool | None = None,
+                    count: int | None = None) -> tuple[list[Workload], list[Result]]:
+    """Each stage's shard (one micro-batch) and its Result on the system's chip, after the
+    checks of :func:`check_shards` (the plan against ``count`` chips, default the
+    system's). Every rank of a stage holds the same shard, so a stage is simulated once
+    (all stages together cost about one whole model)."""
+    stages = _shards(system, workload, plan, count)
+    chip = system.chip_spec
+    return stages, [simulate(chip, st, memory=memory, weights_resident=weights_resident)
+                    for st in stages]
+
+
+def run_step(system: System, workload: Workload, plan: Plan, stages: list[Workload],
+             results: list[Result], *, algorithm: str = "ring", trace: bool = False,
+             memory: str = "bandwidth") -> SystemResult:
+    """The step of ``plan`` on ``system`` from its stages' simulated Results."""
     if algorithm not in ("ring", "tree"):
         raise MappingError(f"unknown all-reduce algorithm {algorithm!r} (use ring or tree)")
-    chip = sys_.chip_spec
-    stages = _shards(sys_, workload, plan)
-    # Every rank of a stage holds the same shard: one simulation per stage (a stage's cost
-    # is its share of the layers, so all stages together cost about one whole model).
-    results = [simulate(chip, st, memory=memory, weights_resident=weights_resident)
-               for st in stages]
-    program = SystemProgram(
-        tuple(stage_program(r, st, tp) for r, st in zip(results, stages, strict=True)),
-        tp=tp, dp=dp, micro_batches=micro_batches,
-        placement=tuple(range(plan.chips)), algorithm=algorithm)
-    step = run_system_step(sys_, program, trace=trace)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
-    return SystemResult(sys_, plan, workload.name, batch, tuple(results), step,
+    check_plan(plan, system.count, batch=batch)
+    program = SystemProgram(
+        tuple(stage_program(r, st, plan.tp) for r, st in zip(results, stages, strict=True)),
+        tp=plan.tp, dp=plan.dp, micro_batches=plan.micro_batches,
+        placement=tuple(range(plan.chips)), algorithm=algorithm)
+    step = run_system_step(system, program, trace=trace)
+    return SystemResult(system, plan, workload.name, batch, tuple(results), step,
                         {"algorithm": algorithm, "memory_model": memory}, workload)
