@@ -220,3 +220,21 @@ def test_sweep_crosses_count_link_and_tp_with_catalog_links() -> None:
         assert row["time_comm_s"] == pytest.approx(expected, rel=1e-9)
     ok = df[df["error"].isna()]
     assert (ok[ok["tp"] == 1]["time_comm_s"] == 0).all()
+
+
+def test_system_file_names_its_chip_relative_to_itself(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "chips").mkdir()
+    (tmp_path / "chips" / "mine.yaml").write_text((root / "arch" / "lpddr_llm.yaml").read_text())
+    sysf = tmp_path / "two.yaml"
+    sysf.write_text("name: two\nsources: [test]\nchip: chips/mine.yaml\ncount: 2\n"
+                    "link: {kind: pcie4_x16}\ntopology: {kind: ring}\n")
+    assert main(["validate", str(sysf)]) == 0
+    assert "2 x LPDDR5X LLM inference chip, ring, pcie4_x16 31.5 GB/s" in capsys.readouterr().out
+    out = tmp_path / "chips.csv"
+    assert main(["run", str(sysf), "mobilenet_v2", "--dp", "2", "--out", str(out)]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table["chip"]) == [0, 1] and (table["time_comm_s"] == 0).all()

@@ -7,7 +7,7 @@ every step is a :func:`~npusim.system.simulate_system` run, collectives and pipe
 included. ``batch`` is one replica's: the system serves ``dp x batch`` sequences, so
 ``tokens_per_s = dp x batch / TPOT`` and ``j_per_token`` is a decode step's energy (chips
 and links) over ``dp x batch``. Capacity is checked per chip with its shard, the KV cache at
-its largest (``prompt + gen`` tokens).
+its largest (``prompt + gen`` tokens) and the larger of prefill's and decode's activations.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from npusim.errors import MappingError
 from npusim.llm import decode_contexts
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
-from npusim.system.simulate import check_shards, simulate_system
+from npusim.system.simulate import check_shards, peak_activation_bytes, simulate_system
 from npusim.workloads.llm import (
     ConfigLike,
     ContextLengthWarning,
@@ -120,11 +120,15 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
     ctxs = decode_contexts(prompt, steps, decode_points)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ContextLengthWarning)
+        # Capacity as on one chip: the cache at its largest (prompt + gen tokens) with the
+        # larger of prefill's and decode's activations.
+        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+        pre_act = max(peak_activation_bytes(st) for st in check_shards(sys_, pre_wl,
+                                                                       **plan_kw))
         check_shards(sys_, from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
-                                          context_len=prompt + gen, **kw), **plan_kw)
-        prefill = simulate_system(sys_, from_hf_config(cfg, "prefill", batch=batch,
-                                                       prompt_len=prompt, **kw),
-                                  **plan_kw, **run_kw)
+                                          context_len=prompt + gen, **kw),
+                     activation_floor=pre_act, **plan_kw)
+        prefill = simulate_system(sys_, pre_wl, **plan_kw, **run_kw)
         results = [simulate_system(sys_, from_hf_config(cfg, "decode", batch=batch,
                                                         prompt_len=prompt, context_len=x,
                                                         **kw), **plan_kw, **run_kw)

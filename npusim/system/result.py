@@ -57,10 +57,11 @@ class SystemResult:
         lat = self.latency_s
         leak = self.system.chip_spec.energy.leakage
         mb = self.plan.micro_batches
+        stage_e = [float(r.summary()["energy_j"]) for r in self.stage_results]
         rows = []
         for st in self.step.chips:
             comm = sum(st.comm_s.values())
-            chip_e = mb * float(self.stage_results[st.stage].summary()["energy_j"])
+            chip_e = mb * stage_e[st.stage]
             row: dict[str, Any] = {
                 "chip": st.position, "replica": st.replica, "stage": st.stage,
                 "rank": st.rank, "time_compute_s": st.compute_s, "time_comm_s": comm,

@@ -33,7 +33,8 @@ from npusim.workloads.hf_config import ModelConfig
 from npusim.workloads.ir import Workload
 from npusim.workloads.llm import from_hf_config
 
-__all__ = ["check_shards", "run_step", "simulate_shards", "simulate_system", "stage_program"]
+__all__ = ["check_shards", "peak_activation_bytes", "run_step", "simulate_shards",
+           "simulate_system", "stage_program"]
 
 #: where tensor-parallel ranks meet: (layer-name suffix, collective, cause)
 _MEETINGS: tuple[tuple[str, str, str], ...] = (
@@ -78,10 +79,11 @@ def stage_program(result: Result, workload: Workload, tp: int) -> StageProgram:
     return StageProgram(tuple(segs), send)
 
 
-def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None
-            ) -> list[Workload]:
-    """One micro-batch's workload per stage, capacity checked per chip; the plan checked
-    against ``count`` chips (default: the system's)."""
+def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None,
+            activation_floor: int = 0) -> list[Workload]:
+    """One micro-batch's workload per stage, capacity checked per chip (activations at
+    least ``activation_floor`` bytes); the plan checked against ``count`` chips (default:
+    the system's)."""
     count = system.count if count is None else count
     cfg = wl.meta.get("config")
     batch = int(wl.meta.get("batch", 1))  # type: ignore[call-overload]
@@ -105,8 +107,7 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None
     out = []
     for s in range(plan.pp):
         st = stage_workload(micro, s, plan.pp)
-        act = max((sum(v for k, v in layer.input_bytes().items() if k == "act")
-                   + layer.output_bytes().get("act", 0)) for layer in st.layers)
+        act = max(activation_floor, peak_activation_bytes(st))
         stage_footprint(system.chip_spec, shard, s, plan.pp, batch=batch,
                         context_len=int(wl.meta["context_len"]),  # type: ignore[call-overload]
                         weights=prec["weights"], kv=prec["kv"], activation_bytes=act)
@@ -114,12 +115,21 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None
     return out
 
 
+def peak_activation_bytes(workload: Workload) -> int:
+    """The largest activation working set of one layer (its act inputs plus outputs)."""
+    return max((layer.input_bytes().get("act", 0) + layer.output_bytes().get("act", 0)
+                for layer in workload.layers), default=0)
+
+
 def check_shards(system: System, workload: Workload, *, tp: int = 1, pp: int = 1,
-                 dp: int = 1, micro_batches: int = 1) -> list[Workload]:
+                 dp: int = 1, micro_batches: int = 1,
+                 activation_floor: int = 0) -> list[Workload]:
     """The per-stage workloads of one micro-batch under the plan, after checking the plan
-    against the system and the model and each chip's shard against its DRAM (one-line
+    against the system and the model and each chip's shard against its DRAM, with at
+    least ``activation_floor`` bytes of activations (one-line
     :class:`~npusim.errors.MappingError` otherwise)."""
-    return _shards(system, workload, Plan(tp, pp, dp, micro_batches))
+    return _shards(system, workload, Plan(tp, pp, dp, micro_batches),
+                   activation_floor=activation_floor)
 
 
 def simulate_system(system: System | str | Path, workload: Workload, *, tp: int = 1,
