@@ -76,7 +76,7 @@ class ChipSpan:
     name: str
     start_s: float
     end_s: float
-    kind: str  # compute, comm
+    kind: str  # compute, comm, idle
 
 
 @dataclass
@@ -142,9 +142,14 @@ def run_system_step(system: System, program: SystemProgram, *, trace: bool = Fal
                 t0 = env.now
                 started = yield box(d, s, t, j)
                 if env.now > t0:
-                    st.comm_s["pipeline send"] += env.now - max(t0, started)
-                    if trace:
-                        spans.append(ChipSpan(st.position, "recv", t0, env.now, "comm"))
+                    # before the send started: the bubble (idle); after: the transfer
+                    sent = max(t0, started)
+                    st.comm_s["pipeline send"] += env.now - sent
+                    if trace and sent > t0:
+                        spans.append(ChipSpan(st.position, "bubble", t0, sent, "idle"))
+                    if trace and env.now > sent:
+                        spans.append(ChipSpan(st.position, "pipeline send", sent, env.now,
+                                              "comm"))
             for i, seg in enumerate(stage.segments):
                 if seg.compute_s > 0:
                     t0 = env.now
