@@ -112,6 +112,13 @@ def _llm_system(args: argparse.Namespace, system: object) -> int:
                                  algorithm=str(dec.meta["algorithm"]), memory=args.memory,
                                  weights_resident=weights_resident(args), trace=True)
         traced.to_chrome_trace(args.trace)
+    if args.layers:
+        cols = ["layer", "op", "unit", "precision", "m", "n", "k", "latency_s", "bound",
+                "limit", "dram_read_bytes", "energy_j"]
+        for stage, r in enumerate(res.decode.stage_results):
+            print(f"decode step, one chip of stage {stage} (its shard, one micro-batch):")
+            print(r.layers[cols].to_string(index=False))
+            print()
     print(format_system(res.decode, 0 if not args.layers else None))
     print()
     print(f"{s['model']} on {s['system']}: tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
