@@ -67,6 +67,9 @@ def scripts() -> list[Script]:
     if (HERE / "bench_llm.py").exists():
         out.append(Script("bench_llm", ("--json",), ("--quick", "--json"), True,
                           "LLaMA-2 70B/7B decode and 7B prefill"))
+    if (HERE / "bench_system.py").exists():
+        out.append(Script("bench_system", ("--json",), ("--quick", "--json"), True,
+                          "LLaMA-2 70B decode step on 8 RNGD cards and a 64-chip TPU v4 slice"))
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),

@@ -289,11 +289,77 @@ for ax, w in zip(axes, workloads):
 axes[-1].legend(fontsize=7, bbox_to_anchor=(1.0, 1.0));"""),
 ]
 
+SCALE_OUT = [
+    ("md", """\
+# Scale-out: LLaMA-2-70B on 1 to 8 RNGD cards
+
+One RNGD card holds 48 GB: LLaMA-2-70B at INT8 (69 GB of weights) does not fit, so the
+8-card server (`arch/systems/rngd_8card.yaml`: PCIe Gen5 x16 through a switch, 63 GB/s per
+direction) splits it tensor-parallel (Megatron: heads and MLP columns divided, an all-reduce
+after attention and after the MLP). Every card's shard is simulated on the chip; the
+all-reduces run over the links in the event model. Simulated figures, not measurements."""),
+    ("code", SETUP + """
+import matplotlib.pyplot as plt
+
+from npusim.errors import MappingError
+from npusim.system.result import COMM_CAUSES, cause_column"""),
+    ("code", """\
+system = npusim.load_system("rngd_8card")
+runs, rows = {}, []
+for cards in range(1, 9):
+    try:
+        r = npusim.run_llm_system(system, "llama2_70b", prompt=512, gen=128, weights="int8",
+                                  tp=cards, decode_points=1)
+    except MappingError as exc:  # does not fit, or the cards do not divide the heads
+        rows.append({"cards": cards, "runs": str(exc)[:90]})
+        continue
+    runs[cards] = r
+    s = r.summary()
+    rows.append({"cards": cards, "runs": "yes", "TTFT ms": s["ttft_s"] * 1e3,
+                 "TPOT ms": s["tpot_s"] * 1e3, "tokens/s": s["tokens_per_s"],
+                 "J/token": s["j_per_token"],
+                 "link time ms": s["decode_time_comm_s"] * 1e3})
+pd.DataFrame(rows).set_index("cards")"""),
+    ("md", """\
+Tokens/s and J/token against cards, and what a decode step's time on one card is made of:
+its own compute (its shard's weights streamed from HBM) and its wait in the all-reduces
+over PCIe. Each card streams 1/tp of the weights, so compute falls as 1/tp while the
+all-reduces (2 per block, 161 per step) add a latency-bound cost that grows with tp."""),
+    ("code", """\
+cards = sorted(runs)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+axes[0].plot(cards, [runs[c].tokens_per_s for c in cards], "o-")
+axes[0].set(xlabel="cards (tp)", ylabel="tokens/s (batch 1)", title="decode throughput")
+axes[1].plot(cards, [runs[c].j_per_token for c in cards], "o-", color="C1")
+axes[1].set(xlabel="cards (tp)", ylabel="J/token", title="decode energy per token")
+split = pd.DataFrame({c: {"compute": runs[c].decode.summary()["time_compute_s"] * 1e3,
+                          **{cause: runs[c].decode.summary()[cause_column(cause)] * 1e3
+                             for cause in COMM_CAUSES}} for c in cards}).T
+split = split.loc[:, (split > 0).any()]
+split.plot.bar(stacked=True, ax=axes[2], title="one decode step, per card")
+axes[2].set(xlabel="cards (tp)", ylabel="ms");"""),
+    ("md", """\
+The links themselves: bytes and utilisation of each link direction during one decode step
+on 8 cards. A batch-1 decode step moves little (a few KiB per all-reduce), so the links are
+almost idle and the all-reduces cost their start-up latency, not bandwidth."""),
+    ("code", """\
+runs[8].decode.links.head(8)"""),
+    ("md", """\
+Data parallelism instead: on the same 8 cards, 4 replicas of tp 2 serve 4 x as many
+sequences at the tp-2 step time, against one tp-8 group serving one."""),
+    ("code", """\
+dp = npusim.run_llm_system(system, "llama2_70b", prompt=512, gen=128, weights="int8",
+                           tp=2, dp=4, decode_points=1)
+pd.DataFrame({"tp 8": runs[8].summary(), "tp 2 x dp 4": dp.summary()}).loc[
+    ["chips_used", "sequences", "tpot_s", "tokens_per_s", "j_per_token"]]"""),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_lpddr_vs_hbm_llm.ipynb": LLM,
     "03_design_sweep.ipynb": SWEEP,
     "04_seed_chips.ipynb": SEED,
+    "05_scale_out.ipynb": SCALE_OUT,
 }
 
 

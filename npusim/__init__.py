@@ -18,6 +18,8 @@ from npusim.errors import MappingError, NpusimError, SimulationError, SpecError,
 from npusim.report.result import Result
 from npusim.simulate import simulate, simulate_program
 from npusim.spec.arch import Chip, load_arch, loads_arch
+from npusim.spec.system import System, load_system, loads_system
+from npusim.system import SystemResult, run_llm_system, simulate_system
 
 if TYPE_CHECKING:
     from npusim import sweep
@@ -29,16 +31,22 @@ __all__ = [
     "Result",
     "SimulationError",
     "SpecError",
+    "System",
+    "SystemResult",
     "TileProgram",
     "WorkloadError",
     "__version__",
     "compile_workload",
     "load_arch",
     "load_program",
+    "load_system",
     "loads_arch",
+    "loads_system",
+    "run_llm_system",
     "save_program",
     "simulate",
     "simulate_program",
+    "simulate_system",
     "sweep",
     "workloads",
 ]

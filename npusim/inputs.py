@@ -1,6 +1,8 @@
 """Resolving what a user names on the command line or in a sweep into a chip and a workload.
 
-A chip is a YAML path, a preset name from ``arch/`` or a SCALE-Sim ``.cfg``. A workload is
+A chip is a YAML path, a preset name from ``arch/`` or a SCALE-Sim ``.cfg``; a system (many
+chips) is a system YAML (one with ``chip`` and ``topology``) or a preset from
+``arch/systems/``. A workload is
 a built-in name (``resnet50``), a YAML workload, a SCALE-Sim topology ``.csv``, an ``.onnx``
 model, or an HF-style ``config.json`` (simulated as a prefill).
 """
@@ -11,9 +13,11 @@ from pathlib import Path
 
 from npusim.errors import SpecError
 from npusim.spec.arch import Chip, load_arch
+from npusim.spec.system import System
 from npusim.workloads.ir import Workload
 
-__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "resolve_chip", "resolve_workload"]
+__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "resolve_chip", "resolve_system",
+           "resolve_workload"]
 
 DEFAULT_CHIP = "tpu_v1"
 DEFAULT_WORKLOAD = "resnet50"
@@ -29,6 +33,24 @@ def resolve_chip(name: str | None) -> Chip:
     if p.suffix.lower() in (".yaml", ".yml") or p.exists():
         return load_arch(p)
     return load_arch(name)  # a preset name
+
+
+def resolve_system(name: str | None) -> System | None:
+    """The system ``name`` names (a system YAML or a system preset), or None for a chip."""
+    if not name:
+        return None
+    from npusim.presets import list_systems
+    from npusim.spec.system import is_system_data, load_system
+
+    p = Path(name)
+    if p.suffix.lower() in (".yaml", ".yml") and p.exists():
+        from npusim.spec.yamlio import load_yaml
+
+        data, _ = load_yaml(p)
+        return load_system(p) if is_system_data(data) else None
+    if not p.suffix and not p.exists() and name in list_systems():
+        return load_system(name)
+    return None
 
 
 def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused") -> Workload:

@@ -45,7 +45,7 @@ from npusim.workloads.llm import (
     warn_past_max_positions,
 )
 
-__all__ = ["LLMResult", "run_llm"]
+__all__ = ["LLMResult", "decode_contexts", "run_llm"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class LLMResult:
         }
 
 
-def _contexts(prompt: int, steps: int, points: int) -> list[int]:
+def decode_contexts(prompt: int, steps: int, points: int) -> list[int]:
     """``points`` contexts from ``prompt + 1`` to ``prompt + steps``, ends included."""
     lo, hi = prompt + 1, prompt + max(steps, 1)
     n = min(points, hi - lo + 1)
@@ -183,7 +183,7 @@ def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen:
                               attention=attention)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
-    ctxs = _contexts(prompt, steps, decode_points)
+    ctxs = decode_contexts(prompt, steps, decode_points)
     with warnings.catch_warnings():  # said once above, for the whole run
         warnings.simplefilter("ignore", ContextLengthWarning)
         pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)

@@ -21,9 +21,10 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 
-def test_all_four_notebooks_exist() -> None:
+def test_all_notebooks_exist() -> None:
     assert NOTEBOOKS == ["01_quickstart.ipynb", "02_lpddr_vs_hbm_llm.ipynb",
-                         "03_design_sweep.ipynb", "04_seed_chips.ipynb"]
+                         "03_design_sweep.ipynb", "04_seed_chips.ipynb",
+                         "05_scale_out.ipynb"]
 
 
 def test_notebooks_match_generator() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-__all__ = ["add_weights_resident", "weights_resident"]
+__all__ = ["add_plan_options", "add_weights_resident", "plan_options", "weights_resident"]
 
 _RESIDENT = {"auto": None, "yes": True, "no": False}
 
@@ -19,3 +20,24 @@ def add_weights_resident(parser: argparse.ArgumentParser) -> None:
 def weights_resident(args: argparse.Namespace) -> bool | None:
     """``simulate``'s ``weights_resident`` for the parsed ``--weights-resident``."""
     return _RESIDENT[args.weights_resident]
+
+
+def add_plan_options(parser: argparse.ArgumentParser) -> None:
+    """The parallelism plan of a run on a system of many chips."""
+    g = parser.add_argument_group("systems of many chips (the arch argument names a system)")
+    g.add_argument("--tp", type=int, default=None, help="tensor-parallel ranks (default 1)")
+    g.add_argument("--pp", type=int, default=None, help="pipeline stages (default 1)")
+    g.add_argument("--dp", type=int, default=None, help="data-parallel replicas (default 1)")
+    g.add_argument("--micro-batches", type=int, default=None,
+                   help="micro-batches a pipeline step is cut into (default 1)")
+    g.add_argument("--collective", choices=("ring", "tree"), default=None,
+                   help="all-reduce algorithm (default ring)")
+
+
+def plan_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan options given on the command line, as simulate_system keywords."""
+    out: dict[str, Any] = {k: getattr(args, k) for k in ("tp", "pp", "dp", "micro_batches")
+                           if getattr(args, k, None) is not None}
+    if getattr(args, "collective", None) is not None:
+        out["algorithm"] = args.collective
+    return out

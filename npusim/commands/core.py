@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from npusim.commands import add_weights_resident, weights_resident
+from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
 from npusim.errors import NpusimError, SpecError
+from npusim.spec.system import System
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser("run", help="simulate a workload on a chip (default: tpu_v1, ResNet-50)")
-    run.add_argument("arch", nargs="?", help="chip YAML, preset name or SCALE-Sim .cfg")
+    run.add_argument("arch", nargs="?", help="chip YAML, preset name or SCALE-Sim .cfg; or a "
+                     "system YAML or system preset")
     run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
                      "topology .csv, .onnx or HF config.json")
     run.add_argument("--batch", type=int, default=1)
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
     add_weights_resident(run)
+    add_plan_options(run)
     run.set_defaults(func=_run)
 
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
@@ -46,11 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_weights_resident(comp)
     comp.set_defaults(func=_compile)
 
-    val = sub.add_parser("validate", help="check a chip, workload, sweep or SCALE-Sim file")
+    val = sub.add_parser("validate", help="check a chip, system, workload, sweep or SCALE-Sim file")
     val.add_argument("files", nargs="+")
     val.set_defaults(func=_validate)
 
-    lst = sub.add_parser("list", help="list chip presets and workloads")
+    lst = sub.add_parser("list", help="list chip and system presets and workloads")
     lst.set_defaults(func=_list)
 
 
@@ -86,6 +89,14 @@ def _run(args: argparse.Namespace) -> int:
                            .endswith(".json")):
         raise SpecError("--attention applies to an HF config.json workload only")
     resident = weights_resident(args)
+    from npusim.inputs import resolve_system
+
+    system = resolve_system(args.arch)
+    if system is not None:
+        return _run_system(args, system, resident)
+    if plan_options(args) != {}:
+        raise SpecError("--tp, --pp, --dp, --micro-batches and --collective need a system "
+                        "(a system YAML or preset: `npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     memory: object = args.memory
     if args.dram_commands:
@@ -132,6 +143,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_system(args: argparse.Namespace, system: System, resident: bool | None) -> int:
+    from npusim.inputs import resolve_workload
+    from npusim.report.export import format_system
+    from npusim.system import simulate_system
+
+    if args.scenario or args.tile_trace or args.dram_commands or args.fidelity != "event":
+        raise SpecError("a system runs the event model on compiled workloads: "
+                        "--scenario, --tile-trace, --dram-commands and --fidelity apply to "
+                        "one chip")
+    wl = resolve_workload(args.workload, batch=args.batch, attention=args.attention or "fused")
+    res = simulate_system(system, wl, memory=args.memory, weights_resident=resident,
+                          trace=bool(args.trace), **plan_options(args))
+    print(format_system(res, args.rows))
+    if args.out:
+        from npusim.report.export import save_frame
+
+        save_frame(res.chips, args.out)
+        print(f"\nwrote {args.out} (one row per chip)")
+    if args.trace:
+        res.to_chrome_trace(args.trace)
+        print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
+    return 0
+
+
 def _compile(args: argparse.Namespace) -> int:
     from npusim.compiler.lower import compile_workload
     from npusim.compiler.program import save_program
@@ -156,9 +191,12 @@ def _kind_of(path: Path) -> str:
         return "scalesim-topology"
     if suffix == ".onnx":
         return "onnx"
+    from npusim.spec.system import is_system_data
     from npusim.spec.yamlio import load_yaml
 
     data, _ = load_yaml(path)
+    if is_system_data(data):
+        return "system"
     if isinstance(data, dict):
         if "layers" in data:
             return "workload"
@@ -187,6 +225,13 @@ def _validate_one(path: Path) -> str:
 
         wl = load_workload(path)
         return f"workload {wl.name!r}, {len(wl)} layers, {wl.macs() / 1e9:.3f} GMACs"
+    if kind == "system":
+        from npusim.spec.system import load_system
+
+        system = load_system(path)
+        return (f"system {system.name!r}, {system.count} x {system.chip_spec.name}, "
+                f"{system.topology.kind}, {system.link.kind} "
+                f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
     if kind == "sweep":
         from npusim.sweep.spec import load_sweep
 
@@ -229,6 +274,18 @@ def _list(args: argparse.Namespace) -> int:
                   f"{chip.dram.standard} {chip.dram.peak_bandwidth / 1e9:.0f} GB/s")
         except NpusimError as exc:
             print(f"  {name:14s} INVALID: {str(exc).splitlines()[0]}")
+    from npusim.presets import list_systems
+    from npusim.spec.system import load_system
+
+    print("system presets (arch/systems/, for `npusim run` and `npusim llm`):")
+    for name in list_systems():
+        try:
+            system = load_system(name)
+            print(f"  {name:16s} {system.count} x {system.chip_spec.name}, "
+                  f"{system.topology.kind}, {system.link.kind} "
+                  f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
+        except NpusimError as exc:
+            print(f"  {name:16s} INVALID: {str(exc).splitlines()[0]}")
     print("workloads (workloads/):")
     for name in list_workloads():
         print(f"  {name}")

@@ -1,11 +1,13 @@
-"""``npusim llm ARCH MODEL``: TTFT, TPOT, tokens/s, J/token and one decode step's layers."""
+"""``npusim llm ARCH MODEL``: TTFT, TPOT, tokens/s, J/token and one decode step's layers.
+
+ARCH may name a system of many chips; ``--tp/--pp/--dp`` then choose the parallelism."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from npusim.commands import add_weights_resident, weights_resident
+from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
 from npusim.workloads.ir import PRECISIONS
 
 __all__ = ["register"]
@@ -13,7 +15,7 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("llm", help="serve an LLM on a chip: TTFT, TPOT, tokens/s, J/token")
-    p.add_argument("arch", help="chip YAML or preset name")
+    p.add_argument("arch", help="chip YAML or preset name; or a system YAML or system preset")
     p.add_argument("model", help="HF config.json or a shipped name (llama2_7b, opt_30b …)")
     p.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
     p.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
@@ -30,15 +32,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--layers", action="store_true",
                    help="print the per-layer table of one decode step")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--trace", metavar="FILE",
+                   help="on a system: write the middle decode step's timeline (a track per "
+                   "chip and per link) as Chrome trace-event JSON")
     add_weights_resident(p)
+    add_plan_options(p)
     p.set_defaults(func=_llm)
 
 
 def _llm(args: argparse.Namespace) -> int:
-    from npusim.inputs import resolve_chip
+    from npusim.errors import SpecError
+    from npusim.inputs import resolve_chip, resolve_system
     from npusim.llm import run_llm
     from npusim.report.export import format_weights
 
+    system = resolve_system(args.arch)
+    if system is not None:
+        return _llm_system(args, system)
+    if plan_options(args) or args.trace:
+        raise SpecError("--tp, --pp, --dp, --micro-batches, --collective and --trace need a "
+                        "system (a system YAML or preset: `npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   weights=args.weights, kv=args.kv, activations=args.activations,
@@ -70,4 +83,57 @@ def _llm(args: argparse.Namespace) -> int:
     print(f"  J/token       {s['j_per_token']:10.4f}      "
           f"(end to end, with prefill: {s['energy_per_token_e2e_j']:.4f})")
     print(f"  avg power     {s['average_power_w']:10.2f} W")
+    return 0
+
+
+def _llm_system(args: argparse.Namespace, system: object) -> int:
+    from npusim.report.export import format_system
+    from npusim.system import run_llm_system
+
+    res = run_llm_system(system, args.model, prompt=args.prompt,  # type: ignore[arg-type]
+                         gen=args.gen, batch=args.batch, weights=args.weights, kv=args.kv,
+                         activations=args.activations, memory=args.memory,
+                         decode_points=args.decode_points,
+                         weights_resident=weights_resident(args), attention=args.attention,
+                         **plan_options(args))
+    s = res.summary()
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    if args.trace:
+        from npusim.system import simulate_system
+
+        # The middle decode step again, with its timeline recorded (same model, same step).
+        dec = res.decode
+        assert dec.workload is not None
+        traced = simulate_system(dec.system, dec.workload, tp=dec.plan.tp,
+                                 pp=dec.plan.pp, dp=dec.plan.dp,
+                                 micro_batches=dec.plan.micro_batches,
+                                 algorithm=str(dec.meta["algorithm"]), memory=args.memory,
+                                 weights_resident=weights_resident(args), trace=True)
+        traced.to_chrome_trace(args.trace)
+    if args.layers:
+        cols = ["layer", "op", "unit", "precision", "m", "n", "k", "latency_s", "bound",
+                "limit", "dram_read_bytes", "energy_j"]
+        for stage, r in enumerate(res.decode.stage_results):
+            print(f"decode step, one chip of stage {stage} (its shard, one micro-batch):")
+            print(r.layers[cols].to_string(index=False))
+            print()
+    print(format_system(res.decode, 0 if not args.layers else None))
+    print()
+    print(f"{s['model']} on {s['system']}: tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
+          f"batch {s['batch']} per replica ({s['sequences']} sequences), prompt "
+          f"{s['prompt']}, gen {s['gen']}, weights {args.weights}, activations "
+          f"{args.activations}, KV {args.kv}")
+    print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms   (communication "
+          f"{s['prefill_time_comm_s'] * 1e3:.3f} ms per chip)")
+    ctx = ", ".join(str(c) for c in s["decode_contexts"])
+    print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   (mean of {s['decode_steps']} "
+          f"steps, interpolated from contexts {ctx}; communication "
+          f"{s['decode_time_comm_s'] * 1e3:.3f} ms per chip)")
+    print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
+    print(f"  J/token       {s['j_per_token']:10.4f}      (links "
+          f"{s['decode_energy_links_j'] / max(s['sequences'], 1):.6f})")
+    if args.trace:
+        print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
     return 0

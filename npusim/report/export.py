@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,11 @@ import pandas as pd
 from npusim._io import atomic_write
 from npusim.report.result import Result
 
-__all__ = ["atomic_write", "format_summary", "format_table", "format_weights", "save_result"]
+if TYPE_CHECKING:
+    from npusim.system.result import SystemResult
+
+__all__ = ["atomic_write", "format_summary", "format_system", "format_table", "format_weights",
+           "save_frame", "save_result"]
 
 
 def _jsonable(v: Any) -> Any:
@@ -38,6 +42,21 @@ def save_result(result: Result, path: str | os.PathLike[str]) -> None:
         doc = {"summary": {k: _jsonable(v) for k, v in result.summary().items()},
                "layers": json.loads(df.to_json(orient="records"))}
         atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1)))
+    else:
+        raise ValueError(f"{p}: unknown output format {p.suffix!r} (use .csv, .json or .parquet)")
+
+
+def save_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """A table (a system result's per-chip rows) to ``.csv``, ``.json`` or ``.parquet``."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
+    elif suffix == ".parquet":
+        atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
+    elif suffix == ".json":
+        atomic_write(p, lambda tmp: Path(tmp).write_text(df.to_json(orient="records",
+                                                                    indent=1)))
     else:
         raise ValueError(f"{p}: unknown output format {p.suffix!r} (use .csv, .json or .parquet)")
 
@@ -88,4 +107,46 @@ def format_summary(result: Result) -> str:
     weights = format_weights(s)
     if weights is not None:
         lines.append(f"weights         {weights}")
+    return "\n".join(lines)
+
+
+def format_system(result: SystemResult, max_rows: int | None = None) -> str:
+    """Per-chip rows (at most ``max_rows``), the busiest links and the step's totals."""
+    from npusim.system.result import COMM_CAUSES, cause_column
+
+    s = result.summary()
+    chips = result.chips
+    view = pd.DataFrame({
+        "chip": chips["chip"], "replica": chips["replica"], "stage": chips["stage"],
+        "rank": chips["rank"], "compute_ms": (chips["time_compute_s"] * 1e3).round(4),
+        "comm_ms": (chips["time_comm_s"] * 1e3).round(4),
+        "idle_ms": (chips["time_idle_s"] * 1e3).round(4),
+        "energy_mJ": (chips["energy_j"] * 1e3).round(3)})
+    lines: list[str] = []
+    if max_rows != 0:
+        shown = view if max_rows is None else view.head(max_rows)
+        lines += [shown.to_string(index=False), ""]
+    links = result.links.sort_values("busy_s", ascending=False)
+    if len(links) and max_rows != 0:
+        top = links.head(4)
+        lines.append("busiest links   " + ", ".join(
+            f"{r.link} {r.bytes / 2**20:.2f} MiB ({r.utilization * 100:.1f} %)"
+            for r in top.itertuples()))
+    causes = ", ".join(f"{c} {s[cause_column(c)] * 1e3:.4f}" for c in COMM_CAUSES
+                       if s[cause_column(c)] > 0) or "none"
+    lines += [
+        f"system          {s['system']} ({s['chips_in_system']} x {s['chip']})",
+        f"workload        {s['workload']} (batch {s['batch']} over {s['dp']} replica(s))",
+        f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, {s['micro_batches']} "
+        f"micro-batch(es), {s['chips_used']} chips, {s['algorithm']} all-reduce",
+        f"latency         {s['latency_s'] * 1e3:.4f} ms",
+        f"per chip        compute {s['time_compute_s'] * 1e3:.4f} ms, communication "
+        f"{s['time_comm_s'] * 1e3:.4f} ms, idle {s['time_idle_s'] * 1e3:.4f} ms (means)",
+        f"communication   {causes} (ms, mean per chip)",
+        f"links           {s['link_bytes'] / 2**20:.2f} MiB moved, utilisation max "
+        f"{s['link_utilization_max'] * 100:.2f} %, mean {s['link_utilization_mean'] * 100:.2f} %",
+        f"throughput      {s['inferences_per_s']:.2f} inferences/s",
+        f"energy          {s['energy_j'] * 1e3:.4f} mJ (chips {s['energy_chips_j'] * 1e3:.4f}, "
+        f"links {s['energy_links_j'] * 1e3:.4f})",
+    ]
     return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""The system specification: many chips and the links between them, YAML → validated model.
+
+A system composes, in this order: the chip (a preset name or a chip YAML path, resolved
+relative to the system file), how many of them, the chip-to-chip link (bandwidth per
+direction, latency per hop, energy per bit, kind), the topology the links form and the host
+link. Quantities carry units as in the chip spec (``63 GB/s``, ``1 us``, ``5 pJ``); unknown
+keys are errors; every problem of a file is reported at once with its key path and line.
+
+Topologies (``npusim.engine.topology`` routes over them):
+
+* ``switch``: every chip has one port (one link each way) to a non-blocking switch; a
+  transfer holds the sender's up-link and the receiver's down-link, one hop of latency;
+* ``ring``: chip ``i`` is linked to ``i ± 1`` (mod count) in both directions;
+* ``torus2d`` / ``torus3d``: ``dims`` (their product is the count), a link each way to the
+  next chip along every dimension with wrap-around; dimension-order routing;
+* ``fully_connected``: a link each way between every pair of chips.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from npusim.errors import Issue, SpecError
+from npusim.spec.arch import Chip, load_arch
+from npusim.spec.link_catalog import LINK_KINDS
+from npusim.spec.yamlio import line_for, load_yaml, loads_yaml, validate
+from npusim.units import parse_bandwidth, parse_energy, parse_time
+
+__all__ = [
+    "TOPOLOGIES",
+    "Link",
+    "System",
+    "Topology",
+    "is_system_data",
+    "load_system",
+    "loads_system",
+    "system_with",
+]
+
+TOPOLOGIES: tuple[str, ...] = ("switch", "ring", "torus2d", "torus3d", "fully_connected")
+
+
+def _unit(parser: Any) -> BeforeValidator:
+    return BeforeValidator(lambda v: parser(v))
+
+
+BytesPerSecond = Annotated[float, _unit(parse_bandwidth), Field(gt=0)]
+Seconds = Annotated[float, _unit(parse_time), Field(ge=0)]
+Joules = Annotated[float, _unit(parse_energy), Field(ge=0)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Link(_Spec):
+    """One link direction's figures; every link of the system (or the host link) has them.
+
+    A ``kind`` of :data:`~npusim.spec.link_catalog.LINK_KINDS` (``pcie5_x16``,
+    ``ethernet_400g``, ``ici_v4`` …) fills the figures the file leaves out.
+    """
+
+    #: what it is, for reports and the catalog: ``pcie5_x16``, ``ici_v4``, ``ethernet_400g`` …
+    kind: str = "link"
+    #: payload bandwidth per direction (after line encoding)
+    bandwidth: BytesPerSecond
+    #: one hop, first byte sent to first byte received (a switch path counts as one hop)
+    latency: Seconds = 0.0
+    #: energy per payload bit moved over one hop
+    energy_per_bit: Joules = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_catalog(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("kind") not in LINK_KINDS:
+            return data
+        bw, lat, epb = LINK_KINDS[data["kind"]]
+        return {"bandwidth": bw, "latency": lat, "energy_per_bit": epb, **data}
+
+
+class Topology(_Spec):
+    kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected"]
+    #: torus dimensions (2 for torus2d, 3 for torus3d); none for the others
+    dims: list[Annotated[int, Field(gt=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _dims(self) -> Topology:
+        want = {"torus2d": 2, "torus3d": 3}.get(self.kind)
+        if want is None and self.dims is not None:
+            raise ValueError(f"dims apply to torus2d and torus3d only, not {self.kind}")
+        if want is not None and (self.dims is None or len(self.dims) != want):
+            raise ValueError(f"{self.kind} needs dims with {want} entries")
+        return self
+
+
+class System(_Spec):
+    name: str
+    sources: list[str] = Field(min_length=1)
+    assumptions: list[str] = Field(default_factory=list)
+    #: a chip preset name or a chip YAML path (relative to the system file)
+    chip: str
+    count: int = Field(gt=0)
+    link: Link
+    topology: Topology
+    host: Link | None = None
+    #: the file the system came from (set by the loaders; resolves a relative chip path)
+    source: str | None = Field(default=None, exclude=True)
+
+    @cached_property
+    def chip_spec(self) -> Chip:
+        """The chip every position of the system holds, loaded and validated."""
+        p = Path(self.chip)
+        if self.source is not None and p.suffix.lower() in (".yaml", ".yml") \
+                and not p.is_absolute():
+            p = Path(self.source).parent / p
+        return load_arch(p if p.suffix else self.chip)
+
+
+def is_system_data(data: Any) -> bool:
+    """Whether parsed YAML describes a system (it names a chip and a topology)."""
+    return isinstance(data, dict) and "topology" in data and "chip" in data
+
+
+def _cross_field(system: System, lines: dict[str, int]) -> list[Issue]:
+    issues = []
+    dims = system.topology.dims
+    if dims is not None and math.prod(dims) != system.count:
+        issues.append(Issue("topology.dims", f"{'x'.join(map(str, dims))} hold "
+                            f"{math.prod(dims)} chips; count is {system.count}",
+                            line_for("topology.dims", lines)))
+    if system.topology.kind == "ring" and system.count < 2:
+        issues.append(Issue("count", "a ring needs at least 2 chips", line_for("count", lines)))
+    try:
+        system.chip_spec  # noqa: B018  (load the chip now: its errors belong to this file)
+    except SpecError as exc:
+        first = exc.issues[0].format(exc.source) if exc.issues else str(exc)
+        issues.append(Issue("chip", f"the chip does not load: {first}",
+                            line_for("chip", lines)))
+    return issues
+
+
+def _build(data: Any, lines: dict[str, int], source: str | None) -> System:
+    system = validate(System, data, lines, source)
+    system = system.model_copy(update={"source": source})
+    issues = _cross_field(system, lines)
+    if issues:
+        raise SpecError(issues, source)
+    return system
+
+
+def system_with(system: System, **changes: Any) -> System:
+    """A validated copy of ``system`` with top-level fields replaced (``count=16``,
+    ``link={"kind": "pcie4_x16"}``); the same checks as a file, as one SpecError."""
+    data = system.model_dump(exclude={"source"})
+    data.update({k: v.model_dump() if isinstance(v, BaseModel) else v
+                 for k, v in changes.items()})
+    return _build(data, {}, system.source)
+
+
+def loads_system(text: str, source: str | None = None) -> System:
+    data, lines = loads_yaml(text, source)
+    return _build(data, lines, source)
+
+
+def load_system(path: str | Path) -> System:
+    """Load a system from a YAML file path or a system preset name (``rngd_8card``)."""
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        from npusim.presets import system_path
+
+        p = system_path(str(path))
+    data, lines = load_yaml(p)
+    return _build(data, lines, str(p))

@@ -1,0 +1,139 @@
+"""Parallelism plans and the shard of a transformer each chip holds.
+
+A :class:`Plan` is ``tp x pp x dp`` chips (tensor-parallel ranks, pipeline stages, data
+replicas) plus the micro-batches a pipeline step is cut into. Replica ``d``'s stage ``s``
+rank ``t`` sits at system position ``(d * pp + s) * tp + t``: the ranks of one
+tensor-parallel group are neighbours, the group whose collectives run most often.
+
+Tensor parallelism is Megatron-LM's (Shoeybi et al. 2019, arXiv:1909.08053): Q, K, V and
+the MLP's up (and gate) projections are split by columns, O and down by rows, so every
+rank holds ``heads/tp`` query heads, ``kv_heads/tp`` KV heads (and their cache) and
+``intermediate/tp`` MLP columns; the embedding table and the LM head are split by vocabulary
+rows. Each rank's partial sums meet in an all-reduce after attention's O projection and
+after the MLP's down projection, another after the (vocabulary-parallel) embedding lookup,
+and the LM head's logit slices in an all-gather. The shard is the model config with those
+four sizes divided, so a rank's compute is an ordinary workload of
+:func:`npusim.workloads.from_hf_config`. Norms and residual adds run whole on every rank.
+
+Pipeline parallelism gives stage ``s`` the blocks ``s*L/pp … (s+1)*L/pp - 1``; the first
+stage also holds the embeddings, the last the final norm and LM head (and, with tied
+embeddings, its own copy of the table). Each stage hands its activations to the next.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from npusim.errors import MappingError
+from npusim.spec.arch import Chip
+from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes, param_count
+from npusim.workloads.ir import Layer, Workload, bytes_of
+from npusim.workloads.llm import Footprint, require_fits
+
+__all__ = ["Plan", "check_plan", "shard_config", "stage_footprint", "stage_layers",
+           "stage_workload"]
+
+_BLOCK = re.compile(r"^l(\d+)\.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    micro_batches: int = 1
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def describe(self) -> str:
+        return (f"tp {self.tp} x pp {self.pp} x dp {self.dp}"
+                + (f", {self.micro_batches} micro-batches" if self.micro_batches > 1 else ""))
+
+
+def check_plan(plan: Plan, count: int, cfg: ModelConfig | None = None, batch: int = 1) -> None:
+    """One-line :class:`MappingError` for a plan the system or the model cannot take."""
+    for key in ("tp", "pp", "dp", "micro_batches"):
+        if getattr(plan, key) < 1:
+            raise MappingError(f"{key} must be at least 1, got {getattr(plan, key)}")
+    if plan.chips > count:
+        raise MappingError(f"{plan.describe()} needs {plan.chips} chips; the system has "
+                           f"{count}")
+    if batch % plan.micro_batches:
+        raise MappingError(f"{plan.micro_batches} micro-batches do not divide the batch of "
+                           f"{batch}")
+    if cfg is None:
+        return
+    for what, size, by in (("query heads", cfg.heads, plan.tp),
+                           ("KV heads", cfg.kv_heads, plan.tp),
+                           ("MLP columns (intermediate size)", cfg.intermediate, plan.tp),
+                           ("vocabulary rows", cfg.vocab, plan.tp),
+                           ("layers", cfg.layers, plan.pp)):
+        if size % by:
+            axis = "tp" if what != "layers" else "pp"
+            raise MappingError(f"{cfg.name}: {axis} {by} does not divide its {size} {what}")
+
+
+def shard_config(cfg: ModelConfig, tp: int) -> ModelConfig:
+    """The config of one tensor-parallel rank's shard (see the module docstring)."""
+    if tp == 1:
+        return cfg
+    return replace(cfg, heads=cfg.heads // tp, kv_heads=cfg.kv_heads // tp,
+                   intermediate=cfg.intermediate // tp, vocab=cfg.vocab // tp)
+
+
+def stage_layers(layers: tuple[Layer, ...], stage: int, pp: int,
+                 n_blocks: int) -> tuple[Layer, ...]:
+    """The layers of pipeline stage ``stage``: its blocks, plus the embeddings on the first
+    stage and the head on the last."""
+    per = n_blocks // pp
+    lo, hi = stage * per, (stage + 1) * per
+    out = []
+    seen_block = False
+    for layer in layers:
+        m = _BLOCK.match(layer.name)
+        if m:
+            seen_block = True
+            if lo <= int(m.group(1)) < hi:
+                out.append(layer)
+        elif (not seen_block and stage == 0) or (seen_block and stage == pp - 1):
+            out.append(layer)
+    return tuple(out)
+
+
+def stage_workload(wl: Workload, stage: int, pp: int) -> Workload:
+    """Stage ``stage`` of ``pp`` of a workload built by ``from_hf_config``."""
+    if pp == 1:
+        return wl
+    cfg = wl.meta["config"]
+    assert isinstance(cfg, ModelConfig)
+    return Workload(f"{wl.name}-stage{stage}", stage_layers(wl.layers, stage, pp, cfg.layers),
+                    {**wl.meta, "stage": stage})
+
+
+def _stage_params(shard: ModelConfig, stage: int, pp: int) -> int:
+    block = param_count(replace(shard, layers=1)) - param_count(replace(shard, layers=0))
+    rest = param_count(replace(shard, layers=0))
+    embed = shard.vocab * shard.embed_dim + (shard.position_rows + shard.type_vocab) * shard.hidden
+    if shard.embed_dim != shard.hidden:
+        embed += shard.embed_dim * shard.hidden
+    head = rest - embed + (shard.vocab * shard.embed_dim if shard.tied_embeddings and pp > 1
+                           else 0)
+    n = (shard.layers // pp) * block
+    return n + (embed if stage == 0 else 0) + (head if stage == pp - 1 else 0)
+
+
+def stage_footprint(chip: Chip, shard: ModelConfig, stage: int, pp: int, *, batch: int,
+                    context_len: int, weights: str, kv: str, activation_bytes: int) -> Footprint:
+    """DRAM one chip of stage ``stage`` needs (its weights, the KV cache of its layers for
+    the replica's whole ``batch``), checked against the chip: one-line MappingError."""
+    fp = Footprint(bytes_of(_stage_params(shard, stage, pp), weights),
+                   kv_cache_bytes(replace(shard, layers=shard.layers // pp), batch,
+                                  context_len, kv),
+                   activation_bytes)
+    try:
+        return require_fits(chip, fp)
+    except MappingError as exc:
+        raise MappingError(f"the shard of one chip (stage {stage}) does not fit: {exc}") from None
