@@ -17,6 +17,10 @@ decode energy per generated token (``step energy / batch``, averaged over the st
 ``energy_per_token_e2e_j`` adds prefill and divides by ``batch x gen``; ``average_power_w``
 is total energy over total time (prefill + decode). ``limit`` names what bounds a decode
 step: the per-layer ``limit`` that accounts for the most of the step's time.
+
+Given a system of many chips (a System, a system YAML or a system preset), ``run_llm`` is
+:func:`npusim.system.run_llm_system` with its ``tp``, ``pp``, ``dp``, ``micro_batches`` and
+``algorithm``.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
 
 from npusim.errors import MappingError
 from npusim.report.result import Result
-from npusim.simulate import simulate
+from npusim.simulate import simulate, system_and_plan
 from npusim.spec.arch import Chip, load_arch
+from npusim.spec.system import System
 from npusim.workloads.llm import (
     ConfigLike,
     ContextLengthWarning,
@@ -44,6 +49,9 @@ from npusim.workloads.llm import (
     require_fits,
     warn_past_max_positions,
 )
+
+if TYPE_CHECKING:
+    from npusim.system.llm import SystemLLMResult
 
 __all__ = ["LLMResult", "decode_contexts", "run_llm"]
 
@@ -157,12 +165,43 @@ def decode_contexts(prompt: int, steps: int, points: int) -> list[int]:
     return sorted({lo + (hi - lo) * i // (n - 1) for i in range(n)})
 
 
-def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen: int = 128,
-            batch: int = 1, weights: str = "int8", kv: str = "int8",
+@overload
+def run_llm(chip: Chip, config: ConfigLike, prompt: int = ..., gen: int = ...,
+            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
+            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
+            weights_resident: bool | None = ..., attention: str = ...) -> LLMResult: ...
+
+
+@overload
+def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
+            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
+            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
+            weights_resident: bool | None = ..., attention: str = ...,
+            tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
+            micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemLLMResult: ...
+
+
+@overload
+def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = ...,
+            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
+            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
+            weights_resident: bool | None = ..., attention: str = ...,
+            tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
+            micro_batches: int | None = ...,
+            algorithm: str | None = ...) -> LLMResult | SystemLLMResult: ...
+
+
+def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 512,
+            gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
             decode_points: int = 3, weights_resident: bool | None = None,
-            attention: str = "fused") -> LLMResult:
+            attention: str = "fused", tp: int | None = None, pp: int | None = None,
+            dp: int | None = None, micro_batches: int | None = None,
+            algorithm: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
+
+    On a system (see the module docstring) the plan keywords go to
+    :func:`npusim.system.run_llm_system`; given with one chip they are a ``ValueError``.
 
     ``weights_resident`` applies to prefill and every decode step alike (see
     :func:`~npusim.simulate.simulate`); ``summary()`` reports the decode steps' placement.
@@ -171,6 +210,15 @@ def run_llm(chip: Chip | str | Path, config: ConfigLike, prompt: int = 512, gen:
     :func:`npusim.workloads.from_hf_config`. ``prompt + gen`` past the config's
     ``max_position_embeddings`` gives one :class:`ContextLengthWarning`.
     """
+    system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
+                                   algorithm=algorithm)
+    if system is not None:
+        from npusim.system.llm import run_llm_system
+
+        return run_llm_system(system, config, prompt, gen, batch, weights, kv, activations,
+                              accum, memory=memory, decode_points=decode_points,
+                              weights_resident=weights_resident, attention=attention, **plan)
+    assert not isinstance(chip, System)  # system_and_plan took it
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)
     if cfg.encoder:

@@ -1,4 +1,9 @@
-"""``simulate``: chip + workload → compile → event model (or roofline) → energy → Result."""
+"""``simulate``: chip + workload → compile → event model (or roofline) → energy → Result.
+
+Given a system of many chips instead, ``simulate`` hands the run to
+:func:`npusim.system.simulate_system` (imported on use: the system package itself builds on
+this module).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram
@@ -16,9 +22,13 @@ from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
 from npusim.report.result import Result, build_result, histogram_percentile, roofline_result
 from npusim.spec.arch import Chip, load_arch
+from npusim.spec.system import System
 from npusim.workloads.ir import Workload
 
-__all__ = ["FIDELITIES", "simulate", "simulate_program"]
+if TYPE_CHECKING:
+    from npusim.system.result import SystemResult
+
+__all__ = ["FIDELITIES", "simulate", "simulate_program", "system_and_plan"]
 
 #: ``roofline``: per-layer max(compute, memory, vector) bound of the compiled program, no
 #: event model (npusim/engine/roofline.py); ``event``: the SimPy tile model.
@@ -87,11 +97,78 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
                         memory_bandwidth=mem.peak_bandwidth)
 
 
-@_cycle_collector_paused()
-def simulate(chip: Chip | str | Path, workload: Workload, *,
+def system_and_plan(target: Chip | System | str | Path, **plan: Any,
+                    ) -> tuple[System | None, dict[str, Any]]:
+    """The system ``target`` names (a System, a system YAML or a system preset; None for a
+    chip) and the plan keywords (``tp``, ``pp``, ``dp``, ``micro_batches``, ``algorithm``)
+    given, i.e. not None. Plan keywords given with a chip are a ``ValueError``."""
+    given = {k: v for k, v in plan.items() if v is not None}
+    if isinstance(target, System):
+        return target, given
+    system = None
+    if not isinstance(target, Chip):
+        from npusim.inputs import resolve_system
+
+        system = resolve_system(str(target))
+    if system is None and given:
+        raise ValueError(f"{', '.join(given)} apply to a system of many chips (a System, a "
+                         "system YAML or a system preset such as rngd_8card), not to one "
+                         "chip")
+    return system, given
+
+
+def _simulate_on_system(system: System, workload: Workload, memory: str | MemoryModel,
+                        trace: bool, weights_resident: bool | None, fidelity: str,
+                        plan: dict[str, Any]) -> SystemResult:
+    from npusim.system.simulate import simulate_system
+
+    if fidelity != "event":
+        raise ValueError(f"a system runs the event model; fidelity={fidelity!r} is for one chip")
+    if not isinstance(memory, str):
+        raise ValueError("a system takes a memory model by name (bandwidth, cycle, ideal), "
+                         "not an instance: each chip builds its own")
+    return simulate_system(system, workload, memory=memory, trace=trace,
+                           weights_resident=weights_resident, **plan)
+
+
+@overload
+def simulate(chip: Chip, workload: Workload, *, memory: str | MemoryModel = ...,
+             trace: bool = ..., weights_resident: bool | None = ...,
+             fidelity: str = ...) -> Result: ...
+
+
+@overload
+def simulate(chip: System, workload: Workload, *, memory: str | MemoryModel = ...,
+             trace: bool = ..., weights_resident: bool | None = ..., fidelity: str = ...,
+             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
+             micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemResult: ...
+
+
+@overload
+def simulate(chip: str | Path, workload: Workload, *, memory: str | MemoryModel = ...,
+             trace: bool = ..., weights_resident: bool | None = ..., fidelity: str = ...,
+             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
+             micro_batches: int | None = ...,
+             algorithm: str | None = ...) -> Result | SystemResult: ...
+
+
+def simulate(chip: Chip | System | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
-             weights_resident: bool | None = None, fidelity: str = "event") -> Result:
-    """Simulate ``workload`` on ``chip``.
+             weights_resident: bool | None = None, fidelity: str = "event",
+             tp: int | None = None, pp: int | None = None, dp: int | None = None,
+             micro_batches: int | None = None,
+             algorithm: str | None = None) -> Result | SystemResult:
+    """Simulate ``workload`` on ``chip``, or on a system of many chips.
+
+    ``chip`` is a :class:`~npusim.spec.arch.Chip`, a chip YAML path or preset name
+    (``tpu_v1``) — the run returns a :class:`~npusim.report.result.Result` — or a
+    :class:`~npusim.spec.system.System`, a system YAML path or system preset name
+    (``rngd_8card``): then ``tp``, ``pp``, ``dp``, ``micro_batches`` and ``algorithm``
+    (``ring`` or ``tree``) choose the plan, each defaulting to
+    :func:`npusim.system.simulate_system`'s, and the run returns its
+    :class:`~npusim.system.SystemResult`. Those keywords given with a chip are a
+    ``ValueError``; so is ``fidelity="roofline"`` or a memory model instance with a system.
+    The rest of this docstring is about one chip.
 
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
     ``"ideal"`` (infinite bandwidth; tiling ignores SRAM capacity: the SCALE-Sim reference
@@ -105,7 +182,18 @@ def simulate(chip: Chip | str | Path, workload: Workload, *,
     compiled program: a lower bound, see :mod:`npusim.engine.roofline`).
     """
     _check_fidelity(fidelity)
-    c = _chip(chip)
+    system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
+                                   algorithm=algorithm)
+    if system is not None:
+        return _simulate_on_system(system, workload, memory, trace, weights_resident,
+                                   fidelity, plan)
+    assert not isinstance(chip, System)  # system_and_plan took it
+    return _simulate_chip(_chip(chip), workload, memory, trace, weights_resident, fidelity)
+
+
+@_cycle_collector_paused()
+def _simulate_chip(c: Chip, workload: Workload, memory: str | MemoryModel, trace: bool,
+                   weights_resident: bool | None, fidelity: str) -> Result:
     placed = place_weights(c, workload, weights_resident)
     program = compile_workload(c, workload, ideal=memory == "ideal",
                                weights_resident=placed.resident)

@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         wl = resolve_workload(args.workload, batch=args.batch,
                               attention=args.attention or "fused")
-        result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[arg-type]
+        result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[call-overload]
                           fidelity=args.fidelity, weights_resident=resident)
     if args.rows != 0:
         print(format_table(result, args.rows))
