@@ -12,6 +12,8 @@ from npusim.errors import SpecError
 __all__ = ["register", "save_table"]
 
 _SHOW = ("latency_s", "throughput", "energy_j", "average_power_w", "utilization", "area_mm2")
+_SHOW_SYSTEM = ("latency_s", "throughput", "time_comm_s", "energy_j", "chips_used",
+                "link_utilization_max")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -87,7 +89,8 @@ def _sweep(args: argparse.Namespace) -> int:
         show = df[df["pareto"]].sort_values(["workload", objs[0][0]])
         print(f"Pareto front over {objectives}: {len(show)} runs")
     cols = ["workload", *spec.axis_names,
-            *[c for c in _SHOW if c in df.columns], "status"]
+            *[c for c in (_SHOW_SYSTEM if spec.is_system else _SHOW) if c in df.columns],
+            "status"]
     if len(show):
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(show[cols].head(args.rows).to_string(index=False))

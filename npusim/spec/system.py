@@ -39,6 +39,7 @@ __all__ = [
     "is_system_data",
     "load_system",
     "loads_system",
+    "system_from_data",
     "system_with",
 ]
 
@@ -160,6 +161,12 @@ def system_with(system: System, **changes: Any) -> System:
     data.update({k: v.model_dump() if isinstance(v, BaseModel) else v
                  for k, v in changes.items()})
     return _build(data, {}, system.source)
+
+
+def system_from_data(data: Any, source: str | None = None) -> System:
+    """A validated system from parsed data (a relative chip YAML resolves against
+    ``source``'s directory); the same checks as a file, as one SpecError."""
+    return _build(data, {}, source)
 
 
 def loads_system(text: str, source: str | None = None) -> System:

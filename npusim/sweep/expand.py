@@ -280,7 +280,7 @@ def chip_data(sweep: Sweep, point: dict[str, Any]) -> dict[str, Any]:
     """The base chip data with the point's chip axes set."""
     data = copy.deepcopy(sweep.base)
     for a in sweep.axes:
-        if not a.is_workload and a.name in point:
+        if a.is_chip and a.name in point:
             set_path(data, a.key, point[a.name])
     return data
 

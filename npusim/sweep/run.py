@@ -1,7 +1,8 @@
 """Running a sweep: plan the points, take what the cache has, compute the rest, one table.
 
 ``run_sweep(spec)`` expands the sweep, builds every point's chip (an invalid chip becomes a
-row with its error, no simulation), builds each workload variant once, and keys every
+row with its error, no simulation; a system sweep builds its system and plan instead, see
+:mod:`npusim.sweep.systems`), builds each workload variant once, and keys every
 (point, workload) run by content hash (:mod:`npusim.sweep.cache`). Runs whose key is cached
 are read back; identical keys are computed once. The rest go to an executor:
 
@@ -47,6 +48,13 @@ from npusim.sweep.cache import (
 )
 from npusim.sweep.expand import build_chip, expand, workload_overrides
 from npusim.sweep.spec import Sweep, WorkloadEntry, load_sweep, sweep_from_data
+from npusim.sweep.systems import (
+    SYSTEM_METRIC_COLUMNS,
+    build_system,
+    plan_of,
+    run_system_task,
+    system_point_key,
+)
 from npusim.workloads.ir import Workload
 
 __all__ = ["METRIC_COLUMNS", "RESERVED_COLUMNS", "Task", "build_workload", "layers_of", "plan", "run_sweep",
@@ -84,7 +92,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
 
 #: Columns of the table besides the axes; no axis may take one of these names.
 RESERVED_COLUMNS: frozenset[str] = frozenset(
-    {"point", "workload", "status", "error", "key", "pareto", *METRIC_COLUMNS})
+    {"point", "workload", "status", "error", "key", "pareto", *METRIC_COLUMNS,
+     *SYSTEM_METRIC_COLUMNS})
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,6 +140,9 @@ class Task:
     workload_id: str
     memory: str
     weights_resident: str = "auto"
+    #: a system run: the system's data (``chip`` is then its chip) and the plan
+    system: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None
 
 
 def _layer_table(df: pd.DataFrame) -> dict[str, list[Any]]:
@@ -143,6 +155,11 @@ def run_task(task: Task, workload: Workload) -> dict[str, Any]:
     from npusim.simulate import simulate
 
     try:
+        if task.system is not None:
+            assert task.plan is not None
+            metrics = run_system_task(task.system, task.chip, task.plan, workload,
+                                      task.workload_id, task.memory, task.weights_resident)
+            return {"status": "ok", "metrics": metrics}
         chip = Chip.model_validate(task.chip)
         resident = {"auto": None, "yes": True, "no": False}[task.weights_resident]
         res = simulate(chip, workload, memory=task.memory, weights_resident=resident)
@@ -285,11 +302,17 @@ def plan(sweep: Sweep) -> Plan:
     runs: list[_Run] = []
     tasks: dict[str, Task] = {}
     for i, values in enumerate(points):
+        system = None
         try:
-            chip: Chip | None = build_chip(sweep, values)
+            if sweep.is_system:
+                system = build_system(sweep, values)
+                chip: Chip | None = system.chip_spec
+            else:
+                chip = build_chip(sweep, values)
             chip_err = None
         except SpecError as exc:
-            chip, chip_err = None, "invalid chip: " + "; ".join(
+            what = "system" if sweep.is_system else "chip"
+            chip, chip_err = None, f"invalid {what}: " + "; ".join(
                 f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues)
         overrides = workload_overrides(sweep, values)
         okey = repr(sorted(overrides.items()))
@@ -306,11 +329,19 @@ def plan(sweep: Sweep) -> Plan:
             if chip is None or wid is None:
                 runs.append(_Run(i, values, label, chip, None, chip_err or wl_err))
                 continue
-            key = point_key(chip, wid, sweep.memory, weights_resident=sweep.weights_resident)
+            if system is not None:
+                parallel = plan_of(sweep, values)
+                key = system_point_key(system, wid, parallel, sweep.memory,
+                                       sweep.weights_resident)
+                task = Task(key, chip.model_dump(mode="json"), wid, sweep.memory,
+                            sweep.weights_resident, system.model_dump(mode="json"), parallel)
+            else:
+                key = point_key(chip, wid, sweep.memory,
+                                weights_resident=sweep.weights_resident)
+                task = Task(key, chip.model_dump(mode="json"), wid, sweep.memory,
+                            sweep.weights_resident)
             runs.append(_Run(i, values, label, chip, key))
-            if key not in tasks:
-                tasks[key] = Task(key, chip.model_dump(mode="json"), wid, sweep.memory,
-                                  sweep.weights_resident)
+            tasks.setdefault(key, task)
     return Plan(sweep, runs, workloads, tasks, pruned)
 
 
@@ -336,6 +367,8 @@ def _row(run: _Run, sweep: Sweep, outcome: dict[str, Any] | None) -> dict[str, A
             error = outcome["error"]
     row["status"] = "error" if error else "ok"
     row["error"] = error
+    if sweep.is_system:
+        return _system_row(row, run, metrics)
     for col in METRIC_COLUMNS:
         row[col] = math.nan
     row.update(metrics)
@@ -352,6 +385,21 @@ def _row(run: _Run, sweep: Sweep, outcome: dict[str, Any] | None) -> dict[str, A
         row["tops_per_mm2"] = metrics["effective_tops"] / row["area_mm2"]
         power = metrics["average_power_w"]
         row["perf_per_w"] = thr / power if power > 0 else math.nan
+    row["key"] = run.key
+    return row
+
+
+def _system_row(row: dict[str, Any], run: _Run, metrics: dict[str, float]) -> dict[str, Any]:
+    """A system run's columns: its step's metrics, and the area and peak of the chips it
+    used."""
+    from npusim.area import chip_area_mm2
+
+    row.update(dict.fromkeys(SYSTEM_METRIC_COLUMNS, math.nan))
+    row.update(metrics)
+    if metrics and run.chip is not None:
+        n = metrics["chips_used"]
+        row["area_mm2"] = n * chip_area_mm2(run.chip)["total_mm2"]
+        row["peak_tops"] = n * run.chip.peak_ops_per_second() / 1e12
     row["key"] = run.key
     return row
 
@@ -422,6 +470,8 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
         if outcome["status"] == "ok" or outcome.get("cacheable"):
             entry = {**outcome, "chip": canonical_chip(Chip.model_validate(task.chip)),
                      "workload": task.workload_id, "memory": task.memory}
+            if task.system is not None:
+                entry.update(system=task.system, plan=task.plan)
             entry.pop("cacheable", None)
             cache.put(task.key, entry)
         bar.update(1)

@@ -153,7 +153,12 @@ class SweepFile(_Model):
 
     name: str = "sweep"
     description: str | None = None
-    base: str | dict[str, Any]
+    #: the chip every point changes (a chip sweep) …
+    base: str | dict[str, Any] | None = None
+    #: … or the system of many chips (a system sweep, see npusim.sweep.systems)
+    system: str | None = None
+    #: a system sweep's plan where no axis sets it (tp, pp, dp, micro_batches, algorithm)
+    parallel: dict[str, Any] = Field(default_factory=dict)
     set: dict[str, Any] = Field(default_factory=dict)
     workloads: list[Annotated[WorkloadEntry, BeforeValidator(_workload_shorthand)]] = Field(
         min_length=1)
@@ -167,6 +172,13 @@ class SweepFile(_Model):
     constraints: list[str] = Field(default_factory=list)
     #: default objectives of ``npusim sweep --pareto`` (``max:`` to maximise)
     objectives: list[str] = Field(default_factory=list)
+
+    def model_post_init(self, _ctx: Any) -> None:
+        if (self.base is None) == (self.system is None):
+            raise ValueError("a sweep names exactly one of base (a chip) and system (a "
+                             "system of many chips)")
+        if self.parallel and self.system is None:
+            raise ValueError("parallel: applies to a system sweep (system:), not to a chip")
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,9 +206,10 @@ def _dict_in(ann: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def resolve_key(path: str) -> TypeAdapter[Any]:
-    """The validator of the chip field at ``path``; ``ValueError`` if the path is unknown."""
-    model: type[BaseModel] | None = Chip
+def resolve_key(path: str, spec: type[BaseModel] = Chip) -> TypeAdapter[Any]:
+    """The validator of the field at ``path`` of ``spec`` (the chip spec unless told);
+    ``ValueError`` if the path is unknown."""
+    model: type[BaseModel] | None = spec
     parts = path.split(".")
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
@@ -266,13 +279,19 @@ class Axis:
     def option(self) -> str:
         return self.key[len(WORKLOAD_PREFIX):]
 
+    @property
+    def is_chip(self) -> bool:
+        """A key path into the chip spec (not a workload, system or parallel axis)."""
+        return not self.key.startswith((WORKLOAD_PREFIX, "system.", "parallel."))
+
 
 @dataclass(frozen=True)
 class Sweep:
-    """A validated sweep: base chip data, resolved workloads, axes, constraints."""
+    """A validated sweep: base chip (or system) data, resolved workloads, axes, constraints."""
 
     name: str
-    base: dict[str, Any]  # the base chip (with ``set`` applied) as model_dump data
+    #: the base chip (with ``set`` applied) as model_dump data; a system sweep's system
+    base: dict[str, Any]
     workloads: tuple[WorkloadEntry, ...]  # paths made absolute
     axes: tuple[Axis, ...]
     constraints: tuple[str, ...]
@@ -285,6 +304,10 @@ class Sweep:
     source: str | None = None
     input_files: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = ()
+    #: a sweep of a system of many chips (``base`` is the system's data)
+    is_system: bool = False
+    #: a system sweep's plan where no axis sets it
+    parallel: dict[str, Any] = field(default_factory=dict)
 
     @property
     def axis_names(self) -> list[str]:
@@ -310,7 +333,8 @@ class Sweep:
         text = (f"{how} over {len(self.axes)} axes ({axes}): {len(pts)} points"
                 f"{f' ({pruned} pruned by constraints)' if pruned else ''} x "
                 f"{len(self.workloads)} workloads ({', '.join(self.labels)}) = "
-                f"{len(pts) * len(self.workloads)} runs; base {self.base.get('name')!r}, "
+                f"{len(pts) * len(self.workloads)} runs; "
+                f"{'system' if self.is_system else 'base'} {self.base.get('name')!r}, "
                 f"memory {self.memory}"
                 f"{'' if self.weights_resident == 'auto' else ', weights resident ' + self.weights_resident}")
         for note in self.notes:
@@ -325,7 +349,7 @@ def _key_problem(exc: ValueError, key: str) -> str:
 
 
 def _default_name(key: str) -> str:
-    parts = key.split(".")
+    parts = key.removeprefix("system.").removeprefix("parallel.").split(".")
     name = "_".join(parts[-2:])
     return name.replace("-", "_")
 
@@ -399,7 +423,40 @@ def _normalise(adapter: TypeAdapter[Any] | None, v: Any, at: Issue,
         return v
 
 
-def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> list[Axis]:
+def _axis_adapter(key: str, system: bool) -> TypeAdapter[Any]:
+    """The validator of a chip or system axis; ``ValueError`` names what is wrong."""
+    from npusim.spec.system import System
+    from npusim.sweep.systems import PARALLEL_PREFIX, SYSTEM_PREFIX, parallel_adapter
+
+    if key.startswith(SYSTEM_PREFIX) and system:
+        return resolve_key(key.removeprefix(SYSTEM_PREFIX), System)
+    if key.startswith(PARALLEL_PREFIX) and system:
+        return parallel_adapter(key.removeprefix(PARALLEL_PREFIX))
+    if key.startswith((SYSTEM_PREFIX, PARALLEL_PREFIX)):
+        raise ValueError(f"{key.split('.')[0]}.* axes sweep a system of many chips: name it "
+                         "with system: instead of base:")
+    if system:
+        raise ValueError(f"{key!r}: a system sweep's axes are system.<key path> (count, "
+                         "link.kind, topology.kind …), parallel.<tp|pp|dp|micro_batches|"
+                         "algorithm> or workload.<option>")
+    return resolve_key(key)
+
+
+def _plain(key: str, v: Any, root: Path) -> Any:
+    """A system axis value as the table and the cache hold it: sub-specs as data, a chip
+    YAML as an absolute path."""
+    from npusim.sweep.systems import chip_path
+
+    if isinstance(v, BaseModel):
+        return v.model_dump(mode="json")
+    if key == "system.chip" and isinstance(v, str):
+        return chip_path(v, root)
+    return v
+
+
+def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
+                  root: Path | None = None) -> list[Axis]:
+    system = sf.system is not None
     axes: list[Axis] = []
     for key, spec in sf.axes.items():
         where = f"axes.{key}"
@@ -412,7 +469,7 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> list[Ax
         adapter: TypeAdapter[Any] | None = None
         if not key.startswith(WORKLOAD_PREFIX):
             try:
-                adapter = resolve_key(key)
+                adapter = _axis_adapter(key, system)
             except ValueError as exc:
                 issues.append(Issue(where, _key_problem(exc, key), line))
                 continue
@@ -428,6 +485,8 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> list[Ax
         integer = spec.integer
         if spec.values is not None:
             values = tuple(norm(v, "value") for v in spec.values)
+            if system:
+                values = tuple(_plain(key, v, root or Path.cwd()) for v in values)
             axes.append(Axis(name, key, values, group=spec.group))
             continue
         low, high = norm(spec.low, "low"), norm(spec.high, "high")
@@ -458,11 +517,21 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> list[Ax
 
 
 def _check_values_on_base(base: dict[str, Any], axes: list[Axis], lines: LineMap,
-                          issues: list[Issue]) -> None:
+                          issues: list[Issue], root: Path) -> None:
     """Each value set alone on the base: errors at the axis's own key are file errors
     (``dram.standard: HBM9``); errors elsewhere (cross-field rules) belong to the points."""
     for a in axes:
         if a.is_workload or a.values is None:
+            continue
+        if not a.is_chip:
+            if a.key.startswith("system."):
+                from npusim.sweep.systems import check_system_value
+
+                for v in a.values:
+                    issues.extend(Issue(f"axes.{a.key}", f"value {v!r}: {m}",
+                                        line_for(f"axes.{a.key}", lines))
+                                  for m in check_system_value(
+                                      base, a.key.removeprefix("system."), v, root))
             continue
         for v in a.values:
             data = copy.deepcopy(base)
@@ -498,6 +567,55 @@ def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[
                                 line_for(f"axes.{members[0].key}", lines)))
 
 
+def _parallel(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> dict[str, Any]:
+    """The file's ``parallel:`` validated (problems recorded in ``issues``)."""
+    from npusim.sweep.systems import parallel_adapter
+
+    plan: dict[str, Any] = {}
+    for key, value in sf.parallel.items():
+        where = f"parallel.{key}"
+        try:
+            plan[key] = parallel_adapter(key).validate_python(value)
+        except ValidationError as exc:
+            msg = exc.errors(include_url=False)[0]["msg"]
+            issues.append(Issue(where, f"{value!r}: {msg}", line_for(where, lines)))
+        except ValueError as exc:
+            issues.append(Issue(where, str(exc), line_for(where, lines)))
+    return plan
+
+
+def _resolve_system_sweep(sf: SweepFile, root: Path, lines: LineMap, issues: list[Issue],
+                          inputs: list[str]) -> dict[str, Any] | None:
+    """A system sweep's base system with ``set:`` applied, and its ``parallel:`` checked."""
+    from npusim.spec.system import System, system_from_data
+    from npusim.sweep.systems import SYSTEM_PREFIX, resolve_system_base, set_system_key
+
+    assert sf.system is not None
+    _parallel(sf, lines, issues)
+    base = resolve_system_base(sf.system, root, lines, issues, inputs)
+    if base is None or not sf.set:
+        return base
+    base = copy.deepcopy(base)
+    for key, value in sf.set.items():
+        where = f"set.{key}"
+        try:
+            if not key.startswith(SYSTEM_PREFIX):
+                raise ValueError(f"a system sweep sets system.<key path>, not {key!r}")
+            resolve_key(key.removeprefix(SYSTEM_PREFIX), System)
+        except ValueError as exc:
+            issues.append(Issue(where, _key_problem(exc, key), line_for(where, lines)))
+            continue
+        set_system_key(base, key.removeprefix(SYSTEM_PREFIX), value)
+    if issues:
+        return None
+    try:
+        return system_from_data(base).model_dump(mode="json")
+    except SpecError as exc:
+        issues.extend(Issue("set", f"the system with set: is invalid: {i.path}: {i.message}",
+                            line_for("set", lines)) for i in exc.issues)
+        return None
+
+
 def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None = None,
                     root: str | Path | None = None) -> Sweep:
     """Validate parsed sweep data and resolve it; paths are relative to ``root``."""
@@ -514,8 +632,12 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
     root_dir = Path(root) if root is not None else Path.cwd()
     issues: list[Issue] = []
     inputs: list[str] = [str(Path(source).resolve())] if source else []
-    base = _resolve_base(sf.base, root_dir, lines, issues, inputs)
-    if base is not None and sf.set:
+    if sf.system is not None:
+        base = _resolve_system_sweep(sf, root_dir, lines, issues, inputs)
+    else:
+        assert sf.base is not None
+        base = _resolve_base(sf.base, root_dir, lines, issues, inputs)
+    if base is not None and sf.set and sf.system is None:
         base = copy.deepcopy(base)
         for key, value in sf.set.items():
             try:
@@ -539,9 +661,9 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
         if labels.count(lab) > 1:
             issues.append(Issue(f"workloads[{i}]", f"two workloads are labelled {lab!r}; "
                                 "set label:", line_for(f"workloads[{i}]", lines)))
-    axes = _resolve_axes(sf, lines, issues)
+    axes = _resolve_axes(sf, lines, issues, root_dir)
     if base is not None:
-        _check_values_on_base(base, axes, lines, issues)
+        _check_values_on_base(base, axes, lines, issues, root_dir)
     _check_layout(sf, axes, lines, issues)
     names = [a.name for a in axes]
     for i, text in enumerate(sf.constraints):
@@ -573,7 +695,8 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
         constraints=tuple(sf.constraints), mode=sf.mode, samples=sf.samples, seed=sf.seed,
         memory=sf.memory, weights_resident=sf.weights_resident,
         objectives=tuple(sf.objectives), source=source,
-        input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes))
+        input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes),
+        is_system=sf.system is not None, parallel=_parallel(sf, lines, []))
 
 
 def loads_sweep(text: str, source: str | None = None, root: str | Path | None = None) -> Sweep:
