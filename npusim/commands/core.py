@@ -200,7 +200,8 @@ def _kind_of(path: Path) -> str:
     if isinstance(data, dict):
         if "layers" in data:
             return "workload"
-        if "axes" in data or "sweep" in data or "base" in data:
+        if "axes" in data or "sweep" in data or "base" in data or (
+                "system" in data and "workloads" in data):
             return "sweep"
     return "chip"
 

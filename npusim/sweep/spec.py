@@ -34,6 +34,9 @@ axes. ``random`` and ``lhs`` (Latin hypercube) draw ``samples`` points with ``se
 is one dimension there too. Constraints are expressions over axis names and the unit names
 ``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.expand`).
 
+A sweep of a system of many chips names ``system:`` instead of ``base:``; its axes are
+``system.*``, ``parallel.*`` and ``workload.*`` (see :mod:`npusim.sweep.systems`).
+
 ``load_sweep(path)`` returns a resolved :class:`Sweep`; every problem of the file is one
 :class:`~npusim.errors.Issue` (key path and line) of one :class:`~npusim.errors.SpecError`.
 """
