@@ -127,6 +127,13 @@ def test_cache_key_changes_with_what_changes_a_result(model_dir: Path) -> None:
     assert renamed == base
     assert keys(parallel={"algorithm": "tree"}) != base
     assert keys(memory="ideal") != base
+    # Tied embeddings leave the layers (and so the workload digest) as they are but put a
+    # copy of the table on a pipeline's last stage: the model config is in the key.
+    (model_dir / "tied.json").write_text(json.dumps({**TINY, "tie_word_embeddings": True}))
+    tied = keys(workloads=[{"hf_config": "tied.json", "label": "tiny",
+                            "options": {"phase": "decode", "prompt_len": 16,
+                                        "context_len": 17}}])
+    assert not set(tied) & set(base)
 
 
 def test_a_rerun_reads_results_and_errors_from_the_cache(model_dir: Path,

@@ -332,7 +332,7 @@ def plan(sweep: Sweep) -> Plan:
             if system is not None:
                 parallel = plan_of(sweep, values)
                 key = system_point_key(system, wid, parallel, sweep.memory,
-                                       sweep.weights_resident)
+                                       sweep.weights_resident, workload=workloads[wid])
                 task = Task(key, chip.model_dump(mode="json"), wid, sweep.memory,
                             sweep.weights_resident, system.model_dump(mode="json"), parallel)
             else:

@@ -204,11 +204,18 @@ def plan_of(sweep: Any, point: dict[str, Any]) -> dict[str, Any]:
     return plan
 
 
+#: what the sharding of a transformer reads besides its layers (npusim.system.simulate)
+_SHARD_META = ("config", "precision", "phase", "prompt_len", "context_len", "attention")
+
+
 def system_point_key(system: System, workload_id: str, plan: dict[str, Any], memory: str,
-                     weights_resident: str, version: str | None = None) -> str:
+                     weights_resident: str, version: str | None = None,
+                     workload: Workload | None = None) -> str:
     """The cache key of one system run: the system without its descriptive fields, its chip
     by content (not by name or path), the plan, the all-reduce algorithm, the workload's
-    digest, the memory model, where weights live and the simulator's code."""
+    digest and what its sharding reads (the model config: tied embeddings change a pipeline
+    stage's capacity, not the layers), the memory model, where weights live and the
+    simulator's code."""
     from npusim.sweep.cache import SCHEMA, canonical_chip
 
     if version is None:
@@ -219,7 +226,9 @@ def system_point_key(system: System, workload_id: str, plan: dict[str, Any], mem
     for k in ("name", "sources", "assumptions", "chip"):
         spec.pop(k, None)
     doc = {"system": spec, "chip": canonical_chip(system.chip_spec), "plan": plan,
-           "workload": workload_id, "memory": memory, "weights_resident": weights_resident,
+           "workload": workload_id,
+           "model": repr([workload.meta.get(k) for k in _SHARD_META]) if workload else None,
+           "memory": memory, "weights_resident": weights_resident,
            "npusim": version, "schema": SCHEMA}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
