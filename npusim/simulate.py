@@ -90,7 +90,8 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
 @_cycle_collector_paused()
 def simulate(chip: Chip | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
-             weights_resident: bool | None = None, fidelity: str = "event") -> Result:
+             weights_resident: bool | None = None, fidelity: str = "event",
+             host: bool = False) -> Result:
     """Simulate ``workload`` on ``chip``.
 
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
@@ -102,7 +103,11 @@ def simulate(chip: Chip | str | Path, workload: Workload, *,
     :mod:`npusim.compiler.weights`); ``summary()`` says which, under ``weights_resident``,
     ``weight_bytes`` and ``weights_reason``. ``fidelity`` is ``"event"`` (the SimPy tile model, default) or
     ``"roofline"`` (per layer the largest of compute, DRAM and vector time of the same
-    compiled program: a lower bound, see :mod:`npusim.engine.roofline`).
+    compiled program: a lower bound, see :mod:`npusim.engine.roofline`). ``host=True``
+    puts the host path in series with the layers: the input's upload over the chip's
+    ``host`` link, the runtime's per-query and per-layer overheads and the result's
+    download, under ``time_host_s`` (see :mod:`npusim.engine.host`); off by default, so a
+    run is the chip's own time, as the scenarios turn it on.
     """
     _check_fidelity(fidelity)
     c = _chip(chip)
@@ -112,5 +117,10 @@ def simulate(chip: Chip | str | Path, workload: Workload, *,
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     res = simulate_program(c, program, memory=memory, trace=trace, batch=batch,
                            fidelity=fidelity)
-    return replace(res, meta={**res.meta, "weight_bytes": placed.weight_bytes,
-                              "weights_reason": placed.reason})
+    res = replace(res, meta={**res.meta, "weight_bytes": placed.weight_bytes,
+                             "weights_reason": placed.reason})
+    if host:
+        from npusim.engine.host import apply_host, host_path
+
+        res = apply_host(res, host_path(c, workload))
+    return res
