@@ -104,3 +104,15 @@ def test_apply_host_of_an_empty_result_is_unchanged(tpu_v1):
     res = simulate(tpu_v1, WL)
     empty = type(res)(res.chip, "none", 1, res.program, ())
     assert apply_host(empty, host_path(tpu_v1, WL)) is empty
+
+
+def test_run_host_flag_prints_the_host_path(tmp_path, capsys):
+    from npusim.cli import main
+
+    (tmp_path / "w.yaml").write_text(
+        f"name: w\nlayers:\n  - {{op: matmul, name: a, m: {M}, n: {N}, k: {K}}}\n")
+    assert main(["run", "warboy", str(tmp_path / "w.yaml"), "--host", "--rows", "0"]) == 0
+    up_us = (1e-6 + M * K / _pcie(16, 8)) * 1e6
+    assert f"host path       {up_us:.2f} us upload" in capsys.readouterr().out
+    assert main(["run", "warboy", str(tmp_path / "w.yaml"), "--rows", "0"]) == 0
+    assert "host path" not in capsys.readouterr().out
