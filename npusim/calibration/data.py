@@ -102,10 +102,14 @@ def field_value(chip: Chip, path: str) -> float:
     field or a field that is not a real number. An unset ``dram.bandwidth`` is the peak the
     chip derives from its channels."""
     node: Any = chip.model_dump()
+    seen: list[str] = []
     for part in path.split("."):
+        if node is None:
+            raise SpecError(Issue(path, f"the chip has no {'.'.join(seen)} to fit a field of"))
         if not isinstance(node, dict) or part not in node:
             raise SpecError(Issue(path, "no such field in the chip"))
         node = node[part]
+        seen.append(part)
     if node is None and path == "dram.bandwidth":
         return chip.dram.peak_bandwidth
     if node is None:
