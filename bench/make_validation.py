@@ -8,7 +8,9 @@ Sections: (1) compute cycles against SCALE-Sim (bench/scalesim_compare.py, when 
 installed in its throwaway venv) and against the closed-form SCALE-Sim formula computed here
 independently of npusim's kernels; (2) roofline vs the event model (bandwidth DRAM) vs the
 event model with the cycle-approximate DRAM, layer by layer on every preset for ResNet-50;
-(3) speed figures from bench/results.json when present; (4) stated limitations. The file is
+(3) speed figures from bench/results.json when present; (3a) silicon: each preset's
+uncalibrated single-stream prediction beside the public measurements in PUBLIC_RESULTS, and a
+hold-out fit where a preset has two workloads measured; (4) stated limitations. The file is
 written atomically; regenerate rather than edit it.
 """
 
@@ -306,10 +308,98 @@ def _network_lines(net: dict[str, Any] | None) -> list[str]:
             f"{s['npusim_warm_s'] * 1e3:.2f} ms warm: **{s['wall_ratio']:,.0f}x**.", ""]
 
 
+# --- 3a. silicon ----------------------------------------------------------------------
+
+#: Public measurements of the shipped presets' chips, each with its citation: dicts of
+#: preset, workload (a built-in), scenario (single-stream: latency_s; offline:
+#: inferences_per_s), value, source. Only results whose figure and source were read from
+#: the public record belong here; none has been carried into this repository yet (the
+#: MLPerf Inference results of Warboy (v1.1, v2.0), X220 (v2.1) and ATOM (v3.0) are the
+#: candidates: their system descriptions are the presets' sources).
+PUBLIC_RESULTS: list[dict[str, Any]] = []
+
+#: Workloads predicted for every preset with a host link (the MLPerf edge/datacenter pair).
+SILICON_WORKLOADS = ("resnet50", "bert_base")
+
+
+def silicon(quick: bool, results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Each preset with a host link: its uncalibrated single-stream prediction (host path
+    included) for each workload, beside every public result for it; where a preset has
+    public results on two workloads, ``overheads.per_query_s`` fitted on the first and the
+    second predicted (the hold-out error)."""
+    from npusim.calibration import Measurement, calibrate
+    from npusim.scenarios import run_scenario
+
+    results = PUBLIC_RESULTS if results is None else results
+    names = ("resnet50",) if quick else SILICON_WORKLOADS
+    rows: list[dict[str, Any]] = []
+    holdouts: list[dict[str, Any]] = []
+    for preset in list_presets():
+        chip = npusim.load_arch(preset)
+        if chip.host is None:
+            continue
+        for name in names:
+            s = run_scenario(chip, npusim.workloads.builtin(name), "single-stream").summary()
+            pub = [r for r in results if r["preset"] == preset and r["workload"] == name]
+            rows.append({"preset": preset, "workload": name, "latency_s": s["latency_s"],
+                         "host_s": s.get("host_upload_s", 0.0) + s.get("host_download_s", 0.0),
+                         "public": pub})
+        lat = [r for r in results if r["preset"] == preset and r["scenario"] == "single-stream"]
+        if len({r["workload"] for r in lat}) >= 2:
+            fit, held = lat[0], next(r for r in lat if r["workload"] != lat[0]["workload"])
+            ms = [Measurement(fit["workload"], fit["value"]),
+                  Measurement(held["workload"], held["value"], line=1)]
+            res = calibrate(chip, ms, ["overheads.per_query_s"], holdout=1,
+                            bounds={"overheads.per_query_s": (0.0, fit["value"])})
+            holdouts.append({"preset": preset, "fit_on": fit["workload"],
+                             "predict": held["workload"],
+                             "per_query_s": res.fitted["overheads.per_query_s"],
+                             "fit_error": res.fit_rms_error,
+                             "holdout_error": res.holdout_rms_error})
+    return {"rows": rows, "holdouts": holdouts}
+
+
+def _silicon_lines(sil: dict[str, Any]) -> list[str]:
+    L = ["## 3a. Silicon: the presets beside public measurements", "",
+         "Single-stream latency at batch 1 of each preset with a host link, uncalibrated (the "
+         "preset as shipped), host path included (the input's upload and the result's download "
+         "over the preset's PCIe link; runtime overheads 0, as each preset states). Beside it, "
+         "every public measurement collected for that chip, with its source; the ratio is "
+         "predicted over measured.", "",
+         "| preset | workload | predicted ms | of which host link ms | public result | ratio |"
+         " source |", "|---|---|---|---|---|---|---|"]
+    for r in sil["rows"]:
+        head = (f"| {r['preset']} | {r['workload']} | {r['latency_s'] * 1e3:.3f} | "
+                f"{r['host_s'] * 1e3:.3f} |")
+        lat = [p for p in r["public"] if p["scenario"] == "single-stream"]
+        if not lat:
+            L.append(head + " none collected | | |")
+        for p in lat:
+            L.append(head + f" {p['value'] * 1e3:.3f} ms | {r['latency_s'] / p['value']:.2f} | "
+                     f"{p['source']} |")
+    if not any(r["public"] for r in sil["rows"]):
+        L += ["", "No public measurement of these chips has been carried into this repository "
+              "with its figure and source yet, so no ratio is shown rather than one "
+              "remembered: the MLPerf Inference results of Warboy (v1.1, v2.0), X220 (v2.1) "
+              "and ATOM (v3.0) are the candidates (bench/make_validation.py, PUBLIC_RESULTS)."]
+    L += ["", "Hold-out: where a chip has public single-stream results on two workloads, the "
+          "per-query runtime overhead is fitted to one (`npusim calibrate`) and the other "
+          "predicted; its error is the honest one.", ""]
+    if not sil["holdouts"]:
+        L.append("No preset has two public results collected, so no hold-out was run.")
+    else:
+        L += ["| preset | fitted on | predicted | per-query overhead | fit error | hold-out "
+              "error |", "|---|---|---|---|---|---|"]
+        L += [f"| {h['preset']} | {h['fit_on']} | {h['predict']} | "
+              f"{h['per_query_s'] * 1e6:.1f} us | {h['fit_error']:.1%} | "
+              f"{h['holdout_error']:.1%} |" for h in sil["holdouts"]]
+    return [*L, ""]
+
+
 def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] | None,
            fid: list[dict[str, Any]], wl_desc: str, bench: dict[str, Any] | None,
            agree: dict[str, Any], network: dict[str, Any] | None = None,
-           llm: dict[str, Any] | None = None) -> str:
+           llm: dict[str, Any] | None = None, sil: dict[str, Any] | None = None) -> str:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     L = [
         "# Validation: what npusim was checked against, and how far it is off",
@@ -422,6 +512,8 @@ def render(quick: bool, formula: list[dict[str, Any]], scalesim: dict[str, Any] 
     L += [""]
     if llm is not None:
         L += _llm_lines(llm)
+    if sil is not None:
+        L += _silicon_lines(sil)
     L += ["## 4. Speed", ""]
     if bench is None:
         L += ["`bench/results.json` is not there: run `python bench/run_all.py` (full) or "
@@ -527,9 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     agree = agreement()
     print("LLMs against the independent bound ...", file=sys.stderr)
     llm = llm_bounds(args.quick)
+    print("silicon: presets beside public results ...", file=sys.stderr)
+    sil = silicon(args.quick)
     bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
     atomic_write_text(args.out, render(args.quick, formula, scalesim, fid, desc, bench, agree,
-                                       network, llm))
+                                       network, llm, sil))
     worst = max(r["max_event_over_roof"] for r in fid)
     print(f"wrote {args.out} (worst event/roofline {worst:.2f}, "
           f"median of medians {statistics.median(r['median_event_over_roof'] for r in fid):.2f})",

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "npusim.commands.llm",
     "npusim.commands.sweep",
     "npusim.commands.plot",
+    "npusim.commands.calibrate",
 )
 
 

@@ -134,7 +134,7 @@ def _simulate_on_system(system: System, workload: Workload, memory: str | Memory
 @overload
 def simulate(chip: Chip, workload: Workload, *, memory: str | MemoryModel = ...,
              trace: bool = ..., weights_resident: bool | None = ...,
-             fidelity: str = ...) -> Result: ...
+             fidelity: str = ..., host: bool = ...) -> Result: ...
 
 
 @overload
@@ -149,15 +149,15 @@ def simulate(chip: str | Path, workload: Workload, *, memory: str | MemoryModel 
              trace: bool = ..., weights_resident: bool | None = ..., fidelity: str = ...,
              tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
              micro_batches: int | None = ...,
-             algorithm: str | None = ...) -> Result | SystemResult: ...
+             algorithm: str | None = ..., host: bool = ...) -> Result | SystemResult: ...
 
 
 def simulate(chip: Chip | System | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
              weights_resident: bool | None = None, fidelity: str = "event",
              tp: int | None = None, pp: int | None = None, dp: int | None = None,
-             micro_batches: int | None = None,
-             algorithm: str | None = None) -> Result | SystemResult:
+             micro_batches: int | None = None, algorithm: str | None = None,
+             host: bool = False) -> Result | SystemResult:
     """Simulate ``workload`` on ``chip``, or on a system of many chips.
 
     ``chip`` is a :class:`~npusim.spec.arch.Chip`, a chip YAML path or preset name
@@ -167,8 +167,8 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
     (``ring`` or ``tree``) choose the plan, each defaulting to
     :func:`npusim.system.simulate_system`'s, and the run returns its
     :class:`~npusim.system.SystemResult`. Those keywords given with a chip are a
-    ``ValueError``; so is ``fidelity="roofline"`` or a memory model instance with a system.
-    The rest of this docstring is about one chip.
+    ``ValueError``; so is ``fidelity="roofline"``, a memory model instance or ``host=True``
+    with a system. The rest of this docstring is about one chip.
 
     ``memory`` is ``"bandwidth"`` (channels as bandwidth-and-latency servers, the default),
     ``"ideal"`` (infinite bandwidth; tiling ignores SRAM capacity: the SCALE-Sim reference
@@ -179,26 +179,39 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
     :mod:`npusim.compiler.weights`); ``summary()`` says which, under ``weights_resident``,
     ``weight_bytes`` and ``weights_reason``. ``fidelity`` is ``"event"`` (the SimPy tile model, default) or
     ``"roofline"`` (per layer the largest of compute, DRAM and vector time of the same
-    compiled program: a lower bound, see :mod:`npusim.engine.roofline`).
+    compiled program: a lower bound, see :mod:`npusim.engine.roofline`). ``host=True``
+    puts the host path in series with the layers: the input's upload over the chip's
+    ``host`` link, the runtime's per-query and per-layer overheads and the result's
+    download, under ``time_host_s`` (see :mod:`npusim.engine.host`); off by default, so a
+    run is the chip's own time, as the scenarios turn it on.
     """
     _check_fidelity(fidelity)
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
                                    algorithm=algorithm)
     if system is not None:
+        if host:
+            raise ValueError("host=True is for one chip; a system's host link carries no "
+                             "transfers in this model")
         return _simulate_on_system(system, workload, memory, trace, weights_resident,
                                    fidelity, plan)
     assert not isinstance(chip, System)  # system_and_plan took it
-    return _simulate_chip(_chip(chip), workload, memory, trace, weights_resident, fidelity)
+    return _simulate_chip(_chip(chip), workload, memory, trace, weights_resident, fidelity,
+                          host)
 
 
 @_cycle_collector_paused()
 def _simulate_chip(c: Chip, workload: Workload, memory: str | MemoryModel, trace: bool,
-                   weights_resident: bool | None, fidelity: str) -> Result:
+                   weights_resident: bool | None, fidelity: str, host: bool = False) -> Result:
     placed = place_weights(c, workload, weights_resident)
     program = compile_workload(c, workload, ideal=memory == "ideal",
                                weights_resident=placed.resident)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     res = simulate_program(c, program, memory=memory, trace=trace, batch=batch,
                            fidelity=fidelity)
-    return replace(res, meta={**res.meta, "weight_bytes": placed.weight_bytes,
-                              "weights_reason": placed.reason})
+    res = replace(res, meta={**res.meta, "weight_bytes": placed.weight_bytes,
+                             "weights_reason": placed.reason})
+    if host:
+        from npusim.engine.host import apply_host, host_path
+
+        res = apply_host(res, host_path(c, workload))
+    return res

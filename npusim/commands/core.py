@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "(a power of two) that maximises it within DRAM")
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
+    run.add_argument("--host", action="store_true",
+                     help="include the host path (input upload, runtime overheads, result "
+                     "download: the chip's host: and overheads: fields); --scenario always does")
     add_weights_resident(run)
     add_plan_options(run)
     run.set_defaults(func=_run)
@@ -122,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         wl = resolve_workload(args.workload, batch=args.batch,
                               attention=args.attention or "fused")
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[call-overload]
-                          fidelity=args.fidelity, weights_resident=resident)
+                          fidelity=args.fidelity, weights_resident=resident, host=args.host)
     if args.rows != 0:
         print(format_table(result, args.rows))
         print()

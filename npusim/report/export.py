@@ -107,6 +107,12 @@ def format_summary(result: Result) -> str:
     weights = format_weights(s)
     if weights is not None:
         lines.append(f"weights         {weights}")
+    if s.get("host_path"):
+        per_layer = s["host_per_layer_s"] * s["layers"]
+        lines.append(f"host path       {s['host_upload_s'] * 1e6:.2f} us upload, "
+                     f"{s['host_download_s'] * 1e6:.2f} us download, runtime "
+                     f"{s['host_per_query_s'] * 1e6:.2f} us per query + {per_layer * 1e6:.2f} us "
+                     f"dispatching layers (in the latency)")
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ CAUSE_LABELS: dict[str, str] = {
     "SRAM port stall", "time_vector_s": "vector unit", "time_dma_exposed_s": "exposed DMA",
     "time_dram_bank_s": "DRAM bank/row", "time_dram_refresh_s": "DRAM refresh",
     "time_dram_turnaround_s": "DRAM R/W turnaround", "time_noc_s": "NoC",
-    "time_sync_s": "core sync",
+    "time_sync_s": "core sync", "time_host_s": "host path",
 }
 _ENERGY_COLUMNS = {"energy_mac_j": "MAC", "energy_sram_j": "SRAM", "energy_dram_j": "DRAM",
                    "energy_noc_j": "NoC", "energy_vector_j": "vector", "energy_static_j": "static"}

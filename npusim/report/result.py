@@ -46,10 +46,12 @@ LAYER_COLUMNS: tuple[str, ...] = (
 )
 
 #: Latency by cause; per layer they add up to ``latency_s`` (averaged over cores).
+#: ``time_host_s`` (host link transfers and runtime overheads) is 0 unless the host path is
+#: on (``simulate(..., host=True)``, the scenarios; see npusim.engine.host).
 CAUSE_COLUMNS: tuple[str, ...] = (
     "time_mac_s", "time_fill_drain_s", "time_sram_stall_s", "time_vector_s",
     "time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
-    "time_noc_s", "time_sync_s",
+    "time_noc_s", "time_sync_s", "time_host_s",
 )
 
 
@@ -95,7 +97,7 @@ _LIMIT_NAMES = {
     "time_mac_s": "mac rate", "time_sram_stall_s": "sram port", "time_vector_s": "vector unit",
     "time_dma_exposed_s": "dram bandwidth", "time_dram_bank_s": "dram bank conflicts",
     "time_dram_refresh_s": "dram refresh", "time_dram_turnaround_s": "dram read/write turnaround",
-    "time_sync_s": "core imbalance", "time_noc_s": "noc bandwidth",
+    "time_sync_s": "core imbalance", "time_noc_s": "noc bandwidth", "time_host_s": "host path",
 }
 _DRAM_CAUSES = ("time_dma_exposed_s", "time_dram_bank_s", "time_dram_refresh_s",
                 "time_dram_turnaround_s")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
+from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.yamlio import load_yaml, loads_yaml, validate
 from npusim.units import (
     parse_bandwidth,
@@ -28,18 +29,23 @@ from npusim.units import (
     parse_energy,
     parse_frequency,
     parse_power,
+    parse_time,
 )
 from npusim.workloads.ir import BITS
 
 __all__ = [
+    "Calibration",
     "Chip",
     "Core",
     "Cores",
     "Dma",
     "Dram",
     "EnergyTable",
+    "Host",
     "MatVec",
     "Noc",
+    "Overheads",
+    "Residual",
     "Sram",
     "Systolic",
     "VectorUnit",
@@ -61,6 +67,7 @@ BytesPerSecond = Annotated[float, _unit(parse_bandwidth), Field(gt=0)]
 TransfersPerSecond = Annotated[float, _unit(parse_data_rate), Field(gt=0)]
 Joules = Annotated[float, _unit(parse_energy), Field(ge=0)]
 Watts = Annotated[float, _unit(parse_power), Field(ge=0)]
+Seconds = Annotated[float, _unit(parse_time), Field(ge=0)]
 Precision = Literal["int4", "int8", "fp8", "fp16", "bf16", "fp32"]
 
 
@@ -324,6 +331,68 @@ class EnergyTable(_Spec):
     leakage: Watts = 0.0
 
 
+class Host(_Spec):
+    """The chip's host interface: the link the input is uploaded over before the first layer
+    and the result downloaded over after the last (see :mod:`npusim.engine.host`).
+
+    ``kind`` names a link of :data:`~npusim.spec.link_catalog.LINK_KINDS` (``pcie5_x16``,
+    ``pcie4_x8`` …), which fills ``bandwidth`` (payload per direction) and ``latency`` (per
+    transfer) when the file leaves them out.
+    """
+
+    kind: str = "link"
+    bandwidth: BytesPerSecond
+    latency: Seconds = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_catalog(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "kind" not in data:
+            return data
+        if data["kind"] not in LINK_KINDS:
+            raise ValueError(f"unknown host link kind {data['kind']!r} (known: "
+                             f"{', '.join(sorted(LINK_KINDS))})")
+        bw, lat, _ = LINK_KINDS[data["kind"]]
+        return {"bandwidth": bw, "latency": lat, **data}
+
+
+class Overheads(_Spec):
+    """Runtime time on the host per query (driver call, input preparation, completion) and
+    per layer dispatched (a kernel launch and its synchronisation). Default 0: no overhead."""
+
+    per_query_s: Seconds = 0.0
+    per_layer_s: Seconds = 0.0
+
+
+class Residual(_Spec):
+    """One measurement of a calibration beside the calibrated chip's prediction."""
+
+    workload: str
+    layer: str | None = None
+    batch: int = Field(default=1, gt=0)
+    measured_s: float = Field(gt=0)
+    predicted_s: float = Field(ge=0)
+    #: predicted / measured - 1
+    error: float
+    #: kept out of the fit (``--holdout``): its error is the honest one
+    held_out: bool = False
+
+
+class Calibration(_Spec):
+    """What a calibrated chip file was fitted to: written by ``npusim calibrate``, never by
+    hand. ``fitted`` holds each fitted key path's value, ``initial`` its value in the chip
+    the fit started from, ``bounds`` the interval it was kept in."""
+
+    data: str
+    started_from: str
+    fitted: dict[str, float]
+    initial: dict[str, float]
+    bounds: dict[str, tuple[float, float]]
+    fit_rms_error: float = Field(ge=0)
+    holdout_rms_error: float | None = Field(default=None, ge=0)
+    residuals: list[Residual] = Field(default_factory=list)
+
+
 class Chip(_Spec):
     name: str
     sources: list[str] = Field(min_length=1)
@@ -337,6 +406,11 @@ class Chip(_Spec):
     dram: Dram
     energy: EnergyTable = Field(default_factory=EnergyTable)
     tdp: Watts | None = None
+    #: the host link (none: the host path is not modelled, whatever the scenario)
+    host: Host | None = None
+    overheads: Overheads = Field(default_factory=Overheads)
+    #: set only in a file written by ``npusim calibrate``; presets never have it
+    calibration: Calibration | None = None
 
     @model_validator(mode="after")
     def _cross_field(self) -> Chip:

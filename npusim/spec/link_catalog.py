@@ -26,6 +26,7 @@ def _pcie(gts: float, lanes: int) -> float:
 #: kind → (bandwidth B/s per direction, latency s per hop, energy J per bit)
 LINK_KINDS: dict[str, tuple[float, float, float]] = {
     "pcie3_x16": (_pcie(8, 16), 1e-6, 5e-12),
+    "pcie4_x8": (_pcie(16, 8), 1e-6, 5e-12),
     "pcie4_x16": (_pcie(16, 16), 1e-6, 5e-12),
     "pcie5_x8": (_pcie(32, 8), 1e-6, 5e-12),
     "pcie5_x16": (_pcie(32, 16), 1e-6, 5e-12),

@@ -1,0 +1,118 @@
+"""The host path: the input's upload and the result's download over the chip's host link,
+and the runtime's per-query and per-layer overheads, in series with one query's layers;
+overlapped with the chip's work across offline batches."""
+
+from __future__ import annotations
+
+import pytest
+
+import npusim
+from npusim.engine.host import apply_host, host_path, overlapped_rate
+from npusim.errors import SpecError
+from npusim.presets import preset_path
+from npusim.report.result import CAUSE_COLUMNS
+from npusim.scenarios import run_scenario
+from npusim.simulate import simulate
+from npusim.spec.arch import loads_arch
+from npusim.workloads.ir import Matmul, Workload
+
+# int8 activations: A is m x k bytes in, the output m x n bytes out.
+M, N, K = 64, 256, 128
+WL = Workload("two", (Matmul(name="a", m=M, n=N, k=K), Matmul(name="b", m=M, n=N, k=N)))
+
+
+def _pcie(gts: float, lanes: int) -> float:
+    """Payload bytes/s per direction: GT/s per lane x lanes, 128b/130b encoding, 8 bits."""
+    return gts * 1e9 * lanes * (128 / 130) / 8
+
+
+def _with(chip: npusim.Chip, **changes: object) -> npusim.Chip:
+    return chip.with_overrides(**changes)
+
+
+def test_host_path_off_by_default_is_the_chip_alone(tpu_v1):
+    bare = _with(tpu_v1, host=None)
+    a = simulate(tpu_v1, WL).layers
+    b = simulate(bare, WL).layers
+    c = simulate(bare, WL, host=True).layers  # no link, no overheads: nothing to add
+    assert list(a["latency_s"]) == list(b["latency_s"]) == list(c["latency_s"])
+    assert (a["time_host_s"] == 0).all()
+
+
+def test_one_query_adds_upload_overheads_and_download_in_series(tpu_v1):
+    chip = _with(tpu_v1, host={"kind": "pcie5_x16"},
+                 overheads={"per_query_s": "30 us", "per_layer_s": "4 us"})
+    plain = simulate(chip, WL).layers
+    df = simulate(chip, WL, host=True).layers
+    bw, lat = _pcie(32, 16), 1e-6  # the catalog's PCIe latency assumption
+    up, down = lat + M * K / bw, lat + M * N / bw
+    want = [up + 30e-6 + 4e-6, 4e-6 + down]
+    for i in range(2):
+        assert df["latency_s"][i] - plain["latency_s"][i] == pytest.approx(want[i], rel=1e-9)
+        assert df["time_host_s"][i] == pytest.approx(want[i], rel=1e-9)
+        # The causes still add up to the latency, host time included.
+        assert sum(df[c][i] for c in CAUSE_COLUMNS) == pytest.approx(df["latency_s"][i], rel=1e-9)
+        assert df["cycles"][i] == pytest.approx(df["latency_s"][i] * chip.clock, rel=1e-12)
+
+
+def test_offline_overlaps_the_host_link_with_the_chip():
+    # A host link slow enough to set the pace: 1 MB/s, no latency.
+    chip = loads_arch(
+        preset_path("tpu_v1").read_text().replace(
+            "host:\n  kind: pcie3_x16\n", "host:\n  bandwidth: 1 MB/s\n  latency: 0 s\n"))
+    wl = WL
+    res = simulate(chip, wl, host=True)
+    path = host_path(chip, wl)
+    assert path.link_s == pytest.approx((M * K + M * N) / 1e6)
+    assert overlapped_rate(res, path) == pytest.approx(1 / path.link_s)
+    # A fast link: the chip's own time (the batch latency less the link) sets the pace.
+    fast = _with(chip, host={"bandwidth": 1e15})
+    res_f = simulate(fast, wl, host=True)
+    chip_s = simulate(fast, wl).summary()["latency_s"]
+    assert overlapped_rate(res_f, host_path(fast, wl)) == pytest.approx(1 / chip_s, rel=1e-9)
+    off = run_scenario(chip, wl, "offline", max_batch=2)
+    b = off.batch
+    assert off.summary()["inferences_per_s"] == pytest.approx(b / (b * path.link_s), rel=1e-9)
+    assert off.summary()["latency_s"] > b * path.link_s  # one batch alone: all in series
+
+
+def test_single_stream_includes_the_host_path(tpu_v1):
+    with_host = run_scenario(tpu_v1, WL, "single-stream").summary()["latency_s"]
+    without = run_scenario(tpu_v1, WL, "single-stream", host=False).summary()["latency_s"]
+    bw = _pcie(8, 16)
+    assert with_host - without == pytest.approx(2e-6 + (M * K + M * N) / bw, rel=1e-9)
+
+
+@pytest.mark.parametrize(("name", "gts", "lanes"), [
+    ("rngd", 32, 16), ("warboy", 16, 8), ("atom", 32, 16), ("x220", 8, 16), ("tpu_v1", 8, 16)])
+def test_preset_host_links_from_their_specs(name, gts, lanes):
+    chip = npusim.load_arch(name)
+    assert chip.host is not None and chip.host.bandwidth == pytest.approx(_pcie(gts, lanes))
+    assert chip.overheads.per_query_s == chip.overheads.per_layer_s == 0
+    assert any("Runtime overheads" in a for a in chip.assumptions)
+    assert chip.calibration is None
+
+
+def test_unknown_host_kind_is_one_clear_error():
+    text = preset_path("tpu_v1").read_text().replace("pcie3_x16", "pcie9_x1")
+    with pytest.raises(SpecError) as exc:
+        loads_arch(text, "chip.yaml")
+    assert "host" in str(exc.value) and "pcie9_x1" in str(exc.value)
+
+
+def test_apply_host_of_an_empty_result_is_unchanged(tpu_v1):
+    res = simulate(tpu_v1, WL)
+    empty = type(res)(res.chip, "none", 1, res.program, ())
+    assert apply_host(empty, host_path(tpu_v1, WL)) is empty
+
+
+def test_run_host_flag_prints_the_host_path(tmp_path, capsys):
+    from npusim.cli import main
+
+    (tmp_path / "w.yaml").write_text(
+        f"name: w\nlayers:\n  - {{op: matmul, name: a, m: {M}, n: {N}, k: {K}}}\n")
+    assert main(["run", "warboy", str(tmp_path / "w.yaml"), "--host", "--rows", "0"]) == 0
+    up_us = (1e-6 + M * K / _pcie(16, 8)) * 1e6
+    assert f"host path       {up_us:.2f} us upload" in capsys.readouterr().out
+    assert main(["run", "warboy", str(tmp_path / "w.yaml"), "--rows", "0"]) == 0
+    assert "host path" not in capsys.readouterr().out
