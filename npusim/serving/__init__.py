@@ -1,0 +1,19 @@
+"""LLM serving: request arrivals, continuous batching over a paged KV cache, on npusim's
+chip model; per-request latencies, percentiles, goodput, energy and cost per token.
+
+    >>> res = npusim.serve("lpddr_llm", "llama2_7b", rate=2.0, n=500, slo="ttft=500ms")
+    >>> res.summary["p99_ttft_s"], res.requests.head()
+"""
+
+from __future__ import annotations
+
+from npusim.serving.arrivals import TRACE_COLUMNS, Requests, generate, load_trace
+from npusim.serving.cost import CostModel, load_cost_model
+from npusim.serving.metrics import SLO, parse_slo
+from npusim.serving.scheduler import Limits
+from npusim.serving.service import FIDELITIES, ServeResult, kv_blocks, serve
+from npusim.serving.steps import ConstantSteps, ExactSteps, StepModel, TableSteps
+
+__all__ = ["FIDELITIES", "SLO", "TRACE_COLUMNS", "ConstantSteps", "CostModel", "ExactSteps",
+           "Limits", "Requests", "ServeResult", "StepModel", "TableSteps", "generate",
+           "kv_blocks", "load_cost_model", "load_trace", "parse_slo", "serve"]

@@ -1,0 +1,200 @@
+"""Iteration-level continuous batching (Orca, vLLM) over a paged KV cache.
+
+Every step the scheduler picks which sequences run: each running sequence adds one token
+(decode), waiting prompts are admitted first come, first served while the step has room.
+Limits: ``max_batch`` sequences hold KV at once; a step runs at most ``max_tokens`` tokens
+(a decode is one token, a prompt or chunk its length).
+
+* ``priority="prefill"`` (vLLM's default before chunked prefill): when a waiting prompt can
+  be admitted, the step runs prompts only and the decodes wait one step;
+* ``priority="decode"`` (Sarathi, vLLM with chunked prefill): every running sequence
+  decodes, prompts fill the step's remaining token budget (a mixed step).
+
+``chunked_prefill`` lets a prompt be cut to fill a step's budget (the rest follows in later
+steps); without it a prompt runs whole. A prompt of ``target`` tokens ends by producing one
+token; a decode adds one token to the cache and produces the next.
+
+Paged KV cache: ``blocks`` blocks of ``block_tokens`` tokens; a sequence holds
+``ceil(tokens in cache / block_tokens)`` blocks. When a decode needs a block and none is
+free, the most recently admitted sequence is preempted by recompute (vLLM's default): its
+blocks are freed and it goes back to the head of the queue; when readmitted its prompt and
+the tokens it generated so far are prefilled again (no token is emitted twice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+__all__ = ["Limits", "Scheduler", "Seq", "Step"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 64
+    max_tokens: int = 2048
+    block_tokens: int = 16
+    blocks: int = 1 << 30
+    priority: str = "prefill"
+    chunked_prefill: bool = False
+
+
+@dataclass(slots=True)
+class Seq:
+    """One request's state."""
+
+    i: int
+    arrival: float
+    prompt: int
+    output: int
+    target: int = 0  # tokens this prefill must compute (prompt, or more after recompute)
+    kv: int = 0  # tokens whose K/V are in the cache
+    generated: int = 0
+    blocks: int = 0
+    admitted: float = math.nan  # start of its first step
+    first_token: float = math.nan
+    finish: float = math.nan
+    preemptions: int = 0
+    order: int = 0  # admission order (the preemption victim is the latest)
+
+    @property
+    def prefilling(self) -> bool:
+        return self.kv < self.target
+
+
+@dataclass
+class Step:
+    """What a step runs: (sequence, chunk tokens) prompts and sequences decoding."""
+
+    prefills: list[tuple[Seq, int]]
+    decodes: list[Seq]
+
+    @property
+    def prefill_tokens(self) -> int:
+        return sum(c for _, c in self.prefills)
+
+    @property
+    def context_sum(self) -> int:
+        return sum(s.kv + 1 for s in self.decodes)
+
+
+@dataclass
+class Scheduler:
+    limits: Limits
+    waiting: deque[Seq] = field(default_factory=deque)
+    running: list[Seq] = field(default_factory=list)  # hold KV (prefilling or decoding)
+    free_blocks: int = 0
+    preemptions: int = 0
+    _admitted: int = 0
+
+    def __post_init__(self) -> None:
+        self.free_blocks = self.limits.blocks
+
+    def _blocks_for(self, tokens: int) -> int:
+        return -(-tokens // self.limits.block_tokens)
+
+    @property
+    def used_blocks(self) -> int:
+        return self.limits.blocks - self.free_blocks
+
+    def add(self, seq: Seq) -> None:
+        seq.target = seq.prompt
+        self.waiting.append(seq)
+
+    def _grow(self, seq: Seq, tokens: int) -> bool:
+        need = self._blocks_for(tokens) - seq.blocks
+        if need > self.free_blocks:
+            return False
+        self.free_blocks -= max(need, 0)
+        seq.blocks += max(need, 0)
+        return True
+
+    def _preempt(self, seq: Seq) -> None:
+        self.running.remove(seq)
+        self.free_blocks += seq.blocks
+        seq.blocks, seq.kv = 0, 0
+        seq.target = seq.prompt + seq.generated
+        seq.preemptions += 1
+        self.preemptions += 1
+        self.waiting.appendleft(seq)
+
+    def _decodes(self) -> list[Seq]:
+        """Running sequences past their prompt, each with a block for its next token;
+        the latest admitted are preempted while blocks are short."""
+        out: list[Seq] = []
+        for seq in sorted((s for s in self.running if not s.prefilling), key=lambda s: s.order):
+            if seq.prefilling:  # preempted above, for an earlier sequence
+                continue
+            while not self._grow(seq, seq.kv + 1):
+                victim = max(self.running, key=lambda s: s.order)
+                self._preempt(victim)
+                if victim is seq:
+                    break
+            if not seq.prefilling:
+                out.append(seq)
+        return out
+
+    def _prefills(self, budget: int, batch_room: int) -> list[tuple[Seq, int]]:
+        """Chunks of prompts already started, then waiting prompts first come, first served."""
+        lim = self.limits
+        out: list[tuple[Seq, int]] = []
+        started = sorted((s for s in self.running if s.prefilling), key=lambda s: s.order)
+        for seq in started:
+            chunk = min(seq.target - seq.kv, budget)
+            if chunk <= 0 or not self._grow(seq, seq.kv + chunk):
+                return out
+            out.append((seq, chunk))
+            budget -= chunk
+        while self.waiting and batch_room > 0 and budget > 0:
+            seq = self.waiting[0]
+            chunk = seq.target if seq.target <= budget else (
+                budget if lim.chunked_prefill else 0)
+            if not chunk and not out and budget == lim.max_tokens:
+                chunk = seq.target  # a recomputed prompt past max_tokens runs alone
+            if chunk == 0 or not self._grow(seq, chunk):
+                break
+            self.waiting.popleft()
+            self._admitted += 1
+            seq.order = self._admitted
+            self.running.append(seq)
+            out.append((seq, chunk))
+            budget -= chunk
+            batch_room -= 1
+        return out
+
+    def next_step(self) -> Step | None:
+        lim = self.limits
+        room = lim.max_batch - len(self.running)
+        if lim.priority == "prefill":
+            pre = self._prefills(lim.max_tokens, room)
+            if pre:
+                return Step(pre, [])
+            dec = self._decodes()
+            return Step([], dec) if dec else None
+        dec = self._decodes()
+        pre = self._prefills(lim.max_tokens - len(dec), lim.max_batch - len(self.running))
+        return Step(pre, dec) if pre or dec else None
+
+    def finish_step(self, step: Step, now: float) -> list[Seq]:
+        """Account the tokens of ``step`` ended at ``now``; the sequences that completed."""
+        done: list[Seq] = []
+        for seq, chunk in step.prefills:
+            seq.kv += chunk
+            if not seq.prefilling:
+                seq.generated += 1
+                if math.isnan(seq.first_token):
+                    seq.first_token = now
+                if seq.generated >= seq.output:
+                    done.append(seq)
+        for seq in step.decodes:
+            seq.kv += 1
+            seq.generated += 1
+            if seq.generated >= seq.output:
+                done.append(seq)
+        for seq in done:
+            seq.finish = now
+            self.running.remove(seq)
+            self.free_blocks += seq.blocks
+            seq.blocks = 0
+        return done
