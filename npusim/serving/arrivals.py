@@ -125,7 +125,8 @@ def load_trace(path: str | Path) -> Requests:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a time >= 0" if col == "arrival_s" else "a positive integer"
-            raise WorkloadError(f"{p}:{row + 2}: {col} = {df[col].iloc[row]!r}, expected {what}")
+            raise WorkloadError(f"{p}:{row + 2}: {col} = {str(df[col].iloc[row])!r}, "
+                                f"expected {what}")
         df[col] = vals
     df = df.sort_values("arrival_s", kind="stable")
     return Requests(df["arrival_s"].to_numpy(dtype=float),
