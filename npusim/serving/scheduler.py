@@ -56,7 +56,6 @@ class Seq:
     first_token: float = math.nan
     finish: float = math.nan
     preemptions: int = 0
-    order: int = 0  # admission order (the preemption victim is the latest)
 
     @property
     def prefilling(self) -> bool:
@@ -86,7 +85,6 @@ class Scheduler:
     running: list[Seq] = field(default_factory=list)  # hold KV (prefilling or decoding)
     free_blocks: int = 0
     preemptions: int = 0
-    _admitted: int = 0
 
     def __post_init__(self) -> None:
         self.free_blocks = self.limits.blocks
@@ -121,25 +119,31 @@ class Scheduler:
 
     def _decodes(self) -> list[Seq]:
         """Running sequences past their prompt, each with a block for its next token;
-        the latest admitted are preempted while blocks are short."""
+        the latest admitted are preempted while blocks are short. ``running`` is in
+        admission order (a readmitted sequence goes to its end)."""
         out: list[Seq] = []
-        for seq in sorted((s for s in self.running if not s.prefilling), key=lambda s: s.order):
-            if seq.prefilling:  # preempted above, for an earlier sequence
+        per = self.limits.block_tokens
+        for seq in list(self.running):
+            if seq.kv < seq.target:  # prefilling, or preempted above for an earlier one
                 continue
-            while not self._grow(seq, seq.kv + 1):
-                victim = max(self.running, key=lambda s: s.order)
-                self._preempt(victim)
-                if victim is seq:
-                    break
-            if not seq.prefilling:
-                out.append(seq)
+            if seq.kv + 1 > seq.blocks * per:  # its next token starts a new block
+                while not self.free_blocks:
+                    victim = self.running[-1]
+                    self._preempt(victim)
+                    if victim is seq:
+                        break
+                if seq.kv < seq.target:
+                    continue
+                self.free_blocks -= 1
+                seq.blocks += 1
+            out.append(seq)
         return out
 
     def _prefills(self, budget: int, batch_room: int) -> list[tuple[Seq, int]]:
         """Chunks of prompts already started, then waiting prompts first come, first served."""
         lim = self.limits
         out: list[tuple[Seq, int]] = []
-        started = sorted((s for s in self.running if s.prefilling), key=lambda s: s.order)
+        started = [s for s in self.running if s.kv < s.target] if lim.chunked_prefill else []
         for seq in started:
             chunk = min(seq.target - seq.kv, budget)
             if chunk <= 0 or not self._grow(seq, seq.kv + chunk):
@@ -155,8 +159,6 @@ class Scheduler:
             if chunk == 0 or not self._grow(seq, chunk):
                 break
             self.waiting.popleft()
-            self._admitted += 1
-            seq.order = self._admitted
             self.running.append(seq)
             out.append((seq, chunk))
             budget -= chunk

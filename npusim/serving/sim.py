@@ -48,7 +48,7 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
     steps: list[tuple[float, ...]] = []
     counts: list[tuple[float, int]] = []
     state: dict[str, Any] = {"wake": env.event(), "in_system": 0, "left": len(seqs)}
-    to_chip: simpy.Store = simpy.Store(env, capacity=1)
+    chip_state: dict[str, Any] = {"ready": env.event(), "job": None}
 
     def arrivals() -> Generator[simpy.Event, Any, None]:
         for seq in seqs:
@@ -62,7 +62,9 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
 
     def chip() -> Generator[simpy.Event, Any, None]:
         while True:
-            step, done = yield to_chip.get()
+            yield chip_state["ready"]
+            chip_state["ready"] = env.event()
+            step, done = chip_state["job"]
             latency, energy = model.cost(step.prefill_tokens, len(step.decodes),
                                          step.context_sum)
             steps.append((env.now, latency, energy, step.prefill_tokens, len(step.decodes),
@@ -81,7 +83,8 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
                 if math.isnan(seq.admitted):
                     seq.admitted = env.now
             done = env.event()
-            yield to_chip.put((step, done))
+            chip_state["job"] = (step, done)
+            chip_state["ready"].succeed()
             yield done
             finished = sched.finish_step(step, env.now)
             state["left"] -= len(finished)

@@ -24,12 +24,11 @@ bilinearly in batch and context). :class:`ConstantSteps` is a synthetic cost for
 
 from __future__ import annotations
 
+import bisect
 import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import numpy as np
 
 from npusim.errors import MappingError
 from npusim.simulate import simulate
@@ -170,6 +169,13 @@ class ExactSteps:
                               self.precision["kv"])
 
 
+def _segment(xs: list[float], x: float) -> tuple[int, float]:
+    """The segment ``i`` of ``xs`` (at least two points) holding ``x`` and the fraction
+    along it (linear extrapolation past either end)."""
+    i = min(max(bisect.bisect_right(xs, x) - 1, 0), len(xs) - 2)
+    return i, (x - xs[i]) / (xs[i + 1] - xs[i])
+
+
 def grid(hi: int, ratio: float, lo: int = 1) -> list[int]:
     """Integers from ``lo`` to ``hi`` (both included), each about ``ratio`` x the last."""
     out, x = [lo], float(lo)
@@ -188,21 +194,23 @@ class TableSteps:
     max_batch: int
     max_context: int
     context_points: int = 4
-    _pre: np.ndarray = field(init=False, repr=False)
-    _pre_x: np.ndarray = field(init=False, repr=False)
-    _dec: np.ndarray = field(init=False, repr=False)
-    _b: np.ndarray = field(init=False, repr=False)
-    _c: np.ndarray = field(init=False, repr=False)
+    _pre: list[tuple[float, float]] = field(init=False, repr=False)
+    _pre_x: list[float] = field(init=False, repr=False)
+    _dec: list[list[tuple[float, float]]] = field(init=False, repr=False)
+    _b: list[float] = field(init=False, repr=False)
+    _c: list[float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         pre_x = grid(self.max_prefill_tokens, math.sqrt(2), lo=min(16, self.max_prefill_tokens))
-        self._pre_x = np.array(pre_x, dtype=float)
-        self._pre = np.array([self.exact.prefill(p) for p in pre_x])
+        self._pre_x = [float(p) for p in pre_x]
+        self._pre = [self.exact.prefill(p) for p in pre_x]
         b = grid(self.max_batch, 2.0)
         n = max(2, self.context_points)
         c = sorted({max(1, round(1 + (self.max_context - 1) * i / (n - 1))) for i in range(n)})
-        self._b, self._c = np.array(b, dtype=float), np.array(c, dtype=float)
-        self._dec = np.array([[self.exact.decode(bb, cc) for cc in c] for bb in b])
+        if len(c) == 1:
+            c.append(c[0] + 1)
+        self._b, self._c = [float(x) for x in b], [float(x) for x in c]
+        self._dec = [[self.exact.decode(bb, cc) for cc in c] for bb in b]
 
     @property
     def idle_power_w(self) -> float:
@@ -213,25 +221,23 @@ class TableSteps:
         return self.exact.simulations
 
     def prefill(self, tokens: int) -> tuple[float, float]:
-        x = self._pre_x
-        if tokens < x[0]:  # below the grid: proportional to the first point's cost
-            return tuple(self._pre[0] * tokens / x[0])  # type: ignore[return-value]
-        return (float(np.interp(tokens, x, self._pre[:, 0])),
-                float(np.interp(tokens, x, self._pre[:, 1])))
+        x, y = self._pre_x, self._pre
+        if tokens <= x[0]:  # below the grid: proportional to the first point's cost
+            return y[0][0] * tokens / x[0], y[0][1] * tokens / x[0]
+        i, u = _segment(x, tokens)
+        return (y[i][0] + u * (y[i + 1][0] - y[i][0]), y[i][1] + u * (y[i + 1][1] - y[i][1]))
 
     def decode(self, batch: int, context: float) -> tuple[float, float]:
-        b, c = self._b, self._c
-        i = int(np.clip(np.searchsorted(b, batch) - 1, 0, len(b) - 2))
-        j = int(np.clip(np.searchsorted(c, context) - 1, 0, len(c) - 2))
-        u = (batch - b[i]) / (b[i + 1] - b[i]) if len(b) > 1 else 0.0
-        v = (context - c[j]) / (c[j + 1] - c[j])
         d = self._dec
-        if len(b) == 1:
-            val = d[0, j] * (1 - v) + d[0, j + 1] * v
-        else:
-            val = ((1 - u) * (1 - v) * d[i, j] + u * (1 - v) * d[i + 1, j]
-                   + (1 - u) * v * d[i, j + 1] + u * v * d[i + 1, j + 1])
-        return float(val[0]), float(val[1])
+        j, v = _segment(self._c, context)
+        if len(self._b) == 1:
+            lo, hi = d[0][j], d[0][j + 1]
+            return lo[0] + v * (hi[0] - lo[0]), lo[1] + v * (hi[1] - lo[1])
+        i, u = _segment(self._b, batch)
+        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
+        pts = (d[i][j], d[i + 1][j], d[i][j + 1], d[i + 1][j + 1])
+        return (sum(a * p[0] for a, p in zip(w, pts, strict=True)),
+                sum(a * p[1] for a, p in zip(w, pts, strict=True)))
 
     def cost(self, prefill_tokens: int, decode_batch: int,
              context_sum: int) -> tuple[float, float]:
