@@ -113,7 +113,7 @@ def _check_requests(req: Requests, lim: Limits) -> None:
                             "use chunked prefill")
 
 
-def serve(target: Chip | System | str | Path, model: ConfigLike, *,
+def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *,
           requests: Requests | None = None, trace: str | Path | None = None,
           n: int = 1000, rate: float = 1.0, arrivals: str = "poisson", cv: float = 1.0,
           prompt: str = "fixed:512", output: str = "fixed:128", seed: int = 0,
@@ -143,6 +143,8 @@ def serve(target: Chip | System | str | Path, model: ConfigLike, *,
     chips, name = 1, "synthetic"
     sm: StepModel
     if step_model is None:
+        if target is None or model is None:
+            raise WorkloadError("serve needs a chip or system and a model (or a step_model)")
         tgt = target
         if isinstance(tgt, (str, Path)):
             from npusim.inputs import resolve_system
