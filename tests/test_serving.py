@@ -289,3 +289,39 @@ def test_cli_serve_writes_the_request_table(tmp_path, capsys):
     assert "TTFT" in text and "per million output tokens" in text
     df = pd.read_csv(out)
     assert len(df) == 40 and {"ttft_s", "tpot_s", "e2e_s", "slo_met"} <= set(df.columns)
+
+
+# Load sweeps -------------------------------------------------------------------------------
+
+def test_knee_of_a_near_deterministic_server_is_its_service_rate():
+    """Nearly even arrivals (gamma, CV 0.01), batch 1, service S: no wait below 1/S, a wait
+    growing by S - 1/rate per request above it. With TTFT <= 2 S for 90 % of 500 requests
+    the SLO breaks within 1/(0.9 x 500) above 1/S: the knee is 1/S."""
+    from npusim.serving import Backend, load_sweep
+
+    s = 0.01
+    sw = load_sweep(None, None, [0.5 / s, 0.9 / s, 1.2 / s, 2 / s], n=500, arrivals="gamma",
+                    cv=0.01, output="fixed:1", slo=f"ttft={2 * s}s", refine=5, max_batch=1,
+                    using=Backend(ConstantSteps(s, 0.0), 1 << 30))
+    assert sw.knee_found
+    assert sw.knee_rate == pytest.approx(1 / s, rel=0.03)
+    t = sw.table
+    assert list(t["rate"]) == sorted(t["rate"]) and t["refined"].sum() == 5
+    assert t.loc[t["rate"] <= sw.knee_rate, "meets_slo"].all()
+    assert not t.loc[t["rate"] > sw.knee_rate, "meets_slo"].any()
+    # below the service rate the chip keeps up: output tokens/s is the arrival rate
+    low = t.iloc[0]
+    assert low["tokens_per_s"] == pytest.approx(0.5 / s, rel=0.02)
+
+
+def test_load_curves_plot_names_its_axes(tmp_path):
+    from npusim.report.plots import load_curves
+
+    df = pd.DataFrame({"rate": [1.0, 2.0], "p50_ttft_s": [0.1, 0.2], "p99_ttft_s": [0.2, 0.5],
+                       "p50_tpot_s": [0.01, 0.02], "p99_tpot_s": [0.02, 0.04],
+                       "tokens_per_s": [100.0, 190.0], "usd_per_mtoken": [2.0, 1.1]})
+    fig = load_curves(df, tmp_path / "load.png", knee=1.5)
+    assert (tmp_path / "load.png").stat().st_size > 0
+    left, right = fig.axes[:2]
+    assert left.get_xlabel() == right.get_xlabel() == "offered load (requests/s)"
+    np.testing.assert_allclose(left.lines[1].get_ydata(), [200.0, 500.0])  # p99 TTFT in ms

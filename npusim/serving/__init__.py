@@ -11,9 +11,19 @@ from npusim.serving.arrivals import TRACE_COLUMNS, Requests, generate, load_trac
 from npusim.serving.cost import CostModel, load_cost_model
 from npusim.serving.metrics import SLO, parse_slo
 from npusim.serving.scheduler import Limits
-from npusim.serving.service import FIDELITIES, ServeResult, kv_blocks, serve
+from npusim.serving.service import (
+    FIDELITIES,
+    Backend,
+    ServeResult,
+    backend,
+    kv_blocks,
+    serve,
+    with_rate,
+)
 from npusim.serving.steps import ConstantSteps, ExactSteps, StepModel, TableSteps
+from npusim.serving.sweep import LoadSweep, load_sweep
 
-__all__ = ["FIDELITIES", "SLO", "TRACE_COLUMNS", "ConstantSteps", "CostModel", "ExactSteps",
-           "Limits", "Requests", "ServeResult", "StepModel", "TableSteps", "generate",
-           "kv_blocks", "load_cost_model", "load_trace", "parse_slo", "serve"]
+__all__ = ["FIDELITIES", "SLO", "TRACE_COLUMNS", "Backend", "ConstantSteps", "CostModel",
+           "ExactSteps", "Limits", "LoadSweep", "Requests", "ServeResult", "StepModel",
+           "TableSteps", "backend", "generate", "kv_blocks", "load_cost_model", "load_sweep",
+           "load_trace", "parse_slo", "serve", "with_rate"]

@@ -37,7 +37,7 @@ from npusim.workloads.llm import (
     warn_past_max_positions,
 )
 
-__all__ = ["FIDELITIES", "ServeResult", "kv_blocks", "serve"]
+__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "kv_blocks", "serve", "with_rate"]
 
 FIDELITIES = ("table", "exact")
 _GiB = 2**30
@@ -113,6 +113,50 @@ def _check_requests(req: Requests, lim: Limits) -> None:
                             "use chunked prefill")
 
 
+@dataclass(frozen=True)
+class Backend:
+    """What serves: the step model, the KV blocks, the chips it costs and its name."""
+
+    steps: StepModel
+    blocks: int
+    chips: int = 1
+    name: str = "synthetic"
+
+
+def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: int,
+            max_batch: int = 64, max_tokens: int = 2048, block_tokens: int = 16,
+            fidelity: str = "table", weights: str = "int8", kv: str = "int8",
+            activations: str = "int8", accum: str = "fp32", attention: str = "fused",
+            memory: str = "bandwidth", tp: int = 1, pp: int = 1) -> Backend:
+    """The step model of ``model`` on ``target`` for requests of up to ``longest`` tokens
+    (prompt + output), and the KV blocks left beside weights and activations. Build it
+    once to serve several request streams (a load sweep)."""
+    if fidelity not in FIDELITIES:
+        raise WorkloadError(f"fidelity must be {' or '.join(FIDELITIES)}, got {fidelity!r}")
+    tgt = target
+    if isinstance(tgt, (str, Path)):
+        from npusim.inputs import resolve_system
+
+        sys_ = resolve_system(str(tgt))
+        tgt = sys_ if sys_ is not None else load_arch(tgt)
+    cfg = load_hf_config(model)
+    if cfg.encoder:
+        raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
+    plan = {"tp": tp, "pp": pp} if isinstance(tgt, System) else {}
+    if not isinstance(tgt, System) and (tp != 1 or pp != 1):
+        raise MappingError("tp and pp need a system (a system YAML or preset), not a chip")
+    prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
+    exact = ExactSteps(tgt, cfg, prec, attention, memory, plan)
+    warn_past_max_positions(cfg, longest, "the longest prompt + output")
+    blocks = kv_blocks(exact, max_batch=max_batch, max_tokens=max_tokens,
+                       block_tokens=block_tokens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ContextLengthWarning)
+        sm: StepModel = exact if fidelity == "exact" else TableSteps(
+            exact, max_tokens, max_batch, max(longest, 2))
+    return Backend(sm, blocks, exact.chips, f"{cfg.name} on {tgt.name}")
+
+
 def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *,
           requests: Requests | None = None, trace: str | Path | None = None,
           n: int = 1000, rate: float = 1.0, arrivals: str = "poisson", cv: float = 1.0,
@@ -122,74 +166,56 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
           fidelity: str = "table", weights: str = "int8", kv: str = "int8",
           activations: str = "int8", accum: str = "fp32", attention: str = "fused",
           memory: str = "bandwidth", tp: int = 1, pp: int = 1, slo: SLO | str = "",
-          cost: CostModel | str | Path | None = None,
+          cost: CostModel | str | Path | None = None, using: Backend | None = None,
           step_model: StepModel | None = None, blocks: int | None = None) -> ServeResult:
     """Serve a request stream of ``model`` on ``target`` (a chip, or a system with a
     ``tp x pp`` plan) and report per-request latencies, percentiles, goodput, energy and
     cost. Requests: ``requests``, else a CSV ``trace``, else ``n`` drawn at ``rate``.
-    ``step_model`` and ``blocks`` replace the chip's step costs and KV capacity (for
-    synthetic studies)."""
+    ``using`` is a :func:`backend` built before (``target``, ``model`` and the model
+    options are then ignored; ``max_batch``, ``max_tokens`` and ``block_tokens`` must be
+    those it was built with); ``step_model`` and ``blocks`` replace the chip's step costs
+    and KV capacity (synthetic studies)."""
     if max_batch < 1 or max_tokens < 1 or block_tokens < 1:
         raise WorkloadError("max_batch, max_tokens and block_tokens must be at least 1")
     if priority not in ("prefill", "decode"):
         raise WorkloadError(f"priority must be prefill or decode, got {priority!r}")
-    if fidelity not in FIDELITIES:
-        raise WorkloadError(f"fidelity must be {' or '.join(FIDELITIES)}, got {fidelity!r}")
     if requests is None:
         requests = load_trace(trace) if trace is not None else generate(
             n, rate, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
-    chips, name = 1, "synthetic"
-    sm: StepModel
-    if step_model is None:
+    if using is None and step_model is not None:
+        using = Backend(step_model, blocks or 1 << 40)
+    if using is None:
         if target is None or model is None:
             raise WorkloadError("serve needs a chip or system and a model (or a step_model)")
-        tgt = target
-        if isinstance(tgt, (str, Path)):
-            from npusim.inputs import resolve_system
-
-            sys_ = resolve_system(str(tgt))
-            tgt = sys_ if sys_ is not None else load_arch(tgt)
-        cfg = load_hf_config(model)
-        if cfg.encoder:
-            raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
-        plan = {"tp": tp, "pp": pp} if isinstance(tgt, System) else {}
-        if not isinstance(tgt, System) and (tp != 1 or pp != 1):
-            raise MappingError("tp and pp need a system (a system YAML or preset), not a chip")
-        prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
-        exact = ExactSteps(tgt, cfg, prec, attention, memory, plan)
-        chips, name = exact.chips, f"{cfg.name} on {tgt.name}"
-        longest = int((requests.prompt + requests.output).max())
-        warn_past_max_positions(cfg, longest, "the longest prompt + output")
-        blocks = blocks or kv_blocks(exact, max_batch=max_batch, max_tokens=max_tokens,
-                                     block_tokens=block_tokens)
-        lim = Limits(max_batch, max_tokens, block_tokens, blocks, priority, chunked_prefill)
-        _check_requests(requests, lim)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ContextLengthWarning)
-            sm = exact if fidelity == "exact" else TableSteps(
-                exact, max_tokens, max_batch, longest)
-    else:
-        sm = step_model
-        lim = Limits(max_batch, max_tokens, block_tokens, blocks or 1 << 40, priority,
-                     chunked_prefill)
-        _check_requests(requests, lim)
-    tr = run(requests, sm, lim)
+        using = backend(target, model, longest=int((requests.prompt + requests.output).max()),
+                        max_batch=max_batch, max_tokens=max_tokens, block_tokens=block_tokens,
+                        fidelity=fidelity, weights=weights, kv=kv, activations=activations,
+                        accum=accum, attention=attention, memory=memory, tp=tp, pp=pp)
+    lim = Limits(max_batch, max_tokens, block_tokens, blocks or using.blocks, priority,
+                 chunked_prefill)
+    _check_requests(requests, lim)
+    tr = run(requests, using.steps, lim)
     req = request_table(tr, slo_)
     steps = step_table(tr)
-    s = {"served": name, "chips": chips, "fidelity": fidelity, "max_batch": max_batch,
-         "max_tokens": max_tokens, "block_tokens": block_tokens, "priority": priority,
-         "chunked_prefill": chunked_prefill, "slo_ttft_s": slo_.ttft_s,
+    s = {"served": using.name, "chips": using.chips, "fidelity": fidelity,
+         "max_batch": max_batch, "max_tokens": max_tokens, "block_tokens": block_tokens,
+         "priority": priority, "chunked_prefill": chunked_prefill, "slo_ttft_s": slo_.ttft_s,
          "slo_tpot_s": slo_.tpot_s, **summarize(tr, req, steps),
-         "simulations": getattr(sm, "simulations", 0)}
+         "simulations": getattr(using.steps, "simulations", 0)}
     if cost_ is not None:
-        hw, power = cost_.usd(chips, s["duration_s"], s["energy_j"])
+        hw, power = cost_.usd(using.chips, s["duration_s"], s["energy_j"])
         s.update({"cost_hardware_usd": hw, "cost_electricity_usd": power,
                   "usd_per_mtoken": (hw + power) / s["output_tokens"] * 1e6})
     return ServeResult(req, steps, s)
 
 
-def with_rate(requests: Requests, scale: float) -> Requests:
-    """The same requests with arrivals ``scale`` times as frequent."""
-    return replace(requests, arrival_s=requests.arrival_s / scale)
+def with_rate(requests: Requests, rate: float) -> Requests:
+    """The same requests (lengths and the pattern of gaps) arriving at ``rate`` per second
+    on average: the gaps scaled (common random numbers across a load sweep)."""
+    if not rate > 0:
+        raise WorkloadError(f"rate must be a positive number of requests per second, got {rate}")
+    span = float(requests.arrival_s[-1] - requests.arrival_s[0])
+    now = (len(requests) - 1) / span if span > 0 else rate
+    return replace(requests, arrival_s=requests.arrival_s * (now / rate))
