@@ -325,3 +325,17 @@ def test_load_curves_plot_names_its_axes(tmp_path):
     left, right = fig.axes[:2]
     assert left.get_xlabel() == right.get_xlabel() == "offered load (requests/s)"
     np.testing.assert_allclose(left.lines[1].get_ydata(), [200.0, 500.0])  # p99 TTFT in ms
+
+
+def test_cli_rates_sweep_writes_table_and_plot(tmp_path, capsys):
+    import json
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    out, fig = tmp_path / "sweep.csv", tmp_path / "load.svg"
+    assert main(["serve", "lpddr_llm", str(cfg), "--requests", "30", "--rates", "5,50",
+                 "--prompt", "fixed:64", "--output", "fixed:4", "--slo", "ttft=1s",
+                 "--out", str(out), "--plot", str(fig)]) == 0
+    assert "knee" in capsys.readouterr().out
+    assert list(pd.read_csv(out)["rate"])[:1] == [5.0] and fig.stat().st_size > 0
+    assert main(["serve", "lpddr_llm", str(cfg), "--plot", str(fig)]) == 2

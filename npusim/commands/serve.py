@@ -51,6 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", metavar="FILE", help="per-request table (.csv, .json, .parquet)")
     p.add_argument("--steps-out", metavar="FILE", help="per-step table, same formats")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g = p.add_argument_group("load sweep")
+    g.add_argument("--rates", metavar="R1,R2,…",
+                   help="serve the same stream at each rate (requests/s) and find the knee: "
+                   "the highest rate where --attainment of requests meet --slo; --out then "
+                   "writes the sweep table")
+    g.add_argument("--attainment", type=float, default=0.9,
+                   help="share of requests that must meet the SLO (default 0.9)")
+    g.add_argument("--plot", metavar="FILE",
+                   help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
+                   "load (.png, .svg, .pdf)")
     p.set_defaults(func=_serve)
 
 
@@ -67,6 +77,12 @@ def _serve(args: argparse.Namespace) -> int:
     for path in (args.out, args.steps_out):
         if path and Path(path).suffix.lower() not in (".csv", ".json", ".parquet"):
             raise ValueError(f"{path}: unknown output format (use .csv, .json or .parquet)")
+    if args.plot and not args.rates:
+        raise ValueError("--plot draws a load sweep: give --rates")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"{args.plot}: unknown figure format (use .png, .svg or .pdf)")
+    if args.rates:
+        return _sweep(args)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
                 arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
                 seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
@@ -111,6 +127,51 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  model       {s['simulations']} step shapes simulated ({s['fidelity']}); "
           f"Little's law: {s['mean_in_system']:.3f} in system vs {s['little_lw']:.3f}")
     for path in (args.out, args.steps_out):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from npusim.errors import WorkloadError
+    from npusim.report.export import save_frame
+    from npusim.serving import load_sweep
+
+    if args.trace or args.steps_out:
+        raise WorkloadError("--rates sweeps drawn requests: drop --trace and --steps-out")
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    except ValueError:
+        raise WorkloadError(f"--rates {args.rates!r}: a comma-separated list of numbers") from None
+    sw = load_sweep(args.arch, args.model, rates, n=args.n, seed=args.seed,
+                    prompt=args.prompt, output=args.output, arrivals=args.arrivals, cv=args.cv,
+                    slo=args.slo, attainment=args.attainment, cost=args.cost,
+                    max_batch=args.max_batch, max_tokens=args.max_tokens,
+                    block_tokens=args.block_tokens, priority=args.priority,
+                    chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
+                    weights=args.weights, kv=args.kv, activations=args.activations,
+                    tp=args.tp, pp=args.pp)
+    t = sw.table
+    if args.out:
+        save_frame(t, args.out)
+    if args.plot:
+        from npusim.report.plots import load_curves
+
+        load_curves(t, args.plot, knee=sw.knee_rate, title=f"{args.model} on {args.arch}")
+    if args.json:
+        print(t.to_json(orient="records", indent=1))
+        return 0
+    cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s", "tokens_per_s",
+            "slo_attainment", "energy_per_token_j", "usd_per_mtoken", "meets_slo"]
+    print(t[[c for c in cols if c in t.columns and t[c].notna().any()]].to_string(index=False))
+    if math.isnan(sw.knee_rate):
+        print(f"\nknee: below {min(rates):g} requests/s (the lowest rate misses the SLO)")
+    elif sw.knee_found:
+        print(f"\nknee: {sw.knee_rate:.4g} requests/s (the highest rate where "
+              f"{sw.attainment:.0%} of requests meet the SLO)")
+    else:
+        print(f"\nknee: above {sw.knee_rate:g} requests/s (every rate meets the SLO)")
+    for path in (args.out, args.plot):
         if path:
             print(f"wrote {path}")
     return 0
