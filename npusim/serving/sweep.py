@@ -44,6 +44,7 @@ class LoadSweep:
     knee_found: bool
     attainment: float
     slo: SLO
+    backend: Backend = field(repr=False)  # the step model, to serve more streams on it
 
 
 def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | None, rates: Sequence[float],
@@ -99,4 +100,4 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
             rows.append(got)
             lo, hi = (mid, hi) if got["meets_slo"] else (lo, mid)
     table = pd.DataFrame(rows).sort_values("rate", kind="stable").reset_index(drop=True)
-    return LoadSweep(table, lo, bool(bad) and math.isfinite(lo), attainment, slo_)
+    return LoadSweep(table, lo, bool(bad) and math.isfinite(lo), attainment, slo_, using)
