@@ -339,3 +339,28 @@ def test_cli_rates_sweep_writes_table_and_plot(tmp_path, capsys):
     assert "knee" in capsys.readouterr().out
     assert list(pd.read_csv(out)["rate"])[:1] == [5.0] and fig.stat().st_size > 0
     assert main(["serve", "lpddr_llm", str(cfg), "--plot", str(fig)]) == 2
+
+
+def test_swap_to_host_when_cheaper_than_recompute():
+    """The preemption case above with a host link moving a token's K/V in 1 ms: swapping
+    seq 1's 8 tokens out and back (16 ms) beats recomputing them (a 100 ms prefill), so it
+    is swapped: no prefill again, every later token of both comes from a decode, and the
+    swap time sits on the steps that moved them."""
+    from npusim.serving import Backend
+
+    req = Requests(np.array([0.0, 0.0]), np.array([6, 6]), np.array([8, 8]))
+    using = Backend(ConstantSteps(0.1, 0.01, power_w=1.0), 4, swap_s_per_token=0.001,
+                    swap_j_per_token=0.5)
+    res = serve(None, None, requests=req, block_tokens=4, using=using)
+    s, st = res.summary, res.steps
+    assert (s["swaps"], s["preemptions"]) == (1, 0)
+    assert st["decode_batch"].sum() == 2 * 7 and st["prefill_tokens"].sum() == 12
+    # both decode twice together (6 -> 8 cached), seq 0 alone 5 times, seq 1 alone 5 times
+    assert len(st) == 1 + 2 + 5 + 5
+    assert st["swap_tokens"].sum() == 16
+    assert st["latency_s"].sum() == pytest.approx(0.1 + 12 * 0.01 + 16 * 0.001)
+    assert st["energy_j"].sum() == pytest.approx(0.1 + 12 * 0.01 + 16 * 0.5)
+    # a slower link (16 tokens x 10 ms > 100 ms) recomputes instead
+    slow = Backend(ConstantSteps(0.1, 0.01), 4, swap_s_per_token=0.01)
+    res = serve(None, None, requests=req, block_tokens=4, using=slow)
+    assert (res.summary["swaps"], res.summary["preemptions"]) == (0, 1)

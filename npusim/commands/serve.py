@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--block-tokens", type=int, default=16, help="KV block size (16)")
     g.add_argument("--priority", choices=("prefill", "decode"), default="prefill")
     g.add_argument("--chunked-prefill", action="store_true")
+    g.add_argument("--host-link", metavar="KIND", default=None,
+                   help="host link for swapping a preempted KV cache (pcie5_x16 …; default: "
+                   "a system's host link; none for a chip: preemption recomputes)")
     g.add_argument("--fidelity", choices=("table", "exact"), default="table",
                    help="table: interpolate simulated steps (default); exact: every shape")
     p.add_argument("--weights", default="int8", choices=PRECISIONS)
@@ -89,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
                 block_tokens=args.block_tokens, priority=args.priority,
                 chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                 weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
-                pp=args.pp, slo=args.slo, cost=args.cost)
+                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -117,7 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
           f"meet {slo or 'no SLO'})")
     print(f"  batch       mean {s['mean_decode_batch']:.2f} decoding; queue max "
           f"{s['max_queue_length']}; KV occupancy mean {s['mean_kv_occupancy']:.1%}, max "
-          f"{s['max_kv_occupancy']:.1%}; {s['preemptions']} preemptions")
+          f"{s['max_kv_occupancy']:.1%}; {s['preemptions']} preemptions by recompute, "
+          f"{s['swaps']} by swap")
     print(f"  energy      {s['energy_per_token_j']:.4f} J/token, average power "
           f"{s['average_power_w']:.1f} W ({s['busy_fraction']:.0%} busy)")
     if "usd_per_mtoken" in s:
@@ -150,7 +154,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                     weights=args.weights, kv=args.kv, activations=args.activations,
-                    tp=args.tp, pp=args.pp)
+                    tp=args.tp, pp=args.pp, host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)

@@ -63,14 +63,16 @@ def request_table(trace: Trace, slo: SLO) -> pd.DataFrame:
         "prompt_tokens": [q.prompt for q in s], "output_tokens": out,
         "queue_s": np.array([q.admitted for q in s]) - arr, "ttft_s": ttft, "tpot_s": tpot,
         "e2e_s": fin - arr, "first_token_s": first, "finish_s": fin,
-        "preemptions": [q.preemptions for q in s], "slo_met": met,
+        "preemptions": [q.preemptions for q in s], "swaps": [q.swaps for q in s],
+        "slo_met": met,
     })
 
 
 def step_table(trace: Trace) -> pd.DataFrame:
-    """Per step: start, latency, energy, prefill tokens, decode batch, queue, KV use."""
+    """Per step: start, latency, energy, prefill tokens, decode batch, queue, KV use and the
+    tokens swapped over the host link."""
     cols = ["start_s", "latency_s", "energy_j", "prefill_tokens", "decode_batch",
-            "queue_length", "kv_blocks_used"]
+            "queue_length", "kv_blocks_used", "swap_tokens"]
     df = pd.DataFrame(trace.steps, columns=cols)
     df["kv_occupancy"] = df["kv_blocks_used"] / trace.blocks if trace.blocks else 0.0
     return df
@@ -119,7 +121,7 @@ def summarize(trace: Trace, req: pd.DataFrame, steps: pd.DataFrame) -> dict[str,
         "max_queue_length": int(steps["queue_length"].max()),
         "mean_in_system": _time_average(counts[:, 0], counts[:, 1], end),
         "little_lw": (n / dur) * float(req["e2e_s"].mean()) if dur > 0 else math.nan,
-        "steps": len(steps), "preemptions": trace.preemptions,
+        "steps": len(steps), "preemptions": trace.preemptions, "swaps": trace.swaps,
         "output_tokens": tokens, "kv_blocks": trace.blocks,
     })
     return out

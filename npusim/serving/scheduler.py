@@ -16,15 +16,20 @@ token; a decode adds one token to the cache and produces the next.
 
 Paged KV cache: ``blocks`` blocks of ``block_tokens`` tokens; a sequence holds
 ``ceil(tokens in cache / block_tokens)`` blocks. When a decode needs a block and none is
-free, the most recently admitted sequence is preempted by recompute (vLLM's default): its
-blocks are freed and it goes back to the head of the queue; when readmitted its prompt and
-the tokens it generated so far are prefilled again (no token is emitted twice).
+free, the most recently admitted sequence is preempted: by recompute (vLLM's default; its
+blocks are freed, it goes back to the head of the queue, and when readmitted its prompt and
+the tokens it generated so far are prefilled again; no token is emitted twice), or, when a
+host link is given and moving its cache out and back (``2 x tokens x swap_s_per_token``)
+costs less than recomputing it (``recompute_s(tokens)``), by swap to host memory: its
+blocks are freed, its cache kept on the host, and when readmitted its blocks are taken
+again and the cache moved back. The host-link time of a step's swaps is added to that step.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["Limits", "Scheduler", "Seq", "Step"]
@@ -38,6 +43,9 @@ class Limits:
     blocks: int = 1 << 30
     priority: str = "prefill"
     chunked_prefill: bool = False
+    #: host-link seconds and joules to move one token's K/V one way (0: no swapping)
+    swap_s_per_token: float = 0.0
+    swap_j_per_token: float = 0.0
 
 
 @dataclass(slots=True)
@@ -56,6 +64,8 @@ class Seq:
     first_token: float = math.nan
     finish: float = math.nan
     preemptions: int = 0
+    swaps: int = 0
+    swapped: bool = False  # its cache is on the host
 
     @property
     def prefilling(self) -> bool:
@@ -68,6 +78,7 @@ class Step:
 
     prefills: list[tuple[Seq, int]]
     decodes: list[Seq]
+    swap_tokens: int = 0  # tokens of K/V moved over the host link (out and in)
 
     @property
     def prefill_tokens(self) -> int:
@@ -85,6 +96,10 @@ class Scheduler:
     running: list[Seq] = field(default_factory=list)  # hold KV (prefilling or decoding)
     free_blocks: int = 0
     preemptions: int = 0
+    swaps: int = 0
+    #: seconds to prefill this many tokens again (the recompute a swap would save)
+    recompute_s: Callable[[int], float] | None = None
+    _swap_tokens: int = 0
 
     def __post_init__(self) -> None:
         self.free_blocks = self.limits.blocks
@@ -111,10 +126,20 @@ class Scheduler:
     def _preempt(self, seq: Seq) -> None:
         self.running.remove(seq)
         self.free_blocks += seq.blocks
-        seq.blocks, seq.kv = 0, 0
-        seq.target = seq.prompt + seq.generated
-        seq.preemptions += 1
-        self.preemptions += 1
+        seq.blocks = 0
+        lim = self.limits
+        if (lim.swap_s_per_token > 0 and self.recompute_s is not None
+                and not seq.prefilling and 2 * seq.kv * lim.swap_s_per_token
+                < self.recompute_s(seq.prompt + seq.generated)):
+            seq.swapped = True
+            seq.swaps += 1
+            self.swaps += 1
+            self._swap_tokens += seq.kv
+        else:
+            seq.kv = 0
+            seq.target = seq.prompt + seq.generated
+            seq.preemptions += 1
+            self.preemptions += 1
         self.waiting.appendleft(seq)
 
     def _decodes(self) -> list[Seq]:
@@ -124,7 +149,7 @@ class Scheduler:
         out: list[Seq] = []
         per = self.limits.block_tokens
         for seq in list(self.running):
-            if seq.kv < seq.target:  # prefilling, or preempted above for an earlier one
+            if seq.kv < seq.target or seq.swapped:  # prefilling, or preempted above
                 continue
             if seq.kv + 1 > seq.blocks * per:  # its next token starts a new block
                 while not self.free_blocks:
@@ -132,7 +157,7 @@ class Scheduler:
                     self._preempt(victim)
                     if victim is seq:
                         break
-                if seq.kv < seq.target:
+                if seq.kv < seq.target or seq.swapped:
                     continue
                 self.free_blocks -= 1
                 seq.blocks += 1
@@ -152,6 +177,15 @@ class Scheduler:
             budget -= chunk
         while self.waiting and batch_room > 0 and budget > 0:
             seq = self.waiting[0]
+            if seq.swapped:  # its cache comes back; it decodes with the others
+                if not self._grow(seq, seq.kv):
+                    break
+                self.waiting.popleft()
+                seq.swapped = False
+                self._swap_tokens += seq.kv
+                self.running.append(seq)
+                batch_room -= 1
+                continue
             chunk = seq.target if seq.target <= budget else (
                 budget if lim.chunked_prefill else 0)
             if not chunk and not out and budget == lim.max_tokens:
@@ -170,13 +204,15 @@ class Scheduler:
         room = lim.max_batch - len(self.running)
         if lim.priority == "prefill":
             pre = self._prefills(lim.max_tokens, room)
-            if pre:
-                return Step(pre, [])
+            step = Step(pre, []) if pre else Step([], self._decodes())
+        else:
             dec = self._decodes()
-            return Step([], dec) if dec else None
-        dec = self._decodes()
-        pre = self._prefills(lim.max_tokens - len(dec), lim.max_batch - len(self.running))
-        return Step(pre, dec) if pre or dec else None
+            step = Step(self._prefills(lim.max_tokens - len(dec),
+                                       lim.max_batch - len(self.running)), dec)
+        if not step.prefills and not step.decodes:
+            return None
+        step.swap_tokens, self._swap_tokens = self._swap_tokens, 0
+        return step
 
     def finish_step(self, step: Step, now: float) -> list[Seq]:
         """Account the tokens of ``step`` ended at ``now``; the sequences that completed."""

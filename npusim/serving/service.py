@@ -121,16 +121,22 @@ class Backend:
     blocks: int
     chips: int = 1
     name: str = "synthetic"
+    #: host link: seconds and joules to move one token's K/V one way (0: no swapping)
+    swap_s_per_token: float = 0.0
+    swap_j_per_token: float = 0.0
 
 
 def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: int,
             max_batch: int = 64, max_tokens: int = 2048, block_tokens: int = 16,
             fidelity: str = "table", weights: str = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", attention: str = "fused",
-            memory: str = "bandwidth", tp: int = 1, pp: int = 1) -> Backend:
+            memory: str = "bandwidth", tp: int = 1, pp: int = 1,
+            host_link: str | None = None) -> Backend:
     """The step model of ``model`` on ``target`` for requests of up to ``longest`` tokens
     (prompt + output), and the KV blocks left beside weights and activations. Build it
-    once to serve several request streams (a load sweep)."""
+    once to serve several request streams (a load sweep). ``host_link`` (a link kind,
+    ``pcie5_x16`` …; default: a system's ``host`` link, none for a chip) lets preemption
+    swap a cache to host memory when that is cheaper than recomputing it."""
     if fidelity not in FIDELITIES:
         raise WorkloadError(f"fidelity must be {' or '.join(FIDELITIES)}, got {fidelity!r}")
     tgt = target
@@ -154,7 +160,26 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
         warnings.simplefilter("ignore", ContextLengthWarning)
         sm: StepModel = exact if fidelity == "exact" else TableSteps(
             exact, max_tokens, max_batch, max(longest, 2))
-    return Backend(sm, blocks, exact.chips, f"{cfg.name} on {tgt.name}")
+    link = _host_link(tgt, host_link)
+    per_token = exact.kv_bytes_per_token()  # per chip; every chip moves its own share
+    swap_s = per_token / link[0] if link else 0.0
+    swap_j = per_token * 8 * link[1] * exact.chips if link else 0.0
+    return Backend(sm, blocks, exact.chips, f"{cfg.name} on {tgt.name}", swap_s, swap_j)
+
+
+def _host_link(target: Chip | System, kind: str | None) -> tuple[float, float] | None:
+    """(bytes/s, J/bit) of the host link: ``kind`` from the link catalog, else a system's."""
+    from npusim.spec.link_catalog import LINK_KINDS
+
+    if kind is not None:
+        if kind not in LINK_KINDS:
+            raise WorkloadError(f"host link {kind!r}: unknown kind (known: "
+                                f"{', '.join(LINK_KINDS)})")
+        bw, _, epb = LINK_KINDS[kind]
+        return bw, epb
+    if isinstance(target, System) and target.host is not None:
+        return target.host.bandwidth, target.host.energy_per_bit
+    return None
 
 
 def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *,
@@ -165,7 +190,8 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
           priority: str = "prefill", chunked_prefill: bool = False,
           fidelity: str = "table", weights: str = "int8", kv: str = "int8",
           activations: str = "int8", accum: str = "fp32", attention: str = "fused",
-          memory: str = "bandwidth", tp: int = 1, pp: int = 1, slo: SLO | str = "",
+          memory: str = "bandwidth", tp: int = 1, pp: int = 1, host_link: str | None = None,
+          slo: SLO | str = "",
           cost: CostModel | str | Path | None = None, using: Backend | None = None,
           step_model: StepModel | None = None, blocks: int | None = None) -> ServeResult:
     """Serve a request stream of ``model`` on ``target`` (a chip, or a system with a
@@ -192,9 +218,10 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
         using = backend(target, model, longest=int((requests.prompt + requests.output).max()),
                         max_batch=max_batch, max_tokens=max_tokens, block_tokens=block_tokens,
                         fidelity=fidelity, weights=weights, kv=kv, activations=activations,
-                        accum=accum, attention=attention, memory=memory, tp=tp, pp=pp)
+                        accum=accum, attention=attention, memory=memory, tp=tp, pp=pp,
+                        host_link=host_link)
     lim = Limits(max_batch, max_tokens, block_tokens, blocks or using.blocks, priority,
-                 chunked_prefill)
+                 chunked_prefill, using.swap_s_per_token, using.swap_j_per_token)
     _check_requests(requests, lim)
     tr = run(requests, using.steps, lim)
     req = request_table(tr, slo_)

@@ -30,19 +30,21 @@ class Trace:
     """What a run recorded: every request, every step, every change of the number in system."""
 
     seqs: list[Seq]
-    #: per step: start s, latency s, energy J, prefill tokens, decode batch, waiting, KV blocks
+    #: per step: start s, latency s, energy J, prefill tokens, decode batch, waiting, KV
+    #: blocks, tokens swapped
     steps: np.ndarray
     #: (time s, requests in system after the change) at every arrival and completion
     in_system: np.ndarray
     blocks: int
     preemptions: int
+    swaps: int
     idle_power_w: float
 
 
 def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
     """Serve ``requests`` under ``limits`` with step costs from ``model``."""
     env = simpy.Environment()
-    sched = Scheduler(limits)
+    sched = Scheduler(limits, recompute_s=lambda tokens: model.cost(tokens, 0, 0)[0])
     seqs = [Seq(i, float(a), int(p), int(o)) for i, (a, p, o) in
             enumerate(zip(requests.arrival_s, requests.prompt, requests.output, strict=True))]
     steps: list[tuple[float, ...]] = []
@@ -67,8 +69,11 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
             step, done = chip_state["job"]
             latency, energy = model.cost(step.prefill_tokens, len(step.decodes),
                                          step.context_sum)
+            if step.swap_tokens:  # the host link moves them, in series with the step
+                latency += step.swap_tokens * limits.swap_s_per_token
+                energy += step.swap_tokens * limits.swap_j_per_token
             steps.append((env.now, latency, energy, step.prefill_tokens, len(step.decodes),
-                          len(sched.waiting), sched.used_blocks))
+                          len(sched.waiting), sched.used_blocks, step.swap_tokens))
             yield env.timeout(latency)
             done.succeed()
 
@@ -95,6 +100,6 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
     env.process(arrivals())
     env.process(chip())
     env.run(until=env.process(scheduler()))
-    return Trace(seqs, np.array(steps, dtype=float).reshape(-1, 7),
+    return Trace(seqs, np.array(steps, dtype=float).reshape(-1, 8),
                  np.array(counts, dtype=float).reshape(-1, 2), limits.blocks,
-                 sched.preemptions, model.idle_power_w)
+                 sched.preemptions, sched.swaps, model.idle_power_w)
