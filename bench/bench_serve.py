@@ -37,7 +37,7 @@ def case(target: str, model: str, rate: float, plan: dict[str, int], goal: float
                             slo="ttft=500ms,tpot=50ms", **LENGTHS, **plan)  # type: ignore[arg-type]
 
     med, times, res = timed(once, repeat)
-    s = res.summary
+    s = res.summary()
     return {"target": target, "model": model, "plan": plan, "requests": n, "rate": rate,
             "wall_s": med, "wall_all_s": times, "target_s": goal,
             "steps": s["steps"], "simulations": s["simulations"],

@@ -110,7 +110,7 @@ def _server(chip: Chip, workload: Workload, steps: _BatchSteps, *, rate: float,
     res = serve(None, None, requests=req, max_batch=limit, max_tokens=limit,
                 step_model=steps)
     lat = res.requests["e2e_s"]
-    s = res.summary
+    s = res.summary()
     p99 = float(lat.quantile(0.99))
     bound = latency_bound_s if latency_bound_s is not None else math.inf
     server = {"rate": rate, "queries": queries, "max_batch": limit,

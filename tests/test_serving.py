@@ -59,10 +59,10 @@ def test_md1_mean_wait_matches_pollaczek_khinchine():
         lindley[i] = max(0.0, lindley[i - 1] + s - (a[i] - a[i - 1]))
     np.testing.assert_allclose(wq, lindley, atol=1e-9)
     np.testing.assert_allclose(res.requests["e2e_s"], lindley + s, atol=1e-9)
-    little(res.summary)
+    little(res.summary())
     # against the offered rate, too (the observed one differs from it by sampling only)
-    assert res.summary["mean_in_system"] == pytest.approx(
-        rho / s * res.summary["mean_e2e_s"], rel=0.02)
+    assert res.summary()["mean_in_system"] == pytest.approx(
+        rho / s * res.summary()["mean_e2e_s"], rel=0.02)
 
 
 def test_gamma_arrivals_have_the_asked_mean_and_cv():
@@ -89,8 +89,8 @@ def test_decode_steps_and_tpot_by_hand():
     assert r["ttft_s"] == pytest.approx(0.1)
     assert r["tpot_s"] == pytest.approx(0.02)
     assert r["e2e_s"] == pytest.approx(0.18)
-    assert res.summary["steps"] == 5
-    assert res.summary["energy_per_token_j"] == pytest.approx(10.0 * 0.18 / 5)
+    assert res.summary()["steps"] == 5
+    assert res.summary()["energy_per_token_j"] == pytest.approx(10.0 * 0.18 / 5)
 
 
 def test_continuous_batching_admits_at_step_boundaries():
@@ -131,16 +131,16 @@ def test_full_kv_cache_preempts_by_recompute_and_every_token_is_served():
     req = Requests(np.array([0.0, 0.0]), np.array([6, 6]), np.array([8, 8]))
     res = serve(None, None, requests=req, block_tokens=4, blocks=4,
                 step_model=ConstantSteps(0.1, 0.01))
-    assert res.summary["preemptions"] >= 1
+    assert res.summary()["preemptions"] >= 1
     assert res.requests.loc[1, "preemptions"] >= 1
-    assert res.summary["output_tokens"] == 16
+    assert res.summary()["output_tokens"] == 16
     # every completed prefill (2, plus one per recompute) and every decode makes one token;
     # none is made twice: seq 0 decodes 7 tokens, seq 1 2 before its preemption (at 8 of
     # its 6 + 3 tokens cached, seq 0 needing a third block of the 4) and 4 after
-    assert res.summary["preemptions"] == 1
+    assert res.summary()["preemptions"] == 1
     assert res.steps["decode_batch"].sum() == 16 - 2 - 1 == 7 + 2 + 4
     assert res.steps["kv_blocks_used"].max() <= 4
-    little(res.summary)
+    little(res.summary())
 
 
 def test_same_seed_same_table_and_another_seed_differs():
@@ -150,7 +150,7 @@ def test_same_seed_same_table_and_another_seed_differs():
     a, b = serve(None, None, seed=7, **kw), serve(None, None, seed=7, **kw)
     pd.testing.assert_frame_equal(a.requests, b.requests)
     assert not serve(None, None, seed=8, **kw).requests.equals(a.requests)
-    little(a.summary)
+    little(a.summary())
 
 
 def test_goodput_counts_the_requests_within_the_slo():
@@ -158,9 +158,9 @@ def test_goodput_counts_the_requests_within_the_slo():
     res = serve(None, None, requests=req, max_batch=1, slo="ttft=250ms",
                 step_model=ConstantSteps(0.1, 0.0))
     # TTFTs 0.1, 0.2, 0.3 s: two within 250 ms, over a run of 0.3 s
-    assert res.summary["slo_attainment"] == pytest.approx(2 / 3)
-    assert res.summary["goodput_requests_per_s"] == pytest.approx(2 / 0.3)
-    assert res.summary["p50_ttft_s"] == pytest.approx(0.2)
+    assert res.summary()["slo_attainment"] == pytest.approx(2 / 3)
+    assert res.summary()["goodput_requests_per_s"] == pytest.approx(2 / 0.3)
+    assert res.summary()["p50_ttft_s"] == pytest.approx(0.2)
 
 
 def test_cost_per_million_tokens_by_hand(tmp_path):
@@ -171,7 +171,7 @@ def test_cost_per_million_tokens_by_hand(tmp_path):
     req = Requests(np.array([0.0, 2.5]), np.array([8, 8]), np.array([4, 4]))
     res = serve(None, None, requests=req, cost=tmp_path / "cost.yaml",
                 step_model=ConstantSteps(1.0, 0.5, power_w=100.0))
-    s = res.summary
+    s = res.summary()
     assert s["duration_s"] == pytest.approx(5.0)
     hw = 3153.6 / (365.25 * 86400) * 5.0
     energy_kwh = 100.0 * 5.0 / 3.6e6
@@ -189,8 +189,8 @@ def test_low_load_ttft_and_tpot_are_run_llm_s(chip):
     one = run_llm(chip, TINY, prompt=128, gen=17, batch=1)
     assert res.requests["ttft_s"].to_numpy() == pytest.approx([one.ttft_s] * 3, rel=1e-9)
     assert res.requests["tpot_s"].to_numpy() == pytest.approx([one.tpot_s] * 3, rel=0.01)
-    assert res.summary["max_queue_length"] == 0
-    little(res.summary)
+    assert res.summary()["max_queue_length"] == 0
+    little(res.summary())
 
 
 def test_table_interpolates_direct_simulation_within_the_stated_error(chip):
@@ -352,7 +352,7 @@ def test_swap_to_host_when_cheaper_than_recompute():
     using = Backend(ConstantSteps(0.1, 0.01, power_w=1.0), 4, swap_s_per_token=0.001,
                     swap_j_per_token=0.5)
     res = serve(None, None, requests=req, block_tokens=4, using=using)
-    s, st = res.summary, res.steps
+    s, st = res.summary(), res.steps
     assert (s["swaps"], s["preemptions"]) == (1, 0)
     assert st["decode_batch"].sum() == 2 * 7 and st["prefill_tokens"].sum() == 12
     # both decode twice together (6 -> 8 cached), seq 0 alone 5 times, seq 1 alone 5 times
@@ -363,4 +363,4 @@ def test_swap_to_host_when_cheaper_than_recompute():
     # a slower link (16 tokens x 10 ms > 100 ms) recomputes instead
     slow = Backend(ConstantSteps(0.1, 0.01), 4, swap_s_per_token=0.01)
     res = serve(None, None, requests=req, block_tokens=4, using=slow)
-    assert (res.summary["swaps"], res.summary["preemptions"]) == (0, 1)
+    assert (res.summary()["swaps"], res.summary()["preemptions"]) == (0, 1)

@@ -97,7 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
         save_frame(res.requests, args.out)
     if args.steps_out:
         save_frame(res.steps, args.steps_out)
-    s = res.summary
+    s = res.summary()
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in s.items()}, indent=2))

@@ -2,7 +2,7 @@
 chip model; per-request latencies, percentiles, goodput, energy and cost per token.
 
     >>> res = npusim.serve("lpddr_llm", "llama2_7b", rate=2.0, n=500, slo="ttft=500ms")
-    >>> res.summary["p99_ttft_s"], res.requests.head()
+    >>> res.summary()["p99_ttft_s"], res.requests.head()
 """
 
 from __future__ import annotations

@@ -49,7 +49,11 @@ class ServeResult:
 
     requests: pd.DataFrame = field(repr=False)
     steps: pd.DataFrame = field(repr=False)
-    summary: dict[str, Any]
+    figures: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """The run's figures (percentiles, throughput, goodput, energy, cost …)."""
+        return dict(self.figures)
 
     def to_dataframe(self) -> pd.DataFrame:
         return self.requests

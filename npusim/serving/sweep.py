@@ -81,7 +81,7 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
         res = serve(None, None, requests=with_rate(base, rate), using=using, slo=slo_,
                     cost=cost_, max_batch=max_batch, max_tokens=max_tokens,
                     block_tokens=block_tokens, **sched)
-        s = res.summary
+        s = res.summary()
         return {**{c: s.get(c, math.nan) for c in SWEEP_COLUMNS}, "rate": rate,
                 "meets_slo": s["slo_attainment"] >= attainment, "refined": refined}
 
