@@ -364,3 +364,12 @@ def test_swap_to_host_when_cheaper_than_recompute():
     slow = Backend(ConstantSteps(0.1, 0.01), 4, swap_s_per_token=0.01)
     res = serve(None, None, requests=req, block_tokens=4, using=slow)
     assert (res.summary()["swaps"], res.summary()["preemptions"]) == (0, 1)
+
+
+def test_cli_model_beside_no_kv_block_is_one_line(tmp_path, capsys):
+    """LLaMA-2-70B at int8 (about 64 GiB of weights) on a 32 GiB chip."""
+    out = tmp_path / "req.csv"
+    assert main(["serve", "lpddr_llm", "llama2_70b", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "less than one KV block" in err and "\n" not in err
+    assert not out.exists()
