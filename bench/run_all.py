@@ -70,6 +70,9 @@ def scripts() -> list[Script]:
     if (HERE / "bench_system.py").exists():
         out.append(Script("bench_system", ("--json",), ("--quick", "--json"), True,
                           "LLaMA-2 70B decode step on 8 RNGD cards and a 64-chip TPU v4 slice"))
+    if (HERE / "bench_serve.py").exists():
+        out.append(Script("bench_serve", ("--json",), ("--quick", "--json"), True,
+                          "serving 10,000 requests: LLaMA-2-7B on lpddr_llm, 70B on 8 RNGD"))
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),

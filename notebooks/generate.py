@@ -354,12 +354,74 @@ pd.DataFrame({"tp 8": runs[8].summary(), "tp 2 x dp 4": dp.summary()}).loc[
     ["chips_used", "sequences", "tpot_s", "tokens_per_s", "j_per_token"]]"""),
 ]
 
+SERVING = [
+    ("md", """\
+# Serving LLaMA-30B (INT4) to many users: LPDDR or HBM?
+
+`npusim.serve` runs a stream of requests (Poisson arrivals, prompt and output lengths from
+distributions) through an iteration-level continuous-batching scheduler with a paged KV
+cache, on the chip model: each step's latency and energy come from `npusim.simulate` of
+that step's shape (interpolated on a grid of simulated steps). A load sweep serves the same
+stream at rising rates and finds the knee: the highest rate at which 90 % of requests still
+meet the SLO. Simulated figures, not measurements; the cost model is the example file
+`docs/examples/cost.yaml` (placeholder prices, not quotes)."""),
+    ("code", SETUP + """
+import matplotlib.pyplot as plt
+
+from npusim.report.plots import load_curves
+from npusim.serving import load_sweep"""),
+    ("md", """\
+The same 200 requests (prompts ~512 tokens, outputs ~128, lognormal) at each rate, on the
+LPDDR5X chip and on its HBM3 twin (same compute, same 32 GiB), weights INT4, KV cache INT8.
+SLO: first token within 1 s, then at most 100 ms per token."""),
+    ("code", """\
+kw = dict(n=200, seed=0, prompt="lognormal:512,0.3", output="lognormal:128,0.5",
+          slo="ttft=1s,tpot=100ms", weights="int4", max_batch=32, refine=2,
+          cost="../docs/examples/cost.yaml")
+sweeps = {chip: load_sweep(chip, "llama_30b", [0.25, 0.5, 1, 2], **kw)
+          for chip in ("lpddr_llm", "hbm_llm")}
+pd.DataFrame({chip: {"knee (requests/s)": sw.knee_rate} for chip, sw in sweeps.items()})"""),
+    ("code", """\
+cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p99_tpot_s", "tokens_per_s", "slo_attainment",
+        "energy_per_token_j", "usd_per_mtoken"]
+pd.concat({chip: sw.table[cols] for chip, sw in sweeps.items()})"""),
+    ("md", """\
+Latency percentiles against offered load, and what the load buys: output tokens/s rise with
+the rate until the chip saturates, and the hardware's cost per token falls as it is shared
+by more requests. Past the knee the queue grows without bound (TTFT explodes) while the
+throughput flattens at the chip's capacity."""),
+    ("code", """\
+for chip, sw in sweeps.items():
+    load_curves(sw.table, knee=sw.knee_rate, title=f"LLaMA-30B INT4 on {chip}")"""),
+    ("md", """\
+One run in detail, a little below the LPDDR chip's knee (another draw of the stream): the
+per-request table and the batch size, queue and KV-cache occupancy over time."""),
+    ("code", """\
+knee = sweeps["lpddr_llm"].knee_rate
+# the sweep's step model (`backend`) serves this stream too: nothing is simulated again
+res = npusim.serve(None, None, using=sweeps["lpddr_llm"].backend, rate=0.9 * knee, n=200,
+                   seed=1, prompt="lognormal:512,0.3", output="lognormal:128,0.5",
+                   max_batch=32, slo="ttft=1s,tpot=100ms")
+res.requests.head()"""),
+    ("code", """\
+st = res.steps
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), layout="constrained")
+axes[0].plot(st["start_s"], st["decode_batch"], lw=0.6)
+axes[0].set(xlabel="time (s)", ylabel="sequences decoding", title="batch size")
+axes[1].plot(st["start_s"], st["queue_length"], lw=0.6, color="C1")
+axes[1].set(xlabel="time (s)", ylabel="requests waiting", title="queue")
+axes[2].plot(st["start_s"], 100 * st["kv_occupancy"], lw=0.6, color="C2")
+axes[2].set(xlabel="time (s)", ylabel="% of KV blocks", title="KV cache occupancy");"""),
+]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_lpddr_vs_hbm_llm.ipynb": LLM,
     "03_design_sweep.ipynb": SWEEP,
     "04_seed_chips.ipynb": SEED,
     "05_scale_out.ipynb": SCALE_OUT,
+    "06_serving.ipynb": SERVING,
 }
 
 

@@ -23,6 +23,7 @@ from npusim.system import SystemResult, run_llm_system, simulate_system
 
 if TYPE_CHECKING:
     from npusim import sweep
+    from npusim.serving import serve
 
 __all__ = [
     "Chip",
@@ -44,6 +45,7 @@ __all__ = [
     "loads_system",
     "run_llm_system",
     "save_program",
+    "serve",
     "simulate",
     "simulate_program",
     "simulate_system",
@@ -58,4 +60,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module("npusim.sweep")
+    if name == "serve":  # serving (SimPy request model) likewise
+        from npusim.serving import serve
+
+        return serve
     raise AttributeError(f"module 'npusim' has no attribute {name!r}")

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "npusim.commands.core",
     "npusim.commands.dram",
     "npusim.commands.llm",
+    "npusim.commands.serve",
     "npusim.commands.sweep",
     "npusim.commands.plot",
     "npusim.commands.calibrate",

@@ -31,9 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace-event JSON timeline (opens in Perfetto)")
-    run.add_argument("--scenario", choices=("single-stream", "offline"), default=None,
+    run.add_argument("--scenario", choices=("single-stream", "offline", "server"),
+                     default=None,
                      help="single-stream: batch-1 latency; offline: throughput at the batch "
-                     "(a power of two) that maximises it within DRAM")
+                     "(a power of two) that maximises it within DRAM; server: Poisson "
+                     "queries at --rate, batched while the chip is busy, p99 latency")
+    run.add_argument("--rate", type=float, default=None,
+                     help="server scenario: queries per second")
+    run.add_argument("--queries", type=int, default=2000,
+                     help="server scenario: queries to run (default 2000)")
+    run.add_argument("--latency-bound", default=None, metavar="TIME",
+                     help="server scenario: the p99 latency bound, e.g. 15ms")
+    run.add_argument("--seed", type=int, default=0, help="server scenario: arrival seed")
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
     run.add_argument("--host", action="store_true",
@@ -79,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
         raise SpecError("--scenario runs several batches: give neither --batch, "
                         "--tile-trace nor --dram-commands with it")
+    if (args.rate is not None or args.latency_bound) and args.scenario != "server":
+        raise SpecError("--rate and --latency-bound belong to --scenario server")
     if args.scenario and args.fidelity != "event":
         raise SpecError("--scenario runs the event model; drop --fidelity")
     if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
@@ -108,12 +119,24 @@ def _run(args: argparse.Namespace) -> int:
         memory = CycleDram.from_chip(chip, record=True)
     if args.scenario:
         from npusim.scenarios import run_scenario
+        from npusim.units import parse_time
 
+        bound = parse_time(args.latency_bound) if args.latency_bound else None
         scen = run_scenario(chip, resolve_workload(args.workload,
                                                    attention=args.attention or "fused"),
-                            args.scenario, memory=args.memory, weights_resident=resident)
+                            args.scenario, memory=args.memory, weights_resident=resident,
+                            rate=args.rate, queries=args.queries, latency_bound_s=bound,
+                            seed=args.seed)
         print(scen.tried.to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
+        if scen.server:
+            sv = scen.server
+            met = ("no bound given" if bound is None else
+                   f"bound {bound * 1e3:g} ms {'met' if sv['bound_met'] else 'NOT met'}")
+            print(f"server: {sv['queries']} queries at {sv['rate']:g}/s, latency p50 "
+                  f"{sv['p50_latency_s'] * 1e3:.3f} ms, p90 {sv['p90_latency_s'] * 1e3:.3f} "
+                  f"ms, p99 {sv['p99_latency_s'] * 1e3:.3f} ms ({met}); mean batch "
+                  f"{sv['mean_batch']:.2f}, {sv['queries_per_s']:.1f} queries/s\n")
         result = scen.result
     elif args.tile_trace:
         from npusim.compiler.program import load_program

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from npusim.spec.arch import Chip
 
 __all__ = ["CAUSE_LABELS", "ResultPlots", "dram_bandwidth", "energy_breakdown", "latency_by_cause",
+           "load_curves",
            "memory_capacity", "roofline", "save_figure"]
 
 #: A short legend label per cause column.
@@ -330,3 +331,37 @@ class ResultPlots:
 
     def __repr__(self) -> str:
         return "<plots: latency(), energy(), roofline(), bandwidth()>"
+
+
+def load_curves(table: pd.DataFrame, path: str | os.PathLike[str] | None = None, *,
+                knee: float | None = None, title: str | None = None) -> Figure:
+    """A load sweep's table (:func:`npusim.serving.load_sweep`): TTFT and TPOT percentiles
+    against offered load (left), output tokens/s and $/Mtoken against load (right; $ when
+    the table has a cost column with values). ``knee`` draws a vertical line."""
+    _need(table, ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s",
+                  "tokens_per_s"], "load_curves")
+    df = table.sort_values("rate")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    lat, thr = fig.subplots(1, 2)
+    for col, style, label in (("p50_ttft_s", "-", "TTFT p50"), ("p99_ttft_s", "--", "TTFT p99"),
+                              ("p50_tpot_s", "-", "TPOT p50"), ("p99_tpot_s", "--", "TPOT p99")):
+        colour = "C0" if "ttft" in col else "C1"
+        lat.plot(df["rate"], df[col] * 1e3, style, color=colour, marker=".", label=label)
+    lat.set_yscale("log")
+    lat.set_xlabel("offered load (requests/s)")
+    lat.set_ylabel("ms")
+    thr.plot(df["rate"], df["tokens_per_s"], "-", color="C2", marker=".", label="tokens/s")
+    thr.set_xlabel("offered load (requests/s)")
+    thr.set_ylabel("output tokens/s")
+    if "usd_per_mtoken" in df.columns and df["usd_per_mtoken"].notna().any():
+        usd = thr.twinx()
+        usd.plot(df["rate"], df["usd_per_mtoken"], "-", color="C3", marker=".",
+                 label="$ / Mtoken")
+        usd.set_ylabel("$ per million output tokens")
+        usd.legend(fontsize=7, loc="center right")
+    for ax in (lat, thr):
+        if knee is not None and np.isfinite(knee):
+            ax.axvline(knee, color="grey", lw=1, ls=":", label=f"knee {knee:.3g}/s")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title or "latency and throughput against offered load", fontsize=9)
+    return _finish(fig, path)

@@ -1,0 +1,181 @@
+"""``npusim serve SYSTEM_OR_CHIP MODEL``: a request stream served with continuous batching.
+
+Prints latency percentiles, throughput, goodput under ``--slo``, energy per token and
+(with ``--cost``) the cost per million tokens; ``--out`` writes the per-request table,
+``--steps-out`` the per-step timeline (batch, queue, KV occupancy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from npusim.workloads.ir import PRECISIONS
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="serve a stream of LLM requests: TTFT/TPOT percentiles, "
+                       "goodput, J/token, $/Mtoken")
+    p.add_argument("arch", help="chip YAML or preset; or a system YAML or system preset")
+    p.add_argument("model", help="HF config.json or a shipped name (llama2_7b …)")
+    g = p.add_argument_group("requests")
+    g.add_argument("--rate", type=float, default=1.0, help="requests per second (default 1)")
+    g.add_argument("--requests", type=int, default=1000, dest="n",
+                   help="number of requests (default 1000)")
+    g.add_argument("--arrivals", choices=("poisson", "gamma"), default="poisson")
+    g.add_argument("--cv", type=float, default=1.0,
+                   help="gamma arrivals: coefficient of variation of the gaps (>1 bursty)")
+    g.add_argument("--prompt", default="fixed:512",
+                   help="prompt tokens: fixed:N, uniform:LO,HI or lognormal:MEAN,CV")
+    g.add_argument("--output", default="fixed:128", help="output tokens, as --prompt")
+    g.add_argument("--trace", metavar="CSV",
+                   help="requests from a CSV (arrival_s, prompt_tokens, output_tokens)")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("scheduler")
+    g.add_argument("--max-batch", type=int, default=64, help="sequences at once (64)")
+    g.add_argument("--max-tokens", type=int, default=2048, help="tokens per step (2048)")
+    g.add_argument("--block-tokens", type=int, default=16, help="KV block size (16)")
+    g.add_argument("--priority", choices=("prefill", "decode"), default="prefill")
+    g.add_argument("--chunked-prefill", action="store_true")
+    g.add_argument("--host-link", metavar="KIND", default=None,
+                   help="host link for swapping a preempted KV cache (pcie5_x16 …; default: "
+                   "a system's host link; none for a chip: preemption recomputes)")
+    g.add_argument("--fidelity", choices=("table", "exact"), default="table",
+                   help="table: interpolate simulated steps (default); exact: every shape")
+    p.add_argument("--weights", default="int8", choices=PRECISIONS)
+    p.add_argument("--kv", default="int8", choices=PRECISIONS)
+    p.add_argument("--activations", default="int8", choices=PRECISIONS)
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
+    p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
+    p.add_argument("--slo", default="", help="e.g. ttft=500ms,tpot=50ms")
+    p.add_argument("--cost", metavar="YAML", help="cost model (see docs/examples/cost.yaml)")
+    p.add_argument("--out", metavar="FILE", help="per-request table (.csv, .json, .parquet)")
+    p.add_argument("--steps-out", metavar="FILE", help="per-step table, same formats")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g = p.add_argument_group("load sweep")
+    g.add_argument("--rates", metavar="R1,R2,…",
+                   help="serve the same stream at each rate (requests/s) and find the knee: "
+                   "the highest rate where --attainment of requests meet --slo; --out then "
+                   "writes the sweep table")
+    g.add_argument("--attainment", type=float, default=0.9,
+                   help="share of requests that must meet the SLO (default 0.9)")
+    g.add_argument("--plot", metavar="FILE",
+                   help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
+                   "load (.png, .svg, .pdf)")
+    p.set_defaults(func=_serve)
+
+
+def _ms(v: float) -> str:
+    return f"{v * 1e3:9.2f} ms" if math.isfinite(v) else "        -"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from npusim.report.export import save_frame
+    from npusim.serving import serve
+
+    for path in (args.out, args.steps_out):
+        if path and Path(path).suffix.lower() not in (".csv", ".json", ".parquet"):
+            raise ValueError(f"{path}: unknown output format (use .csv, .json or .parquet)")
+    if args.plot and not args.rates:
+        raise ValueError("--plot draws a load sweep: give --rates")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"{args.plot}: unknown figure format (use .png, .svg or .pdf)")
+    if args.rates:
+        return _sweep(args)
+    res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
+                arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
+                seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
+                block_tokens=args.block_tokens, priority=args.priority,
+                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
+                weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
+                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+    if args.out:
+        save_frame(res.requests, args.out)
+    if args.steps_out:
+        save_frame(res.steps, args.steps_out)
+    s = res.summary()
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in s.items()}, indent=2))
+        return 0
+    print(f"{s['served']}: {s['requests']} requests at {s['arrival_rate']:.3g}/s over "
+          f"{s['duration_s']:.1f} s; max batch {s['max_batch']}, {s['max_tokens']} tokens "
+          f"per step, {s['priority']} priority{', chunked prefill' if s['chunked_prefill'] else ''}"
+          f"; KV cache {s['kv_blocks']} blocks of {s['block_tokens']} tokens")
+    print(f"  {'':8}{'mean':>12}{'p50':>12}{'p90':>12}{'p99':>12}")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "latency"),
+                       ("queue_s", "queue")):
+        print(f"  {label:8}" + "".join(f" {_ms(s[f'{q}_{key}'])}" for q in
+                                       ("mean", "p50", "p90", "p99")))
+    print(f"  throughput  {s['requests_per_s']:.3f} requests/s, {s['tokens_per_s']:.1f} "
+          "output tokens/s")
+    slo = ", ".join(f"{k} <= {s[f'slo_{k}_s'] * 1e3:g} ms" for k in ("ttft", "tpot")
+                    if math.isfinite(s[f"slo_{k}_s"]))
+    print(f"  goodput     {s['goodput_requests_per_s']:.3f} requests/s, "
+          f"{s['goodput_tokens_per_s']:.1f} tokens/s ({s['slo_attainment']:.1%} of requests "
+          f"meet {slo or 'no SLO'})")
+    print(f"  batch       mean {s['mean_decode_batch']:.2f} decoding; queue max "
+          f"{s['max_queue_length']}; KV occupancy mean {s['mean_kv_occupancy']:.1%}, max "
+          f"{s['max_kv_occupancy']:.1%}; {s['preemptions']} preemptions by recompute, "
+          f"{s['swaps']} by swap")
+    print(f"  energy      {s['energy_per_token_j']:.4f} J/token, average power "
+          f"{s['average_power_w']:.1f} W ({s['busy_fraction']:.0%} busy)")
+    if "usd_per_mtoken" in s:
+        print(f"  cost        ${s['usd_per_mtoken']:.3f} per million output tokens "
+              f"(hardware ${s['cost_hardware_usd']:.4f} + electricity "
+              f"${s['cost_electricity_usd']:.4f} over the run, {s['chips']} chips)")
+    print(f"  model       {s['simulations']} step shapes simulated ({s['fidelity']}); "
+          f"Little's law: {s['mean_in_system']:.3f} in system vs {s['little_lw']:.3f}")
+    for path in (args.out, args.steps_out):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from npusim.errors import WorkloadError
+    from npusim.report.export import save_frame
+    from npusim.serving import load_sweep
+
+    if args.trace or args.steps_out:
+        raise WorkloadError("--rates sweeps drawn requests: drop --trace and --steps-out")
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    except ValueError:
+        raise WorkloadError(f"--rates {args.rates!r}: a comma-separated list of numbers") from None
+    sw = load_sweep(args.arch, args.model, rates, n=args.n, seed=args.seed,
+                    prompt=args.prompt, output=args.output, arrivals=args.arrivals, cv=args.cv,
+                    slo=args.slo, attainment=args.attainment, cost=args.cost,
+                    max_batch=args.max_batch, max_tokens=args.max_tokens,
+                    block_tokens=args.block_tokens, priority=args.priority,
+                    chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
+                    weights=args.weights, kv=args.kv, activations=args.activations,
+                    tp=args.tp, pp=args.pp, host_link=args.host_link)
+    t = sw.table
+    if args.out:
+        save_frame(t, args.out)
+    if args.plot:
+        from npusim.report.plots import load_curves
+
+        load_curves(t, args.plot, knee=sw.knee_rate, title=f"{args.model} on {args.arch}")
+    if args.json:
+        print(t.to_json(orient="records", indent=1))
+        return 0
+    cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s", "tokens_per_s",
+            "slo_attainment", "energy_per_token_j", "usd_per_mtoken", "meets_slo"]
+    print(t[[c for c in cols if c in t.columns and t[c].notna().any()]].to_string(index=False))
+    if math.isnan(sw.knee_rate):
+        print(f"\nknee: below {min(rates):g} requests/s (the lowest rate misses the SLO)")
+    elif sw.knee_found:
+        print(f"\nknee: {sw.knee_rate:.4g} requests/s (the highest rate where "
+              f"{sw.attainment:.0%} of requests meet the SLO)")
+    else:
+        print(f"\nknee: above {sw.knee_rate:g} requests/s (every rate meets the SLO)")
+    for path in (args.out, args.plot):
+        if path:
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,134 @@
+"""Request streams: arrival times and prompt/output lengths, drawn (seeded) or read from a trace.
+
+Arrivals: ``poisson`` (exponential gaps at ``rate`` per second), ``gamma`` (gamma gaps of
+mean ``1/rate`` and coefficient of variation ``cv``: ``cv > 1`` is bursty, ``cv = 1`` is
+Poisson, ``cv < 1`` is smoother than Poisson) or a CSV trace.
+
+Lengths are distributions written as text: ``fixed:N``, ``uniform:LO,HI`` (integers, both
+ends included) or ``lognormal:MEAN,CV`` (a lognormal with that mean and coefficient of
+variation, rounded, at least 1 token).
+
+Trace format (CSV with a header row; other columns are ignored)::
+
+    arrival_s,prompt_tokens,output_tokens
+    0.000,512,128
+    0.031,96,300
+
+``arrival_s`` is seconds from the start (non-decreasing after sorting; it is sorted),
+lengths are positive integers. Every random draw comes from one ``numpy.random.Generator``
+seeded by ``seed``, so a seed fixes the stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from npusim.errors import WorkloadError
+
+__all__ = ["TRACE_COLUMNS", "Requests", "draw_lengths", "generate", "load_trace"]
+
+TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+@dataclass(frozen=True)
+class Requests:
+    """``n`` requests: arrival times (s, sorted), prompt and output token counts."""
+
+    arrival_s: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    @property
+    def offered_rate(self) -> float:
+        """Requests per second over the span of the arrivals."""
+        n = len(self)
+        span = float(self.arrival_s[-1] - self.arrival_s[0]) if n > 1 else 0.0
+        return (n - 1) / span if span > 0 else math.inf
+
+
+def draw_lengths(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` token counts from the distribution ``spec`` (``fixed:N``, ``uniform:LO,HI``,
+    ``lognormal:MEAN,CV``)."""
+    kind, _, args = spec.partition(":")
+    try:
+        vals = [float(v) for v in args.split(",")] if args else []
+    except ValueError:
+        raise WorkloadError(f"length {spec!r}: numbers expected after the colon") from None
+    want = {"fixed": 1, "uniform": 2, "lognormal": 2}
+    if kind not in want or len(vals) != want[kind]:
+        raise WorkloadError(f"length {spec!r}: use fixed:N, uniform:LO,HI or "
+                            "lognormal:MEAN,CV")
+    if any(v <= 0 for v in vals):
+        raise WorkloadError(f"length {spec!r}: every number must be positive")
+    if kind == "fixed":
+        return np.full(n, int(vals[0]), dtype=np.int64)
+    if kind == "uniform":
+        lo, hi = int(vals[0]), int(vals[1])
+        if hi < lo:
+            raise WorkloadError(f"length {spec!r}: HI is below LO")
+        return rng.integers(lo, hi + 1, size=n, dtype=np.int64)
+    mean, cv = vals
+    sigma2 = math.log1p(cv * cv)
+    mu = math.log(mean) - sigma2 / 2
+    return np.maximum(1, np.rint(rng.lognormal(mu, math.sqrt(sigma2), size=n))).astype(np.int64)
+
+
+def generate(n: int, rate: float, *, prompt: str = "fixed:512", output: str = "fixed:128",
+             arrivals: str = "poisson", cv: float = 1.0, seed: int = 0) -> Requests:
+    """``n`` requests arriving at ``rate`` per second (``poisson`` or ``gamma`` with ``cv``)."""
+    if not rate > 0 or not math.isfinite(rate):
+        raise WorkloadError(f"rate must be a positive number of requests per second, got {rate}")
+    if n < 1:
+        raise WorkloadError(f"the number of requests must be at least 1, got {n}")
+    rng = np.random.default_rng(seed)
+    if arrivals == "poisson":
+        gaps = rng.exponential(1.0 / rate, size=n)
+    elif arrivals == "gamma":
+        if not cv > 0:
+            raise WorkloadError(f"cv must be positive, got {cv}")
+        shape = 1.0 / (cv * cv)
+        gaps = rng.gamma(shape, 1.0 / (rate * shape), size=n)
+    else:
+        raise WorkloadError(f"arrivals must be poisson or gamma, got {arrivals!r}")
+    t = np.cumsum(gaps) - gaps[0]  # the first request arrives at time 0
+    return Requests(t, draw_lengths(prompt, n, rng), draw_lengths(output, n, rng))
+
+
+def load_trace(path: str | Path) -> Requests:
+    """Requests from a CSV trace (see the module docstring); one-line errors."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p)
+    except FileNotFoundError:
+        raise WorkloadError(f"{p}: no such trace file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise WorkloadError(f"{p}: not a CSV trace ({' '.join(str(exc).split())})") from None
+    missing = [c for c in TRACE_COLUMNS if c not in df.columns]
+    if missing:
+        raise WorkloadError(f"{p}: missing column(s) {', '.join(missing)} (a trace needs "
+                            f"{', '.join(TRACE_COLUMNS)})")
+    if df.empty:
+        raise WorkloadError(f"{p}: the trace has no requests")
+    for col in TRACE_COLUMNS:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna() | (vals < 0 if col == "arrival_s" else vals <= 0)
+        if col != "arrival_s":
+            bad |= vals != np.floor(vals.fillna(0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            what = "a time >= 0" if col == "arrival_s" else "a positive integer"
+            raise WorkloadError(f"{p}:{row + 2}: {col} = {str(df[col].iloc[row])!r}, "
+                                f"expected {what}")
+        df[col] = vals
+    df = df.sort_values("arrival_s", kind="stable")
+    return Requests(df["arrival_s"].to_numpy(dtype=float),
+                    df["prompt_tokens"].to_numpy(dtype=np.int64),
+                    df["output_tokens"].to_numpy(dtype=np.int64))

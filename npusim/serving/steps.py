@@ -1,0 +1,250 @@
+"""Step costs: the latency and energy of one scheduler step, from npusim's own chip model.
+
+A step runs ``prefill_tokens`` prompt tokens (whole prompts or chunks) and one new token for
+each of ``decode_batch`` running sequences whose contexts sum to ``context_sum`` tokens.
+How a step is built from :func:`npusim.workloads.from_hf_config` (each part simulated by
+:func:`npusim.simulate`, or :func:`npusim.simulate_system` on a system):
+
+* the prefill part is one prefill pass of ``prefill_tokens`` tokens (batch 1). Every token
+  goes through every weight matrix, so the linear layers are exact for any mix of
+  sequences; causal attention is counted over the whole run of tokens, which is an upper
+  bound when several prompts share a step (each attends only to its own) and leaves out a
+  chunk's attention to the earlier chunks of its prompt;
+* the decode part is one decode pass of ``decode_batch`` sequences at the mean context
+  ``round(context_sum / decode_batch)``: attention's K/V reads and MACs are linear in each
+  context, so the mean gives their sum;
+* a mixed step (decodes with prefill) costs the two parts one after the other: an upper
+  bound, since a fused step would read the weights once, not twice.
+
+:class:`ExactSteps` simulates every distinct shape once (cached); :class:`TableSteps`
+simulates a grid (prefill tokens in steps of about √2; decode batch in powers of two, the
+mean context at evenly spaced points) and interpolates (linearly in prefill tokens,
+bilinearly in batch and context). :class:`ConstantSteps` is a synthetic cost for tests.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from npusim.errors import MappingError
+from npusim.simulate import simulate
+from npusim.spec.arch import Chip
+from npusim.spec.system import System
+from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes
+from npusim.workloads.ir import Workload
+from npusim.workloads.llm import ContextLengthWarning, from_hf_config
+
+__all__ = ["ConstantSteps", "ExactSteps", "StepModel", "TableSteps", "grid"]
+
+
+class StepModel(Protocol):
+    """What the scheduler asks of a chip: the cost of a step, and idle power."""
+
+    @property
+    def idle_power_w(self) -> float:
+        """Power drawn between steps (the chips' leakage)."""
+        ...
+
+    def cost(self, prefill_tokens: int, decode_batch: int,
+             context_sum: int) -> tuple[float, float]:
+        """(latency s, energy J) of one step."""
+        ...
+
+
+@dataclass
+class ConstantSteps:
+    """A synthetic cost: ``prefill_s`` for any step with prefill tokens, plus ``decode_s``
+    for any step with decodes; energy ``power_w`` x latency."""
+
+    prefill_s: float
+    decode_s: float
+    power_w: float = 0.0
+    idle_power_w: float = 0.0
+
+    def cost(self, prefill_tokens: int, decode_batch: int,
+             context_sum: int) -> tuple[float, float]:
+        t = (self.prefill_s if prefill_tokens else 0.0) + (self.decode_s if decode_batch
+                                                            else 0.0)
+        return t, t * self.power_w
+
+
+@dataclass
+class ExactSteps:
+    """Each distinct prefill length and (batch, mean context) simulated once, then cached.
+
+    ``target`` is a chip or a system (then ``tp``/``pp`` in ``plan``; one replica)."""
+
+    target: Chip | System
+    config: ModelConfig
+    precision: dict[str, str]  # weights, activations, kv, accum
+    attention: str = "fused"
+    memory: str = "bandwidth"
+    plan: dict[str, int] = field(default_factory=dict)
+    _prefill: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _decode: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict,
+                                                                repr=False)
+
+    @property
+    def chips(self) -> int:
+        if isinstance(self.target, System):
+            return self.plan.get("tp", 1) * self.plan.get("pp", 1)
+        return 1
+
+    @property
+    def chip(self) -> Chip:
+        return self.target.chip_spec if isinstance(self.target, System) else self.target
+
+    @property
+    def idle_power_w(self) -> float:
+        return self.chip.energy.leakage * self.chips
+
+    @property
+    def simulations(self) -> int:
+        return len(self._prefill) + len(self._decode)
+
+    def workload(self, phase: str, batch: int, tokens: int) -> Workload:
+        """Prefill of ``tokens`` tokens (batch 1) or decode of ``batch`` at context
+        ``tokens``."""
+        with warnings.catch_warnings():  # serving says it once, for the longest request
+            warnings.simplefilter("ignore", ContextLengthWarning)
+            if phase == "prefill":
+                return from_hf_config(self.config, "prefill", batch=1, prompt_len=tokens,
+                                      attention=self.attention, **self._prec())
+            return from_hf_config(self.config, "decode", batch=batch, prompt_len=tokens,
+                                  context_len=tokens, attention=self.attention, **self._prec())
+
+    def _prec(self) -> dict[str, Any]:
+        return {k: self.precision[k] for k in ("weights", "activations", "kv", "accum")}
+
+    def _run(self, wl: Workload) -> tuple[float, float]:
+        if isinstance(self.target, System):
+            from npusim.system.simulate import simulate_system
+
+            r = simulate_system(self.target, wl, memory=self.memory,
+                                tp=self.plan.get("tp", 1), pp=self.plan.get("pp", 1))
+            out = (r.latency_s, float(r.summary()["energy_j"]))
+        else:
+            s = simulate(self.target, wl, memory=self.memory).summary()
+            out = (float(s["latency_s"]), float(s["energy_j"]))
+        if not all(math.isfinite(v) for v in out):
+            raise MappingError(f"{wl.name}: the simulation gave no finite step time")
+        return out
+
+    def prefill(self, tokens: int) -> tuple[float, float]:
+        if tokens not in self._prefill:
+            self._prefill[tokens] = self._run(self.workload("prefill", 1, tokens))
+        return self._prefill[tokens]
+
+    def decode(self, batch: int, context: int) -> tuple[float, float]:
+        key = (batch, max(context, 1))
+        if key not in self._decode:
+            self._decode[key] = self._run(self.workload("decode", *key))
+        return self._decode[key]
+
+    def cost(self, prefill_tokens: int, decode_batch: int,
+             context_sum: int) -> tuple[float, float]:
+        t = e = 0.0
+        if prefill_tokens:
+            t, e = self.prefill(prefill_tokens)
+        if decode_batch:
+            dt, de = self.decode(decode_batch, round(context_sum / decode_batch))
+            t, e = t + dt, e + de
+        return t, e
+
+    def kv_bytes_per_token(self) -> int:
+        """KV bytes one token of context holds on the chip that holds the most of it."""
+        tp, pp = self.plan.get("tp", 1), self.plan.get("pp", 1)
+        if tp == 1 and pp == 1:
+            return kv_cache_bytes(self.config, 1, 1, self.precision["kv"])
+        from dataclasses import replace
+
+        from npusim.system.parallel import shard_config
+
+        shard = shard_config(self.config, tp)
+        return kv_cache_bytes(replace(shard, layers=shard.layers // pp), 1, 1,
+                              self.precision["kv"])
+
+
+def _segment(xs: list[float], x: float) -> tuple[int, float]:
+    """The segment ``i`` of ``xs`` (at least two points) holding ``x`` and the fraction
+    along it (linear extrapolation past either end)."""
+    i = min(max(bisect.bisect_right(xs, x) - 1, 0), len(xs) - 2)
+    return i, (x - xs[i]) / (xs[i + 1] - xs[i])
+
+
+def grid(hi: int, ratio: float, lo: int = 1) -> list[int]:
+    """Integers from ``lo`` to ``hi`` (both included), each about ``ratio`` x the last."""
+    out, x = [lo], float(lo)
+    while out[-1] < hi:
+        x = max(x * ratio, out[-1] + 1)
+        out.append(min(hi, round(x)))
+    return out
+
+
+@dataclass
+class TableSteps:
+    """Step costs interpolated on a grid of simulated steps of ``exact``."""
+
+    exact: ExactSteps
+    max_prefill_tokens: int
+    max_batch: int
+    max_context: int
+    context_points: int = 4
+    _pre: list[tuple[float, float]] = field(init=False, repr=False)
+    _pre_x: list[float] = field(init=False, repr=False)
+    _dec: list[list[tuple[float, float]]] = field(init=False, repr=False)
+    _b: list[float] = field(init=False, repr=False)
+    _c: list[float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        pre_x = grid(self.max_prefill_tokens, math.sqrt(2), lo=min(16, self.max_prefill_tokens))
+        self._pre_x = [float(p) for p in pre_x]
+        self._pre = [self.exact.prefill(p) for p in pre_x]
+        b = grid(self.max_batch, 2.0)
+        n = max(2, self.context_points)
+        c = sorted({max(1, round(1 + (self.max_context - 1) * i / (n - 1))) for i in range(n)})
+        if len(c) == 1:
+            c.append(c[0] + 1)
+        self._b, self._c = [float(x) for x in b], [float(x) for x in c]
+        self._dec = [[self.exact.decode(bb, cc) for cc in c] for bb in b]
+
+    @property
+    def idle_power_w(self) -> float:
+        return self.exact.idle_power_w
+
+    @property
+    def simulations(self) -> int:
+        return self.exact.simulations
+
+    def prefill(self, tokens: int) -> tuple[float, float]:
+        x, y = self._pre_x, self._pre
+        if tokens <= x[0]:  # below the grid: proportional to the first point's cost
+            return y[0][0] * tokens / x[0], y[0][1] * tokens / x[0]
+        i, u = _segment(x, tokens)
+        return (y[i][0] + u * (y[i + 1][0] - y[i][0]), y[i][1] + u * (y[i + 1][1] - y[i][1]))
+
+    def decode(self, batch: int, context: float) -> tuple[float, float]:
+        d = self._dec
+        j, v = _segment(self._c, context)
+        if len(self._b) == 1:
+            lo, hi = d[0][j], d[0][j + 1]
+            return lo[0] + v * (hi[0] - lo[0]), lo[1] + v * (hi[1] - lo[1])
+        i, u = _segment(self._b, batch)
+        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
+        pts = (d[i][j], d[i + 1][j], d[i][j + 1], d[i + 1][j + 1])
+        return (sum(a * p[0] for a, p in zip(w, pts, strict=True)),
+                sum(a * p[1] for a, p in zip(w, pts, strict=True)))
+
+    def cost(self, prefill_tokens: int, decode_batch: int,
+             context_sum: int) -> tuple[float, float]:
+        t = e = 0.0
+        if prefill_tokens:
+            t, e = self.prefill(prefill_tokens)
+        if decode_batch:
+            dt, de = self.decode(decode_batch, context_sum / decode_batch)
+            t, e = t + dt, e + de
+        return t, e
