@@ -222,6 +222,8 @@ def render_md(meta: dict[str, Any], outcomes: list[Outcome]) -> str:
             lines += _scalesim_lines(o.figures)
         elif isinstance(o.figures, list) and o.figures and isinstance(o.figures[0], dict):
             lines += _table(o.figures)
+        elif isinstance(o.figures, dict) and isinstance(o.figures.get("cases"), list):
+            lines += _table(o.figures["cases"])  # scripts that print {"cases": [...]}
         if o.stdout.strip():
             lines += ["", "```", o.stdout.strip(), "```"]
         if o.returncode != 0:

@@ -84,8 +84,13 @@ class LayerProgram:
         return np.array([t.sum(axis=0) if len(t) else np.zeros(len(TILE_COLUMNS))
                          for t in self.tiles]).reshape(len(self.tiles), len(TILE_COLUMNS))
 
+    @cached_property
+    def _totals(self) -> np.ndarray:
+        """Column totals over the cores, computed once."""
+        return self._sums.sum(axis=0)
+
     def total(self, column: str) -> float:
-        return float(self._sums[:, COL[column]].sum())
+        return float(self._totals[COL[column]])
 
     def per_core(self, column: str) -> np.ndarray:
         return self._sums[:, COL[column]].copy()
