@@ -53,7 +53,7 @@ from npusim.workloads.llm import (
 if TYPE_CHECKING:
     from npusim.system.llm import SystemLLMResult
 
-__all__ = ["LLMResult", "decode_contexts", "run_llm"]
+__all__ = ["LLMResult", "decode_contexts", "decode_totals", "run_llm"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,23 @@ def decode_contexts(prompt: int, steps: int, points: int) -> list[int]:
     return sorted({lo + (hi - lo) * i // (n - 1) for i in range(n)})
 
 
+def decode_totals(samples: tuple[tuple[int, float, float], ...], prompt: int,
+                  steps: int, where: str) -> tuple[float, float]:
+    """(time s, energy J) of ``steps`` decode steps at contexts ``prompt + 1`` …, each
+    interpolated linearly between the simulated ``(context, latency, energy)`` samples;
+    ``where`` names the run in the error when they are not finite."""
+    if steps:
+        every = np.arange(prompt + 1, prompt + steps + 1, dtype=float)
+        xs = np.array([s[0] for s in samples], dtype=float)
+        dec_t = float(np.interp(every, xs, [s[1] for s in samples]).sum())
+        dec_e = float(np.interp(every, xs, [s[2] for s in samples]).sum())
+    else:
+        dec_t = dec_e = 0.0
+    if not all(math.isfinite(v) for v in (dec_t, dec_e)):
+        raise MappingError(f"{where}: the simulation gave no finite decode time")
+    return dec_t, dec_e
+
+
 @overload
 def run_llm(chip: Chip, config: ConfigLike, prompt: int = ..., gen: int = ...,
             batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
@@ -249,15 +266,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                for wl in dec_wls]
     samples = tuple((x, float(r.summary()["latency_s"]), float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
-    if steps:
-        every = np.arange(prompt + 1, prompt + steps + 1, dtype=float)
-        xs = np.array([s[0] for s in samples], dtype=float)
-        dec_t = float(np.interp(every, xs, [s[1] for s in samples]).sum())
-        dec_e = float(np.interp(every, xs, [s[2] for s in samples]).sum())
-    else:
-        dec_t = dec_e = 0.0
+    dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {c.name}")
     mid = results[len(results) // 2]
-    if not all(math.isfinite(v) for v in (dec_t, dec_e)):
-        raise MappingError(f"{cfg.name} on {c.name}: the simulation gave no finite decode time")
     return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, attention, fp, prefill, mid,
                      samples, dec_t, dec_e, steps)

@@ -12,16 +12,13 @@ its largest (``prompt + gen`` tokens) and the larger of prefill's and decode's a
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from npusim.errors import MappingError
-from npusim.llm import decode_contexts
+from npusim.llm import decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
 from npusim.system.simulate import check_shards, peak_activation_bytes, simulate_system
@@ -135,15 +132,6 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                    for x in ctxs]
     samples = tuple((x, r.latency_s, float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
-    if steps:
-        every = np.arange(prompt + 1, prompt + steps + 1, dtype=float)
-        xs = np.array([s[0] for s in samples], dtype=float)
-        dec_t = float(np.interp(every, xs, [s[1] for s in samples]).sum())
-        dec_e = float(np.interp(every, xs, [s[2] for s in samples]).sum())
-    else:
-        dec_t = dec_e = 0.0
-    if not all(math.isfinite(v) for v in (dec_t, dec_e)):
-        raise MappingError(f"{cfg.name} on {sys_.name}: the simulation gave no finite "
-                           "decode time")
+    dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {sys_.name}")
     return SystemLLMResult(cfg.name, batch, prompt, gen, prefill, results[len(results) // 2],
                            samples, dec_t, dec_e, steps)
