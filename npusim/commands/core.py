@@ -7,6 +7,7 @@ from pathlib import Path
 
 from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
 from npusim.errors import NpusimError, SpecError
+from npusim.extras import require
 from npusim.spec.system import System
 
 __all__ = ["register"]
@@ -76,6 +77,14 @@ def _check_out(out: str | None, *inputs: str | None) -> None:
         raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
 
 
+def _needs_parquet(table: str | None = None, tile_trace: str | None = None) -> None:
+    """Refuse before the work, not after it, when a Parquet file needs a missing pyarrow (a
+    tile trace is Parquet unless it is ``.csv``)."""
+    if (table and Path(table).suffix.lower() == ".parquet") or (
+            tile_trace and Path(tile_trace).suffix.lower() != ".csv"):
+        require("pyarrow")
+
+
 def _run(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip, resolve_workload
     from npusim.report.export import format_summary, format_table, save_result
@@ -83,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
 
     for out in (args.out, args.trace, args.dram_commands):
         _check_out(out, args.arch, args.workload, args.tile_trace)
+    _needs_parquet(table=args.out, tile_trace=args.tile_trace)
     if args.dram_commands and args.memory != "cycle":
         raise SpecError("--dram-commands needs --memory cycle")
     if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
@@ -199,6 +209,7 @@ def _compile(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip, resolve_workload
 
     _check_out(args.out, args.arch, args.workload)
+    _needs_parquet(tile_trace=args.out)
     chip = resolve_chip(args.arch)
     wl = resolve_workload(args.workload, batch=args.batch)
     program = compile_workload(chip, wl, ideal=args.ideal,
@@ -244,7 +255,7 @@ def _validate_one(path: Path) -> str:
 
         return f"SCALE-Sim topology, {len(load_scalesim_topology(path))} layers"
     if kind == "onnx":
-        from npusim.workloads.onnx_import import from_onnx
+        from npusim.workloads import from_onnx
 
         return f"ONNX model, {len(from_onnx(path))} layers"
     if kind == "workload":

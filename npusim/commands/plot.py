@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from npusim.errors import SpecError
+from npusim.extras import require
 
 __all__ = ["register"]
 
@@ -59,6 +60,7 @@ def _read(path: Path) -> tuple[Any, dict[str, Any]]:
         if suffix == ".csv":
             return pd.read_csv(path), {}
         if suffix == ".parquet":
+            require("pyarrow")
             return pd.read_parquet(path), {}
     except (ValueError, OSError) as exc:
         raise SpecError(f"cannot read {path.name}: {exc}", str(path)) from None
