@@ -66,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     val.add_argument("files", nargs="+")
     val.set_defaults(func=_validate)
 
-    lst = sub.add_parser("list", help="list chip and system presets and workloads")
+    lst = sub.add_parser("list", help="list chip and system presets, workloads and DRAM "
+                         "standards")
     lst.set_defaults(func=_list)
 
 
@@ -334,4 +335,17 @@ def _list(args: argparse.Namespace) -> int:
         print("LLM configs (workloads/hf/, for `npusim llm`):")
         for name in hf:
             print(f"  {name}")
+    _list_dram()
     return 0
+
+
+def _list_dram() -> None:
+    from npusim.spec.dram_catalog import get_standard, standard_names
+
+    print("DRAM standards (a chip's dram: standard:; per pin rate x channel width x default "
+          "channels = peak; pJ/bit core + I/O):")
+    for name in standard_names():
+        s = get_standard(name)
+        print(f"  {name:16s} {s.data_rate_mts:6.0f} MT/s x {s.channel_width_bits:3d} bit x "
+              f"{s.default_channels:2d} ch = {s.channel_bandwidth * s.default_channels / 1e9:7.1f}"
+              f" GB/s, {s.pj_per_bit:5.2f} pJ/bit")
