@@ -113,6 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.attention and (args.tile_trace or not str(args.workload or "").lower()
                            .endswith(".json")):
         raise SpecError("--attention applies to an HF config.json workload only")
+    if args.tile_trace and args.workload:
+        raise SpecError(f"--tile-trace runs a compiled program: give no workload with it "
+                        f"(got {args.workload!r}; it was compiled into the trace)")
+    if args.tile_trace and args.batch != 1:
+        raise SpecError("--tile-trace runs a compiled program: its batch was fixed by "
+                        "`npusim compile --batch`")
+    if args.fidelity == "roofline" and args.memory == "cycle":
+        raise SpecError("--fidelity roofline bounds each layer by peak DRAM bandwidth and has "
+                        "no memory model: drop --memory cycle or use --fidelity event")
     resident = weights_resident(args)
     from npusim.inputs import resolve_system
 
@@ -152,7 +161,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.tile_trace:
         from npusim.compiler.program import load_program
 
-        program = load_program(args.tile_trace, n_cores=chip.n_cores)
+        # A CSV trace names neither chip nor cores: it is taken as written for this chip.
+        csv = Path(args.tile_trace).suffix.lower() == ".csv"
+        program = load_program(args.tile_trace, n_cores=chip.n_cores if csv else None)
+        if program.chip and program.chip != chip.name:
+            # Its tiles were sized for that chip's arrays and SRAM: on another they mean nothing.
+            raise SpecError(f"tile trace {args.tile_trace} was compiled for chip "
+                            f"{program.chip!r}, not {chip.name!r}: compile the workload for "
+                            f"{chip.name!r} (`npusim compile`)", args.tile_trace)
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
