@@ -100,3 +100,46 @@ def test_plot_bandwidth_needs_a_trace(traced: npusim.Result, tmp_path: Path,
     save_result(traced, table)
     assert main(["plot", str(table), "--kind", "bandwidth", "-o", str(tmp_path / "b.png")]) == 2
     assert "npusim run --trace" in capsys.readouterr().err
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment of a fresh shell in the checkout: no PYTHONPATH pointing at it."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_plain_pytest_collects_tests_that_import_the_tests_package() -> None:
+    """The `pytest` script (not only `python -m pytest`, which puts the current directory on
+    sys.path) imports `tests.naive_dram` and this checkout's npusim: pyproject's pythonpath
+    puts the repository root first."""
+    import shutil
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "pytest"
+    exe = str(script) if script.exists() else shutil.which("pytest")
+    if exe is None:
+        pytest.skip("no pytest script on PATH")
+    proc = subprocess.run([exe, "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "tests/test_dram_controller.py"], cwd=ROOT, env=_clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_quickstart_is_two_commands_and_ci_runs_the_test_one() -> None:
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", quick, re.S)
+    assert [b.strip() for b in blocks] == ["pip install -e . && npusim run",
+                                           'pip install -e ".[test]" && pytest']
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert 'python -m pip install --quiet -e ".[test]"' in ci and "pytest" in ci
+    # [test] holds every extra, so the suite needs nothing else
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names = {e: {re.split(r"[<>=\[]", r)[0] for r in reqs} for e, reqs in extras.items()}
+    assert names["onnx"] | names["parquet"] | names["dask"] <= names["test"]
+    assert names["onnx"] | names["parquet"] | names["dask"] <= names["all"]
