@@ -6,8 +6,8 @@
   1 to ``max_batch`` is tried, up to the first that does not fit (the footprint grows with
   the batch, so none past it fits either). Throughput is not monotonic in the batch (a
   batch whose tiles split worse, or whose activations spill to DRAM, can be slower than a
-  smaller one: RNGD runs ResNet-50 slower at batch 4 than at batch 2), so the search never
-  stops at a drop.
+  smaller one: on RNGD, BERT-Large at batch 32 runs slower than at both 16 and 64), so the
+  search never stops at a drop.
 * ``server``: ``queries`` single-sample queries arrive as a Poisson stream at ``rate`` per
   second (seeded); whenever the chip is free it runs every waiting query (up to
   ``max_batch``, and the largest batch that fits DRAM) as one batch, whose latency is
