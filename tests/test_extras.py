@@ -116,3 +116,23 @@ assert main(["run", "tpu_v1", "mobilenet_v2", "--rows", "0", "--out", r"{tmp_pat
                                           "HOME": str(tmp_path)}, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r.csv").read_text().startswith("layer")
+
+
+@pytest.mark.parametrize(("package", "extra_args"), [
+    ("pyarrow", ["--out", "t.parquet"]),
+    ("dask", ["--scheduler", "tcp://127.0.0.1:1"]),
+])
+def test_sweep_without_an_extra_is_refused_before_it_runs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        package: str, extra_args: list[str]) -> None:
+    import npusim.sweep.run
+
+    def no_sweep(*args: object, **kwargs: object) -> None:
+        raise AssertionError("swept before checking the extra")
+
+    _hide(monkeypatch, package)
+    monkeypatch.setattr(npusim.sweep.run, "run_sweep", no_sweep)
+    monkeypatch.chdir(tmp_path)
+    spec = ROOT / "workloads" / "sweeps" / "small.yaml"
+    assert main(["sweep", str(spec), "--no-cache", *extra_args]) == 2
+    assert capsys.readouterr().err.splitlines() == [LINES[package]]
