@@ -99,6 +99,44 @@ from pathlib import Path
 
 path = res.to_chrome_trace(Path(tempfile.mkdtemp()) / "atom_resnet50.json")
 print(path, f"{path.stat().st_size / 1e6:.2f} MB")"""),
+    ("md", """\
+## Checking what the figures show
+
+A figure is data too: read it back from its matplotlib artists and compare it with the table
+and with a hand computation. (CI runs this notebook, so these checks run with every change.)"""),
+    ("code", """\
+import numpy as np
+from matplotlib.patches import StepPatch
+
+per_second = {"s": 1, "ms": 1e3, "µs": 1e6, "ns": 1e9}
+per_joule = {"J": 1, "mJ": 1e3, "µJ": 1e6}
+unit = lambda ax: ax.get_ylabel().rsplit("(", 1)[1].rstrip(")")
+
+# latency: the top of each layer's stack is its latency, in the axis unit
+ax = res.plot.latency().axes[0]
+tops = [bar.get_y() + bar.get_height() for bar in ax.containers[-1]]
+assert np.allclose(tops, df["latency_s"] * per_second[unit(ax)], rtol=1e-9)
+
+# energy: the total bar adds up to the summary's energy
+ax = res.plot.energy().axes[1]
+total = sum(c[0].get_height() for c in ax.containers)
+assert np.isclose(total, s["energy_j"] * per_joule[unit(ax)], rtol=1e-9)
+
+# roofline: its flat roof is the array peak, 2 ops per MAC on every core's rows x cols
+array = chip.cores.core.systolic
+peak = 2 * chip.n_cores * array.count * array.rows * array.cols * chip.clock
+roof = res.plot.roofline().axes[0].get_lines()[0]
+assert np.isclose(max(roof.get_ydata()), peak, rtol=1e-9), (max(roof.get_ydata()), peak)
+
+# bandwidth: the area under the curve is every byte the layers moved to and from DRAM
+ax = res.plot.bandwidth().axes[0]
+step = next(p for p in ax.patches if isinstance(p, StepPatch))
+gbps, edges = step.get_data().values, step.get_data().edges
+per_x = per_second[ax.get_xlabel().rsplit("(", 1)[1].rstrip(")")]
+moved = (gbps * 1e9 * np.diff(edges)).sum() / per_x
+assert np.isclose(moved, (df["dram_read_bytes"] + df["dram_write_bytes"]).sum(), rtol=1e-6)
+print(f"peak {peak / 1e12:.1f} TOPS; DRAM traffic {moved / 2**20:.1f} MiB plotted, "
+      f"{(df['dram_read_bytes'] + df['dram_write_bytes']).sum() / 2**20:.1f} MiB in the table")"""),
 ]
 
 LLM = [
@@ -230,6 +268,16 @@ v = df[["latency_s", "energy_j", "area_mm2"]].to_numpy()
 dominated = [bool(((v <= p).all(axis=1) & (v < p).any(axis=1)).any()) for p in v]
 assert (~np.array(dominated) == df["front"].to_numpy()).all()
 df.loc[df["front"], ["rows", "sram_MiB", "dram", "latency_s", "energy_j", "area_mm2"]]"""),
+    ("md", """\
+And the plot above shows that front: its red points, read back from the figure, are the
+undominated designs found by hand."""),
+    ("code", """\
+fig = plot_pareto(df, "latency_s", "energy_j", objectives="latency_s,energy_j,area_mm2")
+red = next(c for c in fig.axes[0].collections if c.get_label() == "Pareto front")
+shown = np.array(sorted(map(tuple, red.get_offsets())))
+by_hand = np.array(sorted(zip(v[~np.array(dominated), 0], v[~np.array(dominated), 1])))
+assert shown.shape == by_hand.shape and np.allclose(shown, by_hand, rtol=1e-12)
+print(len(shown), "designs on the front, as plotted and as found by hand")"""),
 ]
 
 SEED = [

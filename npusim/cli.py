@@ -1,6 +1,7 @@
 """The ``npusim`` command: run, compile, validate, list, plus commands other modules register.
 
 Every error npusim raises on purpose becomes one line on stderr and exit code 2; no traceback.
+So does a missing optional package (npusim.extras): the line names the extra to install.
 A warning (a prompt past the model's ``max_position_embeddings``) is one line on stderr,
 ``npusim: warning: …``, and the command goes on.
 Subcommands live in their own modules and expose ``register(subparsers)``; each registered
@@ -68,6 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NpusimError as exc:
         text = " ".join(str(exc).split("\n"))
         print(f"npusim: error: {text}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        # An optional package imported past npusim.extras.require: still one line naming it.
+        from npusim.extras import EXTRAS, message
+
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"npusim: error: {message(top)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`npusim run | head`): not an error
         sys.stderr.close()

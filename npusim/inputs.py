@@ -68,9 +68,7 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused")
 
         wl = load_scalesim_topology(p)
     elif suffix == ".onnx":
-        from npusim.workloads.onnx_import import from_onnx
-
-        return from_onnx(p, batch=batch)
+        return workloads.from_onnx(p, batch=batch)
     elif suffix == ".json":
         from npusim.workloads.llm import from_hf_config
 

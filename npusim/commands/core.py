@@ -7,6 +7,7 @@ from pathlib import Path
 
 from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
 from npusim.errors import NpusimError, SpecError
+from npusim.extras import require
 from npusim.spec.system import System
 
 __all__ = ["register"]
@@ -65,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     val.add_argument("files", nargs="+")
     val.set_defaults(func=_validate)
 
-    lst = sub.add_parser("list", help="list chip and system presets and workloads")
+    lst = sub.add_parser("list", help="list chip and system presets, workloads and DRAM "
+                         "standards")
     lst.set_defaults(func=_list)
 
 
@@ -76,6 +78,14 @@ def _check_out(out: str | None, *inputs: str | None) -> None:
         raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
 
 
+def _needs_parquet(table: str | None = None, tile_trace: str | None = None) -> None:
+    """Refuse before the work, not after it, when a Parquet file needs a missing pyarrow (a
+    tile trace is Parquet unless it is ``.csv``)."""
+    if (table and Path(table).suffix.lower() == ".parquet") or (
+            tile_trace and Path(tile_trace).suffix.lower() != ".csv"):
+        require("pyarrow")
+
+
 def _run(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip, resolve_workload
     from npusim.report.export import format_summary, format_table, save_result
@@ -83,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
 
     for out in (args.out, args.trace, args.dram_commands):
         _check_out(out, args.arch, args.workload, args.tile_trace)
+    _needs_parquet(table=args.out, tile_trace=args.tile_trace)
     if args.dram_commands and args.memory != "cycle":
         raise SpecError("--dram-commands needs --memory cycle")
     if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
@@ -102,6 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.attention and (args.tile_trace or not str(args.workload or "").lower()
                            .endswith(".json")):
         raise SpecError("--attention applies to an HF config.json workload only")
+    if args.tile_trace and args.workload:
+        raise SpecError(f"--tile-trace runs a compiled program: give no workload with it "
+                        f"(got {args.workload!r}; it was compiled into the trace)")
+    if args.tile_trace and args.batch != 1:
+        raise SpecError("--tile-trace runs a compiled program: its batch was fixed by "
+                        "`npusim compile --batch`")
+    if args.fidelity == "roofline" and args.memory == "cycle":
+        raise SpecError("--fidelity roofline bounds each layer by peak DRAM bandwidth and has "
+                        "no memory model: drop --memory cycle or use --fidelity event")
     resident = weights_resident(args)
     from npusim.inputs import resolve_system
 
@@ -141,7 +161,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.tile_trace:
         from npusim.compiler.program import load_program
 
-        program = load_program(args.tile_trace, n_cores=chip.n_cores)
+        # A CSV trace names neither chip nor cores: it is taken as written for this chip.
+        csv = Path(args.tile_trace).suffix.lower() == ".csv"
+        program = load_program(args.tile_trace, n_cores=chip.n_cores if csv else None)
+        if program.chip and program.chip != chip.name:
+            # Its tiles were sized for that chip's arrays and SRAM: on another they mean nothing.
+            raise SpecError(f"tile trace {args.tile_trace} was compiled for chip "
+                            f"{program.chip!r}, not {chip.name!r}: compile the workload for "
+                            f"{chip.name!r} (`npusim compile`)", args.tile_trace)
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
@@ -199,6 +226,7 @@ def _compile(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip, resolve_workload
 
     _check_out(args.out, args.arch, args.workload)
+    _needs_parquet(tile_trace=args.out)
     chip = resolve_chip(args.arch)
     wl = resolve_workload(args.workload, batch=args.batch)
     program = compile_workload(chip, wl, ideal=args.ideal,
@@ -244,7 +272,7 @@ def _validate_one(path: Path) -> str:
 
         return f"SCALE-Sim topology, {len(load_scalesim_topology(path))} layers"
     if kind == "onnx":
-        from npusim.workloads.onnx_import import from_onnx
+        from npusim.workloads import from_onnx
 
         return f"ONNX model, {len(from_onnx(path))} layers"
     if kind == "workload":
@@ -323,4 +351,17 @@ def _list(args: argparse.Namespace) -> int:
         print("LLM configs (workloads/hf/, for `npusim llm`):")
         for name in hf:
             print(f"  {name}")
+    _list_dram()
     return 0
+
+
+def _list_dram() -> None:
+    from npusim.spec.dram_catalog import get_standard, standard_names
+
+    print("DRAM standards (a chip's dram: standard:; per pin rate x channel width x default "
+          "channels = peak; pJ/bit core + I/O):")
+    for name in standard_names():
+        s = get_standard(name)
+        print(f"  {name:16s} {s.data_rate_mts:6.0f} MT/s x {s.channel_width_bits:3d} bit x "
+              f"{s.default_channels:2d} ch = {s.channel_bandwidth * s.default_channels / 1e9:7.1f}"
+              f" GB/s, {s.pj_per_bit:5.2f} pJ/bit")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
 from npusim.workloads.ir import PRECISIONS
@@ -40,6 +41,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_llm)
 
 
+def _undefined_tpot(s: dict[str, Any]) -> dict[str, Any]:
+    """With ``--gen 1`` the one token comes from the prefill and no decode step follows, so
+    there is no time per output token: ``tpot_s`` becomes None and the simulated step's time
+    (what a second token would take) is ``next_decode_step_s``; tokens/s and J/token are
+    that step's."""
+    if s["decode_steps"]:
+        return s
+    return {**s, "tpot_s": None, "next_decode_step_s": s["tpot_s"]}
+
+
+def _tpot_line(s: dict[str, Any], tail: str = "") -> str:
+    ctx = ", ".join(str(c) for c in s["decode_contexts"])
+    if s["tpot_s"] is None:
+        return ("  TPOT          undefined (--gen 1: the token comes from the prefill and no "
+                "decode step follows)\n"
+                f"  next step     {s['next_decode_step_s'] * 1e3:10.3f} ms   (a decode step at "
+                f"context {ctx}{tail}; tokens/s and J/token below are of it)")
+    return (f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   (mean of {s['decode_steps']} "
+            f"steps, interpolated from contexts {ctx}{tail})")
+
+
 def _llm(args: argparse.Namespace) -> int:
     from npusim.errors import SpecError
     from npusim.inputs import resolve_chip, resolve_system
@@ -57,7 +79,7 @@ def _llm(args: argparse.Namespace) -> int:
                   weights=args.weights, kv=args.kv, activations=args.activations,
                   memory=args.memory, decode_points=args.decode_points,
                   weights_resident=weights_resident(args), attention=args.attention)
-    s = res.summary()
+    s = _undefined_tpot(res.summary())
     if args.json:
         print(json.dumps(s, indent=2))
         return 0
@@ -75,9 +97,7 @@ def _llm(args: argparse.Namespace) -> int:
           f"{s['activation_bytes'] / gib:.2f} GiB of {chip.dram.capacity_bytes / gib:.2f} GiB")
     print(f"  weights       {format_weights(s)}")
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms")
-    ctx = ", ".join(str(c) for c in s["decode_contexts"])
-    print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   "
-          f"(mean of {s['decode_steps']} steps, interpolated from contexts {ctx})")
+    print(_tpot_line(s))
     print(f"  limit         {s['limit']} ({s['limit_share']:.0%} of a decode step's time)")
     print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
     print(f"  J/token       {s['j_per_token']:10.4f}      "
@@ -96,7 +116,7 @@ def _llm_system(args: argparse.Namespace, system: object) -> int:
                          decode_points=args.decode_points,
                          weights_resident=weights_resident(args), attention=args.attention,
                          **plan_options(args))
-    s = res.summary()
+    s = _undefined_tpot(res.summary())
     if args.json:
         print(json.dumps(s, indent=2))
         return 0
@@ -127,10 +147,7 @@ def _llm_system(args: argparse.Namespace, system: object) -> int:
           f"{args.activations}, KV {args.kv}")
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms   (communication "
           f"{s['prefill_time_comm_s'] * 1e3:.3f} ms per chip)")
-    ctx = ", ".join(str(c) for c in s["decode_contexts"])
-    print(f"  TPOT          {s['tpot_s'] * 1e3:10.3f} ms   (mean of {s['decode_steps']} "
-          f"steps, interpolated from contexts {ctx}; communication "
-          f"{s['decode_time_comm_s'] * 1e3:.3f} ms per chip)")
+    print(_tpot_line(s, f"; communication {s['decode_time_comm_s'] * 1e3:.3f} ms per chip"))
     print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
     print(f"  J/token       {s['j_per_token']:10.4f}      (links "
           f"{s['decode_energy_links_j'] / max(s['sequences'], 1):.6f})")

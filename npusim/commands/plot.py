@@ -3,7 +3,9 @@
 A per-layer table (``npusim run --out`` as ``.json``, ``.csv`` or ``.parquet``; it has a
 ``layer`` column) gives ``--kind latency`` (stacked by cause), ``energy`` or ``roofline``.
 The roofline needs the chip: ``--arch``, or else the chip named in a JSON summary when it is
-one of the presets. A sweep table (no ``layer`` column) goes to
+one of the presets. ``--kind bandwidth`` draws DRAM bandwidth over time from a Chrome trace
+(``npusim run --trace FILE``), against the peak of the chip (``--arch``, or the preset the trace
+names). A sweep table (no ``layer`` column) goes to
 :func:`npusim.sweep.plots.plot_table_file` (``--kind pareto`` or ``metric``).
 """
 
@@ -15,21 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from npusim.errors import SpecError
+from npusim.extras import require
 
 __all__ = ["register"]
 
 LAYER_KINDS = ("latency", "energy", "roofline")
+TRACE_KINDS = ("bandwidth",)
 SWEEP_KINDS = ("pareto", "metric")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("plot", help="plot a saved result or sweep table (PNG/SVG/PDF)")
-    p.add_argument("result", help="per-layer result (.json/.csv/.parquet) or sweep table")
-    p.add_argument("--kind", choices=LAYER_KINDS + SWEEP_KINDS, default=None,
-                   help="latency (default for results), energy, roofline; for sweep tables "
-                   "pareto (default) or metric")
+    p.add_argument("result", help="per-layer result (.json/.csv/.parquet), Chrome trace "
+                   "(.json, for --kind bandwidth) or sweep table")
+    p.add_argument("--kind", choices=LAYER_KINDS + TRACE_KINDS + SWEEP_KINDS, default=None,
+                   help="latency (default for results), energy, roofline; bandwidth for a "
+                   "trace from `npusim run --trace`; for sweep tables pareto (default) or "
+                   "metric")
     p.add_argument("-o", "--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
-    p.add_argument("--arch", help="chip YAML or preset name (for the roofline)")
+    p.add_argument("--arch", help="chip YAML or preset name (for the roofline and the "
+                   "bandwidth peak)")
+    p.add_argument("--bins", type=int, default=200, help="time bins of --kind bandwidth")
     p.add_argument("--precision", help="roofline compute roof precision (default: the chip's)")
     sw = p.add_argument_group("sweep tables")
     sw.add_argument("--x", default="latency_s", help="pareto x column (default latency_s)")
@@ -59,6 +67,7 @@ def _read(path: Path) -> tuple[Any, dict[str, Any]]:
         if suffix == ".csv":
             return pd.read_csv(path), {}
         if suffix == ".parquet":
+            require("pyarrow")
             return pd.read_parquet(path), {}
     except (ValueError, OSError) as exc:
         raise SpecError(f"cannot read {path.name}: {exc}", str(path)) from None
@@ -86,7 +95,7 @@ def _chip_for(args: argparse.Namespace, summary: dict[str, Any], source: str) ->
                 return chip
         raise SpecError(f"chip {name!r} of this result is not a preset; give it with --arch",
                         source)
-    raise SpecError("the roofline needs the chip: give it with --arch", source)
+    raise SpecError("this plot needs the chip: give it with --arch", source)
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -97,6 +106,8 @@ def _plot(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise SpecError(f"unknown figure format {out.suffix!r} (use .png, .svg or .pdf)",
                         args.out)
+    if args.kind in TRACE_KINDS:
+        return _plot_trace(args, src, out)
     df, summary = _read(src)
     if "layer" not in df.columns:
         return _plot_sweep(args, src)
@@ -113,6 +124,30 @@ def _plot(args: argparse.Namespace) -> int:
     else:
         chip = _chip_for(args, summary, str(src))
         plots.roofline(df, chip, out, precision=args.precision)
+    print(f"wrote {out}")
+    return 0
+
+
+def _plot_trace(args: argparse.Namespace, src: Path, out: Path) -> int:
+    from npusim.report import plots
+
+    if not src.exists():
+        raise SpecError(f"no such file: {src}", str(src))
+    try:
+        doc = json.loads(src.read_text())
+    except (ValueError, OSError) as exc:
+        raise SpecError(f"cannot read {src.name}: {exc}", str(src)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
+        raise SpecError("--kind bandwidth draws a Chrome trace (`npusim run --trace FILE`); "
+                        "this file has no traceEvents", str(src))
+    if args.bins < 1:
+        raise SpecError(f"--bins must be at least 1, got {args.bins}")
+    other = doc.get("otherData")
+    chip = _chip_for(args, other if isinstance(other, dict) else {}, str(src))
+    try:
+        plots.dram_bandwidth_from_trace(doc, chip.dram.peak_bandwidth, out, bins=args.bins)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpecError(f"malformed trace event ({exc!r} missing or wrong)", str(src)) from None
     print(f"wrote {out}")
     return 0
 

@@ -80,6 +80,10 @@ def _serve(args: argparse.Namespace) -> int:
     for path in (args.out, args.steps_out):
         if path and Path(path).suffix.lower() not in (".csv", ".json", ".parquet"):
             raise ValueError(f"{path}: unknown output format (use .csv, .json or .parquet)")
+        if path and Path(path).suffix.lower() == ".parquet":
+            from npusim.extras import require
+
+            require("pyarrow")  # before serving, not after
     if args.plot and not args.rates:
         raise ValueError("--plot draws a load sweep: give --rates")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from npusim.errors import SpecError
+from npusim.extras import require
 
 __all__ = ["register", "save_table"]
 
@@ -47,6 +48,7 @@ def save_table(df: pd.DataFrame, path: str | Path) -> None:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".parquet":
+        require("pyarrow")
         atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
     elif suffix == ".csv":
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
@@ -69,6 +71,10 @@ def _sweep(args: argparse.Namespace) -> int:
     for out in args.out:
         if Path(out).suffix.lower() not in (".parquet", ".csv"):
             raise SpecError(f"--out {out}: use .parquet or .csv")
+        if Path(out).suffix.lower() == ".parquet":
+            require("pyarrow")  # before the sweep, not after it
+    if args.scheduler:
+        require("dask.distributed")
     objectives = args.pareto or (",".join(spec.objectives) if spec.objectives else None)
     if args.plot and not objectives:
         objectives = "latency_s,energy_j"

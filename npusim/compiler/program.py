@@ -42,6 +42,7 @@ import pandas as pd
 
 from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
+from npusim.extras import require
 
 __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_program"]
 
@@ -158,8 +159,8 @@ def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
     if p.suffix == ".csv":
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = {"chip": program.chip, "workload": program.workload, "n_cores": program.n_cores,
@@ -178,7 +179,7 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
         if p.suffix == ".csv":
             df = pd.read_csv(p)
         else:
-            import pyarrow.parquet as pq
+            pq = require("pyarrow.parquet")
 
             table = pq.read_table(p)
             raw = (table.schema.metadata or {}).get(b"npusim")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from npusim._io import atomic_write
+from npusim.extras import require
 from npusim.report.result import Result
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def save_result(result: Result, path: str | os.PathLike[str]) -> None:
     if suffix == ".csv":
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
     elif suffix == ".parquet":
+        require("pyarrow")
         atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
     elif suffix == ".json":
         doc = {"summary": {k: _jsonable(v) for k, v in result.summary().items()},
@@ -53,6 +55,7 @@ def save_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     if suffix == ".csv":
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
     elif suffix == ".parquet":
+        require("pyarrow")
         atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
     elif suffix == ".json":
         atomic_write(p, lambda tmp: Path(tmp).write_text(df.to_json(orient="records",

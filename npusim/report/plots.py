@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from npusim.report.result import Result
     from npusim.spec.arch import Chip
 
-__all__ = ["CAUSE_LABELS", "ResultPlots", "dram_bandwidth", "energy_breakdown", "latency_by_cause",
-           "load_curves",
-           "memory_capacity", "roofline", "save_figure"]
+__all__ = ["CAUSE_LABELS", "ResultPlots", "dram_bandwidth", "dram_bandwidth_from_trace",
+           "energy_breakdown", "latency_by_cause", "load_curves", "memory_capacity", "roofline",
+           "save_figure"]
 
 #: A short legend label per cause column.
 CAUSE_LABELS: dict[str, str] = {
@@ -214,6 +214,23 @@ def roofline(data: Result | pd.DataFrame, chip: Chip | None = None,
     return _finish(fig, path)
 
 
+def _binned(spans: Sequence[tuple[float, float, float]], end: float,
+            bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges (s) over [0, ``end``] and bytes/s per bin of ``(start_s, end_s, bytes)``
+    spans, each spread uniformly over its interval (an instant one goes to its bin)."""
+    end = max([end] + [s[1] for s in spans])
+    edges = np.linspace(0.0, end if end > 0 else 1.0, bins + 1)
+    moved = np.zeros(bins)
+    for s0, s1, b in spans:
+        if s1 <= s0:
+            i = min(int(np.searchsorted(edges, s0, side="right")) - 1, bins - 1)
+            moved[max(i, 0)] += b
+            continue
+        overlap = np.clip(np.minimum(edges[1:], s1) - np.maximum(edges[:-1], s0), 0.0, None)
+        moved += b * overlap / (s1 - s0)
+    return edges, moved / np.diff(edges)
+
+
 def _bandwidth_series(result: Result, bins: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Bin edges (s) and bytes/s per bin, from DRAM channel records or else DMA intervals."""
     from npusim.report.trace import channel_records, traced_events
@@ -221,7 +238,7 @@ def _bandwidth_series(result: Result, bins: int) -> tuple[np.ndarray, np.ndarray
     events = traced_events(result)
     records = channel_records(result, events)
     if records is not None:
-        spans = [(r.start_s, r.end_s, r.nbytes) for r in records]
+        spans = [(r.start_s, r.end_s, float(r.nbytes)) for r in records]
         source = "DRAM channel activity"
     else:
         from npusim.compiler.program import COL
@@ -232,40 +249,62 @@ def _bandwidth_series(result: Result, bins: int) -> tuple[np.ndarray, np.ndarray
                   float(layers[e.layer].tiles[e.core][e.tile, wr if e.engine == "dma_out" else rd]))
                  for e in events if e.engine != "compute"]
         source = "DMA transfers (issue to completion)"
-    end = max([float(result.layers["latency_s"].sum())] + [s[1] for s in spans])
-    edges = np.linspace(0.0, end if end > 0 else 1.0, bins + 1)
-    moved = np.zeros(bins)
-    for s0, s1, b in spans:
-        if s1 <= s0:
-            i = min(int(np.searchsorted(edges, s0, side="right")) - 1, bins - 1)
-            moved[max(i, 0)] += b
-            continue
-        # spread the bytes uniformly over the interval, bin by bin
-        overlap = np.clip(np.minimum(edges[1:], s1) - np.maximum(edges[:-1], s0), 0.0, None)
-        moved += b * overlap / (s1 - s0)
-    return edges, moved / np.diff(edges), source
+    edges, rate = _binned(spans, float(result.layers["latency_s"].sum()), bins)
+    return edges, rate, source
+
+
+def _bandwidth_figure(edges: np.ndarray, rate: np.ndarray, source: str, peak: float,
+                      layer_ends: np.ndarray, title: str) -> Figure:
+    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    scale, unit = _time_scale(float(edges[-1]))
+    ax.stairs(rate / 1e9, edges * scale, fill=True, alpha=0.7, label=source)
+    ax.axhline(peak / 1e9, color="black", ls="--", lw=1, label=f"peak {peak / 1e9:.4g} GB/s")
+    for i in range(0, len(layer_ends) - 1, 2):  # shade every other layer
+        ax.axvspan(layer_ends[i] * scale, layer_ends[i + 1] * scale, color="grey", alpha=0.08,
+                   lw=0)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_ylabel("DRAM bandwidth (GB/s)")
+    ax.set_xlim(0, edges[-1] * scale)
+    ax.set_ylim(0, max(peak, float(rate.max()) if len(rate) else 0.0) / 1e9 * 1.1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
 
 
 def dram_bandwidth(result: Result, path: str | os.PathLike[str] | None = None, *,
                    bins: int = 200, title: str | None = None) -> Figure:
     """DRAM bandwidth over time (binned), against the peak, with layer boundaries shaded."""
     edges, rate, source = _bandwidth_series(result, bins)
-    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
-    ax = fig.add_subplot()
-    scale, unit = _time_scale(float(edges[-1]))
-    ax.stairs(rate / 1e9, edges * scale, fill=True, alpha=0.7, label=source)
-    peak = result.chip.dram.peak_bandwidth
-    ax.axhline(peak / 1e9, color="black", ls="--", lw=1, label=f"peak {peak / 1e9:.4g} GB/s")
-    bounds = np.cumsum(result.layers["latency_s"].to_numpy(float))
-    for i in range(0, len(bounds) - 1, 2):  # shade every other layer
-        ax.axvspan(bounds[i] * scale, bounds[i + 1] * scale, color="grey", alpha=0.08, lw=0)
-    ax.set_xlabel(f"time ({unit})")
-    ax.set_ylabel("DRAM bandwidth (GB/s)")
-    ax.set_xlim(0, edges[-1] * scale)
-    ax.set_ylim(0, max(peak, float(rate.max()) if len(rate) else 0.0) / 1e9 * 1.1)
-    ax.set_title(title or f"DRAM bandwidth over time: {result.chip.name} x {result.workload_name}",
-                 fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    fig = _bandwidth_figure(
+        edges, rate, source, result.chip.dram.peak_bandwidth,
+        np.cumsum(result.layers["latency_s"].to_numpy(float)),
+        title or f"DRAM bandwidth over time: {result.chip.name} x {result.workload_name}")
+    return _finish(fig, path)
+
+
+def dram_bandwidth_from_trace(trace: dict[str, Any], peak_bandwidth: float,
+                              path: str | os.PathLike[str] | None = None, *, bins: int = 200,
+                              title: str | None = None) -> Figure:
+    """:func:`dram_bandwidth` drawn from a saved Chrome trace (``npusim run --trace``, whose
+    times are in µs): its DRAM channel events when it has them, else its DMA transfers;
+    ``peak_bandwidth`` (bytes/s) is the chip's, which the trace does not hold."""
+    events = [e for e in trace.get("traceEvents", []) if isinstance(e, dict) and e.get("ph") == "X"]
+
+    def spans(cats: tuple[str, ...]) -> list[tuple[float, float, float]]:
+        return [(float(e["ts"]) * 1e-6, (float(e["ts"]) + float(e["dur"])) * 1e-6,
+                 float(e["args"]["bytes"])) for e in events if e.get("cat") in cats]
+
+    source, chosen = "DRAM channel activity", spans(("dram",))
+    if not chosen:
+        source, chosen = "DMA transfers (issue to completion)", spans(("dma_in", "dma_out"))
+    ends = np.array(sorted((float(e["ts"]) + float(e["dur"])) * 1e-6 for e in events
+                           if e.get("cat") == "layer"))
+    edges, rate = _binned(chosen, float(ends[-1]) if len(ends) else 0.0, bins)
+    other = trace.get("otherData", {})
+    name = f"{other.get('chip', '?')} x {other.get('workload', '?')}" if other else "trace"
+    fig = _bandwidth_figure(edges, rate, source, peak_bandwidth, ends,
+                            title or f"DRAM bandwidth over time: {name}")
     return _finish(fig, path)
 
 

@@ -530,8 +530,12 @@ def loads_arch(text: str, source: str | None = None) -> Chip:
 
 
 def load_arch(path: str | Path) -> Chip:
-    """Load a chip from a YAML file path or a preset name (``tpu_v1``)."""
+    """Load a chip from a YAML file path, a SCALE-Sim ``.cfg`` or a preset name (``tpu_v1``)."""
     p = Path(path)
+    if p.suffix.lower() == ".cfg":  # as the CLI takes it
+        from npusim.spec.scalesim import load_scalesim_cfg
+
+        return load_scalesim_cfg(p)
     if not p.exists() and not p.suffix:
         from npusim.presets import preset_path
 

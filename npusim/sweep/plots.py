@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from npusim.errors import NpusimError
+from npusim.extras import require
 from npusim.sweep.pareto import pareto_front, parse_objectives
 
 __all__ = ["axis_columns", "is_sweep_table", "plot_layer_breakdown", "plot_metric_vs_axis", "plot_pareto",
@@ -182,6 +183,8 @@ def plot_table_file(table: str | os.PathLike[str], out: str | os.PathLike[str], 
     """Plot a saved sweep table (``.parquet`` or ``.csv``) to ``out`` (for ``npusim plot``):
     ``kind`` ``pareto`` (``x``, ``y``, ``objectives``) or ``metric`` (``metric`` vs ``axis``)."""
     p = Path(table)
+    if p.suffix.lower() == ".parquet":
+        require("pyarrow")
     df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
     if kind == "pareto":
         fig = plot_pareto(df, x, y, objectives)

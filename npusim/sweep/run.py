@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from npusim.errors import NpusimError, SpecError
+from npusim.extras import require
 from npusim.spec.arch import Chip
 from npusim.sweep.cache import (
     DEFAULT_CACHE_DIR,
@@ -235,7 +236,7 @@ def _execute_dask(tasks: list[Task], workloads: dict[str, Workload], client: Any
     workloads scattered again, for up to ``rounds`` rounds."""
     import asyncio
 
-    from dask.distributed import as_completed
+    as_completed = require("dask.distributed").as_completed
 
     pending = {t.key: t for t in tasks}
     last_error: dict[str, str] = {}
@@ -482,7 +483,7 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
     try:
         if todo and (client is not None or scheduler is not None):
             if client is None:
-                from dask.distributed import Client
+                Client = require("dask.distributed").Client
 
                 own_client = client = Client(scheduler)
             _execute_dask(todo, wls, client, done)

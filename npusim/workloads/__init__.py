@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from npusim.errors import WorkloadError
+from npusim.extras import require
 from npusim.workloads.cnn import mobilenet_v2, resnet50
 from npusim.workloads.ir import (
     BITS,
@@ -107,6 +108,7 @@ def from_onnx(path_or_model: object, **kwargs: object) -> Workload:
 
     Imported on first use: the ``onnx`` package takes a noticeable part of a cold start.
     """
+    require("onnx")
     from npusim.workloads.onnx_import import from_onnx as _from_onnx
 
     return _from_onnx(path_or_model, **kwargs)  # type: ignore[arg-type]
