@@ -22,6 +22,7 @@ import numpy as np
 
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
+from npusim.spec.yamlio import read_text
 from npusim.units import parse_bytes
 
 if TYPE_CHECKING:  # imported when a benchmark runs: `npusim run` never loads the DRAM kernels
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def read_trace(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(address, write, cycle) arrays from a DRAMSim3-style text trace."""
     addrs, writes, cycles = [], [], []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(Path(path)).splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
