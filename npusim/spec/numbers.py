@@ -18,7 +18,7 @@ __all__ = ["Float", "Int"]
 
 def _refuse(kind: str) -> BeforeValidator:
     def check(v: Any) -> Any:
-        if isinstance(v, bool) or type(v).__name__ == "bool_":  # numpy.bool_ too
+        if type(v).__name__ in ("bool", "bool_"):  # Python's bool and numpy's
             raise ValueError(f"expected {kind}, not a boolean")
         if isinstance(v, (str, bytes)):
             raise ValueError(f"expected {kind}, not a string")
