@@ -22,7 +22,7 @@ from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Float, Int
-from npusim.spec.yamlio import load_yaml, loads_yaml, validate
+from npusim.spec.yamlio import AtPaths, load_yaml, loads_yaml, validate
 from npusim.units import (
     parse_bandwidth,
     parse_bytes,
@@ -257,8 +257,7 @@ class Dram(_Spec):
             try:
                 get_standard(self.standard).with_overrides(dict(self.overrides))
             except SpecError as exc:
-                raise ValueError("; ".join(f"overrides.{i.path}: {i.message}"
-                                           for i in exc.issues)) from None
+                raise AtPaths([(f"overrides.{i.path}", i.message) for i in exc.issues]) from None
         return self
 
     @property
@@ -417,26 +416,28 @@ class Chip(_Spec):
     def _cross_field(self) -> Chip:
         core = self.cores.core
         sa = core.systolic
-        problems = []
+        problems: list[tuple[str, str]] = []
         if self.default_precision not in sa.macs_per_cycle:
-            problems.append(
-                f"default_precision {self.default_precision!r} is not computed by the array "
-                f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})")
+            problems.append((
+                "default_precision",
+                f"{self.default_precision!r} is not computed by the array "
+                f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})"))
         mv = core.matvec
         if mv is not None:
             extra = [p for p in mv.macs_per_cycle if p not in sa.macs_per_cycle]
             if extra:
-                problems.append(
-                    f"cores.core.matvec.macs_per_cycle has {', '.join(extra)}, which the array "
-                    f"does not compute (a layer's compute precision is one of "
-                    f"{', '.join(sa.precisions)})")
+                problems.append((
+                    "cores.core.matvec.macs_per_cycle",
+                    f"has {', '.join(extra)}, which the array does not compute (a layer's "
+                    f"compute precision is one of {', '.join(sa.precisions)})"))
         need = min_tile_sram_bytes(self)
         if core.sram.size < need:
-            problems.append(
-                f"cores.core.sram.size {core.sram.size} B cannot hold one double-buffered "
-                f"minimum tile of a {sa.rows}x{sa.cols} array ({need} B needed)")
+            problems.append((
+                "cores.core.sram.size",
+                f"{core.sram.size} B cannot hold one double-buffered minimum tile of a "
+                f"{sa.rows}x{sa.cols} array ({need} B needed)"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise AtPaths(problems)
         return self
 
     # Derived figures -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from npusim.errors import Issue, SpecError
 from npusim.limits import MAX_YAML_NODES
 
-__all__ = ["LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml", "read_text",
+__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml", "read_text",
            "validate"]
 
 LineMap = dict[str, int]
@@ -188,13 +188,31 @@ def line_for(path: str, lines: LineMap) -> int | None:
     return lines.get("")
 
 
+class AtPaths(ValueError):
+    """Raised by a cross-field validator: problems each at a key path below the model's
+    own, so each Issue points at the line of the key it is about (``cores.core.sram.size``)
+    rather than at the top of the file."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in problems))
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p).replace(".[", "[")
+
+
 def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "") -> list[Issue]:
     issues = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        path = _path_of(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
+        path = _join(prefix, _path_of(loc))
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, AtPaths):
+            for sub, msg in cause.problems:
+                where = _join(path, sub)
+                issues.append(Issue(where, msg, line_for(where, lines)))
+            continue
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
