@@ -9,15 +9,18 @@ model, or an HF-style ``config.json`` (simulated as a prefill).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from npusim.errors import SpecError
+from npusim.limits import TooLargeError
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
 from npusim.workloads.ir import Workload
 
-__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "resolve_chip", "resolve_system",
-           "resolve_workload"]
+__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "naming_inputs", "resolve_chip",
+           "resolve_system", "resolve_workload"]
 
 DEFAULT_CHIP = "tpu_v1"
 DEFAULT_WORKLOAD = "resnet50"
@@ -89,3 +92,22 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused")
 def input_paths(*names: str | None) -> list[Path]:
     """The files among ``names`` that exist, resolved (outputs must never overwrite them)."""
     return [Path(n).resolve() for n in names if n and Path(n).exists()]
+
+
+@contextmanager
+def naming_inputs(workload: str | None = None, **options: int) -> Iterator[None]:
+    """Name what set the size in a :class:`~npusim.limits.TooLargeError` raised inside: the
+    command-line ``options`` (``batch=64`` becomes ``--batch 64``) and, for a YAML
+    workload, the file and line of the layer that passed the budget."""
+    try:
+        yield
+    except TooLargeError as exc:
+        where = []
+        if workload and exc.layer is not None and Path(workload).suffix.lower() in (
+                ".yaml", ".yml") and Path(workload).exists():
+            from npusim.spec.yamlio import line_for, load_yaml
+
+            key = f"layers[{exc.layer}]"
+            where.append(f"{workload}:{line_for(key, load_yaml(workload)[1])}: {key}")
+        where += [f"--{k.replace('_', '-')} {v}" for k, v in options.items()]
+        raise TooLargeError(": ".join([*where, str(exc)]), exc.layer) from None

@@ -9,6 +9,10 @@ with a ceiling:
   the ``NPUSIM_MEMORY_BUDGET`` environment variable (a size such as ``32 GiB`` or a number
   of bytes). The estimates are deliberately rough (the largest arrays a run builds), so the
   budget is a guard against mistakes, not a tight limit; raise it to run something larger.
+* ``TILE_BYTES`` — host memory per tile of a compiled program, through compilation and the
+  event model: about 370 B measured (a 262144-tile GEMM on tpu_v1 with the bandwidth
+  model raised the peak resident set by 93 MiB), taken as 512 B. A program's tiles are
+  counted from the tiling search's chosen tile before any tile array is built.
 * ``MAX_YAML_NODES`` — nodes a YAML document may hold once its aliases are expanded
   (a billion-laughs alias bomb expands 9 aliases 9 levels deep to 387 million nodes).
 """
@@ -20,18 +24,27 @@ import os
 from npusim.errors import NpusimError
 from npusim.units import format_bytes, parse_bytes
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "MAX_YAML_NODES", "MEMORY_BUDGET_ENV", "TooLargeError",
+__all__ = ["DEFAULT_MEMORY_BUDGET", "MAX_YAML_NODES", "MEMORY_BUDGET_ENV", "TILE_BYTES",
+           "TooLargeError",
            "check_memory", "memory_budget",
            "memory_problem"]
 
 DEFAULT_MEMORY_BUDGET = 8 * 2**30
 MEMORY_BUDGET_ENV = "NPUSIM_MEMORY_BUDGET"
+TILE_BYTES = 512
 # The largest preset workload (an 80-layer LLM) has a few tens of thousands of nodes.
 MAX_YAML_NODES = 1_000_000
 
 
 class TooLargeError(NpusimError):
-    """An input asks for more than a ceiling of this module allows (checked by estimate)."""
+    """An input asks for more than a ceiling of this module allows (checked by estimate).
+
+    ``layer`` is the index of the workload layer that passed it, when one did, so that a
+    caller that knows the workload's file can name the layer's line."""
+
+    def __init__(self, message: str, layer: int | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
 
 
 def memory_budget() -> int:

@@ -77,10 +77,6 @@ def _check_out(out: str | None, *inputs: str | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from npusim.inputs import resolve_chip, resolve_workload
-    from npusim.report.export import format_summary, format_table, save_result
-    from npusim.simulate import simulate, simulate_program
-
     for out in (args.out, args.trace, args.dram_commands):
         _check_out(out, args.arch, args.workload, args.tile_trace)
     if args.dram_commands and args.memory != "cycle":
@@ -102,9 +98,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.attention and (args.tile_trace or not str(args.workload or "").lower()
                            .endswith(".json")):
         raise SpecError("--attention applies to an HF config.json workload only")
-    resident = weights_resident(args)
-    from npusim.inputs import resolve_system
+    from npusim.inputs import naming_inputs
 
+    with naming_inputs(args.workload, **({"batch": args.batch} if args.batch != 1 else {})):
+        return _simulate_and_write(args)
+
+
+def _simulate_and_write(args: argparse.Namespace) -> int:
+    from npusim.inputs import resolve_chip, resolve_system, resolve_workload
+    from npusim.report.export import format_summary, format_table, save_result
+    from npusim.simulate import simulate, simulate_program
+
+    resident = weights_resident(args)
     system = resolve_system(args.arch)
     if system is not None:
         return _run_system(args, system, resident)
@@ -196,13 +201,14 @@ def _run_system(args: argparse.Namespace, system: System, resident: bool | None)
 def _compile(args: argparse.Namespace) -> int:
     from npusim.compiler.lower import compile_workload
     from npusim.compiler.program import save_program
-    from npusim.inputs import resolve_chip, resolve_workload
+    from npusim.inputs import naming_inputs, resolve_chip, resolve_workload
 
     _check_out(args.out, args.arch, args.workload)
     chip = resolve_chip(args.arch)
-    wl = resolve_workload(args.workload, batch=args.batch)
-    program = compile_workload(chip, wl, ideal=args.ideal,
-                               weights_resident=weights_resident(args))
+    with naming_inputs(args.workload, **({"batch": args.batch} if args.batch != 1 else {})):
+        wl = resolve_workload(args.workload, batch=args.batch)
+        program = compile_workload(chip, wl, ideal=args.ideal,
+                                   weights_resident=weights_resident(args))
     save_program(program, args.out)
     print(f"wrote {args.out}: {len(program.layers)} layers, {program.n_tiles} tiles, "
           f"{program.n_cores} core(s)")

@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _llm(args: argparse.Namespace) -> int:
+    from npusim.inputs import naming_inputs
+
+    with naming_inputs(prompt=args.prompt, batch=args.batch):
+        return _simulate_llm(args)
+
+
+def _simulate_llm(args: argparse.Namespace) -> int:
     from npusim.errors import SpecError
     from npusim.inputs import resolve_chip, resolve_system
     from npusim.llm import run_llm
