@@ -156,6 +156,14 @@ def _main(args: argparse.Namespace) -> int:
         raise SpecError(f"--bytes must be positive, got {args.bytes!r}")
     if channels is not None and channels < 1:
         raise SpecError(f"--channels must be positive, got {channels}")
+    if channels is not None:
+        from npusim.kernels import dram as K
+        from npusim.limits import check_memory
+
+        # The controller's state arrays (kernels/dram.py init_state), 8-byte words each.
+        words = std.banks * K.N_BANK_STATE + std.bank_groups * K.N_GROUP_STATE \
+            + K.N_CHAN_STATE + 4 + K.N_COUNTERS
+        check_memory(f"--channels {channels}", channels * words * 8)
     out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
                       record=bool(args.commands), policy=args.policy, refresh=args.refresh)
     if args.commands:
