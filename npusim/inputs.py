@@ -19,8 +19,9 @@ from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
 from npusim.workloads.ir import Workload
 
-__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "naming_inputs", "resolve_chip",
-           "resolve_system", "resolve_workload"]
+__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "FIGURE_SUFFIXES", "TABLE_SUFFIXES",
+           "check_outputs", "input_paths", "naming_inputs", "resolve_chip", "resolve_system",
+           "resolve_workload"]
 
 DEFAULT_CHIP = "tpu_v1"
 DEFAULT_WORKLOAD = "resnet50"
@@ -90,8 +91,54 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused")
 
 
 def input_paths(*names: str | None) -> list[Path]:
-    """The files among ``names`` that exist, resolved (outputs must never overwrite them)."""
-    return [Path(n).resolve() for n in names if n and Path(n).exists()]
+    """The files among ``names`` that exist, resolved, and the chip file a system YAML among
+    them names (outputs must never overwrite any of them)."""
+    out = [Path(n).resolve() for n in names if n and Path(n).is_file()]
+    for p in list(out):
+        if p.suffix.lower() in (".yaml", ".yml"):
+            from npusim.spec.system import is_system_data
+            from npusim.spec.yamlio import load_yaml
+
+            try:
+                data, _ = load_yaml(p)
+            except SpecError:
+                continue  # the command reports it when it loads the file
+            if is_system_data(data) and isinstance(data["chip"], str):
+                chip = p.parent / data["chip"]
+                if chip.is_file():
+                    out.append(chip.resolve())
+    return out
+
+
+TABLE_SUFFIXES = (".csv", ".json", ".parquet")
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_outputs(outputs: dict[str, tuple[str | None, tuple[str, ...]]],
+                  inputs: list[Path]) -> None:
+    """Refuse, before any work, what would fail or destroy data at the end: for each
+    ``option: (path, suffixes)`` given, a suffix not in ``suffixes``, a folder that does not
+    exist (npusim creates none), a path naming an input file or another output."""
+    seen: dict[Path, str] = {}
+    for option, (path, suffixes) in outputs.items():
+        if not path:
+            continue
+        p = Path(path)
+        if suffixes and p.suffix.lower() not in suffixes:
+            raise SpecError(f"{option} {path}: unknown output format "
+                            f"{p.suffix or '(no suffix)'!r} (use {', '.join(suffixes)})")
+        if p.is_dir():
+            raise SpecError(f"{option} {path}: is a folder, not a file")
+        if not p.parent.is_dir():
+            raise SpecError(f"{option} {path}: no folder {str(p.parent)!r} (npusim does not "
+                            f"create folders)")
+        r = p.resolve()
+        if r in inputs:
+            raise SpecError(f"{option} {path}: refusing to overwrite input file {path!r} "
+                            f"with results")
+        if r in seen:
+            raise SpecError(f"{option} and {seen[r]} name the same file {path!r}")
+        seen[r] = option
 
 
 @contextmanager

@@ -69,16 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lst.set_defaults(func=_list)
 
 
-def _check_out(out: str | None, *inputs: str | None) -> None:
-    from npusim.inputs import input_paths
-
-    if out and Path(out).resolve() in input_paths(*inputs):
-        raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
-
-
 def _run(args: argparse.Namespace) -> int:
-    for out in (args.out, args.trace, args.dram_commands):
-        _check_out(out, args.arch, args.workload, args.tile_trace)
+    from npusim.inputs import TABLE_SUFFIXES, check_outputs, input_paths
+
+    check_outputs({"--out": (args.out, TABLE_SUFFIXES), "--trace": (args.trace, (".json",)),
+                   "--dram-commands": (args.dram_commands, (".csv",))},
+                  input_paths(args.arch, args.workload, args.tile_trace))
     if args.dram_commands and args.memory != "cycle":
         raise SpecError("--dram-commands needs --memory cycle")
     if args.scenario and (args.tile_trace or args.batch != 1 or args.dram_commands):
@@ -88,8 +84,6 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--rate and --latency-bound belong to --scenario server")
     if args.scenario and args.fidelity != "event":
         raise SpecError("--scenario runs the event model; drop --fidelity")
-    if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
-        raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
     if args.tile_trace and args.weights_resident != "auto":
@@ -201,9 +195,16 @@ def _run_system(args: argparse.Namespace, system: System, resident: bool | None)
 def _compile(args: argparse.Namespace) -> int:
     from npusim.compiler.lower import compile_workload
     from npusim.compiler.program import save_program
-    from npusim.inputs import naming_inputs, resolve_chip, resolve_workload
+    from npusim.inputs import (
+        check_outputs,
+        input_paths,
+        naming_inputs,
+        resolve_chip,
+        resolve_workload,
+    )
 
-    _check_out(args.out, args.arch, args.workload)
+    check_outputs({"--out": (args.out, (".parquet", ".csv"))},
+                  input_paths(args.arch, args.workload))
     chip = resolve_chip(args.arch)
     with naming_inputs(args.workload, **({"batch": args.batch} if args.batch != 1 else {})):
         wl = resolve_workload(args.workload, batch=args.batch)

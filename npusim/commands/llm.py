@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _llm(args: argparse.Namespace) -> int:
-    from npusim.inputs import naming_inputs
+    from npusim.inputs import check_outputs, input_paths, naming_inputs
+
+    check_outputs({"--trace": (args.trace, (".json",))}, input_paths(args.arch, args.model))
 
     with naming_inputs(prompt=args.prompt, batch=args.batch):
         return _simulate_llm(args)
