@@ -28,9 +28,7 @@ def _mode(target: Path) -> int:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     target = Path(path)
-    if not target.parent.is_dir():  # a mistyped folder is an error, never created silently
-        raise FileNotFoundError(f"{target}: no folder {str(target.parent)!r} (npusim does not "
-                                f"create folders)")
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:

@@ -116,14 +116,19 @@ FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 def check_outputs(outputs: dict[str, tuple[str | None, tuple[str, ...]]],
                   inputs: list[Path]) -> None:
-    """Refuse, before any work, what would fail or destroy data at the end: for each
-    ``option: (path, suffixes)`` given, a suffix not in ``suffixes``, a folder that does not
-    exist (npusim creates none), a path naming an input file or another output."""
+    """Refuse, before any work, what would destroy data or fail at the end: for each
+    ``option: (path, suffixes)`` given, a path naming an input file or another output, a
+    suffix not in ``suffixes``, a folder that does not exist (npusim creates none)."""
     seen: dict[Path, str] = {}
     for option, (path, suffixes) in outputs.items():
         if not path:
             continue
-        p = Path(path)
+        p, r = Path(path), Path(path).resolve()
+        if r in inputs:
+            raise SpecError(f"{option} {path}: refusing to overwrite input file {path!r} "
+                            f"with results")
+        if r in seen:
+            raise SpecError(f"{option} and {seen[r]} name the same file {path!r}")
         if suffixes and p.suffix.lower() not in suffixes:
             raise SpecError(f"{option} {path}: unknown output format "
                             f"{p.suffix or '(no suffix)'!r} (use {', '.join(suffixes)})")
@@ -132,12 +137,6 @@ def check_outputs(outputs: dict[str, tuple[str | None, tuple[str, ...]]],
         if not p.parent.is_dir():
             raise SpecError(f"{option} {path}: no folder {str(p.parent)!r} (npusim does not "
                             f"create folders)")
-        r = p.resolve()
-        if r in inputs:
-            raise SpecError(f"{option} {path}: refusing to overwrite input file {path!r} "
-                            f"with results")
-        if r in seen:
-            raise SpecError(f"{option} and {seen[r]} name the same file {path!r}")
         seen[r] = option
 
 

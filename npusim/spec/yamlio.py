@@ -202,13 +202,17 @@ def _join(*parts: str) -> str:
     return ".".join(p for p in parts if p).replace(".[", "[")
 
 
-def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "") -> list[Issue]:
+def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "",
+                           at_paths: bool = False) -> list[Issue]:
+    """Every error of ``exc`` as an Issue. With ``at_paths`` a cross-field validator's
+    :class:`AtPaths` problems become one Issue each at its own key; without, one Issue at the
+    model's path (a caller telling a field's own errors from cross-field ones wants that)."""
     issues = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         path = _join(prefix, _path_of(loc))
         cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, AtPaths):
+        if at_paths and isinstance(cause, AtPaths):
             for sub, msg in cause.problems:
                 where = _join(path, sub)
                 issues.append(Issue(where, msg, line_for(where, lines)))
@@ -237,4 +241,4 @@ def validate(model: type[M], data: Any, lines: LineMap, source: str | None) -> M
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, lines), source) from None
+        raise SpecError(issues_from_validation(exc, lines, at_paths=True), source) from None
