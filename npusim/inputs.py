@@ -155,5 +155,6 @@ def naming_inputs(workload: str | None = None, **options: int) -> Iterator[None]
 
             key = f"layers[{exc.layer}]"
             where.append(f"{workload}:{line_for(key, load_yaml(workload)[1])}: {key}")
-        where += [f"--{k.replace('_', '-')} {v}" for k, v in options.items()]
+        if options:
+            where.append(" ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()))
         raise TooLargeError(": ".join([*where, str(exc)]), exc.layer) from None

@@ -92,6 +92,7 @@ def _line_map(root: yaml.Node) -> tuple[LineMap, list[Issue]]:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        children: list[tuple[yaml.Node, str]] = []
         if isinstance(node, yaml.MappingNode):
             first: dict[str, int] = {}
             for key_node, value_node in node.value:
@@ -104,9 +105,12 @@ def _line_map(root: yaml.Node) -> tuple[LineMap, list[Issue]]:
                                         _line(key_node)))
                     continue
                 first[key] = lines[sub] = _line(key_node)
-                stack.append((value_node, sub))
+                children.append((value_node, sub))
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+            children = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        # Visited in document order, an anchored node is walked where it is defined, before
+        # any alias to it.
+        stack.extend(reversed(children))
     return lines, issues
 
 
