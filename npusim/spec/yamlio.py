@@ -21,19 +21,19 @@ from pydantic import BaseModel, ValidationError
 from npusim.errors import Issue, SpecError
 from npusim.limits import MAX_YAML_NODES
 
-__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml", "read_text",
-           "validate"]
+__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml",
+           "read_text", "validate"]
 
 LineMap = dict[str, int]
 M = TypeVar("M", bound=BaseModel)
 
 
 class _Refused(Exception):
-    """A composed document npusim will not construct: (line, key path, message)."""
+    """A composed document npusim will not construct, and the line of the node why."""
 
-    def __init__(self, line: int | None, path: str, message: str) -> None:
+    def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
-        self.issue = Issue(path, message, line)
+        self.issue = Issue("", message, line)
 
 
 def _line(node: yaml.Node) -> int:
@@ -65,8 +65,8 @@ def _check_expansion(root: yaml.Node) -> None:
             open_.discard(key)
             size[key] = total = 1 + sum(size[id(c)] for c in _children(node))
             if total > MAX_YAML_NODES:
-                raise _Refused(_line(node), "", f"aliases expand this node to more than "
-                                                f"{MAX_YAML_NODES} nodes (an alias bomb?)")
+                raise _Refused(_line(node), f"aliases expand this node to more than "
+                                            f"{MAX_YAML_NODES} nodes (an alias bomb?)")
             continue
         if key in size:
             continue
@@ -74,7 +74,7 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.append((node, True))
         for child in _children(node):
             if id(child) in open_:
-                raise _Refused(_line(child), "", "recursive alias: a node contains itself")
+                raise _Refused(_line(child), "recursive alias: a node contains itself")
             if id(child) not in size:
                 stack.append((child, False))
 
