@@ -9,14 +9,18 @@ model, or an HF-style ``config.json`` (simulated as a prefill).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from npusim.errors import SpecError
+from npusim.limits import TooLargeError
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
 from npusim.workloads.ir import Workload
 
-__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "input_paths", "resolve_chip", "resolve_system",
+__all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "FIGURE_SUFFIXES", "TABLE_SUFFIXES",
+           "check_outputs", "input_paths", "naming_inputs", "resolve_chip", "resolve_system",
            "resolve_workload"]
 
 DEFAULT_CHIP = "tpu_v1"
@@ -85,5 +89,70 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused")
 
 
 def input_paths(*names: str | None) -> list[Path]:
-    """The files among ``names`` that exist, resolved (outputs must never overwrite them)."""
-    return [Path(n).resolve() for n in names if n and Path(n).exists()]
+    """The files among ``names`` that exist, resolved, and the chip file a system YAML among
+    them names (outputs must never overwrite any of them)."""
+    out = [Path(n).resolve() for n in names if n and Path(n).is_file()]
+    for p in list(out):
+        if p.suffix.lower() in (".yaml", ".yml"):
+            from npusim.spec.system import is_system_data
+            from npusim.spec.yamlio import load_yaml
+
+            try:
+                data, _ = load_yaml(p)
+            except SpecError:
+                continue  # the command reports it when it loads the file
+            if is_system_data(data) and isinstance(data["chip"], str):
+                chip = p.parent / data["chip"]
+                if chip.is_file():
+                    out.append(chip.resolve())
+    return out
+
+
+TABLE_SUFFIXES = (".csv", ".json", ".parquet")
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_outputs(outputs: dict[str, tuple[str | None, tuple[str, ...]]],
+                  inputs: list[Path]) -> None:
+    """Refuse, before any work, what would destroy data or fail at the end: for each
+    ``option: (path, suffixes)`` given, a path naming an input file or another output, a
+    suffix not in ``suffixes``, a folder that does not exist (npusim creates none)."""
+    seen: dict[Path, str] = {}
+    for option, (path, suffixes) in outputs.items():
+        if not path:
+            continue
+        p, r = Path(path), Path(path).resolve()
+        if r in inputs:
+            raise SpecError(f"{option} {path}: refusing to overwrite input file {path!r} "
+                            f"with results")
+        if r in seen:
+            raise SpecError(f"{option} and {seen[r]} name the same file {path!r}")
+        if suffixes and p.suffix.lower() not in suffixes:
+            raise SpecError(f"{option} {path}: unknown output format "
+                            f"{p.suffix or '(no suffix)'!r} (use {', '.join(suffixes)})")
+        if p.is_dir():
+            raise SpecError(f"{option} {path}: is a folder, not a file")
+        if not p.parent.is_dir():
+            raise SpecError(f"{option} {path}: no folder {str(p.parent)!r} (npusim does not "
+                            f"create folders)")
+        seen[r] = option
+
+
+@contextmanager
+def naming_inputs(workload: str | None = None, **options: int) -> Iterator[None]:
+    """Name what set the size in a :class:`~npusim.limits.TooLargeError` raised inside: the
+    command-line ``options`` (``batch=64`` becomes ``--batch 64``) and, for a YAML
+    workload, the file and line of the layer that passed the budget."""
+    try:
+        yield
+    except TooLargeError as exc:
+        where = []
+        if workload and exc.layer is not None and Path(workload).suffix.lower() in (
+                ".yaml", ".yml") and Path(workload).exists():
+            from npusim.spec.yamlio import line_for, load_yaml
+
+            key = f"layers[{exc.layer}]"
+            where.append(f"{workload}:{line_for(key, load_yaml(workload)[1])}: {key}")
+        if options:
+            where.append(" ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()))
+        raise TooLargeError(": ".join([*where, str(exc)]), exc.layer) from None

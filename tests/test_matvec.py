@@ -87,7 +87,7 @@ def test_matvec_precision_the_array_lacks_is_an_error(root):
                        "      macs_per_cycle: {int8: 1, fp32: 0.25}\n"
                        "      read_bytes_per_cycle: 1056")
     assert bad != text
-    with pytest.raises(SpecError, match=r"matvec\.macs_per_cycle has fp32"):
+    with pytest.raises(SpecError, match=r"x.yaml:\d+: cores.core.matvec.macs_per_cycle: has fp32"):
         loads_arch(bad, "x.yaml")
     with pytest.raises(SpecError, match=r"x.yaml:\d+: cores.core.matvec.lane"):
         loads_arch(text.replace("      lanes: 128\n      width: 8",

@@ -133,6 +133,6 @@ def test_dram_overrides_and_controller_settings(tpu_v1_text: str) -> None:
     assert chip.dram.catalog.t.rcd == 40 and chip.dram.catalog.t.faw == 30
     assert chip.dram.page_policy == "closed"
     err = _error(tpu_v1_text.replace("dram:\n", "dram:\n  overrides: {rcdd: 40}\n", 1))
-    assert err.paths == ["dram"] and "overrides.rcdd: unknown DRAM field" in str(err)
+    assert err.paths == ["dram.overrides.rcdd"] and "overrides.rcdd: unknown DRAM field" in str(err)
     err = _error(tpu_v1_text.replace("dram:\n", "dram:\n  page_policy: half\n", 1))
     assert err.paths == ["dram.page_policy"]

@@ -16,6 +16,7 @@ Other columns (a source, a note) are kept out of the fit and ignored.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
+from npusim.spec.yamlio import read_text
 from npusim.units import (
     parse_bandwidth,
     parse_bytes,
@@ -54,7 +56,7 @@ def load_measurements(path: str | Path) -> list[Measurement]:
     SpecError naming the file and line."""
     p = Path(path)
     src = str(p)
-    with p.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(p), newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]

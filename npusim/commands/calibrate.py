@@ -35,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _calibrate(args: argparse.Namespace) -> int:
     from npusim.calibration import calibrate, load_measurements, write_calibrated
-    from npusim.inputs import resolve_chip
+    from npusim.inputs import check_outputs, input_paths, resolve_chip
 
+    check_outputs({"--out": (args.out, (".yaml", ".yml"))},
+                  input_paths(args.arch, args.measured))
     chip = resolve_chip(args.arch)
     rows = load_measurements(args.measured)
     fields = [f.strip() for f in args.fit.split(",") if f.strip()]

@@ -71,13 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lst.set_defaults(func=_list)
 
 
-def _check_out(out: str | None, *inputs: str | None) -> None:
-    from npusim.inputs import input_paths
-
-    if out and Path(out).resolve() in input_paths(*inputs):
-        raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
-
-
 def _needs_parquet(table: str | None = None, tile_trace: str | None = None) -> None:
     """Refuse before the work, not after it, when a Parquet file needs a missing pyarrow (a
     tile trace is Parquet unless it is ``.csv``)."""
@@ -87,12 +80,11 @@ def _needs_parquet(table: str | None = None, tile_trace: str | None = None) -> N
 
 
 def _run(args: argparse.Namespace) -> int:
-    from npusim.inputs import resolve_chip, resolve_workload
-    from npusim.report.export import format_summary, format_table, save_result
-    from npusim.simulate import simulate, simulate_program
+    from npusim.inputs import TABLE_SUFFIXES, check_outputs, input_paths
 
-    for out in (args.out, args.trace, args.dram_commands):
-        _check_out(out, args.arch, args.workload, args.tile_trace)
+    check_outputs({"--out": (args.out, TABLE_SUFFIXES), "--trace": (args.trace, (".json",)),
+                   "--dram-commands": (args.dram_commands, (".csv",))},
+                  input_paths(args.arch, args.workload, args.tile_trace))
     _needs_parquet(table=args.out, tile_trace=args.tile_trace)
     if args.dram_commands and args.memory != "cycle":
         raise SpecError("--dram-commands needs --memory cycle")
@@ -103,8 +95,6 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--rate and --latency-bound belong to --scenario server")
     if args.scenario and args.fidelity != "event":
         raise SpecError("--scenario runs the event model; drop --fidelity")
-    if args.out and args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
-        raise SpecError("--out and --trace name the same file", args.out)
     if args.batch < 1:
         raise SpecError(f"--batch must be at least 1, got {args.batch}")
     if args.tile_trace and args.weights_resident != "auto":
@@ -122,9 +112,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.fidelity == "roofline" and args.memory == "cycle":
         raise SpecError("--fidelity roofline bounds each layer by peak DRAM bandwidth and has "
                         "no memory model: drop --memory cycle or use --fidelity event")
-    resident = weights_resident(args)
-    from npusim.inputs import resolve_system
+    from npusim.inputs import naming_inputs
 
+    with naming_inputs(args.workload, **({"batch": args.batch} if args.batch != 1 else {})):
+        return _simulate_and_write(args)
+
+
+def _simulate_and_write(args: argparse.Namespace) -> int:
+    from npusim.inputs import resolve_chip, resolve_system, resolve_workload
+    from npusim.report.export import format_summary, format_table, save_result
+    from npusim.simulate import simulate, simulate_program
+
+    resident = weights_resident(args)
     system = resolve_system(args.arch)
     if system is not None:
         return _run_system(args, system, resident)
@@ -223,14 +222,22 @@ def _run_system(args: argparse.Namespace, system: System, resident: bool | None)
 def _compile(args: argparse.Namespace) -> int:
     from npusim.compiler.lower import compile_workload
     from npusim.compiler.program import save_program
-    from npusim.inputs import resolve_chip, resolve_workload
+    from npusim.inputs import (
+        check_outputs,
+        input_paths,
+        naming_inputs,
+        resolve_chip,
+        resolve_workload,
+    )
 
-    _check_out(args.out, args.arch, args.workload)
+    check_outputs({"--out": (args.out, (".parquet", ".csv"))},
+                  input_paths(args.arch, args.workload))
     _needs_parquet(tile_trace=args.out)
     chip = resolve_chip(args.arch)
-    wl = resolve_workload(args.workload, batch=args.batch)
-    program = compile_workload(chip, wl, ideal=args.ideal,
-                               weights_resident=weights_resident(args))
+    with naming_inputs(args.workload, **({"batch": args.batch} if args.batch != 1 else {})):
+        wl = resolve_workload(args.workload, batch=args.batch)
+        program = compile_workload(chip, wl, ideal=args.ideal,
+                                   weights_resident=weights_resident(args))
     save_program(program, args.out)
     print(f"wrote {args.out}: {len(program.layers)} layers, {program.n_tiles} tiles, "
           f"{program.n_cores} core(s)")

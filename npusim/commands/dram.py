@@ -22,6 +22,7 @@ import numpy as np
 
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
+from npusim.spec.yamlio import read_text
 from npusim.units import parse_bytes
 
 if TYPE_CHECKING:  # imported when a benchmark runs: `npusim run` never loads the DRAM kernels
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def read_trace(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(address, write, cycle) arrays from a DRAMSim3-style text trace."""
     addrs, writes, cycles = [], [], []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(Path(path)).splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
@@ -155,6 +156,14 @@ def _main(args: argparse.Namespace) -> int:
         raise SpecError(f"--bytes must be positive, got {args.bytes!r}")
     if channels is not None and channels < 1:
         raise SpecError(f"--channels must be positive, got {channels}")
+    if channels is not None:
+        from npusim.kernels import dram as K
+        from npusim.limits import check_memory
+
+        # The controller's state arrays (kernels/dram.py init_state), 8-byte words each.
+        words = std.banks * K.N_BANK_STATE + std.bank_groups * K.N_GROUP_STATE \
+            + K.N_CHAN_STATE + 4 + K.N_COUNTERS
+        check_memory(f"--channels {channels}", channels * words * 8)
     out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
                       record=bool(args.commands), policy=args.policy, refresh=args.refresh)
     if args.commands:

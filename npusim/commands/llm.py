@@ -63,6 +63,15 @@ def _tpot_line(s: dict[str, Any], tail: str = "") -> str:
 
 
 def _llm(args: argparse.Namespace) -> int:
+    from npusim.inputs import check_outputs, input_paths, naming_inputs
+
+    check_outputs({"--trace": (args.trace, (".json",))}, input_paths(args.arch, args.model))
+
+    with naming_inputs(prompt=args.prompt, batch=args.batch):
+        return _simulate_llm(args)
+
+
+def _simulate_llm(args: argparse.Namespace) -> int:
     from npusim.errors import SpecError
     from npusim.inputs import resolve_chip, resolve_system
     from npusim.llm import run_llm

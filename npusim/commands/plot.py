@@ -101,11 +101,9 @@ def _chip_for(args: argparse.Namespace, summary: dict[str, Any], source: str) ->
 def _plot(args: argparse.Namespace) -> int:
     src = Path(args.result)
     out = Path(args.out)
-    if out.resolve() == src.resolve():
-        raise SpecError(f"refusing to overwrite input file {args.out!r} with a plot", args.out)
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise SpecError(f"unknown figure format {out.suffix!r} (use .png, .svg or .pdf)",
-                        args.out)
+    from npusim.inputs import FIGURE_SUFFIXES, check_outputs, input_paths
+
+    check_outputs({"-o": (args.out, FIGURE_SUFFIXES)}, input_paths(args.result, args.arch))
     if args.kind in TRACE_KINDS:
         return _plot_trace(args, src, out)
     df, summary = _read(src)

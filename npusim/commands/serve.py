@@ -74,20 +74,20 @@ def _ms(v: float) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from npusim.extras import require
+    from npusim.inputs import FIGURE_SUFFIXES, TABLE_SUFFIXES, check_outputs, input_paths
     from npusim.report.export import save_frame
     from npusim.serving import serve
 
+    check_outputs({"--out": (args.out, TABLE_SUFFIXES),
+                   "--steps-out": (args.steps_out, TABLE_SUFFIXES),
+                   "--plot": (args.plot, FIGURE_SUFFIXES)},
+                  input_paths(args.arch, args.model, args.trace, args.cost))
     for path in (args.out, args.steps_out):
-        if path and Path(path).suffix.lower() not in (".csv", ".json", ".parquet"):
-            raise ValueError(f"{path}: unknown output format (use .csv, .json or .parquet)")
         if path and Path(path).suffix.lower() == ".parquet":
-            from npusim.extras import require
-
             require("pyarrow")  # before serving, not after
     if args.plot and not args.rates:
         raise ValueError("--plot draws a load sweep: give --rates")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"{args.plot}: unknown figure format (use .png, .svg or .pdf)")
     if args.rates:
         return _sweep(args)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,

@@ -63,14 +63,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from npusim.sweep.spec import load_sweep
 
     spec = load_sweep(args.spec)
-    inputs = {Path(f).resolve() for f in spec.input_files} | {Path(args.spec).resolve()}
-    outs = [*args.out, *([args.plot] if args.plot else [])]
-    for out in outs:
-        if Path(out).resolve() in inputs:
-            raise SpecError(f"refusing to overwrite input file {out!r} with results", out)
+    from npusim.inputs import FIGURE_SUFFIXES, check_outputs, input_paths
+
+    outs = {f"--out{' #' + str(i + 1) if i else ''}": (out, (".parquet", ".csv"))
+            for i, out in enumerate(args.out)}
+    check_outputs({**outs, "--plot": (args.plot, FIGURE_SUFFIXES)},
+                  input_paths(args.spec, *spec.input_files))
     for out in args.out:
-        if Path(out).suffix.lower() not in (".parquet", ".csv"):
-            raise SpecError(f"--out {out}: use .parquet or .csv")
         if Path(out).suffix.lower() == ".parquet":
             require("pyarrow")  # before the sweep, not after it
     if args.scheduler:

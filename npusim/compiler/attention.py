@@ -86,6 +86,7 @@ class AttentionPlan:
     bk: int  # key positions per block
     kv_resident: bool  # a pair's K and V stay in SRAM across its query blocks
     estimate: float  # cycles of the busiest core (the search's estimate)
+    n_tiles: int = 0  # tiles of the layer, all cores (counted before they are built)
 
 
 def _bytes(p: str) -> float:
@@ -306,7 +307,7 @@ def plan_attention(layer: Attention, m: Machine, q_dram: bool = True,
                                             o_dram) > m.capacity:
                 continue
             est, n_tiles = _plan_cost(layer, m, bq, bk, resident, q_dram, o_dram)
-            found.append((est, n_tiles, AttentionPlan(bq, bk, resident, est)))
+            found.append((est, n_tiles, AttentionPlan(bq, bk, resident, est, n_tiles)))
     if not found:
         return None
     best = min(f[0] for f in found)

@@ -40,6 +40,7 @@ from npusim.errors import MappingError
 from npusim.kernels import tiling
 from npusim.kernels.matvec import MATVEC, matvec_time
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles, gemm_sram_elements
+from npusim.limits import TILE_BYTES, TooLargeError, memory_problem
 from npusim.spec.arch import Chip, min_tile_sram_bytes
 from npusim.workloads.ir import (
     BITS,
@@ -113,6 +114,20 @@ class _Ctx:
     #: a GEMM layer's tiles addressed from 0, its mapping, engine and accumulator bytes, by
     #: everything they depend on: the identical blocks of a transformer are tiled once
     gemms: dict[tuple[object, ...], _GemmTiles] = field(default_factory=dict)
+
+    #: tiles of the program so far, counted before each layer's tile arrays are built
+    tiles: int = 0
+    #: index of the workload layer being lowered
+    layer: int = 0
+
+    def reserve(self, n_tiles: int, name: str, what: str) -> None:
+        """Count ``n_tiles`` more tiles; refuse the program when they pass the memory budget."""
+        self.tiles += n_tiles
+        problem = memory_problem(self.tiles * TILE_BYTES)
+        if problem is not None:
+            raise TooLargeError(f"layer {name!r} ({what}): the program reaches {self.tiles:,} "
+                                f"tiles, which {problem}",
+                                layer=self.layer)
 
     def alloc(self, nbytes: float) -> int:
         base = self.addr
@@ -213,6 +228,8 @@ def _gemm_tiles(ctx: _Ctx, g: int, m: int, n: int, k: int, a_b: float, b_b: floa
         raise MappingError(f"layer {name!r}: no tile of a {what} fits "
                            f"{ctx.capacity:.0f} B of SRAM")
     tb, tm, tn, tk, order = (int(x) for x in best[:5])
+    ctx.reserve(-(-g // tb) * -(-m // tm) * -(-n // tn) * -(-k // tk), name,
+                f"GEMM {g} x {m}x{n}x{k}")
     cap = math.inf if ctx.ideal else ctx.capacity
     raw = tiling.emit(g, m, n, k, tb, tm, tn, tk, order, *args,
                       cap if cap != math.inf else 1e300, acc, rbw, wbw, arbw, awbw, *bases)
@@ -383,7 +400,9 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
            b_per_batch, how, parts, shared, ctx.capacity, ctx.acc_capacity, ctx.ideal,
            ctx.dram_bpc, ctx.lat)
     made = ctx.gemms.get(key)
-    if made is None:
+    if made is not None:  # tiled before; this layer still copies them
+        ctx.reserve(sum(len(t) for t in made.tiles), layer.name, f"GEMM {g} x {m}x{n}x{k}")
+    else:
         made = _gemm_layer_tiles(ctx, g, m, n, k, prec, rate, a_b, b_b, out_b, a_db, a_dram,
                                  b_dram, out_dram, b_per_batch, how, parts, shared, layer.name)
         ctx.gemms[key] = made
@@ -571,12 +590,15 @@ def _lower_attention(ctx: _Ctx, index: int, layer: Attention, a_res: bool,
     found = ctx.cache.get(key)
     if found is None:
         plan = fused.plan_attention(layer, mach, q_dram, o_dram)
-        found = (np.array([plan.bq, plan.bk, plan.kv_resident, plan.estimate])
-                 if plan else np.full(4, -1.0))
+        found = (np.array([plan.bq, plan.bk, plan.kv_resident, plan.estimate, plan.n_tiles])
+                 if plan else np.full(5, -1.0))
         ctx.cache[key] = found
     if found[0] < 0:
         return _lower_attention_materialized(ctx, index, layer, a_res, out_res)
-    plan = fused.AttentionPlan(int(found[0]), int(found[1]), bool(found[2]), float(found[3]))
+    plan = fused.AttentionPlan(int(found[0]), int(found[1]), bool(found[2]), float(found[3]),
+                               int(found[4]))
+    ctx.reserve(plan.n_tiles, layer.name, f"attention batch {layer.batch} x {layer.heads} "
+                f"heads, q_len {layer.q_len}, kv_len {layer.kv_len}")
     # Every block of a model has the same tiles but for their addresses: build them once.
     tiles_key = (*key, "tiles")
     packed = ctx.cache.get(tiles_key)
@@ -690,6 +712,7 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
     layers = []
     prev_out_resident = False
     for i, layer in enumerate(workload.layers):
+        ctx.layer = i
         nxt = workload.layers[i + 1] if i + 1 < len(workload.layers) else None
         out_act = layer.output_bytes().get("act", 0)
         next_in = nxt.input_bytes().get("act", 0) if nxt is not None else 0

@@ -31,6 +31,7 @@ tile with ``layer_index, layer, op, unit, core, tile`` and the columns above. La
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,7 @@ import pandas as pd
 from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
 from npusim.extras import require
+from npusim.spec.yamlio import read_text
 
 __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_program"]
 
@@ -177,7 +179,7 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
     meta: dict[str, object] = {}
     try:
         if p.suffix == ".csv":
-            df = pd.read_csv(p)
+            df = pd.read_csv(io.StringIO(read_text(p)))
         else:
             pq = require("pyarrow.parquet")
 

@@ -21,6 +21,7 @@ seeded by ``seed``, so a seed fixes the stream.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from npusim.errors import WorkloadError
+from npusim.spec.yamlio import read_text
 
 __all__ = ["TRACE_COLUMNS", "Requests", "draw_lengths", "generate", "load_trace"]
 
@@ -105,10 +107,10 @@ def generate(n: int, rate: float, *, prompt: str = "fixed:512", output: str = "f
 def load_trace(path: str | Path) -> Requests:
     """Requests from a CSV trace (see the module docstring); one-line errors."""
     p = Path(path)
+    if not p.exists():
+        raise WorkloadError(f"{p}: no such trace file")
     try:
-        df = pd.read_csv(p)
-    except FileNotFoundError:
-        raise WorkloadError(f"{p}: no such trace file") from None
+        df = pd.read_csv(io.StringIO(read_text(p)))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise WorkloadError(f"{p}: not a CSV trace ({' '.join(str(exc).split())})") from None
     missing = [c for c in TRACE_COLUMNS if c not in df.columns]

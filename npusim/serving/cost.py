@@ -22,6 +22,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from npusim.spec.numbers import Float
 from npusim.spec.yamlio import load_yaml, validate
 
 __all__ = ["CostModel", "load_cost_model"]
@@ -32,10 +33,10 @@ _YEAR_S = 365.25 * 86400
 class CostModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    card_price_usd: Annotated[float, Field(ge=0)]
-    amortisation_years: Annotated[float, Field(gt=0)]
-    pue: Annotated[float, Field(ge=1)]
-    electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
+    card_price_usd: Annotated[Float, Field(ge=0)]
+    amortisation_years: Annotated[Float, Field(gt=0)]
+    pue: Annotated[Float, Field(ge=1)]
+    electricity_usd_per_kwh: Annotated[Float, Field(ge=0)]
     notes: list[str] = Field(default_factory=list)
 
     def usd(self, cards: int, duration_s: float, energy_j: float) -> tuple[float, float]:

@@ -21,7 +21,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.link_catalog import LINK_KINDS
-from npusim.spec.yamlio import load_yaml, loads_yaml, validate
+from npusim.spec.numbers import Float, Int
+from npusim.spec.yamlio import AtPaths, load_yaml, loads_yaml, validate
 from npusim.units import (
     parse_bandwidth,
     parse_bytes,
@@ -78,12 +79,12 @@ class _Spec(BaseModel):
 class Systolic(_Spec):
     """``count`` systolic arrays of ``rows`` x ``cols`` PEs with one dataflow."""
 
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
-    count: int = Field(default=1, gt=0)
+    rows: Int = Field(gt=0)
+    cols: Int = Field(gt=0)
+    count: Int = Field(default=1, gt=0)
     dataflow: Literal["ws", "os", "is"] = "ws"
     #: MACs one PE completes per cycle, by operand precision (int8: 1, int4: 2, fp16: 0.5 …)
-    macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
+    macs_per_cycle: dict[Precision, Annotated[Float, Field(gt=0)]] = Field(
         default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
     #: how the next fold's stationary block is loaded: ``serial`` (after the current fold,
     #: SCALE-Sim's convention) or ``overlapped`` (double-buffered behind the current fold's
@@ -108,16 +109,16 @@ class MatVec(_Spec):
     read port); nothing is preloaded. Timing: npusim/kernels/matvec.py.
     """
 
-    lanes: int = Field(gt=0)
-    width: int = Field(gt=0)
+    lanes: Int = Field(gt=0)
+    width: Int = Field(gt=0)
     #: activation rows held at once: one streamed weight serves up to this many rows
-    rows: int = Field(default=1, gt=0)
+    rows: Int = Field(default=1, gt=0)
     #: MACs one multiplier completes per cycle, by operand precision (as Systolic's)
-    macs_per_cycle: dict[Precision, Annotated[float, Field(gt=0)]] = Field(
+    macs_per_cycle: dict[Precision, Annotated[Float, Field(gt=0)]] = Field(
         default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
-    read_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    read_bytes_per_cycle: Float | None = Field(default=None, gt=0)
     #: cycles from the first operand in to the last output out (multipliers + adder tree)
-    pipeline: int = Field(default=0, ge=0)
+    pipeline: Int = Field(default=0, ge=0)
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -131,8 +132,8 @@ class MatVec(_Spec):
 class VectorUnit(_Spec):
     """SIMD unit: ``lanes`` x ops per lane per cycle, by op class."""
 
-    lanes: int = Field(default=128, gt=0)
-    ops_per_cycle: dict[Literal["alu", "special"], Annotated[float, Field(gt=0)]] = Field(
+    lanes: Int = Field(default=128, gt=0)
+    ops_per_cycle: dict[Literal["alu", "special"], Annotated[Float, Field(gt=0)]] = Field(
         default_factory=lambda: {"alu": 1.0, "special": 0.25})  # type: ignore[arg-type]
 
     def rate(self, op_class: str) -> float:
@@ -144,15 +145,15 @@ class Sram(_Spec):
     """A scratchpad: capacity, port bandwidth in bytes per cycle, bank count."""
 
     size: Bytes
-    read_bytes_per_cycle: float | None = Field(default=None, gt=0)
-    write_bytes_per_cycle: float | None = Field(default=None, gt=0)
-    banks: int = Field(default=16, gt=0)
+    read_bytes_per_cycle: Float | None = Field(default=None, gt=0)
+    write_bytes_per_cycle: Float | None = Field(default=None, gt=0)
+    banks: Int = Field(default=16, gt=0)
 
 
 class Dma(_Spec):
-    engines: int = Field(default=2, gt=0)
+    engines: Int = Field(default=2, gt=0)
     #: per-engine cap; unset means the DMA is limited only by DRAM and SRAM
-    bytes_per_cycle: float | None = Field(default=None, gt=0)
+    bytes_per_cycle: Float | None = Field(default=None, gt=0)
 
 
 class Core(_Spec):
@@ -202,10 +203,10 @@ class Noc(_Spec):
     over 10 mm, see NOC_PJ_PER_BIT_MM).
     """
 
-    bytes_per_cycle: float = Field(gt=0)
-    latency_cycles: float = Field(ge=0)
+    bytes_per_cycle: Float = Field(gt=0)
+    latency_cycles: Float = Field(ge=0)
     multicast: bool = False
-    pj_per_bit: float | None = Field(default=None, gt=0)
+    pj_per_bit: Float | None = Field(default=None, gt=0)
 
     @property
     def energy_per_byte(self) -> float:
@@ -214,7 +215,7 @@ class Noc(_Spec):
 
 
 class Cores(_Spec):
-    count: int = Field(default=1, gt=0)
+    count: Int = Field(default=1, gt=0)
     core: Core
 
 
@@ -222,24 +223,24 @@ class Dram(_Spec):
     """Off-chip memory: a catalog standard plus overrides."""
 
     standard: str
-    channels: int | None = Field(default=None, gt=0)
+    channels: Int | None = Field(default=None, gt=0)
     data_rate: TransfersPerSecond | None = None
-    bus_width_bits: int | None = Field(default=None, gt=0)
+    bus_width_bits: Int | None = Field(default=None, gt=0)
     capacity: Bytes | None = None
     #: overrides the peak computed from channels x width x rate (a published figure)
     bandwidth: BytesPerSecond | None = None
-    pj_per_bit: float | None = Field(default=None, gt=0)
-    latency_ns: float | None = Field(default=None, ge=0)
+    pj_per_bit: Float | None = Field(default=None, gt=0)
+    latency_ns: Float | None = Field(default=None, ge=0)
     #: catalog fields replaced for this chip: timings in clock cycles (rcd, rp, cl, faw,
     #: refi, rfc …), organisation (bank_groups, banks_per_group, row_bytes, ranks) and
     #: command energies (act_pre_nj, read_pj_per_bit, refresh_nj, background_mw …)
-    overrides: dict[str, int | float] = Field(default_factory=dict)
+    overrides: dict[str, Int | Float] = Field(default_factory=dict)
     # The cycle-approximate model's controller and address mapping (``--memory cycle``).
     mapping: str = "row:rank:bank:column:bankgroup:channel"
     interleave: Bytes = 256
     page_policy: Literal["open", "closed"] = "open"
     refresh: Literal["all-bank", "per-bank", "none"] = "all-bank"
-    queue_depth: int = Field(default=32, gt=0)
+    queue_depth: Int = Field(default=32, gt=0)
 
     @field_validator("standard")
     @classmethod
@@ -256,8 +257,7 @@ class Dram(_Spec):
             try:
                 get_standard(self.standard).with_overrides(dict(self.overrides))
             except SpecError as exc:
-                raise ValueError("; ".join(f"overrides.{i.path}: {i.message}"
-                                           for i in exc.issues)) from None
+                raise AtPaths([(f"overrides.{i.path}", i.message) for i in exc.issues]) from None
         return self
 
     @property
@@ -369,11 +369,11 @@ class Residual(_Spec):
 
     workload: str
     layer: str | None = None
-    batch: int = Field(default=1, gt=0)
-    measured_s: float = Field(gt=0)
-    predicted_s: float = Field(ge=0)
+    batch: Int = Field(default=1, gt=0)
+    measured_s: Float = Field(gt=0)
+    predicted_s: Float = Field(ge=0)
     #: predicted / measured - 1
-    error: float
+    error: Float
     #: kept out of the fit (``--holdout``): its error is the honest one
     held_out: bool = False
 
@@ -385,11 +385,11 @@ class Calibration(_Spec):
 
     data: str
     started_from: str
-    fitted: dict[str, float]
-    initial: dict[str, float]
+    fitted: dict[str, Float]
+    initial: dict[str, Float]
     bounds: dict[str, tuple[float, float]]
-    fit_rms_error: float = Field(ge=0)
-    holdout_rms_error: float | None = Field(default=None, ge=0)
+    fit_rms_error: Float = Field(ge=0)
+    holdout_rms_error: Float | None = Field(default=None, ge=0)
     residuals: list[Residual] = Field(default_factory=list)
 
 
@@ -397,7 +397,7 @@ class Chip(_Spec):
     name: str
     sources: list[str] = Field(min_length=1)
     assumptions: list[str] = Field(default_factory=list)
-    process_nm: float = Field(default=28.0, gt=0)
+    process_nm: Float = Field(default=28.0, gt=0)
     clock: Hertz
     default_precision: Precision = "int8"
     cores: Cores
@@ -416,26 +416,28 @@ class Chip(_Spec):
     def _cross_field(self) -> Chip:
         core = self.cores.core
         sa = core.systolic
-        problems = []
+        problems: list[tuple[str, str]] = []
         if self.default_precision not in sa.macs_per_cycle:
-            problems.append(
-                f"default_precision {self.default_precision!r} is not computed by the array "
-                f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})")
+            problems.append((
+                "default_precision",
+                f"{self.default_precision!r} is not computed by the array "
+                f"(cores.core.systolic.macs_per_cycle has {', '.join(sa.precisions)})"))
         mv = core.matvec
         if mv is not None:
             extra = [p for p in mv.macs_per_cycle if p not in sa.macs_per_cycle]
             if extra:
-                problems.append(
-                    f"cores.core.matvec.macs_per_cycle has {', '.join(extra)}, which the array "
-                    f"does not compute (a layer's compute precision is one of "
-                    f"{', '.join(sa.precisions)})")
+                problems.append((
+                    "cores.core.matvec.macs_per_cycle",
+                    f"has {', '.join(extra)}, which the array does not compute (a layer's "
+                    f"compute precision is one of {', '.join(sa.precisions)})"))
         need = min_tile_sram_bytes(self)
         if core.sram.size < need:
-            problems.append(
-                f"cores.core.sram.size {core.sram.size} B cannot hold one double-buffered "
-                f"minimum tile of a {sa.rows}x{sa.cols} array ({need} B needed)")
+            problems.append((
+                "cores.core.sram.size",
+                f"{core.sram.size} B cannot hold one double-buffered minimum tile of a "
+                f"{sa.rows}x{sa.cols} array ({need} B needed)"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise AtPaths(problems)
         return self
 
     # Derived figures -------------------------------------------------------------------

@@ -21,7 +21,7 @@ as SCALE-Sim treats it: an M x K input times a K x N filter); otherwise rows are
 convolutions ``name, IFMAP H, IFMAP W, Filter H, Filter W, Channels, Num Filter, Stride,``
 (an optional ninth column is a stride width or an ``N:M`` sparsity ratio; sparsity is
 recorded in ``meta`` and not modelled). Like SCALE-Sim, the text after a row's last comma is
-ignored, and a layer whose name contains ``DP`` is depthwise: SCALE-Sim runs it as one
+ignored; a row with more columns than that is an error naming its line, and a layer whose name contains ``DP`` is depthwise: SCALE-Sim runs it as one
 single-channel layer per channel, which is ``Conv2d(groups=Channels, out_c=Channels x Num
 Filter)`` here (same GEMMs, same MACs).
 
@@ -45,6 +45,7 @@ from typing import Any, Literal
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip, chip_from_dict
 from npusim.spec.dram_catalog import get_standard
+from npusim.spec.yamlio import read_text
 from npusim.workloads.ir import Conv2d, Layer, Matmul, Workload
 
 __all__ = ["conv_padding_for_scalesim", "load_scalesim_cfg", "load_scalesim_topology"]
@@ -53,13 +54,6 @@ _SOURCE = ("SCALE-Sim configuration and topology formats: github.com/scalesim-pr
            "scale-sim-v2 (scalesim/scale_config.py, scalesim/topology_utils.py), v3 likewise")
 _DRAM = "DDR4-3200"
 _ARCH = "architecture_presets"
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(Issue("", f"cannot read file: {exc.strerror}"), str(path)) from None
 
 
 # --- architecture .cfg ------------------------------------------------------------------
@@ -84,7 +78,7 @@ def load_scalesim_cfg(path: str | os.PathLike[str], clock_hz: float = 1e9) -> Ch
     """A one-core, one-array :class:`Chip` from a SCALE-Sim ``.cfg`` (v2 or v3)."""
     p = Path(path)
     source = str(p)
-    text = _read(p)
+    text = read_text(p)
     parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
     try:
         parser.read_string(text, source=source)
@@ -226,7 +220,7 @@ def load_scalesim_topology(path: str | os.PathLike[str],
     """A :class:`Workload` from a SCALE-Sim topology CSV (convolution or GEMM format)."""
     p = Path(path)
     source = str(p)
-    text = _read(p)
+    text = read_text(p)
     rows = text.splitlines()
     if not rows or not rows[0].strip():
         raise SpecError(Issue("", "expected a header line first (SCALE-Sim skips line 1)", 1),
@@ -259,6 +253,12 @@ def load_scalesim_topology(path: str | os.PathLike[str],
                                 f"{len(canon)} columns: missing {missing}", n))
             continue
         label = fields[0] or f"row{n}"
+        allowed = len(canon) + (1 if fmt == "conv" else 0)  # conv: a ninth column may follow
+        if any(fields[allowed:]):
+            issues.append(Issue("", f"layer {label!r}: row has {len(fields)} columns where the "
+                                f"{fmt} format takes at most {allowed} (extra: "
+                                f"{', '.join(repr(f) for f in fields[allowed:])})", n))
+            continue
         values: list[int] = []
         for col, raw in zip(columns[1:], fields[1:len(canon)], strict=True):
             try:

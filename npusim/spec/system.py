@@ -28,6 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.link_catalog import LINK_KINDS
+from npusim.spec.numbers import Int
 from npusim.spec.yamlio import line_for, load_yaml, loads_yaml, validate
 from npusim.units import parse_bandwidth, parse_energy, parse_time
 
@@ -87,7 +88,7 @@ class Link(_Spec):
 class Topology(_Spec):
     kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected"]
     #: torus dimensions (2 for torus2d, 3 for torus3d); none for the others
-    dims: list[Annotated[int, Field(gt=0)]] | None = None
+    dims: list[Annotated[Int, Field(gt=0)]] | None = None
 
     @model_validator(mode="after")
     def _dims(self) -> Topology:
@@ -105,7 +106,7 @@ class System(_Spec):
     assumptions: list[str] = Field(default_factory=list)
     #: a chip preset name or a chip YAML path (relative to the system file)
     chip: str
-    count: int = Field(gt=0)
+    count: Int = Field(gt=0)
     link: Link
     topology: Topology
     host: Link | None = None

@@ -1,7 +1,10 @@
 """Safe YAML reading that remembers the line of every key, and pydantic errors as Issues.
 
 ``load_yaml(path)`` returns the plain data and a map from key path (``cores.core.sram.size``)
-to 1-based line. ``validate(model, data, lines, source)`` builds a pydantic model and turns
+to 1-based line. The document is composed once by PyYAML's safe loader; the line map comes
+from the composed nodes' marks (an alias is never walked twice), and the loader refuses
+duplicate keys, recursive aliases and alias bombs (see :mod:`npusim.limits`) before it
+constructs anything. ``validate(model, data, lines, source)`` builds a pydantic model and turns
 every validation error into an :class:`~npusim.errors.Issue` with its path and line, raising
 one :class:`~npusim.errors.SpecError` that carries all of them.
 """
@@ -16,49 +19,156 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from npusim.errors import Issue, SpecError
+from npusim.limits import MAX_YAML_NODES
 
-__all__ = ["LineMap", "issues_from_validation", "load_yaml", "loads_yaml", "validate"]
+__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml",
+           "read_text", "validate"]
 
 LineMap = dict[str, int]
 M = TypeVar("M", bound=BaseModel)
 
 
-def _walk(node: yaml.Node, path: str, lines: LineMap) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
+class _Refused(Exception):
+    """A composed document npusim will not construct, and the line of the node why."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.issue = Issue("", message, line)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            sub = f"{path}.{key}" if path else key
-            lines[sub] = key_node.start_mark.line + 1
-            _walk(value_node, sub, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, f"{path}[{i}]", lines)
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a recursive alias or a document past MAX_YAML_NODES once aliases expand.
+
+    The composed graph shares an aliased node between its uses, so each node's expanded
+    size is computed once (post-order, memoised by identity): linear in the file, however
+    large the expansion. A node met again while it is still open is its own ancestor.
+    """
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            size[key] = total = 1 + sum(size[id(c)] for c in _children(node))
+            if total > MAX_YAML_NODES:
+                raise _Refused(_line(node), f"aliases expand this node to more than "
+                                            f"{MAX_YAML_NODES} nodes (an alias bomb?)")
+            continue
+        if key in size:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise _Refused(_line(child), "recursive alias: a node contains itself")
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _line_map(root: yaml.Node) -> tuple[LineMap, list[Issue]]:
+    """Key path -> line from the node marks, each node visited once (an alias is not walked
+    again: paths under it fall back to the alias's own key), and every duplicate key."""
+    lines: LineMap = {}
+    issues: list[Issue] = []
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        lines.setdefault(path, _line(node))
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = str(key_node.value)
+                sub = f"{path}.{key}" if path else key
+                if key in first:
+                    issues.append(Issue(sub, f"duplicate key (first at line {first[key]})",
+                                        _line(key_node)))
+                    continue
+                first[key] = lines[sub] = _line(key_node)
+                children.append((value_node, sub))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        # Visited in document order, an anchored node is walked where it is defined, before
+        # any alias to it.
+        stack.extend(reversed(children))
+    return lines, issues
+
+
+def _malformed(exc: yaml.YAMLError, source: str | None) -> SpecError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return SpecError(Issue("", f"malformed YAML: {problem}", line), source)
 
 
 def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
-    """Parse YAML text with the safe loader; malformed YAML is a one-issue SpecError."""
+    """Parse YAML text with the safe loader, composing it once.
+
+    Refused, each as a SpecError with its line: malformed YAML, python tags, duplicate keys
+    (every one), a recursive alias, a document past MAX_YAML_NODES once aliases expand.
+    """
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(Issue("", f"malformed YAML: {problem}", line), source) from None
-    lines: LineMap = {}
-    if node is not None:
-        _walk(node, "", lines)
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            raise _malformed(exc, source) from None
+        except RecursionError:
+            raise SpecError(Issue("", "malformed YAML: nested too deeply"), source) from None
+        if node is None:
+            return None, {}
+        try:
+            _check_expansion(node)
+        except _Refused as exc:
+            raise SpecError(exc.issue, source) from None
+        lines, duplicates = _line_map(node)
+        if duplicates:
+            raise SpecError(duplicates, source)
+        try:
+            data = loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise _malformed(exc, source) from None
+    finally:
+        loader.dispose()
     return data, lines
 
 
-def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, LineMap]:
+def read_text(path: str | os.PathLike[str]) -> str:
+    """A text input file's content; unreadable or not UTF-8 is a one-issue SpecError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise SpecError(Issue("", f"cannot read file: {exc.strerror}"), str(p)) from None
-    return loads_yaml(text, str(p))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(Issue("", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                                  f"{exc.start})"), str(p)) from None
+
+
+def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, LineMap]:
+    return loads_yaml(read_text(path), str(Path(path)))
 
 
 def _path_of(loc: tuple[int | str, ...]) -> str:
@@ -82,13 +192,35 @@ def line_for(path: str, lines: LineMap) -> int | None:
     return lines.get("")
 
 
-def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "") -> list[Issue]:
+class AtPaths(ValueError):
+    """Raised by a cross-field validator: problems each at a key path below the model's
+    own, so each Issue points at the line of the key it is about (``cores.core.sram.size``)
+    rather than at the top of the file."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in problems))
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p).replace(".[", "[")
+
+
+def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "",
+                           at_paths: bool = False) -> list[Issue]:
+    """Every error of ``exc`` as an Issue. With ``at_paths`` a cross-field validator's
+    :class:`AtPaths` problems become one Issue each at its own key; without, one Issue at the
+    model's path (a caller telling a field's own errors from cross-field ones wants that)."""
     issues = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        path = _path_of(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
+        path = _join(prefix, _path_of(loc))
+        cause = (err.get("ctx") or {}).get("error")
+        if at_paths and isinstance(cause, AtPaths):
+            for sub, msg in cause.problems:
+                where = _join(path, sub)
+                issues.append(Issue(where, msg, line_for(where, lines)))
+            continue
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -113,4 +245,4 @@ def validate(model: type[M], data: Any, lines: LineMap, source: str | None) -> M
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, lines), source) from None
+        raise SpecError(issues_from_validation(exc, lines, at_paths=True), source) from None

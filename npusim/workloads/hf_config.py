@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from npusim.errors import WorkloadError
+from npusim.spec.yamlio import read_text
 from npusim.workloads.ir import BITS, bytes_of
 
 __all__ = [
@@ -110,10 +111,11 @@ def _read(source: str | Path | Mapping[str, Any] | ModelConfig) -> tuple[dict[st
         if not p.exists():
             raise WorkloadError(f"no config file or shipped model named {str(source)!r} "
                                 f"(shipped: {', '.join(shipped_models())})")
+    text = read_text(p)
     try:
-        data = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WorkloadError(f"{p}: cannot read the config: {exc}") from None
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkloadError(f"{p}:{exc.lineno}: cannot read the config: {exc.msg}") from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{p}: a config.json must hold a JSON object")
     return data, p.stem

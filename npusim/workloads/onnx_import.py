@@ -120,7 +120,8 @@ def from_onnx(
 ) -> Workload:
     """Build a workload from an ONNX file or ``ModelProto`` (see the module docstring).
 
-    ``batch`` fills the dynamic (symbolic or 0) first dim of every graph input (default 1);
+    ``batch`` fills the dynamic (named or unset) first dim of every graph input (default 1);
+    a dim of value 0 or below is an error.
     static dims are kept, so use ``Workload.with_batch`` to scale a static-batch model.
     ``dims`` gives values for other named symbolic dims, e.g. ``{"seq": 128}``.
     Unsupported nodes raise one ``WorkloadError`` naming all of them; with
@@ -188,6 +189,10 @@ def _bind_inputs(model: onnx.ModelProto, batch: int, dims: dict[str, int],
         for i, d in enumerate(tt.shape.dim):
             if d.HasField("dim_value") and d.dim_value > 0:
                 continue
+            if d.HasField("dim_value"):  # a dynamic dim has a name or nothing, never a value
+                problems.append(f"input {inp.name!r} dim {i} is {d.dim_value}: a size must "
+                                f"be positive")
+                continue
             label = d.dim_param if d.HasField("dim_param") else ""
             if label and label in dims:
                 value = dims[label]
@@ -196,6 +201,10 @@ def _bind_inputs(model: onnx.ModelProto, batch: int, dims: dict[str, int],
             else:
                 problems.append(f"input {inp.name!r} dim {i} ({label or '?'}) is dynamic; "
                                 f"give it with dims={{{label or 'name'!r}: size}}")
+                continue
+            if int(value) <= 0:
+                problems.append(f"input {inp.name!r} dim {i} ({label or '?'}) given as "
+                                f"{value}: a size must be positive")
                 continue
             d.Clear()
             d.dim_value = int(value)

@@ -1,0 +1,78 @@
+"""The ceilings npusim checks inputs against before it starts work, all in one place.
+
+A hostile or mistyped input (``m: 1000000000000``, ``--batch 1000000000``, a YAML alias
+bomb) must be refused with one line that names the key and the estimate, never found out
+by running out of memory. Every check here compares an *estimate* made before allocating
+with a ceiling:
+
+* ``memory_budget()`` — bytes one command may plan to hold at once: 8 GiB, or the value of
+  the ``NPUSIM_MEMORY_BUDGET`` environment variable (a size such as ``32 GiB`` or a number
+  of bytes). The estimates are deliberately rough (the largest arrays a run builds), so the
+  budget is a guard against mistakes, not a tight limit; raise it to run something larger.
+* ``TILE_BYTES`` — host memory per tile of a compiled program, through compilation and the
+  event model: about 370 B measured (a 262144-tile GEMM on tpu_v1 with the bandwidth
+  model raised the peak resident set by 93 MiB), taken as 512 B. A program's tiles are
+  counted from the tiling search's chosen tile before any tile array is built.
+* ``MAX_YAML_NODES`` — nodes a YAML document may hold once its aliases are expanded
+  (a billion-laughs alias bomb expands 9 aliases 9 levels deep to 387 million nodes).
+"""
+
+from __future__ import annotations
+
+import os
+
+from npusim.errors import NpusimError
+from npusim.units import format_bytes, parse_bytes
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "MAX_YAML_NODES", "MEMORY_BUDGET_ENV", "TILE_BYTES",
+           "TooLargeError",
+           "check_memory", "memory_budget",
+           "memory_problem"]
+
+DEFAULT_MEMORY_BUDGET = 8 * 2**30
+MEMORY_BUDGET_ENV = "NPUSIM_MEMORY_BUDGET"
+TILE_BYTES = 512
+# The largest preset workload (an 80-layer LLM) has a few tens of thousands of nodes.
+MAX_YAML_NODES = 1_000_000
+
+
+class TooLargeError(NpusimError):
+    """An input asks for more than a ceiling of this module allows (checked by estimate).
+
+    ``layer`` is the index of the workload layer that passed it, when one did, so that a
+    caller that knows the workload's file can name the layer's line."""
+
+    def __init__(self, message: str, layer: int | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
+def memory_budget() -> int:
+    """Bytes a command may plan to hold: ``$NPUSIM_MEMORY_BUDGET`` or 8 GiB."""
+    raw = os.environ.get(MEMORY_BUDGET_ENV)
+    if not raw:
+        return DEFAULT_MEMORY_BUDGET
+    try:
+        value = parse_bytes(raw)
+    except ValueError as exc:
+        raise TooLargeError(f"{MEMORY_BUDGET_ENV}: {exc}") from None
+    if value <= 0:
+        raise TooLargeError(f"{MEMORY_BUDGET_ENV}: must be positive (got {raw!r})")
+    return value
+
+
+def memory_problem(estimate_bytes: float) -> str | None:
+    """Why an estimate of ``estimate_bytes`` is refused, or None when it fits the budget."""
+    budget = memory_budget()
+    if estimate_bytes <= budget:
+        return None
+    return (f"needs about {format_bytes(estimate_bytes)} of memory, more than the "
+            f"{format_bytes(budget)} budget (set {MEMORY_BUDGET_ENV}, e.g. "
+            f"{MEMORY_BUDGET_ENV}='64 GiB', to allow more)")
+
+
+def check_memory(what: str, estimate_bytes: float) -> None:
+    """Refuse ``what`` (an option and its value) when its estimate passes the budget."""
+    problem = memory_problem(estimate_bytes)
+    if problem is not None:
+        raise TooLargeError(f"{what}: {problem}")
