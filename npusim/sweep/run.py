@@ -46,7 +46,8 @@ from npusim.sweep.cache import (
     point_key,
     workload_digest,
 )
-from npusim.sweep.expand import build_chip, expand, workload_overrides
+from npusim.sweep.columns import LAYER_COLUMNS, METRIC_COLUMNS, RESERVED_COLUMNS, SUMMARY_METRICS
+from npusim.sweep.expand import Pruned, build_chip, iter_points, workload_overrides
 from npusim.sweep.spec import Sweep, WorkloadEntry, load_sweep, sweep_from_data
 from npusim.sweep.systems import (
     SYSTEM_METRIC_COLUMNS,
@@ -59,42 +60,6 @@ from npusim.workloads.ir import Workload
 
 __all__ = ["METRIC_COLUMNS", "RESERVED_COLUMNS", "Task", "build_workload", "layers_of", "plan", "run_sweep",
            "run_task"]
-
-#: Metrics taken from ``Result.summary()`` (renamed where the table uses another name).
-_SUMMARY_METRICS = {
-    "latency_s": "latency_s", "cycles": "cycles", "inferences_per_s": "throughput",
-    "effective_tops": "effective_tops", "energy_j": "energy_j",
-    "energy_mac_j": "energy_mac_j", "energy_sram_j": "energy_sram_j",
-    "energy_dram_j": "energy_dram_j", "energy_noc_j": "energy_noc_j",
-    "energy_vector_j": "energy_vector_j",
-    "energy_static_j": "energy_static_j", "average_power_w": "average_power_w",
-    "tops_per_w": "tops_per_w", "inferences_per_j": "inferences_per_j",
-    "utilization": "utilization", "dram_read_bytes": "dram_read_bytes",
-    "dram_write_bytes": "dram_write_bytes", "dram_dup_bytes": "dram_dup_bytes",
-    "noc_bytes": "noc_bytes", "macs": "macs", "layers": "layers",
-    "batch": "batch", "bound_compute_layers": "bound_compute_layers",
-    "bound_memory_layers": "bound_memory_layers", "bound_vector_layers": "bound_vector_layers",
-    "weights_resident": "weights_resident",  # 1.0 when weights stayed in the shared SRAM
-}
-#: Per-layer columns kept in each cache entry (for per-layer breakdown plots).
-_LAYER_COLUMNS = ("layer", "op", "bound", "latency_s", "energy_j", "utilization",
-                  "dram_read_bytes", "dram_write_bytes", "time_mac_s", "time_fill_drain_s",
-                  "time_sram_stall_s", "time_vector_s", "time_dma_exposed_s",
-                  "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
-                  "time_noc_s", "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
-                  "energy_noc_j", "energy_vector_j", "energy_static_j")
-
-METRIC_COLUMNS: tuple[str, ...] = (
-    *_SUMMARY_METRICS.values(), "dram_bytes", "peak_tops", "area_mm2", "area_array_mm2",
-    "area_vector_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_dram_controller_mm2",
-    "perf_per_mm2", "tops_per_mm2", "perf_per_w",
-)
-
-#: Columns of the table besides the axes; no axis may take one of these names.
-RESERVED_COLUMNS: frozenset[str] = frozenset(
-    {"point", "workload", "status", "error", "key", "pareto", *METRIC_COLUMNS,
-     *SYSTEM_METRIC_COLUMNS})
-
 
 # ---------------------------------------------------------------------------------------
 # Workloads
@@ -146,7 +111,7 @@ class Task:
 
 
 def _layer_table(df: pd.DataFrame) -> dict[str, list[Any]]:
-    cols = [c for c in _LAYER_COLUMNS if c in df.columns]
+    cols = [c for c in LAYER_COLUMNS if c in df.columns]
     return {c: df[c].tolist() for c in cols}
 
 
@@ -164,7 +129,7 @@ def run_task(task: Task, workload: Workload) -> dict[str, Any]:
         resident = {"auto": None, "yes": True, "no": False}[task.weights_resident]
         res = simulate(chip, workload, memory=task.memory, weights_resident=resident)
         summary = res.summary()
-        metrics = {name: float(summary[k]) for k, name in _SUMMARY_METRICS.items()
+        metrics = {name: float(summary[k]) for k, name in SUMMARY_METRICS.items()
                    if k in summary}
         return {"status": "ok", "metrics": metrics, "layers": _layer_table(res.layers)}
     except (NpusimError, ValueError) as exc:  # pydantic ValidationError is a ValueError
@@ -295,13 +260,13 @@ class Plan:
 
 def plan(sweep: Sweep) -> Plan:
     """Expand ``sweep`` and key every run; builds chips and workloads, simulates nothing."""
-    points, pruned = expand(sweep)
+    pruned = Pruned()
     labels = sweep.labels
     built: dict[tuple[int, str], tuple[str | None, str | None]] = {}
     workloads: dict[str, Workload] = {}
     runs: list[_Run] = []
     tasks: dict[str, Task] = {}
-    for i, values in enumerate(points):
+    for i, values in enumerate(iter_points(sweep, pruned)):
         system = None
         try:
             if sweep.is_system:
@@ -342,7 +307,7 @@ def plan(sweep: Sweep) -> Plan:
                             sweep.weights_resident)
             runs.append(_Run(i, values, label, chip, key))
             tasks.setdefault(key, task)
-    return Plan(sweep, runs, workloads, tasks, pruned)
+    return Plan(sweep, runs, workloads, tasks, pruned.count)
 
 
 def _scalar(v: Any) -> Any:

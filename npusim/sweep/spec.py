@@ -45,12 +45,12 @@ from __future__ import annotations
 
 import copy
 import keyword
-import types
-import typing
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from npusim.errors import Issue, SpecError
@@ -62,13 +62,17 @@ from npusim.spec.yamlio import (
     load_yaml,
     loads_yaml,
 )
+from npusim.sweep.constraints import ConstraintError, compile_constraint
+from npusim.sweep.keypath import resolve_key, set_path
 
 __all__ = [
+    "MAX_POINTS",
     "Axis",
     "AxisSpec",
     "Sweep",
     "SweepFile",
     "WorkloadEntry",
+    "discretise",
     "load_sweep",
     "loads_sweep",
     "resolve_key",
@@ -77,6 +81,10 @@ __all__ = [
 ]
 
 WORKLOAD_PREFIX = "workload."
+#: The most design points a sweep may have before constraints (a grid's product of axis
+#: lengths, a sampled sweep's samples); a larger one is refused when the file is read, before
+#: any work. A million points already take hours to simulate on one machine.
+MAX_POINTS = 1_000_000
 _FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".onnx")
 
 
@@ -185,79 +193,6 @@ class SweepFile(_Model):
 
 
 # ---------------------------------------------------------------------------------------
-# Key paths into the chip spec
-
-
-def _strip_optional(ann: Any) -> list[Any]:
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        return [a for a in typing.get_args(ann) if a is not type(None)]
-    return [ann]
-
-
-def _model_in(ann: Any) -> type[BaseModel] | None:
-    for a in _strip_optional(ann):
-        if isinstance(a, type) and issubclass(a, BaseModel):
-            return a
-    return None
-
-
-def _dict_in(ann: Any) -> tuple[Any, Any] | None:
-    for a in _strip_optional(ann):
-        if typing.get_origin(a) is dict:
-            return typing.get_args(a)  # type: ignore[return-value]
-    return None
-
-
-def resolve_key(path: str, spec: type[BaseModel] = Chip) -> TypeAdapter[Any]:
-    """The validator of the field at ``path`` of ``spec`` (the chip spec unless told);
-    ``ValueError`` if the path is unknown."""
-    model: type[BaseModel] | None = spec
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if model is None:
-            raise ValueError(f"{'.'.join(parts[:i])} has no sub-keys")
-        info = model.model_fields.get(part)
-        if info is None:
-            known = ", ".join(model.model_fields)
-            raise ValueError(f"unknown key {part!r} in {path!r} (known here: {known})")
-        ann = info.annotation
-        if last:
-            if not info.metadata:
-                return TypeAdapter(cast(Any, ann))
-            args = (ann, *info.metadata)  # Annotated[*args] needs Python 3.11 syntax
-            return TypeAdapter(Annotated.__class_getitem__(args))  # type: ignore[attr-defined]
-        sub = _model_in(ann)
-        if sub is not None:
-            model = sub
-            continue
-        kv = _dict_in(ann)
-        if kv is not None and i == len(parts) - 2:
-            key_t, value_t = kv
-            TypeAdapter(key_t).validate_python(parts[-1])
-            return TypeAdapter(value_t | None)
-        raise ValueError(f"{'.'.join(parts[:i + 1])} has no sub-key {parts[i + 1]!r}")
-    raise ValueError("empty key path")  # pragma: no cover - split never yields nothing
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``path`` in a nested dict; missing or null parents become dicts. None removes
-    the key, so the field takes its default (``dram.bandwidth: null``) and a dict entry
-    (``macs_per_cycle.int4: null``) disappears."""
-    parts = path.split(".")
-    node = data
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    if value is None:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-
-
-# ---------------------------------------------------------------------------------------
 # The resolved sweep
 
 
@@ -311,6 +246,8 @@ class Sweep:
     is_system: bool = False
     #: a system sweep's plan where no axis sets it
     parallel: dict[str, Any] = field(default_factory=dict)
+    #: the file line of each constraint (for errors found while evaluating one)
+    constraint_lines: tuple[int | None, ...] = ()
 
     @property
     def axis_names(self) -> list[str]:
@@ -320,29 +257,33 @@ class Sweep:
     def labels(self) -> list[str]:
         return [w.default_label() for w in self.workloads]
 
-    def points(self) -> list[dict[str, Any]]:
-        """The design points after constraints (see :func:`npusim.sweep.expand.expand`)."""
-        from npusim.sweep.expand import expand
+    def dimensions(self) -> list[list[Axis]]:
+        """The independent dimensions: one axis each, or the axes of a group (zipped); a
+        ``zip`` sweep is one dimension of all its axes."""
+        if self.mode == "zip":
+            return [list(self.axes)] if self.axes else []
+        dims: list[list[Axis]] = []
+        by_group: dict[str, list[Axis]] = {}
+        for a in self.axes:
+            if a.group is None:
+                dims.append([a])
+            elif a.group in by_group:
+                by_group[a.group].append(a)
+            else:
+                by_group[a.group] = [a]
+                dims.append(by_group[a.group])
+        return dims
 
-        return expand(self)[0]
+    def dimension_sizes(self) -> list[int]:
+        """How many values each dimension has (a range axis counts as its ``num``)."""
+        return [len(dim[0].values) if dim[0].values is not None else 0
+                for dim in self.dimensions()]
 
-    def describe(self) -> str:
-        from npusim.sweep.expand import expand
-
-        pts, pruned = expand(self)
-        how = self.mode if self.mode in ("grid", "zip") else \
-            f"{self.mode} ({self.samples} samples, seed {self.seed})"
-        axes = ", ".join(self.axis_names) or "no axes"
-        text = (f"{how} over {len(self.axes)} axes ({axes}): {len(pts)} points"
-                f"{f' ({pruned} pruned by constraints)' if pruned else ''} x "
-                f"{len(self.workloads)} workloads ({', '.join(self.labels)}) = "
-                f"{len(pts) * len(self.workloads)} runs; "
-                f"{'system' if self.is_system else 'base'} {self.base.get('name')!r}, "
-                f"memory {self.memory}"
-                f"{'' if self.weights_resident == 'auto' else ', weights resident ' + self.weights_resident}")
-        for note in self.notes:
-            text += f"\n  note: {note}"
-        return text
+    def size(self) -> int:
+        """Design points before constraints: the grid's product, or the samples drawn."""
+        if self.mode in ("random", "lhs"):
+            return int(self.samples or 0)
+        return math.prod(self.dimension_sizes())
 
 
 def _key_problem(exc: ValueError, key: str) -> str:
@@ -505,7 +446,7 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
             issues.append(Issue(where, "a low/high axis cannot be in a group", line))
             continue
         axes.append(Axis(name, key, None, float(low), float(high), spec.log, bool(integer)))
-    from npusim.sweep.run import RESERVED_COLUMNS
+    from npusim.sweep.columns import RESERVED_COLUMNS
 
     names = [a.name for a in axes]
     for a in axes:
@@ -570,6 +511,26 @@ def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[
                                 line_for(f"axes.{members[0].key}", lines)))
 
 
+def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> None:
+    """Refuse a sweep of more than :data:`MAX_POINTS` points before anything is expanded."""
+    if sf.mode in ("random", "lhs"):
+        if sf.samples is not None and sf.samples > MAX_POINTS:
+            issues.append(Issue("samples", f"{sf.samples:,} samples is past the limit of "
+                                f"{MAX_POINTS:,} points", line_for("samples", lines)))
+        return
+    dims: dict[str, int] = {}  # one entry per dimension: its number of values
+    for a in axes:
+        dim = "*" if sf.mode == "zip" else f"group {a.group}" if a.group else f"axis {a.name}"
+        dims.setdefault(dim, len(a.values) if a.values is not None else sf.axes[a.key].num or 1)
+    sizes = list(dims.values())
+    total = math.prod(sizes)
+    if total > MAX_POINTS:
+        issues.append(Issue("axes", f"the {sf.mode} has {' x '.join(map(str, sizes))} = "
+                            f"{total:,} points (before constraints), past the limit of "
+                            f"{MAX_POINTS:,}; use fewer values, group axes, or mode: random "
+                            "with samples:", line_for("axes", lines)))
+
+
 def _parallel(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> dict[str, Any]:
     """The file's ``parallel:`` validated (problems recorded in ``issues``)."""
     from npusim.sweep.systems import parallel_adapter
@@ -622,8 +583,6 @@ def _resolve_system_sweep(sf: SweepFile, root: Path, lines: LineMap, issues: lis
 def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None = None,
                     root: str | Path | None = None) -> Sweep:
     """Validate parsed sweep data and resolve it; paths are relative to ``root``."""
-    from npusim.sweep.expand import compile_constraint, discretise
-
     lines = lines or {}
     if not isinstance(data, dict):
         kind = "empty file" if data is None else f"a {type(data).__name__}"
@@ -668,11 +627,12 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
     if base is not None:
         _check_values_on_base(base, axes, lines, issues, root_dir)
     _check_layout(sf, axes, lines, issues)
+    _check_size(sf, axes, lines, issues)
     names = [a.name for a in axes]
     for i, text in enumerate(sf.constraints):
         try:
             compile_constraint(text, names)
-        except ValueError as exc:
+        except ConstraintError as exc:
             issues.append(Issue(f"constraints[{i}]", str(exc),
                                 line_for(f"constraints[{i}]", lines)))
     for i, obj in enumerate(sf.objectives):
@@ -699,7 +659,24 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
         memory=sf.memory, weights_resident=sf.weights_resident,
         objectives=tuple(sf.objectives), source=source,
         input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes),
-        is_system=sf.system is not None, parallel=_parallel(sf, lines, []))
+        is_system=sf.system is not None, parallel=_parallel(sf, lines, []),
+        constraint_lines=tuple(line_for(f"constraints[{i}]", lines)
+                               for i in range(len(sf.constraints))))
+
+
+def discretise(axis: Axis, num: int | None) -> Axis:
+    """A range axis as ``num`` evenly (or log-evenly) spaced values; value axes unchanged."""
+    if axis.values is not None:
+        return axis
+    assert axis.low is not None and axis.high is not None and num is not None
+    if num == 1:
+        raw = np.array([axis.low])
+    elif axis.log:
+        raw = np.geomspace(axis.low, axis.high, num)
+    else:
+        raw = np.linspace(axis.low, axis.high, num)
+    vals = [round(float(x)) if axis.integer else float(x) for x in raw]
+    return replace(axis, values=tuple(dict.fromkeys(vals)))
 
 
 def loads_sweep(text: str, source: str | None = None, root: str | Path | None = None) -> Sweep:
