@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -398,6 +399,30 @@ def _progress(total: int, enabled: bool) -> Any:
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
+#: Metrics a cached entry must hold for the table to be built from it.
+_REQUIRED = ("latency_s", "energy_j", "throughput", "effective_tops", "average_power_w",
+             "dram_read_bytes", "dram_write_bytes")
+_REQUIRED_SYSTEM = ("latency_s", "energy_j", "throughput", "chips_used")
+#: seconds between looks at runs another sweep on the same cache is computing
+CLAIM_POLL_S = 0.5
+
+
+def _execute(tasks: list[Task], workloads: dict[str, Workload], done: Done, *,
+             workers: int | None, client: Any) -> None:
+    """Run ``tasks`` on Dask (``client``), in this process or on a local pool."""
+    if not tasks:
+        return
+    wls = {t.workload_id: workloads[t.workload_id] for t in tasks}
+    if client is not None:
+        _execute_dask(tasks, wls, client, done)
+        return
+    n = (os.cpu_count() or 1) if workers is None else workers
+    if n <= 0 or len(tasks) == 1:
+        _execute_inline(tasks, wls, done)
+    else:
+        _execute_local(tasks, wls, n, done)
+
+
 def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
               workers: int | None = None, client: Any = None, scheduler: str | None = None,
               cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
@@ -410,6 +435,9 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
     instead. ``cache_dir=None`` disables the cache. ``limit`` computes at most that many
     new runs (the rest stay missing from the table's metrics, with status ``pending``).
 
+    Runs another live sweep has claimed on the same cache are not computed again: this one
+    waits for their entries (and takes a claim over if its sweep dies).
+
     The table has ``point``, ``workload``, one column per axis, ``status`` (ok, error,
     pending), ``error``, the metrics of :data:`METRIC_COLUMNS` and the cache ``key``.
     ``df.attrs["sweep"]`` counts runs computed, read from cache, failed and pruned.
@@ -417,21 +445,25 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
     sweep = _as_sweep(spec)
     p = plan(sweep)
     cache = PointCache(cache_dir)
+    required = _REQUIRED_SYSTEM if sweep.is_system else _REQUIRED
     outcomes: dict[str, dict[str, Any]] = {}
-    todo: list[Task] = []
+    missing: list[Task] = []
     for key, task in p.tasks.items():
-        entry = cache.get(key)
+        entry = cache.get(key, required)
         if entry is not None:
             outcomes[key] = entry
         else:
-            todo.append(task)
+            missing.append(task)
     cached = len(outcomes)
     if limit is not None:
-        todo = todo[:max(limit, 0)]
-    bar = _progress(len(todo), progress)
+        missing = missing[:max(limit, 0)]
+    bar = _progress(len(missing), progress)
+    computed = 0
 
     def done(task: Task, outcome: dict[str, Any]) -> None:
+        nonlocal computed
         outcomes[task.key] = outcome
+        computed += 1
         if outcome["status"] == "ok" or outcome.get("cacheable"):
             entry = {**outcome, "chip": canonical_chip(Chip.model_validate(task.chip)),
                      "workload": task.workload_id, "memory": task.memory}
@@ -439,35 +471,47 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
                 entry.update(system=task.system, plan=task.plan)
             entry.pop("cacheable", None)
             cache.put(task.key, entry)
+        cache.release(task.key)
         bar.update(1)
 
-    needed = {t.workload_id for t in todo}
-    wls = {wid: wl for wid, wl in p.workloads.items() if wid in needed}
     own_client = None
+    claimed: list[Task] = []
     try:
-        if todo and (client is not None or scheduler is not None):
-            if client is None:
-                from dask.distributed import Client
+        if missing and client is None and scheduler is not None:
+            from dask.distributed import Client
 
-                own_client = client = Client(scheduler)
-            _execute_dask(todo, wls, client, done)
-        elif todo:
-            n = (os.cpu_count() or 1) if workers is None else workers
-            if n <= 0 or len(todo) == 1:
-                _execute_inline(todo, wls, done)
-            else:
-                _execute_local(todo, wls, n, done)
+            own_client = client = Client(scheduler)
+        waiting = missing
+        while waiting:
+            mine, others = [], []
+            for t in waiting:
+                entry = cache.get(t.key, required)
+                if entry is not None:  # another sweep finished it meanwhile
+                    outcomes[t.key] = entry
+                    cached += 1
+                    bar.update(1)
+                elif cache.claim(t.key):
+                    mine.append(t)
+                else:
+                    others.append(t)
+            claimed.extend(mine)
+            _execute(mine, p.workloads, done, workers=workers, client=client)
+            waiting = others
+            if waiting and not mine:
+                time.sleep(CLAIM_POLL_S)
     finally:
+        for t in claimed:
+            cache.release(t.key)
         bar.close()
         if own_client is not None:
             own_client.close()
     df = _table(p, outcomes)
     if limit is not None:
-        missing = df["key"].notna() & ~df["key"].isin(list(outcomes))
-        df.loc[missing, "status"] = "pending"
+        absent = df["key"].notna() & ~df["key"].isin(list(outcomes))
+        df.loc[absent, "status"] = "pending"
     df.attrs["sweep"] = {
-        "name": sweep.name, "axes": sweep.axis_names, "points": len({r.point for r in p.runs}), "runs": len(df),
-        "unique_runs": len(p.tasks), "computed": len(todo), "cached": cached,
+        "name": sweep.name, "axes": sweep.axis_names, "points": len({r.point for r in p.runs}),
+        "runs": len(df), "unique_runs": len(p.tasks), "computed": computed, "cached": cached,
         "errors": int((df["status"] == "error").sum()), "pruned": p.pruned,
     }
     return df
