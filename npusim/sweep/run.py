@@ -10,7 +10,10 @@ are read back; identical keys are computed once. The rest go to an executor:
 * local worker processes (``concurrent.futures.ProcessPoolExecutor``, default
   ``os.cpu_count()`` workers); the workloads are sent once per process by the pool's
   initializer, each task carries only its chip. A worker that dies (segfault, OOM kill)
-  breaks the pool; the unfinished runs are resubmitted to a fresh pool, up to 3 rounds;
+  breaks the pool; the unfinished runs are resubmitted to a fresh pool, up to 3 rounds.
+  Workers end when the sweep process dies, even by SIGKILL (``PR_SET_PDEATHSIG`` on Linux,
+  and a thread in each worker that watches its parent), so a killed sweep leaves no
+  orphans;
 * a Dask cluster (``client=`` or ``scheduler="tcp://host:8786"``): workloads are scattered
   to every worker once, tasks are submitted with ``retries``, and the scheduler moves the
   runs of a worker that died to the others; a run whose future fails anyway (cancelled
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -144,7 +149,44 @@ def run_task(task: Task, workload: Workload) -> dict[str, Any]:
 _WORKER_WORKLOADS: dict[str, Workload] = {}
 
 
-def _init_worker(workloads: dict[str, Workload]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the sweep process ``parent`` dies, even by SIGKILL (which runs
+    no cleanup in the parent): the kernel sends SIGKILL on the parent's death
+    (``PR_SET_PDEATHSIG``, Linux), and a daemon thread watches for the parent to be gone
+    where that is not available or the parent is not the one who forked us."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
+    first = os.getppid()
+
+    def parent_gone() -> bool:
+        if os.getppid() != first:  # reparented: whoever forked us is gone
+            return True
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def watch() -> None:
+        while not parent_gone():
+            time.sleep(0.5)
+        os._exit(1)
+
+    if parent_gone():  # died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=watch, name="npusim-parent-watch", daemon=True).start()
+
+
+def _init_worker(workloads: dict[str, Workload], parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     _WORKER_WORKLOADS.clear()
     _WORKER_WORKLOADS.update(workloads)
 
@@ -171,7 +213,8 @@ def _execute_local(tasks: list[Task], workloads: dict[str, Workload], workers: i
         if not pending:
             return
         pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                                   initializer=_init_worker, initargs=(workloads,))
+                                   initializer=_init_worker,
+                                   initargs=(workloads, os.getpid()))
         futures = {pool.submit(_run_in_worker, t): t for t in pending.values()}
         try:
             not_done = set(futures)
