@@ -32,7 +32,8 @@ path (``systolic_rows``, ``sram_size``, ``dram_standard``, ``clock``) unless it 
 In ``grid`` mode axes sharing a ``group`` are zipped and groups are crossed; ``zip`` zips all
 axes. ``random`` and ``lhs`` (Latin hypercube) draw ``samples`` points with ``seed``; a group
 is one dimension there too. Constraints are expressions over axis names and the unit names
-``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.expand`).
+``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.constraints`). A sweep
+has at most :data:`MAX_POINTS` points before constraints; a larger one is refused here.
 
 A sweep of a system of many chips names ``system:`` instead of ``base:``; its axes are
 ``system.*``, ``parallel.*`` and ``workload.*`` (see :mod:`npusim.sweep.systems`).
