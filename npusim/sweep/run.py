@@ -54,7 +54,8 @@ from npusim.sweep.cache import (
 )
 from npusim.sweep.columns import LAYER_COLUMNS, METRIC_COLUMNS, RESERVED_COLUMNS, SUMMARY_METRICS
 from npusim.sweep.expand import Pruned, build_chip, iter_points, workload_overrides
-from npusim.sweep.spec import Sweep, WorkloadEntry, load_sweep, sweep_from_data
+from npusim.sweep.schema import WorkloadEntry
+from npusim.sweep.spec import Sweep, load_sweep, sweep_from_data
 from npusim.sweep.systems import (
     SYSTEM_METRIC_COLUMNS,
     build_system,
