@@ -70,23 +70,22 @@ def _rows(dim: list[Axis]) -> list[tuple[Any, ...]]:
 
 
 def _sampled(sweep: Sweep, dims: list[list[Axis]]) -> Iterator[dict[str, Any]]:
+    """Draw every dimension's unit numbers up front (one array each, in the fixed order
+    that makes a seed reproducible), then build the points one at a time."""
     n = int(sweep.samples or 0)
     rng = np.random.default_rng(sweep.seed)
-    columns: list[list[dict[str, Any]]] = []
-    for dim in dims:
-        u = rng.random(n) if sweep.mode == "random" else (rng.permutation(n) + rng.random(n)) / n
-        if dim[0].values is None:
-            a = dim[0]
-            columns.append([{a.name: _from_unit(a, float(x))} for x in u])
-        else:
-            rows = _rows(dim)
-            idx = np.minimum((u * len(rows)).astype(np.int64), len(rows) - 1)
-            columns.append([dict(zip((a.name for a in dim), rows[i], strict=True)) for i in idx])
+    draws = [rng.random(n) if sweep.mode == "random" else (rng.permutation(n) + rng.random(n)) / n
+             for _ in dims]
+    rows = [_rows(dim) if dim[0].values is not None else [] for dim in dims]
     seen: set[str] = set()
     for i in range(n):
         p: dict[str, Any] = {}
-        for col in columns:
-            p.update(col[i])
+        for dim, u, dim_rows in zip(dims, draws, rows, strict=True):
+            if dim[0].values is None:
+                p[dim[0].name] = _from_unit(dim[0], float(u[i]))
+            else:
+                row = dim_rows[min(int(u[i] * len(dim_rows)), len(dim_rows) - 1)]
+                p.update(zip((a.name for a in dim), row, strict=True))
         ident = json.dumps(p, sort_keys=True, default=str)
         if ident not in seen:
             seen.add(ident)

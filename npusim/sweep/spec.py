@@ -406,13 +406,15 @@ def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[
                                 line_for(f"axes.{members[0].key}", lines)))
 
 
-def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> None:
-    """Refuse a sweep of more than :data:`MAX_POINTS` points before anything is expanded."""
+def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> bool:
+    """Refuse a sweep of more than :data:`MAX_POINTS` points before anything is expanded;
+    True if refused."""
     if sf.mode in ("random", "lhs"):
         if sf.samples is not None and sf.samples > MAX_POINTS:
             issues.append(Issue("samples", f"{sf.samples:,} samples is past the limit of "
                                 f"{MAX_POINTS:,} points", line_for("samples", lines)))
-        return
+            return True
+        return False
     dims: dict[str, int] = {}  # one entry per dimension: its number of values
     for a in axes:
         dim = "*" if sf.mode == "zip" else f"group {a.group}" if a.group else f"axis {a.name}"
@@ -424,6 +426,8 @@ def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Is
                             f"{total:,} points (before constraints), past the limit of "
                             f"{MAX_POINTS:,}; use fewer values, group axes, or mode: random "
                             "with samples:", line_for("axes", lines)))
+        return True
+    return False
 
 
 def _parallel(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> dict[str, Any]:
@@ -519,10 +523,10 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
             issues.append(Issue(f"workloads[{i}]", f"two workloads are labelled {lab!r}; "
                                 "set label:", line_for(f"workloads[{i}]", lines)))
     axes = _resolve_axes(sf, lines, issues, root_dir)
-    if base is not None:
-        _check_values_on_base(base, axes, lines, issues, root_dir)
     _check_layout(sf, axes, lines, issues)
-    _check_size(sf, axes, lines, issues)
+    too_big = _check_size(sf, axes, lines, issues)
+    if base is not None and not too_big:  # a chip validation per value: skipped if refused
+        _check_values_on_base(base, axes, lines, issues, root_dir)
     names = [a.name for a in axes]
     for i, text in enumerate(sf.constraints):
         try:
