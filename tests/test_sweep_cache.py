@@ -229,12 +229,13 @@ def test_a_stale_claim_from_a_killed_sweep_is_taken_over(tmp_path: Path,
 
 def test_a_second_sweep_waits_for_the_first_and_computes_nothing(
         tmp_path: Path, truth: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    import npusim.sweep.execute as exec_mod
     import npusim.sweep.run as run_mod
 
     monkeypatch.setattr(run_mod, "CLAIM_POLL_S", 0.05)
     computed: list[str] = []
-    real = run_mod.run_task
-    monkeypatch.setattr(run_mod, "run_task",
+    real = exec_mod.run_task
+    monkeypatch.setattr(exec_mod, "run_task",
                         lambda t, wl: computed.append(t.key) or real(t, wl))
     key = truth["key"].iloc[0]
     done_elsewhere = tmp_path / "elsewhere"

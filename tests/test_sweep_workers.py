@@ -20,13 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = """
 import sys, time
 sys.path.insert(0, {root!r})
+import npusim.sweep.execute as exec_mod
 import npusim.sweep.run as run_mod
 from npusim.sweep.spec import sweep_from_data
-real = run_mod.run_task
+real = exec_mod.run_task
 def slow(task, wl):
     time.sleep(60)
     return real(task, wl)
-run_mod.run_task = slow
+exec_mod.run_task = slow
 spec = {{
     "name": "t", "base": "tpu_v1",
     "set": {{"dram.bandwidth": None, "dram.channels": None, "cores.core.accumulator": None}},
