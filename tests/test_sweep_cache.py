@@ -263,3 +263,38 @@ def test_a_second_sweep_waits_for_the_first_and_computes_nothing(
     assert computed == []
     assert df.attrs["sweep"]["computed"] == 0 and df.attrs["sweep"]["cached"] == 1
     assert df["latency_s"].iloc[0] == truth["latency_s"].iloc[0]
+
+
+_TWIN_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+import npusim.sweep.execute as exec_mod
+from npusim.sweep.run import run_sweep
+real = exec_mod.run_task
+def slow(task, wl):  # long enough for the two sweeps to overlap
+    time.sleep(0.3)
+    return real(task, wl)
+exec_mod.run_task = slow
+df = run_sweep({spec!r}, workers=0, cache_dir={cache!r}, progress=False)
+print(json.dumps({{"computed": df.attrs["sweep"]["computed"], "cached": df.attrs["sweep"]["cached"],
+                  "latency": df["latency_s"].tolist()}}))
+"""
+
+
+def test_two_sweep_processes_on_one_cache_compute_each_run_once(tmp_path: Path) -> None:
+    import sys
+
+    spec = str(ROOT / "workloads" / "sweeps" / "small.yaml")
+    script = _TWIN_SCRIPT.format(root=str(ROOT), spec=spec, cache=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    runs = 6  # small.yaml: 8 grid points, 2 pruned, one workload
+    assert sum(o["computed"] for o in outs) == runs
+    assert all(o["computed"] + o["cached"] == runs for o in outs)
+    assert outs[0]["latency"] == outs[1]["latency"]
+    assert list(tmp_path.glob("??/*.claim")) == []
