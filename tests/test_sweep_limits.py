@@ -85,16 +85,14 @@ constraints:
 
 
 @pytest.mark.parametrize("text", [
-    "((10**64)**64)**64 > rows",              # a ** tower: refused before it is computed
-    "2 ** 300 > rows",
-    "rows ** 100 > 1",                        # base from the point: 2^(100 log2 rows) bits
-    "'x' * 1000000000 == 'y'",                # would allocate 1 GB
-    "(rows,) * 1000000000 == ()",
-    "rows / 0 > 1",
-    "10.0 ** 400 > rows",                     # float overflow
+    "rows ** 100 > 1",                        # 2^(100 log2 rows) bits: refused, not computed
+    "rows * 2 ** 200 * rows ** 10 > 1",       # 2^266: past the limit at the last product
+    "(rows,) * 1000000000 == ()",             # would allocate 8 GB
+    "rows / (rows - 64) > 1",                 # zero at this point
+    "rows ** 200.5 > 1",                      # float overflow
     "rows < 'a'",                             # int < str
 ])
-def test_constraints_that_cannot_be_evaluated_name_file_line_and_text(text: str) -> None:
+def test_constraints_that_fail_at_a_point_name_file_line_text_and_point(text: str) -> None:
     body = HEAD + f"""\
 axes:
   cores.core.systolic.rows: {{values: [64], name: rows}}
@@ -108,7 +106,29 @@ constraints:
     msg = str(info.value)
     assert "\n" not in msg
     assert msg.startswith("t.yaml:9: constraints[1]: ")  # HEAD is 4 lines, the entry line 9
-    assert repr(text) in msg
+    assert repr(text) in msg and "{'rows': 64}" in msg
+
+
+@pytest.mark.parametrize("text", [
+    "((10**64)**64)**64 > rows",              # a ** tower: refused before it is computed
+    "2 ** 300 > rows",
+    "'x' * 1000000000 == rows",               # would allocate 1 GB
+    "10.0 ** 400 > rows",                     # float overflow
+    "rows > 1 / 0",
+])
+def test_constraints_that_fail_whatever_the_point_are_refused_when_read(text: str) -> None:
+    body = HEAD + f"""\
+axes:
+  cores.core.systolic.rows: {{values: [64], name: rows}}
+constraints:
+  - rows > 1
+  - "{text}"
+"""
+    with pytest.raises(SpecError) as info:
+        loads_sweep(body, "t.yaml", ROOT)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("t.yaml:9: constraints[1]: ")
 
 
 @pytest.mark.parametrize("text", [

@@ -14,7 +14,9 @@ Every evaluation costs a bounded amount of time and memory, whatever the text:
 * arithmetic takes numbers only (``"x" * 10**9`` is refused, not allocated);
 * an integer may hold at most :data:`MAX_INT_BITS` bits, checked *before* ``**`` computes
   (``((10**64)**64)**64`` is refused at once, where Python would grind for minutes) and
-  after every other operation.
+  after every other operation;
+* parts that use no axis are evaluated once when the constraint is compiled, so one that
+  can never be evaluated is refused with the file rather than at the first point.
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def _power(base: Any, exp: Any) -> Any:
     """``base ** exp`` refused before computing when its integer result would be too big."""
     if isinstance(base, int) and isinstance(exp, int) and exp > 0 \
             and (abs(base) > 1 and (abs(base).bit_length() - 1) * exp > MAX_INT_BITS):
-        raise ConstraintError(f"{base} ** {exp} is past {MAX_INT_BITS} bits")
+        shown = str(base) if abs(base) < 10**12 else f"a {abs(base).bit_length()}-bit integer"
+        raise ConstraintError(f"{shown} ** {exp} is past {MAX_INT_BITS} bits")
     if isinstance(exp, float) or isinstance(base, float):
         return math.pow(base, exp)  # OverflowError instead of a huge float loop
     return base ** exp
@@ -204,4 +207,20 @@ def compile_constraint(text: str, names: list[str] | set[str]) -> Constraint:
     if depth > MAX_DEPTH:
         raise ConstraintError(f"nested too deeply (at most {MAX_DEPTH} levels)")
     _check(tree, set(names))
+    _fold_constants(tree, set(names))
     return Constraint(text, tree)
+
+
+def _fold_constants(tree: ast.Expression, names: set[str]) -> None:
+    """Evaluate once every arithmetic part that uses no axis, so one that can never be
+    evaluated (``2 ** 300``, ``'x' * 10**9``, ``1 / 0``) is refused with the file, not at
+    the first point."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)) and not any(
+                isinstance(n, ast.Name) and n.id in names for n in ast.walk(node)):
+            try:
+                _eval(node, {})
+            except ConstraintError:
+                raise
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ConstraintError(f"{type(exc).__name__}: {exc}") from None
