@@ -13,7 +13,8 @@ Every evaluation costs a bounded amount of time and memory, whatever the text:
   exhaust the stack);
 * arithmetic takes numbers only (``"x" * 10**9`` is refused, not allocated);
 * an integer may hold at most :data:`MAX_INT_BITS` bits, checked *before* ``**`` computes
-  (``((10**64)**64)**64`` is refused at once, where Python would grind for minutes) and
+  (a tower such as ``((10**64)**64)**64 ...`` is refused at its first step past the
+  limit, before Python spends minutes and gigabytes on exact big integers) and
   after every other operation;
 * parts that use no axis are evaluated once when the constraint is compiled, so one that
   can never be evaluated is refused with the file rather than at the first point.
