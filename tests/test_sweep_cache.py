@@ -187,6 +187,7 @@ def _dead_pid() -> int:
 
 
 def _write_claim(cache: PointCache, key: str, pid: int, host: str | None = None) -> Path:
+    """A claim as another sweep with ``pid`` writes it (without its start time: unknown)."""
     path = cache.claim_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"host": host or cache._host, "pid": pid}))
@@ -209,6 +210,14 @@ def test_claims_live_stale_and_foreign(tmp_path: Path) -> None:
             live.kill()
     _write_claim(c, key, _dead_pid())
     assert c.claim(key)  # the dead sweep's claim is taken over
+    with subprocess.Popen(["sleep", "30"]) as reused:
+        try:  # a live process under the claimer's pid, started at another time
+            path = _write_claim(c, key, reused.pid)
+            claim = json.loads(path.read_text())
+            path.write_text(json.dumps({**claim, "started": 1}))
+            assert c.claim(key)
+        finally:
+            reused.kill()
     path = _write_claim(c, key, 1, host="elsewhere")
     assert not c.claim(key)  # another host's pid cannot be checked: live while fresh
     old = time.time() - FOREIGN_CLAIM_STALE_S - 60
@@ -256,7 +265,8 @@ def test_a_second_sweep_waits_for_the_first_and_computes_nothing(
 
             writer = threading.Thread(target=finish)
             writer.start()
-            df = _sweep(tmp_path)
+            with pytest.warns(UserWarning, match="1 runs are being computed by another sweep"):
+                df = _sweep(tmp_path)
             writer.join()
         finally:
             first_sweep.kill()

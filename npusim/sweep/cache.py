@@ -23,10 +23,11 @@ non-negative numbers with a positive latency and every metric the table needs, a
 
 Claims keep two sweeps on one cache from computing a point twice. A sweep that is about to
 compute a run creates ``abcdef….claim`` exclusively (``O_CREAT | O_EXCL``) holding its host
-and pid, and removes it once the entry is written; a sweep that finds the claim of a live
-process waits for that entry instead. A claim whose pid is gone on this host (a sweep killed
-with SIGKILL), or one from another host not touched for :data:`FOREIGN_CLAIM_STALE_S`, is
-stale and taken over.
+and pid (and the pid's start time, so a reused pid is not mistaken for the claimer), and
+removes it once the entry is written; a sweep that finds the claim of a live process waits
+for that entry instead. A claim whose process is gone on this host (a sweep killed with
+SIGKILL), or one from another host not touched for :data:`FOREIGN_CLAIM_STALE_S`, is stale
+and taken over.
 """
 
 from __future__ import annotations
@@ -138,14 +139,25 @@ def entry_problem(entry: Any, key: str, required: Iterable[str] = ()) -> str | N
     return None
 
 
-def _pid_alive(pid: int) -> bool:
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), to tell a reused pid
+    from the claimer; None where /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, started: Any = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
-        return True
-    return True
+        pass
+    now = _started(pid)
+    return not (isinstance(started, int) and now is not None and now != started)
 
 
 class PointCache:
@@ -240,7 +252,8 @@ class PointCache:
             return True
         path = self.claim_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        mine = json.dumps({"host": self._host, "pid": os.getpid()})
+        mine = json.dumps({"host": self._host, "pid": os.getpid(),
+                           "started": _started(os.getpid())})
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -268,7 +281,7 @@ class PointCache:
             return "stale" if age > FOREIGN_CLAIM_STALE_S else "live"
         if doc["pid"] == os.getpid():
             return "mine"
-        return "live" if _pid_alive(doc["pid"]) else "stale"
+        return "live" if _pid_alive(doc["pid"], doc.get("started")) else "stale"
 
     def release(self, key: str) -> None:
         """Drop this process's claim on ``key`` (another's is left alone)."""

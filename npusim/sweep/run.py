@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,6 +314,7 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
 
             own_client = client = Client(scheduler)
         waiting = missing
+        warned = False
         while waiting:
             mine, others = [], []
             for t in waiting:
@@ -327,6 +329,11 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
                     others.append(t)
             claimed.extend(mine)
             execute(mine, p.workloads, done, workers=workers, client=client)
+            if others and not warned:
+                warned = True
+                warnings.warn(f"{len(others)} runs are being computed by another sweep on "
+                              f"{cache.dir}; waiting for them (a .claim file of a dead "
+                              "sweep is taken over)", stacklevel=2)
             waiting = others
             if waiting and not mine:
                 time.sleep(CLAIM_POLL_S)
