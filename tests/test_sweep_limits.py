@@ -16,7 +16,7 @@ from npusim.cli import main
 from npusim.errors import SpecError
 from npusim.sweep.constraints import MAX_INT_BITS, ConstraintError, compile_constraint
 from npusim.sweep.expand import Pruned, iter_points
-from npusim.sweep.spec import MAX_POINTS, load_sweep, loads_sweep
+from npusim.sweep.spec import MAX_RUNS, load_sweep, loads_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = """\
@@ -42,8 +42,10 @@ axes:
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     assert f"{path}:5:" in err  # the axes: line
-    assert f"10 x 10 x 10000000 = {10 * 10 * 10_000_000:,} points" in err
-    assert f"{MAX_POINTS:,}" in err
+    n = 10 * 10 * 10_000_000
+    assert f"10 x 10 x 10000000 = {n:,} points (before constraints) x 1 workloads = {n:,} runs" \
+        in err
+    assert f"past the limit of {MAX_RUNS:,}" in err
 
 
 def test_grouped_axes_count_once_and_sampled_sweeps_count_their_samples() -> None:
@@ -54,9 +56,18 @@ axes:
   cores.core.systolic.cols: {{values: [{ten}], group: a}}
 """
     assert loads_sweep(body, "t.yaml", ROOT).size() == 10  # zipped, not 100
-    with pytest.raises(SpecError, match=r"t\.yaml:\d+: samples: 1,000,001 samples"):
-        loads_sweep(HEAD + f"mode: random\nsamples: {MAX_POINTS + 1}\naxes:\n"
+    with pytest.raises(SpecError, match=rf"t\.yaml:\d+: samples: {MAX_RUNS + 1:,} samples x 1 "
+                       rf"workloads = {MAX_RUNS + 1:,} runs"):
+        loads_sweep(HEAD + f"mode: random\nsamples: {MAX_RUNS + 1}\naxes:\n"
                     "  clock: {low: 100 MHz, high: 1 GHz}\n", "t.yaml", ROOT)
+    # the workloads count: half the limit in points is fine with one workload, not three
+    half = MAX_RUNS // 2
+    loads_sweep(HEAD + f"mode: lhs\nsamples: {half}\naxes:\n  clock: {{low: 100 MHz, high: "
+                "1 GHz}\n", "t.yaml", ROOT)
+    three = HEAD.replace("workloads: [resnet50]", "workloads: [resnet50, bert_base, mobilenet_v2]")
+    with pytest.raises(SpecError, match=rf"x 3 workloads = {3 * half:,} runs"):
+        loads_sweep(three + f"mode: lhs\nsamples: {half}\naxes:\n  clock: {{low: 100 MHz, "
+                    "high: 1 GHz}\n", "t.yaml", ROOT)
 
 
 def test_points_stream_and_constraints_are_applied_as_they_pass() -> None:
@@ -185,4 +196,5 @@ def test_the_sweep_package_imports_one_way() -> None:
 
 def test_shipped_sweeps_stay_under_the_limit() -> None:
     for path in sorted((ROOT / "workloads" / "sweeps").glob("*.yaml")):
-        assert load_sweep(path).size() <= MAX_POINTS
+        s = load_sweep(path)
+        assert s.size() * len(s.workloads) <= MAX_RUNS

@@ -18,7 +18,7 @@ have fewer than ``samples`` points.
 Constraints (:mod:`npusim.sweep.constraints`) are applied as the points stream past; one
 that cannot be evaluated at a point is a :class:`~npusim.errors.SpecError` naming the file,
 the constraint's line, its text and the point. A sweep past
-:data:`~npusim.sweep.spec.MAX_POINTS` points is refused before any point is made.
+:data:`~npusim.sweep.spec.MAX_RUNS` runs is refused before any point is made.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from npusim.spec.arch import Chip
 from npusim.spec.yamlio import issues_from_validation
 from npusim.sweep.constraints import ConstraintError, compile_constraint
 from npusim.sweep.keypath import set_path
-from npusim.sweep.spec import MAX_POINTS, Axis, Sweep
+from npusim.sweep.spec import MAX_RUNS, Axis, Sweep
 
 __all__ = [
     "Pruned",
@@ -94,9 +94,11 @@ def _sampled(sweep: Sweep, dims: list[list[Axis]]) -> Iterator[dict[str, Any]]:
 
 def _all_points(sweep: Sweep) -> Iterator[dict[str, Any]]:
     """Every point before constraints, one at a time."""
-    if sweep.size() > MAX_POINTS:  # a Sweep built in Python skips the file's check
-        raise SpecError(Issue("axes", f"{sweep.size():,} points (before constraints) is past "
-                              f"the limit of {MAX_POINTS:,}"), sweep.source)
+    runs = sweep.size() * max(len(sweep.workloads), 1)
+    if runs > MAX_RUNS:  # a Sweep built in Python skips the file's check
+        raise SpecError(Issue("axes", f"{sweep.size():,} points (before constraints) x "
+                              f"{len(sweep.workloads)} workloads = {runs:,} runs is past the "
+                              f"limit of {MAX_RUNS:,}"), sweep.source)
     dims = sweep.dimensions()
     if not dims:
         yield {}

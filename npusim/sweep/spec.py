@@ -33,7 +33,8 @@ In ``grid`` mode axes sharing a ``group`` are zipped and groups are crossed; ``z
 axes. ``random`` and ``lhs`` (Latin hypercube) draw ``samples`` points with ``seed``; a group
 is one dimension there too. Constraints are expressions over axis names and the unit names
 ``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.constraints`). A sweep
-has at most :data:`MAX_POINTS` points before constraints; a larger one is refused here.
+has at most :data:`MAX_RUNS` runs (points before constraints x workloads); a larger one is
+refused here.
 
 A sweep of a system of many chips names ``system:`` instead of ``base:``; its axes are
 ``system.*``, ``parallel.*`` and ``workload.*`` (see :mod:`npusim.sweep.systems`).
@@ -68,7 +69,7 @@ from npusim.sweep.keypath import resolve_key, set_path
 from npusim.sweep.schema import AxisSpec, SweepFile, WorkloadEntry
 
 __all__ = [
-    "MAX_POINTS",
+    "MAX_RUNS",
     "Axis",
     "AxisSpec",
     "Sweep",
@@ -83,10 +84,11 @@ __all__ = [
 ]
 
 WORKLOAD_PREFIX = "workload."
-#: The most design points a sweep may have before constraints (a grid's product of axis
-#: lengths, a sampled sweep's samples); a larger one is refused when the file is read, before
-#: any work. A million points already take hours to simulate on one machine.
-MAX_POINTS = 1_000_000
+#: The most runs a sweep may have: design points before constraints (a grid's product of
+#: axis lengths, a sampled sweep's samples) times workloads. A larger one is refused when
+#: the file is read, before any work: planning holds about 14 KiB per run (its chip and
+#: task), so the limit is about 3 GB, and that many runs take days on one machine.
+MAX_RUNS = 200_000
 # ---------------------------------------------------------------------------------------
 # The resolved sweep
 
@@ -407,12 +409,14 @@ def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[
 
 
 def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> bool:
-    """Refuse a sweep of more than :data:`MAX_POINTS` points before anything is expanded;
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs before anything is expanded;
     True if refused."""
+    n_wl = len(sf.workloads)
     if sf.mode in ("random", "lhs"):
-        if sf.samples is not None and sf.samples > MAX_POINTS:
-            issues.append(Issue("samples", f"{sf.samples:,} samples is past the limit of "
-                                f"{MAX_POINTS:,} points", line_for("samples", lines)))
+        if sf.samples is not None and sf.samples * n_wl > MAX_RUNS:
+            issues.append(Issue("samples", f"{sf.samples:,} samples x {n_wl} workloads = "
+                                f"{sf.samples * n_wl:,} runs, past the limit of {MAX_RUNS:,}",
+                                line_for("samples", lines)))
             return True
         return False
     dims: dict[str, int] = {}  # one entry per dimension: its number of values
@@ -421,11 +425,12 @@ def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Is
         dims.setdefault(dim, len(a.values) if a.values is not None else sf.axes[a.key].num or 1)
     sizes = list(dims.values())
     total = math.prod(sizes)
-    if total > MAX_POINTS:
+    if total * n_wl > MAX_RUNS:
         issues.append(Issue("axes", f"the {sf.mode} has {' x '.join(map(str, sizes))} = "
-                            f"{total:,} points (before constraints), past the limit of "
-                            f"{MAX_POINTS:,}; use fewer values, group axes, or mode: random "
-                            "with samples:", line_for("axes", lines)))
+                            f"{total:,} points (before constraints) x {n_wl} workloads = "
+                            f"{total * n_wl:,} runs, past the limit of {MAX_RUNS:,}; use "
+                            "fewer values, group axes, or mode: random with samples:",
+                            line_for("axes", lines)))
         return True
     return False
 
