@@ -327,13 +327,13 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
                     mine.append(t)
                 else:
                     others.append(t)
-            claimed.extend(mine)
-            execute(mine, p.workloads, done, workers=workers, client=client)
             if others and not warned:
                 warned = True
                 warnings.warn(f"{len(others)} runs are being computed by another sweep on "
                               f"{cache.dir}; waiting for them (a .claim file of a dead "
                               "sweep is taken over)", stacklevel=2)
+            claimed.extend(mine)
+            execute(mine, p.workloads, done, workers=workers, client=client)
             waiting = others
             if waiting and not mine:
                 time.sleep(CLAIM_POLL_S)
