@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -58,14 +59,28 @@ def test_sweep_plots(tmp_path: Path) -> None:
     assert axis_columns(df) == ["rows", "cols", "sram", "dram"]
     fig = plot_pareto(df, "latency_s", "energy_j", objectives="latency_s,energy_j,area_mm2")
     assert len(fig.axes) == 1
+    ok = df[df["status"] == "ok"]
+    drawn = {(float(x), float(y)) for c in fig.axes[0].collections[:2] for x, y in c.get_offsets()}
+    assert drawn == set(zip(ok["latency_s"], ok["energy_j"], strict=True))
     fig = plot_metric_vs_axis(df, "latency_s", "sram", fixed={"dram": "HBM3-6400"})
     (ax,) = fig.axes
-    assert len(ax.lines) == 1 and len(ax.lines[0].get_xdata()) == 2
-    ok = df[df["status"] == "ok"]
+    # rows/cols (a group) held at the first row's 16x16, dram as told: sram's two values
+    sel = ok[(ok["dram"] == "HBM3-6400") & (ok["rows"] == 16)].sort_values("sram")
+    (line,) = ax.lines
+    np.testing.assert_array_equal(line.get_xydata(),
+                                  sel[["sram", "latency_s"]].to_numpy(dtype=float))
     a, b = layers_of(ok.iloc[0], tmp_path / "c"), layers_of(ok.iloc[-1], tmp_path / "c")
     assert list(a["layer"]) == ["fc1", "act", "fc2"]
     fig = plot_layer_breakdown(a, b, labels=("first", "last"))
     assert len(fig.axes) == 2
+    # each panel's bars stack to the layer latencies (µs), and its title is their sum
+    for ax, t in zip(fig.axes, (a, b), strict=True):
+        widths = np.zeros(len(t))
+        for bars in ax.containers:
+            widths += [r.get_width() for r in bars]
+        parts = [c for c in t.columns if c.startswith("time_") and c != "time_noc_s"]
+        np.testing.assert_allclose(widths, t[parts].fillna(0).sum(axis=1) * 1e6, rtol=1e-12)
+        assert ax.get_title().endswith(f"{widths.sum():.4g} µs total")
     assert plot_layer_breakdown(a, b, kind="energy").axes[0].get_title().startswith("A:")
     table = tmp_path / "t.parquet"
     df.to_parquet(table)

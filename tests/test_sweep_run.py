@@ -108,7 +108,7 @@ def test_resume_after_a_partial_run(tmp_path: Path, reference: pd.DataFrame) -> 
 
 def test_resume_after_an_exception_in_the_middle(tmp_path: Path, reference: pd.DataFrame,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import npusim.sweep.run as run_mod
+    import npusim.sweep.execute as run_mod
 
     real = run_mod.run_task
     calls = {"n": 0}
@@ -133,14 +133,15 @@ def test_resume_after_an_exception_in_the_middle(tmp_path: Path, reference: pd.D
 _KILL_SCRIPT = """
 import sys, time
 sys.path.insert(0, {root!r})
+import npusim.sweep.execute as exec_mod
 import npusim.sweep.run as run_mod
 from npusim.sweep.spec import sweep_from_data
-real = run_mod.run_task
+real = exec_mod.run_task
 def slow(task, wl):
     out = real(task, wl)
     time.sleep(0.4)
     return out
-run_mod.run_task = slow
+exec_mod.run_task = slow
 spec = {spec!r}
 run_mod.run_sweep(sweep_from_data(spec, root={root!r}), workers=0, cache_dir={cache!r},
                   progress=False)
@@ -231,7 +232,7 @@ def test_dask_retries_the_runs_of_a_crashed_worker(tmp_path: Path,
     from dask.distributed import Client, LocalCluster
     from naive_sweep import CrashOnceWorkload
 
-    from npusim.sweep.run import _execute_dask, run_task
+    from npusim.sweep.execute import _execute_dask, run_task
 
     data = spec_data()
     data["workloads"] = [{"inline": TINY}]

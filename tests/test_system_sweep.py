@@ -19,6 +19,7 @@ import pytest
 from npusim.cli import main
 from npusim.errors import SpecError
 from npusim.sweep import run_sweep
+from npusim.sweep.expand import describe, expand
 from npusim.sweep.pareto import pareto_front
 from npusim.sweep.run import plan
 from npusim.sweep.spec import load_sweep, sweep_from_data
@@ -73,8 +74,8 @@ def table(model_dir: Path) -> pd.DataFrame:
 def test_axes_are_named_after_their_last_parts(model_dir: Path) -> None:
     sw = sweep_from_data(_data(), root=model_dir)
     assert sw.is_system and sw.axis_names == ["count", "link_kind", "tp"]
-    assert len(sw.points()) == 2 * 2 * 4
-    assert "system '8x FuriosaAI RNGD server" in sw.describe()
+    assert len(expand(sw)[0]) == 2 * 2 * 4
+    assert "system '8x FuriosaAI RNGD server" in describe(sw)
 
 
 def test_tp2_comm_time_is_the_closed_form_at_the_catalog_link(table: pd.DataFrame) -> None:
@@ -151,7 +152,7 @@ def test_a_rerun_reads_results_and_errors_from_the_cache(model_dir: Path,
 def test_a_swept_link_kind_is_the_catalog_link_then_the_other_link_axes(model_dir: Path) -> None:
     sw = sweep_from_data(_data(axes={"system.link.latency": ["5 us"],
                                      "system.link.kind": ["pcie4_x16"]}), root=model_dir)
-    (point,) = sw.points()
+    (point,) = expand(sw)[0]
     link = build_system(sw, point).link
     assert link.kind == "pcie4_x16"
     assert link.bandwidth == pytest.approx(_pcie_x16(16e9), rel=1e-12)
@@ -171,7 +172,7 @@ def test_random_mode_draws_plans_from_the_axes(model_dir: Path) -> None:
     sw = sweep_from_data(_data(mode="random", samples=6, seed=1,
                                axes={"parallel.tp": [1, 2, 4], "parallel.dp": [1, 2]}),
                          root=model_dir)
-    pts = sw.points()
+    pts = expand(sw)[0]
     assert 1 <= len(pts) <= 6 and all(p["tp"] in (1, 2, 4) and p["dp"] in (1, 2) for p in pts)
 
 
@@ -210,7 +211,7 @@ def test_cli_runs_the_example_and_reports_errors_with_lines(
     example = ROOT / "workloads" / "sweeps" / "rngd_scale_out.yaml"
     sw = load_sweep(example)
     assert sw.is_system and sw.axis_names == ["count", "link_kind", "tp"]
-    assert len(sw.points()) == 3 * 2 * 4 - 6  # tp <= count prunes (2, 4), (2, 8), (4, 8) x 2
+    assert len(expand(sw)[0]) == 3 * 2 * 4 - 6  # tp <= count prunes (2, 4), (2, 8), (4, 8) x 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsystem: rngd_8card\nworkloads: [resnet50]\naxes:\n"
                    "  system.link.kind: [pcie9_x16]\n")

@@ -295,10 +295,11 @@ def _validate_one(path: Path) -> str:
                 f"{system.topology.kind}, {system.link.kind} "
                 f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
     if kind == "sweep":
+        from npusim.sweep.expand import describe
         from npusim.sweep.spec import load_sweep
 
         spec = load_sweep(path)
-        return f"sweep, {spec.describe()}"
+        return f"sweep, {describe(spec)}"
     from npusim.spec.arch import load_arch
 
     chip = load_arch(path)

@@ -1,9 +1,9 @@
 """Expanding a sweep into design points, and building each point's chip.
 
-Points are plain dicts ``{axis name: value}`` in a fixed order:
+Points are plain dicts ``{axis name: value}`` in a fixed order, produced lazily (a generator):
 
-* ``grid``: the Cartesian product of dimensions, the first axis varying slowest; axes that
-  share a ``group`` form one dimension and are zipped;
+* ``grid``: the Cartesian product of dimensions (``itertools.product``), the first axis
+  varying slowest; axes that share a ``group`` form one dimension and are zipped;
 * ``zip``: the i-th value of every axis;
 * ``random``: each dimension drawn uniformly, ``samples`` times, from
   ``numpy.random.default_rng(seed)``;
@@ -15,180 +15,41 @@ maps it linearly (or logarithmically with ``log: true``) onto ``low..high``, rou
 axis is integer. Sampled duplicates are dropped (the first is kept), so a sampled sweep can
 have fewer than ``samples`` points.
 
-Constraints are expressions over axis names, parsed with :mod:`ast` and evaluated by a small
-interpreter that allows only numbers, strings, names, arithmetic (``+ - * / // % **``),
-comparisons (``< <= > >= == != in``), ``and or not`` and tuples/lists of constants. Nothing
-is ever passed to ``eval``. Points for which a constraint is false are pruned.
+Constraints (:mod:`npusim.sweep.constraints`) are applied as the points stream past; one
+that cannot be evaluated at a point is a :class:`~npusim.errors.SpecError` naming the file,
+the constraint's line, its text and the point. A sweep past
+:data:`~npusim.sweep.spec.MAX_RUNS` runs is refused before any point is made.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import itertools
 import json
 import math
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from npusim.errors import SpecError
+from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
 from npusim.spec.yamlio import issues_from_validation
-from npusim.sweep.spec import Axis, Sweep, set_path
+from npusim.sweep.constraints import ConstraintError, compile_constraint
+from npusim.sweep.keypath import set_path
+from npusim.sweep.spec import MAX_RUNS, Axis, Sweep
 
 __all__ = [
-    "UNIT_NAMES",
-    "Constraint",
+    "Pruned",
     "build_chip",
     "chip_data",
-    "compile_constraint",
-    "discretise",
+    "describe",
     "expand",
+    "iter_points",
     "workload_overrides",
 ]
-
-#: Names a constraint may use besides the axis names.
-UNIT_NAMES: dict[str, float] = {
-    "KiB": 2.0**10, "MiB": 2.0**20, "GiB": 2.0**30, "kB": 1e3, "MB": 1e6, "GB": 1e9,
-    "kHz": 1e3, "MHz": 1e6, "GHz": 1e9,
-}
-
-_BIN: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_CMP: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
-}
-
-
-def _check(node: ast.AST, names: set[str]) -> None:
-    """Reject every node outside the small allowed language."""
-    if isinstance(node, ast.Expression):
-        _check(node.body, names)
-    elif isinstance(node, ast.BoolOp):
-        for v in node.values:
-            _check(v, names)
-    elif isinstance(node, ast.BinOp):
-        if type(node.op) not in _BIN:
-            raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-        _check(node.left, names)
-        _check(node.right, names)
-    elif isinstance(node, ast.UnaryOp):
-        if type(node.op) not in _UNARY:
-            raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-        _check(node.operand, names)
-    elif isinstance(node, ast.Compare):
-        for op in node.ops:
-            if type(op) not in _CMP:
-                raise ValueError(f"comparison {type(op).__name__} is not allowed")
-        for v in (node.left, *node.comparators):
-            _check(v, names)
-    elif isinstance(node, ast.Name):
-        if node.id not in names and node.id not in UNIT_NAMES:
-            raise ValueError(f"unknown name {node.id!r} (axes: {', '.join(sorted(names))}; "
-                             f"units: {', '.join(UNIT_NAMES)})")
-    elif isinstance(node, ast.Constant):
-        if not isinstance(node.value, (int, float, str, bool)):
-            raise ValueError(f"constant {node.value!r} is not allowed")
-    elif isinstance(node, (ast.Tuple, ast.List)):
-        for v in node.elts:
-            _check(v, names)
-    else:
-        raise ValueError(f"{type(node).__name__} is not allowed in a constraint "
-                         "(only arithmetic, comparisons and and/or/not over axis names)")
-
-
-def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
-    if isinstance(node, ast.Expression):
-        return _eval(node.body, env)
-    if isinstance(node, ast.BoolOp):
-        if isinstance(node.op, ast.And):
-            result: Any = True
-            for v in node.values:
-                result = _eval(v, env)
-                if not result:
-                    return result
-            return result
-        for v in node.values:
-            result = _eval(v, env)
-            if result:
-                return result
-        return result
-    if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, env), _eval(node.right, env)
-        if isinstance(node.op, ast.Pow) and (not isinstance(right, (int, float))
-                                             or abs(right) > 64):
-            raise ValueError("exponents are limited to 64")
-        return _BIN[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_eval(node.operand, env))
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comp, env)
-            if not _CMP[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.Name):
-        return env[node.id] if node.id in env else UNIT_NAMES[node.id]
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return tuple(_eval(v, env) for v in node.elts)
-    raise ValueError(f"{type(node).__name__} is not allowed")  # pragma: no cover - checked
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A parsed, checked constraint; call it with a point to test it."""
-
-    text: str
-    tree: ast.Expression
-
-    def __call__(self, point: dict[str, Any]) -> bool:
-        try:
-            return bool(_eval(self.tree, point))
-        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
-            raise SpecError(f"constraint {self.text!r} cannot be evaluated at {point}: "
-                            f"{exc}") from None
-
-
-def compile_constraint(text: str, names: list[str] | set[str]) -> Constraint:
-    """Parse ``text``; ``ValueError`` names what is not allowed."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"not an expression: {exc.msg}") from None
-    _check(tree, set(names))
-    return Constraint(text, tree)
-
-
-def discretise(axis: Axis, num: int | None) -> Axis:
-    """A range axis as ``num`` evenly (or log-evenly) spaced values; value axes unchanged."""
-    if axis.values is not None:
-        return axis
-    assert axis.low is not None and axis.high is not None and num is not None
-    if num == 1:
-        raw = np.array([axis.low])
-    elif axis.log:
-        raw = np.geomspace(axis.low, axis.high, num)
-    else:
-        raw = np.linspace(axis.low, axis.high, num)
-    vals = [_cast(axis, float(x)) for x in raw]
-    return replace(axis, values=tuple(dict.fromkeys(vals)))
 
 
 def _cast(axis: Axis, x: float) -> Any:
@@ -204,76 +65,112 @@ def _from_unit(axis: Axis, u: float) -> Any:
     return _cast(axis, min(max(x, axis.low), axis.high))
 
 
-def _dimensions(sweep: Sweep) -> list[list[Axis]]:
-    if sweep.mode == "zip":
-        return [list(sweep.axes)] if sweep.axes else []
-    dims: list[list[Axis]] = []
-    by_group: dict[str, list[Axis]] = {}
-    for a in sweep.axes:
-        if a.group is None:
-            dims.append([a])
-        elif a.group in by_group:
-            by_group[a.group].append(a)
-        else:
-            by_group[a.group] = [a]
-            dims.append(by_group[a.group])
-    return dims
-
-
 def _rows(dim: list[Axis]) -> list[tuple[Any, ...]]:
     return list(zip(*(a.values or () for a in dim), strict=True))
 
 
-def _sampled(sweep: Sweep, dims: list[list[Axis]]) -> list[dict[str, Any]]:
+def _sampled(sweep: Sweep, dims: list[list[Axis]]) -> Iterator[dict[str, Any]]:
+    """Draw every dimension's unit numbers up front (one array each, in the fixed order
+    that makes a seed reproducible), then build the points one at a time."""
     n = int(sweep.samples or 0)
     rng = np.random.default_rng(sweep.seed)
-    columns: list[list[dict[str, Any]]] = []
-    for dim in dims:
-        u = rng.random(n) if sweep.mode == "random" else (rng.permutation(n) + rng.random(n)) / n
-        if dim[0].values is None:
-            a = dim[0]
-            columns.append([{a.name: _from_unit(a, float(x))} for x in u])
-        else:
-            rows = _rows(dim)
-            idx = np.minimum((u * len(rows)).astype(np.int64), len(rows) - 1)
-            columns.append([dict(zip((a.name for a in dim), rows[i], strict=True)) for i in idx])
-    points = []
+    draws = [rng.random(n) if sweep.mode == "random" else (rng.permutation(n) + rng.random(n)) / n
+             for _ in dims]
+    rows = [_rows(dim) if dim[0].values is not None else [] for dim in dims]
+    seen: set[str] = set()
     for i in range(n):
         p: dict[str, Any] = {}
-        for col in columns:
-            p.update(col[i])
-        points.append(p)
-    return points
+        for dim, u, dim_rows in zip(dims, draws, rows, strict=True):
+            if dim[0].values is None:
+                p[dim[0].name] = _from_unit(dim[0], float(u[i]))
+            else:
+                row = dim_rows[min(int(u[i] * len(dim_rows)), len(dim_rows) - 1)]
+                p.update(zip((a.name for a in dim), row, strict=True))
+        ident = json.dumps(p, sort_keys=True, default=str)
+        if ident not in seen:
+            seen.add(ident)
+            yield p
 
 
-def _ident(point: dict[str, Any]) -> str:
-    return json.dumps(point, sort_keys=True, default=str)
-
-
-def expand(sweep: Sweep) -> tuple[list[dict[str, Any]], int]:
-    """The sweep's points after constraints, and how many the constraints pruned."""
-    dims = _dimensions(sweep)
+def _all_points(sweep: Sweep) -> Iterator[dict[str, Any]]:
+    """Every point before constraints, one at a time."""
+    runs = sweep.size() * max(len(sweep.workloads), 1)
+    if runs > MAX_RUNS:  # a Sweep built in Python skips the file's check
+        raise SpecError(Issue("axes", f"{sweep.size():,} points (before constraints) x "
+                              f"{len(sweep.workloads)} workloads = {runs:,} runs is past the "
+                              f"limit of {MAX_RUNS:,}"), sweep.source)
+    dims = sweep.dimensions()
     if not dims:
-        points: list[dict[str, Any]] = [{}]
+        yield {}
     elif sweep.mode in ("grid", "zip"):
         names = [[a.name for a in dim] for dim in dims]
-        points = []
         for combo in itertools.product(*(_rows(dim) for dim in dims)):
             p: dict[str, Any] = {}
             for dim_names, row in zip(names, combo, strict=True):
                 p.update(zip(dim_names, row, strict=True))
-            points.append(p)
+            yield p
     else:
-        seen: set[str] = set()
-        points = []
-        for p in _sampled(sweep, dims):
-            key = _ident(p)
-            if key not in seen:
-                seen.add(key)
-                points.append(p)
-    checks = [compile_constraint(c, sweep.axis_names) for c in sweep.constraints]
-    kept = [p for p in points if all(c(p) for c in checks)]
-    return kept, len(points) - len(kept)
+        yield from _sampled(sweep, dims)
+
+
+@dataclass
+class Pruned:
+    """How many points the constraints have dropped so far (filled while iterating)."""
+
+    count: int = 0
+
+
+def iter_points(sweep: Sweep, pruned: Pruned | None = None) -> Iterator[dict[str, Any]]:
+    """The sweep's points that satisfy every constraint, lazily; ``pruned`` counts the rest."""
+    checks = []
+    for i, text in enumerate(sweep.constraints):
+        line = sweep.constraint_lines[i] if i < len(sweep.constraint_lines) else None
+        try:
+            checks.append((i, line, compile_constraint(text, sweep.axis_names)))
+        except ConstraintError as exc:
+            raise SpecError(Issue(f"constraints[{i}]", f"{text!r}: {exc}", line),
+                            sweep.source) from None
+    for p in _all_points(sweep):
+        for i, line, check in checks:
+            try:
+                ok = check(p)
+            except ConstraintError as exc:
+                raise SpecError(Issue(f"constraints[{i}]", f"{check.text!r} cannot be "
+                                      f"evaluated at {p}: {exc}", line), sweep.source) from None
+            if not ok:
+                if pruned is not None:
+                    pruned.count += 1
+                break
+        else:
+            yield p
+
+
+def expand(sweep: Sweep) -> tuple[list[dict[str, Any]], int]:
+    """The sweep's points after constraints (as a list), and how many the constraints
+    pruned."""
+    pruned = Pruned()
+    points = list(iter_points(sweep, pruned))
+    return points, pruned.count
+
+
+def describe(sweep: Sweep) -> str:
+    """One paragraph: the mode, axes, points (and how many constraints prune), runs, base."""
+    pruned = Pruned()
+    n = sum(1 for _ in iter_points(sweep, pruned))
+    how = sweep.mode if sweep.mode in ("grid", "zip") else \
+        f"{sweep.mode} ({sweep.samples} samples, seed {sweep.seed})"
+    axes = ", ".join(sweep.axis_names) or "no axes"
+    resident = "" if sweep.weights_resident == "auto" else \
+        f", weights resident {sweep.weights_resident}"
+    text = (f"{how} over {len(sweep.axes)} axes ({axes}): {n} points"
+            f"{f' ({pruned.count} pruned by constraints)' if pruned.count else ''} x "
+            f"{len(sweep.workloads)} workloads ({', '.join(sweep.labels)}) = "
+            f"{n * len(sweep.workloads)} runs; "
+            f"{'system' if sweep.is_system else 'base'} {sweep.base.get('name')!r}, "
+            f"memory {sweep.memory}{resident}")
+    for note in sweep.notes:
+        text += f"\n  note: {note}"
+    return text
 
 
 def chip_data(sweep: Sweep, point: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,13 @@
 """Plots of sweep tables (matplotlib; each function returns a Figure and draws nothing else).
 
-* :func:`plot_pareto`: every run as a point, the Pareto front highlighted, one panel per
-  workload;
+* :func:`plot_pareto`: every run as a point, the Pareto front highlighted and each front
+  point labelled with its design (its axis values, ``rows=128, sram=8 MiB``; at most
+  :data:`MAX_LABELS` per panel), one panel per workload;
 * :func:`plot_metric_vs_axis`: a metric against one axis, the other axes held at fixed
-  values (given, or else each one's first value in the table), one line per workload;
+  values (given, or else each one's first value in the table), one line per workload. Axes
+  tied to the plotted one (zipped in a group: each of its values comes with one value of
+  theirs, as ``cols`` with ``rows``) move with it rather than being held, so every point of
+  the group is drawn;
 * :func:`plot_layer_breakdown`: two design points' per-layer breakdowns side by side
   (latency by cause, or energy by component), on a shared layer axis and a shared scale.
 
@@ -26,8 +30,11 @@ from npusim.errors import NpusimError
 from npusim.extras import require
 from npusim.sweep.pareto import pareto_front, parse_objectives
 
-__all__ = ["axis_columns", "is_sweep_table", "plot_layer_breakdown", "plot_metric_vs_axis", "plot_pareto",
-           "plot_table_file", "save_figure"]
+__all__ = ["MAX_LABELS", "axis_columns", "design_label", "is_sweep_table", "plot_layer_breakdown",
+           "plot_metric_vs_axis", "plot_pareto", "plot_table_file", "save_figure", "tied_axes"]
+
+#: front points labelled per panel (past this many, labels would hide the points)
+MAX_LABELS = 24
 
 _TIME_PARTS = (("time_mac_s", "MACs"), ("time_fill_drain_s", "fill/drain"),
                ("time_sram_stall_s", "SRAM stall"), ("time_vector_s", "vector"),
@@ -55,6 +62,34 @@ def is_sweep_table(columns: Sequence[str]) -> bool:
     return {"point", "workload", "status", "key"} <= set(columns)
 
 
+def _short(v: Any) -> str:
+    """An axis value as a label shows it: byte sizes in KiB/MiB/GiB, floats in 3 digits."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if v >= size and v % size == 0:
+                return f"{v // size} {unit}"
+        return str(v)
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def design_label(row: pd.Series | dict[str, Any], axes: Sequence[str]) -> str:
+    """The design of a table row: ``name=value`` of each axis, comma separated."""
+    return ", ".join(f"{a}={_short(row[a])}" for a in axes)
+
+
+def tied_axes(df: pd.DataFrame, axis: str, axes: Sequence[str]) -> list[str]:
+    """The axes whose value is fixed by ``axis``'s (zipped with it in a group)."""
+    if df.empty:
+        return []
+    return [c for c in axes if c != axis
+            and int(df.groupby(axis, sort=False)[c].nunique(dropna=False).max()) == 1
+            and df[c].nunique(dropna=False) > 1]
+
+
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"] if "status" in df.columns else df
 
@@ -77,10 +112,15 @@ def plot_pareto(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_j",
     fig = Figure(figsize=(4.8 * len(groups), 4.2), layout="constrained")
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     names = [c for c, _ in parse_objectives(objs)]
+    design = axis_columns(df)
     for ax, (name, g) in zip(axes, groups, strict=True):
         rest, front = g[~g["_front"]], g[g["_front"]].sort_values(x)
         ax.scatter(rest[x], rest[y], s=14, color="0.65", label="dominated", zorder=2)
         ax.scatter(front[x], front[y], s=30, color="tab:red", label="Pareto front", zorder=3)
+        if design and len(front) <= MAX_LABELS:
+            for _, row in front.iterrows():
+                ax.annotate(design_label(row, design), (row[x], row[y]), fontsize="x-small",
+                            xytext=(4, 4), textcoords="offset points", zorder=4)
         if names == [x, y] and len(front) > 1:
             ax.step(front[x], front[y], where="post", color="tab:red", lw=1, alpha=0.6)
         if log:
@@ -109,9 +149,6 @@ def plot_metric_vs_axis(df: pd.DataFrame, metric: str, axis: str,
     if data.empty:
         raise NpusimError("no successful runs to plot")
     held = dict(fixed or {})
-    for col in axes_cols:
-        if col != axis and col not in held:
-            held[col] = data[col].iloc[0]
     sel = data
     for col, value in held.items():
         if col not in sel.columns:
@@ -119,6 +156,13 @@ def plot_metric_vs_axis(df: pd.DataFrame, metric: str, axis: str,
         sel = sel[sel[col] == value]
     if sel.empty:
         raise NpusimError(f"no runs with {held}")
+    # each remaining axis held at its first value among the runs left, so an axis tied to
+    # a fixed one takes its partner's value, and one tied to the plotted axis moves with it
+    moving = tied_axes(sel, axis, axes_cols) if axis in axes_cols else []
+    for col in axes_cols:
+        if col != axis and col not in held and col not in moving:
+            held[col] = sel[col].iloc[0]
+            sel = sel[sel[col] == held[col]]
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     groups = sel.groupby(by, sort=False) if by in sel.columns else [("", sel)]
@@ -129,7 +173,7 @@ def plot_metric_vs_axis(df: pd.DataFrame, metric: str, axis: str,
         ax.plot(xs, g[metric], marker="o", label=str(name) if name != "" else None)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(axis)
+    ax.set_xlabel(f"{axis} (with {', '.join(moving)})" if moving else axis)
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
     if by in sel.columns:

@@ -4,17 +4,9 @@
 row with its error, no simulation; a system sweep builds its system and plan instead, see
 :mod:`npusim.sweep.systems`), builds each workload variant once, and keys every
 (point, workload) run by content hash (:mod:`npusim.sweep.cache`). Runs whose key is cached
-are read back; identical keys are computed once. The rest go to an executor:
-
-* ``workers=0``: in this process, one after another (debugging, small sweeps);
-* local worker processes (``concurrent.futures.ProcessPoolExecutor``, default
-  ``os.cpu_count()`` workers); the workloads are sent once per process by the pool's
-  initializer, each task carries only its chip. A worker that dies (segfault, OOM kill)
-  breaks the pool; the unfinished runs are resubmitted to a fresh pool, up to 3 rounds;
-* a Dask cluster (``client=`` or ``scheduler="tcp://host:8786"``): workloads are scattered
-  to every worker once, tasks are submitted with ``retries``, and the scheduler moves the
-  runs of a worker that died to the others; a run whose future fails anyway (cancelled
-  because a dependency was lost, KilledWorker) is resubmitted, up to 3 rounds.
+are read back; identical keys are computed once. The rest go to an executor
+(:mod:`npusim.sweep.execute`): this process (``workers=0``), local worker processes, or a
+Dask cluster (``client=`` or ``scheduler="tcp://host:8786"``).
 
 Results are written to the cache by this process as they arrive, so an interrupted sweep
 (Ctrl-C, SIGKILL) keeps every finished run and a re-run computes only the rest. A run that
@@ -27,10 +19,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-import traceback
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +28,6 @@ from typing import Any
 import pandas as pd
 
 from npusim.errors import NpusimError, SpecError
-from npusim.extras import require
 from npusim.spec.arch import Chip
 from npusim.sweep.cache import (
     DEFAULT_CACHE_DIR,
@@ -47,55 +36,21 @@ from npusim.sweep.cache import (
     point_key,
     workload_digest,
 )
-from npusim.sweep.expand import build_chip, expand, workload_overrides
-from npusim.sweep.spec import Sweep, WorkloadEntry, load_sweep, sweep_from_data
+from npusim.sweep.columns import METRIC_COLUMNS, RESERVED_COLUMNS
+from npusim.sweep.execute import Task, execute, run_task
+from npusim.sweep.expand import Pruned, build_chip, iter_points, workload_overrides
+from npusim.sweep.schema import WorkloadEntry
+from npusim.sweep.spec import Sweep, load_sweep, sweep_from_data
 from npusim.sweep.systems import (
     SYSTEM_METRIC_COLUMNS,
     build_system,
     plan_of,
-    run_system_task,
     system_point_key,
 )
 from npusim.workloads.ir import Workload
 
 __all__ = ["METRIC_COLUMNS", "RESERVED_COLUMNS", "Task", "build_workload", "layers_of", "plan", "run_sweep",
            "run_task"]
-
-#: Metrics taken from ``Result.summary()`` (renamed where the table uses another name).
-_SUMMARY_METRICS = {
-    "latency_s": "latency_s", "cycles": "cycles", "inferences_per_s": "throughput",
-    "effective_tops": "effective_tops", "energy_j": "energy_j",
-    "energy_mac_j": "energy_mac_j", "energy_sram_j": "energy_sram_j",
-    "energy_dram_j": "energy_dram_j", "energy_noc_j": "energy_noc_j",
-    "energy_vector_j": "energy_vector_j",
-    "energy_static_j": "energy_static_j", "average_power_w": "average_power_w",
-    "tops_per_w": "tops_per_w", "inferences_per_j": "inferences_per_j",
-    "utilization": "utilization", "dram_read_bytes": "dram_read_bytes",
-    "dram_write_bytes": "dram_write_bytes", "dram_dup_bytes": "dram_dup_bytes",
-    "noc_bytes": "noc_bytes", "macs": "macs", "layers": "layers",
-    "batch": "batch", "bound_compute_layers": "bound_compute_layers",
-    "bound_memory_layers": "bound_memory_layers", "bound_vector_layers": "bound_vector_layers",
-    "weights_resident": "weights_resident",  # 1.0 when weights stayed in the shared SRAM
-}
-#: Per-layer columns kept in each cache entry (for per-layer breakdown plots).
-_LAYER_COLUMNS = ("layer", "op", "bound", "latency_s", "energy_j", "utilization",
-                  "dram_read_bytes", "dram_write_bytes", "time_mac_s", "time_fill_drain_s",
-                  "time_sram_stall_s", "time_vector_s", "time_dma_exposed_s",
-                  "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
-                  "time_noc_s", "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
-                  "energy_noc_j", "energy_vector_j", "energy_static_j")
-
-METRIC_COLUMNS: tuple[str, ...] = (
-    *_SUMMARY_METRICS.values(), "dram_bytes", "peak_tops", "area_mm2", "area_array_mm2",
-    "area_vector_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_dram_controller_mm2",
-    "perf_per_mm2", "tops_per_mm2", "perf_per_w",
-)
-
-#: Columns of the table besides the axes; no axis may take one of these names.
-RESERVED_COLUMNS: frozenset[str] = frozenset(
-    {"point", "workload", "status", "error", "key", "pareto", *METRIC_COLUMNS,
-     *SYSTEM_METRIC_COLUMNS})
-
 
 # ---------------------------------------------------------------------------------------
 # Workloads
@@ -128,148 +83,6 @@ def build_workload(entry: WorkloadEntry, overrides: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------
-# One run (executed in a worker)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One simulation: a chip (as JSON data), a workload by digest, a memory model, where
-    weights live (``auto``, ``yes`` or ``no``)."""
-
-    key: str
-    chip: dict[str, Any]
-    workload_id: str
-    memory: str
-    weights_resident: str = "auto"
-    #: a system run: the system's data (``chip`` is then its chip) and the plan
-    system: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = None
-
-
-def _layer_table(df: pd.DataFrame) -> dict[str, list[Any]]:
-    cols = [c for c in _LAYER_COLUMNS if c in df.columns]
-    return {c: df[c].tolist() for c in cols}
-
-
-def run_task(task: Task, workload: Workload) -> dict[str, Any]:
-    """Simulate one run; never raises for a bad point (the error goes into the entry)."""
-    from npusim.simulate import simulate
-
-    try:
-        if task.system is not None:
-            assert task.plan is not None
-            metrics = run_system_task(task.system, task.chip, task.plan, workload,
-                                      task.workload_id, task.memory, task.weights_resident)
-            return {"status": "ok", "metrics": metrics}
-        chip = Chip.model_validate(task.chip)
-        resident = {"auto": None, "yes": True, "no": False}[task.weights_resident]
-        res = simulate(chip, workload, memory=task.memory, weights_resident=resident)
-        summary = res.summary()
-        metrics = {name: float(summary[k]) for k, name in _SUMMARY_METRICS.items()
-                   if k in summary}
-        return {"status": "ok", "metrics": metrics, "layers": _layer_table(res.layers)}
-    except (NpusimError, ValueError) as exc:  # pydantic ValidationError is a ValueError
-        return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "cacheable": True}
-    except Exception as exc:  # recorded, not cached: retried next run
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return {"status": "error", "error": tb, "cacheable": False}
-
-
-# Per-process workloads for the local pool, set once by the initializer.
-_WORKER_WORKLOADS: dict[str, Workload] = {}
-
-
-def _init_worker(workloads: dict[str, Workload]) -> None:
-    _WORKER_WORKLOADS.clear()
-    _WORKER_WORKLOADS.update(workloads)
-
-
-def _run_in_worker(task: Task) -> dict[str, Any]:
-    return run_task(task, _WORKER_WORKLOADS[task.workload_id])
-
-
-# ---------------------------------------------------------------------------------------
-# Executors: each calls done(task, outcome) as runs finish.
-
-Done = Callable[[Task, dict[str, Any]], None]
-
-
-def _execute_inline(tasks: list[Task], workloads: dict[str, Workload], done: Done) -> None:
-    for t in tasks:
-        done(t, run_task(t, workloads[t.workload_id]))
-
-
-def _execute_local(tasks: list[Task], workloads: dict[str, Workload], workers: int,
-                   done: Done, rounds: int = 3) -> None:
-    pending = {t.key: t for t in tasks}
-    for _ in range(rounds):
-        if not pending:
-            return
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                                   initializer=_init_worker, initargs=(workloads,))
-        futures = {pool.submit(_run_in_worker, t): t for t in pending.values()}
-        try:
-            not_done = set(futures)
-            while not_done:
-                finished, not_done = wait(not_done, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    t = futures[fut]
-                    try:
-                        outcome = fut.result()
-                    except BrokenProcessPool:
-                        continue  # resubmitted in the next round
-                    pending.pop(t.key, None)
-                    done(t, outcome)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-    for t in pending.values():
-        done(t, {"status": "error", "error": "worker process died (tried 3 times)",
-                 "cacheable": False})
-
-
-def _execute_dask(tasks: list[Task], workloads: dict[str, Workload], client: Any,
-                  done: Done, retries: int = 2, rounds: int = 3) -> None:
-    """Submit every run with ``retries``; runs whose future fails anyway (a worker died
-    and took a dependency with it: cancelled, KilledWorker) are resubmitted, with the
-    workloads scattered again, for up to ``rounds`` rounds."""
-    import asyncio
-
-    as_completed = require("dask.distributed").as_completed
-
-    pending = {t.key: t for t in tasks}
-    last_error: dict[str, str] = {}
-    for _ in range(rounds):
-        if not pending:
-            return
-        needed = {t.workload_id for t in pending.values()}
-        scattered = {wid: client.scatter(wl, broadcast=True)
-                     for wid, wl in workloads.items() if wid in needed}
-        futures = {}
-        for t in pending.values():
-            fut = client.submit(run_task, t, scattered[t.workload_id], pure=False,
-                                retries=retries)
-            futures[fut.key] = (fut, t)
-        try:
-            for fut in as_completed([f for f, _ in futures.values()]):
-                t = futures[fut.key][1]
-                try:
-                    outcome = fut.result()
-                except (Exception, asyncio.CancelledError) as exc:  # retried next round
-                    last_error[t.key] = f"{type(exc).__name__}: {exc}"
-                    continue
-                pending.pop(t.key, None)
-                done(t, outcome)
-        except BaseException:
-            client.cancel([f for f, _ in futures.values()])
-            raise
-    for t in pending.values():
-        done(t, {"status": "error", "cacheable": False,
-                 "error": f"{last_error.get(t.key, 'lost')} (tried {rounds} times)"})
-
-
-# ---------------------------------------------------------------------------------------
 # Planning and the table
 
 
@@ -296,13 +109,13 @@ class Plan:
 
 def plan(sweep: Sweep) -> Plan:
     """Expand ``sweep`` and key every run; builds chips and workloads, simulates nothing."""
-    points, pruned = expand(sweep)
+    pruned = Pruned()
     labels = sweep.labels
     built: dict[tuple[int, str], tuple[str | None, str | None]] = {}
     workloads: dict[str, Workload] = {}
     runs: list[_Run] = []
     tasks: dict[str, Task] = {}
-    for i, values in enumerate(points):
+    for i, values in enumerate(iter_points(sweep, pruned)):
         system = None
         try:
             if sweep.is_system:
@@ -343,7 +156,7 @@ def plan(sweep: Sweep) -> Plan:
                             sweep.weights_resident)
             runs.append(_Run(i, values, label, chip, key))
             tasks.setdefault(key, task)
-    return Plan(sweep, runs, workloads, tasks, pruned)
+    return Plan(sweep, runs, workloads, tasks, pruned.count)
 
 
 def _scalar(v: Any) -> Any:
@@ -434,6 +247,14 @@ def _progress(total: int, enabled: bool) -> Any:
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
+#: Metrics a cached entry must hold for the table to be built from it.
+_REQUIRED = ("latency_s", "energy_j", "throughput", "effective_tops", "average_power_w",
+             "dram_read_bytes", "dram_write_bytes")
+_REQUIRED_SYSTEM = ("latency_s", "energy_j", "throughput", "chips_used")
+#: seconds between looks at runs another sweep on the same cache is computing
+CLAIM_POLL_S = 0.5
+
+
 def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
               workers: int | None = None, client: Any = None, scheduler: str | None = None,
               cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
@@ -446,6 +267,9 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
     instead. ``cache_dir=None`` disables the cache. ``limit`` computes at most that many
     new runs (the rest stay missing from the table's metrics, with status ``pending``).
 
+    Runs another live sweep has claimed on the same cache are not computed again: this one
+    waits for their entries (and takes a claim over if its sweep dies).
+
     The table has ``point``, ``workload``, one column per axis, ``status`` (ok, error,
     pending), ``error``, the metrics of :data:`METRIC_COLUMNS` and the cache ``key``.
     ``df.attrs["sweep"]`` counts runs computed, read from cache, failed and pruned.
@@ -453,21 +277,25 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
     sweep = _as_sweep(spec)
     p = plan(sweep)
     cache = PointCache(cache_dir)
+    required = _REQUIRED_SYSTEM if sweep.is_system else _REQUIRED
     outcomes: dict[str, dict[str, Any]] = {}
-    todo: list[Task] = []
+    missing: list[Task] = []
     for key, task in p.tasks.items():
-        entry = cache.get(key)
+        entry = cache.get(key, required)
         if entry is not None:
             outcomes[key] = entry
         else:
-            todo.append(task)
+            missing.append(task)
     cached = len(outcomes)
     if limit is not None:
-        todo = todo[:max(limit, 0)]
-    bar = _progress(len(todo), progress)
+        missing = missing[:max(limit, 0)]
+    bar = _progress(len(missing), progress)
+    computed = 0
 
     def done(task: Task, outcome: dict[str, Any]) -> None:
+        nonlocal computed
         outcomes[task.key] = outcome
+        computed += 1
         if outcome["status"] == "ok" or outcome.get("cacheable"):
             entry = {**outcome, "chip": canonical_chip(Chip.model_validate(task.chip)),
                      "workload": task.workload_id, "memory": task.memory}
@@ -475,35 +303,54 @@ def run_sweep(spec: Sweep | str | os.PathLike[str] | dict[str, Any], *,
                 entry.update(system=task.system, plan=task.plan)
             entry.pop("cacheable", None)
             cache.put(task.key, entry)
+        cache.release(task.key)
         bar.update(1)
 
-    needed = {t.workload_id for t in todo}
-    wls = {wid: wl for wid, wl in p.workloads.items() if wid in needed}
     own_client = None
+    claimed: list[Task] = []
     try:
-        if todo and (client is not None or scheduler is not None):
-            if client is None:
-                Client = require("dask.distributed").Client
+        if missing and client is None and scheduler is not None:
+            from npusim.extras import require
 
-                own_client = client = Client(scheduler)
-            _execute_dask(todo, wls, client, done)
-        elif todo:
-            n = (os.cpu_count() or 1) if workers is None else workers
-            if n <= 0 or len(todo) == 1:
-                _execute_inline(todo, wls, done)
-            else:
-                _execute_local(todo, wls, n, done)
+            Client = require("dask.distributed").Client
+            own_client = client = Client(scheduler)
+        waiting = missing
+        warned = False
+        while waiting:
+            mine, others = [], []
+            for t in waiting:
+                entry = cache.get(t.key, required)
+                if entry is not None:  # another sweep finished it meanwhile
+                    outcomes[t.key] = entry
+                    cached += 1
+                    bar.update(1)
+                elif cache.claim(t.key):
+                    mine.append(t)
+                else:
+                    others.append(t)
+            if others and not warned:
+                warned = True
+                warnings.warn(f"{len(others)} runs are being computed by another sweep on "
+                              f"{cache.dir}; waiting for them (a .claim file of a dead "
+                              "sweep is taken over)", stacklevel=2)
+            claimed.extend(mine)
+            execute(mine, p.workloads, done, workers=workers, client=client)
+            waiting = others
+            if waiting and not mine:
+                time.sleep(CLAIM_POLL_S)
     finally:
+        for t in claimed:
+            cache.release(t.key)
         bar.close()
         if own_client is not None:
             own_client.close()
     df = _table(p, outcomes)
     if limit is not None:
-        missing = df["key"].notna() & ~df["key"].isin(list(outcomes))
-        df.loc[missing, "status"] = "pending"
+        absent = df["key"].notna() & ~df["key"].isin(list(outcomes))
+        df.loc[absent, "status"] = "pending"
     df.attrs["sweep"] = {
-        "name": sweep.name, "axes": sweep.axis_names, "points": len({r.point for r in p.runs}), "runs": len(df),
-        "unique_runs": len(p.tasks), "computed": len(todo), "cached": cached,
+        "name": sweep.name, "axes": sweep.axis_names, "points": len({r.point for r in p.runs}),
+        "runs": len(df), "unique_runs": len(p.tasks), "computed": computed, "cached": cached,
         "errors": int((df["status"] == "error").sum()), "pruned": p.pruned,
     }
     return df

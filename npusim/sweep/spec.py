@@ -32,7 +32,9 @@ path (``systolic_rows``, ``sram_size``, ``dram_standard``, ``clock``) unless it 
 In ``grid`` mode axes sharing a ``group`` are zipped and groups are crossed; ``zip`` zips all
 axes. ``random`` and ``lhs`` (Latin hypercube) draw ``samples`` points with ``seed``; a group
 is one dimension there too. Constraints are expressions over axis names and the unit names
-``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.expand`).
+``KiB MiB GiB kB MB GB kHz MHz GHz`` (see :mod:`npusim.sweep.constraints`). A sweep
+has at most :data:`MAX_RUNS` runs (points before constraints x workloads); a larger one is
+refused here.
 
 A sweep of a system of many chips names ``system:`` instead of ``base:``; its axes are
 ``system.*``, ``parallel.*`` and ``workload.*`` (see :mod:`npusim.sweep.systems`).
@@ -45,13 +47,13 @@ from __future__ import annotations
 
 import copy
 import keyword
-import types
-import typing
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
@@ -62,13 +64,18 @@ from npusim.spec.yamlio import (
     load_yaml,
     loads_yaml,
 )
+from npusim.sweep.constraints import ConstraintError, compile_constraint
+from npusim.sweep.keypath import resolve_key, set_path
+from npusim.sweep.schema import AxisSpec, SweepFile, WorkloadEntry
 
 __all__ = [
+    "MAX_RUNS",
     "Axis",
     "AxisSpec",
     "Sweep",
     "SweepFile",
     "WorkloadEntry",
+    "discretise",
     "load_sweep",
     "loads_sweep",
     "resolve_key",
@@ -77,186 +84,11 @@ __all__ = [
 ]
 
 WORKLOAD_PREFIX = "workload."
-_FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".onnx")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _workload_shorthand(v: Any) -> Any:
-    if isinstance(v, str):
-        suffix = Path(v).suffix.lower()
-        if suffix in _FILE_SUFFIXES:
-            return {"file": v}
-        if suffix == ".json":
-            return {"hf_config": v}
-        return {"builtin": v}
-    return v
-
-
-class WorkloadEntry(_Model):
-    """One workload of the sweep: exactly one of builtin, file, hf_config, inline."""
-
-    builtin: str | None = None
-    file: str | None = None
-    hf_config: str | None = None
-    inline: dict[str, Any] | None = None
-    label: str | None = None
-    batch: int = Field(default=1, gt=0)
-    #: builder keyword arguments (``seq_len``, ``precision``, ``phase``, ``context_len`` …)
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    def model_post_init(self, _ctx: Any) -> None:
-        given = [k for k in ("builtin", "file", "hf_config", "inline") if getattr(self, k)]
-        if len(given) != 1:
-            raise ValueError("a workload names exactly one of builtin, file, hf_config, "
-                             f"inline (got {', '.join(given) or 'none'})")
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in ("builtin", "file", "hf_config", "inline") if getattr(self, k))
-
-    def default_label(self) -> str:
-        if self.label:
-            return self.label
-        if self.builtin:
-            return self.builtin
-        if self.inline:
-            return str(self.inline.get("name", "inline"))
-        return Path(self.file or self.hf_config or "").stem
-
-
-class AxisSpec(_Model):
-    """An axis: a list of values, or a range ``low``..``high`` (``num`` points for a grid)."""
-
-    values: list[Any] | None = Field(default=None, min_length=1)
-    low: Any = None
-    high: Any = None
-    num: int | None = Field(default=None, gt=0)
-    log: bool = False
-    integer: bool | None = None
-    name: str | None = None
-    group: str | None = None
-
-    def model_post_init(self, _ctx: Any) -> None:
-        ranged = self.low is not None or self.high is not None
-        if self.values is not None and (ranged or self.num is not None):
-            raise ValueError("give either values or low/high (with num for a grid), not both")
-        if self.values is None and (self.low is None or self.high is None):
-            raise ValueError("an axis needs values, or both low and high")
-
-
-def _axis_shorthand(v: Any) -> Any:
-    return {"values": v} if isinstance(v, list) else v
-
-
-class SweepFile(_Model):
-    """The sweep YAML as written (paths not yet resolved, values not yet normalised)."""
-
-    name: str = "sweep"
-    description: str | None = None
-    #: the chip every point changes (a chip sweep) …
-    base: str | dict[str, Any] | None = None
-    #: … or the system of many chips (a system sweep, see npusim.sweep.systems)
-    system: str | None = None
-    #: a system sweep's plan where no axis sets it (tp, pp, dp, micro_batches, algorithm)
-    parallel: dict[str, Any] = Field(default_factory=dict)
-    set: dict[str, Any] = Field(default_factory=dict)
-    workloads: list[Annotated[WorkloadEntry, BeforeValidator(_workload_shorthand)]] = Field(
-        min_length=1)
-    memory: str = "bandwidth"
-    weights_resident: Literal["auto", "yes", "no"] = "auto"
-    mode: Literal["grid", "zip", "random", "lhs"] = "grid"
-    samples: int | None = Field(default=None, gt=0)
-    seed: int = 0
-    axes: dict[str, Annotated[AxisSpec, BeforeValidator(_axis_shorthand)]] = Field(
-        default_factory=dict)
-    constraints: list[str] = Field(default_factory=list)
-    #: default objectives of ``npusim sweep --pareto`` (``max:`` to maximise)
-    objectives: list[str] = Field(default_factory=list)
-
-    def model_post_init(self, _ctx: Any) -> None:
-        if (self.base is None) == (self.system is None):
-            raise ValueError("a sweep names exactly one of base (a chip) and system (a "
-                             "system of many chips)")
-        if self.parallel and self.system is None:
-            raise ValueError("parallel: applies to a system sweep (system:), not to a chip")
-
-
-# ---------------------------------------------------------------------------------------
-# Key paths into the chip spec
-
-
-def _strip_optional(ann: Any) -> list[Any]:
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        return [a for a in typing.get_args(ann) if a is not type(None)]
-    return [ann]
-
-
-def _model_in(ann: Any) -> type[BaseModel] | None:
-    for a in _strip_optional(ann):
-        if isinstance(a, type) and issubclass(a, BaseModel):
-            return a
-    return None
-
-
-def _dict_in(ann: Any) -> tuple[Any, Any] | None:
-    for a in _strip_optional(ann):
-        if typing.get_origin(a) is dict:
-            return typing.get_args(a)  # type: ignore[return-value]
-    return None
-
-
-def resolve_key(path: str, spec: type[BaseModel] = Chip) -> TypeAdapter[Any]:
-    """The validator of the field at ``path`` of ``spec`` (the chip spec unless told);
-    ``ValueError`` if the path is unknown."""
-    model: type[BaseModel] | None = spec
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if model is None:
-            raise ValueError(f"{'.'.join(parts[:i])} has no sub-keys")
-        info = model.model_fields.get(part)
-        if info is None:
-            known = ", ".join(model.model_fields)
-            raise ValueError(f"unknown key {part!r} in {path!r} (known here: {known})")
-        ann = info.annotation
-        if last:
-            if not info.metadata:
-                return TypeAdapter(cast(Any, ann))
-            args = (ann, *info.metadata)  # Annotated[*args] needs Python 3.11 syntax
-            return TypeAdapter(Annotated.__class_getitem__(args))  # type: ignore[attr-defined]
-        sub = _model_in(ann)
-        if sub is not None:
-            model = sub
-            continue
-        kv = _dict_in(ann)
-        if kv is not None and i == len(parts) - 2:
-            key_t, value_t = kv
-            TypeAdapter(key_t).validate_python(parts[-1])
-            return TypeAdapter(value_t | None)
-        raise ValueError(f"{'.'.join(parts[:i + 1])} has no sub-key {parts[i + 1]!r}")
-    raise ValueError("empty key path")  # pragma: no cover - split never yields nothing
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``path`` in a nested dict; missing or null parents become dicts. None removes
-    the key, so the field takes its default (``dram.bandwidth: null``) and a dict entry
-    (``macs_per_cycle.int4: null``) disappears."""
-    parts = path.split(".")
-    node = data
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    if value is None:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-
-
+#: The most runs a sweep may have: design points before constraints (a grid's product of
+#: axis lengths, a sampled sweep's samples) times workloads. A larger one is refused when
+#: the file is read, before any work: planning holds about 14 KiB per run (its chip and
+#: task), so the limit is about 3 GB, and that many runs take days on one machine.
+MAX_RUNS = 200_000
 # ---------------------------------------------------------------------------------------
 # The resolved sweep
 
@@ -311,6 +143,8 @@ class Sweep:
     is_system: bool = False
     #: a system sweep's plan where no axis sets it
     parallel: dict[str, Any] = field(default_factory=dict)
+    #: the file line of each constraint (for errors found while evaluating one)
+    constraint_lines: tuple[int | None, ...] = ()
 
     @property
     def axis_names(self) -> list[str]:
@@ -320,29 +154,33 @@ class Sweep:
     def labels(self) -> list[str]:
         return [w.default_label() for w in self.workloads]
 
-    def points(self) -> list[dict[str, Any]]:
-        """The design points after constraints (see :func:`npusim.sweep.expand.expand`)."""
-        from npusim.sweep.expand import expand
+    def dimensions(self) -> list[list[Axis]]:
+        """The independent dimensions: one axis each, or the axes of a group (zipped); a
+        ``zip`` sweep is one dimension of all its axes."""
+        if self.mode == "zip":
+            return [list(self.axes)] if self.axes else []
+        dims: list[list[Axis]] = []
+        by_group: dict[str, list[Axis]] = {}
+        for a in self.axes:
+            if a.group is None:
+                dims.append([a])
+            elif a.group in by_group:
+                by_group[a.group].append(a)
+            else:
+                by_group[a.group] = [a]
+                dims.append(by_group[a.group])
+        return dims
 
-        return expand(self)[0]
+    def dimension_sizes(self) -> list[int]:
+        """How many values each dimension has (a range axis counts as its ``num``)."""
+        return [len(dim[0].values) if dim[0].values is not None else 0
+                for dim in self.dimensions()]
 
-    def describe(self) -> str:
-        from npusim.sweep.expand import expand
-
-        pts, pruned = expand(self)
-        how = self.mode if self.mode in ("grid", "zip") else \
-            f"{self.mode} ({self.samples} samples, seed {self.seed})"
-        axes = ", ".join(self.axis_names) or "no axes"
-        text = (f"{how} over {len(self.axes)} axes ({axes}): {len(pts)} points"
-                f"{f' ({pruned} pruned by constraints)' if pruned else ''} x "
-                f"{len(self.workloads)} workloads ({', '.join(self.labels)}) = "
-                f"{len(pts) * len(self.workloads)} runs; "
-                f"{'system' if self.is_system else 'base'} {self.base.get('name')!r}, "
-                f"memory {self.memory}"
-                f"{'' if self.weights_resident == 'auto' else ', weights resident ' + self.weights_resident}")
-        for note in self.notes:
-            text += f"\n  note: {note}"
-        return text
+    def size(self) -> int:
+        """Design points before constraints: the grid's product, or the samples drawn."""
+        if self.mode in ("random", "lhs"):
+            return int(self.samples or 0)
+        return math.prod(self.dimension_sizes())
 
 
 def _key_problem(exc: ValueError, key: str) -> str:
@@ -505,7 +343,7 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
             issues.append(Issue(where, "a low/high axis cannot be in a group", line))
             continue
         axes.append(Axis(name, key, None, float(low), float(high), spec.log, bool(integer)))
-    from npusim.sweep.run import RESERVED_COLUMNS
+    from npusim.sweep.columns import RESERVED_COLUMNS
 
     names = [a.name for a in axes]
     for a in axes:
@@ -570,6 +408,33 @@ def _check_layout(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[
                                 line_for(f"axes.{members[0].key}", lines)))
 
 
+def _check_size(sf: SweepFile, axes: list[Axis], lines: LineMap, issues: list[Issue]) -> bool:
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs before anything is expanded;
+    True if refused."""
+    n_wl = len(sf.workloads)
+    if sf.mode in ("random", "lhs"):
+        if sf.samples is not None and sf.samples * n_wl > MAX_RUNS:
+            issues.append(Issue("samples", f"{sf.samples:,} samples x {n_wl} workloads = "
+                                f"{sf.samples * n_wl:,} runs, past the limit of {MAX_RUNS:,}",
+                                line_for("samples", lines)))
+            return True
+        return False
+    dims: dict[str, int] = {}  # one entry per dimension: its number of values
+    for a in axes:
+        dim = "*" if sf.mode == "zip" else f"group {a.group}" if a.group else f"axis {a.name}"
+        dims.setdefault(dim, len(a.values) if a.values is not None else sf.axes[a.key].num or 1)
+    sizes = list(dims.values())
+    total = math.prod(sizes)
+    if total * n_wl > MAX_RUNS:
+        issues.append(Issue("axes", f"the {sf.mode} has {' x '.join(map(str, sizes))} = "
+                            f"{total:,} points (before constraints) x {n_wl} workloads = "
+                            f"{total * n_wl:,} runs, past the limit of {MAX_RUNS:,}; use "
+                            "fewer values, group axes, or mode: random with samples:",
+                            line_for("axes", lines)))
+        return True
+    return False
+
+
 def _parallel(sf: SweepFile, lines: LineMap, issues: list[Issue]) -> dict[str, Any]:
     """The file's ``parallel:`` validated (problems recorded in ``issues``)."""
     from npusim.sweep.systems import parallel_adapter
@@ -622,8 +487,6 @@ def _resolve_system_sweep(sf: SweepFile, root: Path, lines: LineMap, issues: lis
 def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None = None,
                     root: str | Path | None = None) -> Sweep:
     """Validate parsed sweep data and resolve it; paths are relative to ``root``."""
-    from npusim.sweep.expand import compile_constraint, discretise
-
     lines = lines or {}
     if not isinstance(data, dict):
         kind = "empty file" if data is None else f"a {type(data).__name__}"
@@ -665,14 +528,15 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
             issues.append(Issue(f"workloads[{i}]", f"two workloads are labelled {lab!r}; "
                                 "set label:", line_for(f"workloads[{i}]", lines)))
     axes = _resolve_axes(sf, lines, issues, root_dir)
-    if base is not None:
-        _check_values_on_base(base, axes, lines, issues, root_dir)
     _check_layout(sf, axes, lines, issues)
+    too_big = _check_size(sf, axes, lines, issues)
+    if base is not None and not too_big:  # a chip validation per value: skipped if refused
+        _check_values_on_base(base, axes, lines, issues, root_dir)
     names = [a.name for a in axes]
     for i, text in enumerate(sf.constraints):
         try:
             compile_constraint(text, names)
-        except ValueError as exc:
+        except ConstraintError as exc:
             issues.append(Issue(f"constraints[{i}]", str(exc),
                                 line_for(f"constraints[{i}]", lines)))
     for i, obj in enumerate(sf.objectives):
@@ -699,7 +563,24 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
         memory=sf.memory, weights_resident=sf.weights_resident,
         objectives=tuple(sf.objectives), source=source,
         input_files=tuple(dict.fromkeys(inputs)), notes=tuple(notes),
-        is_system=sf.system is not None, parallel=_parallel(sf, lines, []))
+        is_system=sf.system is not None, parallel=_parallel(sf, lines, []),
+        constraint_lines=tuple(line_for(f"constraints[{i}]", lines)
+                               for i in range(len(sf.constraints))))
+
+
+def discretise(axis: Axis, num: int | None) -> Axis:
+    """A range axis as ``num`` evenly (or log-evenly) spaced values; value axes unchanged."""
+    if axis.values is not None:
+        return axis
+    assert axis.low is not None and axis.high is not None and num is not None
+    if num == 1:
+        raw = np.array([axis.low])
+    elif axis.log:
+        raw = np.geomspace(axis.low, axis.high, num)
+    else:
+        raw = np.linspace(axis.low, axis.high, num)
+    vals = [round(float(x)) if axis.integer else float(x) for x in raw]
+    return replace(axis, values=tuple(dict.fromkeys(vals)))
 
 
 def loads_sweep(text: str, source: str | None = None, root: str | Path | None = None) -> Sweep:

@@ -104,7 +104,7 @@ def parallel_adapter(key: str) -> TypeAdapter[Any]:
 def set_system_key(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``key`` (a path without ``system.``) in system data; a link's ``kind`` replaces
     the whole link by the catalog's figures for that kind."""
-    from npusim.sweep.spec import set_path
+    from npusim.sweep.keypath import set_path
 
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
