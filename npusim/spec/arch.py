@@ -243,7 +243,7 @@ class Dram(_Spec):
     """Off-chip memory: a catalog standard plus overrides."""
 
     standard: str = Field(description="a DRAM catalog standard (LPDDR5-6400, HBM3-6400 "
-                          "…; `npusim list` and the DRAM section of docs/model.md name them)")
+                          "…; the catalog is npusim/spec/dram_catalog.py)")
     channels: int | None = Field(default=None, gt=0, description="channels (unset: the "
                                  "standard's default)")
     data_rate: TransfersPerSecond | None = Field(
@@ -369,7 +369,8 @@ class EnergyTable(_Spec):
         default=None, description="scratchpad read energy per byte (default: Horowitz 45 nm "
         "by bank size, scaled)")
     sram_write_per_byte: Joules | None = Field(
-        default=None, description="scratchpad write energy per byte (default: as a read)")
+        default=None, description="scratchpad write energy per byte (default: the read "
+        "default, not sram_read_per_byte)")
     vector_alu_op: Joules | None = Field(
         default=None, description="one vector ALU op (default: an fp16 add, 0.4 pJ at "
         "45 nm, scaled)")

@@ -152,9 +152,9 @@ def _layer_model(cls: type[Layer]) -> type[BaseModel]:
         key = rename.get(f.name, f.name)
         # The schema shows the IR default, which a left-out key takes.
         default = None if required or f.default is dataclasses.MISSING else f.default
-        extra = {} if default is None else {"json_schema_extra": {"default": default}}
-        spec[key] = (typ, Field(... if required else None,
-                                description=layer_field_doc(cls.kind, key), **extra))
+        extra: dict[str, Any] | None = None if default is None else {"default": default}
+        spec[key] = (typ, Field(... if required else None, json_schema_extra=extra,
+                                description=layer_field_doc(cls.kind, key)))
     if cls is Conv2d:
         for key in _CONV_PAIRS:
             spec[key] = (NonNegative if key == "padding" else Positive,
