@@ -127,7 +127,9 @@ def _run(args: argparse.Namespace) -> int:
                             args.scenario, memory=args.memory, weights_resident=resident,
                             rate=args.rate, queries=args.queries, latency_bound_s=bound,
                             seed=args.seed)
-        print(scen.tried.to_string(index=False))
+        from npusim.report.export import human_table
+
+        print(human_table(scen.tried).to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
         if scen.server:
             sv = scen.server
