@@ -86,3 +86,24 @@ def test_event_models_contend_only_on_a_shared_channel(compiled, addr1, shares_c
     stats, _ = run_program(_chip(), _two_core_program(addr1), mem, compiled=compiled)
     end = stats[0].end_s - stats[0].start_s
     assert end == pytest.approx((512e-9 if shares_channel else 256e-9), rel=1e-9)
+
+
+def test_channel_numbers_themselves_simpy() -> None:
+    """The channel index each share lands on (a timeline shows it; a rotation of every
+    channel number would leave the timings above unchanged)."""
+    mem = BandwidthDram(CH, BW, 0.0, 5.0, interleave_bytes=IL, record=True)
+    mem.transfer(0.0, 600, 2 * IL + 10, False, 0)
+    assert mem.records is not None
+    assert sorted((c, b) for c, _, _, b, _ in mem.records) == [(0, 88.0), (2, 256.0), (3, 256.0)]
+    mem.records.clear()
+    mem.transfer(0.0, 1, 13 * IL + 255, False, 0)  # chunk 13 → channel 13 % 4 = 1
+    assert [c for c, *_ in mem.records] == [1]
+
+
+def test_channel_numbers_themselves_kernel() -> None:
+    state, busy = np.zeros(3), np.zeros(CH)
+    bandwidth_transfer(0.0, 600, 2 * IL + 10, False, state, busy, BW, BW * CH, 0.0, IL)
+    assert busy.tolist() == pytest.approx([88e-9, 0.0, 256e-9, 256e-9], rel=1e-12)
+    busy[:] = 0.0
+    bandwidth_transfer(0.0, 1, 13 * IL + 255, False, state, busy, BW, BW * CH, 0.0, IL)
+    assert busy.tolist() == pytest.approx([0.0, 1e-9, 0.0, 0.0], rel=1e-12)
