@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")
     if args.trace:
-        from npusim.report.trace import to_chrome_trace
+        from npusim.timeline import to_chrome_trace
 
         to_chrome_trace(result, args.trace)
         print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
