@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "npusim.commands.sweep",
     "npusim.commands.plot",
     "npusim.commands.calibrate",
+    "npusim.commands.schema",
 )
 
 

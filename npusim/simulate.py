@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from npusim.assemble import build_result, roofline_result
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram
 from npusim.compiler.weights import place_weights
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
-from npusim.report.result import Result, build_result, histogram_percentile, roofline_result
+from npusim.report.result import Result, histogram_percentile
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
 from npusim.workloads.ir import Workload

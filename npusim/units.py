@@ -1,4 +1,5 @@
-"""Quantities with units, as users write them in YAML: ``32 MiB``, ``1.05 GHz``, ``6400 MT/s``.
+"""Quantities with units, as users write them in YAML: ``32 MiB``, ``1.05 GHz``, ``6400 MT/s``,
+and as tables a human reads show them (``4.12 µs``, ``1 MiB``, ``12.3 µJ``).
 
 Each parser accepts a number with a unit string (or a bare number, taken in the base unit:
 bytes, Hz, bytes/s, transfers/s, seconds, joules) and returns a float or int in base units.
@@ -8,10 +9,12 @@ turns that into a ``SpecError`` with the key path and line.
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = [
     "format_bytes",
+    "format_si",
     "parse_bandwidth",
     "parse_bytes",
     "parse_data_rate",
@@ -94,8 +97,38 @@ def parse_power(value: object) -> float:
 
 
 def format_bytes(n: float) -> str:
-    """Human-readable binary size: 33554432 → '32.0 MiB'."""
+    """Human-readable binary size: 33554432 → '32.0 MiB'; for sizes, which are counted in
+    powers of two, where :func:`format_si` is for times, energies and rates."""
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} B"
+
+
+# SI prefixes from 1e-15 to 1e15, by power of 1000.
+_PREFIXES = {-5: "f", -4: "p", -3: "n", -2: "µ", -1: "m", 0: "", 1: "k", 2: "M", 3: "G",
+             4: "T", 5: "P"}
+
+
+def format_si(value: float, unit: str, digits: int = 3) -> str:
+    """``value`` (in the base unit ``unit``) with the SI prefix that puts ``digits``
+    significant digits before a 1-999 mantissa: 4.1234e-6, "s" → '4.12 µs'.
+
+    A value that rounds up to 1000 moves to the next prefix (999.96e-6 s → '1 ms'); zero is
+    '0 s'; NaN and infinities are 'nan s', 'inf s'; beyond the femto-peta range it is
+    scientific notation ('1e+20 s'). Machine outputs keep base units: this is
+    for text a human reads only.
+    """
+    v = float(value)
+    if v == 0:
+        return f"0 {unit}"
+    if not math.isfinite(v):
+        return f"{v} {unit}"
+    exp = math.floor(math.log10(abs(v)) / 3)
+    mantissa = float(f"{v / 1000.0 ** exp:.{digits}g}")
+    if abs(mantissa) >= 1000:  # rounding carried into the next prefix
+        exp += 1
+        mantissa = float(f"{v / 1000.0 ** exp:.{digits}g}")
+    if exp not in _PREFIXES:  # beyond femto and peta: plain scientific notation
+        return f"{v:.{digits}g} {unit}"
+    return f"{mantissa:.{digits}g} {_PREFIXES[exp]}{unit}"

@@ -93,3 +93,19 @@ def test_result_html_escapes(res: npusim.Result) -> None:
     bad = dataclasses.replace(res, rows=tuple(rows))
     html = result_html(bad)
     assert "<img" not in html and "&lt;img src=x" in html
+
+
+def test_terminal_table_and_summary_use_engineering_units() -> None:
+    """The table a human reads shows µs/µJ/MiB strings; the saved CSV keeps seconds."""
+    from npusim.report.export import format_summary, format_table
+
+    res = npusim.simulate("tpu_v1", resnet50())
+    first = res.layers.iloc[0]
+    table = format_table(res, 1)
+    lat_us = first["latency_s"] * 1e6  # conv1 runs for tens of µs
+    assert 1 <= lat_us < 1000
+    assert f"{lat_us:.3g} µs" in table
+    assert "lat_us" not in table and "0.000" not in table
+    summary = format_summary(res)
+    mac_uj = res.summary()["energy_mac_j"] * 1e6
+    assert 1 <= mac_uj < 1000 and f"MAC {mac_uj:.3g} µJ" in summary

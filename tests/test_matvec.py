@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from test_kernels import DYADIC_RATES, k_emit, k_estimate, problems, tilings, with_capacity
 
 import npusim
+from npusim.assemble import layer_limit
 from npusim.compiler.lower import compile_workload
 from npusim.engine.roofline import layer_times
 from npusim.errors import SpecError
 from npusim.kernels import matvec
 from npusim.llm import run_llm
-from npusim.report.result import layer_limit
 from npusim.spec.arch import load_arch, loads_arch
 from npusim.workloads.ir import BITS, Matmul, Workload
 

@@ -137,6 +137,48 @@ def test_m_split_reads_b_once_with_multicast_and_per_core_without(multicast):
     assert row["sram_write_bytes"] == other["sram_write_bytes"]
 
 
+@pytest.mark.parametrize(("multicast", "dram_bw"), [(True, 16e9), (False, 1e12)])
+def test_n_split_duplicates_a_and_only_a(multicast, dram_bw):
+    """Wide GEMM: an N split gives every core all of A (m x k) and a quarter of B. Counted
+    here: per core a + b/4 read from DRAM without multicast (A read 4 times: 3 copies
+    beyond one, ``dram_dup_bytes``); with multicast a/4 + b/4, the other 3/4 of A over the
+    NoC. A mutant duplicating B instead, or A and B both, changes every count below."""
+    m, n, k = 32, 4096, 64
+    assert _expected_split(m, n, k, 64, multicast, dram_bw) == "n"
+    res = simulate(_chip(64, multicast, dram_bw), _one_matmul(m, n, k))
+    row = res.layers.iloc[0]
+    assert "split n" in row["mapping"]
+    a, b = m * k, k * n  # int8: one byte per element
+    lp = res.program.layers[0]
+    if multicast:
+        assert lp.per_core("dram_read_bytes").tolist() == [a / CORES + b / CORES] * CORES
+        assert lp.per_core("noc_read_bytes").tolist() == [a * (CORES - 1) / CORES] * CORES
+        assert row["dram_read_bytes"] == a + b
+        assert row["noc_bytes"] == a * (CORES - 1)
+        assert row["dram_dup_bytes"] == 0
+    else:
+        assert lp.per_core("dram_read_bytes").tolist() == [a + b / CORES] * CORES
+        assert lp.per_core("noc_read_bytes").tolist() == [0.0] * CORES
+        assert row["dram_read_bytes"] == CORES * a + b
+        assert row["dram_dup_bytes"] == (CORES - 1) * a
+    # Every core writes its own quarter of the output, m x n/4 int8, once.
+    assert lp.per_core("dram_write_bytes").tolist() == [m * n / CORES] * CORES
+
+
+def test_g_split_duplicates_nothing():
+    """Independent products (a batched matmul of activations, one B per entry): a split
+    over g gives each core whole products, so nothing is read twice."""
+    g, m, n, k = 8, 64, 64, 64
+    wl = Workload("bmm", (Matmul("bmm", batch=g, m=m, n=n, k=k, b_kind="act"),))
+    res = simulate(_chip(64, False), wl)
+    row = res.layers.iloc[0]
+    assert "split g" in row["mapping"]
+    one = g * (m * k + k * n)  # every A and every B once, int8
+    assert row["dram_read_bytes"] == one and row["dram_dup_bytes"] == 0
+    per_core = res.program.layers[0].per_core("dram_read_bytes").tolist()
+    assert per_core == [one / CORES] * CORES
+
+
 def test_noc_energy_default_is_a_tenth_pj_per_bit_mm_over_10_mm():
     chip = loads_arch(CHIP.format(noc_bpc=64, multicast="yes", dram_bw=16e9)
                       .replace(", pj_per_bit: 1.5}", "}"))

@@ -34,3 +34,48 @@ def test_other_units() -> None:
 def test_bad_units_say_what_was_expected(bad: object) -> None:
     with pytest.raises(ValueError, match=r"expected|unknown unit"):
         parse_bytes(bad)
+
+
+# --- format_si: what a human reads. Each expected string is written out by hand.
+@pytest.mark.parametrize(("value", "unit", "text"), [
+    (4.1234e-6, "s", "4.12 µs"),
+    (999.4e-6, "s", "999 µs"),
+    (999.9e-6, "s", "1 ms"),        # rounds to 1000 µs: the next prefix, never '1e+03 µs'
+    (1e-3, "s", "1 ms"),
+    (-4.1234e-6, "s", "-4.12 µs"),
+    (-999.9e-6, "s", "-1 ms"),
+    (0.0, "J", "0 J"),
+    (12.3e-6, "J", "12.3 µJ"),      # a µJ, not '0.000' mJ
+    (585e-6, "J", "585 µJ"),
+    (26.13e-3, "J", "26.1 mJ"),
+    (3.4e10, "B/s", "34 GB/s"),
+    (1.0, "W", "1 W"),
+    (2.5e-13, "J", "250 fJ"),
+    (1e-18, "s", "1e-18 s"),        # below femto: scientific
+    (2e18, "J", "2e+18 J"),
+])
+def test_format_si(value: float, unit: str, text: str) -> None:
+    from npusim.units import format_si
+
+    assert format_si(value, unit) == text
+
+
+def test_format_si_nan_inf_and_digits() -> None:
+    from npusim.units import format_si
+
+    assert format_si(float("nan"), "s") == "nan s"
+    assert format_si(float("inf"), "s") == "inf s"
+    assert format_si(-float("inf"), "J") == "-inf J"
+    assert format_si(1.00512e-3, "s", 4) == "1.005 ms"
+
+
+def test_human_table_converts_base_units_only() -> None:
+    import pandas as pd
+
+    from npusim.report.export import human_table
+
+    df = pd.DataFrame({"batch": [1], "latency_s": [4.1234e-6], "inferences_per_s": [2.5e5],
+                       "energy_j": [12.3e-6], "sram_bytes": [2**20], "fits": [True]})
+    row = human_table(df).iloc[0].to_dict()
+    assert row == {"batch": 1, "latency": "4.12 µs", "inferences_per_s": 2.5e5,
+                   "energy": "12.3 µJ", "sram": "1.0 MiB", "fits": True}

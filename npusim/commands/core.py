@@ -146,7 +146,9 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
                             args.scenario, memory=args.memory, weights_resident=resident,
                             rate=args.rate, queries=args.queries, latency_bound_s=bound,
                             seed=args.seed)
-        print(scen.tried.to_string(index=False))
+        from npusim.report.export import human_table
+
+        print(human_table(scen.tried).to_string(index=False))
         print(f"\n{args.scenario}: batch {scen.batch}\n")
         if scen.server:
             sv = scen.server
@@ -185,7 +187,7 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")
     if args.trace:
-        from npusim.report.trace import to_chrome_trace
+        from npusim.timeline import to_chrome_trace
 
         to_chrome_trace(result, args.trace)
         print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")

@@ -14,12 +14,13 @@ import pandas as pd
 from npusim._io import atomic_write
 from npusim.extras import require
 from npusim.report.result import Result
+from npusim.units import format_bytes, format_si
 
 if TYPE_CHECKING:
     from npusim.system.result import SystemResult
 
 __all__ = ["atomic_write", "format_summary", "format_system", "format_table", "format_weights",
-           "save_frame", "save_result"]
+           "human_table", "save_frame", "save_result"]
 
 
 def _jsonable(v: Any) -> Any:
@@ -64,21 +65,51 @@ def save_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         raise ValueError(f"{p}: unknown output format {p.suffix!r} (use .csv, .json or .parquet)")
 
 
+def _si(values: pd.Series, unit: str) -> pd.Series:
+    return values.map(lambda v: format_si(v, unit))
+
+
+# Column suffix → (base unit, formatter) of a table a human reads.
+_SUFFIX_UNITS = {"_s": "s", "_j": "J", "_w": "W", "_hz": "Hz", "_bytes_per_s": "B/s"}
+
+
+def human_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its SI-base-unit columns in engineering units for reading: ``latency_s``
+    becomes ``latency`` of strings like ``4.12 µs``, ``*_bytes`` sizes like ``1.5 MiB``
+    (``_j`` J, ``_w`` W, ``_hz`` Hz, ``_bytes_per_s`` B/s); other columns are kept."""
+    out = {}
+    for col in df.columns:
+        name = str(col)
+        unit = next((u for suffix, u in sorted(_SUFFIX_UNITS.items(), key=lambda x: -len(x[0]))
+                     if name.endswith(suffix)), None)
+        if unit == "s" and name.endswith("_per_s"):  # a rate, not a time: left as it is
+            unit = None
+        if unit is not None and pd.api.types.is_numeric_dtype(df[col]):
+            stem = name[: name.rindex("_bytes_per_s" if unit == "B/s" else "_")]
+            out[stem] = _si(df[col], unit)
+        elif name.endswith("_bytes") and pd.api.types.is_numeric_dtype(df[col]):
+            out[name[: -len("_bytes")]] = df[col].map(format_bytes)
+        else:
+            out[name] = df[col]
+    return pd.DataFrame(out, index=df.index)
+
+
 def format_table(result: Result, max_rows: int | None = None) -> str:
-    """A compact per-layer table for the terminal."""
+    """A compact per-layer table for the terminal, in engineering units (``4.12 µs``,
+    ``1.5 MiB``, ``12.3 µJ``); the machine outputs (:func:`save_result`) keep SI base units."""
     df = result.layers
+    if max_rows is not None and len(df) > max_rows:
+        df = df.head(max_rows)
     view = pd.DataFrame({
         "layer": df["layer"], "op": df["op"], "unit": df["unit"], "bound": df["bound"],
         "limit": df["limit"],
         "cycles": df["cycles"].round().astype("int64"),
         "compute": df["compute_cycles"].round().astype("int64"),
-        "lat_us": (df["latency_s"] * 1e6).round(2),
-        "util_%": (df["utilization"] * 100).round(1),
-        "dram_KiB": ((df["dram_read_bytes"] + df["dram_write_bytes"]) / 1024).round(1),
-        "energy_uJ": (df["energy_j"] * 1e6).round(2),
+        "latency": _si(df["latency_s"], "s"),
+        "util": (df["utilization"] * 100).map(lambda u: f"{u:.1f} %"),
+        "dram": (df["dram_read_bytes"] + df["dram_write_bytes"]).map(format_bytes),
+        "energy": _si(df["energy_j"], "J"),
     })
-    if max_rows is not None and len(view) > max_rows:
-        view = view.head(max_rows)
     return view.to_string(index=False)
 
 
@@ -93,18 +124,24 @@ def format_weights(summary: Mapping[str, Any]) -> str | None:
     return str(reason)
 
 
+_ENERGY_PARTS = (("MAC", "energy_mac_j"), ("SRAM", "energy_sram_j"), ("DRAM", "energy_dram_j"),
+                 ("NoC", "energy_noc_j"), ("vector", "energy_vector_j"),
+                 ("static", "energy_static_j"))
+
+
 def format_summary(result: Result) -> str:
     s = result.summary()
     lines = [
         f"chip            {s['chip']}",
         f"workload        {s['workload']} (batch {s['batch']}, {s['layers']} layers)",
-        f"latency         {s['latency_s'] * 1e3:.4f} ms ({s['cycles']:.0f} cycles)",
+        f"latency         {format_si(s['latency_s'], 's', 4)} ({s['cycles']:.0f} cycles)",
         f"throughput      {s['inferences_per_s']:.1f} inferences/s, {s['effective_tops']:.2f} TOPS effective",
         f"utilization     {s['utilization'] * 100:.1f} % of peak MACs",
-        f"energy          {s['energy_j'] * 1e3:.4f} mJ (MAC {s['energy_mac_j'] * 1e3:.3f}, SRAM {s['energy_sram_j'] * 1e3:.3f}, DRAM {s['energy_dram_j'] * 1e3:.3f}, NoC {s['energy_noc_j'] * 1e3:.3f}, vector {s['energy_vector_j'] * 1e3:.3f}, static {s['energy_static_j'] * 1e3:.3f})",
-        f"power           {s['average_power_w']:.2f} W average, {s['tops_per_w']:.3f} TOPS/W",
-        f"DRAM traffic    {s['dram_read_bytes'] / 2**20:.2f} MiB read ({s['dram_dup_bytes'] / 2**20:.2f} beyond one copy of each operand), {s['dram_write_bytes'] / 2**20:.2f} MiB written",
-        f"NoC traffic     {s['noc_bytes'] / 2**20:.2f} MiB multicast to other cores",
+        f"energy          {format_si(s['energy_j'], 'J', 4)} (" + ", ".join(
+            f"{name} {format_si(s[key], 'J')}" for name, key in _ENERGY_PARTS) + ")",
+        f"power           {format_si(s['average_power_w'], 'W')} average, {s['tops_per_w']:.3f} TOPS/W",
+        f"DRAM traffic    {format_bytes(s['dram_read_bytes'])} read ({format_bytes(s['dram_dup_bytes'])} beyond one copy of each operand), {format_bytes(s['dram_write_bytes'])} written",
+        f"NoC traffic     {format_bytes(s['noc_bytes'])} multicast to other cores",
         f"bound layers    compute {s['bound_compute_layers']}, memory {s['bound_memory_layers']}, vector {s['bound_vector_layers']}",
     ]
     weights = format_weights(s)
@@ -112,10 +149,10 @@ def format_summary(result: Result) -> str:
         lines.append(f"weights         {weights}")
     if s.get("host_path"):
         per_layer = s["host_per_layer_s"] * s["layers"]
-        lines.append(f"host path       {s['host_upload_s'] * 1e6:.2f} us upload, "
-                     f"{s['host_download_s'] * 1e6:.2f} us download, runtime "
-                     f"{s['host_per_query_s'] * 1e6:.2f} us per query + {per_layer * 1e6:.2f} us "
-                     f"dispatching layers (in the latency)")
+        lines.append(f"host path       {format_si(s['host_upload_s'], 's')} upload, "
+                     f"{format_si(s['host_download_s'], 's')} download, runtime "
+                     f"{format_si(s['host_per_query_s'], 's')} per query + "
+                     f"{format_si(per_layer, 's')} dispatching layers (in the latency)")
     return "\n".join(lines)
 
 
@@ -127,10 +164,9 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     chips = result.chips
     view = pd.DataFrame({
         "chip": chips["chip"], "replica": chips["replica"], "stage": chips["stage"],
-        "rank": chips["rank"], "compute_ms": (chips["time_compute_s"] * 1e3).round(4),
-        "comm_ms": (chips["time_comm_s"] * 1e3).round(4),
-        "idle_ms": (chips["time_idle_s"] * 1e3).round(4),
-        "energy_mJ": (chips["energy_j"] * 1e3).round(3)})
+        "rank": chips["rank"], "compute": _si(chips["time_compute_s"], "s"),
+        "comm": _si(chips["time_comm_s"], "s"), "idle": _si(chips["time_idle_s"], "s"),
+        "energy": _si(chips["energy_j"], "J")})
     lines: list[str] = []
     if max_rows != 0:
         shown = view if max_rows is None else view.head(max_rows)
@@ -139,23 +175,23 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     if len(links) and max_rows != 0:
         top = links.head(4)
         lines.append("busiest links   " + ", ".join(
-            f"{r.link} {r.bytes / 2**20:.2f} MiB ({r.utilization * 100:.1f} %)"
+            f"{r.link} {format_bytes(r.bytes)} ({r.utilization * 100:.1f} %)"
             for r in top.itertuples()))
-    causes = ", ".join(f"{c} {s[cause_column(c)] * 1e3:.4f}" for c in COMM_CAUSES
+    causes = ", ".join(f"{c} {format_si(s[cause_column(c)], 's')}" for c in COMM_CAUSES
                        if s[cause_column(c)] > 0) or "none"
     lines += [
         f"system          {s['system']} ({s['chips_in_system']} x {s['chip']})",
         f"workload        {s['workload']} (batch {s['batch']} over {s['dp']} replica(s))",
         f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, {s['micro_batches']} "
         f"micro-batch(es), {s['chips_used']} chips, {s['algorithm']} all-reduce",
-        f"latency         {s['latency_s'] * 1e3:.4f} ms",
-        f"per chip        compute {s['time_compute_s'] * 1e3:.4f} ms, communication "
-        f"{s['time_comm_s'] * 1e3:.4f} ms, idle {s['time_idle_s'] * 1e3:.4f} ms (means)",
-        f"communication   {causes} (ms, mean per chip)",
-        f"links           {s['link_bytes'] / 2**20:.2f} MiB moved, utilisation max "
+        f"latency         {format_si(s['latency_s'], 's', 4)}",
+        f"per chip        compute {format_si(s['time_compute_s'], 's')}, communication "
+        f"{format_si(s['time_comm_s'], 's')}, idle {format_si(s['time_idle_s'], 's')} (means)",
+        f"communication   {causes} (mean per chip)",
+        f"links           {format_bytes(s['link_bytes'])} moved, utilisation max "
         f"{s['link_utilization_max'] * 100:.2f} %, mean {s['link_utilization_mean'] * 100:.2f} %",
         f"throughput      {s['inferences_per_s']:.2f} inferences/s",
-        f"energy          {s['energy_j'] * 1e3:.4f} mJ (chips {s['energy_chips_j'] * 1e3:.4f}, "
-        f"links {s['energy_links_j'] * 1e3:.4f})",
+        f"energy          {format_si(s['energy_j'], 'J', 4)} (chips "
+        f"{format_si(s['energy_chips_j'], 'J')}, links {format_si(s['energy_links_j'], 'J')})",
     ]
     return "\n".join(lines)

@@ -10,25 +10,21 @@ from collections.abc import Iterable
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from npusim.units import format_bytes, format_si
+
 if TYPE_CHECKING:
     from npusim.report.result import Result
     from npusim.spec.arch import Chip
 
 __all__ = ["chip_html", "result_html"]
 
-_GiB = 2**30
-_MiB = 2**20
 
 _STYLE = ("<style>.npusim-t td,.npusim-t th{padding:1px 8px;text-align:left}"
           ".npusim-t th{font-weight:600}.npusim-t td.n{text-align:right}</style>")
 
 
 def _bytes(n: float) -> str:
-    if n >= _GiB:
-        return f"{n / _GiB:.3g} GiB"
-    if n >= _MiB:
-        return f"{n / _MiB:.3g} MiB"
-    return f"{n / 1024:.3g} KiB"
+    return format_bytes(n)
 
 
 def _table(rows: Iterable[tuple[str, Any]], caption: str) -> str:
@@ -113,15 +109,15 @@ def result_html(result: Result, top: int = 10) -> str:
     rows: list[tuple[str, Any]] = [
         ("chip", s["chip"]), ("workload", f"{s['workload']} (batch {s['batch']})"),
         ("layers", s["layers"]),
-        ("latency", f"{lat * 1e3:.4g} ms ({s['cycles']:.0f} cycles)"),
+        ("latency", f"{format_si(lat, 's', 4)} ({s['cycles']:.0f} cycles)"),
         ("throughput", f"{s['inferences_per_s']:.4g} inferences/s, "
          f"{s['effective_tops']:.3g} TOPS effective"),
         ("utilization", f"{100 * s['utilization']:.1f} % of peak MACs"),
-        ("energy", f"{s['energy_j'] * 1e3:.4g} mJ"),
+        ("energy", format_si(s["energy_j"], "J", 4)),
         ("energy split", ", ".join(
             f"{k} {100 * s[f'energy_{k}_j'] / s['energy_j']:.0f} %"
             for k in ("mac", "sram", "dram", "noc", "vector", "static")) if s["energy_j"] > 0 else "-"),
-        ("power", f"{s['average_power_w']:.3g} W average, {s['tops_per_w']:.3g} TOPS/W"),
+        ("power", f"{format_si(s['average_power_w'], 'W')} average, {s['tops_per_w']:.3g} TOPS/W"),
         ("DRAM traffic", f"{_bytes(s['dram_read_bytes'])} read, "
          f"{_bytes(s['dram_write_bytes'])} written"),
         ("bound layers", f"compute {s['bound_compute_layers']}, memory "
@@ -130,18 +126,18 @@ def result_html(result: Result, top: int = 10) -> str:
     if "memory_model" in s:
         rows.append(("memory model", s["memory_model"]))
     df = result.layers
-    head = ("<tr><th>layer</th><th>op</th><th>bound</th><th>latency (µs)</th>"
-            "<th>share</th><th>utilization</th><th>DRAM (KiB)</th><th>energy (µJ)</th></tr>")
+    head = ("<tr><th>layer</th><th>op</th><th>bound</th><th>latency</th>"
+            "<th>share</th><th>utilization</th><th>DRAM</th><th>energy</th></tr>")
     body = ""
     for _, r in df.nlargest(top, "latency_s").iterrows():
         share = r["latency_s"] / lat if lat > 0 else 0.0
         body += (f"<tr><td>{escape(str(r['layer']))}</td><td>{escape(str(r['op']))}</td>"
                  f"<td>{escape(str(r['bound']))}</td>"
-                 f"<td class='n'>{r['latency_s'] * 1e6:.2f}</td>"
+                 f"<td class='n'>{format_si(r['latency_s'], 's')}</td>"
                  f"<td class='n'>{100 * share:.1f} %</td>"
                  f"<td class='n'>{100 * r['utilization']:.1f} %</td>"
-                 f"<td class='n'>{(r['dram_read_bytes'] + r['dram_write_bytes']) / 1024:.1f}</td>"
-                 f"<td class='n'>{r['energy_j'] * 1e6:.2f}</td></tr>")
+                 f"<td class='n'>{_bytes(r['dram_read_bytes'] + r['dram_write_bytes'])}</td>"
+                 f"<td class='n'>{format_si(r['energy_j'], 'J')}</td></tr>")
     layers = (f"<table class='npusim-t'><caption style='text-align:left;font-weight:600'>"
               f"top {min(top, len(df))} of {len(df)} layers by latency</caption>"
               f"{head}{body}</table>")

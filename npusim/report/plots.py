@@ -233,7 +233,7 @@ def _binned(spans: Sequence[tuple[float, float, float]], end: float,
 
 def _bandwidth_series(result: Result, bins: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Bin edges (s) and bytes/s per bin, from DRAM channel records or else DMA intervals."""
-    from npusim.report.trace import channel_records, traced_events
+    from npusim.timeline import channel_records, traced_events
 
     events = traced_events(result)
     records = channel_records(result, events)

@@ -12,14 +12,12 @@ and computes tiles in order, but two stores may be in flight at once (tile ``i``
 drain while tile ``i+1`` computes and may still drain when ``i+1``'s store starts), so an
 engine whose intervals would overlap gets extra threads ("DMA out 2" …), filled greedily.
 
-Tile events come from ``simulate(..., trace=True)``; for a result simulated without them, the
-tile program is run again with tracing (the engine is deterministic, so this is the same
-run). DRAM channel activity is known for the ``bandwidth`` memory model: the result's DMA
-transfers are replayed, in the order the engine issued them, into a fresh
-:class:`~npusim.engine.memory.BandwidthDram` that records each channel's share. Contiguous
-shares of one layer and direction on a channel are merged into one interval, which keeps
-files of many-channel chips small. Other memory models give no channel threads (the trace
-says so in ``otherData``). Times are microseconds, as the format requires.
+This module only formats: it is handed the tile events and the DRAM channel records
+(:mod:`npusim.timeline` gathers them, re-running an untraced result and replaying its
+transfers). Contiguous shares of one layer and direction on a channel are merged into one
+interval, which keeps files of many-channel chips small. Without channel records (memory
+models other than ``bandwidth``) there are no channel threads, and the trace says so in
+``otherData``. Times are microseconds, as the format requires.
 """
 
 from __future__ import annotations
@@ -27,88 +25,27 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from npusim.compiler.program import COL, LayerProgram
 from npusim.engine.events import TileEvent
-from npusim.errors import SimulationError
 from npusim.report.result import Result
 
-__all__ = ["ChannelRecord", "channel_records", "chrome_trace", "to_chrome_trace",
-           "traced_events"]
+if TYPE_CHECKING:
+    from npusim.timeline import ChannelRecord
+
+__all__ = ["trace_document", "write_trace"]
 
 _ENGINES = (("dma_in", "DMA in"), ("compute", "array+vector"), ("dma_out", "DMA out"))
 _LAYER_PID = 1
 _CORE_PID0 = 2
 
 
-@dataclass(frozen=True)
-class ChannelRecord:
-    """One transfer's share on one DRAM channel, tagged with the tile that issued it."""
-
-    channel: int
-    start_s: float
-    end_s: float
-    nbytes: float
-    write: bool
-    layer: int
-    core: int
-    tile: int
-
-
-def traced_events(result: Result) -> tuple[TileEvent, ...]:
-    """The result's tile events, re-running its tile program with tracing if it has none."""
-    if result.events or not result.program.layers:
-        return result.events
-    model = result.meta.get("memory_model")
-    if model not in ("bandwidth", "cycle", "ideal"):
-        raise SimulationError("this result has no tile events and its memory model cannot be "
-                              "rebuilt; simulate with trace=True")
-    from npusim.simulate import simulate_program
-
-    again = simulate_program(result.chip, result.program, memory=model, trace=True,
-                             batch=result.batch)
-    return again.events
-
-
 def _layer_map(result: Result) -> dict[int, LayerProgram]:
     return {lp.index: lp for lp in result.program.layers}
-
-
-def channel_records(result: Result,
-                    events: tuple[TileEvent, ...] | None = None) -> list[ChannelRecord] | None:
-    """Per-channel DRAM activity of ``result``, or None when its memory model has none.
-
-    Replays the DMA transfers of ``events`` (default: :func:`traced_events`) in issue order
-    into a recording :class:`~npusim.engine.memory.BandwidthDram`; exact for results of the
-    ``bandwidth`` model, whose state depends only on that sequence.
-    """
-    if result.meta.get("memory_model") != "bandwidth":
-        return None
-    from npusim.engine.memory import BandwidthDram
-
-    evs = traced_events(result) if events is None else events
-    layers = _layer_map(result)
-    mem = BandwidthDram.from_chip(result.chip, record=True)
-    recs = mem.records
-    assert recs is not None
-    out: list[ChannelRecord] = []
-    for e in evs:  # appended by the engine at issue time, so already in issue order
-        if e.engine == "compute":
-            continue
-        write = e.engine == "dma_out"
-        row = layers[e.layer].tiles[e.core][e.tile]
-        nbytes = int(row[COL["dram_write_bytes" if write else "dram_read_bytes"]])
-        addr = int(row[COL["write_addr" if write else "read_addr"]])
-        n0 = len(recs)
-        mem.transfer(e.start_s, nbytes, addr, write, e.core)
-        out.extend(ChannelRecord(ch, s0, s1, b, w, e.layer, e.core, e.tile)
-                   for ch, s0, s1, b, w in recs[n0:])
-    return out
 
 
 def _us(t: float) -> float:
@@ -219,9 +156,10 @@ def _dram_events(result: Result, records: list[ChannelRecord], pid: int) -> list
     return out
 
 
-def chrome_trace(result: Result) -> dict[str, Any]:
-    """The trace document (a dict ready for ``json.dump``)."""
-    events = traced_events(result)
+def trace_document(result: Result, events: tuple[TileEvent, ...],
+                   records: list[ChannelRecord] | None) -> dict[str, Any]:
+    """The trace document (a dict ready for ``json.dump``) of ``result``'s tile ``events``
+    and DRAM channel ``records`` (None: the memory model records none)."""
     chip = result.chip
     out: list[dict[str, Any]] = [
         _meta("process_name", _LAYER_PID, 0, f"npusim: {chip.name} x {result.workload_name}"),
@@ -241,7 +179,6 @@ def chrome_trace(result: Result) -> dict[str, Any]:
         out.append(_meta("process_name", _CORE_PID0 + c, 0, f"core {c}"))
         out.append(_meta("process_sort_index", _CORE_PID0 + c, 0, 1 + c))
     out.extend(_core_events(result, events))
-    records = channel_records(result, events)
     notes = []
     if records is not None:
         pid = _CORE_PID0 + chip.n_cores
@@ -257,11 +194,10 @@ def chrome_trace(result: Result) -> dict[str, Any]:
                           "time_unit": "us", "notes": notes}}
 
 
-def to_chrome_trace(result: Result, path: str | os.PathLike[str]) -> Path:
-    """Write ``result``'s timeline as Chrome trace-event JSON (atomically); return the path."""
+def write_trace(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a trace document as compact JSON (atomically); return the path."""
     from npusim._io import atomic_write
 
-    doc = chrome_trace(result)
     p = Path(path)
     atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(doc, separators=(",", ":"))))
     return p

@@ -16,22 +16,22 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Float, Int
-from npusim.spec.yamlio import AtPaths, load_yaml, loads_yaml, validate
-from npusim.units import (
-    parse_bandwidth,
-    parse_bytes,
-    parse_data_rate,
-    parse_energy,
-    parse_frequency,
-    parse_power,
-    parse_time,
+from npusim.spec.quantities import (
+    Bytes,
+    BytesPerSecond,
+    Hertz,
+    Joules,
+    Seconds,
+    TransfersPerSecond,
+    Watts,
 )
+from npusim.spec.yamlio import AtPaths, load_yaml, loads_yaml, validate
 from npusim.workloads.ir import BITS
 
 __all__ = [
@@ -56,19 +56,6 @@ __all__ = [
 ]
 
 
-def _unit(parser: Any) -> BeforeValidator:
-    def conv(v: Any) -> Any:
-        return parser(v)
-    return BeforeValidator(conv)
-
-
-Bytes = Annotated[int, _unit(parse_bytes), Field(gt=0)]
-Hertz = Annotated[float, _unit(parse_frequency), Field(gt=0)]
-BytesPerSecond = Annotated[float, _unit(parse_bandwidth), Field(gt=0)]
-TransfersPerSecond = Annotated[float, _unit(parse_data_rate), Field(gt=0)]
-Joules = Annotated[float, _unit(parse_energy), Field(ge=0)]
-Watts = Annotated[float, _unit(parse_power), Field(ge=0)]
-Seconds = Annotated[float, _unit(parse_time), Field(ge=0)]
 Precision = Literal["int4", "int8", "fp8", "fp16", "bf16", "fp32"]
 
 
@@ -79,17 +66,20 @@ class _Spec(BaseModel):
 class Systolic(_Spec):
     """``count`` systolic arrays of ``rows`` x ``cols`` PEs with one dataflow."""
 
-    rows: Int = Field(gt=0)
-    cols: Int = Field(gt=0)
-    count: Int = Field(default=1, gt=0)
-    dataflow: Literal["ws", "os", "is"] = "ws"
-    #: MACs one PE completes per cycle, by operand precision (int8: 1, int4: 2, fp16: 0.5 …)
+    rows: Int = Field(gt=0, description="PE rows of one array (PEs)")
+    cols: Int = Field(gt=0, description="PE columns of one array (PEs)")
+    count: Int = Field(default=1, gt=0, description="arrays per core, all computing at once")
+    dataflow: Literal["ws", "os", "is"] = Field(
+        default="ws", description="what stays in the PEs during a fold: weights (ws), "
+        "outputs (os) or inputs (is); see docs/model.md")
     macs_per_cycle: dict[Precision, Annotated[Float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
-    #: how the next fold's stationary block is loaded: ``serial`` (after the current fold,
-    #: SCALE-Sim's convention) or ``overlapped`` (double-buffered behind the current fold's
-    #: stream, as TPU v1's weight FIFO does); see npusim/kernels/systolic.py
-    preload: Literal["serial", "overlapped"] = "serial"
+        default_factory=lambda: {"int8": 1.0},  # type: ignore[arg-type]
+        description="MACs one PE completes per cycle, by operand precision (int8: 1, "
+        "int4: 2, fp16: 0.5 …); a precision left out is not computed by the array")
+    preload: Literal["serial", "overlapped"] = Field(
+        default="serial", description="how the next fold's stationary block is loaded: "
+        "serial (after the current fold, SCALE-Sim's convention) or overlapped "
+        "(double-buffered behind the current fold's stream, as TPU v1's weight FIFO does)")
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -109,16 +99,21 @@ class MatVec(_Spec):
     read port); nothing is preloaded. Timing: npusim/kernels/matvec.py.
     """
 
-    lanes: Int = Field(gt=0)
-    width: Int = Field(gt=0)
-    #: activation rows held at once: one streamed weight serves up to this many rows
-    rows: Int = Field(default=1, gt=0)
-    #: MACs one multiplier completes per cycle, by operand precision (as Systolic's)
+    lanes: Int = Field(gt=0, description="dot-product units (lanes), each with its own "
+                       "accumulator")
+    width: Int = Field(gt=0, description="elements one lane reduces per beat in its adder "
+                       "tree (multipliers per lane)")
+    rows: Int = Field(default=1, gt=0, description="activation rows held at once: one "
+                      "streamed weight serves up to this many rows")
     macs_per_cycle: dict[Precision, Annotated[Float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"int8": 1.0})  # type: ignore[arg-type]
-    read_bytes_per_cycle: Float | None = Field(default=None, gt=0)
-    #: cycles from the first operand in to the last output out (multipliers + adder tree)
-    pipeline: Int = Field(default=0, ge=0)
+        default_factory=lambda: {"int8": 1.0},  # type: ignore[arg-type]
+        description="MACs one multiplier completes per cycle, by operand precision (as the "
+        "systolic array's); every precision must be one the array computes")
+    read_bytes_per_cycle: Float | None = Field(
+        default=None, gt=0, description="bytes per core clock cycle the engine streams from "
+        "SRAM (unset: the core scratchpad's read port)")
+    pipeline: Int = Field(default=0, ge=0, description="cycles from the first operand in to "
+                          "the last output out (multipliers + adder tree)")
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -132,9 +127,12 @@ class MatVec(_Spec):
 class VectorUnit(_Spec):
     """SIMD unit: ``lanes`` x ops per lane per cycle, by op class."""
 
-    lanes: Int = Field(default=128, gt=0)
+    lanes: Int = Field(default=128, gt=0, description="SIMD lanes")
     ops_per_cycle: dict[Literal["alu", "special"], Annotated[Float, Field(gt=0)]] = Field(
-        default_factory=lambda: {"alu": 1.0, "special": 0.25})  # type: ignore[arg-type]
+        default_factory=lambda: {"alu": 1.0, "special": 0.25},  # type: ignore[arg-type]
+        description="operations per lane per cycle by op class: alu (add, mul, max, "
+        "compare) and special (exp, tanh, erf, rsqrt); a class left out runs at the "
+        "slowest rate given")
 
     def rate(self, op_class: str) -> float:
         rates: dict[str, float] = {str(k): v for k, v in self.ops_per_cycle.items()}
@@ -144,25 +142,40 @@ class VectorUnit(_Spec):
 class Sram(_Spec):
     """A scratchpad: capacity, port bandwidth in bytes per cycle, bank count."""
 
-    size: Bytes
-    read_bytes_per_cycle: Float | None = Field(default=None, gt=0)
-    write_bytes_per_cycle: Float | None = Field(default=None, gt=0)
-    banks: Int = Field(default=16, gt=0)
+    size: Bytes = Field(description="capacity")
+    read_bytes_per_cycle: Float | None = Field(
+        default=None, gt=0, description="read port, bytes per core clock cycle (unset: "
+        "unlimited, the array is never starved by SRAM)")
+    write_bytes_per_cycle: Float | None = Field(
+        default=None, gt=0, description="write port, bytes per core clock cycle (unset: "
+        "unlimited)")
+    banks: Int = Field(default=16, gt=0, description="banks; the default energy per byte is "
+                       "that of one bank of size / banks bytes (Horowitz 2014)")
 
 
 class Dma(_Spec):
-    engines: Int = Field(default=2, gt=0)
-    #: per-engine cap; unset means the DMA is limited only by DRAM and SRAM
-    bytes_per_cycle: Float | None = Field(default=None, gt=0)
+    """DMA engines moving tiles between DRAM and a core's scratchpad."""
+
+    engines: Int = Field(default=2, gt=0, description="DMA engines per core")
+    bytes_per_cycle: Float | None = Field(
+        default=None, gt=0, description="per-engine cap in bytes per core clock cycle; "
+        "unset: the DMA is limited only by DRAM and SRAM")
 
 
 class Core(_Spec):
-    systolic: Systolic
-    matvec: MatVec | None = None
-    vector: VectorUnit = Field(default_factory=VectorUnit)
-    sram: Sram
-    accumulator: Sram | None = None
-    dma: Dma = Field(default_factory=Dma)
+    """One core; every core of the chip is the same."""
+
+    systolic: Systolic = Field(description="the systolic array(s) that run GEMMs")
+    matvec: MatVec | None = Field(
+        default=None, description="an optional matrix-vector engine for GEMMs of few rows "
+        "(decode steps); none: every GEMM runs on the array")
+    vector: VectorUnit = Field(default_factory=VectorUnit, description="the SIMD vector unit "
+                               "(softmax, norms, activations, pooling, elementwise)")
+    sram: Sram = Field(description="the core's scratchpad, which holds double-buffered tiles")
+    accumulator: Sram | None = Field(
+        default=None, description="a separate accumulator SRAM for partial sums (as TPU "
+        "v1's); none: outputs at 4 bytes each take scratchpad space")
+    dma: Dma = Field(default_factory=Dma, description="the core's DMA engines")
 
     def peak_macs_per_cycle(self, unit: str, precision: str) -> float:
         """Peak MACs per cycle of the engine a layer's ``unit`` names (``array`` or
@@ -203,10 +216,16 @@ class Noc(_Spec):
     over 10 mm, see NOC_PJ_PER_BIT_MM).
     """
 
-    bytes_per_cycle: Float = Field(gt=0)
-    latency_cycles: Float = Field(ge=0)
-    multicast: bool = False
-    pj_per_bit: Float | None = Field(default=None, gt=0)
+    bytes_per_cycle: Float = Field(gt=0, description="bytes one core can receive from the "
+                                   "others per core clock cycle")
+    latency_cycles: Float = Field(ge=0, description="core clock cycles from a byte leaving "
+                                  "one core to arriving at another")
+    multicast: bool = Field(default=False, description="whether a core can send one block to "
+                            "every other core at once (a split GEMM then reads its shared "
+                            "operand from DRAM once)")
+    pj_per_bit: Float | None = Field(
+        default=None, gt=0, description="energy per bit delivered to one core, in pJ "
+        "(unset: 0.1 pJ/bit/mm over 10 mm = 1 pJ/bit)")
 
     @property
     def energy_per_byte(self) -> float:
@@ -215,32 +234,52 @@ class Noc(_Spec):
 
 
 class Cores(_Spec):
-    count: Int = Field(default=1, gt=0)
-    core: Core
+    """How many cores, and the one description they share."""
+
+    count: Int = Field(default=1, gt=0, description="cores on the chip")
+    core: Core = Field(description="one core (all are alike)")
 
 
 class Dram(_Spec):
     """Off-chip memory: a catalog standard plus overrides."""
 
-    standard: str
-    channels: Int | None = Field(default=None, gt=0)
-    data_rate: TransfersPerSecond | None = None
-    bus_width_bits: Int | None = Field(default=None, gt=0)
-    capacity: Bytes | None = None
-    #: overrides the peak computed from channels x width x rate (a published figure)
-    bandwidth: BytesPerSecond | None = None
-    pj_per_bit: Float | None = Field(default=None, gt=0)
-    latency_ns: Float | None = Field(default=None, ge=0)
-    #: catalog fields replaced for this chip: timings in clock cycles (rcd, rp, cl, faw,
-    #: refi, rfc …), organisation (bank_groups, banks_per_group, row_bytes, ranks) and
-    #: command energies (act_pre_nj, read_pj_per_bit, refresh_nj, background_mw …)
-    overrides: dict[str, Int | Float] = Field(default_factory=dict)
+    standard: str = Field(description="a DRAM catalog standard (LPDDR5-6400, HBM3-6400 "
+                          "…; the catalog is npusim/spec/dram_catalog.py)")
+    channels: Int | None = Field(default=None, gt=0, description="channels (unset: the "
+                                 "standard's default)")
+    data_rate: TransfersPerSecond | None = Field(
+        default=None, description="transfers per second per pin (unset: the standard's)")
+    bus_width_bits: Int | None = Field(default=None, gt=0, description="data bits per "
+                                       "channel (unset: the standard's)")
+    capacity: Bytes | None = Field(default=None, description="total capacity (unset: "
+                                   "channels x the standard's capacity per channel)")
+    bandwidth: BytesPerSecond | None = Field(
+        default=None, description="peak bandwidth over all channels, a published figure "
+        "replacing channels x width x rate")
+    pj_per_bit: Float | None = Field(default=None, gt=0, description="access energy in pJ "
+                                     "per bit moved (unset: the standard's)")
+    latency_ns: Float | None = Field(default=None, ge=0, description="idle read latency "
+                                     "in ns (unset: the standard's)")
+    overrides: dict[str, Int | Float] = Field(
+        default_factory=dict, description="catalog fields replaced for this chip: timings "
+        "in DRAM clock cycles (rcd, rp, cl, faw, refi, rfc …), organisation (bank_groups, "
+        "banks_per_group, row_bytes, ranks) and command energies (act_pre_nj, "
+        "read_pj_per_bit, refresh_nj, background_mw …)")
     # The cycle-approximate model's controller and address mapping (``--memory cycle``).
-    mapping: str = "row:rank:bank:column:bankgroup:channel"
-    interleave: Bytes = 256
-    page_policy: Literal["open", "closed"] = "open"
-    refresh: Literal["all-bank", "per-bank", "none"] = "all-bank"
-    queue_depth: Int = Field(default=32, gt=0)
+    mapping: str = Field(default="row:rank:bank:column:bankgroup:channel",
+                         description="address mapping of the cycle model (--memory cycle), "
+                         "most significant field first")
+    interleave: Bytes = Field(default=256, description="cycle model: bytes on one "
+                              "channel before the next (the bandwidth model deals 256 B "
+                              "chunks)")
+    page_policy: Literal["open", "closed"] = Field(
+        default="open", description="cycle model: keep a row open after an access (open) "
+        "or precharge at once (closed)")
+    refresh: Literal["all-bank", "per-bank", "none"] = Field(
+        default="all-bank", description="cycle model: refresh all banks at once, one bank "
+        "at a time, or not at all")
+    queue_depth: Int = Field(default=32, gt=0, description="cycle model: requests the "
+                             "controller queue holds per channel")
 
     @field_validator("standard")
     @classmethod
@@ -323,12 +362,22 @@ class EnergyTable(_Spec):
     whose per-bit energy comes from the DRAM catalog.
     """
 
-    mac: dict[Precision, Joules] = Field(default_factory=dict)
-    sram_read_per_byte: Joules | None = None
-    sram_write_per_byte: Joules | None = None
-    vector_alu_op: Joules | None = None
-    vector_special_op: Joules | None = None
-    leakage: Watts = 0.0
+    mac: dict[Precision, Joules] = Field(
+        default_factory=dict, description="energy of one MAC by precision (default: "
+        "Horowitz 45 nm multiply + add, int8 0.23 pJ, scaled by process_nm / 45)")
+    sram_read_per_byte: Joules | None = Field(
+        default=None, description="scratchpad read energy per byte (default: Horowitz 45 nm "
+        "by bank size, scaled)")
+    sram_write_per_byte: Joules | None = Field(
+        default=None, description="scratchpad write energy per byte (default: the read "
+        "default, not sram_read_per_byte)")
+    vector_alu_op: Joules | None = Field(
+        default=None, description="one vector ALU op (default: an fp16 add, 0.4 pJ at "
+        "45 nm, scaled)")
+    vector_special_op: Joules | None = Field(
+        default=None, description="one vector special op (default: 4 ALU ops)")
+    leakage: Watts = Field(default=0.0, description="static power of the whole chip, "
+                           "charged for the run's latency")
 
 
 class Host(_Spec):
@@ -340,9 +389,13 @@ class Host(_Spec):
     transfer) when the file leaves them out.
     """
 
-    kind: str = "link"
-    bandwidth: BytesPerSecond
-    latency: Seconds = 0.0
+    kind: str = Field(default="link", description="a link kind (pcie3_x16, pcie4_x8, "
+                      "pcie4_x16, pcie5_x8, pcie5_x16, ethernet_100g, ethernet_400g, "
+                      "ici_v4) that fills bandwidth and latency; or a free label when both "
+                      "are given")
+    bandwidth: BytesPerSecond = Field(description="payload bandwidth per direction")
+    latency: Seconds = Field(default=0.0, description="time per transfer (driver and DMA "
+                             "start-up)")
 
     @model_validator(mode="before")
     @classmethod
@@ -360,22 +413,24 @@ class Overheads(_Spec):
     """Runtime time on the host per query (driver call, input preparation, completion) and
     per layer dispatched (a kernel launch and its synchronisation). Default 0: no overhead."""
 
-    per_query_s: Seconds = 0.0
-    per_layer_s: Seconds = 0.0
+    per_query_s: Seconds = Field(default=0.0, description="host time per query (driver "
+                                 "call, input preparation, completion)")
+    per_layer_s: Seconds = Field(default=0.0, description="host time per layer dispatched "
+                                 "(a kernel launch and its synchronisation)")
 
 
 class Residual(_Spec):
     """One measurement of a calibration beside the calibrated chip's prediction."""
 
-    workload: str
-    layer: str | None = None
-    batch: Int = Field(default=1, gt=0)
-    measured_s: Float = Field(gt=0)
-    predicted_s: Float = Field(ge=0)
-    #: predicted / measured - 1
-    error: Float
-    #: kept out of the fit (``--holdout``): its error is the honest one
-    held_out: bool = False
+    workload: str = Field(description="the measured workload")
+    layer: str | None = Field(default=None, description="the measured layer (none: the "
+                              "whole workload)")
+    batch: Int = Field(default=1, gt=0, description="batch of the measurement")
+    measured_s: Float = Field(gt=0, description="measured latency in s")
+    predicted_s: Float = Field(ge=0, description="the calibrated chip's latency in s")
+    error: Float = Field(description="predicted / measured - 1 (dimensionless)")
+    held_out: bool = Field(default=False, description="kept out of the fit (--holdout): its "
+                           "error is the honest one")
 
 
 class Calibration(_Spec):
@@ -383,34 +438,50 @@ class Calibration(_Spec):
     hand. ``fitted`` holds each fitted key path's value, ``initial`` its value in the chip
     the fit started from, ``bounds`` the interval it was kept in."""
 
-    data: str
-    started_from: str
-    fitted: dict[str, Float]
-    initial: dict[str, Float]
-    bounds: dict[str, tuple[float, float]]
-    fit_rms_error: Float = Field(ge=0)
-    holdout_rms_error: Float | None = Field(default=None, ge=0)
-    residuals: list[Residual] = Field(default_factory=list)
+    data: str = Field(description="the measurement CSV fitted to")
+    started_from: str = Field(description="the chip the fit started from")
+    fitted: dict[str, float] = Field(description="fitted value by key path, in base units")
+    initial: dict[str, float] = Field(description="starting value by key path")
+    bounds: dict[str, tuple[float, float]] = Field(description="interval each key path was "
+                                                   "kept in")
+    fit_rms_error: Float = Field(ge=0, description="RMS of the fitted rows' relative errors")
+    holdout_rms_error: Float | None = Field(default=None, ge=0, description="RMS of the "
+                                            "held-out rows' relative errors")
+    residuals: list[Residual] = Field(default_factory=list, description="one entry per "
+                                      "measurement")
 
 
 class Chip(_Spec):
-    name: str
-    sources: list[str] = Field(min_length=1)
-    assumptions: list[str] = Field(default_factory=list)
-    process_nm: Float = Field(default=28.0, gt=0)
-    clock: Hertz
-    default_precision: Precision = "int8"
-    cores: Cores
-    shared_sram: Sram | None = None
-    noc: Noc | None = None
-    dram: Dram
-    energy: EnergyTable = Field(default_factory=EnergyTable)
-    tdp: Watts | None = None
-    #: the host link (none: the host path is not modelled, whatever the scenario)
-    host: Host | None = None
-    overheads: Overheads = Field(default_factory=Overheads)
-    #: set only in a file written by ``npusim calibrate``; presets never have it
-    calibration: Calibration | None = None
+    """A chip: what a chip YAML holds (the top level of the file)."""
+
+    name: str = Field(description="the chip's name in reports")
+    sources: list[str] = Field(min_length=1, description="public documents every figure "
+                               "comes from (at least one)")
+    assumptions: list[str] = Field(default_factory=list, description="each value not "
+                                   "published: what was chosen and why")
+    process_nm: Float = Field(default=28.0, gt=0, description="process node in nm; scales "
+                              "default energies (x process_nm / 45) and area")
+    clock: Hertz = Field(description="core clock")
+    default_precision: Precision = Field(default="int8", description="precision of "
+                                         "workloads that do not set one; the array must "
+                                         "compute it")
+    cores: Cores = Field(description="the cores")
+    shared_sram: Sram | None = Field(default=None, description="an on-chip SRAM shared by "
+                                     "the cores, where weights stay resident when they fit")
+    noc: Noc | None = Field(default=None, description="the network between cores (none: "
+                            "each core loads its own copy of a shared operand from DRAM)")
+    dram: Dram = Field(description="off-chip memory")
+    energy: EnergyTable = Field(default_factory=EnergyTable, description="energy per event; "
+                                "left-out values take public defaults")
+    tdp: Watts | None = Field(default=None, description="published thermal design power "
+                              "(reported beside the simulated power, not used by the model)")
+    host: Host | None = Field(default=None, description="the host link (none: the host "
+                              "path is not modelled, whatever the scenario)")
+    overheads: Overheads = Field(default_factory=Overheads, description="host runtime time "
+                                 "per query and per layer")
+    calibration: Calibration | None = Field(default=None, description="set only in a file "
+                                            "written by npusim calibrate; presets never "
+                                            "have it")
 
     @model_validator(mode="after")
     def _cross_field(self) -> Chip:

@@ -23,14 +23,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Int
+from npusim.spec.quantities import BytesPerSecond, Joules, Seconds
 from npusim.spec.yamlio import line_for, load_yaml, loads_yaml, validate
-from npusim.units import parse_bandwidth, parse_energy, parse_time
 
 __all__ = [
     "TOPOLOGIES",
@@ -47,15 +48,6 @@ __all__ = [
 TOPOLOGIES: tuple[str, ...] = ("switch", "ring", "torus2d", "torus3d", "fully_connected")
 
 
-def _unit(parser: Any) -> BeforeValidator:
-    return BeforeValidator(lambda v: parser(v))
-
-
-BytesPerSecond = Annotated[float, _unit(parse_bandwidth), Field(gt=0)]
-Seconds = Annotated[float, _unit(parse_time), Field(ge=0)]
-Joules = Annotated[float, _unit(parse_energy), Field(ge=0)]
-
-
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,14 +59,16 @@ class Link(_Spec):
     ``ethernet_400g``, ``ici_v4`` …) fills the figures the file leaves out.
     """
 
-    #: what it is, for reports and the catalog: ``pcie5_x16``, ``ici_v4``, ``ethernet_400g`` …
-    kind: str = "link"
-    #: payload bandwidth per direction (after line encoding)
-    bandwidth: BytesPerSecond
-    #: one hop, first byte sent to first byte received (a switch path counts as one hop)
-    latency: Seconds = 0.0
-    #: energy per payload bit moved over one hop
-    energy_per_bit: Joules = 0.0
+    kind: str = Field(default="link", description="a link kind of the catalog (pcie3_x16, "
+                      "pcie4_x8, pcie4_x16, pcie5_x8, pcie5_x16, ethernet_100g, "
+                      "ethernet_400g, ici_v4), which fills the figures left out; or a free "
+                      "label for reports")
+    bandwidth: BytesPerSecond = Field(description="payload bandwidth per direction (after "
+                                      "line encoding)")
+    latency: Seconds = Field(default=0.0, description="one hop, first byte sent to first "
+                             "byte received (a switch path counts as one hop)")
+    energy_per_bit: Joules = Field(default=0.0, description="energy per payload bit moved "
+                                   "over one hop")
 
     @model_validator(mode="before")
     @classmethod
@@ -86,9 +80,15 @@ class Link(_Spec):
 
 
 class Topology(_Spec):
-    kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected"]
-    #: torus dimensions (2 for torus2d, 3 for torus3d); none for the others
-    dims: list[Annotated[Int, Field(gt=0)]] | None = None
+    """How the links connect the chips (see the module docstring for each kind)."""
+
+    kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected"] = Field(
+        description="switch: one port per chip to a non-blocking switch; ring: i to i ± 1; "
+        "torus2d/torus3d: wrap-around links along each of dims; fully_connected: a link "
+        "between every pair")
+    dims: list[Annotated[Int, Field(gt=0)]] | None = Field(
+        default=None, description="torus dimensions (2 for torus2d, 3 for torus3d; their "
+        "product is count); none for the others")
 
     @model_validator(mode="after")
     def _dims(self) -> Topology:
@@ -101,17 +101,22 @@ class Topology(_Spec):
 
 
 class System(_Spec):
-    name: str
-    sources: list[str] = Field(min_length=1)
-    assumptions: list[str] = Field(default_factory=list)
-    #: a chip preset name or a chip YAML path (relative to the system file)
-    chip: str
-    count: Int = Field(gt=0)
-    link: Link
-    topology: Topology
-    host: Link | None = None
+    """A system of many chips: what a system YAML holds (the top level of the file)."""
+
+    name: str = Field(description="the system's name in reports")
+    sources: list[str] = Field(min_length=1, description="public documents the figures come "
+                               "from (at least one)")
+    assumptions: list[str] = Field(default_factory=list, description="each value not "
+                                   "published: what was chosen and why")
+    chip: str = Field(description="a chip preset name or a chip YAML path (relative to the "
+                      "system file)")
+    count: Int = Field(gt=0, description="chips in the system")
+    link: Link = Field(description="the chip-to-chip link, one direction's figures")
+    topology: Topology = Field(description="how the links connect the chips")
+    host: Link | None = Field(default=None, description="the host link (not modelled for "
+                              "transfers in a system run)")
     #: the file the system came from (set by the loaders; resolves a relative chip path)
-    source: str | None = Field(default=None, exclude=True)
+    source: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
     @cached_property
     def chip_spec(self) -> Chip:

@@ -39,8 +39,8 @@ from npusim.errors import Issue, SpecError
 from npusim.spec.yamlio import LineMap, issues_from_validation, line_for, load_yaml, loads_yaml
 from npusim.workloads.ir import ELEMENTWISE_OPS, LAYER_TYPES, PRECISIONS, Conv2d, Layer, Workload
 
-__all__ = ["dump_workload", "load_workload", "loads_workload", "save_workload",
-           "workload_from_data"]
+__all__ = ["LAYER_FIELD_DOCS", "dump_workload", "layer_field_doc", "load_workload",
+           "loads_workload", "save_workload", "workload_from_data"]
 
 # IR field -> YAML key, where the IR name would clash with the layer-type key ``op``.
 _RENAMED: dict[str, dict[str, str]] = {"elementwise": {"op": "function"}}
@@ -58,11 +58,67 @@ FunctionName = Literal[_FUNCTIONS]  # type: ignore[valid-type]
 
 
 class _File(BaseModel):
+    """A workload: what a workload YAML holds (the top level of the file)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    meta: dict[str, Any] = Field(default_factory=dict)
-    layers: list[Any] = Field(min_length=1)
+    name: str = Field(min_length=1, description="the workload's name in reports")
+    meta: dict[str, Any] = Field(default_factory=dict, description="free-form facts "
+                                 "(batch, source …); batch sets the result's batch")
+    layers: list[Any] = Field(min_length=1, description="the layers in execution order, "
+                              "each a mapping with op, name and that op's fields")
+
+
+# What each layer field means, by YAML key; "<op>.<key>" where one op means something else.
+# Sizes are element counts (not bytes) unless said otherwise.
+LAYER_FIELD_DOCS: dict[str, str] = {
+    "name": "the layer's name, unique in the workload",
+    "batch": "independent inputs (images, sequences) the layer runs on",
+    "in_h": "input height (elements)", "in_w": "input width (elements)",
+    "in_c": "input channels", "out_c": "output channels",
+    "kernel_h": "kernel height", "kernel_w": "kernel width",
+    "stride_h": "vertical stride", "stride_w": "horizontal stride",
+    "pad_h": "zero padding above and below (elements, each side)",
+    "pad_w": "zero padding left and right (elements, each side)",
+    "dilation_h": "vertical dilation", "dilation_w": "horizontal dilation",
+    "kernel": "kernel side: sets kernel_h and kernel_w",
+    "stride": "stride: sets stride_h and stride_w",
+    "padding": "zero padding each side: sets pad_h and pad_w",
+    "dilation": "dilation: sets dilation_h and dilation_w",
+    "groups": "channel groups (in_c = out_c = groups: depthwise)",
+    "activation": "an elementwise function fused after the layer (run on the vector unit)",
+    "act_precision": "precision of the activations (inputs and outputs)",
+    "weight_precision": "precision of the weights",
+    "out_precision": "precision of the outputs",
+    "m": "rows of A and of the output", "n": "columns of B and of the output",
+    "k": "the reduced dimension (columns of A, rows of B)",
+    "b_kind": "what B is: weight (a linear layer, shared by the batch), act or kv "
+              "(attention, one B per batch entry)",
+    "a_kind": "what A is: act, weight or kv",
+    "out_kind": "what the output is: act, or kv (appended to the KV cache in DRAM)",
+    "elements": "values the op runs over",
+    "function": "the elementwise function (see Elementwise functions)",
+    "inputs": "operands read per output (1 or 2)",
+    "precision": "precision of the tensor",
+    "rows": "rows of the tensor", "cols": "columns (the axis reduced over)",
+    "heads": "query heads", "kv_heads": "K/V heads (unset: as many as heads; fewer: GQA)",
+    "q_len": "queries per sequence (the last q_len positions of kv_len)",
+    "kv_len": "keys per sequence", "head_dim": "elements per head",
+    "causal": "query i sees only keys up to its own position",
+    "kv_kind": "where K and V come from: kv (the cache in DRAM) or act",
+    "kv_precision": "precision of K and V", "softmax_precision": "precision of the scores",
+    "norm": "layernorm, rmsnorm or batchnorm",
+    "channels": "channels (unchanged by pooling)",
+    "pool.kernel": "window side; required for max and avg, ignored by global_avg",
+    "pool.stride": "window stride", "pool.padding": "padding each side (elements)",
+    "pool": "max, avg, or global_avg (one value per channel)",
+    "tokens": "rows looked up", "hidden": "width of a row (elements)",
+}
+
+
+def layer_field_doc(kind: str, key: str) -> str:
+    """What ``key`` of a layer of type ``kind`` means (empty when undocumented)."""
+    return LAYER_FIELD_DOCS.get(f"{kind}.{key}", LAYER_FIELD_DOCS.get(key, ""))
 
 
 def _field_type(kind: str, name: str, hint: Any) -> Any:
@@ -93,12 +149,18 @@ def _layer_model(cls: type[Layer]) -> type[BaseModel]:
         # halves, which a shorthand may give instead (_missing checks them); left
         # out, any other field takes the IR default (model_dump(exclude_unset=True)).
         required = f.default is dataclasses.MISSING and f.name not in paired
-        spec[rename.get(f.name, f.name)] = (typ, ... if required else None)
+        key = rename.get(f.name, f.name)
+        # The schema shows the IR default, which a left-out key takes.
+        default = None if required or f.default is dataclasses.MISSING else f.default
+        extra: dict[str, Any] | None = None if default is None else {"default": default}
+        spec[key] = (typ, Field(... if required else None, json_schema_extra=extra,
+                                description=layer_field_doc(cls.kind, key)))
     if cls is Conv2d:
         for key in _CONV_PAIRS:
-            spec[key] = (NonNegative if key == "padding" else Positive, None)
+            spec[key] = (NonNegative if key == "padding" else Positive,
+                         Field(None, description=layer_field_doc(cls.kind, key)))
     return create_model(f"{cls.__name__}Spec", __config__=ConfigDict(extra="forbid"),
-                        **spec)
+                        __doc__=cls.__doc__, **spec)
 
 
 _MODELS: dict[str, type[BaseModel]] = {k: _layer_model(c) for k, c in LAYER_TYPES.items()}
