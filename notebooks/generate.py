@@ -221,7 +221,31 @@ energy = pd.DataFrame({mem: {k: runs[(mem, "int4")].decode.summary()[f"energy_{k
                        for mem in chips})
 ax = energy.T.plot.barh(stacked=True, figsize=(8, 2.6))
 ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")
-ax.set_xlabel("energy of one decode step (J)");"""),
+ax.set_xlabel("energy of one decode step (J)");"""),    ("md", """\
+## Checking what the figures show
+
+The bars are read back and compared with the results they come from, and every TPOT with
+the weight-streaming bound above. (CI runs this notebook, so these checks run with every
+change.)"""),
+    ("code", """\
+import numpy as np
+
+# the stacked causes of each chip add up to its decode step's latency, the energy parts
+# to its energy
+for mem in chips:
+    step = runs[(mem, "int4")].decode.summary()
+    assert np.isclose(causes[mem].sum(), step["latency_s"] * 1e3, rtol=1e-9)
+    assert np.isclose(energy[mem].sum(), step["energy_j"], rtol=1e-9)
+# the energy bars drawn (the last figure) are those numbers, chip by chip
+widths = np.array([[bar.get_width() for bar in c] for c in ax.containers]).sum(axis=0)
+assert np.allclose(widths, [energy[mem].sum() for mem in chips], rtol=1e-9)
+# no step beats streaming its matmul weights once at peak bandwidth (the token table is
+# only gathered: one row per token)
+bytes_per_weight = {"int4": 0.5, "int8": 1.0}
+for (mem, w), r in runs.items():
+    streamed = fps[w].weight_bytes - cfg.vocab * cfg.embed_dim * bytes_per_weight[w]
+    assert r.tpot_s >= streamed / chips[mem].dram.peak_bandwidth, (mem, w)
+print("checked")"""),
 ]
 
 SWEEP = [
