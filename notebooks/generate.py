@@ -423,7 +423,24 @@ sequences at the tp-2 step time, against one tp-8 group serving one."""),
 dp = npusim.run_llm_system(system, "llama2_70b", prompt=512, gen=128, weights="int8",
                            tp=2, dp=4, decode_points=1)
 pd.DataFrame({"tp 8": runs[8].summary(), "tp 2 x dp 4": dp.summary()}).loc[
-    ["chips_used", "sequences", "tpot_s", "tokens_per_s", "j_per_token"]]"""),
+    ["chips_used", "sequences", "tpot_s", "tokens_per_s", "j_per_token"]]"""),    ("md", """\
+## Checking what the figures show
+
+The plotted numbers read back from the figure above and compared with the runs. (CI runs
+this notebook, so these checks run with every change.)"""),
+    ("code", """\
+import numpy as np
+
+# batch 1: a card group's tokens/s is one token per TPOT
+drawn = axes[0].get_lines()[0].get_ydata()
+assert np.allclose(drawn, [1 / runs[c].tpot_s for c in cards], rtol=1e-9)
+# the stacked bars (compute and each collective's wait), with the card's idle time, make up
+# the step's latency
+tops = np.array([[bar.get_height() for bar in c] for c in axes[2].containers]).sum(axis=0)
+for c, top in zip(cards, tops):
+    s = runs[c].decode.summary()
+    assert np.isclose(top + s["time_idle_s"] * 1e3, s["latency_s"] * 1e3, rtol=1e-6), c
+print("checked")"""),
 ]
 
 SERVING = [
