@@ -84,7 +84,9 @@ class CycleDram:
         n = s.counts()
         hist = s.lat_hist
         reads = float(hist.sum())
-        lat_sum = float(hist @ self._bins) * self._tck
+        # Not ``hist @ bins``: a BLAS dot wakes its thread pool, and on a loaded machine
+        # that wake-up cost milliseconds per call, more than the whole run of a small layer.
+        lat_sum = float(np.multiply(hist, self._bins).sum()) * self._tck
         t = self.std.t
         ch = float(s.channels)
         # Channel time lost to each cause, per channel on average (an attribution, not a
