@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["TransferReuse"]
 
 MIN_BURSTS = 16  # per channel: shorter transfers are cheap in detail and mostly start-up
-WARMUP = 4  # detailed samples of a shape (refreshes of a shape) before it is reused
-CHECK = 16  # every CHECK-th eligible transfer of a known shape runs in detail again
+WARMUP = 3  # detailed samples of a shape (refreshes of a shape) before it is reused
+CHECK = 32  # every CHECK-th eligible transfer of a known shape runs in detail again
 DRIFT = 0.1  # a check this far (relative) from the learned rate means the regime changed
 
 
@@ -96,26 +96,48 @@ class _Shape:
 
 
 class TransferReuse:
-    """Decides per transfer: reuse a learned shape, or run in detail (and learn)."""
+    """Decides per transfer: reuse a learned shape, or run in detail (and learn).
+
+    Reused transfers only move clocks forward; the shift of the controller state and the
+    open rows they leave are applied in one go by :meth:`settle`, which the detailed path
+    calls before it looks at the state.
+    """
 
     def __init__(self, system: DramSystem) -> None:
         self.system = system
         #: (bursts, write) -> what its detailed samples took
         self.shapes: dict[tuple[int, bool], _Shape] = {}
         self.reused = 0  # transfers whose cost was reused
-        self._banks = system.std.banks
         m = system.mapping
+        c = system.channels
+        self._banks = system.std.banks
         self._chunk_bytes = m.chunk_bursts * m.burst_bytes
+        self._stride = m.channel_stride_bursts()
+        self._starts = np.arange(c, dtype=np.int64) * self._stride
         t = system.std.t
         mode = system.params[K.P_REFMODE]
         self._refreshing = mode != 0
         self._step = t.refi if mode != 2 else max(t.refi // self._banks, 1)
+        # Not yet applied to the state: clock shift and refreshes per channel, the ranges.
+        self._dt = np.zeros(c, dtype=np.int64)
+        self._refs = np.zeros(c, dtype=np.int64)
+        self._ranges: list[tuple[int, int]] = []
+
+    def _per_channel(self, first: int, stop: int) -> np.ndarray:
+        """Bursts per channel (AddressMapping.bursts_per_channel, without np.clip's cost)."""
+        s, period = self._stride, self._stride * self.system.channels
+
+        def upto(x: int) -> np.ndarray:
+            full, rest = divmod(x, period)
+            return full * s + np.minimum(np.maximum(rest - self._starts, 0), s)
+
+        return upto(stop) - upto(first)
 
     def transfer(self, first: int, stop: int, write: bool, arrival: int) -> int:
         """Move bursts ``first .. stop-1``; returns the cycle the last one completes."""
         s = self.system
-        per_ch = s.mapping.bursts_per_channel(first, stop)
-        col = s.cs[:, K.C_COLLAST]
+        per_ch = self._per_channel(first, stop)
+        col = s.cs[:, K.C_COLLAST] + self._dt
         if per_ch.min() < MIN_BURSTS or arrival > col.min():
             return s._run_range(first, stop, write, arrival)[0]
         key = (stop - first, write)
@@ -124,21 +146,40 @@ class TransferReuse:
             shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
         if shape.samples < WARMUP or shape.since_check >= CHECK - 1:
             return self._learn(key, shape, first, stop, write, arrival, per_ch)
-        due = s.cs[:, K.C_REFDUE]
         end = col + per_ch * shape.rate
-        refresh = (due <= end) & self._refreshing  # the channel refreshes within the transfer
-        if refresh.any():
-            if shape.refreshes < WARMUP:
-                return self._learn(key, shape, first, stop, write, arrival, per_ch)
-            end = end + refresh * (shape.ref_cycles / shape.refreshes)
-            if (due + self._step <= end + shape.mean_tail).any():
-                return s._run_range(first, stop, write, arrival)[0]  # two refreshes
+        refresh = np.zeros(s.channels, dtype=bool)
+        if self._refreshing:
+            due = s.cs[:, K.C_REFDUE] + self._refs * self._step
+            refresh = due <= end  # the channel refreshes within the transfer
+            if refresh.any():
+                if shape.refreshes < WARMUP:
+                    return self._learn(key, shape, first, stop, write, arrival, per_ch)
+                end = end + refresh * (shape.ref_cycles / shape.refreshes)
+                if (due + self._step <= end + shape.mean_tail).any():
+                    return s._run_range(first, stop, write, arrival)[0]  # two refreshes
         shape.since_check += 1
         return self._apply(shape, first, stop, write, end - col, refresh)
+
+    def settle(self) -> None:
+        """Apply what reused transfers left pending to the controller state."""
+        if not self._ranges:
+            return
+        s = self.system
+        due = s.cs[:, K.C_REFDUE] + self._refs * self._step
+        s._shift_channels(self._dt)
+        # The refresh clock does not move with the shift: a channel's next refresh stays
+        # due at its own time, one step later for each refresh a reused transfer held.
+        s.cs[:, K.C_REFDUE] = due
+        if not s.params[K.P_CLOSED]:
+            self._open_rows()
+        self._dt[:] = 0
+        self._refs[:] = 0
+        self._ranges.clear()
 
     def _learn(self, key: tuple[int, bool], shape: _Shape, first: int, stop: int, write: bool,
                arrival: int, per_ch: np.ndarray) -> int:
         s = self.system
+        self.settle()
         col0 = s.cs[:, K.C_COLLAST].copy()
         cnt0 = s.cnt.copy()
         hist0 = s.lat_hist.copy()
@@ -175,13 +216,9 @@ class TransferReuse:
     def _apply(self, shape: _Shape, first: int, stop: int, write: bool, took: np.ndarray,
                refresh: np.ndarray) -> int:
         s = self.system
-        due = s.cs[:, K.C_REFDUE].copy()
-        s._shift_channels(np.rint(took).astype(np.int64))
-        # The refresh clock does not move with the shift: a channel's next refresh stays
-        # due at its own time, one step later where this transfer held one.
-        s.cs[:, K.C_REFDUE] = due + refresh * self._step
-        if not s.params[K.P_CLOSED]:
-            self._open_rows(first, stop)
+        self._dt += np.rint(took).astype(np.int64)
+        self._refs += refresh
+        self._ranges.append((first, stop))
         n = stop - first
         s.extra += shape.counts * (n / shape.bursts)
         if refresh.any():
@@ -193,17 +230,23 @@ class TransferReuse:
         else:
             s.write_bytes += n * s.std.burst_bytes
         self.reused += 1
-        end = int(s.cs[:, K.C_COLLAST].max()) + round(shape.mean_tail)
+        end = int((s.cs[:, K.C_COLLAST] + self._dt).max()) + round(shape.mean_tail)
         s.last_cycle = max(s.last_cycle, end)
         return end
 
-    def _open_rows(self, first: int, stop: int) -> None:
-        """Each bank the transfer touched keeps the row its last burst there opened."""
+    def _open_rows(self) -> None:
+        """Each bank keeps the row the last burst a reused transfer sent there opened."""
         s = self.system
-        bb = s.std.burst_bytes
-        c0 = first * bb // self._chunk_bytes
-        c1 = ((stop - 1) * bb) // self._chunk_bytes + 1
-        ch, bank, row = s.mapping.decode(np.arange(c0, c1, dtype=np.int64) * self._chunk_bytes)
-        flat = (ch * self._banks + bank)[::-1]
-        uniq, last = np.unique(flat, return_index=True)
-        s.bs.reshape(-1, K.N_BANK_STATE)[uniq, K.B_ROW] = row[::-1][last]
+        bb, cb = s.std.burst_bytes, self._chunk_bytes
+        rows = s.bs.reshape(-1, K.N_BANK_STATE)
+        done = np.zeros(rows.shape[0], dtype=bool)
+        for first, stop in reversed(self._ranges):  # the latest transfer wins
+            chunks = np.arange(first * bb // cb, ((stop - 1) * bb) // cb + 1, dtype=np.int64)
+            ch, bank, row = s.mapping.decode(chunks * cb)
+            last = np.full(rows.shape[0], -1, dtype=np.int64)
+            np.maximum.at(last, ch * self._banks + bank, np.arange(chunks.shape[0]))
+            new = (last >= 0) & ~done
+            rows[new, K.B_ROW] = row[last[new]]
+            done |= new
+            if done.all():
+                break

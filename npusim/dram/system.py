@@ -106,6 +106,8 @@ class DramSystem:
     def run(self, addr: np.ndarray, write: np.ndarray, arrival: np.ndarray | int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Schedule bursts; returns (done cycle, accepted cycle, row hit, channel) each."""
+        if self.reuse is not None:
+            self.reuse.settle()
         addr = np.asarray(addr, dtype=np.int64)
         n = addr.shape[0]
         wr = np.ascontiguousarray(write, dtype=np.uint8)

@@ -119,6 +119,8 @@ class CycleDram:
         """Close the run at ``t``: background energy and the refreshes due up to then."""
         end = math.ceil(t / self._tck - 1e-9)
         s = self.system
+        if s.reuse is not None:
+            s.reuse.settle()
         mode = int(s.params[K.P_REFMODE])
         if mode:
             for c in range(s.channels):
