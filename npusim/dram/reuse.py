@@ -47,7 +47,7 @@ __all__ = ["TransferReuse"]
 
 MIN_BURSTS = 16  # per channel: shorter transfers are cheap in detail and mostly start-up
 WARMUP = 3  # detailed samples of a shape (refreshes of a shape) before it is reused
-CHECK = 32  # every CHECK-th eligible transfer of a known shape runs in detail again
+CHECK = 64  # every CHECK-th eligible transfer of a known shape runs in detail again
 DRIFT = 0.1  # a check this far (relative) from the learned rate means the regime changed
 
 
@@ -105,8 +105,8 @@ class TransferReuse:
 
     def __init__(self, system: DramSystem) -> None:
         self.system = system
-        #: (bursts, write) -> what its detailed samples took
-        self.shapes: dict[tuple[int, bool], _Shape] = {}
+        #: (bursts, write, channels idle at the start) -> what its detailed samples took
+        self.shapes: dict[tuple[int, bool, bool], _Shape] = {}
         self.reused = 0  # transfers whose cost was reused
         m = system.mapping
         c = system.channels
@@ -138,15 +138,17 @@ class TransferReuse:
         s = self.system
         per_ch = self._per_channel(first, stop)
         col = s.cs[:, K.C_COLLAST] + self._dt
-        if per_ch.min() < MIN_BURSTS or arrival > col.min():
+        if per_ch.min() < MIN_BURSTS:
             return s._run_range(first, stop, write, arrival)[0]
-        key = (stop - first, write)
+        # Idle: every channel has finished what it had when the transfer arrives. Else each
+        # channel starts at its own last column command or at the arrival, the later.
+        key = (stop - first, write, bool(arrival > col.max()))
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
         if shape.samples < WARMUP or shape.since_check >= CHECK - 1:
             return self._learn(key, shape, first, stop, write, arrival, per_ch)
-        end = col + per_ch * shape.rate
+        end = np.maximum(col, arrival) + per_ch * shape.rate
         refresh = np.zeros(s.channels, dtype=bool)
         if self._refreshing:
             due = s.cs[:, K.C_REFDUE] + self._refs * self._step
@@ -176,7 +178,7 @@ class TransferReuse:
         self._refs[:] = 0
         self._ranges.clear()
 
-    def _learn(self, key: tuple[int, bool], shape: _Shape, first: int, stop: int, write: bool,
+    def _learn(self, key: tuple[int, bool, bool], shape: _Shape, first: int, stop: int, write: bool,
                arrival: int, per_ch: np.ndarray) -> int:
         s = self.system
         self.settle()
@@ -186,7 +188,7 @@ class TransferReuse:
         end = s._run_range(first, stop, write, arrival)[0]
         cnt = s.cnt - cnt0
         col1 = s.cs[:, K.C_COLLAST]
-        took = (col1 - col0).astype(np.float64)
+        took = (col1 - np.maximum(col0, arrival)).astype(np.float64)
         refreshes = cnt[:, K.N_REF] + cnt[:, K.N_REFPB]
         if (refreshes > 1).any():
             return end  # a shape knows none or one refresh per channel
