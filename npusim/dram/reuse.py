@@ -240,15 +240,11 @@ class TransferReuse:
         """Each bank keeps the row the last burst a reused transfer sent there opened."""
         s = self.system
         bb, cb = s.std.burst_bytes, self._chunk_bytes
+        chunks = np.concatenate([np.arange(first * bb // cb, ((stop - 1) * bb) // cb + 1,
+                                           dtype=np.int64) for first, stop in self._ranges])
+        ch, bank, row = s.mapping.decode(chunks * cb)
         rows = s.bs.reshape(-1, K.N_BANK_STATE)
-        done = np.zeros(rows.shape[0], dtype=bool)
-        for first, stop in reversed(self._ranges):  # the latest transfer wins
-            chunks = np.arange(first * bb // cb, ((stop - 1) * bb) // cb + 1, dtype=np.int64)
-            ch, bank, row = s.mapping.decode(chunks * cb)
-            last = np.full(rows.shape[0], -1, dtype=np.int64)
-            np.maximum.at(last, ch * self._banks + bank, np.arange(chunks.shape[0]))
-            new = (last >= 0) & ~done
-            rows[new, K.B_ROW] = row[last[new]]
-            done |= new
-            if done.all():
-                break
+        last = np.full(rows.shape[0], -1, dtype=np.int64)
+        np.maximum.at(last, ch * self._banks + bank, np.arange(chunks.shape[0]))
+        hit = last >= 0  # the latest transfer to a bank wins
+        rows[hit, K.B_ROW] = row[last[hit]]
