@@ -47,7 +47,9 @@ __all__ = ["TransferReuse"]
 
 MIN_BURSTS = 16  # per channel: shorter transfers are cheap in detail and mostly start-up
 WARMUP = 3  # detailed samples of a shape (refreshes of a shape) before it is reused
-CHECK = 64  # every CHECK-th eligible transfer of a known shape runs in detail again
+CHECK = 64  # every CHECK-th eligible transfer of a known shape runs in detail again,
+CHECK_VARIED = 8  # every 8th where the samples' rates vary by more than SPREAD (std/mean)
+SPREAD = 0.02
 DRIFT = 0.1  # a check this far (relative) from the learned rate means the regime changed
 
 
@@ -72,6 +74,8 @@ class _Shape:
     reads: float = 0.0
     hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
     since_check: int = 0
+    rate_sq: float = 0.0  # sum of the squared per-sample rates
+    rate_sum: float = 0.0
     latency: tuple[np.ndarray, np.ndarray] | None = None  # sparse hist per read, cached
 
     def __post_init__(self) -> None:
@@ -81,6 +85,13 @@ class _Shape:
     def rate(self) -> float:
         """Cycles per burst on a channel without a refresh."""
         return self.cycles / self.bursts
+
+    @property
+    def check_every(self) -> int:
+        """Detailed checks are frequent where the samples disagree, rare where they agree."""
+        mean = self.rate_sum / self.samples
+        var = max(self.rate_sq / self.samples - mean * mean, 0.0)
+        return CHECK if var <= (SPREAD * mean) ** 2 else CHECK_VARIED
 
     @property
     def mean_tail(self) -> float:
@@ -146,7 +157,7 @@ class TransferReuse:
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
-        if shape.samples < WARMUP or shape.since_check >= CHECK - 1:
+        if shape.samples < WARMUP or shape.since_check >= shape.check_every - 1:
             return self._learn(key, shape, first, stop, write, arrival, per_ch)
         end = np.maximum(col, arrival) + per_ch * shape.rate
         refresh = np.zeros(s.channels, dtype=bool)
@@ -199,6 +210,8 @@ class TransferReuse:
         if shape.samples >= WARMUP and abs(rate - shape.rate) > DRIFT * shape.rate:
             shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
         shape.samples += 1
+        shape.rate_sum += rate
+        shape.rate_sq += rate * rate
         shape.bursts += float(per_ch[plain].sum())
         shape.cycles += float(took[plain].sum())
         shape.counts += cnt[plain].sum(axis=0)
