@@ -50,7 +50,8 @@ WARMUP = 3  # detailed samples of a shape (refreshes of a shape) before it is re
 CHECK = 64  # every CHECK-th eligible transfer of a known shape runs in detail again,
 CHECK_VARIED = 8  # every 8th where the samples' rates vary by more than SPREAD (std/mean)
 SPREAD = 0.02
-DRIFT = 0.1  # a check this far (relative) from the learned rate means the regime changed
+DRIFT = 0.03  # a check this far (relative) from the learned rate means the regime changed
+SETTLED = 8  # samples before a shape whose samples agree is checked only every CHECK-th
 
 
 @dataclass
@@ -71,15 +72,17 @@ class _Shape:
     ref_cycles: float = 0.0
     ref_counts: np.ndarray = field(default_factory=lambda: np.zeros(K.N_COUNTERS))
     tail: float = 0.0
-    reads: float = 0.0
+    # Read-latency histograms of samples without a refresh [0] and with one [1], and their
+    # reads: a refresh delays the reads queued behind it, so the two are kept apart.
+    reads: np.ndarray = field(default_factory=lambda: np.zeros(2))
     hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
     since_check: int = 0
     rate_sq: float = 0.0  # sum of the squared per-sample rates
     rate_sum: float = 0.0
-    latency: tuple[np.ndarray, np.ndarray] | None = None  # sparse hist per read, cached
+    latency: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.hist = np.zeros(self.n_bins)
+        self.hist = np.zeros((2, self.n_bins))
 
     @property
     def rate(self) -> float:
@@ -91,19 +94,22 @@ class _Shape:
         """Detailed checks are frequent where the samples disagree, rare where they agree."""
         mean = self.rate_sum / self.samples
         var = max(self.rate_sq / self.samples - mean * mean, 0.0)
-        return CHECK if var <= (SPREAD * mean) ** 2 else CHECK_VARIED
+        steady = self.samples >= SETTLED and var <= (SPREAD * mean) ** 2
+        return CHECK if steady else CHECK_VARIED
 
     @property
     def mean_tail(self) -> float:
         """Cycles from the last column command to the last data beat."""
         return self.tail / self.samples
 
-    def latency_bins(self) -> tuple[np.ndarray, np.ndarray]:
-        """(bins, reads per read) of the histogram: a few bins, not all of them."""
-        if self.latency is None:
-            idx = np.flatnonzero(self.hist)
-            self.latency = idx, self.hist[idx] / self.reads
-        return self.latency
+    def latency_bins(self, refresh: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(bins, reads per read) of the samples with a refresh or without (the other kind
+        if there are none): a few bins, not all of them. Cached until the next sample."""
+        k = int(refresh) if self.reads[int(refresh)] else 1 - int(refresh)
+        if k not in self.latency:
+            idx = np.flatnonzero(self.hist[k])
+            self.latency[k] = idx, self.hist[k, idx] / self.reads[k]
+        return self.latency[k]
 
 
 class TransferReuse:
@@ -222,9 +228,11 @@ class TransferReuse:
             shape.ref_cycles += float((took[ref] - per_ch[ref] * shape.rate).sum())
             shape.ref_counts += cnt[ref].sum(axis=0) - per_ch[ref].sum() * per_burst
         shape.tail += end - float(col1.max())
-        shape.reads += 0.0 if write else float(per_ch.sum())
-        shape.hist += s.lat_hist - hist0
-        shape.latency = None
+        if not write:
+            k = int(not plain.all())
+            shape.reads[k] += float(per_ch.sum())
+            shape.hist[k] += s.lat_hist - hist0
+            shape.latency.clear()
         shape.since_check = 0
         return end
 
@@ -239,7 +247,7 @@ class TransferReuse:
         if refresh.any():
             s.extra += shape.ref_counts * (int(refresh.sum()) / shape.refreshes)
         if not write:
-            idx, per_read = shape.latency_bins()
+            idx, per_read = shape.latency_bins(bool(refresh.any()))
             s.lat_hist[idx] += per_read * n
             s.read_bytes += n * s.std.burst_bytes
         else:
