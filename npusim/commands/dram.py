@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from npusim import progress
+from npusim.commands import add_quiet
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.units import parse_bytes
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--trace", help="request trace: 0xADDRESS READ|WRITE CYCLE per line")
     p.add_argument("--commands", help="write the DRAM command trace to this CSV file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_quiet(p)
     p.set_defaults(func=_main)
 
 
@@ -155,8 +158,9 @@ def _main(args: argparse.Namespace) -> int:
         raise SpecError(f"--bytes must be positive, got {args.bytes!r}")
     if channels is not None and channels < 1:
         raise SpecError(f"--channels must be positive, got {channels}")
-    out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
-                      record=bool(args.commands), policy=args.policy, refresh=args.refresh)
+    with progress.busy("dram-bench"):
+        out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
+                          record=bool(args.commands), policy=args.policy, refresh=args.refresh)
     if args.commands:
         sysm.write_commands(args.commands)
     if args.json:
