@@ -72,6 +72,7 @@ class _Shape:
     ref_cycles: float = 0.0
     ref_counts: np.ndarray = field(default_factory=lambda: np.zeros(K.N_COUNTERS))
     tail: float = 0.0
+    tails: int = 0
     # Read-latency histograms of samples without a refresh [0] and with one [1], and their
     # reads: a refresh delays the reads queued behind it, so the two are kept apart.
     reads: np.ndarray = field(default_factory=lambda: np.zeros(2))
@@ -90,17 +91,23 @@ class _Shape:
         return self.cycles / self.bursts
 
     @property
-    def check_every(self) -> int:
-        """Detailed checks are frequent where the samples disagree, rare where they agree."""
+    def agreeing(self) -> bool:
+        """Whether the samples so far agree (their rates' std/mean within SPREAD)."""
+        if self.samples < WARMUP:
+            return False
         mean = self.rate_sum / self.samples
         var = max(self.rate_sq / self.samples - mean * mean, 0.0)
-        steady = self.samples >= SETTLED and var <= (SPREAD * mean) ** 2
-        return CHECK if steady else CHECK_VARIED
+        return var <= (SPREAD * mean) ** 2
+
+    @property
+    def check_every(self) -> int:
+        """Detailed checks are frequent where the samples disagree, rare where they agree."""
+        return CHECK if self.samples >= SETTLED and self.agreeing else CHECK_VARIED
 
     @property
     def mean_tail(self) -> float:
         """Cycles from the last column command to the last data beat."""
-        return self.tail / self.samples
+        return self.tail / self.tails
 
     def latency_bins(self, refresh: bool) -> tuple[np.ndarray, np.ndarray]:
         """(bins, reads per read) of the samples with a refresh or without (the other kind
@@ -122,8 +129,9 @@ class TransferReuse:
 
     def __init__(self, system: DramSystem) -> None:
         self.system = system
-        #: (bursts, write, channels idle at the start) -> what its detailed samples took
-        self.shapes: dict[tuple[int, bool, bool], _Shape] = {}
+        #: (bursts, write, channels idle at the start, refreshes in the idle gap before it)
+        #: -> what its detailed samples took
+        self.shapes: dict[tuple[int, bool, bool, int], _Shape] = {}
         self.reused = 0  # transfers whose cost was reused
         m = system.mapping
         c = system.channels
@@ -135,6 +143,7 @@ class TransferReuse:
         mode = system.params[K.P_REFMODE]
         self._refreshing = mode != 0
         self._step = t.refi if mode != 2 else max(t.refi // self._banks, 1)
+        self._rfc = t.rfc if mode != 2 else t.rfcpb
         # Not yet applied to the state: clock shift and refreshes per channel, the ranges.
         self._dt = np.zeros(c, dtype=np.int64)
         self._refs = np.zeros(c, dtype=np.int64)
@@ -159,25 +168,37 @@ class TransferReuse:
             return s._run_range(first, stop, write, arrival)[0]
         # Idle: every channel has finished what it had when the transfer arrives. Else each
         # channel starts at its own last column command or at the arrival, the later.
-        key = (stop - first, write, bool(arrival > col.max()))
+        due = s.cs[:, K.C_REFDUE] + self._refs * self._step
+        gap = self._gap_refreshes(due, col, arrival)
+        if (gap != gap[0]).any():
+            return s._run_range(first, stop, write, arrival)[0]
+        key = (stop - first, write, bool(arrival > col.max()), int(gap[0]))
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
         if shape.samples < WARMUP or shape.since_check >= shape.check_every - 1:
-            return self._learn(key, shape, first, stop, write, arrival, per_ch)
+            return self._learn(key, shape, first, stop, write, arrival, per_ch, gap)
         end = np.maximum(col, arrival) + per_ch * shape.rate
-        refresh = np.zeros(s.channels, dtype=bool)
-        if self._refreshing:
-            due = s.cs[:, K.C_REFDUE] + self._refs * self._step
-            refresh = due <= end  # the channel refreshes within the transfer
-            if refresh.any():
-                if shape.refreshes < WARMUP:
-                    return self._learn(key, shape, first, stop, write, arrival, per_ch)
-                end = end + refresh * (shape.ref_cycles / shape.refreshes)
-                if (due + self._step <= end + shape.mean_tail).any():
-                    return s._run_range(first, stop, write, arrival)[0]  # two refreshes
+        due = due + gap * self._step
+        refresh = (due <= end) & self._refreshing  # the channel refreshes within the transfer
+        if refresh.any():
+            if shape.refreshes < WARMUP:
+                return self._learn(key, shape, first, stop, write, arrival, per_ch, gap)
+            end = end + refresh * (shape.ref_cycles / shape.refreshes)
+            if (due + self._step <= end + shape.mean_tail).any():
+                return s._run_range(first, stop, write, arrival)[0]  # two refreshes
         shape.since_check += 1
-        return self._apply(shape, first, stop, write, end - col, refresh)
+        return self._apply(shape, first, stop, write, end - col, gap, refresh)
+
+    def _gap_refreshes(self, due: np.ndarray, col: np.ndarray, arrival: int) -> np.ndarray:
+        """Refreshes a channel idle before the arrival issues (and finishes) in that gap:
+        those due by ``arrival - tRFC`` (the controller issues an overdue one at its due
+        time when the channel was idle then)."""
+        if not self._refreshing:
+            return np.zeros_like(due)
+        idle = col < arrival
+        late = arrival - self._rfc - due
+        return np.where(idle & (late >= 0), late // self._step + 1, 0)
 
     def settle(self) -> None:
         """Apply what reused transfers left pending to the controller state."""
@@ -195,8 +216,8 @@ class TransferReuse:
         self._refs[:] = 0
         self._ranges.clear()
 
-    def _learn(self, key: tuple[int, bool, bool], shape: _Shape, first: int, stop: int, write: bool,
-               arrival: int, per_ch: np.ndarray) -> int:
+    def _learn(self, key: tuple[int, bool, bool, int], shape: _Shape, first: int, stop: int,
+               write: bool, arrival: int, per_ch: np.ndarray, gap: np.ndarray) -> int:
         s = self.system
         self.settle()
         col0 = s.cs[:, K.C_COLLAST].copy()
@@ -206,27 +227,30 @@ class TransferReuse:
         cnt = s.cnt - cnt0
         col1 = s.cs[:, K.C_COLLAST]
         took = (col1 - np.maximum(col0, arrival)).astype(np.float64)
-        refreshes = cnt[:, K.N_REF] + cnt[:, K.N_REFPB]
-        if (refreshes > 1).any():
+        refreshes = cnt[:, K.N_REF] + cnt[:, K.N_REFPB] - gap  # during the transfer
+        if (refreshes > 1).any() or (refreshes < 0).any():
             return end  # a shape knows none or one refresh per channel
         plain = refreshes == 0
-        if not plain.any():
-            return end
-        rate = float(took[plain].sum() / per_ch[plain].sum())
-        if shape.samples >= WARMUP and abs(rate - shape.rate) > DRIFT * shape.rate:
-            shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
-        shape.samples += 1
-        shape.rate_sum += rate
-        shape.rate_sq += rate * rate
-        shape.bursts += float(per_ch[plain].sum())
-        shape.cycles += float(took[plain].sum())
-        shape.counts += cnt[plain].sum(axis=0)
+        if plain.any():
+            rate = float(took[plain].sum() / per_ch[plain].sum())
+            if shape.agreeing and abs(rate - shape.rate) > DRIFT * shape.rate:
+                # Samples that agreed, and one that does not: the regime changed.
+                shape = self.shapes[key] = _Shape(s.lat_hist.shape[0])
+            shape.samples += 1
+            shape.rate_sum += rate
+            shape.rate_sq += rate * rate
+            shape.bursts += float(per_ch[plain].sum())
+            shape.cycles += float(took[plain].sum())
+            shape.counts += cnt[plain].sum(axis=0)
+        elif not shape.samples:
+            return end  # every channel refreshed: nothing yet to tell the refresh's cost by
         if not plain.all():
             ref = ~plain
             per_burst = shape.counts / shape.bursts
             shape.refreshes += int(ref.sum())
             shape.ref_cycles += float((took[ref] - per_ch[ref] * shape.rate).sum())
             shape.ref_counts += cnt[ref].sum(axis=0) - per_ch[ref].sum() * per_burst
+        shape.tails += 1
         shape.tail += end - float(col1.max())
         if not write:
             k = int(not plain.all())
@@ -237,10 +261,12 @@ class TransferReuse:
         return end
 
     def _apply(self, shape: _Shape, first: int, stop: int, write: bool, took: np.ndarray,
-               refresh: np.ndarray) -> int:
+               gap: np.ndarray, refresh: np.ndarray) -> int:
+        """Reuse ``shape`` for this transfer: ``took`` cycles per channel, ``gap`` refreshes
+        in the idle gap before it (counted in the shape's counts) and ``refresh`` during it."""
         s = self.system
         self._dt += np.rint(took).astype(np.int64)
-        self._refs += refresh
+        self._refs += gap + refresh
         self._ranges.append((first, stop))
         n = stop - first
         s.extra += shape.counts * (n / shape.bursts)
