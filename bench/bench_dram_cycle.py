@@ -5,7 +5,8 @@ ResNet-50 batch 1 on every preset, ``memory="cycle"``, wall time of one ``simula
     python bench/bench_dram_cycle.py --quick      # CI: two presets, a 2-layer LLaMA-2-7B
 
 Targets (issue 14): the decode step <= 20 s, ResNet-50 <= 0.5 s warm on every preset
-(medians of ``--repeat`` warm runs). ``sim_cycles_per_s`` is DRAM clock cycles simulated
+(medians of ``--repeat`` warm runs; ``cpu_s``, the process's CPU time, tells what the
+machine's load added to the wall time). ``sim_cycles_per_s`` is DRAM clock cycles simulated
 per wall second. ``--compare`` also runs each case once with the fast path off (the
 detailed controller for every transfer: minutes for the decode step) and prints how far
 the fast answer is from it.
@@ -16,9 +17,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,11 +49,20 @@ def case(name: str, chip_name: str, wl: Workload, target: float, repeat: int,
          compare: bool) -> dict[str, object]:
     chip = resolve_chip(chip_name)
     npusim.simulate(chip, wl, memory="cycle")  # warm numba and caches
-    med, times, res = timed(lambda: npusim.simulate(chip, wl, memory="cycle"), repeat)
+    cpu: list[float] = []
+
+    def run() -> Any:
+        t = time.process_time()
+        out = npusim.simulate(chip, wl, memory="cycle")
+        cpu.append(time.process_time() - t)
+        return out
+
+    med, times, res = timed(run, repeat)
     s = res.summary()
     tck = standard_for_chip(chip).t.tck_ns * 1e-9
     row: dict[str, object] = {
         "case": name, "chip": chip_name, "wall_s": med, "wall_all_s": times,
+        "cpu_s": statistics.median(cpu),
         "target_s": target, "simulated_latency_s": s["latency_s"],
         "energy_dram_j": s["energy_dram_j"],
         "sim_cycles_per_s": s["latency_s"] / tck / med}
@@ -89,7 +101,7 @@ def main() -> int:
                      f"energy {float(r['energy_dram_vs_detailed']):+.2%} (detailed "
                      f"{float(r['detailed_wall_s']):.1f} s)")
         print(f"{r['case']:32s} {r['chip']:10s} wall median {float(r['wall_s']):.3f} s "
-              f"(target <= {r['target_s']} s), {float(r['sim_cycles_per_s']) / 1e6:.2f} M "
+              f"(target <= {r['target_s']} s), CPU {float(r['cpu_s']):.3f} s, {float(r['sim_cycles_per_s']) / 1e6:.2f} M "
               f"DRAM cycles/s{extra}")
     return 0
 

@@ -4,31 +4,31 @@ A memory-bound workload (an LLM decode step, a CNN streaming its weights) hands 
 tens of thousands of transfers of a few sizes, each queued behind the one before it on
 every channel. In that regime a transfer's cost per channel is the same each time: its
 bursts at the rate the detailed controller reached, its row misses, its read latencies.
-:class:`TransferReuse` learns that cost per transfer shape (size in bursts, read or write)
-from transfers it runs in detail, then applies it to later transfers of the same shape:
+:class:`TransferReuse` learns that cost per transfer shape from transfers it runs in
+detail, then applies it to later transfers of the same shape:
 
-- Eligible: every channel gets at least ``MIN_BURSTS`` bursts of the transfer and is still
-  busy when it arrives (the arrival is no later than the channel's last column command);
-  no refresh falls due on any channel before the predicted end. Everything else (an idle
-  start, a short transfer, a refresh) runs in detail, so refreshes are always simulated,
-  never extrapolated.
-- Learned from a detailed eligible transfer without a refresh: cycles per burst (the
-  channels' last column command moved by how much, over their bursts), the tail from the
-  last column command to the last data beat, the controller counters per burst and the
-  read-latency histogram per read. ``WARMUP`` samples before the first use; every
-  ``CHECK``-th eligible transfer after that runs in detail again and adds its sample; a
-  sample more than ``DRIFT`` away from the learned rate discards what was learned.
-- Applied: each channel's whole state (bank, group and channel clocks, the activate
-  window) moves forward by its bursts x the learned rate, refresh due times stay where
-  they are (so the next refresh is simulated at its true time), the banks' open rows
-  become the rows the transfer's last bursts opened (decoded one interleave chunk at a
-  time), and the counters and latency histogram grow by the learned amounts.
+- Shape: size in bursts, read or write, whether every channel was idle at the arrival, and
+  how many refreshes fell due in that idle gap. Eligible: at least ``MIN_BURSTS`` bursts on
+  every channel. Each channel starts at its last column command or the arrival, the later.
+- Learned from a detailed transfer: on channels without a refresh, cycles per burst (how
+  far the channel's last column command moved) and counters per burst; on channels with
+  one, the cycles and counters beyond that; the tail from the last column command to the
+  last data beat; the read-latency histogram per read (samples with a refresh apart).
+- Checked: ``WARMUP`` samples before the first use; every ``CHECK_VARIED``-th transfer of
+  a shape runs in detail again while its samples' rates disagree (or are fewer than
+  ``SETTLED``), every ``CHECK``-th after; one more than ``DRIFT`` off rates that agreed
+  discards the shape (the regime changed).
+- Applied: each channel's clocks move forward by its bursts x the rate, plus the refresh
+  cost if its next refresh falls due before that end (a transfer that would hold two runs
+  in detail); the refresh schedule moves only by the refreshes counted; the banks keep the
+  rows the transfer's last bursts opened; counters and histogram grow by the shape's means.
+  The shift and the rows are applied lazily, by :meth:`TransferReuse.settle`, which runs
+  before anything reads the controller state.
 
 What this gives up: the order-dependent detail inside one reused transfer (which request
-waited behind which), and the small differences between transfers of one shape (their
-start channel, their timers at the start). Each reused transfer is the mean of its
-shape's detailed samples; tests/test_dram_reuse.py holds the totals of whole runs within
-2 % of the detailed path.
+waited behind which), and the differences between transfers of one shape (their start
+channel, their first accesses' row hits): each reused transfer is its shape's mean.
+tests/test_dram_reuse.py holds whole runs within 2 % of the detailed path.
 """
 
 from __future__ import annotations

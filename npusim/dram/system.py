@@ -7,7 +7,8 @@ range and takes the fast path when the range is long: it simulates a head in det
 measures each channel's steady-state requests per cycle over whole refresh intervals,
 advances that channel's state by the time the middle would take (every bank, bus and
 refresh clock shifted alike, counters and latencies extrapolated at the steady-state
-rates), and simulates the tail in detail. Recording commands turns the fast path off.
+rates), and simulates the tail in detail. Shorter transfers go to the steady-state reuse
+of npusim/dram/reuse.py. Recording commands turns both off.
 
 Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
 bit read or written, one all-bank refresh (per-bank: that / banks) per REF, and background

@@ -5,8 +5,9 @@ up to a DRAM clock), on the channels the address mapping sends them to; the cont
 state (npusim/dram/system.py) is shared by every core and DMA engine, so transfers contend
 in the order the event model issues them. Transfers are scheduled in call order: FR-FCFS
 reorders requests within a transfer and against the state earlier transfers left, not
-against transfers issued later. Long transfers take the fast path (head and tail in
-detail, the steady middle extrapolated over whole refresh intervals).
+against transfers issued later. Transfers like earlier ones reuse the cost those took in
+detail (npusim/dram/reuse.py); long transfers take the fast path (head and tail in detail,
+the steady middle extrapolated over whole refresh intervals).
 
 Chip YAML fields used: ``dram.standard``, ``channels``, ``data_rate`` (tCK rescaled, clock
 counts kept: an assumption), ``bus_width_bits``, ``capacity``, ``pj_per_bit`` (the headline
