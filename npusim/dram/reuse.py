@@ -46,12 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["TransferReuse"]
 
 MIN_BURSTS = 16  # per channel: shorter transfers are cheap in detail and mostly start-up
-WARMUP = 3  # detailed samples of a shape (refreshes of a shape) before it is reused
-CHECK = 64  # every CHECK-th eligible transfer of a known shape runs in detail again,
-CHECK_VARIED = 8  # every 8th where the samples' rates vary by more than SPREAD (std/mean)
-SPREAD = 0.02
-DRIFT = 0.03  # a check this far (relative) from the learned rate means the regime changed
-SETTLED = 8  # samples before a shape whose samples agree is checked only every CHECK-th
+WARMUP = 3  # detailed samples of a shape (and refreshes seen in them) before it is reused
+CHECK_VARIED = 8  # a detailed check every 8th transfer of a shape whose samples disagree,
+CHECK = 64  # every 64th once SETTLED samples agree
+SETTLED = 8
+SPREAD = 0.02  # samples agree when their rates' std/mean is within this
+DRIFT = 0.03  # a check this far (relative) from rates that agreed: the regime changed
 
 
 @dataclass
