@@ -76,6 +76,8 @@ def scripts() -> list[Script]:
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),
+        Script("bench_dram_cycle", ("--json",), ("--quick", "--json"), True,
+               "cycle DRAM model on a LLaMA-2-7B decode step and ResNet-50 on every preset"),
         Script("bench_sweep", ("--quiet",), ("--quick", "--quiet"), False,
                "1,000-point ResNet-50 sweep, cold and from cache"),
     ]

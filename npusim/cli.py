@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+from npusim import progress
 from npusim.errors import NpusimError, SpecError
 
 __all__ = ["main"]
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), progress.shown(not getattr(args, "quiet", False)):
             warnings.showwarning = _warning_line
             return int(args.func(args) or 0)
     except SpecError as exc:

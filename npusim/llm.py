@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import pandas as pd
 
+from npusim import progress
 from npusim.errors import MappingError
 from npusim.report.result import Result
 from npusim.simulate import simulate, system_and_plan
@@ -261,9 +262,13 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     act = max(full.activation_bytes, memory_footprint(pre_wl).activation_bytes)
     fp = require_fits(c, Footprint(full.weight_bytes, full.kv_cache_bytes, act))
 
-    prefill = simulate(c, pre_wl, memory=memory, weights_resident=weights_resident)
-    results = [simulate(c, wl, memory=memory, weights_resident=weights_resident)
-               for wl in dec_wls]
+    with progress.bar(1 + len(dec_wls), "llm", unit="step") as steps_bar:
+        prefill = simulate(c, pre_wl, memory=memory, weights_resident=weights_resident)
+        steps_bar.update(1)
+        results = []
+        for wl in dec_wls:
+            results.append(simulate(c, wl, memory=memory, weights_resident=weights_resident))
+            steps_bar.update(1)
     samples = tuple((x, float(r.summary()["latency_s"]), float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {c.name}")

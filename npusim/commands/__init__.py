@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_plan_options", "add_weights_resident", "plan_options", "weights_resident"]
+__all__ = ["add_plan_options", "add_quiet", "add_weights_resident", "plan_options",
+           "weights_resident"]
 
 _RESIDENT = {"auto": None, "yes": True, "no": False}
 
@@ -20,6 +21,13 @@ def add_weights_resident(parser: argparse.ArgumentParser) -> None:
 def weights_resident(args: argparse.Namespace) -> bool | None:
     """``simulate``'s ``weights_resident`` for the parsed ``--weights-resident``."""
     return _RESIDENT[args.weights_resident]
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bars (they are drawn only on a terminal anyway)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars on stderr (shown only on a terminal, for runs "
+                        "past a few seconds)")
 
 
 def add_plan_options(parser: argparse.ArgumentParser) -> None:

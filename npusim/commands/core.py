@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
+from npusim.commands import (
+    add_plan_options,
+    add_quiet,
+    add_weights_resident,
+    plan_options,
+    weights_resident,
+)
 from npusim.errors import NpusimError, SpecError
 from npusim.extras import require
 from npusim.spec.system import System
@@ -50,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="include the host path (input upload, runtime overheads, result "
                      "download: the chip's host: and overheads: fields); --scenario always does")
     add_weights_resident(run)
+    add_quiet(run)
     add_plan_options(run)
     run.set_defaults(func=_run)
 

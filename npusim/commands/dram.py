@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from npusim import progress
+from npusim.commands import add_quiet
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.yamlio import read_text
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--trace", help="request trace: 0xADDRESS READ|WRITE CYCLE per line")
     p.add_argument("--commands", help="write the DRAM command trace to this CSV file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_quiet(p)
     p.set_defaults(func=_main)
 
 
@@ -164,8 +167,9 @@ def _main(args: argparse.Namespace) -> int:
         words = std.banks * K.N_BANK_STATE + std.bank_groups * K.N_GROUP_STATE \
             + K.N_CHAN_STATE + 4 + K.N_COUNTERS
         check_memory(f"--channels {channels}", channels * words * 8)
-    out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
-                      record=bool(args.commands), policy=args.policy, refresh=args.refresh)
+    with progress.busy("dram-bench"):
+        out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
+                          record=bool(args.commands), policy=args.policy, refresh=args.refresh)
     if args.commands:
         sysm.write_commands(args.commands)
     if args.json:

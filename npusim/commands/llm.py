@@ -8,7 +8,13 @@ import argparse
 import json
 from typing import Any
 
-from npusim.commands import add_plan_options, add_weights_resident, plan_options, weights_resident
+from npusim.commands import (
+    add_plan_options,
+    add_quiet,
+    add_weights_resident,
+    plan_options,
+    weights_resident,
+)
 from npusim.workloads.ir import PRECISIONS
 
 __all__ = ["register"]
@@ -37,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="on a system: write the middle decode step's timeline (a track per "
                    "chip and per link) as Chrome trace-event JSON")
     add_weights_resident(p)
+    add_quiet(p)
     add_plan_options(p)
     p.set_defaults(func=_llm)
 

@@ -7,7 +7,8 @@ range and takes the fast path when the range is long: it simulates a head in det
 measures each channel's steady-state requests per cycle over whole refresh intervals,
 advances that channel's state by the time the middle would take (every bank, bus and
 refresh clock shifted alike, counters and latencies extrapolated at the steady-state
-rates), and simulates the tail in detail. Recording commands turns the fast path off.
+rates), and simulates the tail in detail. Shorter transfers go to the steady-state reuse
+of npusim/dram/reuse.py. Recording commands turns both off.
 
 Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
 bit read or written, one all-bank refresh (per-bank: that / banks) per REF, and background
@@ -24,6 +25,7 @@ import numpy as np
 
 from npusim._io import atomic_write_text
 from npusim.dram.mapping import DEFAULT_ORDER, AddressMapping
+from npusim.dram.reuse import TransferReuse
 from npusim.errors import SpecError
 from npusim.kernels import dram as K
 from npusim.spec.dram_catalog import DramStandard
@@ -94,6 +96,8 @@ class DramSystem:
         self._trace: list[np.ndarray] = []
         self.last_cycle = 0
         self.fast_path_taken = 0  # transfers whose middle was extrapolated
+        # Transfers like earlier ones reuse their cost (npusim/dram/reuse.py).
+        self.reuse = TransferReuse(self) if self.fast_path else None
 
     @property
     def peak_bandwidth(self) -> float:
@@ -103,6 +107,8 @@ class DramSystem:
     def run(self, addr: np.ndarray, write: np.ndarray, arrival: np.ndarray | int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Schedule bursts; returns (done cycle, accepted cycle, row hit, channel) each."""
+        if self.reuse is not None:
+            self.reuse.settle()
         addr = np.asarray(addr, dtype=np.int64)
         n = addr.shape[0]
         wr = np.ascontiguousarray(write, dtype=np.uint8)
@@ -156,8 +162,10 @@ class DramSystem:
         head_ch = int(period * (k_meas + 2) * 1.1) + 64
         tail_ch = period // 2 + 64
         per_ch = (stop - first) / self.channels
-        if not self.fast_path or per_ch < head_ch + tail_ch + 2 * period:
+        if self.reuse is None:
             return self._run_range(first, stop, write, arrival)[0]
+        if per_ch < head_ch + tail_ch + 2 * period:
+            return self.reuse.transfer(first, stop, write, arrival)
         self.fast_path_taken += 1
         h_stop = first + head_ch * self.channels
         t_start = stop - tail_ch * self.channels
@@ -165,6 +173,7 @@ class DramSystem:
         _, done, ch, lat, hit = self._run_range(first, h_stop, write, arrival)
         head_cnt = self.cnt - before
         mid = self.mapping.bursts_per_channel(h_stop, t_start)
+        shift = np.zeros(self.channels, dtype=np.int64)
         for c in range(self.channels):
             mine = ch == c
             d = np.sort(done[mine])
@@ -176,7 +185,7 @@ class DramSystem:
                 raise AssertionError("fast path: head too short to reach a steady state")
             inwin = mine & (done > t0) & (done <= t1)
             count = int(inwin.sum())
-            self._shift_channel(c, round(mid[c] * k_meas * t.refi / count))
+            shift[c] = round(mid[c] * k_meas * t.refi / count)
             scale = mid[c] / count
             hits = float(hit[inwin].sum())
             misses = count - hits
@@ -194,6 +203,7 @@ class DramSystem:
             if not write:
                 self.lat_hist += np.bincount(np.minimum(lat[inwin], _LAT_BINS - 1),
                                              minlength=_LAT_BINS) * scale
+        self._shift_channels(shift)
         nmid = int(mid.sum())
         if write:
             self.write_bytes += nmid * bb
@@ -201,16 +211,16 @@ class DramSystem:
             self.read_bytes += nmid * bb
         return self._run_range(t_start, stop, write, arrival)[0]
 
-    def _shift_channel(self, c: int, dt: int) -> None:
-        if dt <= 0:
-            return
+    def _shift_channels(self, dt: np.ndarray) -> None:
+        """Move every clock of channel ``c`` forward by ``dt[c]`` cycles (none back)."""
+        dt = np.maximum(np.asarray(dt, dtype=np.int64), 0)
         for k in (K.B_NACT, K.B_NPRE, K.B_NRD, K.B_NWR):
-            self.bs[c, :, k] += dt
-        self.gs[c] += dt
+            self.bs[:, :, k] += dt[:, None]
+        self.gs += dt[:, None, None]
         for k in (K.C_ROWLAST, K.C_COLLAST, K.C_NACT, K.C_NRD, K.C_NWR, K.C_REFDUE, K.C_NOW):
-            self.cs[c, k] += dt
-        self.faw[c] += dt
-        self.last_cycle = max(self.last_cycle, int(self.cs[c, K.C_COLLAST]))
+            self.cs[:, k] += dt
+        self.faw += dt[:, None]
+        self.last_cycle = max(self.last_cycle, int(self.cs[:, K.C_COLLAST].max()))
 
     def _run_range(self, first: int, stop: int, write: bool, arrival: int
                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

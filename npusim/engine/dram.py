@@ -5,8 +5,9 @@ up to a DRAM clock), on the channels the address mapping sends them to; the cont
 state (npusim/dram/system.py) is shared by every core and DMA engine, so transfers contend
 in the order the event model issues them. Transfers are scheduled in call order: FR-FCFS
 reorders requests within a transfer and against the state earlier transfers left, not
-against transfers issued later. Long transfers take the fast path (head and tail in
-detail, the steady middle extrapolated over whole refresh intervals).
+against transfers issued later. Transfers like earlier ones reuse the cost those took in
+detail (npusim/dram/reuse.py); long transfers take the fast path (head and tail in detail,
+the steady middle extrapolated over whole refresh intervals).
 
 Chip YAML fields used: ``dram.standard``, ``channels``, ``data_rate`` (tCK rescaled, clock
 counts kept: an assumption), ``bus_width_bits``, ``capacity``, ``pj_per_bit`` (the headline
@@ -84,7 +85,9 @@ class CycleDram:
         n = s.counts()
         hist = s.lat_hist
         reads = float(hist.sum())
-        lat_sum = float(hist @ self._bins) * self._tck
+        # Not ``hist @ bins``: a BLAS dot wakes its thread pool, and on a loaded machine
+        # that wake-up cost milliseconds per call, more than the whole run of a small layer.
+        lat_sum = float(np.multiply(hist, self._bins).sum()) * self._tck
         t = self.std.t
         ch = float(s.channels)
         # Channel time lost to each cause, per channel on average (an attribution, not a
@@ -117,6 +120,8 @@ class CycleDram:
         """Close the run at ``t``: background energy and the refreshes due up to then."""
         end = math.ceil(t / self._tck - 1e-9)
         s = self.system
+        if s.reuse is not None:
+            s.reuse.settle()
         mode = int(s.params[K.P_REFMODE])
         if mode:
             for c in range(s.channels):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import simpy
 
+from npusim import progress
 from npusim.compiler.program import COL, TileProgram
 from npusim.engine.memory import BandwidthDram, IdealMemory, MemoryModel, traffic_counters
 from npusim.errors import SimulationError
@@ -300,6 +301,7 @@ def _run_simpy(chip: Chip, program: TileProgram, memory: MemoryModel,
     env = simpy.Environment()
     run = _Run(chip, memory, trace)
     out: list[LayerStats] = []
+    layers = progress.bar(len(program.layers), "layers", unit="layer")
 
     def top() -> Generator[simpy.Event, object, None]:
         hist = getattr(memory, "read_latency_histogram", None)
@@ -318,8 +320,10 @@ def _run_simpy(chip: Chip, program: TileProgram, memory: MemoryModel,
                 delta_hist = (after - hist_before[0], width)
             out.append(LayerStats(lp.index, start, env.now, cores,
                                   _delta(memory.counters(), before), delta_hist))
+            layers.update(1)
 
     env.process(top())
-    env.run()
+    with layers:
+        env.run()
     memory.finish(env.now)
     return out, run.events
