@@ -46,7 +46,11 @@ class EnergyBreakdown:
         return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
 
 
-def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int) -> np.ndarray:
+def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
+                window: int = 512, handover: int = 16) -> np.ndarray:
+    """The kernel's parameter vector. With one bank group per rank there are no bank groups:
+    the long timings (tCCD_L, tRRD_L, tWTR_L) only apply within a real group, so they fall
+    back to the short ones."""
     t = std.t
     if policy not in ("open", "closed"):
         raise SpecError(f"page policy must be 'open' or 'closed', got {policy!r}")
@@ -57,15 +61,25 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int) 
         raise SpecError(f"{std.name} has no per-bank refresh (tRFCpb not given)")
     if queue_depth < 1:
         raise SpecError(f"queue depth must be positive, got {queue_depth}")
+    if window < 1 or handover < 1:
+        raise SpecError(f"lookahead window and handover must be positive, got {window}, "
+                        f"{handover}")
+    grouped = std.bank_groups > 1
     p = np.zeros(K.N_PARAMS, dtype=np.int64)
     vals = {
         K.P_NB: std.banks, K.P_BPG: std.banks_per_group, K.P_NBL: t.nbl, K.P_CL: t.cl,
         K.P_CWL: t.cwl, K.P_RCD: t.rcd, K.P_RCDW: t.rcdw, K.P_RP: t.rp, K.P_RAS: t.ras,
-        K.P_RC: t.rc, K.P_CCDS: t.ccd_s, K.P_CCDL: t.ccd_l, K.P_RRDS: t.rrd_s,
-        K.P_RRDL: t.rrd_l, K.P_FAW: t.faw, K.P_WTRS: t.wtr_s, K.P_WTRL: t.wtr_l,
+        K.P_RC: t.rc, K.P_CCDS: t.ccd_s, K.P_CCDL: t.ccd_l if grouped else t.ccd_s,
+        K.P_RRDS: t.rrd_s, K.P_RRDL: t.rrd_l if grouped else t.rrd_s, K.P_FAW: t.faw,
+        K.P_WTRS: t.wtr_s, K.P_WTRL: t.wtr_l if grouped else t.wtr_s,
         K.P_RTP: t.rtp, K.P_WR: t.wr, K.P_REFI: t.refi, K.P_RFC: t.rfc, K.P_RFCPB: t.rfcpb,
         K.P_RTW: t.rtw, K.P_DEPTH: queue_depth, K.P_CLOSED: int(policy == "closed"),
         K.P_REFMODE: modes[refresh], K.P_NBG: std.ranks * std.bank_groups,
+        K.P_NRANK: std.ranks, K.P_RTRS: t.rtrs, K.P_32AW: t.t32aw, K.P_WIN: window,
+        K.P_HAND: handover,
+        K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
+        K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
+        K.P_CTRL: 1,
     }
     for k, v in vals.items():
         p[k] = v
@@ -78,13 +92,15 @@ class DramSystem:
     def __init__(self, std: DramStandard, channels: int | None = None, *,
                  mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
                  policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
+                 window: int = 512, handover: int = 16,
                  record: bool = False, fast_path: bool = True) -> None:
         self.std = std
         self.channels = channels or std.default_channels
         self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
-        self.params = make_params(std, policy, refresh, queue_depth)
+        self.params = make_params(std, policy, refresh, queue_depth, window, handover)
         self.tck_s = std.t.tck_ns * 1e-9
-        self.bs, self.gs, self.cs, self.faw, self.cnt = K.init_state(self.channels, self.params)
+        self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = K.init_state(self.channels,
+                                                                              self.params)
         self.extra = np.zeros(K.N_COUNTERS)  # counts the fast path extrapolated
         self.lat_hist = np.zeros(_LAT_BINS)
         self.read_bytes = 0
@@ -108,26 +124,32 @@ class DramSystem:
         wr = np.ascontiguousarray(write, dtype=np.uint8)
         arr = np.ascontiguousarray(np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,)))
         ch, bank, row = self.mapping.decode(addr)
+        # Trace order: by arrival, ties in the order given.
         if n and (arr == arr[0]).all():
-            order = np.argsort(ch, kind="stable")
+            trace = np.arange(n, dtype=np.int64)
         else:
-            order = np.lexsort((np.arange(n), arr, ch))
-        chan_start = np.searchsorted(ch[order], np.arange(self.channels + 1)).astype(np.int64)
+            trace = np.argsort(arr, kind="stable").astype(np.int64)
+        gpos = np.empty(n, dtype=np.int64)
+        gpos[trace] = np.arange(n, dtype=np.int64)
+        pair = 2 * ch + wr
+        pair_order = trace[np.argsort(pair[trace], kind="stable")]
+        pair_start = np.searchsorted(pair[pair_order], np.arange(2 * self.channels + 1)
+                                     ).astype(np.int64)
         done = np.zeros(n, dtype=np.int64)
         enq = np.zeros(n, dtype=np.int64)
         hit = np.zeros(n, dtype=np.uint8)
         cap = 3 * n + 64 * self.channels if self.record else 0
         while True:
-            saved = [a.copy() for a in (self.bs, self.gs, self.cs, self.faw, self.cnt)] \
-                if self.record else None
+            state = (self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt)
+            saved = [a.copy() for a in state] if self.record else None
             tr = np.zeros((cap, 5), dtype=np.int64)
             trn = np.zeros(2, dtype=np.int64)
-            K.schedule(order.astype(np.int64), chan_start, arr, wr, bank, row, self.params,
-                       self.bs, self.gs, self.cs, self.faw, self.cnt, done, enq, hit, tr, trn)
+            K.schedule(gpos, pair_order, pair_start, arr, wr, bank, row, self.params, *state,
+                       done, enq, hit, tr, trn)
             if not trn[1]:
                 break
             assert saved is not None
-            self.bs, self.gs, self.cs, self.faw, self.cnt = saved
+            self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = saved
             cap *= 4
         if self.record:
             self._trace.append(tr[: trn[0]].copy())
@@ -207,9 +229,11 @@ class DramSystem:
         for k in (K.B_NACT, K.B_NPRE, K.B_NRD, K.B_NWR):
             self.bs[c, :, k] += dt
         self.gs[c] += dt
-        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_NACT, K.C_NRD, K.C_NWR, K.C_REFDUE, K.C_NOW):
+        for k in (K.R_NACT, K.R_NRD, K.R_NWR, K.R_REFDUE):
+            self.rs[c, :, k] += dt
+        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_REFDUE, K.C_NOW):
             self.cs[c, k] += dt
-        self.faw[c] += dt
+        self.aw[c] += dt
         self.last_cycle = max(self.last_cycle, int(self.cs[c, K.C_COLLAST]))
 
     def _run_range(self, first: int, stop: int, write: bool, arrival: int

@@ -72,6 +72,8 @@ class DramTiming:
     refi: int  # all-bank refresh interval
     rfc: int  # all-bank refresh cycle time
     rfcpb: int  # per-bank refresh cycle time; 0: the standard has no per-bank refresh
+    rtrs: int = 2  # rank-to-rank switch on the data bus (DRAMsim3's default; one rank: unused)
+    t32aw: int = 0  # 32-activate window (GDDR5/6); 0: the standard has none
 
     @property
     def rtw(self) -> int:
@@ -112,6 +114,10 @@ class DramStandard:
     energy: DramEnergy | None = None
     pj_per_bit_range: tuple[float, float] = (0.0, 0.0)
     core_pj_per_bit: float = 0.0  # derived from the command energies (module docstring)
+    # Write drain: the controller turns to writes when the write queue holds this fraction of
+    # its entries and drains it down to the low fraction (DRAMsim3: drain when full, to empty).
+    write_drain_high: float = 1.0
+    write_drain_low: float = 0.0
 
     @property
     def channel_bandwidth(self) -> float:
@@ -186,6 +192,11 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
     t, e = s.t, s.e
     bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
            for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
+    bad += [Issue(k, f"must be a clock count >= 0, got {getattr(t, k)}")
+            for k in ("rtrs", "t32aw") if getattr(t, k) < 0]
+    if not 0 <= s.write_drain_low < s.write_drain_high <= 1:
+        bad.append(Issue("write_drain_high", "write-drain watermarks need 0 <= low < high <= 1, "
+                                             f"got {s.write_drain_low}, {s.write_drain_high}"))
     if t.refi <= t.rfc + t.rp:
         bad.append(Issue("refi", f"tREFI ({t.refi}) must exceed tRFC + tRP ({t.rfc + t.rp})"))
     if t.nbl < 1 or t.tck_ns <= 0:
@@ -212,12 +223,13 @@ _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", 
 def _std(name: str, family: str, rate: float, width: int, channels: int, io: float | None,
          cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
          energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
-         sources: tuple[str, ...], headline: float | None = None) -> DramStandard:
+         sources: tuple[str, ...], headline: float | None = None, t32aw: int = 0) -> DramStandard:
     """One entry: ``io`` is its sourced I/O pJ/bit, or ``None`` with a sourced ``headline``."""
     tck = tpc * 1e3 / rate
     nbl = max(round(bl / tpc), 1)
     ranks, bgs, banks, row = org
-    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, **dict(zip(_T, timing, strict=True)))
+    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, t32aw=t32aw,
+                     **dict(zip(_T, timing, strict=True)))
     s = DramStandard(name, family, rate, width, channels, headline or 0.0, 0.0, cap, sources,
                      transfers_per_clock=tpc, burst_length=bl, ranks=ranks, bank_groups=bgs,
                      banks_per_group=banks, row_bytes=row, timing=tim,
@@ -364,7 +376,9 @@ _ENTRIES = [
          ("DRAMsim3 GDDR6_8Gb_x16.ini nanosecond timings and ramulator2 GDDR6 (x16 tRRD, tFAW, tWTR, tREFI 1.9 us) re-rounded to CK 2 GHz",
           "core: DRAMsim3-derived column 5.2/4.7 pJ/bit, ACT 0.7 nJ; refresh, background: assumptions",
           _SRC_POD_IO.format(label="POD135", q=1.35),
-          "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)")),
+          "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)",
+          "t32AW 330 clocks: DRAMsim3's GDDR5/6 value (configs without their own t32AW use it)"),
+         t32aw=330),
 ]
 _CATALOG = {e.name.upper(): e for e in _ENTRIES}
 _DEFAULT_GRADE: dict[str, DramStandard] = {}
