@@ -58,7 +58,8 @@ class NaiveDram:
 
     def __init__(self, t: dict[str, int], channels: int, banks: int, banks_per_group: int,
                  depth: int, closed: bool, refresh: int, ranks: int = 1, window: int = 512,
-                 handover: int = 16, whigh: int | None = None, wlow: int = 0) -> None:
+                 handover: int = 16, whigh: int | None = None, wlow: int = 0,
+                 bank_queue: int = 8) -> None:
         self.t = t
         self.bpg = banks_per_group
         self.per_rank = banks // ranks
@@ -68,6 +69,7 @@ class NaiveDram:
         self.window, self.handover = window, handover
         self.whigh = depth if whigh is None else whigh
         self.wlow = wlow
+        self.bank_queue = bank_queue
         self.step = t["refi"] if refresh != 2 else max(t["refi"] // self.per_rank, 1)
         self.chans = [Channel([Bank() for _ in range(banks)],
                               [Group() for _ in range(banks // banks_per_group)],
@@ -157,7 +159,7 @@ class NaiveDram:
             bank.next_wr = max(bank.next_wr, ta + t["rcdw"])
             rk.next_act = max(rk.next_act, ta + t["rrd_s"])
             grp.next_act = max(grp.next_act, ta + t["rrd_l"])
-            rk.acts = rk.acts[1:] + [ta]
+            rk.acts = [*rk.acts[1:], ta]
             ch.row_last = ta
         nbl = t["nbl"]
         ccd_s = max(t["ccd_s"], nbl)
@@ -248,7 +250,10 @@ class NaiveDram:
                 ch.write_mode = False
             q = wq if ch.write_mode else rq
             best, plan = None, (-1, -1, BIG)
-            for r in q:  # full scan: the kernel's early exit must not change the choice
+            # Visible: the first ``bank_queue`` queued requests of each bank.
+            visible = [r for i, r in enumerate(q)
+                       if sum(x[3] == r[3] for x in q[:i]) < self.bank_queue]
+            for r in visible:  # full scan: the kernel's early exit must not change the choice
                 p = self.plan(ch, r[3], r[4], ch.write_mode, enq[r[0]] + 1)
                 if p[2] < plan[2]:
                     best, plan = r, p

@@ -16,6 +16,7 @@ power per channel over the elapsed time.
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class EnergyBreakdown:
 
 
 def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
-                window: int = 512, handover: int = 16) -> np.ndarray:
+                window: int = 512, handover: int = 16, bank_queue: int = 8) -> np.ndarray:
     """The kernel's parameter vector. With one bank group per rank there are no bank groups:
     the long timings (tCCD_L, tRRD_L, tWTR_L) only apply within a real group, so they fall
     back to the short ones."""
@@ -61,9 +62,9 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
         raise SpecError(f"{std.name} has no per-bank refresh (tRFCpb not given)")
     if queue_depth < 1:
         raise SpecError(f"queue depth must be positive, got {queue_depth}")
-    if window < 1 or handover < 1:
-        raise SpecError(f"lookahead window and handover must be positive, got {window}, "
-                        f"{handover}")
+    if min(window, handover, bank_queue) < 1:
+        raise SpecError(f"lookahead window, handover and bank queue must be positive, got "
+                        f"{window}, {handover}, {bank_queue}")
     grouped = std.bank_groups > 1
     p = np.zeros(K.N_PARAMS, dtype=np.int64)
     vals = {
@@ -79,7 +80,7 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
         K.P_HAND: handover,
         K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
         K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
-        K.P_CTRL: 1,
+        K.P_CTRL: 1, K.P_BANKQ: bank_queue,
     }
     for k, v in vals.items():
         p[k] = v
@@ -92,12 +93,13 @@ class DramSystem:
     def __init__(self, std: DramStandard, channels: int | None = None, *,
                  mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
                  policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
-                 window: int = 512, handover: int = 16,
+                 window: int = 512, handover: int = 16, bank_queue: int = 8,
                  record: bool = False, fast_path: bool = True) -> None:
         self.std = std
         self.channels = channels or std.default_channels
         self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
-        self.params = make_params(std, policy, refresh, queue_depth, window, handover)
+        self.params = make_params(std, policy, refresh, queue_depth, window, handover,
+                                  bank_queue)
         self.tck_s = std.t.tck_ns * 1e-9
         self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = K.init_state(self.channels,
                                                                               self.params)
@@ -164,6 +166,32 @@ class DramSystem:
         if n:
             self.last_cycle = max(self.last_cycle, int(done.max()))
         return done, enq, hit, ch
+
+    def run_closed(self, addr: np.ndarray, write: np.ndarray, outstanding: int,
+                   start: int = 0) -> np.ndarray:
+        """Closed loop: requests ``0 .. N-1`` are offered at ``start`` and request ``i + N``
+        one clock after the ``i``-th completion (N = ``outstanding``). Returns the done cycles.
+
+        Exact for N = 1; for larger N each later request is scheduled alone, when it is
+        offered, so it cannot be reordered with requests offered before it."""
+        addr = np.asarray(addr, dtype=np.int64)
+        wr = np.asarray(write, dtype=bool)
+        n = addr.shape[0]
+        if outstanding < 1:
+            raise SpecError(f"outstanding requests must be positive, got {outstanding}")
+        done = np.zeros(n, dtype=np.int64)
+        k = min(outstanding, n)
+        first, *_ = self.run(addr[:k], wr[:k], start)
+        done[:k] = first
+        pending = list(first.tolist())
+        heapq.heapify(pending)
+        for i in range(k, n):
+            # The front end sees a completion at its next clock.
+            t = heapq.heappop(pending) + 1
+            d, *_ = self.run(addr[i:i + 1], wr[i:i + 1], t)
+            done[i] = d[0]
+            heapq.heappush(pending, int(d[0]))
+        return done
 
     # Fast path -------------------------------------------------------------------------
     def stream(self, addr: int, nbytes: int, write: bool, arrival: int) -> int:

@@ -24,7 +24,9 @@ Controller (per channel):
 
 - It serves reads, switches to writes when the write queue reaches the high watermark or no
   read is queued, and drains writes down to the low watermark while reads wait.
-- FR-FCFS: among queued requests of the current kind, the one whose column command can
+- FR-FCFS: among queued requests of the current kind that have reached their bank's
+  command queue (the first ``bank_queue`` queued requests of each bank, in handover order,
+  so a row's hits cannot be gathered from further back), the one whose column command can
   issue first (a row hit beats a miss that needs ACT, which beats a conflict that needs
   PRE+ACT), oldest first on ties. Its PRE/ACT/column commands are placed at the earliest
   cycle every constraint allows, no earlier than one controller clock after its handover
@@ -60,8 +62,8 @@ __all__ = [
 P_NB, P_BPG, P_NBL, P_CL, P_CWL, P_RCD, P_RCDW, P_RP, P_RAS, P_RC = range(10)
 P_CCDS, P_CCDL, P_RRDS, P_RRDL, P_FAW, P_WTRS, P_WTRL, P_RTP, P_WR = range(10, 19)
 P_REFI, P_RFC, P_RFCPB, P_RTW, P_DEPTH, P_CLOSED, P_REFMODE, P_NBG = range(19, 27)
-P_NRANK, P_RTRS, P_32AW, P_WIN, P_HAND, P_WHIGH, P_WLOW, P_CTRL = range(27, 35)
-N_PARAMS = 35
+P_NRANK, P_RTRS, P_32AW, P_WIN, P_HAND, P_WHIGH, P_WLOW, P_CTRL, P_BANKQ = range(27, 36)
+N_PARAMS = 36
 # Bank state.
 B_ROW, B_NACT, B_NPRE, B_NRD, B_NWR = range(5)
 N_BANK_STATE = 5
@@ -281,7 +283,7 @@ def _commit(c, b, row, is_wr, t_pre, t_act, t_col, p, bs, gs, cs, rs, aw, cnt, t
 
 
 @njit
-def _head_time(c, p, gpos, arr, pair_order, pair_start, ph, qn, acc_total, hclk, hcnt):  # type: ignore[no-untyped-def]
+def _head_time(c, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk, hcnt):  # type: ignore[no-untyped-def]
     """Earliest cycle channel ``c`` (queues empty) can be handed a request; BIG if none is
     admissible until other channels accept."""
     best = BIG
@@ -314,6 +316,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     queue = np.empty((nch, 2, depth), dtype=np.int64)  # request ids in handover order
     qn = np.zeros((nch, 2), dtype=np.int64)
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
+    seen = np.zeros(p[P_NB], dtype=np.int64)  # queued requests per bank met in the scan
     now = np.empty(nch, dtype=np.int64)
     for c in range(nch):
         now[c] = max(cs[c, C_NOW], cs[c, C_COLLAST])
@@ -328,8 +331,8 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             if qn[ch, 0] + qn[ch, 1] > 0:
                 k = max(now[ch], cs[ch, C_COLLAST])
             else:
-                k = _head_time(ch, p, gpos, arr, pair_order, pair_start, ph, qn, acc_total,
-                               hclk, hcnt)
+                k = _head_time(ch, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk,
+                               hcnt)
                 k = max(k, now[ch]) if k < BIG else BIG
             if k < key:
                 key = k
@@ -341,9 +344,9 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 k = 2 * c + w
                 if ph[k] < pair_start[k + 1] and qn[c, w] < depth:
                     q = pair_order[ph[k]]
-                    if gpos[q] < acc_total + p[P_WIN] and arr[q] <= key:
-                        if pick < 0 or gpos[q] < gpos[pair_order[ph[2 * c + pick]]]:
-                            pick = w
+                    if gpos[q] < acc_total + p[P_WIN] and arr[q] <= key and (
+                            pick < 0 or gpos[q] < gpos[pair_order[ph[2 * c + pick]]]):
+                        pick = w
             if pick < 0:
                 break
             if key > hclk:
@@ -381,8 +384,12 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         bt_pre = -1
         bt_act = -1
         bt_col = BIG
+        seen[:] = 0
         for i in range(qn[c, kind]):
             q = queue[c, kind, i]
+            seen[bank[q]] += 1
+            if seen[bank[q]] > p[P_BANKQ]:
+                continue  # not yet in its bank's command queue
             tp, ta, tc = _plan(c, bank[q], row[q], use_w, enq[q] + p[P_CTRL], p, bs, gs, cs,
                                rs, aw)
             if tc < bt_col:
