@@ -20,6 +20,7 @@ import heapq
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from npusim.errors import SpecError
 from npusim.kernels import dram as K
 from npusim.spec.dram_catalog import DramStandard
 
-__all__ = ["DramSystem", "EnergyBreakdown"]
+__all__ = ["DramSystem", "EnergyBreakdown", "system_options"]
 
 _LAT_BINS = 1 << 15  # read-latency histogram, one bin per cycle; the last bin collects the rest
 
@@ -45,6 +46,15 @@ class EnergyBreakdown:
     @property
     def total_j(self) -> float:
         return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
+
+
+def system_options(dram: Any) -> dict[str, Any]:
+    """``DramSystem`` keyword arguments from a chip's ``dram:`` section (``spec.arch.Dram``):
+    every controller and mapping field it has."""
+    return {"mapping": dram.mapping, "interleave_bytes": int(dram.interleave),
+            "policy": dram.page_policy, "refresh": dram.refresh,
+            "queue_depth": dram.queue_depth, "window": dram.window,
+            "handover": dram.handover, "bank_queue": dram.bank_queue}
 
 
 def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
@@ -168,9 +178,11 @@ class DramSystem:
         return done, enq, hit, ch
 
     def run_closed(self, addr: np.ndarray, write: np.ndarray, outstanding: int,
-                   start: int = 0) -> np.ndarray:
+                   start: int = 0, bursts: int = 1) -> np.ndarray:
         """Closed loop: requests ``0 .. N-1`` are offered at ``start`` and request ``i + N``
-        one clock after the ``i``-th completion (N = ``outstanding``). Returns the done cycles.
+        one clock after the ``i``-th completion (N = ``outstanding``); request ``i`` is
+        ``bursts`` consecutive bursts from ``addr[i]`` and completes with its last.
+        Returns each request's done cycle.
 
         Exact for N = 1; for larger N each later request is scheduled alone, when it is
         offered, so it cannot be reordered with requests offered before it."""
@@ -179,18 +191,19 @@ class DramSystem:
         n = addr.shape[0]
         if outstanding < 1:
             raise SpecError(f"outstanding requests must be positive, got {outstanding}")
+        offs = np.arange(bursts, dtype=np.int64) * self.std.burst_bytes
         done = np.zeros(n, dtype=np.int64)
         k = min(outstanding, n)
-        first, *_ = self.run(addr[:k], wr[:k], start)
-        done[:k] = first
-        pending = list(first.tolist())
+        d, *_ = self.run((addr[:k, None] + offs).ravel(), np.repeat(wr[:k], bursts), start)
+        done[:k] = d.reshape(k, bursts).max(axis=1)
+        pending = done[:k].tolist()
         heapq.heapify(pending)
         for i in range(k, n):
             # The front end sees a completion at its next clock.
             t = heapq.heappop(pending) + 1
-            d, *_ = self.run(addr[i:i + 1], wr[i:i + 1], t)
-            done[i] = d[0]
-            heapq.heappush(pending, int(d[0]))
+            d, *_ = self.run(addr[i] + offs, np.full(bursts, wr[i]), t)
+            done[i] = d.max()
+            heapq.heappush(pending, int(done[i]))
         return done
 
     # Fast path -------------------------------------------------------------------------
