@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,7 +152,7 @@ def test_engine_memory_model_contends_and_reports() -> None:
 def _chip_yaml(tmp_path, name: str, **dram) -> str:  # type: ignore[no-untyped-def]
     import yaml
 
-    data = yaml.safe_load(open("arch/tpu_v1.yaml").read())
+    data = yaml.safe_load(Path("arch/tpu_v1.yaml").read_text())
     data["dram"] = {"standard": "HBM2-2000", "channels": 8, **dram}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -185,7 +186,7 @@ def test_cli_honours_the_chips_dram_fields_and_prints_them(tmp_path, capsys) -> 
 
 def test_cli_refuses_to_overwrite_its_inputs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     chip = _chip_yaml(tmp_path, "c")
-    before = open(chip).read()
+    before = Path(chip).read_text()
     trace = tmp_path / "t.trc"
     trace.write_text("0x0 READ 0\n")
     assert main(["dram-bench", chip, "--out", chip]) == 2
@@ -193,7 +194,7 @@ def test_cli_refuses_to_overwrite_its_inputs(tmp_path, capsys) -> None:  # type:
                  "--commands", str(trace)]) == 2
     err = capsys.readouterr().err
     assert err.count("refusing to overwrite") == 2 and "Traceback" not in err
-    assert open(chip).read() == before and trace.read_text() == "0x0 READ 0\n"
+    assert Path(chip).read_text() == before and trace.read_text() == "0x0 READ 0\n"
     out = tmp_path / "o.json"
     assert main(["dram-bench", chip, "--bytes", "16 KiB", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["standard"] == "HBM2-2000"
