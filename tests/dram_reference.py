@@ -18,7 +18,7 @@ them. Every parameter is the config's own or a stated JEDEC / DRAMSim3 rule:
 - refresh: DRAMSim3's default, all-bank per rank, the ranks staggered;
 - energy (core only, no I/O): ACT = VDD (IDD0 tRC - IDD3N tRAS - IDD2N tRP), burst =
   VDD (IDD4R/W - IDD3N) x burst cycles, REF = VDD (IDD5AB - IDD3N) tRFC, each x devices per
-  rank; background VDD IDD3N per rank (npusim charges active standby throughout).
+  rank; background VDD IDD3N per rank while a bank is open, VDD IDD2N otherwise.
 """
 
 from __future__ import annotations
@@ -99,8 +99,10 @@ def standard(name: str) -> DramStandard:
     wrb = v * (c["idd4w"] - c["idd3n"]) * nbl * tck * dev / burst_bits
     ref = v * (c["idd5ab"] - c["idd3n"]) * c["rfc"] * tck * dev
     bg = v * c["idd3n"] * dev * c["ranks"]
+    pre = v * c["idd2n"] * dev * c["ranks"]
     energy = DramEnergy(act_pre_nj=act / 1e3, read_pj_per_bit=rd, write_pj_per_bit=wrb,
-                        refresh_nj=ref / 1e3, background_mw=bg, io_pj_per_bit=0.0)
+                        refresh_nj=ref / 1e3, background_mw=bg, io_pj_per_bit=0.0,
+                        precharged_mw=pre)
     cap = c["ranks"] * banks * c["rows"] * row_bytes
     return DramStandard(name, name, tpc * 1e3 / tck, c["width"], c["channels"], 0.0, 0.0, cap,
                         ("DRAMsim3 configs/" + name + ".ini",), transfers_per_clock=tpc,

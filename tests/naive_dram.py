@@ -35,6 +35,8 @@ class Rank:
     next_rd: int = 0
     next_wr: int = 0
     ref_ptr: int = 0
+    n_open: int = 0
+    open_since: int = 0
     acts: list[int] = field(default_factory=lambda: [NEVER] * 32)  # oldest first
 
 
@@ -49,6 +51,7 @@ class Channel:
     last_write: bool = False
     write_mode: bool = False
     now: int = 0
+    open_cycles: int = 0  # rank-cycles with a bank open, closed spans only
     queues: tuple[list, list] = field(default_factory=lambda: ([], []))
     commands: list[tuple[int, int, int, str]] = field(default_factory=list)
 
@@ -64,7 +67,7 @@ class NaiveDram:
         self.bpg = banks_per_group
         self.per_rank = banks // ranks
         self.depth = depth
-        self.closed = closed
+        self.closed_page = closed
         self.refresh = refresh  # 0 none, 1 all-bank, 2 per-bank
         self.window, self.handover = window, handover
         self.whigh = depth if whigh is None else whigh
@@ -75,6 +78,18 @@ class NaiveDram:
                               [Group() for _ in range(banks // banks_per_group)],
                               [Rank(max(self.step * (r + 1) // ranks, 1)) for r in range(ranks)])
                       for _ in range(channels)]
+
+    @staticmethod
+    def opened(rk: Rank, t: int) -> None:
+        if rk.n_open == 0:
+            rk.open_since = t
+        rk.n_open += 1
+
+    @staticmethod
+    def closed(ch: Channel, rk: Rank, t: int, n: int = 1) -> None:
+        rk.n_open -= n
+        if rk.n_open == 0:
+            ch.open_cycles += max(t - rk.open_since, 0)
 
     def plan(self, ch: Channel, b: int, row: int, write: bool, t0: int) -> tuple[int, int, int]:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
@@ -118,6 +133,7 @@ class NaiveDram:
                 for bk in open_banks:
                     bk.row = -1
                     bk.next_act = max(bk.next_act, tp + t["rp"])
+                self.closed(ch, rk, tp, len(open_banks))
                 ch.row_last = tp
                 start = tp + 1
             tr = max([start] + [ch.banks[b].next_act for b in mine])
@@ -134,6 +150,7 @@ class NaiveDram:
                 ch.commands.append((tp, b, bk.row, "PRE"))
                 bk.row = -1
                 bk.next_act = max(bk.next_act, tp + t["rp"])
+                self.closed(ch, rk, tp)
                 ch.row_last = tp
                 start = tp + 1
             tr = max(start, bk.next_act)
@@ -150,8 +167,10 @@ class NaiveDram:
         if tp >= 0:
             ch.commands.append((tp, b, bank.row, "PRE"))
             bank.next_act = max(bank.next_act, tp + t["rp"])
+            self.closed(ch, rk, tp)
         if ta >= 0:
             ch.commands.append((ta, b, row, "ACT"))
+            self.opened(rk, ta)
             bank.row = row
             bank.next_pre = max(bank.next_pre, ta + t["ras"])
             bank.next_act = max(bank.next_act, ta + t["rc"])
@@ -165,7 +184,7 @@ class NaiveDram:
         ccd_s = max(t["ccd_s"], nbl)
         ccd_l = max(t["ccd_l"], ccd_s)
         if write:
-            ch.commands.append((tc, b, row, "WRA" if self.closed else "WR"))
+            ch.commands.append((tc, b, row, "WRA" if self.closed_page else "WR"))
             done = tc + t["cwl"] + nbl
             bank.next_pre = max(bank.next_pre, done + t["wr"])
             rk.next_wr = max(rk.next_wr, tc + ccd_s)
@@ -173,7 +192,7 @@ class NaiveDram:
             rk.next_rd = max(rk.next_rd, done + t["wtr_s"])
             grp.next_rd = max(grp.next_rd, done + t["wtr_l"])
         else:
-            ch.commands.append((tc, b, row, "RDA" if self.closed else "RD"))
+            ch.commands.append((tc, b, row, "RDA" if self.closed_page else "RD"))
             done = tc + t["cl"] + nbl
             bank.next_pre = max(bank.next_pre, tc + t["rtp"])
             rk.next_rd = max(rk.next_rd, tc + ccd_s)
@@ -181,9 +200,10 @@ class NaiveDram:
             rk.next_wr = max(rk.next_wr, tc + t["rtw"])
         ch.col_last = tc
         ch.last_rank, ch.last_write = r, write
-        if self.closed:
+        if self.closed_page:
             bank.row = -1
             bank.next_act = max(bank.next_act, bank.next_pre + t["rp"])
+            self.closed(ch, rk, bank.next_pre)
         return done
 
     def run(self, reqs: list[tuple[int, int, bool, int, int, int]]

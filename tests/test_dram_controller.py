@@ -38,7 +38,7 @@ def _run_kernel(params, channels, reqs):  # type: ignore[no-untyped-def]
     tr, trn = np.zeros((4 * n + 400, 5), np.int64), np.zeros(2, np.int64)
     K.schedule(gpos, pair_order, starts, arr, wr, bank, row, params, *state, done, enq, hit,
                tr, trn)
-    return done, enq, hit, tr[: trn[0]]
+    return done, enq, hit, tr[: trn[0]], state[-1]
 
 
 @settings(max_examples=60, deadline=None)
@@ -70,7 +70,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
     params = make_params(std, policy, refresh, depth, window, handover)
     nb = std.banks
     reqs = [(i, c, w, b % nb, r, a) for i, (c, w, b, r, a) in enumerate(reqs)]
-    done, enq, hit, tr = _run_kernel(params, 2, reqs)
+    done, enq, hit, tr, cnt = _run_kernel(params, 2, reqs)
     t = {f.name: getattr(std.t, f.name) for f in dataclasses.fields(std.t)} | {"rtw": std.t.rtw}
     if one_group:  # one bank group: the long timings are the short ones (make_params' rule)
         t |= {"ccd_l": t["ccd_s"], "rrd_l": t["rrd_s"], "wtr_l": t["wtr_s"]}
@@ -86,6 +86,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
                        for (tm, b, r, cmd) in ch.commands)
     mine = sorted((a, c, b, r, K.CMD_NAMES[k]) for a, c, b, r, k in tr.tolist())
     assert mine == twin_cmds
+    assert cnt[:, K.N_OPENCYC].tolist() == [ch.open_cycles for ch in twin.chans]
     if ranks == 1 and not one_group:
         assert check_trace(tr, std) == []
 
@@ -152,3 +153,26 @@ def test_closed_page_never_hits_and_open_page_streams_hit() -> None:
     opened.stream(0, 64 * 1024, False, 0)
     assert closed.row_hit_rate() == 0.0
     assert opened.row_hit_rate() > 0.9
+
+
+def test_background_energy_splits_active_and_precharged_standby() -> None:
+    """Hand count, in joules: one read at cycle 0 on channel 0 of two, no refresh, open page.
+    Its ACT issues at cycle 1 (the controller's clock) and the row stays open, so channel 0
+    draws active standby from 1 to the end and precharged standby before; channel 1 draws
+    precharged standby throughout. Closed page shuts the bank again at tRAS after the ACT."""
+    std = get_standard("HBM2")
+    e, t = std.e, std.t
+    assert e.precharged_mw is not None and e.precharged_mw == pytest.approx(66.0 * 40 / 55)
+    tck_s = t.tck_ns * 1e-9
+    end = 10_000
+    d = DramSystem(std, channels=2, refresh="none")
+    d.run(np.array([0]), np.array([False]), 0)
+    want = ((end - 1) * e.background_mw + (1 + end) * e.precharged_mw) * 1e-3 * tck_s
+    assert d.energy(end).background_j == pytest.approx(want, rel=1e-12)
+    closed = DramSystem(std, channels=2, refresh="none", policy="closed")
+    closed.run(np.array([0]), np.array([False]), 0)
+    # RDA at 1 + tRCD: the precharge waits for tRAS (34) after the ACT, which is later than
+    # the read's tRTP; so the bank is open from 1 to 1 + tRAS.
+    assert 1 + t.ras >= 1 + t.rcd + t.rtp
+    want = (t.ras * e.background_mw + (2 * end - t.ras) * e.precharged_mw) * 1e-3 * tck_s
+    assert closed.energy(end).background_j == pytest.approx(want, rel=1e-12)

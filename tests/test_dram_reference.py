@@ -76,3 +76,11 @@ def test_rebuilt_config_has_the_reference_peak_and_command_energies(config: str)
     assert std.e.act_pre_nj * 1e3 == pytest.approx(act, rel=1e-4)
     assert std.e.read_pj_per_bit * std.burst_bytes * 8 == pytest.approx(rd, rel=1e-4)
     assert std.e.refresh_nj * 1e3 == pytest.approx(ref, rel=1e-4)
+
+
+@pytest.mark.parametrize(("config", "pattern"), CASES)
+def test_core_energy_per_bit_within_5_percent(figures, config: str, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    """The same IDD formulas on both sides, so this checks the command counts and the
+    active / precharged standby split (idle patterns are mostly background)."""
+    ref = REFERENCE[config][pattern][4]
+    assert figures[config, pattern]["pj_per_bit"] == pytest.approx(ref, rel=0.05)

@@ -10,8 +10,9 @@ refresh clock shifted alike, counters and latencies extrapolated at the steady-s
 rates), and simulates the tail in detail. Recording commands turns the fast path off.
 
 Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
-bit read or written, one all-bank refresh (per-bank: that / banks) per REF, and background
-power per channel over the elapsed time.
+bit read or written, one all-bank refresh of a rank (per-bank: that / its banks) per REF,
+and background power over the elapsed time: active standby for the rank-cycles with a bank
+open, precharged standby for the rest (no power-down is modelled).
 """
 
 from __future__ import annotations
@@ -295,12 +296,20 @@ class DramSystem:
         n = self.counts()
         bits = std.burst_bytes * 8
         end = self.last_cycle if end_cycle is None else end_cycle
+        # Background: active standby while a rank has a bank open, precharged standby
+        # otherwise; the powers are per channel, so a rank draws 1/ranks of them.
+        still_open = np.where(self.rs[:, :, K.R_NOPEN] > 0,
+                              np.maximum(end - self.rs[:, :, K.R_OPENSINCE], 0), 0).sum()
+        rank_cycles = self.channels * std.ranks * end
+        active = min(n[K.N_OPENCYC] + still_open, rank_cycles)
+        pre_mw = e.background_mw if e.precharged_mw is None else e.precharged_mw
+        background = (active * e.background_mw + (rank_cycles - active) * pre_mw) / std.ranks
         return EnergyBreakdown(
             activate_j=n[K.N_ACT] * e.act_pre_nj * 1e-9,
             read_j=n[K.N_RD] * bits * (e.read_pj_per_bit + e.io_pj_per_bit) * 1e-12,
             write_j=n[K.N_WR] * bits * (e.write_pj_per_bit + e.io_pj_per_bit) * 1e-12,
-            refresh_j=(n[K.N_REF] + n[K.N_REFPB] / std.banks) * e.refresh_nj * 1e-9,
-            background_j=self.channels * e.background_mw * 1e-3 * end * self.tck_s,
+            refresh_j=(n[K.N_REF] + n[K.N_REFPB] * std.ranks / std.banks) * e.refresh_nj * 1e-9,
+            background_j=background * 1e-3 * self.tck_s,
         )
 
     def latency_percentile(self, q: float) -> float:

@@ -45,6 +45,9 @@ Controller (per channel):
   tREFI, the rank's banks blocked tRFC) or per-bank (REFpb to one bank every tREFI / banks
   per rank, round robin, that bank blocked tRFCpb), issued when due before the next
   request's first command. REF rows of the trace carry ``-1 - rank`` as their bank.
+- Background power: per rank, the cycles with at least one bank open (ACT to the PRE that
+  leaves none open) are counted (``N_OPENCYC``) for active standby; the rest is precharged
+  standby. A span still open is counted from ``R_OPENSINCE`` by whoever reads it.
 """
 
 from __future__ import annotations
@@ -71,15 +74,16 @@ N_BANK_STATE = 5
 G_NACT, G_NRD, G_NWR = range(3)
 N_GROUP_STATE = 3
 # Rank state.
-R_NACT, R_NRD, R_NWR, R_AWI, R_REFDUE, R_REFPTR = range(6)
-N_RANK_STATE = 6
+R_NACT, R_NRD, R_NWR, R_AWI, R_REFDUE, R_REFPTR, R_NOPEN, R_OPENSINCE = range(8)
+N_RANK_STATE = 8
 # Channel state (C_REFDUE: the earliest refresh due over the ranks).
 C_ROWLAST, C_COLLAST, C_LASTRANK, C_LASTWR, C_REFDUE, C_MODE, C_NOW = range(7)
 N_CHAN_STATE = 7
 AW = 32  # ACT times kept per rank: the last 4 give tFAW, all 32 t32AW
 # Counters.
-N_ACT, N_RD, N_WR, N_REF, N_REFPB, N_HIT, N_MISS, N_PRE = range(8)
-N_COUNTERS = 8
+# N_OPENCYC: rank-cycles with at least one bank open (active standby), closed spans only.
+N_ACT, N_RD, N_WR, N_REF, N_REFPB, N_HIT, N_MISS, N_PRE, N_OPENCYC = range(9)
+N_COUNTERS = 9
 # Command codes in the trace.
 ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB = range(9)
 CMD_NAMES = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFPB")
@@ -126,6 +130,22 @@ def _record(tr, trn, t, c, b, row, cmd):  # type: ignore[no-untyped-def]
         trn[0] = n + 1
     elif tr.shape[0] > 0:
         trn[1] = 1  # overflow flag
+
+
+@njit
+def _opened(c, r, t, rs):  # type: ignore[no-untyped-def]
+    if rs[c, r, R_NOPEN] == 0:
+        rs[c, r, R_OPENSINCE] = t
+    rs[c, r, R_NOPEN] += 1
+
+
+@njit
+def _closed(c, r, t, nclose, rs, cnt):  # type: ignore[no-untyped-def]
+    """``nclose`` banks of rank ``r`` precharged at ``t``: close its active-standby span
+    when none is left open."""
+    rs[c, r, R_NOPEN] -= nclose
+    if rs[c, r, R_NOPEN] == 0:
+        cnt[c, N_OPENCYC] += max(t - rs[c, r, R_OPENSINCE], 0)
 
 
 @njit
@@ -193,6 +213,7 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
                     bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
             cs[c, C_ROWLAST] = tp
             cnt[c, N_PRE] += n_open
+            _closed(c, r, tp, n_open, rs, cnt)
             t = tp + 1
         for b in range(lo, lo + per_rank):
             t = max(t, bs[c, b, B_NACT])
@@ -211,6 +232,7 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
             bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
             cs[c, C_ROWLAST] = tp
             cnt[c, N_PRE] += 1
+            _closed(c, r, tp, 1, rs, cnt)
             t = tp + 1
         t = max(t, bs[c, b, B_NACT])
         _record(tr, trn, t, c, b, -1, REFPB)
@@ -233,8 +255,10 @@ def _commit(c, b, row, is_wr, t_pre, t_act, t_col, p, bs, gs, cs, rs, aw, cnt, t
         _record(tr, trn, t_pre, c, b, bs[c, b, B_ROW], PRE)
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_pre + p[P_RP])
         cnt[c, N_PRE] += 1
+        _closed(c, r, t_pre, 1, rs, cnt)
     if t_act >= 0:
         _record(tr, trn, t_act, c, b, row, ACT)
+        _opened(c, r, t_act, rs)
         bs[c, b, B_ROW] = row
         bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], t_act + p[P_RAS])
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_act + p[P_RC])
@@ -279,6 +303,7 @@ def _commit(c, b, row, is_wr, t_pre, t_act, t_col, p, bs, gs, cs, rs, aw, cnt, t
         bs[c, b, B_ROW] = -1
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
         cnt[c, N_PRE] += 1
+        _closed(c, r, tp, 1, rs, cnt)
     return done
 
 
