@@ -87,8 +87,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
     mine = sorted((a, c, b, r, K.CMD_NAMES[k]) for a, c, b, r, k in tr.tolist())
     assert mine == twin_cmds
     assert cnt[:, K.N_OPENCYC].tolist() == [ch.open_cycles for ch in twin.chans]
-    if ranks == 1 and not one_group:
-        assert check_trace(tr, std) == []
+    assert check_trace(tr, std) == []
 
 
 @pytest.mark.parametrize("name", standard_names())
