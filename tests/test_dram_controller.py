@@ -175,3 +175,48 @@ def test_background_energy_splits_active_and_precharged_standby() -> None:
     assert 1 + t.ras >= 1 + t.rcd + t.rtp
     want = (t.ras * e.background_mw + (2 * end - t.ras) * e.precharged_mw) * 1e-3 * tck_s
     assert closed.energy(end).background_j == pytest.approx(want, rel=1e-12)
+
+
+def _random_read_bw(std, channels: int = 1, n: int = 4096) -> float:  # type: ignore[no-untyped-def]
+    """Bursts per cycle of open-loop uniform random reads on ``channels`` channels."""
+    d = DramSystem(std, channels=channels, refresh="none")
+    cap = std.capacity_per_channel_bytes * channels
+    addr = np.random.default_rng(3).integers(0, cap // std.burst_bytes, n) * std.burst_bytes
+    done, *_ = d.run(addr, np.zeros(n, dtype=bool), 0)
+    return n / done.max()
+
+
+def test_each_rank_has_its_own_activate_window() -> None:
+    """Random reads on DDR4 are bound by 4 ACTs per tFAW per rank (4 / 48 bursts per cycle,
+    a third of the data bus): one rank stays under that bound, two ranks nearly double it."""
+    std = get_standard("DDR4-3200")
+    t = std.t
+    one = _random_read_bw(std)
+    two = _random_read_bw(std.with_overrides({"ranks": 2}))
+    assert one <= 4 / t.faw * 1.01
+    assert two > 1.7 * one and two <= 8 / t.faw * 1.01
+
+
+def test_t32aw_bounds_gddr6_random_reads() -> None:
+    """GDDR6: 32 ACTs per t32AW (330 clocks) is tighter than 4 per tFAW (32): random reads
+    stay under 32 / 330 bursts per cycle, and rise above it without the window."""
+    std = get_standard("GDDR6")
+    t = std.t
+    assert t.t32aw == 330 and 32 / t.t32aw < 4 / t.faw
+    with_window = _random_read_bw(std)
+    without = _random_read_bw(std.with_overrides({"t32aw": 0}))
+    assert with_window <= 32 / t.t32aw * 1.01
+    assert without > 32 / t.t32aw * 1.1
+
+
+def test_one_bank_group_means_short_column_spacing() -> None:
+    """GDDR6 has tCCD_L = 2 bursts: a stream confined to one group at tCCD_L would reach
+    half the peak. With one bank group per rank the long timings do not apply, so a
+    sequential read reaches the data-bus rate (less refresh and row switches)."""
+    std = get_standard("GDDR6").with_overrides({"bank_groups": 1, "banks_per_group": 16})
+    t = std.t
+    assert max(t.ccd_l, t.nbl) == 2 * t.nbl  # the long spacing would halve the rate
+    d = DramSystem(std, channels=1, refresh="none")
+    n = 4096
+    done, *_ = d.run(np.arange(n) * std.burst_bytes, np.zeros(n, dtype=bool), 0)
+    assert n * t.nbl / done.max() > 0.9
