@@ -29,8 +29,17 @@ share is then the headline less the core. A chip's ``dram.pj_per_bit`` likewise 
 headline and moves the I/O share. ``pj_per_bit_range`` is the range the sources give, which
 tests hold the command-level model to.
 
+Controller-related fields (docs/model.md, "Cycle DRAM controller"): ``ranks`` (an
+organisation level with its own activate windows and refresh), ``timing.rtrs`` (rank
+switch, 2 clocks: DRAMsim3's default), ``timing.t32aw`` (GDDR6's 32-activate window; 0:
+none), ``write_drain_high``/``write_drain_low`` (fractions of the write queue; DRAMsim3
+drains when full, to empty) and ``energy.precharged_mw`` (precharged standby, IDD2N; from
+the DRAMsim3 IDD2N/IDD3N where a config gives them, else 0.7 x active standby, an
+assumption).
+
 ``DramStandard.with_overrides`` replaces any field, timing or energy value (from a chip's
-YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank).
+YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank;
+the cycle controller adds one of its clocks).
 """
 
 from __future__ import annotations
