@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -220,3 +221,23 @@ def test_one_bank_group_means_short_column_spacing() -> None:
     n = 4096
     done, *_ = d.run(np.arange(n) * std.burst_bytes, np.zeros(n, dtype=bool), 0)
     assert n * t.nbl / done.max() > 0.9
+
+
+def test_two_rank_traces_obey_every_timing_and_the_checker_sees_rank_switches() -> None:
+    std = get_standard("DDR4-3200").with_overrides({"ranks": 2, "refi": 2 * 560 + 200})
+    d = DramSystem(std, channels=1, record=True, mapping="row:bank:column:bankgroup:rank:channel")
+    n = 400
+    addr = np.random.default_rng(5).integers(0, (1 << 24) // 64, n) * 64
+    d.run(addr, np.random.default_rng(6).random(n) < 0.3, 0)
+    cmds = d.commands()
+    assert ((cmds[:, 4] == K.REF) & (cmds[:, 2] == -2)).any()  # rank 1 refreshes too
+    assert check_trace(cmds, std) == []
+    # Pull a column command to the cycle after one of the other rank: tRTRS is violated.
+    cols = np.flatnonzero(np.isin(cmds[:, 4], (K.RD, K.WR)))
+    per_rank = std.banks // 2
+    i = next(j for a, j in itertools.pairwise(cols)
+             if cmds[a, 2] // per_rank != cmds[j, 2] // per_rank)
+    prev = cols[np.searchsorted(cols, i) - 1]
+    bad = cmds.copy()
+    bad[i, 0] = bad[prev, 0] + 1
+    assert any("tRTRS" in v for v in check_trace(bad, std))

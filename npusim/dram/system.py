@@ -333,13 +333,14 @@ class DramSystem:
 
     def write_commands(self, path: str | os.PathLike[str]) -> int:
         """Write the recorded commands as CSV (cycle, channel, rank, bankgroup, bank, row,
-        command), atomically; returns how many. Refresh rows leave the bank fields empty."""
+        command), atomically; returns how many. Rank-wide rows (REF, PREA) leave the bank
+        fields empty."""
         bpg, bgs = self.std.banks_per_group, self.std.bank_groups
         cmds = self.commands()
         lines = ["cycle,channel,rank,bankgroup,bank,row,command"]
         for cyc, ch, b, row, code in cmds.tolist():
-            if b < 0:
-                lines.append(f"{cyc},{ch},,,,,{K.CMD_NAMES[code]}")
+            if b < 0:  # the kernel writes -1 - rank for a rank-wide command
+                lines.append(f"{cyc},{ch},{-1 - b},,,,{K.CMD_NAMES[code]}")
                 continue
             g = b // bpg
             lines.append(f"{cyc},{ch},{g // bgs},{g % bgs},{b % bpg},"
