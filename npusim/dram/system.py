@@ -181,12 +181,13 @@ class DramSystem:
     def run_closed(self, addr: np.ndarray, write: np.ndarray, outstanding: int,
                    start: int = 0, bursts: int = 1) -> np.ndarray:
         """Closed loop: requests ``0 .. N-1`` are offered at ``start`` and request ``i + N``
-        one clock after the ``i``-th completion (N = ``outstanding``); request ``i`` is
-        ``bursts`` consecutive bursts from ``addr[i]`` and completes with its last.
-        Returns each request's done cycle.
+        one clock after request ``i`` completes (N = ``outstanding``; the front end sees a
+        completion at its next clock); request ``i`` is ``bursts`` consecutive bursts from
+        ``addr[i]`` and completes with its last. Returns each request's done cycle.
 
-        Exact for N = 1; for larger N each later request is scheduled alone, when it is
-        offered, so it cannot be reordered with requests offered before it."""
+        Exact for N = 1. For larger N the first N are scheduled together and each later
+        request alone, in the order they are offered, so a later request cannot be
+        reordered with one offered before it."""
         addr = np.asarray(addr, dtype=np.int64)
         wr = np.asarray(write, dtype=bool)
         n = addr.shape[0]
@@ -197,14 +198,14 @@ class DramSystem:
         k = min(outstanding, n)
         d, *_ = self.run((addr[:k, None] + offs).ravel(), np.repeat(wr[:k], bursts), start)
         done[:k] = d.reshape(k, bursts).max(axis=1)
-        pending = done[:k].tolist()
-        heapq.heapify(pending)
-        for i in range(k, n):
-            # The front end sees a completion at its next clock.
-            t = heapq.heappop(pending) + 1
+        offered = [(int(done[i]) + 1, i + k) for i in range(k) if i + k < n]
+        heapq.heapify(offered)
+        while offered:
+            t, i = heapq.heappop(offered)
             d, *_ = self.run(addr[i] + offs, np.full(bursts, wr[i]), t)
             done[i] = d.max()
-            heapq.heappush(pending, int(done[i]))
+            if i + k < n:
+                heapq.heappush(offered, (int(done[i]) + 1, i + k))
         return done
 
     # Fast path -------------------------------------------------------------------------
