@@ -31,7 +31,7 @@ from npusim.errors import SpecError
 from npusim.kernels import dram as K
 from npusim.spec.dram_catalog import DramStandard
 
-__all__ = ["DramSystem", "EnergyBreakdown", "system_options"]
+__all__ = ["DramSystem", "EnergyBreakdown", "front_end", "system_options"]
 
 _LAT_BINS = 1 << 15  # read-latency histogram, one bin per cycle; the last bin collects the rest
 
@@ -47,6 +47,17 @@ class EnergyBreakdown:
     @property
     def total_j(self) -> float:
         return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
+
+
+def front_end(channels: int, window: int | None = None, handover: int | None = None
+              ) -> tuple[int, int]:
+    """Lookahead window and per-clock handover; ``None`` takes the default: the reference
+    driver's 512 entries and 16 per clock, which fed 8 channels, scaled up with the channel
+    count (64 entries and 2 per clock a channel) so that a many-channel memory is not
+    starved by its front end (an assumption: an NPU's DMA issue width grows with its
+    memory system)."""
+    return (window if window is not None else max(512, 64 * channels),
+            handover if handover is not None else max(16, 2 * channels))
 
 
 def system_options(dram: Any) -> dict[str, Any]:
@@ -104,10 +115,11 @@ class DramSystem:
     def __init__(self, std: DramStandard, channels: int | None = None, *,
                  mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
                  policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
-                 window: int = 512, handover: int = 16, bank_queue: int = 8,
+                 window: int | None = None, handover: int | None = None, bank_queue: int = 8,
                  record: bool = False, fast_path: bool = True) -> None:
         self.std = std
         self.channels = channels or std.default_channels
+        window, handover = front_end(self.channels, window, handover)
         self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
         self.params = make_params(std, policy, refresh, queue_depth, window, handover,
                                   bank_queue)

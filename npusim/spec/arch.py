@@ -240,9 +240,10 @@ class Dram(_Spec):
     page_policy: Literal["open", "closed"] = "open"
     refresh: Literal["all-bank", "per-bank", "none"] = "all-bank"
     queue_depth: int = Field(default=32, gt=0)
-    #: front end: requests the controller sees ahead (trace order) and hands over per clock
-    window: int = Field(default=512, gt=0)
-    handover: int = Field(default=16, gt=0)
+    #: front end: requests the controller sees ahead (trace order) and hands over per clock;
+    #: unset: 512 and 16, or 64 and 2 per channel when that is more
+    window: int | None = Field(default=None, gt=0)
+    handover: int | None = Field(default=None, gt=0)
     #: per-bank command queue entries: how far back FR-FCFS looks for a bank's row hits
     bank_queue: int = Field(default=8, gt=0)
 
