@@ -1,6 +1,6 @@
-"""Plain-Python twin of npusim/kernels/dram.py: the same controller, written with objects.
+"""Plain-Python twin of npusim/kernels/dram.py: the same front end and controller, with objects.
 
-Used only by tests as the oracle for the numba kernel: same request order, same FR-FCFS
+Used only by tests as the oracle for the numba kernel: same handover order, same FR-FCFS
 choice, same command times. Slow and obvious on purpose.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 NEVER = -(1 << 40)
+BIG = 1 << 62
 
 
 @dataclass
@@ -28,181 +29,263 @@ class Group:
 
 
 @dataclass
-class Channel:
-    banks: list[Bank]
-    groups: list[Group]
-    row_last: int = -1
-    col_last: int = -1
+class Rank:
+    ref_due: int
     next_act: int = 0
     next_rd: int = 0
     next_wr: int = 0
-    ref_due: int = 0
     ref_ptr: int = 0
+    n_open: int = 0
+    open_since: int = 0
+    acts: list[int] = field(default_factory=lambda: [NEVER] * 32)  # oldest first
+
+
+@dataclass
+class Channel:
+    banks: list[Bank]
+    groups: list[Group]
+    ranks: list[Rank]
+    row_last: int = -1
+    col_last: int = -1
+    last_rank: int = -1
+    last_write: bool = False
     write_mode: bool = False
     now: int = 0
-    faw: list[int] = field(default_factory=lambda: [NEVER] * 4)
-    faw_i: int = 0
+    open_cycles: int = 0  # rank-cycles with a bank open, closed spans only
+    queues: tuple[list, list] = field(default_factory=lambda: ([], []))
     commands: list[tuple[int, int, int, str]] = field(default_factory=list)
 
 
 class NaiveDram:
-    """``t`` is a dict of timings (names of DramTiming plus ``nbl``) and options."""
+    """``t`` is a dict of timings (names of DramTiming plus ``nbl``, ``rtw``) and options."""
 
     def __init__(self, t: dict[str, int], channels: int, banks: int, banks_per_group: int,
-                 depth: int, closed: bool, refresh: int) -> None:
+                 depth: int, closed: bool, refresh: int, ranks: int = 1, window: int = 512,
+                 handover: int = 16, whigh: int | None = None, wlow: int = 0,
+                 bank_queue: int = 8) -> None:
         self.t = t
         self.bpg = banks_per_group
+        self.per_rank = banks // ranks
         self.depth = depth
-        self.closed = closed
+        self.closed_page = closed
         self.refresh = refresh  # 0 none, 1 all-bank, 2 per-bank
-        step = t["refi"] if refresh != 2 else max(t["refi"] // banks, 1)
+        self.window, self.handover = window, handover
+        self.whigh = depth if whigh is None else whigh
+        self.wlow = wlow
+        self.bank_queue = bank_queue
+        self.step = t["refi"] if refresh != 2 else max(t["refi"] // self.per_rank, 1)
         self.chans = [Channel([Bank() for _ in range(banks)],
-                              [Group() for _ in range(banks // banks_per_group)], ref_due=step)
+                              [Group() for _ in range(banks // banks_per_group)],
+                              [Rank(max(self.step * (r + 1) // ranks, 1)) for r in range(ranks)])
                       for _ in range(channels)]
+
+    @staticmethod
+    def opened(rk: Rank, t: int) -> None:
+        if rk.n_open == 0:
+            rk.open_since = t
+        rk.n_open += 1
+
+    @staticmethod
+    def closed(ch: Channel, rk: Rank, t: int, n: int = 1) -> None:
+        rk.n_open -= n
+        if rk.n_open == 0:
+            ch.open_cycles += max(t - rk.open_since, 0)
 
     def plan(self, ch: Channel, b: int, row: int, write: bool, t0: int) -> tuple[int, int, int]:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
+        r = b // self.per_rank
+        rk = ch.ranks[r]
         if write:
-            col = max(bank.next_wr, grp.next_wr, ch.next_wr)
+            col = max(bank.next_wr, grp.next_wr, rk.next_wr)
         else:
-            col = max(bank.next_rd, grp.next_rd, ch.next_rd)
+            col = max(bank.next_rd, grp.next_rd, rk.next_rd)
         col = max(col, ch.col_last + 1, t0)
+        if ch.last_rank >= 0 and ch.last_rank != r:
+            gap = t["nbl"] + t["rtrs"]
+            if ch.last_write and not write:
+                gap += t["cwl"] - t["cl"]
+            elif not ch.last_write and write:
+                gap += t["cl"] - t["cwl"]
+            col = max(col, ch.col_last + gap)
         if bank.row == row:
             return -1, -1, col
         t_pre = -1
-        t_act = max(t0, bank.next_act, ch.next_act, grp.next_act, ch.faw[ch.faw_i] + t["faw"],
+        t_act = max(t0, bank.next_act, rk.next_act, grp.next_act, rk.acts[-4] + t["faw"],
                     ch.row_last + 1)
+        if t["t32aw"] > 0:
+            t_act = max(t_act, rk.acts[0] + t["t32aw"])
         if bank.row >= 0:
             t_pre = max(t0, bank.next_pre)
             t_act = max(t_act, t_pre + t["rp"])
         return t_pre, t_act, max(col, t_act + (t["rcdw"] if write else t["rcd"]))
 
-    def do_refresh(self, c: int) -> None:
-        t, ch = self.t, self.chans[c]
-        start = max(ch.ref_due, ch.row_last + 1)
+    def do_refresh(self, ch: Channel) -> None:
+        t = self.t
+        r = min(range(len(ch.ranks)), key=lambda k: ch.ranks[k].ref_due)
+        rk = ch.ranks[r]
+        mine = list(range(r * self.per_rank, (r + 1) * self.per_rank))
+        start = max(rk.ref_due, ch.row_last + 1)
         if self.refresh == 1:
-            open_banks = [bk for bk in ch.banks if bk.row >= 0]
+            open_banks = [ch.banks[b] for b in mine if ch.banks[b].row >= 0]
             if open_banks:
                 tp = max([start] + [bk.next_pre for bk in open_banks])
-                ch.commands.append((tp, -1, -1, "PREA"))
+                ch.commands.append((tp, -1 - r, -1, "PREA"))
                 for bk in open_banks:
                     bk.row = -1
                     bk.next_act = max(bk.next_act, tp + t["rp"])
+                self.closed(ch, rk, tp, len(open_banks))
                 ch.row_last = tp
                 start = tp + 1
-            tr = max([start] + [bk.next_act for bk in ch.banks])
-            ch.commands.append((tr, -1, -1, "REF"))
+            tr = max([start] + [ch.banks[b].next_act for b in mine])
+            ch.commands.append((tr, -1 - r, -1, "REF"))
             ch.row_last = tr
-            for bk in ch.banks:
-                bk.next_act = max(bk.next_act, tr + t["rfc"])
-            ch.ref_due += t["refi"]
+            for b in mine:
+                ch.banks[b].next_act = max(ch.banks[b].next_act, tr + t["rfc"])
+            rk.ref_due += t["refi"]
         else:
-            b = ch.ref_ptr
+            b = mine[rk.ref_ptr]
             bk = ch.banks[b]
             if bk.row >= 0:
                 tp = max(start, bk.next_pre)
                 ch.commands.append((tp, b, bk.row, "PRE"))
                 bk.row = -1
                 bk.next_act = max(bk.next_act, tp + t["rp"])
+                self.closed(ch, rk, tp)
                 ch.row_last = tp
                 start = tp + 1
             tr = max(start, bk.next_act)
             ch.commands.append((tr, b, -1, "REFPB"))
             ch.row_last = tr
             bk.next_act = max(bk.next_act, tr + t["rfcpb"])
-            ch.ref_ptr = (b + 1) % len(ch.banks)
-            ch.ref_due += max(t["refi"] // len(ch.banks), 1)
+            rk.ref_ptr = (rk.ref_ptr + 1) % self.per_rank
+            rk.ref_due += max(t["refi"] // self.per_rank, 1)
 
     def commit(self, ch: Channel, b: int, row: int, write: bool, tp: int, ta: int, tc: int) -> int:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
+        r = b // self.per_rank
+        rk = ch.ranks[r]
         if tp >= 0:
             ch.commands.append((tp, b, bank.row, "PRE"))
             bank.next_act = max(bank.next_act, tp + t["rp"])
+            self.closed(ch, rk, tp)
         if ta >= 0:
             ch.commands.append((ta, b, row, "ACT"))
+            self.opened(rk, ta)
             bank.row = row
             bank.next_pre = max(bank.next_pre, ta + t["ras"])
             bank.next_act = max(bank.next_act, ta + t["rc"])
             bank.next_rd = max(bank.next_rd, ta + t["rcd"])
             bank.next_wr = max(bank.next_wr, ta + t["rcdw"])
-            ch.next_act = max(ch.next_act, ta + t["rrd_s"])
+            rk.next_act = max(rk.next_act, ta + t["rrd_s"])
             grp.next_act = max(grp.next_act, ta + t["rrd_l"])
-            ch.faw[ch.faw_i] = ta
-            ch.faw_i = (ch.faw_i + 1) % 4
+            rk.acts = [*rk.acts[1:], ta]
             ch.row_last = ta
         nbl = t["nbl"]
         ccd_s = max(t["ccd_s"], nbl)
         ccd_l = max(t["ccd_l"], ccd_s)
         if write:
-            ch.commands.append((tc, b, row, "WRA" if self.closed else "WR"))
+            ch.commands.append((tc, b, row, "WRA" if self.closed_page else "WR"))
             done = tc + t["cwl"] + nbl
             bank.next_pre = max(bank.next_pre, done + t["wr"])
-            ch.next_wr = max(ch.next_wr, tc + ccd_s)
+            rk.next_wr = max(rk.next_wr, tc + ccd_s)
             grp.next_wr = max(grp.next_wr, tc + ccd_l)
-            ch.next_rd = max(ch.next_rd, done + t["wtr_s"])
+            rk.next_rd = max(rk.next_rd, done + t["wtr_s"])
             grp.next_rd = max(grp.next_rd, done + t["wtr_l"])
         else:
-            ch.commands.append((tc, b, row, "RDA" if self.closed else "RD"))
+            ch.commands.append((tc, b, row, "RDA" if self.closed_page else "RD"))
             done = tc + t["cl"] + nbl
             bank.next_pre = max(bank.next_pre, tc + t["rtp"])
-            ch.next_rd = max(ch.next_rd, tc + ccd_s)
+            rk.next_rd = max(rk.next_rd, tc + ccd_s)
             grp.next_rd = max(grp.next_rd, tc + ccd_l)
-            ch.next_wr = max(ch.next_wr, tc + t["rtw"])
+            rk.next_wr = max(rk.next_wr, tc + t["rtw"])
         ch.col_last = tc
-        if self.closed:
+        ch.last_rank, ch.last_write = r, write
+        if self.closed_page:
             bank.row = -1
             bank.next_act = max(bank.next_act, bank.next_pre + t["rp"])
+            self.closed(ch, rk, bank.next_pre)
         return done
 
-    def run(self, reqs: list[tuple[int, int, bool, int, int]]) -> dict[int, tuple[int, int, bool]]:
-        """``reqs``: (id, channel, write, bank, row, arrival). Returns id -> (done, enq, hit)."""
+    def run(self, reqs: list[tuple[int, int, bool, int, int, int]]
+            ) -> dict[int, tuple[int, int, bool]]:
+        """``reqs``: (id, channel, write, bank, row, arrival), ids 0..n-1 in the order given.
+        Returns id -> (done, enq, hit)."""
+        trace = sorted(reqs, key=lambda r: r[5])  # stable: ties keep the order given
+        pos = {r[0]: i for i, r in enumerate(trace)}
+        pairs: dict[tuple[int, bool], list] = {}
+        for r in trace:
+            pairs.setdefault((r[1], bool(r[2])), []).append(r)
         out: dict[int, tuple[int, int, bool]] = {}
-        for c, ch in enumerate(self.chans):
-            seq = sorted((r for r in reqs if r[1] == c), key=lambda r: r[5])
-            self._run_channel(c, ch, seq, out)
-        return out
-
-    def _run_channel(self, c: int, ch: Channel, seq: list, out: dict) -> None:
-        depth = self.depth
-        whigh, wlow = max(3 * depth // 4, 1), depth // 4
-        rq: list = []
-        wq: list = []
         enq: dict[int, int] = {}
-        acc = 0
-        now = max(ch.now, ch.col_last)
-        while acc < len(seq) or rq or wq:
-            now = max(now, ch.col_last)
-            if not rq and not wq and acc < len(seq):
-                now = max(now, seq[acc][5])
-            while acc < len(seq) and seq[acc][5] <= now:
-                r = seq[acc]
-                q = wq if r[2] else rq
-                if len(q) >= depth:
+        now = [max(ch.now, ch.col_last) for ch in self.chans]
+        accepted = 0
+        hclk, hcnt = NEVER, 0
+
+        def admissible(c: int, w: bool, at: int) -> list:
+            lst = pairs.get((c, w), [])
+            if lst and len(self.chans[c].queues[w]) < self.depth and \
+                    pos[lst[0][0]] < accepted + self.window and lst[0][5] <= at:
+                return [lst[0]]
+            return []
+
+        while len(out) < len(reqs):
+            keys = []
+            for c, ch in enumerate(self.chans):
+                if ch.queues[0] or ch.queues[1]:
+                    keys.append(max(now[c], ch.col_last))
+                    continue
+                heads = [lst[0] for w in (False, True) if (lst := pairs.get((c, w)))
+                         and pos[lst[0][0]] < accepted + self.window]
+                if not heads:
+                    keys.append(BIG)
+                    continue
+                k = max(min(h[5] for h in heads), hclk)
+                if k == hclk and hcnt >= self.handover:
+                    k += 1
+                keys.append(max(k, now[c]))
+            c = min(range(len(keys)), key=lambda i: keys[i])
+            key = now[c] = keys[c]
+            ch = self.chans[c]
+            while True:
+                cand = admissible(c, False, key) + admissible(c, True, key)
+                if not cand:
                     break
-                q.append(r)
-                enq[r[0]] = max(r[5], now)
-                acc += 1
+                if key > hclk:
+                    hclk, hcnt = key, 0
+                elif hcnt >= self.handover:
+                    break
+                r = min(cand, key=lambda x: pos[x[0]])
+                pairs[(c, bool(r[2]))].pop(0)
+                ch.queues[bool(r[2])].append(r)
+                enq[r[0]] = key
+                accepted += 1
+                hcnt += 1
+            rq, wq = ch.queues
+            if not rq and not wq:
+                continue
             if not ch.write_mode:
-                if len(wq) >= whigh or (not rq and wq):
+                if len(wq) >= self.whigh or (not rq and wq):
                     ch.write_mode = True
-            elif not wq or (len(wq) <= wlow and rq):
+            elif not wq or (len(wq) <= self.wlow and rq):
                 ch.write_mode = False
             q = wq if ch.write_mode else rq
-            lower = max(ch.col_last + 1, ch.next_wr if ch.write_mode else ch.next_rd)
-            best, plan = None, (-1, -1, 1 << 62)
-            for r in q:
-                p = self.plan(ch, r[3], r[4], ch.write_mode, enq[r[0]])
+            best, plan = None, (-1, -1, BIG)
+            # Visible: the first ``bank_queue`` queued requests of each bank.
+            visible = [r for i, r in enumerate(q)
+                       if sum(x[3] == r[3] for x in q[:i]) < self.bank_queue]
+            for r in visible:  # full scan: the kernel's early exit must not change the choice
+                p = self.plan(ch, r[3], r[4], ch.write_mode, enq[r[0]] + 1)
                 if p[2] < plan[2]:
                     best, plan = r, p
-                    if p[2] <= lower:
-                        break
             if self.refresh:
                 first = plan[0] if plan[0] >= 0 else plan[1] if plan[1] >= 0 else plan[2]
-                if ch.ref_due <= first:
-                    self.do_refresh(c)
+                if min(rk.ref_due for rk in ch.ranks) <= first:
+                    self.do_refresh(ch)
                     continue
             assert best is not None
             done = self.commit(ch, best[3], best[4], ch.write_mode, *plan)
             out[best[0]] = (done, enq[best[0]], plan[1] < 0)
             q.remove(best)
-        ch.now = now
+        for c, ch in enumerate(self.chans):
+            ch.now = now[c]
+        return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,76 @@ def test_engine_memory_model_contends_and_reports() -> None:
     parts = sum(c[k] for k in c if k.startswith("energy_") and k != "energy_j")
     assert c["energy_j"] == pytest.approx(parts)
     assert c["energy_refresh_j"] > 0 and c["energy_background_j"] > 0
+
+
+def _chip_yaml(tmp_path, name: str, **dram) -> str:  # type: ignore[no-untyped-def]
+    import yaml
+
+    data = yaml.safe_load(Path("arch/tpu_v1.yaml").read_text())
+    data["dram"] = {"standard": "HBM2-2000", "channels": 8, **dram}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_cli_honours_the_chips_dram_fields_and_prints_them(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # A tile (512 B rows at a 64 KiB pitch) stays on one channel when the channel bits sit
+    # at 256 B, and spreads over all eight when they sit above the 64 KiB pitch.
+    low = _chip_yaml(tmp_path, "low", mapping="row:rank:bank:column:bankgroup:channel",
+                     queue_depth=16, window=64)
+    high = _chip_yaml(tmp_path, "high", mapping="channel:row:rank:bank:column:bankgroup")
+    outs = []
+    for chip in (low, high):
+        assert main(["dram-bench", chip, "--pattern", "tile", "--bytes", "256 KiB",
+                     "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    a = outs[0]["assumed"]
+    assert (a["queue_depth"], a["window"], a["mapping"]) == \
+        (16, 64, "row:rank:bank:column:bankgroup:channel")
+    assert a["request_bytes"] == 64 and a["outstanding"] == "open loop"
+    assert outs[1]["assumed"]["queue_depth"] == 32  # the default
+    assert outs[0]["achieved_gb_s"] != outs[1]["achieved_gb_s"]
+    # A flag given explicitly wins over the chip's field.
+    assert main(["dram-bench", low, "--policy", "closed", "--bytes", "16 KiB", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["assumed"]["page_policy"] == "closed"
+    assert main(["dram-bench", low, "--bytes", "16 KiB"]) == 0
+    text = capsys.readouterr().out
+    assert "64 B requests" in text and "queues 16" in text and "window 64" in text
+
+
+def test_cli_refuses_to_overwrite_its_inputs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    chip = _chip_yaml(tmp_path, "c")
+    before = Path(chip).read_text()
+    trace = tmp_path / "t.trc"
+    trace.write_text("0x0 READ 0\n")
+    assert main(["dram-bench", chip, "--out", chip]) == 2
+    assert main(["dram-bench", "--standard", "HBM2", "--trace", str(trace),
+                 "--commands", str(trace)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("refusing to overwrite") == 2 and "Traceback" not in err
+    assert Path(chip).read_text() == before and trace.read_text() == "0x0 READ 0\n"
+    out = tmp_path / "o.json"
+    assert main(["dram-bench", chip, "--bytes", "16 KiB", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["standard"] == "HBM2-2000"
+
+
+def test_closed_loop_one_outstanding_costs_latency_plus_a_clock_per_request() -> None:
+    """Hand count: the same address n times, one outstanding, no refresh. The first read
+    opens the row (1 + tRCD + CL + burst); each later one is a row hit offered a clock after
+    the previous returned (1 + 1 + CL + burst)."""
+    std = get_standard("HBM2")
+    t = std.t
+    d = DramSystem(std, 1, refresh="none")
+    n = 10
+    done = d.run_closed(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), outstanding=1)
+    assert done[0] == 1 + t.rcd + t.cl + t.nbl
+    assert (np.diff(done) == 2 + t.cl + t.nbl).all()
+    # Two outstanding overlap: never slower, and here strictly faster.
+    d2 = DramSystem(std, 1, refresh="none")
+    done2 = d2.run_closed(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), outstanding=2)
+    assert done2.max() < done.max()
+    # A request of k bursts completes with its last burst: k column commands tCCD apart.
+    d3 = DramSystem(std, 1, refresh="none")
+    done3 = d3.run_closed(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool), 1, bursts=4)
+    ccd = max(t.ccd_l, t.ccd_s, t.nbl)  # one bank, one group: the long spacing
+    assert done3[0] == 1 + t.rcd + 3 * ccd + t.cl + t.nbl

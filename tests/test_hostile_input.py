@@ -290,7 +290,7 @@ def test_the_channel_estimate_is_the_controller_state_it_would_allocate(
     from npusim.spec.dram_catalog import get_standard
 
     sysm = DramSystem(get_standard("HBM3"), 3)
-    state = sum(a.nbytes for a in (sysm.bs, sysm.gs, sysm.cs, sysm.faw, sysm.cnt))
+    state = sum(a.nbytes for a in (sysm.bs, sysm.gs, sysm.cs, sysm.rs, sysm.aw, sysm.cnt))
     monkeypatch.setenv("NPUSIM_MEMORY_BUDGET", str(state - 1))
     assert main(["dram-bench", "--standard", "HBM3", "--channels", "3", "--bytes", "4 KiB"]) == 2
     assert "--channels 3: needs about" in capsys.readouterr().err

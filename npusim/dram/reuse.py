@@ -210,6 +210,7 @@ class TransferReuse:
         # The refresh clock does not move with the shift: a channel's next refresh stays
         # due at its own time, one step later for each refresh a reused transfer held.
         s.cs[:, K.C_REFDUE] = due
+        s.rs[:, 0, K.R_REFDUE] = due  # one rank (DramSystem reuses only then)
         if not s.params[K.P_CLOSED]:
             self._open_rows()
         self._dt[:] = 0
@@ -251,7 +252,11 @@ class TransferReuse:
             shape.ref_cycles += float((took[ref] - per_ch[ref] * shape.rate).sum())
             shape.ref_counts += cnt[ref].sum(axis=0) - per_ch[ref].sum() * per_burst
         shape.tails += 1
-        shape.tail += end - float(col1.max())
+        # The tail runs from where a reuse puts the last column command (every channel at
+        # the sample's mean rate) to the last data beat, so it also holds how far the
+        # slowest channel trails the mean (channels start staggered by the front end).
+        mean_rate = float(took.sum() / per_ch.sum())
+        shape.tail += end - float((np.maximum(col0, arrival) + per_ch * mean_rate).max())
         if not write:
             k = int(not plain.all())
             shape.reads[k] += float(per_ch.sum())
@@ -295,3 +300,10 @@ class TransferReuse:
         np.maximum.at(last, ch * self._banks + bank, np.arange(chunks.shape[0]))
         hit = last >= 0  # the latest transfer to a bank wins
         rows[hit, K.B_ROW] = row[last[hit]]
+        # Banks it opened in a rank that had none open start that rank's active standby
+        # (one rank here, see DramSystem): from its last column command, a lower bound.
+        was = s.rs[:, 0, K.R_NOPEN].copy()
+        now = (s.bs[:, :, K.B_ROW] >= 0).sum(axis=1)
+        started = (was == 0) & (now > 0)
+        s.rs[started, 0, K.R_OPENSINCE] = s.cs[started, K.C_COLLAST]
+        s.rs[:, 0, K.R_NOPEN] = now

@@ -11,15 +11,18 @@ rates), and simulates the tail in detail. Shorter transfers go to the steady-sta
 of npusim/dram/reuse.py. Recording commands turns both off.
 
 Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
-bit read or written, one all-bank refresh (per-bank: that / banks) per REF, and background
-power per channel over the elapsed time.
+bit read or written, one all-bank refresh of a rank (per-bank: that / its banks) per REF,
+and background power over the elapsed time: active standby for the rank-cycles with a bank
+open, precharged standby for the rest (no power-down is modelled).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +33,7 @@ from npusim.errors import SpecError
 from npusim.kernels import dram as K
 from npusim.spec.dram_catalog import DramStandard
 
-__all__ = ["DramSystem", "EnergyBreakdown"]
+__all__ = ["DramSystem", "EnergyBreakdown", "front_end", "system_options"]
 
 _LAT_BINS = 1 << 15  # read-latency histogram, one bin per cycle; the last bin collects the rest
 
@@ -48,7 +51,31 @@ class EnergyBreakdown:
         return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
 
 
-def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int) -> np.ndarray:
+def front_end(channels: int, window: int | None = None, handover: int | None = None
+              ) -> tuple[int, int]:
+    """Lookahead window and per-clock handover; ``None`` takes the default: the reference
+    driver's 512 entries and 16 per clock, which fed 8 channels, scaled up with the channel
+    count (64 entries and 2 per clock a channel) so that a many-channel memory is not
+    starved by its front end (an assumption: an NPU's DMA issue width grows with its
+    memory system)."""
+    return (window if window is not None else max(512, 64 * channels),
+            handover if handover is not None else max(16, 2 * channels))
+
+
+def system_options(dram: Any) -> dict[str, Any]:
+    """``DramSystem`` keyword arguments from a chip's ``dram:`` section (``spec.arch.Dram``):
+    every controller and mapping field it has."""
+    return {"mapping": dram.mapping, "interleave_bytes": int(dram.interleave),
+            "policy": dram.page_policy, "refresh": dram.refresh,
+            "queue_depth": dram.queue_depth, "window": dram.window,
+            "handover": dram.handover, "bank_queue": dram.bank_queue}
+
+
+def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
+                window: int = 512, handover: int = 16, bank_queue: int = 8) -> np.ndarray:
+    """The kernel's parameter vector. With one bank group per rank there are no bank groups:
+    the long timings (tCCD_L, tRRD_L, tWTR_L) only apply within a real group, so they fall
+    back to the short ones."""
     t = std.t
     if policy not in ("open", "closed"):
         raise SpecError(f"page policy must be 'open' or 'closed', got {policy!r}")
@@ -59,15 +86,25 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int) 
         raise SpecError(f"{std.name} has no per-bank refresh (tRFCpb not given)")
     if queue_depth < 1:
         raise SpecError(f"queue depth must be positive, got {queue_depth}")
+    if min(window, handover, bank_queue) < 1:
+        raise SpecError(f"lookahead window, handover and bank queue must be positive, got "
+                        f"{window}, {handover}, {bank_queue}")
+    grouped = std.bank_groups > 1
     p = np.zeros(K.N_PARAMS, dtype=np.int64)
     vals = {
         K.P_NB: std.banks, K.P_BPG: std.banks_per_group, K.P_NBL: t.nbl, K.P_CL: t.cl,
         K.P_CWL: t.cwl, K.P_RCD: t.rcd, K.P_RCDW: t.rcdw, K.P_RP: t.rp, K.P_RAS: t.ras,
-        K.P_RC: t.rc, K.P_CCDS: t.ccd_s, K.P_CCDL: t.ccd_l, K.P_RRDS: t.rrd_s,
-        K.P_RRDL: t.rrd_l, K.P_FAW: t.faw, K.P_WTRS: t.wtr_s, K.P_WTRL: t.wtr_l,
+        K.P_RC: t.rc, K.P_CCDS: t.ccd_s, K.P_CCDL: t.ccd_l if grouped else t.ccd_s,
+        K.P_RRDS: t.rrd_s, K.P_RRDL: t.rrd_l if grouped else t.rrd_s, K.P_FAW: t.faw,
+        K.P_WTRS: t.wtr_s, K.P_WTRL: t.wtr_l if grouped else t.wtr_s,
         K.P_RTP: t.rtp, K.P_WR: t.wr, K.P_REFI: t.refi, K.P_RFC: t.rfc, K.P_RFCPB: t.rfcpb,
         K.P_RTW: t.rtw, K.P_DEPTH: queue_depth, K.P_CLOSED: int(policy == "closed"),
         K.P_REFMODE: modes[refresh], K.P_NBG: std.ranks * std.bank_groups,
+        K.P_NRANK: std.ranks, K.P_RTRS: t.rtrs, K.P_32AW: t.t32aw, K.P_WIN: window,
+        K.P_HAND: handover,
+        K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
+        K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
+        K.P_CTRL: 1, K.P_BANKQ: bank_queue,
     }
     for k, v in vals.items():
         p[k] = v
@@ -80,13 +117,17 @@ class DramSystem:
     def __init__(self, std: DramStandard, channels: int | None = None, *,
                  mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
                  policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
+                 window: int | None = None, handover: int | None = None, bank_queue: int = 8,
                  record: bool = False, fast_path: bool = True) -> None:
         self.std = std
         self.channels = channels or std.default_channels
+        window, handover = front_end(self.channels, window, handover)
         self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
-        self.params = make_params(std, policy, refresh, queue_depth)
+        self.params = make_params(std, policy, refresh, queue_depth, window, handover,
+                                  bank_queue)
         self.tck_s = std.t.tck_ns * 1e-9
-        self.bs, self.gs, self.cs, self.faw, self.cnt = K.init_state(self.channels, self.params)
+        self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = K.init_state(self.channels,
+                                                                              self.params)
         self.extra = np.zeros(K.N_COUNTERS)  # counts the fast path extrapolated
         self.lat_hist = np.zeros(_LAT_BINS)
         self.read_bytes = 0
@@ -97,7 +138,8 @@ class DramSystem:
         self.last_cycle = 0
         self.fast_path_taken = 0  # transfers whose middle was extrapolated
         # Transfers like earlier ones reuse their cost (npusim/dram/reuse.py).
-        self.reuse = TransferReuse(self) if self.fast_path else None
+        # Its refresh bookkeeping knows one rank's schedule: several ranks run in detail.
+        self.reuse = TransferReuse(self) if self.fast_path and std.ranks == 1 else None
 
     @property
     def peak_bandwidth(self) -> float:
@@ -114,26 +156,32 @@ class DramSystem:
         wr = np.ascontiguousarray(write, dtype=np.uint8)
         arr = np.ascontiguousarray(np.broadcast_to(np.asarray(arrival, dtype=np.int64), (n,)))
         ch, bank, row = self.mapping.decode(addr)
+        # Trace order: by arrival, ties in the order given.
         if n and (arr == arr[0]).all():
-            order = np.argsort(ch, kind="stable")
+            trace = np.arange(n, dtype=np.int64)
         else:
-            order = np.lexsort((np.arange(n), arr, ch))
-        chan_start = np.searchsorted(ch[order], np.arange(self.channels + 1)).astype(np.int64)
+            trace = np.argsort(arr, kind="stable").astype(np.int64)
+        gpos = np.empty(n, dtype=np.int64)
+        gpos[trace] = np.arange(n, dtype=np.int64)
+        pair = 2 * ch + wr
+        pair_order = trace[np.argsort(pair[trace], kind="stable")]
+        pair_start = np.searchsorted(pair[pair_order], np.arange(2 * self.channels + 1)
+                                     ).astype(np.int64)
         done = np.zeros(n, dtype=np.int64)
         enq = np.zeros(n, dtype=np.int64)
         hit = np.zeros(n, dtype=np.uint8)
         cap = 3 * n + 64 * self.channels if self.record else 0
         while True:
-            saved = [a.copy() for a in (self.bs, self.gs, self.cs, self.faw, self.cnt)] \
-                if self.record else None
+            state = (self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt)
+            saved = [a.copy() for a in state] if self.record else None
             tr = np.zeros((cap, 5), dtype=np.int64)
             trn = np.zeros(2, dtype=np.int64)
-            K.schedule(order.astype(np.int64), chan_start, arr, wr, bank, row, self.params,
-                       self.bs, self.gs, self.cs, self.faw, self.cnt, done, enq, hit, tr, trn)
+            K.schedule(gpos, pair_order, pair_start, arr, wr, bank, row, self.params, *state,
+                       done, enq, hit, tr, trn)
             if not trn[1]:
                 break
             assert saved is not None
-            self.bs, self.gs, self.cs, self.faw, self.cnt = saved
+            self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = saved
             cap *= 4
         if self.record:
             self._trace.append(tr[: trn[0]].copy())
@@ -148,6 +196,36 @@ class DramSystem:
         if n:
             self.last_cycle = max(self.last_cycle, int(done.max()))
         return done, enq, hit, ch
+
+    def run_closed(self, addr: np.ndarray, write: np.ndarray, outstanding: int,
+                   start: int = 0, bursts: int = 1) -> np.ndarray:
+        """Closed loop: requests ``0 .. N-1`` are offered at ``start`` and request ``i + N``
+        one clock after request ``i`` completes (N = ``outstanding``; the front end sees a
+        completion at its next clock); request ``i`` is ``bursts`` consecutive bursts from
+        ``addr[i]`` and completes with its last. Returns each request's done cycle.
+
+        Exact for N = 1. For larger N the first N are scheduled together and each later
+        request alone, in the order they are offered, so a later request cannot be
+        reordered with one offered before it."""
+        addr = np.asarray(addr, dtype=np.int64)
+        wr = np.asarray(write, dtype=bool)
+        n = addr.shape[0]
+        if outstanding < 1:
+            raise SpecError(f"outstanding requests must be positive, got {outstanding}")
+        offs = np.arange(bursts, dtype=np.int64) * self.std.burst_bytes
+        done = np.zeros(n, dtype=np.int64)
+        k = min(outstanding, n)
+        d, *_ = self.run((addr[:k, None] + offs).ravel(), np.repeat(wr[:k], bursts), start)
+        done[:k] = d.reshape(k, bursts).max(axis=1)
+        offered = [(int(done[i]) + 1, i + k) for i in range(k) if i + k < n]
+        heapq.heapify(offered)
+        while offered:
+            t, i = heapq.heappop(offered)
+            d, *_ = self.run(addr[i] + offs, np.full(bursts, wr[i]), t)
+            done[i] = d.max()
+            if i + k < n:
+                heapq.heappush(offered, (int(done[i]) + 1, i + k))
+        return done
 
     # Fast path -------------------------------------------------------------------------
     def stream(self, addr: int, nbytes: int, write: bool, arrival: int) -> int:
@@ -196,7 +274,7 @@ class DramSystem:
             hc = head_cnt[c]
             w[K.N_PRE] = misses * hc[K.N_PRE] / max(hc[K.N_MISS], 1)
             if self.params[K.P_REFMODE] == 1:
-                w[K.N_REF] = k_meas
+                w[K.N_REF] = k_meas * self.std.ranks  # each rank once per tREFI
             elif self.params[K.P_REFMODE] == 2:
                 w[K.N_REFPB] = k_meas * self.std.banks
             self.extra += w * scale
@@ -217,9 +295,11 @@ class DramSystem:
         for k in (K.B_NACT, K.B_NPRE, K.B_NRD, K.B_NWR):
             self.bs[:, :, k] += dt[:, None]
         self.gs += dt[:, None, None]
-        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_NACT, K.C_NRD, K.C_NWR, K.C_REFDUE, K.C_NOW):
+        for k in (K.R_NACT, K.R_NRD, K.R_NWR, K.R_REFDUE):
+            self.rs[:, :, k] += dt[:, None]
+        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_REFDUE, K.C_NOW):
             self.cs[:, k] += dt
-        self.faw += dt[:, None]
+        self.aw += dt[:, None, None]
         self.last_cycle = max(self.last_cycle, int(self.cs[:, K.C_COLLAST].max()))
 
     def _run_range(self, first: int, stop: int, write: bool, arrival: int
@@ -240,12 +320,20 @@ class DramSystem:
         n = self.counts()
         bits = std.burst_bytes * 8
         end = self.last_cycle if end_cycle is None else end_cycle
+        # Background: active standby while a rank has a bank open, precharged standby
+        # otherwise; the powers are per channel, so a rank draws 1/ranks of them.
+        still_open = np.where(self.rs[:, :, K.R_NOPEN] > 0,
+                              np.maximum(end - self.rs[:, :, K.R_OPENSINCE], 0), 0).sum()
+        rank_cycles = self.channels * std.ranks * end
+        active = min(n[K.N_OPENCYC] + still_open, rank_cycles)
+        pre_mw = e.background_mw if e.precharged_mw is None else e.precharged_mw
+        background = (active * e.background_mw + (rank_cycles - active) * pre_mw) / std.ranks
         return EnergyBreakdown(
             activate_j=n[K.N_ACT] * e.act_pre_nj * 1e-9,
             read_j=n[K.N_RD] * bits * (e.read_pj_per_bit + e.io_pj_per_bit) * 1e-12,
             write_j=n[K.N_WR] * bits * (e.write_pj_per_bit + e.io_pj_per_bit) * 1e-12,
-            refresh_j=(n[K.N_REF] + n[K.N_REFPB] / std.banks) * e.refresh_nj * 1e-9,
-            background_j=self.channels * e.background_mw * 1e-3 * end * self.tck_s,
+            refresh_j=(n[K.N_REF] + n[K.N_REFPB] * std.ranks / std.banks) * e.refresh_nj * 1e-9,
+            background_j=background * 1e-3 * self.tck_s,
         )
 
     def latency_percentile(self, q: float) -> float:
@@ -269,13 +357,14 @@ class DramSystem:
 
     def write_commands(self, path: str | os.PathLike[str]) -> int:
         """Write the recorded commands as CSV (cycle, channel, rank, bankgroup, bank, row,
-        command), atomically; returns how many. Refresh rows leave the bank fields empty."""
+        command), atomically; returns how many. Rank-wide rows (REF, PREA) leave the bank
+        fields empty."""
         bpg, bgs = self.std.banks_per_group, self.std.bank_groups
         cmds = self.commands()
         lines = ["cycle,channel,rank,bankgroup,bank,row,command"]
         for cyc, ch, b, row, code in cmds.tolist():
-            if b < 0:
-                lines.append(f"{cyc},{ch},,,,,{K.CMD_NAMES[code]}")
+            if b < 0:  # the kernel writes -1 - rank for a rank-wide command
+                lines.append(f"{cyc},{ch},{-1 - b},,,,{K.CMD_NAMES[code]}")
                 continue
             g = b // bpg
             lines.append(f"{cyc},{ch},{g // bgs},{g % bgs},{b % bpg},"

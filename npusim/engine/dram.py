@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from npusim.dram.system import DramSystem
+from npusim.dram.system import DramSystem, system_options
 from npusim.kernels import dram as K
 from npusim.spec.arch import Chip
 from npusim.spec.dram_catalog import DramStandard
@@ -64,12 +64,9 @@ class CycleDram:
     @classmethod
     def from_chip(cls, chip: Chip, **options: Any) -> CycleDram:
         """The chip's DRAM, with its mapping and controller settings (``options`` win)."""
-        d = chip.dram
-        settings: dict[str, Any] = {"mapping": d.mapping, "interleave_bytes": d.interleave,
-                                    "policy": d.page_policy, "refresh": d.refresh,
-                                    "queue_depth": d.queue_depth}
+        settings = system_options(chip.dram)
         settings.update(options)
-        return cls(standard_for_chip(chip), d.n_channels, **settings)
+        return cls(standard_for_chip(chip), chip.dram.n_channels, **settings)
 
     def transfer(self, t: float, nbytes: int, addr: int, write: bool, requester: int) -> float:
         if nbytes <= 0:
@@ -124,11 +121,10 @@ class CycleDram:
             s.reuse.settle()
         mode = int(s.params[K.P_REFMODE])
         if mode:
-            for c in range(s.channels):
-                due = int(s.cs[c, K.C_REFDUE])
-                if due <= end:
-                    step = s.std.t.refi if mode == 1 else max(s.std.t.refi // s.std.banks, 1)
-                    n = (end - due) // step + 1
-                    s.extra[K.N_REF if mode == 1 else K.N_REFPB] += n
-                    s.cs[c, K.C_REFDUE] += n * step
+            step = K.refresh_step(s.params)  # one rank's refresh interval
+            due = s.rs[:, :, K.R_REFDUE]
+            n = np.where(due <= end, (end - due) // step + 1, 0)
+            s.extra[K.N_REF if mode == 1 else K.N_REFPB] += int(n.sum())
+            due += n * step
+            s.cs[:, K.C_REFDUE] = due.min(axis=1)
         self._end_cycle = max(self._end_cycle, end)

@@ -280,6 +280,14 @@ class Dram(_Spec):
         "at a time, or not at all")
     queue_depth: Int = Field(default=32, gt=0, description="cycle model: requests the "
                              "controller queue holds per channel")
+    window: Int | None = Field(
+        default=None, gt=0, description="cycle model front end: requests the controller "
+        "sees ahead in arrival order (unset: 512, or 64 per channel when that is more)")
+    handover: Int | None = Field(
+        default=None, gt=0, description="cycle model front end: requests handed to the "
+        "controller per DRAM clock (unset: 16, or 2 per channel when that is more)")
+    bank_queue: Int = Field(default=8, gt=0, description="cycle model: per-bank command "
+                            "queue entries, how far back FR-FCFS looks for a bank's row hits")
 
     @field_validator("standard")
     @classmethod

@@ -29,8 +29,17 @@ share is then the headline less the core. A chip's ``dram.pj_per_bit`` likewise 
 headline and moves the I/O share. ``pj_per_bit_range`` is the range the sources give, which
 tests hold the command-level model to.
 
+Controller-related fields (docs/model.md, "Cycle DRAM controller"): ``ranks`` (an
+organisation level with its own activate windows and refresh), ``timing.rtrs`` (rank
+switch, 2 clocks: DRAMsim3's default), ``timing.t32aw`` (GDDR6's 32-activate window; 0:
+none), ``write_drain_high``/``write_drain_low`` (fractions of the write queue; DRAMsim3
+drains when full, to empty) and ``energy.precharged_mw`` (precharged standby, IDD2N; from
+the DRAMsim3 IDD2N/IDD3N where a config gives them, else 0.7 x active standby, an
+assumption).
+
 ``DramStandard.with_overrides`` replaces any field, timing or energy value (from a chip's
-YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank).
+YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank;
+the cycle controller adds one of its clocks).
 """
 
 from __future__ import annotations
@@ -72,6 +81,8 @@ class DramTiming:
     refi: int  # all-bank refresh interval
     rfc: int  # all-bank refresh cycle time
     rfcpb: int  # per-bank refresh cycle time; 0: the standard has no per-bank refresh
+    rtrs: int = 2  # rank-to-rank switch on the data bus (DRAMsim3's default; one rank: unused)
+    t32aw: int = 0  # 32-activate window (GDDR5/6); 0: the standard has none
 
     @property
     def rtw(self) -> int:
@@ -87,8 +98,10 @@ class DramEnergy:
     read_pj_per_bit: float  # array + internal datapath of a read burst, per bit
     write_pj_per_bit: float
     refresh_nj: float  # one all-bank refresh; a per-bank refresh costs this / banks
-    background_mw: float  # active standby power of one channel
+    background_mw: float  # active standby power of one channel (a bank open: IDD3N)
     io_pj_per_bit: float = 0.0  # interface energy of every bit read or written
+    # Precharged standby (every bank of a rank closed: IDD2N), per channel; None: as active.
+    precharged_mw: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,10 @@ class DramStandard:
     energy: DramEnergy | None = None
     pj_per_bit_range: tuple[float, float] = (0.0, 0.0)
     core_pj_per_bit: float = 0.0  # derived from the command energies (module docstring)
+    # Write drain: the controller turns to writes when the write queue holds this fraction of
+    # its entries and drains it down to the low fraction (DRAMsim3: drain when full, to empty).
+    write_drain_high: float = 1.0
+    write_drain_low: float = 0.0
 
     @property
     def channel_bandwidth(self) -> float:
@@ -186,6 +203,11 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
     t, e = s.t, s.e
     bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
            for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
+    bad += [Issue(k, f"must be a clock count >= 0, got {getattr(t, k)}")
+            for k in ("rtrs", "t32aw") if getattr(t, k) < 0]
+    if not 0 <= s.write_drain_low < s.write_drain_high <= 1:
+        bad.append(Issue("write_drain_high", "write-drain watermarks need 0 <= low < high <= 1, "
+                                             f"got {s.write_drain_low}, {s.write_drain_high}"))
     if t.refi <= t.rfc + t.rp:
         bad.append(Issue("refi", f"tREFI ({t.refi}) must exceed tRFC + tRP ({t.rfc + t.rp})"))
     if t.nbl < 1 or t.tck_ns <= 0:
@@ -212,16 +234,19 @@ _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", 
 def _std(name: str, family: str, rate: float, width: int, channels: int, io: float | None,
          cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
          energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
-         sources: tuple[str, ...], headline: float | None = None) -> DramStandard:
+         sources: tuple[str, ...], headline: float | None = None, t32aw: int = 0,
+         idd2n_over_idd3n: float = 0.7) -> DramStandard:
     """One entry: ``io`` is its sourced I/O pJ/bit, or ``None`` with a sourced ``headline``."""
     tck = tpc * 1e3 / rate
     nbl = max(round(bl / tpc), 1)
     ranks, bgs, banks, row = org
-    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, **dict(zip(_T, timing, strict=True)))
+    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, t32aw=t32aw,
+                     **dict(zip(_T, timing, strict=True)))
     s = DramStandard(name, family, rate, width, channels, headline or 0.0, 0.0, cap, sources,
                      transfers_per_clock=tpc, burst_length=bl, ranks=ranks, bank_groups=bgs,
                      banks_per_group=banks, row_bytes=row, timing=tim,
-                     energy=DramEnergy(*energy, io_pj_per_bit=io or 0.0), pj_per_bit_range=pj_range)
+                     energy=DramEnergy(*energy, io_pj_per_bit=io or 0.0,
+                                       precharged_mw=energy[4] * idd2n_over_idd3n), pj_per_bit_range=pj_range)
     return _finish(s, headline=io is None)
 
 
@@ -281,13 +306,15 @@ _ENTRIES = [
          ("DRAMsim3 DDR4_8Gb_x16_3200.ini (timings; IDD0 95, IDD3N 56, IDD2N 37, IDD4R 302, IDD4W 278, IDD5AB 280 mA, VDD 1.2 V)",
           "core: command energies derived from those IDD per x16 device x 4 devices per 64-bit channel",
           _SRC_POD_IO.format(label="POD12", q=1.2),
-          "range 5.8 (column only) to 20 pJ/bit (15-20 incl. I/O commonly quoted, unconfirmed)")),
+          "range 5.8 (column only) to 20 pJ/bit (15-20 incl. I/O commonly quoted, unconfirmed)"),
+         idd2n_over_idd3n=37 / 56),
     _std("DDR4-2400", "DDR4", 2400, 64, 2, _io(_POD, 1.2), 8 * _GiB, 2, 8, (1, 2, 4, 8192),
          (17, 12, 17, 17, 17, 39, 56, 4, 6, 7, 8, 36, 3, 9, 9, 18, 9360, 420, 0),
          (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
          ("JESD79-4 DDR4-2400R (17-17-17), x16 tRRD/tFAW; DRAMsim3 DDR4_8Gb_x16_2400.ini",
           "core: DDR4-3200 entry's command energies (assumption: same IDD)",
-          _SRC_POD_IO.format(label="POD12", q=1.2))),
+          _SRC_POD_IO.format(label="POD12", q=1.2)),
+         idd2n_over_idd3n=37 / 56),
     _std("DDR5-4800", "DDR5", 4800, 32, 4, _io(_POD, 1.1), 8 * _GiB, 2, 16, (1, 8, 4, 4096),
          (40, 38, 39, 39, 39, 77, 116, 8, 12, 8, 12, 32, 6, 24, 18, 72, 9360, 708, 312),
          (6.0, 4.9, 4.4, 325.0, 220.0), (4.9, 20.0),
@@ -300,19 +327,22 @@ _ENTRIES = [
          ("JESD209-4 LPDDR4-4266: RL 36, WL 18, tRCD/tRPpb 18 ns, tRAS 42 ns, tRRD 10 ns, tFAW 40 ns, tREFI 3.904 us, tRFCab/pb 280/140 ns (8 Gb)",
           "core: DRAMsim3 LPDDR4_8Gb_x16_2400.ini IDD-derived column 6.1/5.6 pJ/bit, ACT+PRE 1.7 nJ; refresh 46 nJ, background 40 mW: assumptions",
           _SRC_LP_IO.format(label="LVSTL 1.1 V", q=1.1),
-          "range: 8 pJ/bit (Accelergy plug-in, 'public data') to 14 (DramDSE simulation, via Dongyunkam/DRAM_info)")),
+          "range: 8 pJ/bit (Accelergy plug-in, 'public data') to 14 (DramDSE simulation, via Dongyunkam/DRAM_info)"),
+         idd2n_over_idd3n=34 / 47),
     _std("LPDDR4-3200", "LPDDR4", 3200, 16, 8, _io(_LP, 1.1), 1 * _GiB, 2, 16, (1, 1, 8, 2048),
          (28, 14, 29, 29, 29, 68, 97, 8, 8, 16, 16, 64, 16, 16, 12, 29, 6246, 448, 224),
          (1.7, 6.1, 5.6, 46.0, 40.0), (6.1, 14.0),
          ("JESD209-4 LPDDR4-3200 (RL 28, WL 14); nanosecond timings as LPDDR4-4266",
-          "core and I/O energies as LPDDR4-4266")),
+          "core and I/O energies as LPDDR4-4266"),
+         idd2n_over_idd3n=34 / 47),
     _std("LPDDR4X-4266", "LPDDR4X", 4266, 16, 8, _io(_LP, 0.6), 1 * _GiB, 2, 16, (1, 1, 8, 2048),
          (36, 18, 39, 39, 39, 90, 129, 8, 8, 22, 22, 86, 22, 22, 16, 39, 8328, 598, 299),
          (1.5, 3.6, 3.3, 40.0, 35.0), (4.0, 8.0),
          ("JESD209-4B LPDDR4X-4266 (timings as LPDDR4-4266)", "Warboy LPDDR4X-4266: developer.furiosa.ai",
           "core: command energies an assumption (LPDDR4's, lower for the 0.6 V VDDQ datapath)",
           _SRC_LP_IO.format(label="LVSTL 0.6 V", q=0.6),
-          "range ~4-8 pJ/bit (commonly quoted 4-5, unconfirmed)")),
+          "range ~4-8 pJ/bit (commonly quoted 4-5, unconfirmed)"),
+         idd2n_over_idd3n=34 / 47),
     _std("LPDDR5-6400", "LPDDR5", 6400, 16, 8, _io(_LP, 0.5), 2 * _GiB, 8, 16, (1, 4, 4, 2048),
          (17, 9, 15, 15, 15, 34, 49, 2, 4, 4, 4, 16, 5, 10, 8, 28, 3124, 224, 112),
          (1.2, 2.5, 2.3, 40.0, 30.0), (3.0, 5.0),
@@ -332,19 +362,22 @@ _ENTRIES = [
          ("DRAMsim3 HBM2_8Gb_x128.ini (timings; IDD0 65, IDD3N 55, IDD2N 40, IDD4R 390, IDD4W 500, IDD5AB 250 mA, VDD 1.2 V); tCCD_S raised to the burst (2)",
           "core: command energies derived from those IDD (a stream ~2.0 pJ/bit; O'Connor et al.'s 3.75 core assumes GPU row locality, 1.21 pJ/bit of it activation)",
           "I/O: 0.22 pJ/bit (O'Connor et al. MICRO 2017 HBM2 breakdown 1.21 + 2.54 + 0.22 = 3.97)",
-          "tRFCpb 120 ns: assumption; range 1.6 (column only) to 7 pJ/bit (HyGCN's HBM assumption)")),
+          "tRFCpb 120 ns: assumption; range 1.6 (column only) to 7 pJ/bit (HyGCN's HBM assumption)"),
+         idd2n_over_idd3n=40 / 55),
     _std("HBM2E-3200", "HBM2E", 3200, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (23, 7, 23, 23, 23, 55, 78, 2, 4, 7, 10, 48, 10, 13, 7, 26, 6240, 560, 256),
          (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
          ("JESD235C HBM2E 3.2 Gb/s; nanosecond timings of DRAMsim3 HBM2_8Gb_x128 re-rounded to tCK 0.625 ns (assumption), tRFC 350 ns (16 Gb)",
           "core: command energies as HBM2 (assumption: same IDD), refresh scaled to tRFC",
           "I/O: HBM2's 0.22 pJ/bit (same 1.2 V VDDQ and interposer)",
-          "range 1.8 (IDD-derived core) to 4 pJ/bit (~3.5-4 commonly quoted, unconfirmed)")),
+          "range 1.8 (IDD-derived core) to 4 pJ/bit (~3.5-4 commonly quoted, unconfirmed)"),
+         idd2n_over_idd3n=40 / 55),
     _std("HBM2E-3600", "HBM2E", 3600, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (26, 8, 26, 26, 26, 62, 88, 2, 4, 8, 11, 54, 11, 15, 8, 29, 7020, 630, 288),
          (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
          ("HBM2E 3.6 Gb/s (460 GB/s per stack); timings as HBM2E-3200 in ns (assumption)",
-          "core and I/O energies as HBM2E-3200")),
+          "core and I/O energies as HBM2E-3200"),
+         idd2n_over_idd3n=40 / 55),
     _std("HBM3-6400", "HBM3", 6400, 32, 32, _io(_HBM, 0.4), 1 * _GiB, 4, 8, (1, 4, 4, 1024),
          (20, 10, 31, 15, 26, 45, 72, 2, 4, 4, 5, 24, 4, 12, 9, 33, 6240, 560, 256),
          (0.5, 1.3, 1.75, 30.0, 33.0), (1.5, 4.0),
@@ -364,7 +397,9 @@ _ENTRIES = [
          ("DRAMsim3 GDDR6_8Gb_x16.ini nanosecond timings and ramulator2 GDDR6 (x16 tRRD, tFAW, tWTR, tREFI 1.9 us) re-rounded to CK 2 GHz",
           "core: DRAMsim3-derived column 5.2/4.7 pJ/bit, ACT 0.7 nJ; refresh, background: assumptions",
           _SRC_POD_IO.format(label="POD135", q=1.35),
-          "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)")),
+          "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)",
+          "t32AW 330 clocks: DRAMsim3's GDDR5/6 value (configs without their own t32AW use it)"),
+         t32aw=330),
 ]
 _CATALOG = {e.name.upper(): e for e in _ENTRIES}
 _DEFAULT_GRADE: dict[str, DramStandard] = {}
