@@ -342,6 +342,12 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     qn = np.zeros((nch, 2), dtype=np.int64)
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
     seen = np.zeros(p[P_NB], dtype=np.int64)  # queued requests per bank met in the scan
+    # Within one bank, a request's plan depends only on whether it hits the open row and on
+    # its handover cycle, which never decreases along the queue: the first hit and the first
+    # non-hit of each bank dominate the later ones (ties go to the older), so the scan plans
+    # only those. ``tried[b, hit]`` holds the number of the decision that planned one.
+    tried = np.full((p[P_NB], 2), -1, dtype=np.int64)
+    decision = 0
     now = np.empty(nch, dtype=np.int64)
     for c in range(nch):
         now[c] = max(cs[c, C_NOW], cs[c, C_COLLAST])
@@ -410,11 +416,17 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         bt_act = -1
         bt_col = BIG
         seen[:] = 0
+        decision += 1
         for i in range(qn[c, kind]):
             q = queue[c, kind, i]
-            seen[bank[q]] += 1
-            if seen[bank[q]] > p[P_BANKQ]:
+            b = bank[q]
+            seen[b] += 1
+            if seen[b] > p[P_BANKQ]:
                 continue  # not yet in its bank's command queue
+            h = 1 if bs[c, b, B_ROW] == row[q] else 0
+            if tried[b, h] == decision:
+                continue  # an older request of this bank and kind was planned
+            tried[b, h] = decision
             tp, ta, tc = _plan(c, bank[q], row[q], use_w, enq[q] + p[P_CTRL], p, bs, gs, cs,
                                rs, aw)
             if tc < bt_col:
