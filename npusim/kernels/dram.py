@@ -351,6 +351,15 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     now = np.empty(nch, dtype=np.int64)
     for c in range(nch):
         now[c] = max(cs[c, C_NOW], cs[c, C_COLLAST])
+    # Channels with requests in this batch, in index order (ties go to the lowest index); a
+    # channel leaves the list once it has nothing queued or left to hand over, so a batch on
+    # few of many channels does not scan them all at every decision.
+    live = np.empty(nch, dtype=np.int64)
+    nlive = 0
+    for c in range(nch):
+        if pair_start[2 * c] < pair_start[2 * c + 2]:
+            live[nlive] = c
+            nlive += 1
     acc_total = 0
     hclk = NEVER
     hcnt = 0
@@ -358,7 +367,8 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     while served < n:
         c = -1
         key = BIG
-        for ch in range(nch):
+        for j in range(nlive):
+            ch = live[j]
             if qn[ch, 0] + qn[ch, 1] > 0:
                 k = max(now[ch], cs[ch, C_COLLAST])
             else:
@@ -453,5 +463,13 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             queue[c, kind, i] = queue[c, kind, i + 1]
         qn[c, kind] -= 1
         served += 1
+        if (qn[c, 0] + qn[c, 1] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
+                and ph[2 * c + 1] >= pair_start[2 * c + 2]):
+            j = 0
+            while live[j] != c:
+                j += 1
+            for i in range(j, nlive - 1):
+                live[i] = live[i + 1]
+            nlive -= 1
     for c in range(nch):
         cs[c, C_NOW] = now[c]
