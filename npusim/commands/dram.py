@@ -160,6 +160,7 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
             "interleave_bytes": sysm.mapping.chunk_bursts * bb,
             "page_policy": "closed" if p[K.P_CLOSED] else "open",
             "refresh": ("none", "all-bank", "per-bank")[int(p[K.P_REFMODE])],
+            "powerdown_idle": int(p[K.P_PDIDLE]),
         },
         "bytes": moved, "time_s": seconds, "achieved_gb_s": gbs,
         "peak_gb_s": sysm.peak_bandwidth / 1e9,
