@@ -100,8 +100,12 @@ class NaiveDram:
         """Powered down at ``t``: all banks precharged for ``pd_idle`` clocks by then."""
         return self.pd_idle > 0 and rk.n_open == 0 and t >= rk.idle_since + self.pd_idle
 
-    def wake(self, ch: Channel, rk: Rank, t: int, ready: int) -> None:
-        ch.pd_cycles += t - (rk.idle_since + self.pd_idle)
+    def wake(self, ch: Channel, r: int, t: int, ready: int) -> None:
+        """Exit rank ``r``'s power-down at ``t``; no ACT or REF before ``ready``."""
+        rk = ch.ranks[r]
+        entry = rk.idle_since + self.pd_idle
+        ch.pd_cycles += t - entry
+        ch.commands += [(entry, -1 - r, -1, "PDE"), (t, -1 - r, -1, "PDX")]
         rk.pd_ready = max(rk.pd_ready, ready)
 
     def plan(self, ch: Channel, b: int, row: int, write: bool, t0: int) -> tuple[int, int, int]:
@@ -140,7 +144,7 @@ class NaiveDram:
         rk = ch.ranks[r]
         mine = list(range(r * self.per_rank, (r + 1) * self.per_rank))
         if self.asleep(rk, rk.ref_due):
-            self.wake(ch, rk, rk.ref_due, rk.ref_due + t["xp"])
+            self.wake(ch, r, rk.ref_due, rk.ref_due + t["xp"])
         start = max(rk.ref_due, ch.row_last + 1, rk.pd_ready)
         if self.refresh == 1:
             open_banks = [ch.banks[b] for b in mine if ch.banks[b].row >= 0]
@@ -186,7 +190,7 @@ class NaiveDram:
         r = b // self.per_rank
         rk = ch.ranks[r]
         if ta >= 0 and self.asleep(rk, enq):
-            self.wake(ch, rk, enq, enq + 1 + t["xp"])
+            self.wake(ch, r, enq + 1, enq + 1 + t["xp"])
         if tp >= 0:
             ch.commands.append((tp, b, bank.row, "PRE"))
             bank.next_act = max(bank.next_act, tp + t["rp"])

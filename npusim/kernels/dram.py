@@ -52,14 +52,14 @@ Controller (per channel):
   banks have all been precharged for ``P_PDIDLE`` clocks (since ``R_IDLESINCE``: its last
   close, or the end of its last refresh's tRFC) enters precharge power-down. A request that
   needs an ACT on it and was handed over at ``enq`` at or after that entry wakes it: the
-  span ends at ``enq`` and the ACT waits tXP after the controller's next clock
-  (``enq + 1 + tXP``); a refresh that falls due at or after the entry ends the span at its
-  due cycle and the REF waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of
-  the rank issues. The wake is applied when the command is committed, after any refresh the
-  controller issues first, so refreshes stay in time order. Closed spans are counted
-  (``N_PDCYC``); a rank still powered down is counted by whoever reads, from
-  ``R_IDLESINCE + P_PDIDLE``. Rows of a bank left open keep the rank out of power-down
-  (active power-down is not modelled).
+  exit (PDX) issues on the controller's next clock, ``enq + 1``, and the ACT waits tXP after
+  it; a refresh that falls due at or after the entry exits at its due cycle and the REF
+  waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of the rank issues. The
+  wake is applied when the command is committed, after any refresh the controller issues
+  first, so refreshes stay in time order. Closed spans (entry to exit) are counted
+  (``N_PDCYC``) and recorded as PDE/PDX rows; a rank still powered down is counted by
+  whoever reads, from ``R_IDLESINCE + P_PDIDLE``. A bank left open keeps its rank out of
+  power-down (active power-down is not modelled).
 """
 
 from __future__ import annotations
@@ -100,8 +100,10 @@ AW = 32  # ACT times kept per rank: the last 4 give tFAW, all 32 t32AW
 N_ACT, N_RD, N_WR, N_REF, N_REFPB, N_HIT, N_MISS, N_PRE, N_OPENCYC, N_PDCYC = range(10)
 N_COUNTERS = 10
 # Command codes in the trace.
-ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB = range(9)
-CMD_NAMES = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFPB")
+# PDE/PDX: a rank's power-down entry and exit (rank-wide rows, like REF), recorded when the
+# span closes.
+ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, PDE, PDX = range(11)
+CMD_NAMES = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFPB", "PDE", "PDX")
 NEVER = -(1 << 40)
 BIG = 1 << 62
 
@@ -172,9 +174,13 @@ def _asleep(c, r, t, p, rs):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _wake(c, r, t, ready, rs, cnt, p):  # type: ignore[no-untyped-def]
-    """End rank ``r``'s power-down span at ``t``; its next ACT or REF waits until ``ready``."""
-    cnt[c, N_PDCYC] += t - (rs[c, r, R_IDLESINCE] + p[P_PDIDLE])
+def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
+    """End rank ``r``'s power-down span at ``t`` (the exit command's cycle); its next ACT or
+    REF waits until ``ready``."""
+    entry = rs[c, r, R_IDLESINCE] + p[P_PDIDLE]
+    cnt[c, N_PDCYC] += t - entry
+    _record(tr, trn, entry, c, -1 - r, -1, PDE)
+    _record(tr, trn, t, c, -1 - r, -1, PDX)
     rs[c, r, R_PDREADY] = max(rs[c, r, R_PDREADY], ready)
 
 
@@ -231,7 +237,7 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
     lo = r * per_rank
     t_due = rs[c, r, R_REFDUE]
     if _asleep(c, r, t_due, p, rs):
-        _wake(c, r, t_due, t_due + p[P_XP], rs, cnt, p)
+        _wake(c, r, t_due, t_due + p[P_XP], rs, cnt, p, tr, trn)
     t = max(t_due, cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
     if p[P_REFMODE] == 1:
         tp = t
@@ -290,7 +296,7 @@ def _commit(c, b, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cn
     g = b // p[P_BPG]
     r = b // (p[P_NB] // p[P_NRANK])
     if t_act >= 0 and _asleep(c, r, t0 - p[P_CTRL], p, rs):
-        _wake(c, r, t0 - p[P_CTRL], t0 + p[P_XP], rs, cnt, p)
+        _wake(c, r, t0, t0 + p[P_XP], rs, cnt, p, tr, trn)
     if t_pre >= 0:
         _record(tr, trn, t_pre, c, b, bs[c, b, B_ROW], PRE)
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_pre + p[P_RP])
