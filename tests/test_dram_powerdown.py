@@ -174,3 +174,36 @@ def test_chip_field_reaches_the_controller() -> None:
     with pytest.raises(ValueError):
         Dram(standard="HBM2-2000", powerdown_idle=-1)
     assert math.isfinite(d.energy(100).total_j)
+
+
+@pytest.mark.parametrize(("name", "refresh", "margin"), [
+    ("HBM2-2000", "all-bank", 64),  # slack after each refresh >= tXP: down at every one
+    ("HBM2-2000", "all-bank", 4),   # 0 <= slack < tXP: down at every other one
+    ("HBM2-2000", "all-bank", -40),  # slack < 0: never down again after the first
+    ("LPDDR5-6400", "per-bank", 40),
+    ("LPDDR5-6400", "per-bank", 3),
+    ("LPDDR5-6400", "per-bank", -5),
+])
+def test_idle_tail_refreshes_match_the_kernel(name: str, refresh: str, margin: int) -> None:
+    """``refresh_until`` counts an idle tail's refreshes in closed form; the kernel, given a
+    request after the same tail, issues them one by one. Their power-down must agree."""
+    std = get_standard(name)
+    t = std.t
+    step = t.refi if refresh == "all-bank" else t.refi // std.banks
+    busy = t.rfc if refresh == "all-bank" else t.rfcpb
+    pd = step - busy - margin  # margin: the slack S of the closed form
+    assert pd > 0
+    systems = [DramSystem(std, channels=1, policy="closed", refresh=refresh,
+                          powerdown_idle=pd) for _ in range(2)]
+    for d in systems:
+        d.run(np.array([0]), np.array([False]), 10)
+    tail, ask = systems
+    arrival = int(tail.rs[0, 0, K.R_REFDUE]) + 6 * step + step // 2  # 7 refreshes due before
+    tail.refresh_until(arrival)
+    ask.run(np.array([std.burst_bytes]), np.array([False]), arrival)
+    # The asking request's own span ends one clock after it arrives (when the rank is down).
+    idle = int(tail.rs[0, 0, K.R_IDLESINCE])
+    still = max(arrival + CTRL - (idle + pd), 0)
+    assert tail.counts()[K.N_PDCYC] + still == ask.counts()[K.N_PDCYC]
+    assert tail.counts()[K.N_REF if refresh == "all-bank" else K.N_REFPB] == \
+        ask.counts()[K.N_REF if refresh == "all-bank" else K.N_REFPB]

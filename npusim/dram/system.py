@@ -317,6 +317,55 @@ class DramSystem:
         end = int(done.max()) if done.size else arrival
         return end, done, ch, done - enq, hit
 
+    def refresh_until(self, end: int) -> None:
+        """Count the refreshes due up to ``end`` that no request made the controller issue
+        (an idle tail), without scheduling them. With power-down on, each one wakes a rank
+        that is down (see ``_tail_powerdown``)."""
+        mode = int(self.params[K.P_REFMODE])
+        if not mode:
+            return
+        step = K.refresh_step(self.params)  # one rank's refresh interval
+        due = self.rs[:, :, K.R_REFDUE]
+        n = np.where(due <= end, (end - due) // step + 1, 0)
+        if self.params[K.P_PDIDLE] > 0:
+            self._tail_powerdown(due.copy(), n, step)
+        self.extra[K.N_REF if mode == 1 else K.N_REFPB] += int(n.sum())
+        due += n * step
+        self.cs[:, K.C_REFDUE] = due.min(axis=1)
+
+    def _tail_powerdown(self, d0: np.ndarray, n: np.ndarray, step: int) -> None:
+        """Power-down of the ranks with every bank precharged over ``n`` refreshes due from
+        ``d0`` every ``step``, in closed form, as the kernel would schedule them: a rank down
+        when one falls due exits then and refreshes tXP later (else at once), is busy tRFC
+        (per-bank: tRFCpb) and powers down again ``powerdown_idle`` after. From the second
+        refresh on, with S = step - busy - powerdown_idle, it is down at every one when
+        S >= tXP (S - tXP cycles each, S after an awake one), at none when S < 0, and at
+        every other one in between (S cycles each). Banks left open are not modelled here."""
+        p = self.params
+        pd, xp = int(p[K.P_PDIDLE]), int(p[K.P_XP])
+        busy = int(p[K.P_RFC] if p[K.P_REFMODE] == 1 else p[K.P_RFCPB])
+        idle = self.rs[:, :, K.R_IDLESINCE]
+        todo = (n > 0) & (self.rs[:, :, K.R_NOPEN] == 0)
+        a0 = todo & (d0 >= idle + pd)
+        down = np.where(a0, d0 - idle - pd, 0)
+        s = step - busy - pd
+        later = np.maximum(n - 1, 0)  # refreshes after the first
+        if s >= xp:
+            down += np.where(todo & (later > 0), s * later - xp * (a0 + later - 1), 0)
+            last = np.where(later > 0, 1, a0)
+        elif s >= 0:
+            ones = np.where(a0, later // 2, (later + 1) // 2)
+            down += np.where(todo, s * ones, 0)
+            last = (a0 + later) % 2  # alternates from the first
+        else:
+            last = np.where(later > 0, 0, a0)
+        ref = d0 + later * step + xp * last  # the last refresh
+        self.extra[K.N_PDCYC] += float(down.sum())
+        self.rs[:, :, K.R_IDLESINCE] = np.where(todo, ref + busy, idle)
+        self.rs[:, :, K.R_PDREADY] = np.where(todo & (last > 0),
+                                              np.maximum(self.rs[:, :, K.R_PDREADY],
+                                                         ref), self.rs[:, :, K.R_PDREADY])
+
     # Reports ---------------------------------------------------------------------------
     def counts(self) -> np.ndarray:
         """Counters summed over channels, detailed plus extrapolated (float)."""
