@@ -37,6 +37,8 @@ class Rank:
     ref_ptr: int = 0
     n_open: int = 0
     open_since: int = 0
+    idle_since: int = 0  # every bank precharged since (last close or refresh end)
+    pd_ready: int = 0  # no ACT or REF before this (power-down exit)
     acts: list[int] = field(default_factory=lambda: [NEVER] * 32)  # oldest first
 
 
@@ -52,6 +54,7 @@ class Channel:
     write_mode: bool = False
     now: int = 0
     open_cycles: int = 0  # rank-cycles with a bank open, closed spans only
+    pd_cycles: int = 0  # rank-cycles in power-down, closed spans only
     queues: tuple[list, list] = field(default_factory=lambda: ([], []))
     commands: list[tuple[int, int, int, str]] = field(default_factory=list)
 
@@ -62,7 +65,7 @@ class NaiveDram:
     def __init__(self, t: dict[str, int], channels: int, banks: int, banks_per_group: int,
                  depth: int, closed: bool, refresh: int, ranks: int = 1, window: int = 512,
                  handover: int = 16, whigh: int | None = None, wlow: int = 0,
-                 bank_queue: int = 8) -> None:
+                 bank_queue: int = 8, powerdown_idle: int = 0) -> None:
         self.t = t
         self.bpg = banks_per_group
         self.per_rank = banks // ranks
@@ -73,6 +76,7 @@ class NaiveDram:
         self.whigh = depth if whigh is None else whigh
         self.wlow = wlow
         self.bank_queue = bank_queue
+        self.pd_idle = powerdown_idle
         self.step = t["refi"] if refresh != 2 else max(t["refi"] // self.per_rank, 1)
         self.chans = [Channel([Bank() for _ in range(banks)],
                               [Group() for _ in range(banks // banks_per_group)],
@@ -90,6 +94,19 @@ class NaiveDram:
         rk.n_open -= n
         if rk.n_open == 0:
             ch.open_cycles += max(t - rk.open_since, 0)
+            rk.idle_since = t
+
+    def asleep(self, rk: Rank, t: int) -> bool:
+        """Powered down at ``t``: all banks precharged for ``pd_idle`` clocks by then."""
+        return self.pd_idle > 0 and rk.n_open == 0 and t >= rk.idle_since + self.pd_idle
+
+    def wake(self, ch: Channel, r: int, t: int, ready: int) -> None:
+        """Exit rank ``r``'s power-down at ``t``; no ACT or REF before ``ready``."""
+        rk = ch.ranks[r]
+        entry = rk.idle_since + self.pd_idle
+        ch.pd_cycles += t - entry
+        ch.commands += [(entry, -1 - r, -1, "PDE"), (t, -1 - r, -1, "PDX")]
+        rk.pd_ready = max(rk.pd_ready, ready)
 
     def plan(self, ch: Channel, b: int, row: int, write: bool, t0: int) -> tuple[int, int, int]:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
@@ -111,7 +128,9 @@ class NaiveDram:
             return -1, -1, col
         t_pre = -1
         t_act = max(t0, bank.next_act, rk.next_act, grp.next_act, rk.acts[-4] + t["faw"],
-                    ch.row_last + 1)
+                    ch.row_last + 1, rk.pd_ready)
+        if self.asleep(rk, t0 - 1):  # handed over while powered down: exit first
+            t_act = max(t_act, t0 + t["xp"])
         if t["t32aw"] > 0:
             t_act = max(t_act, rk.acts[0] + t["t32aw"])
         if bank.row >= 0:
@@ -124,7 +143,9 @@ class NaiveDram:
         r = min(range(len(ch.ranks)), key=lambda k: ch.ranks[k].ref_due)
         rk = ch.ranks[r]
         mine = list(range(r * self.per_rank, (r + 1) * self.per_rank))
-        start = max(rk.ref_due, ch.row_last + 1)
+        if self.asleep(rk, rk.ref_due):
+            self.wake(ch, r, rk.ref_due, rk.ref_due + t["xp"])
+        start = max(rk.ref_due, ch.row_last + 1, rk.pd_ready)
         if self.refresh == 1:
             open_banks = [ch.banks[b] for b in mine if ch.banks[b].row >= 0]
             if open_banks:
@@ -142,6 +163,7 @@ class NaiveDram:
             for b in mine:
                 ch.banks[b].next_act = max(ch.banks[b].next_act, tr + t["rfc"])
             rk.ref_due += t["refi"]
+            rk.idle_since = tr + t["rfc"]
         else:
             b = mine[rk.ref_ptr]
             bk = ch.banks[b]
@@ -159,11 +181,16 @@ class NaiveDram:
             bk.next_act = max(bk.next_act, tr + t["rfcpb"])
             rk.ref_ptr = (rk.ref_ptr + 1) % self.per_rank
             rk.ref_due += max(t["refi"] // self.per_rank, 1)
+            if rk.n_open == 0:
+                rk.idle_since = tr + t["rfcpb"]
 
-    def commit(self, ch: Channel, b: int, row: int, write: bool, tp: int, ta: int, tc: int) -> int:
+    def commit(self, ch: Channel, b: int, row: int, write: bool, tp: int, ta: int, tc: int,
+               enq: int) -> int:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
         r = b // self.per_rank
         rk = ch.ranks[r]
+        if ta >= 0 and self.asleep(rk, enq):
+            self.wake(ch, r, enq + 1, enq + 1 + t["xp"])
         if tp >= 0:
             ch.commands.append((tp, b, bank.row, "PRE"))
             bank.next_act = max(bank.next_act, tp + t["rp"])
@@ -283,7 +310,7 @@ class NaiveDram:
                     self.do_refresh(ch)
                     continue
             assert best is not None
-            done = self.commit(ch, best[3], best[4], ch.write_mode, *plan)
+            done = self.commit(ch, best[3], best[4], ch.write_mode, *plan, enq[best[0]])
             out[best[0]] = (done, enq[best[0]], plan[1] < 0)
             q.remove(best)
         for c, ch in enumerate(self.chans):

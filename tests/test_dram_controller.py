@@ -53,11 +53,12 @@ def _run_kernel(params, channels, reqs):  # type: ignore[no-untyped-def]
     window=st.sampled_from([1, 3, 512]),
     handover=st.sampled_from([1, 2, 16]),
     drain=st.sampled_from([(1.0, 0.0), (0.75, 0.25)]),
+    pd_idle=st.sampled_from([0, 0, 1, 5, 40]),
     reqs=st.lists(st.tuples(st.integers(0, 1), st.booleans(), st.integers(0, 15),
                             st.integers(0, 2), st.integers(0, 400)), min_size=1, max_size=60),
 )
 def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_group, window,
-                                    handover, drain, reqs) -> None:  # type: ignore[no-untyped-def]
+                                    handover, drain, pd_idle, reqs) -> None:  # type: ignore[no-untyped-def]
     std = get_standard(name)
     if refresh == "per-bank" and std.t.rfcpb == 0:
         refresh = "all-bank"
@@ -68,7 +69,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
             "banks_per_group": 4 if one_group else std.banks_per_group,
             "write_drain_high": drain[0], "write_drain_low": drain[1]}
     std = std.with_overrides(over)
-    params = make_params(std, policy, refresh, depth, window, handover)
+    params = make_params(std, policy, refresh, depth, window, handover, powerdown_idle=pd_idle)
     nb = std.banks
     reqs = [(i, c, w, b % nb, r, a) for i, (c, w, b, r, a) in enumerate(reqs)]
     done, enq, hit, tr, cnt = _run_kernel(params, 2, reqs)
@@ -79,7 +80,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
                      {"none": 0, "all-bank": 1, "per-bank": 2}[refresh], ranks=ranks,
                      window=window, handover=handover,
                      whigh=max(min(round(drain[0] * depth), depth), 1),
-                     wlow=min(int(drain[1] * depth), depth - 1))
+                     wlow=min(int(drain[1] * depth), depth - 1), powerdown_idle=pd_idle)
     out = twin.run(reqs)
     for i in range(len(reqs)):
         assert out[i] == (done[i], enq[i], bool(hit[i]))
@@ -88,6 +89,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
     mine = sorted((a, c, b, r, K.CMD_NAMES[k]) for a, c, b, r, k in tr.tolist())
     assert mine == twin_cmds
     assert cnt[:, K.N_OPENCYC].tolist() == [ch.open_cycles for ch in twin.chans]
+    assert cnt[:, K.N_PDCYC].tolist() == [ch.pd_cycles for ch in twin.chans]
     assert check_trace(tr, std) == []
 
 

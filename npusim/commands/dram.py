@@ -160,6 +160,7 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
             "interleave_bytes": sysm.mapping.chunk_bursts * bb,
             "page_policy": "closed" if p[K.P_CLOSED] else "open",
             "refresh": ("none", "all-bank", "per-bank")[int(p[K.P_REFMODE])],
+            "powerdown_idle": int(p[K.P_PDIDLE]),
         },
         "bytes": moved, "time_s": seconds, "achieved_gb_s": gbs,
         "peak_gb_s": sysm.peak_bandwidth / 1e9,
@@ -253,7 +254,9 @@ def _main(args: argparse.Namespace) -> int:
     print(f"  assumed    {a['request_bytes']} B requests ({a['burst_bytes']} B bursts), {loop}; "
           f"queues {a['queue_depth']}, window {a['window']} ({a['handover_per_clock']}/clock), "
           f"bank queue {a['bank_queue']}; mapping {a['mapping']}, interleave "
-          f"{a['interleave_bytes']} B; {a['page_policy']} page, {a['refresh']} refresh")
+          f"{a['interleave_bytes']} B; {a['page_policy']} page, {a['refresh']} refresh"
+          + (f", power-down after {a['powerdown_idle']} idle clocks"
+             if a["powerdown_idle"] else ""))
     print(f"  achieved   {out['achieved_gb_s']:.2f} GB/s ({out['percent_of_peak']:.1f} % of "
           f"{out['peak_gb_s']:.1f} GB/s peak)")
     print(f"  read lat.  avg {out['read_latency_avg_ns']:.1f} ns, median "

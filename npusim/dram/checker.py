@@ -6,7 +6,9 @@ catalog timings (JEDEC names): per rank tRRD_S, tFAW, t32AW, tCCD_S, tWTR_S and 
 read-to-write turnaround, per bank group the long timings (the short ones when a rank has
 one bank group), and tRTRS between column commands of different ranks. REF/PREA rows carry
 ``-1 - rank`` as their bank. RDA/WRA imply a precharge at the earliest cycle tRAS and tRTP/tWR
-allow, as auto-precharge does. Row-command bus slots are not checked (the controller does
+allow, as auto-precharge does. Power-down (PDE/PDX rows, rank-wide): entry needs every bank
+of the rank precharged, no command reaches the rank while it is down, and its next ACT or REF
+waits tXP after the exit. Row-command bus slots are not checked (the controller does
 not model PRE slots; see npusim/kernels/dram.py).
 """
 
@@ -32,6 +34,8 @@ class _Rank:
         self.last_rd = _FAR
         self.last_wr = _FAR
         self.last_ref = _FAR
+        self.down = False
+        self.pd_exit = _FAR
 
 
 class _Chan:
@@ -78,6 +82,9 @@ def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> lis
         s = chans[ch]
         r = b // per_rank if b >= 0 else -1 - b
         rk = s.ranks[r]
+        need(not rk.down or cmd == "PDX", cyc, ch, f"{cmd} to rank {r} in power-down")
+        if cmd in ("ACT", "REF", "REFPB"):
+            need(cyc >= rk.pd_exit + t.xp, cyc, ch, f"tXP rank {r}")
         if cmd == "ACT":
             g = b // bpg
             need(s.row[b] < 0, cyc, ch, f"ACT to open bank {b}")
@@ -141,4 +148,12 @@ def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> lis
             need(cyc >= s.act[b] + t.rc, cyc, ch, f"tRC before REFpb bank {b}")
             need(cyc >= s.refpb[b] + t.rfcpb, cyc, ch, f"REFpb to REFpb bank {b}")
             s.refpb[b] = cyc
+        elif cmd == "PDE":
+            for x in range(r * per_rank, (r + 1) * per_rank):
+                need(s.row[x] < 0 and cyc >= s.pre[x], cyc, ch,
+                     f"power-down with bank {x} open")
+            rk.down = True
+        elif cmd == "PDX":
+            need(rk.down, cyc, ch, f"power-down exit of rank {r} not powered down")
+            rk.down, rk.pd_exit = False, cyc
     return out

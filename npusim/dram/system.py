@@ -13,7 +13,10 @@ of npusim/dram/reuse.py. Recording commands turns both off.
 Energy follows the catalog's per-command figures: ACT+PRE per activate, column + I/O per
 bit read or written, one all-bank refresh of a rank (per-bank: that / its banks) per REF,
 and background power over the elapsed time: active standby for the rank-cycles with a bank
-open, precharged standby for the rest (no power-down is modelled).
+open, precharge power-down for the rank-cycles powered down (``powerdown_idle`` > 0 only),
+precharged standby for the rest. With power-down on, both fast paths are off (the reuse and
+the long-transfer extrapolation know nothing of power-down spans): every transfer runs in
+detail.
 """
 
 from __future__ import annotations
@@ -68,11 +71,13 @@ def system_options(dram: Any) -> dict[str, Any]:
     return {"mapping": dram.mapping, "interleave_bytes": int(dram.interleave),
             "policy": dram.page_policy, "refresh": dram.refresh,
             "queue_depth": dram.queue_depth, "window": dram.window,
-            "handover": dram.handover, "bank_queue": dram.bank_queue}
+            "handover": dram.handover, "bank_queue": dram.bank_queue,
+            "powerdown_idle": dram.powerdown_idle}
 
 
 def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
-                window: int = 512, handover: int = 16, bank_queue: int = 8) -> np.ndarray:
+                window: int = 512, handover: int = 16, bank_queue: int = 8,
+                powerdown_idle: int = 0) -> np.ndarray:
     """The kernel's parameter vector. With one bank group per rank there are no bank groups:
     the long timings (tCCD_L, tRRD_L, tWTR_L) only apply within a real group, so they fall
     back to the short ones."""
@@ -89,6 +94,8 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
     if min(window, handover, bank_queue) < 1:
         raise SpecError(f"lookahead window, handover and bank queue must be positive, got "
                         f"{window}, {handover}, {bank_queue}")
+    if powerdown_idle < 0:
+        raise SpecError(f"powerdown_idle must be >= 0 (0: never), got {powerdown_idle}")
     grouped = std.bank_groups > 1
     p = np.zeros(K.N_PARAMS, dtype=np.int64)
     vals = {
@@ -104,7 +111,7 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
         K.P_HAND: handover,
         K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
         K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
-        K.P_CTRL: 1, K.P_BANKQ: bank_queue,
+        K.P_CTRL: 1, K.P_BANKQ: bank_queue, K.P_PDIDLE: powerdown_idle, K.P_XP: t.xp,
     }
     for k, v in vals.items():
         p[k] = v
@@ -118,13 +125,13 @@ class DramSystem:
                  mapping: str = DEFAULT_ORDER, interleave_bytes: int = 256,
                  policy: str = "open", refresh: str = "all-bank", queue_depth: int = 32,
                  window: int | None = None, handover: int | None = None, bank_queue: int = 8,
-                 record: bool = False, fast_path: bool = True) -> None:
+                 powerdown_idle: int = 0, record: bool = False, fast_path: bool = True) -> None:
         self.std = std
         self.channels = channels or std.default_channels
         window, handover = front_end(self.channels, window, handover)
         self.mapping = AddressMapping.build(std, self.channels, mapping, interleave_bytes)
         self.params = make_params(std, policy, refresh, queue_depth, window, handover,
-                                  bank_queue)
+                                  bank_queue, powerdown_idle)
         self.tck_s = std.t.tck_ns * 1e-9
         self.bs, self.gs, self.cs, self.rs, self.aw, self.cnt = K.init_state(self.channels,
                                                                               self.params)
@@ -133,7 +140,7 @@ class DramSystem:
         self.read_bytes = 0
         self.write_bytes = 0
         self.record = record
-        self.fast_path = fast_path and not record
+        self.fast_path = fast_path and not record and powerdown_idle == 0
         self._trace: list[np.ndarray] = []
         self.last_cycle = 0
         self.fast_path_taken = 0  # transfers whose middle was extrapolated
@@ -310,6 +317,55 @@ class DramSystem:
         end = int(done.max()) if done.size else arrival
         return end, done, ch, done - enq, hit
 
+    def refresh_until(self, end: int) -> None:
+        """Count the refreshes due up to ``end`` that no request made the controller issue
+        (an idle tail), without scheduling them. With power-down on, each one wakes a rank
+        that is down (see ``_tail_powerdown``)."""
+        mode = int(self.params[K.P_REFMODE])
+        if not mode:
+            return
+        step = K.refresh_step(self.params)  # one rank's refresh interval
+        due = self.rs[:, :, K.R_REFDUE]
+        n = np.where(due <= end, (end - due) // step + 1, 0)
+        if self.params[K.P_PDIDLE] > 0:
+            self._tail_powerdown(due.copy(), n, step)
+        self.extra[K.N_REF if mode == 1 else K.N_REFPB] += int(n.sum())
+        due += n * step
+        self.cs[:, K.C_REFDUE] = due.min(axis=1)
+
+    def _tail_powerdown(self, d0: np.ndarray, n: np.ndarray, step: int) -> None:
+        """Power-down of the ranks with every bank precharged over ``n`` refreshes due from
+        ``d0`` every ``step``, in closed form, as the kernel would schedule them: a rank down
+        when one falls due exits then and refreshes tXP later (else at once), is busy tRFC
+        (per-bank: tRFCpb) and powers down again ``powerdown_idle`` after. From the second
+        refresh on, with S = step - busy - powerdown_idle, it is down at every one when
+        S >= tXP (S - tXP cycles each, S after an awake one), at none when S < 0, and at
+        every other one in between (S cycles each). Banks left open are not modelled here."""
+        p = self.params
+        pd, xp = int(p[K.P_PDIDLE]), int(p[K.P_XP])
+        busy = int(p[K.P_RFC] if p[K.P_REFMODE] == 1 else p[K.P_RFCPB])
+        idle = self.rs[:, :, K.R_IDLESINCE]
+        todo = (n > 0) & (self.rs[:, :, K.R_NOPEN] == 0)
+        a0 = todo & (d0 >= idle + pd)
+        down = np.where(a0, d0 - idle - pd, 0)
+        s = step - busy - pd
+        later = np.maximum(n - 1, 0)  # refreshes after the first
+        if s >= xp:
+            down += np.where(todo & (later > 0), s * later - xp * (a0 + later - 1), 0)
+            last = np.where(later > 0, 1, a0)
+        elif s >= 0:
+            ones = np.where(a0, later // 2, (later + 1) // 2)
+            down += np.where(todo, s * ones, 0)
+            last = (a0 + later) % 2  # alternates from the first
+        else:
+            last = np.where(later > 0, 0, a0)
+        ref = d0 + later * step + xp * last  # the last refresh
+        self.extra[K.N_PDCYC] += float(down.sum())
+        self.rs[:, :, K.R_IDLESINCE] = np.where(todo, ref + busy, idle)
+        self.rs[:, :, K.R_PDREADY] = np.where(todo & (last > 0),
+                                              np.maximum(self.rs[:, :, K.R_PDREADY],
+                                                         ref), self.rs[:, :, K.R_PDREADY])
+
     # Reports ---------------------------------------------------------------------------
     def counts(self) -> np.ndarray:
         """Counters summed over channels, detailed plus extrapolated (float)."""
@@ -322,12 +378,21 @@ class DramSystem:
         end = self.last_cycle if end_cycle is None else end_cycle
         # Background: active standby while a rank has a bank open, precharged standby
         # otherwise; the powers are per channel, so a rank draws 1/ranks of them.
+        # Power-down spans the same way; a rank still powered down counts up to ``end``.
         still_open = np.where(self.rs[:, :, K.R_NOPEN] > 0,
                               np.maximum(end - self.rs[:, :, K.R_OPENSINCE], 0), 0).sum()
         rank_cycles = self.channels * std.ranks * end
         active = min(n[K.N_OPENCYC] + still_open, rank_cycles)
+        pd_idle = int(self.params[K.P_PDIDLE])
+        down = 0.0
+        if pd_idle > 0:
+            still_down = np.where(self.rs[:, :, K.R_NOPEN] == 0, np.maximum(
+                end - (self.rs[:, :, K.R_IDLESINCE] + pd_idle), 0), 0).sum()
+            down = min(n[K.N_PDCYC] + still_down, rank_cycles - active)
         pre_mw = e.background_mw if e.precharged_mw is None else e.precharged_mw
-        background = (active * e.background_mw + (rank_cycles - active) * pre_mw) / std.ranks
+        pd_mw = pre_mw if e.powerdown_mw is None else e.powerdown_mw
+        background = (active * e.background_mw + down * pd_mw
+                      + (rank_cycles - active - down) * pre_mw) / std.ranks
         return EnergyBreakdown(
             activate_j=n[K.N_ACT] * e.act_pre_nj * 1e-9,
             read_j=n[K.N_RD] * bits * (e.read_pj_per_bit + e.io_pj_per_bit) * 1e-12,

@@ -119,12 +119,5 @@ class CycleDram:
         s = self.system
         if s.reuse is not None:
             s.reuse.settle()
-        mode = int(s.params[K.P_REFMODE])
-        if mode:
-            step = K.refresh_step(s.params)  # one rank's refresh interval
-            due = s.rs[:, :, K.R_REFDUE]
-            n = np.where(due <= end, (end - due) // step + 1, 0)
-            s.extra[K.N_REF if mode == 1 else K.N_REFPB] += int(n.sum())
-            due += n * step
-            s.cs[:, K.C_REFDUE] = due.min(axis=1)
+        s.refresh_until(end)
         self._end_cycle = max(self._end_cycle, end)

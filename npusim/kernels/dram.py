@@ -48,6 +48,18 @@ Controller (per channel):
 - Background power: per rank, the cycles with at least one bank open (ACT to the PRE that
   leaves none open) are counted (``N_OPENCYC``) for active standby; the rest is precharged
   standby. A span still open is counted from ``R_OPENSINCE`` by whoever reads it.
+- Power-down (``P_PDIDLE`` > 0; 0: never, as DRAMSim3's stock controller): a rank whose
+  banks have all been precharged for ``P_PDIDLE`` clocks (since ``R_IDLESINCE``: its last
+  close, or the end of its last refresh's tRFC) enters precharge power-down. A request that
+  needs an ACT on it and was handed over at ``enq`` at or after that entry wakes it: the
+  exit (PDX) issues on the controller's next clock, ``enq + 1``, and the ACT waits tXP after
+  it; a refresh that falls due at or after the entry exits at its due cycle and the REF
+  waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of the rank issues. The
+  wake is applied when the command is committed, after any refresh the controller issues
+  first, so refreshes stay in time order. Closed spans (entry to exit) are counted
+  (``N_PDCYC``) and recorded as PDE/PDX rows; a rank still powered down is counted by
+  whoever reads, from ``R_IDLESINCE + P_PDIDLE``. A bank left open keeps its rank out of
+  power-down (active power-down is not modelled).
 """
 
 from __future__ import annotations
@@ -66,7 +78,8 @@ P_NB, P_BPG, P_NBL, P_CL, P_CWL, P_RCD, P_RCDW, P_RP, P_RAS, P_RC = range(10)
 P_CCDS, P_CCDL, P_RRDS, P_RRDL, P_FAW, P_WTRS, P_WTRL, P_RTP, P_WR = range(10, 19)
 P_REFI, P_RFC, P_RFCPB, P_RTW, P_DEPTH, P_CLOSED, P_REFMODE, P_NBG = range(19, 27)
 P_NRANK, P_RTRS, P_32AW, P_WIN, P_HAND, P_WHIGH, P_WLOW, P_CTRL, P_BANKQ = range(27, 36)
-N_PARAMS = 36
+P_PDIDLE, P_XP = range(36, 38)
+N_PARAMS = 38
 # Bank state.
 B_ROW, B_NACT, B_NPRE, B_NRD, B_NWR = range(5)
 N_BANK_STATE = 5
@@ -75,18 +88,22 @@ G_NACT, G_NRD, G_NWR = range(3)
 N_GROUP_STATE = 3
 # Rank state.
 R_NACT, R_NRD, R_NWR, R_AWI, R_REFDUE, R_REFPTR, R_NOPEN, R_OPENSINCE = range(8)
-N_RANK_STATE = 8
+R_IDLESINCE, R_PDREADY = range(8, 10)  # power-down (module docstring)
+N_RANK_STATE = 10
 # Channel state (C_REFDUE: the earliest refresh due over the ranks).
 C_ROWLAST, C_COLLAST, C_LASTRANK, C_LASTWR, C_REFDUE, C_MODE, C_NOW = range(7)
 N_CHAN_STATE = 7
 AW = 32  # ACT times kept per rank: the last 4 give tFAW, all 32 t32AW
 # Counters.
 # N_OPENCYC: rank-cycles with at least one bank open (active standby), closed spans only.
-N_ACT, N_RD, N_WR, N_REF, N_REFPB, N_HIT, N_MISS, N_PRE, N_OPENCYC = range(9)
-N_COUNTERS = 9
+# N_PDCYC: rank-cycles in precharge power-down, closed spans only.
+N_ACT, N_RD, N_WR, N_REF, N_REFPB, N_HIT, N_MISS, N_PRE, N_OPENCYC, N_PDCYC = range(10)
+N_COUNTERS = 10
 # Command codes in the trace.
-ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB = range(9)
-CMD_NAMES = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFPB")
+# PDE/PDX: a rank's power-down entry and exit (rank-wide rows, like REF), recorded when the
+# span closes.
+ACT, PRE, PREA, RD, WR, RDA, WRA, REF, REFPB, PDE, PDX = range(11)
+CMD_NAMES = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REF", "REFPB", "PDE", "PDX")
 NEVER = -(1 << 40)
 BIG = 1 << 62
 
@@ -146,6 +163,25 @@ def _closed(c, r, t, nclose, rs, cnt):  # type: ignore[no-untyped-def]
     rs[c, r, R_NOPEN] -= nclose
     if rs[c, r, R_NOPEN] == 0:
         cnt[c, N_OPENCYC] += max(t - rs[c, r, R_OPENSINCE], 0)
+        rs[c, r, R_IDLESINCE] = t
+
+
+@njit
+def _asleep(c, r, t, p, rs):  # type: ignore[no-untyped-def]
+    """Whether rank ``r`` is in power-down at cycle ``t``."""
+    return (p[P_PDIDLE] > 0 and rs[c, r, R_NOPEN] == 0
+            and t >= rs[c, r, R_IDLESINCE] + p[P_PDIDLE])
+
+
+@njit
+def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
+    """End rank ``r``'s power-down span at ``t`` (the exit command's cycle); its next ACT or
+    REF waits until ``ready``."""
+    entry = rs[c, r, R_IDLESINCE] + p[P_PDIDLE]
+    cnt[c, N_PDCYC] += t - entry
+    _record(tr, trn, entry, c, -1 - r, -1, PDE)
+    _record(tr, trn, t, c, -1 - r, -1, PDX)
+    rs[c, r, R_PDREADY] = max(rs[c, r, R_PDREADY], ready)
 
 
 @njit
@@ -171,7 +207,9 @@ def _plan(c, b, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyp
     t_pre = -1
     i = rs[c, r, R_AWI]
     t_act = max(t0, bs[c, b, B_NACT], rs[c, r, R_NACT], gs[c, g, G_NACT],
-                aw[c, r, (i - 4) % AW] + p[P_FAW], cs[c, C_ROWLAST] + 1)
+                aw[c, r, (i - 4) % AW] + p[P_FAW], cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+    if _asleep(c, r, t0 - p[P_CTRL], p, rs):
+        t_act = max(t_act, t0 + p[P_XP])
     if p[P_32AW] > 0:
         t_act = max(t_act, aw[c, r, i] + p[P_32AW])
     if bs[c, b, B_ROW] >= 0:
@@ -197,7 +235,10 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
     """Issue rank ``r``'s refresh that is due on channel ``c``."""
     per_rank = p[P_NB] // p[P_NRANK]
     lo = r * per_rank
-    t = max(rs[c, r, R_REFDUE], cs[c, C_ROWLAST] + 1)
+    t_due = rs[c, r, R_REFDUE]
+    if _asleep(c, r, t_due, p, rs):
+        _wake(c, r, t_due, t_due + p[P_XP], rs, cnt, p, tr, trn)
+    t = max(t_due, cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
     if p[P_REFMODE] == 1:
         tp = t
         n_open = 0
@@ -222,6 +263,7 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
         for b in range(lo, lo + per_rank):
             bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RFC])
         rs[c, r, R_REFDUE] += p[P_REFI]
+        rs[c, r, R_IDLESINCE] = t + p[P_RFC]  # every bank of the rank is precharged
         cnt[c, N_REF] += 1
     else:
         b = lo + rs[c, r, R_REFPTR]
@@ -240,6 +282,8 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RFCPB])
         rs[c, r, R_REFPTR] = (rs[c, r, R_REFPTR] + 1) % per_rank
         rs[c, r, R_REFDUE] += max(p[P_REFI] // per_rank, 1)
+        if rs[c, r, R_NOPEN] == 0:
+            rs[c, r, R_IDLESINCE] = t + p[P_RFCPB]
         cnt[c, N_REFPB] += 1
     due = rs[c, 0, R_REFDUE]
     for k in range(1, p[P_NRANK]):
@@ -248,9 +292,11 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _commit(c, b, row, is_wr, t_pre, t_act, t_col, p, bs, gs, cs, rs, aw, cnt, tr, trn):  # type: ignore[no-untyped-def]
+def _commit(c, b, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr, trn):  # type: ignore[no-untyped-def]
     g = b // p[P_BPG]
     r = b // (p[P_NB] // p[P_NRANK])
+    if t_act >= 0 and _asleep(c, r, t0 - p[P_CTRL], p, rs):
+        _wake(c, r, t0, t0 + p[P_XP], rs, cnt, p, tr, trn)
     if t_pre >= 0:
         _record(tr, trn, t_pre, c, b, bs[c, b, B_ROW], PRE)
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_pre + p[P_RP])
@@ -457,8 +503,8 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 _refresh(c, _next_refresh(c, p, rs), p, bs, cs, rs, cnt, tr, trn)
                 continue
         hit[q] = 1 if bt_act < 0 else 0
-        done[q] = _commit(c, bank[q], row[q], use_w, bt_pre, bt_act, bt_col, p, bs, gs, cs,
-                          rs, aw, cnt, tr, trn)
+        done[q] = _commit(c, bank[q], row[q], use_w, bt_pre, bt_act, bt_col, enq[q] + p[P_CTRL],
+                          p, bs, gs, cs, rs, aw, cnt, tr, trn)
         for i in range(best, qn[c, kind] - 1):  # keep the queue in handover order
             queue[c, kind, i] = queue[c, kind, i + 1]
         qn[c, kind] -= 1

@@ -288,6 +288,9 @@ class Dram(_Spec):
         "controller per DRAM clock (unset: 16, or 2 per channel when that is more)")
     bank_queue: Int = Field(default=8, gt=0, description="cycle model: per-bank command "
                             "queue entries, how far back FR-FCFS looks for a bank's row hits")
+    powerdown_idle: Int = Field(default=0, ge=0, description="cycle model: controller clocks "
+                                "a rank stays with every bank precharged before it enters "
+                                "precharge power-down (exit costs tXP); 0: never")
 
     @field_validator("standard")
     @classmethod

@@ -37,6 +37,17 @@ drains when full, to empty) and ``energy.precharged_mw`` (precharged standby, ID
 the DRAMsim3 IDD2N/IDD3N where a config gives them, else 0.7 x active standby, an
 assumption).
 
+Power-down (used only when a chip sets ``dram.powerdown_idle``): ``timing.xp`` is JEDEC's
+tXP, power-down exit to the next valid command, in clocks of the entry's tCK rounded up:
+DDR3 max(3 nCK, 6 ns) (JESD79-3F), DDR4 max(4 nCK, 6 ns) (JESD79-4; DRAMsim3's
+DDR4_8Gb_x16_3200.ini has the same 10 clocks), DDR5 max(8 nCK, 7.5 ns) (JESD79-5 as commonly
+tabulated, not checked against the standard text), LPDDR4/4X max(5 nCK, 7.5 ns) (JESD209-4),
+LPDDR5/5X max(3 nCK, 7.5 ns) (an assumption: LPDDR4's), HBM2/2E 8 ns (DRAMsim3
+HBM2_8Gb_x128.ini: tXP 8 at tCK 1 ns), HBM3/3E and GDDR6 8 ns (an assumption: HBM2's).
+``energy.powerdown_mw`` is precharge power-down, IDD2P: VDD x IDD2P per the DRAMsim3 preset
+where it gives one (DDR4 IDD2P 25 mA, HBM2 28 mA), else 0.7 x precharged standby (an
+assumption: the IDD2P/IDD2N ratio of those two presets, 25/37 and 28/40).
+
 ``DramStandard.with_overrides`` replaces any field, timing or energy value (from a chip's
 YAML); ``idle_read_latency_ns`` is always tRCD + CL + one burst (a read to a closed bank;
 the cycle controller adds one of its clocks).
@@ -45,6 +56,7 @@ the cycle controller adds one of its clocks).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +95,7 @@ class DramTiming:
     rfcpb: int  # per-bank refresh cycle time; 0: the standard has no per-bank refresh
     rtrs: int = 2  # rank-to-rank switch on the data bus (DRAMsim3's default; one rank: unused)
     t32aw: int = 0  # 32-activate window (GDDR5/6); 0: the standard has none
+    xp: int = 1  # power-down exit to the next command (tXP); the catalog sets it per family
 
     @property
     def rtw(self) -> int:
@@ -102,6 +115,8 @@ class DramEnergy:
     io_pj_per_bit: float = 0.0  # interface energy of every bit read or written
     # Precharged standby (every bank of a rank closed: IDD2N), per channel; None: as active.
     precharged_mw: float | None = None
+    # Precharge power-down (IDD2P), per channel; None: as precharged standby.
+    powerdown_mw: float | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +219,7 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
     bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
            for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
     bad += [Issue(k, f"must be a clock count >= 0, got {getattr(t, k)}")
-            for k in ("rtrs", "t32aw") if getattr(t, k) < 0]
+            for k in ("rtrs", "t32aw", "xp") if getattr(t, k) < 0]
     if not 0 <= s.write_drain_low < s.write_drain_high <= 1:
         bad.append(Issue("write_drain_high", "write-drain watermarks need 0 <= low < high <= 1, "
                                              f"got {s.write_drain_low}, {s.write_drain_high}"))
@@ -226,6 +241,10 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
 
 
 _GiB = 2**30
+# tXP per family: (minimum clocks, nanoseconds), the larger wins (module docstring).
+_XP = {"DDR3": (3, 6.0), "DDR4": (4, 6.0), "DDR5": (8, 7.5), "LPDDR4": (5, 7.5),
+       "LPDDR4X": (5, 7.5), "LPDDR5": (3, 7.5), "LPDDR5X": (3, 7.5), "HBM2": (1, 8.0),
+       "HBM2E": (1, 8.0), "HBM3": (1, 8.0), "HBM3E": (1, 8.0), "GDDR6": (1, 8.0)}
 # Column order of the timing tuples below.
 _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", "rrd_l", "faw",
       "wtr_s", "wtr_l", "rtp", "wr", "refi", "rfc", "rfcpb")
@@ -235,18 +254,24 @@ def _std(name: str, family: str, rate: float, width: int, channels: int, io: flo
          cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
          energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
          sources: tuple[str, ...], headline: float | None = None, t32aw: int = 0,
-         idd2n_over_idd3n: float = 0.7) -> DramStandard:
+         idd2n_over_idd3n: float = 0.7, idd2p_over_idd3n: float | None = None
+         ) -> DramStandard:
     """One entry: ``io`` is its sourced I/O pJ/bit, or ``None`` with a sourced ``headline``."""
     tck = tpc * 1e3 / rate
     nbl = max(round(bl / tpc), 1)
     ranks, bgs, banks, row = org
+    xp_nck, xp_ns = _XP[family]
     tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, t32aw=t32aw,
+                     xp=max(xp_nck, math.ceil(xp_ns / round(tck, 6) - 1e-9)),
                      **dict(zip(_T, timing, strict=True)))
+    pre = energy[4] * idd2n_over_idd3n
+    pd = pre * 0.7 if idd2p_over_idd3n is None else energy[4] * idd2p_over_idd3n
     s = DramStandard(name, family, rate, width, channels, headline or 0.0, 0.0, cap, sources,
                      transfers_per_clock=tpc, burst_length=bl, ranks=ranks, bank_groups=bgs,
                      banks_per_group=banks, row_bytes=row, timing=tim,
                      energy=DramEnergy(*energy, io_pj_per_bit=io or 0.0,
-                                       precharged_mw=energy[4] * idd2n_over_idd3n), pj_per_bit_range=pj_range)
+                                       precharged_mw=pre, powerdown_mw=pd),
+                     pj_per_bit_range=pj_range)
     return _finish(s, headline=io is None)
 
 
@@ -307,14 +332,14 @@ _ENTRIES = [
           "core: command energies derived from those IDD per x16 device x 4 devices per 64-bit channel",
           _SRC_POD_IO.format(label="POD12", q=1.2),
           "range 5.8 (column only) to 20 pJ/bit (15-20 incl. I/O commonly quoted, unconfirmed)"),
-         idd2n_over_idd3n=37 / 56),
+         idd2n_over_idd3n=37 / 56, idd2p_over_idd3n=25 / 56),
     _std("DDR4-2400", "DDR4", 2400, 64, 2, _io(_POD, 1.2), 8 * _GiB, 2, 8, (1, 2, 4, 8192),
          (17, 12, 17, 17, 17, 39, 56, 4, 6, 7, 8, 36, 3, 9, 9, 18, 9360, 420, 0),
          (9.9, 5.8, 5.2, 376.0, 269.0), (5.8, 20.0),
          ("JESD79-4 DDR4-2400R (17-17-17), x16 tRRD/tFAW; DRAMsim3 DDR4_8Gb_x16_2400.ini",
           "core: DDR4-3200 entry's command energies (assumption: same IDD)",
           _SRC_POD_IO.format(label="POD12", q=1.2)),
-         idd2n_over_idd3n=37 / 56),
+         idd2n_over_idd3n=37 / 56, idd2p_over_idd3n=25 / 56),
     _std("DDR5-4800", "DDR5", 4800, 32, 4, _io(_POD, 1.1), 8 * _GiB, 2, 16, (1, 8, 4, 4096),
          (40, 38, 39, 39, 39, 77, 116, 8, 12, 8, 12, 32, 6, 24, 18, 72, 9360, 708, 312),
          (6.0, 4.9, 4.4, 325.0, 220.0), (4.9, 20.0),
@@ -363,7 +388,7 @@ _ENTRIES = [
           "core: command energies derived from those IDD (a stream ~2.0 pJ/bit; O'Connor et al.'s 3.75 core assumes GPU row locality, 1.21 pJ/bit of it activation)",
           "I/O: 0.22 pJ/bit (O'Connor et al. MICRO 2017 HBM2 breakdown 1.21 + 2.54 + 0.22 = 3.97)",
           "tRFCpb 120 ns: assumption; range 1.6 (column only) to 7 pJ/bit (HyGCN's HBM assumption)"),
-         idd2n_over_idd3n=40 / 55),
+         idd2n_over_idd3n=40 / 55, idd2p_over_idd3n=28 / 55),
     _std("HBM2E-3200", "HBM2E", 3200, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (23, 7, 23, 23, 23, 55, 78, 2, 4, 7, 10, 48, 10, 13, 7, 26, 6240, 560, 256),
          (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
@@ -371,13 +396,13 @@ _ENTRIES = [
           "core: command energies as HBM2 (assumption: same IDD), refresh scaled to tRFC",
           "I/O: HBM2's 0.22 pJ/bit (same 1.2 V VDDQ and interposer)",
           "range 1.8 (IDD-derived core) to 4 pJ/bit (~3.5-4 commonly quoted, unconfirmed)"),
-         idd2n_over_idd3n=40 / 55),
+         idd2n_over_idd3n=40 / 55, idd2p_over_idd3n=28 / 55),
     _std("HBM2E-3600", "HBM2E", 3600, 128, 8, _io(_HBM, 1.2), 2 * _GiB, 2, 4, (1, 4, 4, 1024),
          (26, 8, 26, 26, 26, 62, 88, 2, 4, 8, 11, 54, 11, 15, 8, 29, 7020, 630, 288),
          (0.828, 1.5703, 2.0859, 80.0, 66.0), (1.8, 4.0),
          ("HBM2E 3.6 Gb/s (460 GB/s per stack); timings as HBM2E-3200 in ns (assumption)",
           "core and I/O energies as HBM2E-3200"),
-         idd2n_over_idd3n=40 / 55),
+         idd2n_over_idd3n=40 / 55, idd2p_over_idd3n=28 / 55),
     _std("HBM3-6400", "HBM3", 6400, 32, 32, _io(_HBM, 0.4), 1 * _GiB, 4, 8, (1, 4, 4, 1024),
          (20, 10, 31, 15, 26, 45, 72, 2, 4, 4, 5, 24, 4, 12, 9, 33, 6240, 560, 256),
          (0.5, 1.3, 1.75, 30.0, 33.0), (1.5, 4.0),
