@@ -500,7 +500,32 @@ axes[0].set(xlabel="time (s)", ylabel="sequences decoding", title="batch size")
 axes[1].plot(st["start_s"], st["queue_length"], lw=0.6, color="C1")
 axes[1].set(xlabel="time (s)", ylabel="requests waiting", title="queue")
 axes[2].plot(st["start_s"], 100 * st["kv_occupancy"], lw=0.6, color="C2")
-axes[2].set(xlabel="time (s)", ylabel="% of KV blocks", title="KV cache occupancy");"""),
+axes[2].set(xlabel="time (s)", ylabel="% of KV blocks", title="KV cache occupancy");"""),    ("md", """\
+## Checking what the figures show
+
+The knee against its definition, worked out from the table, and the curves drawn against
+the tables they come from. (CI runs this notebook, so these checks run with every
+change.)"""),
+    ("code", """\
+import numpy as np
+
+for chip, sw in sweeps.items():
+    t = sw.table.sort_values("rate")
+    ok = t["slo_attainment"] >= 0.9
+    # the knee: the highest rate meeting the SLO below the lowest rate that does not
+    first_miss = t.loc[~ok, "rate"].min() if (~ok).any() else np.inf
+    below = t.loc[ok & (t["rate"] < first_miss), "rate"]
+    assert (below.empty and np.isnan(sw.knee_rate)) or sw.knee_rate == below.max(), chip
+    # the load curves drawn are the table's columns, in ms
+    fig = load_curves(sw.table, knee=sw.knee_rate)
+    lat, thr = fig.axes[:2]
+    drawn = {line.get_label(): line.get_ydata() for line in lat.get_lines()}
+    assert np.allclose(drawn["TTFT p99"], t["p99_ttft_s"] * 1e3)
+    assert np.allclose(thr.get_lines()[0].get_ydata(), t["tokens_per_s"])
+# the run in detail: the batch and queue curves are the steps table
+assert np.array_equal(axes[0].get_lines()[0].get_ydata(), st["decode_batch"])
+assert np.array_equal(axes[1].get_lines()[0].get_ydata(), st["queue_length"])
+print("checked")"""),
 ]
 
 
