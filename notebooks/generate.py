@@ -358,7 +358,29 @@ shares = shares.loc[:, (shares > 0).any()].rename(columns=CAUSE_LABELS)
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained", sharey=True)
 for ax, w in zip(axes, workloads):
     shares.xs(w, level=1).plot.bar(stacked=True, ax=ax, legend=ax is axes[-1], title=w)
-axes[-1].legend(fontsize=7, bbox_to_anchor=(1.0, 1.0));"""),
+axes[-1].legend(fontsize=7, bbox_to_anchor=(1.0, 1.0));"""),    ("md", """\
+## Checking what the figures show
+
+The table's peak against a hand count, and the bars drawn against what they show. (CI runs
+this notebook, so these checks run with every change.)"""),
+    ("code", """\
+import numpy as np
+
+# peak TOPS by hand: 2 ops per MAC, every PE of every array of every core, each clock
+for p, c in chips.items():
+    a = c.cores.core.systolic
+    hand = 2 * c.n_cores * a.count * a.rows * a.cols * c.clock * a.macs_per_cycle[
+        c.default_precision]
+    assert np.isclose(c.peak_ops_per_second(), hand, rtol=1e-12), p
+# the causes split each chip's latency: every stacked bar adds up to one
+for ax in axes:
+    tops = np.array([[bar.get_height() for bar in cont] for cont in ax.containers]).sum(axis=0)
+    assert np.allclose(tops, 1.0, rtol=1e-9), tops
+# and each bar's stack is that chip's share table row
+for ax, w in zip(axes, workloads):
+    drawn = np.array([[bar.get_height() for bar in cont] for cont in ax.containers]).T
+    assert np.allclose(drawn, shares.xs(w, level=1).to_numpy(), rtol=1e-12)
+print("checked")"""),
 ]
 
 SCALE_OUT = [
