@@ -118,6 +118,9 @@ CASES: list[Case | Callable[[], Case]] = [
     Case("rows: true", {"chip.yaml": ROWS_TRUE}, ["run", "{chip.yaml}"],
          "cores.core.systolic.rows: expected an integer, not a boolean",
          ("chip.yaml", line_of(ROWS_TRUE, "rows: true"))),
+    Case("sweep samples: true", {"s.yaml": SWEEP + "samples: true\n"}, ["sweep", "{s.yaml}"],
+         "samples: expected an integer, not a boolean",
+         ("s.yaml", line_of(SWEEP + "samples: true\n", "samples: true"))),
     Case("SRAM too small for a tile", {"chip.yaml": SMALL_SRAM}, ["run", "{chip.yaml}"],
          # one fold of the 256x256 array at its narrowest precision (int8): a 256x256
          # stationary block and 256 rows of 256 streamed, double-buffered; the outputs live

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from npusim.spec.numbers import Int
+
 __all__ = ["AxisSpec", "SweepFile", "WorkloadEntry"]
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".csv", ".onnx")
@@ -38,7 +40,7 @@ class WorkloadEntry(_Model):
     hf_config: str | None = None
     inline: dict[str, Any] | None = None
     label: str | None = None
-    batch: int = Field(default=1, gt=0)
+    batch: Int = Field(default=1, gt=0)
     #: builder keyword arguments (``seq_len``, ``precision``, ``phase``, ``context_len`` …)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -68,7 +70,7 @@ class AxisSpec(_Model):
     values: list[Any] | None = Field(default=None, min_length=1)
     low: Any = None
     high: Any = None
-    num: int | None = Field(default=None, gt=0)
+    num: Int | None = Field(default=None, gt=0)
     log: bool = False
     integer: bool | None = None
     name: str | None = None
@@ -103,8 +105,8 @@ class SweepFile(_Model):
     memory: str = "bandwidth"
     weights_resident: Literal["auto", "yes", "no"] = "auto"
     mode: Literal["grid", "zip", "random", "lhs"] = "grid"
-    samples: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    samples: Int | None = Field(default=None, gt=0)
+    seed: Int = 0
     axes: dict[str, Annotated[AxisSpec, BeforeValidator(_axis_shorthand)]] = Field(
         default_factory=dict)
     constraints: list[str] = Field(default_factory=list)
