@@ -1,7 +1,8 @@
 """Slow plain-Python oracles for the kernels in npusim.kernels.systolic and .tiling.
 
 Each function here is written from the definitions in the kernels' docstrings (and
-../shared/reference/scalesim.md), not translated from their code: folds are counted by
+SCALE-Sim's cycle counts as docs/model.md "Systolic array" states them), not translated
+from their code: folds are counted by
 walking the fold grid, an estimate walks every tile, and ``emit`` keeps explicit sets of
 the operand blocks resident in SRAM and loads a block only when it is not there. Exact
 rational arithmetic (``fractions.Fraction``) is used wherever the kernels divide, so

@@ -7,7 +7,7 @@ carries a tag (the index of the row of the streamed operand, or of the reduction
 belongs to; -1 for a bubble) and a PE asserts that the two operands it combines carry the
 same tag: a wrong skew fails loudly instead of computing nonsense.
 
-Timing follows SCALE-Sim (../shared/reference/scalesim.md and its ``systolic_compute_*``):
+Timing follows SCALE-Sim (its ``systolic_compute_*``; docs/model.md "Systolic array"):
 
 * **WS** (weights stationary; K on rows, N on columns, the M rows of A stream): R cycles
   shift a K x N block of B down the columns into the PEs' weight registers (last row

@@ -214,7 +214,8 @@ def test_same_inputs_same_result(over, wl):
 
 # --- (e) SCALE-Sim compute cycles ---------------------------------------------------------
 
-# ../shared/reference/scalesim.md: on rows / cols / streamed, folds, cycles per fold.
+# SCALE-Sim's systolic_compute_* (docs/model.md "Systolic array"): on rows / cols /
+# streamed, folds, cycles per fold.
 _TABLE = {
     "os": lambda m, n, k, r, c: (math.ceil(m / r) * math.ceil(n / c), r + c + k - 2),
     "ws": lambda m, n, k, r, c: (math.ceil(k / r) * math.ceil(n / c), 2 * r + c + m - 2),

@@ -1,7 +1,7 @@
 """Every chip preset under arch/ loads, cites sources and matches its published figures.
 
 Published figures (peak ops per second at a precision, DRAM bandwidth, DRAM capacity) are
-those of /work/shared/reference/chips.md §1.1-1.2, cited in each preset's ``sources``.
+the vendors' public specifications cited in each preset's ``sources``.
 Chips whose figure is unpublished or unconfirmed (SAPEON X220 compute and bandwidth, the
 LPDDR/HBM LLM chips) are left out of the matching, not fitted.
 """

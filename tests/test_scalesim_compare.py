@@ -2,7 +2,8 @@
 installed in a throwaway venv) the real side-by-side run.
 
 The expected npusim cycles are recomputed here from SCALE-Sim's convention
-(/work/shared/reference/scalesim.md), independently of npusim/kernels/systolic.py.
+(its ``systolic_compute_*`` cycle counts, as docs/model.md "Systolic array" states them),
+independently of npusim/kernels/systolic.py.
 """
 
 from __future__ import annotations
