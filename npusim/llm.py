@@ -54,11 +54,43 @@ from npusim.workloads.llm import (
 if TYPE_CHECKING:
     from npusim.system.llm import SystemLLMResult
 
-__all__ = ["LLMResult", "decode_contexts", "decode_totals", "run_llm"]
+__all__ = ["DecodeFigures", "LLMResult", "decode_contexts", "decode_totals", "run_llm"]
+
+
+class DecodeFigures:
+    """TPOT, tokens/s and J/token from a result's decode totals, shared by a chip's and a
+    system's LLM result. With no decode step after the prefill (``gen`` 1) they are those of
+    the first simulated step."""
+
+    decode_samples: tuple[tuple[int, float, float], ...]
+    decode_time_s: float
+    decode_energy_j: float
+    decode_steps: int
+
+    @property
+    def sequences(self) -> int:
+        """Sequences each decode step advances by one token."""
+        raise NotImplementedError
+
+    @property
+    def tpot_s(self) -> float:
+        if self.decode_steps:
+            return self.decode_time_s / self.decode_steps
+        return self.decode_samples[0][1]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.sequences / self.tpot_s
+
+    @property
+    def j_per_token(self) -> float:
+        if self.decode_steps:
+            return self.decode_energy_j / (self.decode_steps * self.sequences)
+        return self.decode_samples[0][2] / self.sequences
 
 
 @dataclass(frozen=True)
-class LLMResult:
+class LLMResult(DecodeFigures):
     """Serving figures of one model on one chip; ``decode`` is the middle decode step."""
 
     chip: str
@@ -86,20 +118,8 @@ class LLMResult:
         return float(self.prefill.summary()["energy_j"])
 
     @property
-    def tpot_s(self) -> float:
-        if self.decode_steps:
-            return self.decode_time_s / self.decode_steps
-        return self.decode_samples[0][1]
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.batch / self.tpot_s
-
-    @property
-    def j_per_token(self) -> float:
-        if self.decode_steps:
-            return self.decode_energy_j / (self.decode_steps * self.batch)
-        return self.decode_samples[0][2] / self.batch
+    def sequences(self) -> int:
+        return self.batch
 
     @property
     def total_time_s(self) -> float:

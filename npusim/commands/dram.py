@@ -225,14 +225,13 @@ def _main(args: argparse.Namespace) -> int:
     if channels is not None and channels < 1:
         raise SpecError(f"--channels must be positive, got {channels}")
     if channels is not None:
-        from npusim.kernels import dram as K
+        from npusim.dram.system import make_params
+        from npusim.kernels.dram import state_bytes
         from npusim.limits import check_memory
 
-        # The controller's state arrays (kernels/dram.py init_state), 8-byte words each:
-        # banks, bank groups, ranks (with their 32 activate times), the channel, counters.
-        words = std.banks * K.N_BANK_STATE + std.ranks * std.bank_groups * K.N_GROUP_STATE \
-            + std.ranks * (K.N_RANK_STATE + K.AW) + K.N_CHAN_STATE + K.N_COUNTERS
-        check_memory(f"--channels {channels}", channels * words * 8)
+        # The controller's state arrays; their shapes follow the organisation alone.
+        check_memory(f"--channels {channels}",
+                     state_bytes(channels, make_params(std, "open", "none", 1)))
     with progress.busy("dram-bench"):
         out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
                           record=bool(args.commands), outstanding=args.outstanding,

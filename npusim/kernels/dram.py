@@ -64,13 +64,15 @@ Controller (per channel):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from npusim.kernels._jit import njit
 
 __all__ = [
     "CMD_NAMES", "N_BANK_STATE", "N_CHAN_STATE", "N_COUNTERS", "N_GROUP_STATE", "N_PARAMS",
-    "N_RANK_STATE", "init_state", "schedule",
+    "N_RANK_STATE", "init_state", "schedule", "state_bytes",
 ]
 
 # Parameter vector indices.
@@ -115,23 +117,33 @@ def refresh_step(params: np.ndarray) -> int:
     return int(params[P_REFI])
 
 
+def _state_shapes(channels: int, params: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Shapes of the state arrays ``(bs, gs, cs, rs, aw, cnt)``, all int64."""
+    nb, nbg, nr = int(params[P_NB]), int(params[P_NBG]), int(params[P_NRANK])
+    return ((channels, nb, N_BANK_STATE), (channels, nbg, N_GROUP_STATE),
+            (channels, N_CHAN_STATE), (channels, nr, N_RANK_STATE), (channels, nr, AW),
+            (channels, N_COUNTERS))
+
+
+def state_bytes(channels: int, params: np.ndarray) -> int:
+    """Bytes :func:`init_state` allocates for ``channels`` channels (estimated before it does)."""
+    return 8 * sum(math.prod(shape) for shape in _state_shapes(channels, params))
+
+
 def init_state(channels: int, params: np.ndarray) -> tuple[np.ndarray, ...]:
     """Fresh state arrays ``(bs, gs, cs, rs, aw, cnt)`` (banks closed, nothing pending)."""
-    nb, nbg, nr = int(params[P_NB]), int(params[P_NBG]), int(params[P_NRANK])
-    bs = np.zeros((channels, nb, N_BANK_STATE), dtype=np.int64)
+    bs, gs, cs, rs, aw, cnt = (np.zeros(shape, dtype=np.int64)
+                               for shape in _state_shapes(channels, params))
+    nr = int(params[P_NRANK])
     bs[:, :, B_ROW] = -1
-    gs = np.zeros((channels, nbg, N_GROUP_STATE), dtype=np.int64)
-    rs = np.zeros((channels, nr, N_RANK_STATE), dtype=np.int64)
     step = refresh_step(params)
     # Staggered: rank r is first due at step * (r + 1) / ranks.
     rs[:, :, R_REFDUE] = [max(step * (r + 1) // nr, 1) for r in range(nr)]
-    cs = np.zeros((channels, N_CHAN_STATE), dtype=np.int64)
     cs[:, C_ROWLAST] = -1
     cs[:, C_COLLAST] = -1
     cs[:, C_LASTRANK] = -1
     cs[:, C_REFDUE] = rs[:, :, R_REFDUE].min(axis=1)
-    aw = np.full((channels, nr, AW), NEVER, dtype=np.int64)
-    cnt = np.zeros((channels, N_COUNTERS), dtype=np.int64)
+    aw[:] = NEVER
     return bs, gs, cs, rs, aw, cnt
 
 

@@ -35,18 +35,12 @@ def save_result(result: Result, path: str | os.PathLike[str]) -> None:
     """Per-layer table to ``.csv`` / ``.parquet``; ``.json`` holds summary and layers."""
     p = Path(path)
     df = result.layers
-    suffix = p.suffix.lower()
-    if suffix == ".csv":
-        atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
-    elif suffix == ".parquet":
-        require("pyarrow")
-        atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
-    elif suffix == ".json":
-        doc = {"summary": {k: _jsonable(v) for k, v in result.summary().items()},
-               "layers": json.loads(df.to_json(orient="records"))}
-        atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1)))
-    else:
-        raise ValueError(f"{p}: unknown output format {p.suffix!r} (use .csv, .json or .parquet)")
+    if p.suffix.lower() != ".json":
+        save_frame(df, p)  # the table alone
+        return
+    doc = {"summary": {k: _jsonable(v) for k, v in result.summary().items()},
+           "layers": json.loads(df.to_json(orient="records"))}
+    atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1)))
 
 
 def save_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

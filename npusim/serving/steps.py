@@ -55,6 +55,25 @@ class StepModel(Protocol):
         ...
 
 
+class _PhaseCosts(Protocol):
+    def prefill(self, tokens: int) -> tuple[float, float]: ...
+
+    def decode(self, batch: int, context: float) -> tuple[float, float]: ...
+
+
+def step_cost(model: _PhaseCosts, prefill_tokens: int, decode_batch: int,
+              context_sum: int) -> tuple[float, float]:
+    """A mixed step: its prefill and its decode (at the batch's mean context) one after the
+    other."""
+    t = e = 0.0
+    if prefill_tokens:
+        t, e = model.prefill(prefill_tokens)
+    if decode_batch:
+        dt, de = model.decode(decode_batch, context_sum / decode_batch)
+        t, e = t + dt, e + de
+    return t, e
+
+
 @dataclass
 class ConstantSteps:
     """A synthetic cost: ``prefill_s`` for any step with prefill tokens, plus ``decode_s``
@@ -139,21 +158,15 @@ class ExactSteps:
             self._prefill[tokens] = self._run(self.workload("prefill", 1, tokens))
         return self._prefill[tokens]
 
-    def decode(self, batch: int, context: int) -> tuple[float, float]:
-        key = (batch, max(context, 1))
+    def decode(self, batch: int, context: float) -> tuple[float, float]:
+        key = (batch, max(round(context), 1))  # a simulated step has whole tokens
         if key not in self._decode:
             self._decode[key] = self._run(self.workload("decode", *key))
         return self._decode[key]
 
     def cost(self, prefill_tokens: int, decode_batch: int,
              context_sum: int) -> tuple[float, float]:
-        t = e = 0.0
-        if prefill_tokens:
-            t, e = self.prefill(prefill_tokens)
-        if decode_batch:
-            dt, de = self.decode(decode_batch, round(context_sum / decode_batch))
-            t, e = t + dt, e + de
-        return t, e
+        return step_cost(self, prefill_tokens, decode_batch, context_sum)
 
     def kv_bytes_per_token(self) -> int:
         """KV bytes one token of context holds on the chip that holds the most of it."""
@@ -241,10 +254,4 @@ class TableSteps:
 
     def cost(self, prefill_tokens: int, decode_batch: int,
              context_sum: int) -> tuple[float, float]:
-        t = e = 0.0
-        if prefill_tokens:
-            t, e = self.prefill(prefill_tokens)
-        if decode_batch:
-            dt, de = self.decode(decode_batch, context_sum / decode_batch)
-            t, e = t + dt, e + de
-        return t, e
+        return step_cost(self, prefill_tokens, decode_batch, context_sum)

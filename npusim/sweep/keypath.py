@@ -1,22 +1,54 @@
-"""Key paths into a spec: which field ``cores.core.sram.size`` names, and setting it in data.
+"""Names in a sweep file: key paths into a spec, and the chip or system file it starts from.
+
+Key paths: which field ``cores.core.sram.size`` names, and setting it in data.
 
 :func:`resolve_key` walks the pydantic models of a spec (the chip's unless told) along a
 dotted path and returns the validator of the field it ends at, so an axis value is checked and
 normalised with the field's own type (``8 MiB`` becomes 8388608). :func:`set_path` writes a
-value at a dotted path of plain nested dicts.
+value at a dotted path of plain nested dicts. :func:`load_named` loads the ``base:`` chip or
+``system:`` a sweep names: a file relative to the sweep file, or a preset.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from typing import Annotated, Any, cast
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter
 
+from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
+from npusim.spec.yamlio import LineMap, line_for
 
-__all__ = ["resolve_key", "set_path"]
+__all__ = ["load_named", "resolve_key", "set_path"]
+
+T = TypeVar("T")
+
+
+def load_named(name: str, key: str, root: Path, load: Callable[[str | Path], T],
+               lines: LineMap, issues: list[Issue], inputs: list[str]
+               ) -> tuple[T, Path | None] | None:
+    """Load what ``key`` names: a file (relative to ``root``, the sweep file's folder) when
+    one exists or the name has a suffix, else a preset. A name that loads nothing is an
+    issue at ``key`` (None); an invalid file raises its own errors, with its own lines. A
+    file is recorded in ``inputs`` and returned beside what it holds."""
+    p = Path(name)
+    candidate = p if p.is_absolute() else root / p
+    target: str | Path = candidate if (candidate.exists() or p.suffix) else name
+    try:
+        loaded = load(target)
+    except SpecError as exc:
+        if not Path(target).exists():
+            issues.append(Issue(key, exc.issues[0].message, line_for(key, lines)))
+            return None
+        raise
+    if not Path(target).exists():
+        return loaded, None
+    inputs.append(str(Path(target).resolve()))
+    return loaded, Path(target)
 
 
 

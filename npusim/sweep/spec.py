@@ -65,7 +65,7 @@ from npusim.spec.yamlio import (
     loads_yaml,
 )
 from npusim.sweep.constraints import ConstraintError, compile_constraint
-from npusim.sweep.keypath import resolve_key, set_path
+from npusim.sweep.keypath import load_named, resolve_key, set_path
 from npusim.sweep.schema import AxisSpec, SweepFile, WorkloadEntry
 
 __all__ = [
@@ -205,19 +205,8 @@ def _resolve_base(base: str | dict[str, Any], root: Path, lines: LineMap,
             return None
     from npusim.spec.arch import load_arch
 
-    p = Path(base)
-    candidate = p if p.is_absolute() else root / p
-    target: str | Path = candidate if (candidate.exists() or p.suffix) else base
-    try:
-        chip = load_arch(target)
-    except SpecError as exc:
-        if not Path(target).exists():
-            issues.append(Issue("base", exc.issues[0].message, line_for("base", lines)))
-            return None
-        raise  # an invalid chip file: its own errors, with its own lines
-    if Path(target).exists():
-        inputs.append(str(Path(target).resolve()))
-    return chip.model_dump()
+    found = load_named(base, "base", root, load_arch, lines, issues, inputs)
+    return None if found is None else found[0].model_dump()
 
 
 def _resolve_workload(w: WorkloadEntry, i: int, root: Path, lines: LineMap,

@@ -43,7 +43,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from npusim.errors import Issue, NpusimError, SpecError
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.system import System
-from npusim.spec.yamlio import LineMap, issues_from_validation, line_for
+from npusim.spec.yamlio import LineMap, issues_from_validation
 from npusim.workloads.ir import Workload
 
 __all__ = [
@@ -127,23 +127,16 @@ def resolve_system_base(name: str, root: Path, lines: LineMap, issues: list[Issu
                         inputs: list[str]) -> dict[str, Any] | None:
     """The ``system:`` of a sweep file (a path relative to ``root`` or a system preset)."""
     from npusim.spec.system import load_system
+    from npusim.sweep.keypath import load_named
 
-    p = Path(name)
-    candidate = p if p.is_absolute() else root / p
-    target: str | Path = candidate if (candidate.exists() or p.suffix) else name
-    try:
-        system = load_system(target)
-    except SpecError as exc:
-        if not Path(target).exists():
-            issues.append(Issue("system", exc.issues[0].message, line_for("system", lines)))
-            return None
-        raise  # an invalid system file: its own errors, with its own lines
-    if Path(target).exists():
-        inputs.append(str(Path(target).resolve()))
-        chip = Path(_system_dump(system)["chip"])
-        if chip.exists():
-            inputs.append(str(chip))
-    return _system_dump(system)
+    found = load_named(name, "system", root, load_system, lines, issues, inputs)
+    if found is None:
+        return None
+    system, path = found
+    data = _system_dump(system)
+    if path is not None and Path(data["chip"]).exists():
+        inputs.append(str(data["chip"]))
+    return data
 
 
 def check_system_value(base: dict[str, Any], key: str, value: Any, root: Path) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from npusim.errors import MappingError
-from npusim.llm import decode_contexts, decode_totals
+from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
 from npusim.system.simulate import check_shards, peak_activation_bytes, simulate_system
@@ -34,7 +34,7 @@ __all__ = ["SystemLLMResult", "run_llm_system"]
 
 
 @dataclass(frozen=True)
-class SystemLLMResult:
+class SystemLLMResult(DecodeFigures):
     """Serving figures of one model on one system; ``decode`` is the middle decode step."""
 
     model: str
@@ -57,21 +57,6 @@ class SystemLLMResult:
     def ttft_s(self) -> float:
         return self.prefill.latency_s
 
-    @property
-    def tpot_s(self) -> float:
-        if self.decode_steps:
-            return self.decode_time_s / self.decode_steps
-        return self.decode_samples[0][1]
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.sequences / self.tpot_s
-
-    @property
-    def j_per_token(self) -> float:
-        if self.decode_steps:
-            return self.decode_energy_j / (self.decode_steps * self.sequences)
-        return self.decode_samples[0][2] / self.sequences
 
     def summary(self) -> dict[str, Any]:
         dec = self.decode.summary()
