@@ -31,6 +31,7 @@ __all__ = [
     "Conv2d",
     "Elementwise",
     "Embedding",
+    "ExpertMatmul",
     "Layer",
     "Matmul",
     "Norm",
@@ -230,6 +231,85 @@ class Matmul(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpertMatmul(Layer):
+    """One projection of a mixture-of-experts layer's routed experts (a grouped GEMM).
+
+    Expert ``e`` multiplies the ``tokens_per_expert[e]`` token rows routed to it (each
+    ``k`` wide) by its own ``k x n`` weight; an expert no token chose is not read at all.
+    The routing (which experts a step touches, how many tokens each gets) is decided when
+    the workload is built (:mod:`npusim.workloads.routing`) and fixed here, so every stage
+    above sees the same experts. ``len(tokens_per_expert)`` is the number of experts held
+    (on this chip, under expert parallelism); the sum is tokens x top-k routed rows.
+    """
+
+    tokens_per_expert: tuple[int, ...]
+    n: int
+    k: int
+    activation: str | None = None
+    act_precision: str = "int8"
+    weight_precision: str = "int8"
+    out_precision: str = "int8"
+    kind: ClassVar[str] = "expert_matmul"
+
+    def __post_init__(self) -> None:
+        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        counts = tuple(int(t) for t in self.tokens_per_expert)
+        object.__setattr__(self, "tokens_per_expert", counts)
+        if not counts or any(t < 0 for t in counts):
+            raise ValueError(f"expert_matmul {self.name!r}: tokens_per_expert must be a "
+                             f"non-empty list of counts >= 0")
+        if sum(counts) <= 0:
+            raise ValueError(f"expert_matmul {self.name!r}: no token is routed to any expert")
+        for n in ("n", "k"):
+            if getattr(self, n) <= 0:
+                raise ValueError(f"expert_matmul {self.name!r}: {n} must be positive")
+
+    @property
+    def experts(self) -> int:
+        return len(self.tokens_per_expert)
+
+    @property
+    def touched(self) -> int:
+        """Experts with at least one token: the weights this step reads."""
+        return sum(1 for t in self.tokens_per_expert if t > 0)
+
+    @property
+    def rows(self) -> int:
+        """Routed token rows (tokens x top-k, on this chip)."""
+        return sum(self.tokens_per_expert)
+
+    @property
+    def imbalance(self) -> float:
+        """Most tokens on one expert over the mean of the touched experts (1 = even)."""
+        return max(self.tokens_per_expert) * self.touched / self.rows
+
+    def groups(self) -> list[tuple[int, int]]:
+        """``(rows, experts)`` per distinct nonzero row count, most rows first: experts
+        with equal loads are one grouped GEMM of ``experts`` x (rows x k) @ (k x n)."""
+        counts: dict[int, int] = {}
+        for t in self.tokens_per_expert:
+            if t > 0:
+                counts[t] = counts.get(t, 0) + 1
+        return sorted(counts.items(), reverse=True)
+
+    def macs(self) -> int:
+        return self.rows * self.k * self.n
+
+    def vector_ops(self) -> dict[str, float]:
+        if self.activation and self.activation != "identity":
+            cls, per = ELEMENTWISE_OPS.get(self.activation, ("alu", 1))
+            return {cls: per * self.rows * self.n}
+        return {}
+
+    def input_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.k, self.act_precision),
+                "weight": bytes_of(self.touched * self.k * self.n, self.weight_precision)}
+
+    def output_bytes(self) -> dict[TensorKind, int]:
+        return {"act": bytes_of(self.rows * self.n, self.out_precision)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Elementwise(Layer):
     """An elementwise op over ``elements`` values with ``inputs`` operands (1 or 2)."""
 
@@ -316,6 +396,17 @@ class Attention(Layer):
     act_precision: str = "int8"
     kv_precision: str = "int8"
     softmax_precision: str = "fp16"
+    #: width of V and of the output per head (None: ``head_dim``); DeepSeek's expanded MLA
+    #: has Q/K 192 wide and V 128, its absorbed form Q/K 576 (latent + rope) and V 512
+    v_head_dim: int | None = None
+    #: V is the first ``v_head_dim`` columns of the cached K (absorbed latent attention: one
+    #: compressed vector per token serves as key and value), so K/V bytes count K only
+    kv_shared: bool = False
+    #: sliding window: a query sees at most the ``window`` most recent keys, its own
+    #: position included (None: every key the mask allows)
+    window: int | None = None
+    #: a learned sink logit per head joins every softmax row (gpt-oss): one more score each
+    sinks: bool = False
     kind: ClassVar[str] = "attention"
 
     def __post_init__(self) -> None:
@@ -331,6 +422,15 @@ class Attention(Layer):
         if self.q_len > self.kv_len:
             raise ValueError(f"attention {self.name!r}: q_len {self.q_len} exceeds kv_len "
                              f"{self.kv_len} (queries are the last positions of the keys)")
+        if self.v_head_dim is None:
+            object.__setattr__(self, "v_head_dim", self.head_dim)
+        if self.v_head_dim <= 0:  # type: ignore[operator]
+            raise ValueError(f"attention {self.name!r}: v_head_dim must be positive")
+        if self.kv_shared and self.v_head_dim > self.head_dim:  # type: ignore[operator]
+            raise ValueError(f"attention {self.name!r}: a shared K/V needs v_head_dim "
+                             f"{self.v_head_dim} <= head_dim {self.head_dim}")
+        if self.window is not None and self.window <= 0:
+            raise ValueError(f"attention {self.name!r}: window must be positive")
 
     @property
     def group(self) -> int:
@@ -341,30 +441,51 @@ class Attention(Layer):
         """Independent (sequence, KV head) products: each reads its own K and V."""
         return self.batch * self.kv_heads  # type: ignore[operator]
 
+    @property
+    def dv(self) -> int:
+        """Width of V and of the output per head."""
+        return self.v_head_dim  # type: ignore[return-value]  # set in __post_init__
+
     def scores(self) -> int:
-        """Unmasked (query, key) pairs of one query head of one sequence."""
-        q, kv = self.q_len, self.kv_len
+        """Unmasked (query, key) pairs of one query head of one sequence.
+
+        Query ``i`` sees ``kv - q + i + 1`` keys when causal, all ``kv`` otherwise, and at
+        most ``window`` of them under a sliding window."""
+        q, kv, w = self.q_len, self.kv_len, self.window
         if not self.causal:
-            return q * kv
-        return q * (kv - q) + q * (q + 1) // 2  # query i sees kv - q + i + 1 keys
+            return q * (kv if w is None else min(kv, w))
+        if w is None:
+            return q * (kv - q) + q * (q + 1) // 2  # query i sees kv - q + i + 1 keys
+        # visible counts run a = kv - q + 1 .. kv; those above w are cut to w
+        a = kv - q + 1
+        below = max(0, min(kv, w) - a + 1)  # counts a .. min(kv, w) kept as they are
+        return below * (a + a + below - 1) // 2 + (q - below) * w
+
+    def keys_read(self) -> int:
+        """Keys (and values) of one sequence any query sees: what is read of the cache."""
+        if self.window is None:
+            return self.kv_len
+        span = self.window + (self.q_len - 1 if self.causal else 0)
+        return min(self.kv_len, span)
 
     def macs(self) -> int:
-        return 2 * self.batch * self.heads * self.head_dim * self.scores()
+        return self.batch * self.heads * (self.head_dim + self.dv) * self.scores()
 
     def vector_ops(self) -> dict[str, float]:
-        e = self.batch * self.heads * self.scores()
         rows = self.batch * self.heads * self.q_len
-        return {"alu": 3 * e + rows * self.head_dim, "special": e + rows}
+        e = self.batch * self.heads * self.scores() + (rows if self.sinks else 0)
+        return {"alu": 3 * e + rows * self.dv, "special": e + rows}
 
     def input_bytes(self) -> dict[TensorKind, int]:
         q = bytes_of(self.batch * self.heads * self.q_len * self.head_dim, self.act_precision)
-        kv = bytes_of(2 * self.pairs * self.kv_len * self.head_dim, self.kv_precision)
+        width = self.head_dim + (0 if self.kv_shared else self.dv)
+        kv = bytes_of(self.pairs * self.keys_read() * width, self.kv_precision)
         out: dict[TensorKind, int] = {"act": q}
         out[self.kv_kind] = out.get(self.kv_kind, 0) + kv
         return out
 
     def output_bytes(self) -> dict[TensorKind, int]:
-        return {"act": bytes_of(self.batch * self.heads * self.q_len * self.head_dim,
+        return {"act": bytes_of(self.batch * self.heads * self.q_len * self.dv,
                                 self.act_precision)}
 
 
@@ -485,8 +606,8 @@ class Embedding(Layer):
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    c.kind: c for c in (Conv2d, Matmul, Elementwise, Softmax, Attention, Norm, Pool,
-                        Embedding)
+    c.kind: c for c in (Conv2d, Matmul, ExpertMatmul, Elementwise, Softmax, Attention, Norm,
+                        Pool, Embedding)
 }
 
 
@@ -529,6 +650,12 @@ class Workload:
                 out.append(replace(layer, tokens=layer.tokens * batch))
             elif isinstance(layer, Attention):
                 out.append(replace(layer, batch=layer.batch * batch))
+            elif isinstance(layer, ExpertMatmul):
+                # The same experts, each with batch times its tokens: a copy of the step's
+                # routing per replica (an LLM step with a larger batch touches more experts:
+                # build it again with from_hf_config instead).
+                out.append(replace(layer, tokens_per_expert=tuple(
+                    t * batch for t in layer.tokens_per_expert)))
             else:
                 out.append(layer)
         meta = dict(self.meta)
