@@ -24,6 +24,14 @@ gpt_oss_20b        20.91B       3.61B       gpt-oss model card, as above
 llama3_1_8b        8.03B        —           Llama 3.1 model card (8,030,261,248 exactly)
 llama3_1_70b       70.6B        —           Llama 3.1 model card (70,553,706,496 exactly)
 exaone4_32b        32.0B        —           EXAONE 4.0 model card; non-embedding 30.95B
+phi3_mini          3.8B         —           Phi-3 technical report (Abdin et al. 2024)
+gemma3_27b         27.0B        —           Gemma 3 technical report, Table 1: the text model
+                                            (embedding 1,416M + non-embedding 25,600M; the
+                                            27B name adds a 417M vision encoder)
+llama4_scout       109B         17B         Meta's Llama 4 announcement: the 109B includes
+                                            the vision encoder (text 107.8B, 1.1 % below)
+glm4_5_air         106B         12B         GLM-4.5 report: active without embedding table
+                                            and LM head; the MTP layer outside both
 =================  ===========  ==========  =================================================
 """
 
@@ -75,14 +83,41 @@ def hand_count(name: str) -> dict[str, int]:
     """{"total", "main", "active", "active_no_embed", "embed"} by hand from the raw config."""
     d = _raw(name)
     mt = d["model_type"]
-    h, L, V = d["hidden_size"], d["num_hidden_layers"], d["vocab_size"]
+    h, L, V = d["hidden_size"], d["num_hidden_layers"], d.get("vocab_size", 0)
     embed = V * h
     head = 0 if d.get("tie_word_embeddings", False) else V * h
     norms_layer = 2 * h
     mtp = 0
-    if mt == "llama":
+    if mt in ("llama", "phi3"):  # phi3's fused qkv_proj / gate_up_proj: the same shapes
         layer = _gqa(d) + _swiglu(h, d["intermediate_size"]) + norms_layer
         main = active = L * layer
+    elif mt == "gemma3_text":
+        # four norms a block, q/k norms, tied table; vocab_size is Gemma3TextConfig's
+        # default (262208) when the published text_config omits it
+        V = d.get("vocab_size", 262_208)
+        embed, head = V * h, 0
+        layer = _gqa(d) + 2 * d["head_dim"] + _swiglu(h, d["intermediate_size"]) + 4 * h
+        main = active = L * layer
+    elif mt == "llama4_text":
+        # every layer MoE here (moe_layers 0..47): router, 16 experts and one shared expert
+        # of intermediate_size; the q/k norm is weightless
+        assert d["moe_layers"] == list(range(L))
+        E, k, ei = d["num_local_experts"], d["num_experts_per_tok"], d["intermediate_size"]
+        shared = _gqa(d) + E * h + _swiglu(h, ei) + norms_layer
+        main = L * (shared + E * _swiglu(h, ei))
+        active = L * (shared + k * _swiglu(h, ei))
+    elif mt == "glm4_moe":
+        # q/k/v biased (attention_bias), o not; dense leading layers; shared expert; MTP
+        bias = _gqa(d, True) - _gqa(d)
+        attn = _gqa(d) + bias + norms_layer
+        E, k, mi = d["n_routed_experts"], d["num_experts_per_tok"], d["moe_intermediate_size"]
+        dense_n = d["first_k_dense_replace"]
+        moe_common = attn + E * h + d["n_shared_experts"] * _swiglu(h, mi)
+        dense = attn + _swiglu(h, d["intermediate_size"])
+        main = dense_n * dense + (L - dense_n) * (moe_common + E * _swiglu(h, mi))
+        active = dense_n * dense + (L - dense_n) * (moe_common + k * _swiglu(h, mi))
+        mtp = d["num_nextn_predict_layers"] * (moe_common + E * _swiglu(h, mi) + 3 * h
+                                               + 2 * h * h)
     elif mt in ("qwen3", "exaone4"):  # q_norm and k_norm, head_dim wide each
         hd = d.get("head_dim") or h // d["num_attention_heads"]
         layer = _gqa(d) + 2 * hd + _swiglu(h, d["intermediate_size"]) + norms_layer
@@ -126,22 +161,28 @@ def hand_count(name: str) -> dict[str, int]:
         raise AssertionError(f"no hand count for {mt}")
     rest = embed + head + h  # final norm
     return {"total": main + rest + mtp, "main": main + rest, "active": active + rest,
-            "active_no_embed": active + rest - (embed if head else 0), "embed": embed + head}
+            "active_no_embed": active + rest - (embed if head else 0),
+            "active_no_embed_head": active + h, "embed": embed + head}
 
 
-# (config, published total, published active or None, active counts the input embedding)
+# (config, published total, published active or None, what the active figure counts:
+#  "all" = embedding table and LM head, "head" = the head only, "neither")
 PUBLISHED = [
-    ("mixtral_8x7b", 46.7e9, 12.9e9, True),
-    ("qwen3_30b_a3b", 30.5e9, 3.3e9, True),
-    ("qwen3_235b_a22b", 235e9, 22e9, True),
-    ("qwen3_8b", 8.2e9, None, True),
-    ("deepseek_v3", 671e9, 36.7e9, False),
-    ("deepseek_v2_lite", 15.7e9, 2.4e9, False),
-    ("gpt_oss_120b", 116.83e9, 5.13e9, False),
-    ("gpt_oss_20b", 20.91e9, 3.61e9, False),
-    ("llama3_1_8b", 8.03e9, None, True),
-    ("llama3_1_70b", 70.6e9, None, True),
-    ("exaone4_32b", 32.0e9, None, True),
+    ("mixtral_8x7b", 46.7e9, 12.9e9, "all"),
+    ("qwen3_30b_a3b", 30.5e9, 3.3e9, "all"),
+    ("qwen3_235b_a22b", 235e9, 22e9, "all"),
+    ("qwen3_8b", 8.2e9, None, "all"),
+    ("deepseek_v3", 671e9, 36.7e9, "head"),
+    ("deepseek_v2_lite", 15.7e9, 2.4e9, "head"),
+    ("gpt_oss_120b", 116.83e9, 5.13e9, "head"),
+    ("gpt_oss_20b", 20.91e9, 3.61e9, "head"),
+    ("llama3_1_8b", 8.03e9, None, "all"),
+    ("llama3_1_70b", 70.6e9, None, "all"),
+    ("exaone4_32b", 32.0e9, None, "all"),
+    ("phi3_mini", 3.8e9, None, "all"),
+    ("gemma3_27b", 25.6e9 + 1.416e9, None, "all"),
+    ("llama4_scout", 109e9, 17e9, "all"),
+    ("glm4_5_air", 106e9, 12e9, "neither"),
 ]
 #: DeepSeek-V2-Lite's "2.4B activated" is given to one decimal: the hand count (2.45B, the
 #: LM head in, the input table out as for V3) is 2.1 % above it, within one unit of its
@@ -149,21 +190,23 @@ PUBLISHED = [
 ROUNDING = {"deepseek_v2_lite": 0.1e9}
 
 
-@pytest.mark.parametrize(("name", "total", "active", "with_embed"), PUBLISHED)
-def test_counts_match_hand_count_and_model_card(name, total, active, with_embed):
+@pytest.mark.parametrize(("name", "total", "active", "counts"), PUBLISHED)
+def test_counts_match_hand_count_and_model_card(name, total, active, counts):
     hand = hand_count(name)
     # the hand count against the card (2 %), and npusim against the hand count (exactly)
     assert abs(hand["main"] - total) / total < 0.02, (hand["main"], total)
     assert param_count(name, mtp=False) == hand["main"]
     assert param_count(name) == hand["total"]
-    expect_active = hand["active"] if with_embed else hand["active_no_embed"]
-    assert active_param_count(name, embedding=with_embed) == expect_active
+    expect_active = {"all": hand["active"], "head": hand["active_no_embed"],
+                     "neither": hand["active_no_embed_head"]}[counts]
+    got = active_param_count(name, embedding=counts == "all", lm_head=counts != "neither")
+    assert got == expect_active
     if active is not None:
         tol = max(0.02 * active, ROUNDING.get(name, 0))
         assert abs(expect_active - active) <= tol, (expect_active, active)
-    counts = param_counts_by_class(name)
-    assert sum(counts.values()) == param_count(name)
-    assert all(v >= 0 for v in counts.values())
+    by_class = param_counts_by_class(name)
+    assert sum(by_class.values()) == param_count(name)
+    assert all(v >= 0 for v in by_class.values())
 
 
 def test_exact_totals_widely_quoted():
@@ -172,9 +215,10 @@ def test_exact_totals_widely_quoted():
 
 
 def test_non_embedding_counts_of_the_cards():
-    # Qwen3 and EXAONE 4.0 cards state the count without embedding table and LM head
+    # Qwen3, EXAONE 4.0 and Gemma 3 state the count without embedding table and LM head
     for name, non_embed in (("qwen3_30b_a3b", 29.9e9), ("qwen3_235b_a22b", 234e9),
-                            ("qwen3_8b", 6.95e9), ("exaone4_32b", 30.95e9)):
+                            ("qwen3_8b", 6.95e9), ("exaone4_32b", 30.95e9),
+                            ("gemma3_27b", 25.6e9)):
         hand = hand_count(name)
         assert abs(hand["main"] - hand["embed"] - non_embed) / non_embed < 0.01, name
 

@@ -100,10 +100,12 @@ def param_count(config: ConfigSource, mtp: bool = True) -> int:
     return sum(param_counts_by_class(config, mtp=mtp).values())
 
 
-def active_param_count(config: ConfigSource, embedding: bool = True) -> int:
+def active_param_count(config: ConfigSource, embedding: bool = True,
+                       lm_head: bool = True) -> int:
     """Parameters one token passes through: all but the routed experts, plus top-k of them
-    per MoE layer; the input embedding table unless ``embedding=False``; no MTP module."""
-    return _sizes.active_params(load_hf_config(config), embedding=embedding)
+    per MoE layer; the input embedding table unless ``embedding=False`` and the LM head
+    unless ``lm_head=False`` (model cards count these differently); no MTP module."""
+    return _sizes.active_params(load_hf_config(config), embedding=embedding, lm_head=lm_head)
 
 
 def _check_precision(what: str, prec: str) -> None:

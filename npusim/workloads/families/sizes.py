@@ -8,9 +8,9 @@ Counts follow the modules of the reference implementation, biases and norms incl
   sharing the embedding and output head) unless ``mtp=False``;
 * **active** (:func:`active_param_count`): what one token passes through in the main model —
   attention, norms, dense FFN layers, routers, shared experts, top-k routed experts, the LM
-  head, and the input embedding table unless ``embedding=False`` (model cards differ: the
-  DeepSeek-V3, Mixtral and Qwen3 figures count it, gpt-oss's do not). The MTP module is not
-  active in a plain decode step.
+  head (unless ``lm_head=False``) and the input embedding table (unless ``embedding=False``).
+  Model cards differ: Mixtral, Qwen3, Llama 4 count both; gpt-oss and DeepSeek the head
+  only; GLM-4.5 neither. The MTP module is not active in a plain decode step.
 
 KV cache per token per layer: MHA/GQA 2 x kv_heads x head_dim values (K and V); MLA the
 latent kv_lora_rank + the shared rope key qk_rope_head_dim (one vector, no factor 2); a
@@ -129,13 +129,18 @@ def class_params(c: ModelConfig, mtp: bool = True) -> dict[str, int]:
     return out
 
 
-def active_params(c: ModelConfig, embedding: bool = True) -> int:
-    """Parameters one token passes through in the main model (see the module docstring)."""
+def active_params(c: ModelConfig, embedding: bool = True, lm_head: bool = True) -> int:
+    """Parameters one token passes through in the main model (see the module docstring);
+    ``embedding``/``lm_head`` False leave out the input table / the output head (a tied
+    table is counted while either is)."""
     cls = class_params(c, mtp=False)
     n_moe = sum(c.moe_at(i) for i in range(c.layers))
     total = sum(cls.values()) - cls["experts"] + n_moe * c.experts_per_token * expert_params(c)
-    if not embedding and not c.tied_embeddings:
-        total -= c.vocab * c.embed_dim
+    table = c.vocab * c.embed_dim
+    if c.tied_embeddings:
+        total -= 0 if (embedding or lm_head) else table
+    else:
+        total -= (0 if embedding else table) + (0 if lm_head else cls["lm_head"])
     return total
 
 
