@@ -434,3 +434,24 @@ def test_active_at_most_total_and_equal_when_every_expert_runs(E, k, layers, den
     assert param_count(cfg) - active_param_count(cfg) == skipped
     assert param_counts_by_class(cfg)["experts"] == moe_layers * E * 3 * h * 8
     assert param_counts_by_class(cfg)["shared_experts"] == moe_layers * shared * 3 * h * 8
+
+
+@pytest.mark.parametrize("count", ["num_local_experts", "num_experts", "n_routed_experts"])
+@pytest.mark.parametrize("top_k", ["num_experts_per_tok", "experts_per_token"])
+def test_every_expert_spelling_reads_the_same(count, top_k):
+    base = _raw("gpt_oss_20b")
+    for k in ("num_local_experts", "num_experts_per_tok", "experts_per_token"):
+        base.pop(k)
+    cfg = load_hf_config(base | {count: 32, top_k: 4})
+    assert (cfg.experts, cfg.experts_per_token) == (32, 4)
+    assert param_count(cfg) == hand_count("gpt_oss_20b")["total"]
+
+
+def test_multimodal_wrapper_reads_its_text_config():
+    text = _raw("llama4_scout")
+    wrapped = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
+               "text_config": text, "vision_config": {"hidden_size": 1408},
+               "tie_word_embeddings": False}
+    with pytest.warns(ModelFamilyWarning, match="text_config.*vision encoder"):
+        cfg = load_hf_config(wrapped)
+    assert param_count(cfg) == param_count("llama4_scout")

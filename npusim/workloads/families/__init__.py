@@ -13,8 +13,9 @@ A model_type npusim does not know, whose standard fields are present, is read as
 layout decoder — or a mixture of experts when it carries expert fields — with one
 :class:`ModelFamilyWarning`; layer kinds npusim does not model (linear or state-space
 attention layers: qwen3_next's linear_attention, Mamba/Jamba blocks) are named in that
-warning and simulated as full attention layers. A multimodal wrapper (``gemma3``,
-``llama4``) is read through its ``text_config``; its vision tower is not modelled.
+warning and simulated as full attention layers. A multimodal config (``gemma3``,
+``llama4`` …) is read through its ``text_config``, with a warning that its vision encoder
+is not modelled.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ Reader = Callable[[Fields, str, str], dict[str, Any]]
 FAMILIES: dict[str, Reader] = {**dense.READERS, **moe.READERS, **deepseek.READERS}
 
 #: model_type aliases: names the same structure is published under
-_ALIASES = {"llama4": "llama4_text", "gemma3": "gemma3_text", "qwen3_moe": "qwen3_moe",
-            "mistral3": "mistral"}
+_ALIASES = {"llama4": "llama4_text", "gemma3": "gemma3_text"}
 
 _BY_ARCH = {
     "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
@@ -83,11 +83,13 @@ def _family(data: dict[str, Any]) -> str | None:
 def read_config(data: dict[str, Any], name: str) -> ModelConfig:
     """The :class:`ModelConfig` of a parsed ``config.json`` (``name``: for messages)."""
     text = data.get("text_config")
-    if isinstance(text, dict) and _family(data) in (None, "gemma3_text", "llama4_text"):
+    if isinstance(text, dict) and data.get("hidden_size") is None:
         inner = {k: v for k, v in data.items() if k not in ("text_config", "vision_config")}
         data = {**inner, **text}  # text_config's fields win; tie_word_embeddings may be outer
         if isinstance(text.get("model_type"), str):
             data["model_type"] = text["model_type"]
+        warnings.warn(f"{name}: a multimodal config, read through its text_config (the "
+                      f"vision encoder is not modelled)", ModelFamilyWarning, stacklevel=3)
     family = _family(data)
     f = Fields(data, name)
     kwargs = _generic(f, name) if family is None else FAMILIES[family](f, name, family)

@@ -49,10 +49,11 @@ class Fields:
         return default
 
     def opt_int(self, name: str) -> builtins.int | None:
-        """An optional positive integer (``null`` or absent: None)."""
+        """An optional positive integer (``null``, absent or 0, as saved configs write a
+        disabled window: None)."""
         if self.data.get(name) is None:
             return None
-        return self.int(name)
+        return self.int(name, zero=True) or None
 
     def real(self, name: str, default: float) -> float:
         v = self.data.get(name)
