@@ -455,3 +455,31 @@ def test_multimodal_wrapper_reads_its_text_config():
     with pytest.warns(ModelFamilyWarning, match="text_config.*vision encoder"):
         cfg = load_hf_config(wrapped)
     assert param_count(cfg) == param_count("llama4_scout")
+
+
+def test_families_the_issue_found_unloadable():
+    # smollm3, starcoder2, glm4, cohere2 by hand on one small shape (h 64, 4 heads of 16,
+    # 2 KV heads, 4 layers, FFN 96, vocab 100)
+    h, L, V, ffn = 64, 4, 100, 96
+    gqa = h * 64 + 2 * h * 32 + 64 * h
+    swiglu, table = 3 * h * ffn, V * h
+    expect = {
+        # llama layout, tied table
+        "smollm3": L * (gqa + swiglu + 2 * h) + table + h,
+        # biased q/k/v/o, plain GELU MLP with biases, LayerNorms with shift, tied table
+        "starcoder2": L * (gqa + (64 + 2 * 32 + h) + 2 * h * ffn + ffn + h + 2 * 2 * h)
+        + table + 2 * h,
+        # q/k/v bias (not o), four RMSNorms a block, untied head
+        "glm4": L * (gqa + 64 + 2 * 32 + swiglu + 4 * h) + 2 * table + h,
+        # one shift-less LayerNorm a block (parallel attention + MLP), tied table
+        "cohere2": L * (gqa + swiglu + h) + table + h,
+    }
+    for mt, n in expect.items():
+        cfg = load_hf_config(_tiny(model_type=mt, sliding_window=8))
+        assert param_count(cfg) == n, mt
+    c2 = load_hf_config(_tiny(model_type="cohere2", sliding_window=8))
+    assert c2.parallel_block and c2.layer_windows == (8, 8, 8, 0)
+    assert c2.rope_layers == (True, True, True, False)
+    glm = load_hf_config(_tiny(model_type="glm4", head_dim=16))
+    assert glm.rotary_dim == 8  # partial_rotary_factor 0.5 by default
+    assert load_hf_config(_tiny(model_type="smollm3")).rope_layers == (True, True, True, False)

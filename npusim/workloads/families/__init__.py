@@ -4,8 +4,8 @@ Each family module reads its fields under every spelling the family and the libr
 versions use and says in its docstring which reference configuration and modeling code the
 structure follows:
 
-* :mod:`.dense`     llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, exaone4
-  (and gptj, opt, bert);
+* :mod:`.dense`     llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, exaone4,
+  smollm3, starcoder2, glm4, cohere2 (and gptj, opt, bert);
 * :mod:`.moe`       mixtral, qwen2_moe, qwen3_moe, gpt_oss, llama4_text, glm4_moe;
 * :mod:`.deepseek`  deepseek_v2, deepseek_v3 (multi-head latent attention).
 
@@ -46,6 +46,8 @@ _BY_ARCH = {
     "MixtralForCausalLM": "mixtral", "Qwen2MoeForCausalLM": "qwen2_moe",
     "Qwen3MoeForCausalLM": "qwen3_moe", "GptOssForCausalLM": "gpt_oss",
     "Llama4ForCausalLM": "llama4_text", "Glm4MoeForCausalLM": "glm4_moe",
+    "SmolLM3ForCausalLM": "smollm3", "Starcoder2ForCausalLM": "starcoder2",
+    "Glm4ForCausalLM": "glm4", "Cohere2ForCausalLM": "cohere2",
     "DeepseekV2ForCausalLM": "deepseek_v2", "DeepseekV3ForCausalLM": "deepseek_v3",
     "GPTJForCausalLM": "gptj", "OPTForCausalLM": "opt", "BertForMaskedLM": "bert",
     "BertModel": "bert", "BertForQuestionAnswering": "bert",
