@@ -112,7 +112,8 @@ def hand_count(name: str) -> dict[str, int]:
         attn = _gqa(d) + bias + norms_layer
         E, k, mi = d["n_routed_experts"], d["num_experts_per_tok"], d["moe_intermediate_size"]
         dense_n = d["first_k_dense_replace"]
-        moe_common = attn + E * h + d["n_shared_experts"] * _swiglu(h, mi)
+        # router weight and its e_score_correction_bias
+        moe_common = attn + E * h + E + d["n_shared_experts"] * _swiglu(h, mi)
         dense = attn + _swiglu(h, d["intermediate_size"])
         main = dense_n * dense + (L - dense_n) * (moe_common + E * _swiglu(h, mi))
         active = dense_n * dense + (L - dense_n) * (moe_common + k * _swiglu(h, mi))
@@ -151,7 +152,9 @@ def hand_count(name: str) -> dict[str, int]:
         s = d["n_shared_experts"] * _swiglu(h, ei)
         dense_n = d["first_k_dense_replace"]
         dense = attn + norms_layer + _swiglu(h, d["intermediate_size"])
-        moe_common = attn + norms_layer + E * h + s
+        # router weight, and under noaux_tc (V3) its per-expert e_score_correction_bias
+        router = E * h + (E if d.get("topk_method") == "noaux_tc" else 0)
+        moe_common = attn + norms_layer + router + s
         main = dense_n * dense + (L - dense_n) * (moe_common + E * _swiglu(h, ei))
         active = dense_n * dense + (L - dense_n) * (moe_common + k * _swiglu(h, ei))
         # MTP: one MoE decoder layer + enorm, hnorm, head norm + eh_proj (2h -> h)
@@ -210,8 +213,12 @@ def test_counts_match_hand_count_and_model_card(name, total, active, counts):
 
 
 def test_exact_totals_widely_quoted():
+    # the totals the checkpoints' safetensors metadata and model.num_parameters() give
     assert param_count("llama3_1_8b") == 8_030_261_248
     assert param_count("llama3_1_70b") == 70_553_706_496
+    assert param_count("mixtral_8x7b") == 46_702_792_704
+    assert param_count("qwen3_8b") == 8_190_735_360
+    assert param_count("deepseek_v3", mtp=False) == 671_026_419_200
 
 
 def test_non_embedding_counts_of_the_cards():

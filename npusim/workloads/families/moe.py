@@ -119,7 +119,8 @@ def _glm4_moe(f: Fields, name: str, family: str) -> dict[str, Any]:
     shared = f.int("n_shared_experts", default=1, zero=True)
     base.update(shared_experts=shared,
                 shared_intermediate=base["expert_intermediate"] if shared else 0,
-                router_score="sigmoid", qk_norm=f.flag("use_qk_norm", False),
+                router_score="sigmoid", router_bias=True,  # e_score_correction_bias
+                qk_norm=f.flag("use_qk_norm", False),
                 mtp_layers=f.int("num_nextn_predict_layers", default=0, zero=True))
     base["moe_layers"] = moe_map(f, base["layers"],
                                  first_dense=f.int("first_k_dense_replace", default=1, zero=True))
