@@ -401,6 +401,14 @@ def test_known_family_gives_no_warning():
             load_hf_config(name)
 
 
+def test_counts_the_loader_expands_have_a_ceiling():
+    # one line each, before any per-layer or per-expert tuple is built
+    for key, value in (("num_hidden_layers", 10**12), ("num_experts", 10**9)):
+        with pytest.raises(WorkloadError, match=f"{key} {value} is above") as err:
+            load_hf_config(_raw("qwen3_30b_a3b") | {key: value})
+        assert len(str(err.value).splitlines()) == 1
+
+
 def test_deeply_nested_json_is_one_line(tmp_path: Path):
     p = tmp_path / "config.json"
     p.write_text('{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")

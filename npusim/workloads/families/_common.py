@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_LAYERS, Fields
 
 __all__ = ["ACT", "activation", "decoder_base", "moe_map", "windows"]
 
@@ -50,7 +50,7 @@ def decoder_base(f: Fields, name: str, family: str, *, head_dim: int | None = No
     defaults for attention_bias (q/k/v and o biases together, as LlamaAttention reads it)."""
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
     kv_heads = f.int("num_key_value_heads", default=heads)
-    layers = f.int("num_hidden_layers")
+    layers = f.count("num_hidden_layers", ceiling=MAX_LAYERS)
     hd = f.int("head_dim", default=head_dim if head_dim is not None
                else max(1, hidden // heads))
     if not f.has("head_dim") and head_dim is None and hidden % heads:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from npusim.workloads.families._common import activation, moe_map
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_LAYERS, Fields
 from npusim.workloads.families.moe import expert_fields
 
 __all__ = ["READERS"]
@@ -31,7 +31,7 @@ __all__ = ["READERS"]
 
 def _deepseek(f: Fields, name: str, family: str) -> dict[str, Any]:
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
-    layers = f.int("num_hidden_layers")
+    layers = f.count("num_hidden_layers", ceiling=MAX_LAYERS)
     nope, rope = f.int("qk_nope_head_dim"), f.int("qk_rope_head_dim")
     v_dim = f.int("v_head_dim")
     base: dict[str, Any] = dict(

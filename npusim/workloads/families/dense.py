@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from npusim.workloads.families._common import activation, decoder_base, windows
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_LAYERS, Fields
 
 __all__ = ["READERS"]
 
@@ -151,7 +151,7 @@ def _gptj(f: Fields, name: str, family: str) -> dict[str, Any]:
         f.problem(f"n_embd {hidden} is not a multiple of n_head {heads}")
     return dict(
         name=name, family=family, hidden=hidden, intermediate=f.int("n_inner", default=4 * hidden),
-        layers=f.int("n_layer"), heads=heads, kv_heads=heads, head_dim=head_dim,
+        layers=f.count("n_layer", ceiling=MAX_LAYERS), heads=heads, kv_heads=heads, head_dim=head_dim,
         vocab=f.int("vocab_size"), max_positions=f.int("n_positions", default=2048),
         activation=activation(f, "activation_function", "gelu_new"), gated_mlp=False,
         norm="layernorm", positions="rotary", rotary_dim=f.int("rotary_dim", default=head_dim),
@@ -170,7 +170,8 @@ def _classic(f: Fields, name: str, family: str) -> dict[str, Any]:
         f.problem(f"num_key_value_heads {kv_heads} does not divide num_attention_heads {heads}")
     max_pos = f.int("max_position_embeddings", default=2048)
     base: dict[str, Any] = dict(
-        name=name, family=family, hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
+        name=name, family=family, hidden=hidden,
+        layers=f.count("num_hidden_layers", ceiling=MAX_LAYERS), heads=heads,
         kv_heads=kv_heads, head_dim=f.int("head_dim", default=max(1, hidden // heads)),
         vocab=f.int("vocab_size"), max_positions=max_pos, rotary_dim=0, parallel_block=False,
         embed_dim=hidden, encoder=False, final_norm=True, gated_mlp=False, norm="layernorm",

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from npusim.workloads.families._common import decoder_base, moe_map, windows
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_EXPERTS, Fields
 
 __all__ = ["READERS", "expert_fields"]
 
@@ -42,7 +42,7 @@ TOP_K = ("num_experts_per_tok", "experts_per_token")
 
 def expert_fields(f: Fields, expert_width: tuple[str, ...]) -> dict[str, Any]:
     """Routed experts: count, top-k, width, each under every spelling; top-k checked."""
-    experts = f.int(*EXPERT_COUNT)
+    experts = f.count(*EXPERT_COUNT, ceiling=MAX_EXPERTS)
     top_k = f.int(*TOP_K)
     if top_k > experts and not f.missing:
         f.problem(f"top-k {top_k} ({_first(f, TOP_K)}) exceeds the {experts} experts "
