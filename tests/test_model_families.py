@@ -268,6 +268,7 @@ def _tiny(**kw: Any) -> dict[str, Any]:
     return base | kw
 
 
+@pytest.mark.filterwarnings("ignore::npusim.workloads.hf_config.ModelFamilyWarning")
 def test_field_spellings_of_each_family():
     # Llama 4: MoE every 2nd layer, shared expert, dense layers intermediate_size_mlp,
     # chunked attention on rotary layers, a NoPE layer every 4th
@@ -290,6 +291,12 @@ def test_field_spellings_of_each_family():
                                attention_bias=True, head_dim=16))
     assert glm.rotary_dim == 8 and glm.qkv_bias and not glm.out_bias
     assert [glm.moe_at(i) for i in range(4)] == [False, True, True, True]
+    # transformers 5's per-layer list wins over first_k_dense_replace
+    typed = load_hf_config(_tiny(model_type="deepseek_like_v5", n_routed_experts=4,
+                                 num_experts_per_tok=2, moe_intermediate_size=16,
+                                 first_k_dense_replace=3,
+                                 mlp_layer_types=["dense", "sparse", "dense", "sparse"]))
+    assert [typed.moe_at(i) for i in range(4)] == [False, True, False, True]
     # gemma3_text: head_dim given, 4 norms a block, tied, 5 local : 1 global
     gem = load_hf_config(_tiny(model_type="gemma3_text", num_hidden_layers=6, head_dim=32,
                                sliding_window=16))

@@ -143,7 +143,21 @@ def moe_map(f: Fields, layers: int, *, first_dense: int = 0, every: int = 1,
     ``first_dense``: DeepSeek/GLM first_k_dense_replace; ``every``: an MoE layer every N
     (qwen2_moe decoder_sparse_step: (i+1) % N == 0; DeepSeek moe_layer_freq: i % N == 0 —
     ``offset`` picks which, the default (i+1)); ``dense``: mlp_only_layers; ``explicit``:
-    the MoE layer indices (Llama 4 moe_layers)."""
+    the MoE layer indices (Llama 4 moe_layers). A per-layer list wins over all of these:
+    ``mlp_layer_types`` ("dense" / "sparse", as transformers 5 writes it) or
+    ``is_moe_layer`` (booleans)."""
+    types = f.str_list("mlp_layer_types", layers)
+    if types is not None:
+        bad_kinds = sorted(set(types) - {"dense", "sparse", "moe"})
+        if bad_kinds:
+            f.bad(f"mlp_layer_types has {', '.join(map(repr, bad_kinds))} (known: dense, "
+                  f"sparse)")
+        flags = [t in ("sparse", "moe") for t in types]
+        return () if all(flags) else tuple(flags)
+    marks = f.data.get("is_moe_layer")
+    if isinstance(marks, list) and len(marks) == layers and all(isinstance(m, bool)
+                                                                 for m in marks):
+        return () if all(marks) else tuple(marks)
     if explicit is not None:
         bad = [i for i in explicit if not 0 <= i < layers]
         if bad:
