@@ -341,7 +341,23 @@ class Dram(_Spec):
 
     @property
     def energy_pj_per_bit(self) -> float:
+        """The headline: device core + interface + NPU-side controller/PHY, pJ per bit."""
         return self.pj_per_bit or self.catalog.pj_per_bit
+
+    @property
+    def energy_parts_pj_per_bit(self) -> dict[str, float]:
+        """The headline split into ``core``, ``interface`` and ``phy`` (controller + PHY),
+        pJ per bit, adding up to :attr:`energy_pj_per_bit`. A chip's ``pj_per_bit`` keeps the
+        catalog's core and controller/PHY and moves the interface share to make it up; a
+        headline below core + PHY takes the PHY, then the core, down to fit."""
+        std = self.catalog
+        core, phy = std.core_pj_per_bit, std.phy_pj_per_bit
+        if self.pj_per_bit is None:
+            return {"core": core, "interface": std.interface_pj_per_bit, "phy": phy}
+        total = self.pj_per_bit
+        core = min(core, total)
+        phy = min(phy, total - core)
+        return {"core": core, "interface": total - core - phy, "phy": phy}
 
     @property
     def idle_latency_s(self) -> float:
@@ -389,6 +405,11 @@ class EnergyTable(_Spec):
         default=None, description="one vector special op (default: 4 ALU ops)")
     leakage: Watts = Field(default=0.0, description="static power of the whole chip, "
                            "charged for the run's latency")
+    wire_pj_per_bit_mm: Float | None = Field(
+        default=None, ge=0, description="on-chip wire energy in pJ per bit per mm, charged "
+        "for bytes between the DRAM PHYs and the cores and between a core's scratchpad and "
+        "its arrays over the floorplan's distances (npusim/area.py; default 0.1, not scaled "
+        "by process_nm)")
 
 
 class Host(_Spec):
@@ -572,6 +593,11 @@ class Chip(_Spec):
 
     def dram_energy_per_byte(self) -> float:
         return self.dram.energy_pj_per_bit * 8e-12
+
+    def wire_energy_per_byte_mm(self) -> float:
+        """Joules per byte per mm of on-chip wire (see NOC_PJ_PER_BIT_MM)."""
+        pj = self.energy.wire_pj_per_bit_mm
+        return (NOC_PJ_PER_BIT_MM if pj is None else pj) * 8e-12
 
     @property
     def multicast(self) -> bool:
