@@ -36,7 +36,7 @@ LAYER_COLUMNS: tuple[str, ...] = (
     "dram_read_bytes", "dram_write_bytes", "dram_dup_bytes", "noc_bytes", "sram_read_bytes",
     "sram_write_bytes", "acc_read_bytes", "acc_write_bytes", "energy_j", "energy_mac_j",
     "energy_sram_j", "energy_dram_j", "energy_noc_j", "energy_wire_j", "energy_vector_j",
-    "energy_static_j", "n_tiles", "mapping",
+    "energy_static_j", "energy_host_j", "n_tiles", "mapping",
 )
 
 #: Latency by cause; per layer they add up to ``latency_s`` (averaged over cores).
@@ -126,6 +126,7 @@ class Result:
             "energy_dram_j": float(df["energy_dram_j"].sum()) + dram_extra,
             "energy_noc_j": float(df["energy_noc_j"].sum()),
             "energy_wire_j": float(df["energy_wire_j"].sum()) if "energy_wire_j" in df else 0.0,
+            "energy_host_j": float(df["energy_host_j"].sum()) if "energy_host_j" in df else 0.0,
             "energy_vector_j": float(df["energy_vector_j"].sum()),
             "energy_static_j": float(df["energy_static_j"].sum()),
             "dram_read_bytes": float(df["dram_read_bytes"].sum()),

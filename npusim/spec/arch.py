@@ -412,13 +412,18 @@ class EnergyTable(_Spec):
         "by process_nm)")
 
 
+# A host link's energy per bit when its file names no kind: the link catalog's PCIe class
+# figure (npusim/spec/link_catalog.py; an assumption of the class, no figure is published).
+HOST_ENERGY_PER_BIT = LINK_KINDS["pcie5_x16"][2]
+
+
 class Host(_Spec):
     """The chip's host interface: the link the input is uploaded over before the first layer
     and the result downloaded over after the last (see :mod:`npusim.engine.host`).
 
     ``kind`` names a link of :data:`~npusim.spec.link_catalog.LINK_KINDS` (``pcie5_x16``,
-    ``pcie4_x8`` …), which fills ``bandwidth`` (payload per direction) and ``latency`` (per
-    transfer) when the file leaves them out.
+    ``pcie4_x8`` …), which fills ``bandwidth`` (payload per direction), ``latency`` (per
+    transfer) and ``energy_per_bit`` when the file leaves them out.
     """
 
     kind: str = Field(default="link", description="a link kind (pcie3_x16, pcie4_x8, "
@@ -428,6 +433,9 @@ class Host(_Spec):
     bandwidth: BytesPerSecond = Field(description="payload bandwidth per direction")
     latency: Seconds = Field(default=0.0, description="time per transfer (driver and DMA "
                              "start-up)")
+    energy_per_bit: Joules = Field(
+        default=HOST_ENERGY_PER_BIT, description="energy per payload bit moved over the "
+        "link, both ends (unset: the kind's, else 5 pJ, the link catalog's PCIe figure)")
 
     @model_validator(mode="before")
     @classmethod
@@ -437,8 +445,8 @@ class Host(_Spec):
         if data["kind"] not in LINK_KINDS:
             raise ValueError(f"unknown host link kind {data['kind']!r} (known: "
                              f"{', '.join(sorted(LINK_KINDS))})")
-        bw, lat, _ = LINK_KINDS[data["kind"]]
-        return {"bandwidth": bw, "latency": lat, **data}
+        bw, lat, epb = LINK_KINDS[data["kind"]]
+        return {"bandwidth": bw, "latency": lat, "energy_per_bit": epb, **data}
 
 
 class Overheads(_Spec):
