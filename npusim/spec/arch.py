@@ -434,8 +434,9 @@ class Host(_Spec):
     latency: Seconds = Field(default=0.0, description="time per transfer (driver and DMA "
                              "start-up)")
     energy_per_bit: Joules = Field(
-        default=HOST_ENERGY_PER_BIT, description="energy per payload bit moved over the "
-        "link, both ends (unset: the kind's, else 5 pJ, the link catalog's PCIe figure)")
+        default=HOST_ENERGY_PER_BIT, le=1e-9, description="energy per payload bit moved "
+        "over the link, both ends, at most 1 nJ (a bare number is joules: write 5 pJ; "
+        "unset: the kind's, else 5 pJ, the link catalog's PCIe figure)")
 
     @model_validator(mode="before")
     @classmethod
