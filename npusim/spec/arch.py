@@ -257,14 +257,17 @@ class Dram(_Spec):
         default=None, description="peak bandwidth over all channels, a published figure "
         "replacing channels x width x rate")
     pj_per_bit: Float | None = Field(default=None, gt=0, description="access energy in pJ "
-                                     "per bit moved (unset: the standard's)")
+                                     "per bit moved, device core + interface + NPU-side "
+                                     "controller/PHY; the interface share makes it up "
+                                     "(unset: the standard's)")
     latency_ns: Float | None = Field(default=None, ge=0, description="idle read latency "
                                      "in ns (unset: the standard's)")
     overrides: dict[str, Int | Float] = Field(
         default_factory=dict, description="catalog fields replaced for this chip: timings "
         "in DRAM clock cycles (rcd, rp, cl, faw, refi, rfc …), organisation (bank_groups, "
-        "banks_per_group, row_bytes, ranks) and command energies (act_pre_nj, "
-        "read_pj_per_bit, refresh_nj, background_mw …)")
+        "banks_per_group, row_bytes, ranks), command energies (act_pre_nj, "
+        "read_pj_per_bit, refresh_nj, background_mw …) and per-bit energies "
+        "(io_pj_per_bit: interface, phy_pj_per_bit: controller + PHY)")
     # The cycle-approximate model's controller and address mapping (``--memory cycle``).
     mapping: str = Field(default="row:rank:bank:column:bankgroup:channel",
                          description="address mapping of the cycle model (--memory cycle), "
