@@ -85,6 +85,9 @@ def test_a_chip_headline_moves_the_interface_share_only() -> None:
     assert low["interface"] == 0.0 and low["core"] == parts["core"]
     assert low["phy"] == pytest.approx(1.7 - HBM3_CORE, rel=1e-6)
     assert sum(low.values()) == pytest.approx(1.7, rel=1e-12)
+    # The cycle model's copy of the standard splits the same headline the same way.
+    std = get_standard("HBM3-6400").with_overrides({"pj_per_bit": 1.7})
+    assert (std.e.io_pj_per_bit, std.e.phy_pj_per_bit) == (0.0, pytest.approx(low["phy"]))
 
 
 # --- A hand-built chip for the wire and floor tests -----------------------------------

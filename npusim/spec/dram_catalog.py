@@ -234,7 +234,8 @@ def stream_core_pj_per_bit(s: DramStandard) -> float:
 def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
     """Fill the derived fields: idle latency, core energy per bit, and either the headline
     (core + interface + controller/PHY) or, when ``headline`` is the given figure, the
-    interface share that makes it up (never below 0)."""
+    interface share that makes it up (a headline below core + controller/PHY takes the
+    controller/PHY down first; no part goes below 0)."""
     t, e = s.t, s.e
     bad = [Issue(k, f"must be a positive clock count, got {getattr(t, k)}")
            for k in _TIMING_KEYS if getattr(t, k) < 0 or (getattr(t, k) == 0 and k != "rfcpb")]
@@ -254,8 +255,9 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
     idle = (t.rcd + t.cl + t.nbl) * t.tck_ns
     core = stream_core_pj_per_bit(s)
     pj = s.pj_per_bit
-    if headline:
-        e = dataclasses.replace(e, io_pj_per_bit=max(pj - core - e.phy_pj_per_bit, 0.0))
+    if headline:  # the interface makes the headline up; one below core + PHY takes the PHY down
+        phy = min(e.phy_pj_per_bit, max(pj - core, 0.0))
+        e = dataclasses.replace(e, io_pj_per_bit=max(pj - core - phy, 0.0), phy_pj_per_bit=phy)
     else:
         pj = core + e.io_pj_per_bit + e.phy_pj_per_bit
     return dataclasses.replace(s, idle_read_latency_ns=round(idle, 4), energy=e, pj_per_bit=pj,
