@@ -416,7 +416,10 @@ class EnergyTable(_Spec):
 
 
 # A host link's energy per bit when its file names no kind: the link catalog's PCIe class
-# figure (npusim/spec/link_catalog.py; an assumption of the class, no figure is published).
+# figure, 5 pJ/bit for both ends (npusim/spec/link_catalog.py, an assumption of the class).
+# Anchor: a PCIe Gen4 PHY transmitter alone takes 1.93 pJ/bit (Bae et al., "A 1.93-pJ/Bit PCI
+# Express Gen4 PHY Transmitter with On-Chip Supply Regulators in 28 nm CMOS", Electronics
+# 10(1) 68, 2021); a receiver of the like at the other end and the link layer make ~4-5.
 HOST_ENERGY_PER_BIT = LINK_KINDS["pcie5_x16"][2]
 
 
