@@ -217,7 +217,8 @@ ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")
 ax.set_xlabel("decode step latency (ms)");"""),
     ("code", """\
 energy = pd.DataFrame({mem: {k: runs[(mem, "int4")].decode.summary()[f"energy_{k}_j"]
-                             for k in ("mac", "sram", "dram", "noc", "vector", "static")}
+                             for k in ("mac", "sram", "dram", "noc", "wire", "vector",
+                                       "static", "host")}
                        for mem in chips})
 ax = energy.T.plot.barh(stacked=True, figsize=(8, 2.6))
 ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1.0), loc="upper left")

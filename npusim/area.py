@@ -45,6 +45,15 @@ DRAM interface
     0.6 mm² (about 10 mm² for a 1,024-bit stack). These are order-of-magnitude
     assumptions; no public PHY datasheet was read. A controller per channel: 0.5 mm² at
     28 nm, scaled as logic (assumption). All values are parameters of :class:`AreaModel`.
+
+Floorplan (``floorplan(chip)``, the distances the wire energy is charged over)
+    The die is a square of the area model's total (a lower bound of a real die, so the
+    distances are too). The DRAM PHYs sit on the die edge and the cores tile the die: a byte
+    between a PHY and the core that loads or stores it travels half the die edge (an
+    assumption standing for the mean Manhattan distance from the edge PHYs to the cores).
+    Inside a core the arrays sit at the side of the core's scratchpad macro: a byte between
+    the scratchpad and an array travels half the side of that macro (a square of the
+    scratchpad's area, the accumulator SRAM included).
 """
 
 from __future__ import annotations
@@ -55,7 +64,8 @@ from dataclasses import dataclass, field
 
 from npusim.spec.arch import Chip
 
-__all__ = ["AreaModel", "chip_area_mm2", "mac_area_um2", "sram_mm2_per_mib"]
+__all__ = ["AreaModel", "Floorplan", "chip_area_mm2", "floorplan", "mac_area_um2",
+           "sram_mm2_per_mib"]
 
 # Horowitz 2014, 45 nm, µm².
 _MULT_45 = {"int8": 282.0, "fp16": 1640.0, "fp32": 7700.0}
@@ -172,3 +182,22 @@ def chip_area_mm2(chip: Chip, model: AreaModel | None = None) -> dict[str, float
     }
     parts["total_mm2"] = sum(parts.values())
     return parts
+
+
+@dataclass(frozen=True)
+class Floorplan:
+    """Wire distances in mm the energy model charges bytes over (module docstring)."""
+
+    die_side_mm: float
+    phy_to_core_mm: float  # a DRAM PHY on the die edge to a core: half the die edge
+    sram_to_array_mm: float  # the core's scratchpad to its arrays: half the macro's side
+
+
+def floorplan(chip: Chip, model: AreaModel | None = None) -> Floorplan:
+    """The distances of ``chip``'s floorplan from its areas (see the module docstring)."""
+    m = model or AreaModel()
+    side = math.sqrt(chip_area_mm2(chip, m)["total_mm2"])
+    core = chip.cores.core
+    core_bytes = core.sram.size + (core.accumulator.size if core.accumulator else 0)
+    macro = core_bytes / 2**20 * sram_mm2_per_mib(chip.process_nm, m.sram_array_efficiency)
+    return Floorplan(side, side / 2, math.sqrt(macro) / 2)

@@ -162,8 +162,9 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
         "acc_read_bytes": lp.extra.get("acc_read_bytes", 0.0),
         "acc_write_bytes": lp.extra.get("acc_write_bytes", 0.0),
         "energy_j": e.total_j, "energy_mac_j": e.mac_j, "energy_sram_j": e.sram_j,
-        "energy_dram_j": e.dram_j, "energy_noc_j": e.noc_j, "energy_vector_j": e.vector_j,
-        "energy_static_j": e.static_j,
+        "energy_dram_j": e.dram_j, "energy_noc_j": e.noc_j, "energy_wire_j": e.wire_j,
+        "energy_vector_j": e.vector_j, "energy_static_j": e.static_j,
+        "energy_host_j": 0.0,  # the host link's, when the host path is on (engine.host)
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
     row.update(_causes(st))

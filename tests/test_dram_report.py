@@ -31,7 +31,7 @@ def test_layer_columns(res) -> None:
 def test_totals_and_energy_split(res) -> None:
     s = res.summary()
     parts = sum(s[f"energy_dram_{k}_j"] for k in
-                ("activate", "read", "write", "refresh", "background"))
+                ("activate", "read", "write", "refresh", "background", "interface", "phy"))
     assert parts == pytest.approx(s["energy_dram_j"], rel=1e-9)
     assert 0 < s["dram_bandwidth_util"] <= 1
     assert 0 <= s["dram_row_hit_rate"] <= 1

@@ -37,7 +37,8 @@ def test_runs_on_every_preset(preset: str, wl_name: str) -> None:
     dram = s["dram_read_bytes"] + s["dram_write_bytes"]
     assert s["latency_s"] >= dram / chip.dram.peak_bandwidth * 0.999
     assert 0 < s["utilization"] <= 1
-    parts = sum(s[f"energy_{p}_j"] for p in ("mac", "sram", "dram", "noc", "vector", "static"))
+    parts = sum(s[f"energy_{p}_j"] for p in ("mac", "sram", "dram", "noc", "wire", "vector",
+                                             "static", "host"))
     assert s["energy_j"] == pytest.approx(parts)
     assert s["average_power_w"] == pytest.approx(s["energy_j"] / s["latency_s"])
 

@@ -70,10 +70,13 @@ E_WR_BIT = VDD * (IDD4W - IDD3N) * 2 * TCK / BURST_BITS  # 2.086 pJ/bit
 E_REF = VDD * (IDD5 - IDD3N) * T_RFC  # 60.84 nJ, one all-bank refresh
 P_BG = VDD * IDD3N  # 66 mW per channel
 IO_BIT = 0.22 * pJ  # HBM2's I/O share of 3.97 pJ/bit (O'Connor et al.)
+# NPU-side controller + PHY: a 4-nm HBM3 interface, 0.29 pJ/bit (IEEE JSSC 59(1), 2024).
+PHY_HBM = 0.29
+PHY_BIT = PHY_HBM * pJ
 # Headline: a bit of a read stream at peak rate: column + a row's ACT over its bits +
-# refresh and background power over the peak bit rate + I/O.
+# refresh and background power over the peak bit rate + interface + controller/PHY.
 HBM2_BIT = (E_RD_BIT + E_ACT / ROW_BITS + (E_REF / T_REFI + P_BG) / CHANNEL_BITS_PER_S
-            + IO_BIT)  # 2.21 pJ/bit
+            + IO_BIT + PHY_BIT)  # 2.50 pJ/bit
 # The catalog stores the derived command energies to four or five figures.
 CATALOG_REL = 1e-4
 
@@ -105,7 +108,7 @@ def test_energy_table_values(gemm) -> None:
     catalog's pJ/bit; leakage x time; and their sum. nJ-for-pJ anywhere, or DRAM energy per
     byte instead of per bit, moves a term by 1000x or 8x."""
     chip = _chip(energy_extra=", mac: {int8: 0.5 pJ}, sram_read_per_byte: 1.5 pJ, "
-                              "sram_write_per_byte: 2 pJ")
+                              "sram_write_per_byte: 2 pJ, wire_pj_per_bit_mm: 0")
     s = npusim.simulate(chip, gemm).summary()
     mac = MACS * 0.5 * pJ
     sram = SRAM_READ * 1.5 * pJ + SRAM_WRITE * 2.0 * pJ
@@ -152,15 +155,19 @@ def test_chip_pj_per_bit_overrides_the_headline(gemm) -> None:
 
 
 def test_cycle_model_counts_commands_times_their_energies(gemm) -> None:
-    """Reads and writes: bits x (column + I/O); activates: ACT count x E_act; background:
-    channels x standby power x the run's time. A unit slip (nJ as pJ) moves a part by 1000x."""
+    """Reads and writes: bits x column; every bit read or written also crosses the interface
+    and the controller/PHY; activates: ACT count x E_act; background: channels x standby
+    power x the run's time. A unit slip (nJ as pJ) moves a part by 1000x."""
     res = npusim.simulate(_chip(), gemm, memory="cycle")
     row = _layer(res)
     assert row["dram_reads"] == DRAM_READ / 64  # 64-byte bursts
-    assert row["dram_energy_read_j"] == pytest.approx(DRAM_READ * 8 * (E_RD_BIT + IO_BIT),
+    assert row["dram_energy_read_j"] == pytest.approx(DRAM_READ * 8 * E_RD_BIT,
                                                       rel=CATALOG_REL)
-    assert row["dram_energy_write_j"] == pytest.approx(DRAM_WRITE * 8 * (E_WR_BIT + IO_BIT),
+    assert row["dram_energy_write_j"] == pytest.approx(DRAM_WRITE * 8 * E_WR_BIT,
                                                        rel=CATALOG_REL)
+    moved_bits = (DRAM_READ + DRAM_WRITE) * 8
+    assert row["dram_energy_interface_j"] == pytest.approx(moved_bits * IO_BIT, rel=1e-9)
+    assert row["dram_energy_phy_j"] == pytest.approx(moved_bits * PHY_BIT, rel=1e-9)
     # Every row miss opens a row: one ACT+PRE each (a run far shorter than tREFI).
     assert row["dram_row_misses"] >= 1
     assert row["dram_energy_activate_j"] == pytest.approx(row["dram_row_misses"] * E_ACT,
@@ -172,9 +179,10 @@ def test_cycle_model_counts_commands_times_their_energies(gemm) -> None:
     bg = row["dram_energy_background_j"]
     p_pre = VDD * IDD2N  # 48 mW per channel
     assert 8 * p_pre * row["latency_s"] <= bg <= 8 * P_BG * (row["latency_s"] + TCK) * 1.0001
-    parts = sum(row[f"dram_energy_{p}_j"] for p in
-                ("activate", "read", "write", "refresh", "background"))
-    assert row["energy_dram_j"] == pytest.approx(parts, rel=1e-12)
+    core = sum(row[f"dram_energy_{p}_j"] for p in
+               ("activate", "read", "write", "refresh", "background"))
+    assert row["energy_dram_j"] == pytest.approx(
+        core + row["dram_energy_interface_j"] + row["dram_energy_phy_j"], rel=1e-12)
 
 
 def test_per_bank_refresh_costs_an_all_bank_refresh_over_the_banks() -> None:
@@ -194,10 +202,12 @@ def test_per_bank_refresh_costs_an_all_bank_refresh_over_the_banks() -> None:
 # --- Standards differ where their sources differ (item: DRAM energy per standard). -------
 
 def _stream_bit(col_pj: float, act_nj: float, row_bytes: int, ref_nj: float, refi_s: float,
-                bg_mw: float, channel_bits_per_s: float, io_pj: float) -> float:
-    """pJ of one bit of a read stream at peak rate, from command energies and I/O."""
+                bg_mw: float, channel_bits_per_s: float, io_pj: float, phy_pj: float) -> float:
+    """pJ of one bit of a read stream at peak rate: core from command energies, interface,
+    controller/PHY."""
     return (col_pj + act_nj * 1e3 / (row_bytes * 8)
-            + (ref_nj * 1e-9 / refi_s + bg_mw * 1e-3) / channel_bits_per_s * 1e12 + io_pj)
+            + (ref_nj * 1e-9 / refi_s + bg_mw * 1e-3) / channel_bits_per_s * 1e12 + io_pj
+            + phy_pj)
 
 
 # I/O anchors: LPDDR3 3.7 pJ/bit per pin at VDDQ 1.2 V (ISSCC 2012); HBM2 0.22 pJ/bit at
@@ -206,13 +216,19 @@ def _stream_bit(col_pj: float, act_nj: float, row_bytes: int, ref_nj: float, ref
 IO_LPDDR5 = 3.7 * 0.5 / 1.2
 IO_HBM3 = 0.22 * 0.4 / 1.2
 IO_GDDR6 = (1e12 / (10.66e9 * 8) - 1e12 / (35e9 * 8) + 0.22) * 1.35 / 1.5
+# Controller + PHY: HBM 0.29 (4-nm HBM3 interface, JSSC 2024); LPDDR (and, assumed, GDDR)
+# 1.83, the burst read of a 65-nm LPDDR4-4266 controller interface (Kim et al., TCAS-II 2018).
+PHY_LP = 1.83
 # Command energies: LPDDR5X and HBM3 are the catalog's stated assumptions (no public IDD
 # preset); GDDR6 is DRAMsim3 GDDR6_8Gb_x16-derived. Refresh intervals 3.9 us (LPDDR5X:
 # 4166 clocks of 8 / 8533 MT/s, HBM3: 6240 x 0.625 ns), GDDR6 1.9 us (3800 x 0.5 ns).
-LPDDR5X = _stream_bit(2.2, 1.1, 2048, 40.0, 4166 * 8 / 8533e6, 30.0, 8533e6 * 16, IO_LPDDR5)
-LPDDR5 = _stream_bit(2.5, 1.2, 2048, 40.0, 3124 * 1.25e-9, 30.0, 6400e6 * 16, IO_LPDDR5)
-HBM3 = _stream_bit(1.3, 0.5, 1024, 30.0, 6240 * 0.625e-9, 33.0, 6400e6 * 32, IO_HBM3)
-GDDR6 = _stream_bit(5.2, 0.7, 2048, 120.0, 3800 * 0.5e-9, 270.0, 16000e6 * 16, IO_GDDR6)
+LPDDR5X = _stream_bit(2.2, 1.1, 2048, 40.0, 4166 * 8 / 8533e6, 30.0, 8533e6 * 16, IO_LPDDR5,
+                      PHY_LP)
+LPDDR5 = _stream_bit(2.5, 1.2, 2048, 40.0, 3124 * 1.25e-9, 30.0, 6400e6 * 16, IO_LPDDR5,
+                     PHY_LP)
+HBM3 = _stream_bit(1.3, 0.5, 1024, 30.0, 6240 * 0.625e-9, 33.0, 6400e6 * 32, IO_HBM3, PHY_HBM)
+GDDR6 = _stream_bit(5.2, 0.7, 2048, 120.0, 3800 * 0.5e-9, 270.0, 16000e6 * 16, IO_GDDR6,
+                    PHY_LP)
 
 
 def test_standards_differ_as_their_sources_say() -> None:
@@ -221,14 +237,15 @@ def test_standards_differ_as_their_sources_say() -> None:
         s = get_standard(name)
         assert s.pj_per_bit == pytest.approx(want, rel=1e-6), name  # tCK kept to 1e-6 ns
         assert s.e.io_pj_per_bit == pytest.approx(io, rel=1e-9), name
-        assert s.pj_per_bit == pytest.approx(s.core_pj_per_bit + s.e.io_pj_per_bit, rel=1e-12)
-    # What these give: LPDDR5X 4.10 vs HBM3 1.63 pJ/bit (2.5x; I/O 1.54 vs 0.07); GDDR6's
-    # interface alone (7.54) is 4.9x LPDDR5's (1.54) and its total 14.1 vs 4.5 pJ/bit.
+        assert s.pj_per_bit == pytest.approx(
+            s.core_pj_per_bit + s.e.io_pj_per_bit + s.e.phy_pj_per_bit, rel=1e-12)
+    # What these give: LPDDR5X 5.93 vs HBM3 1.92 pJ/bit (3.1x; interface 1.54 vs 0.07,
+    # controller/PHY 1.83 vs 0.29); GDDR6's interface alone (7.54) is 4.9x LPDDR5's (1.54).
     lp5x, hbm3 = get_standard("LPDDR5X"), get_standard("HBM3")
     gddr6, lp5 = get_standard("GDDR6"), get_standard("LPDDR5")
-    assert 2.4 < lp5x.pj_per_bit / hbm3.pj_per_bit < 2.6
+    assert 3.0 < lp5x.pj_per_bit / hbm3.pj_per_bit < 3.2
     assert gddr6.e.io_pj_per_bit > 4 * lp5.e.io_pj_per_bit
-    assert gddr6.pj_per_bit > 3 * lp5.pj_per_bit
+    assert gddr6.pj_per_bit > 2.5 * lp5.pj_per_bit  # 15.9 vs 6.3 pJ/bit
 
 
 def test_lpddr_vs_hbm_llm_dram_energy_is_the_ratio_of_their_bits() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import npusim
-from npusim.engine.host import apply_host, host_path, overlapped_rate
+from npusim.engine.host import apply_host, host_io, host_path, overlapped_rate
 from npusim.errors import SpecError
 from npusim.presets import preset_path
 from npusim.report.result import CAUSE_COLUMNS
@@ -117,3 +117,53 @@ def test_run_host_flag_prints_the_host_path(tmp_path, capsys):
     assert f"host path       {up_us:.3g} µs upload" in capsys.readouterr().out
     assert main(["run", "warboy", str(tmp_path / "w.yaml"), "--rows", "0"]) == 0
     assert "host path" not in capsys.readouterr().out
+
+
+# --- What crosses the link is what the benchmark defines (item: host path) -------------
+def test_bert_squad_uploads_ids_and_downloads_start_end_logits():
+    """MLPerf BERT (SQuAD, 384 tokens): input ids, segment ids and mask go up as int32
+    (3 x 384 x 4 B = 4,608 B); the start and end logits of every token come down as fp32
+    (2 x 384 x 4 B = 3,072 B), not the 384 x 1024 hidden state."""
+    io = host_io(npusim.workloads.builtin("bert_large"))
+    assert (io.upload_bytes, io.download_bytes) == (3 * 384 * 4, 2 * 384 * 4)
+    io4 = host_io(npusim.workloads.builtin("bert_large").with_batch(4))
+    assert (io4.upload_bytes, io4.download_bytes) == (4 * 3 * 384 * 4, 4 * 2 * 384 * 4)
+
+
+def test_resnet50_uploads_the_image_and_downloads_the_top1_id():
+    """224 x 224 x 3 int8 pixels up; one int32 class id per image down (the reference
+    graph ends in an ArgMax)."""
+    io = host_io(npusim.workloads.builtin("resnet50").with_batch(2))
+    assert (io.upload_bytes, io.download_bytes) == (2 * 224 * 224 * 3, 2 * 4)
+
+
+def test_llm_step_uploads_token_ids_and_downloads_sampled_ids():
+    """Decode: one int32 token id per sequence each way; prefill: the prompt's ids up, one
+    sampled id per sequence down (the logits stay on the chip)."""
+    from npusim.workloads import from_hf_config
+
+    cfg = "workloads/hf/llama2_7b.json"
+    dec = host_io(from_hf_config(cfg, "decode", batch=3, context_len=64))
+    assert (dec.upload_bytes, dec.download_bytes) == (3 * 4, 3 * 4)
+    pre = host_io(from_hf_config(cfg, "prefill", batch=2, prompt_len=16))
+    assert (pre.upload_bytes, pre.download_bytes) == (2 * 16 * 4, 2 * 4)
+
+
+def test_host_transfers_cost_link_energy_and_leakage_while_waiting(tpu_v1):
+    """Link energy: bytes x 8 x the kind's pJ/bit (PCIe: 5 pJ); the chip leaks on while it
+    waits: static energy grows by leakage x the host time, so energy >= leakage x latency."""
+    chip = _with(tpu_v1, host={"kind": "pcie3_x16"}, overheads={"per_query_s": "30 us"})
+    plain = simulate(chip, WL).summary()
+    res = simulate(chip, WL, host=True)
+    s = res.summary()
+    link_j = (M * K + M * N) * 8 * 5e-12
+    assert s["energy_host_j"] == pytest.approx(link_j, rel=1e-12)
+    added = s["latency_s"] - plain["latency_s"]
+    assert added == pytest.approx(2e-6 + (M * K + M * N) / _pcie(8, 16) + 30e-6, rel=1e-9)
+    leak = chip.energy.leakage
+    assert leak > 0
+    assert s["energy_static_j"] - plain["energy_static_j"] == pytest.approx(leak * added,
+                                                                            rel=1e-9)
+    assert s["energy_j"] - plain["energy_j"] == pytest.approx(link_j + leak * added, rel=1e-9)
+    own = _with(chip, host={"kind": "pcie3_x16", "energy_per_bit": "20 pJ"})
+    assert simulate(own, WL, host=True).summary()["energy_host_j"] == pytest.approx(4 * link_j)

@@ -56,7 +56,7 @@ def test_energy_bars_are_the_energy_columns(res: npusim.Result) -> None:
     fig = plots.energy_breakdown(res)
     per_layer, total = fig.axes[0], fig.axes[1]
     cols = ["energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_noc_j",
-            "energy_vector_j", "energy_static_j"]
+            "energy_wire_j", "energy_vector_j", "energy_static_j", "energy_host_j"]
     per = PER_JOULE[_unit(per_layer)]
     for c, b in zip(cols, _bars(per_layer), strict=True):
         np.testing.assert_allclose([r.get_height() for r in b], df[c] * per, rtol=1e-9,

@@ -55,9 +55,9 @@ def test_latency_by_cause(res: npusim.Result, tmp_path: Path) -> None:
 def test_energy_breakdown(res: npusim.Result, tmp_path: Path) -> None:
     fig = res.plot.energy()
     per_layer, total = fig.axes[0], fig.axes[1]
-    # MAC, SRAM, DRAM, NoC, vector, static
-    assert [len(b) for b in _bars(per_layer)] == [len(res.layers)] * 6
-    assert [len(b) for b in _bars(total)] == [1] * 6
+    # MAC, SRAM, DRAM, NoC, wire, vector, static, host link
+    assert [len(b) for b in _bars(per_layer)] == [len(res.layers)] * 8
+    assert [len(b) for b in _bars(total)] == [1] * 8
     top = max(r.get_y() + r.get_height() for b in _bars(total) for r in b)
     assert top == pytest.approx(res.layers["energy_j"].sum() * 1e3, rel=1e-6)  # mJ
     _assert_written(fig, res.plot.energy, tmp_path)

@@ -43,15 +43,24 @@ _LAT_BINS = 1 << 15  # read-latency histogram, one bin per cycle; the last bin c
 
 @dataclass(frozen=True)
 class EnergyBreakdown:
+    """Device core (activate, column read/write, refresh, background), then the interface
+    and the NPU-side controller + PHY that every bit read or written crosses."""
+
     activate_j: float
     read_j: float
     write_j: float
     refresh_j: float
     background_j: float
+    interface_j: float = 0.0
+    phy_j: float = 0.0
+
+    @property
+    def core_j(self) -> float:
+        return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
 
     @property
     def total_j(self) -> float:
-        return self.activate_j + self.read_j + self.write_j + self.refresh_j + self.background_j
+        return self.core_j + self.interface_j + self.phy_j
 
 
 def front_end(channels: int, window: int | None = None, handover: int | None = None
@@ -395,10 +404,12 @@ class DramSystem:
                       + (rank_cycles - active - down) * pre_mw) / std.ranks
         return EnergyBreakdown(
             activate_j=n[K.N_ACT] * e.act_pre_nj * 1e-9,
-            read_j=n[K.N_RD] * bits * (e.read_pj_per_bit + e.io_pj_per_bit) * 1e-12,
-            write_j=n[K.N_WR] * bits * (e.write_pj_per_bit + e.io_pj_per_bit) * 1e-12,
+            read_j=n[K.N_RD] * bits * e.read_pj_per_bit * 1e-12,
+            write_j=n[K.N_WR] * bits * e.write_pj_per_bit * 1e-12,
             refresh_j=(n[K.N_REF] + n[K.N_REFPB] * std.ranks / std.banks) * e.refresh_nj * 1e-9,
             background_j=background * 1e-3 * self.tck_s,
+            interface_j=(n[K.N_RD] + n[K.N_WR]) * bits * e.io_pj_per_bit * 1e-12,
+            phy_j=(n[K.N_RD] + n[K.N_WR]) * bits * e.phy_pj_per_bit * 1e-12,
         )
 
     def latency_percentile(self, q: float) -> float:

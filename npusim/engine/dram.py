@@ -100,6 +100,7 @@ class CycleDram:
             "energy_j": e.total_j, "energy_activate_j": e.activate_j,
             "energy_read_j": e.read_j, "energy_write_j": e.write_j,
             "energy_refresh_j": e.refresh_j, "energy_background_j": e.background_j,
+            "energy_interface_j": e.interface_j, "energy_phy_j": e.phy_j,
             "row_hits": float(n[K.N_HIT]), "row_misses": float(n[K.N_MISS]),
             "read_latency_sum_s": lat_sum, "reads": reads,
             "busy_s": moving + bank + refresh, "bank_stall_s": bank, "refresh_stall_s": refresh,

@@ -261,7 +261,7 @@ def _run_compiled(chip: Chip, program: TileProgram, memory: BandwidthDram | Idea
               np.zeros((n_cores, 8)))
     memory.set_array_state(state, busy)
     memory.finish(float(times[-1, 1]))
-    epb = memory.energy_per_byte
+    epb = memory.energy_parts  # J per byte by part (core, interface, phy)
     out = []
     rows = core_stats.tolist()
     spans = times.tolist()

@@ -9,15 +9,19 @@ per-layer differences. Keys every model reports:
 
     read_bytes, write_bytes, energy_j
 
-and a detailed model may add (all cumulative): ``energy_activate_j``, ``energy_read_j``,
-``energy_write_j``, ``energy_refresh_j``, ``energy_background_j``, ``row_hits``,
-``row_misses``, ``read_latency_sum_s``, ``reads``.
+and the parts of ``energy_j``: ``energy_core_j`` (the DRAM device), ``energy_interface_j``
+(the bus or TSVs/interposer and its drivers) and ``energy_phy_j`` (the NPU-side controller
+and PHY); the ``energy_*_j`` parts add up to ``energy_j``. A detailed model reports the core
+by command instead of ``energy_core_j``: ``energy_activate_j``, ``energy_read_j``,
+``energy_write_j``, ``energy_refresh_j``, ``energy_background_j``, and may add (all
+cumulative) ``row_hits``, ``row_misses``, ``read_latency_sum_s``, ``reads``.
 
 ``finish(t)`` closes the run at time ``t`` (a model adds refresh and background energy).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -40,10 +44,25 @@ class MemoryModel(Protocol):
     def finish(self, t: float) -> None: ...
 
 
-def traffic_counters(read: float, write: float, energy_per_byte: float) -> dict[str, float]:
-    """The counters of a model that only counts bytes: reads, writes, energy."""
-    return {"read_bytes": read, "write_bytes": write,
-            "energy_j": (read + write) * energy_per_byte}
+def traffic_counters(read: float, write: float,
+                     energy_per_byte: float | Mapping[str, float]) -> dict[str, float]:
+    """The counters of a model that only counts bytes: reads, writes, energy; given per-byte
+    energies by part (``{"core": …, "interface": …, "phy": …}``), each part too."""
+    moved = read + write
+    out = {"read_bytes": read, "write_bytes": write}
+    if isinstance(energy_per_byte, Mapping):
+        out["energy_j"] = moved * sum(energy_per_byte.values())
+        out.update({f"energy_{k}_j": moved * v for k, v in energy_per_byte.items()})
+    else:
+        out["energy_j"] = moved * energy_per_byte
+    return out
+
+
+def _per_byte(parts_pj_per_bit: Mapping[str, float] | float) -> dict[str, float]:
+    """Joules per byte by part from pJ per bit (a bare number is all ``core``)."""
+    if not isinstance(parts_pj_per_bit, Mapping):
+        parts_pj_per_bit = {"core": parts_pj_per_bit, "interface": 0.0, "phy": 0.0}
+    return {k: v * 8e-12 for k, v in parts_pj_per_bit.items()}
 
 
 class BandwidthDram:
@@ -56,12 +75,14 @@ class BandwidthDram:
     """
 
     def __init__(self, channels: int, channel_bandwidth: float, latency_s: float,
-                 pj_per_bit: float, interleave_bytes: int = 256, record: bool = False) -> None:
+                 pj_per_bit: float | Mapping[str, float], interleave_bytes: int = 256,
+                 record: bool = False) -> None:
         self.channels = channels
         self.channel_bandwidth = channel_bandwidth
         self.peak_bandwidth = channels * channel_bandwidth
         self.latency_s = latency_s
-        self.energy_per_byte = pj_per_bit * 8e-12
+        self.energy_parts = _per_byte(pj_per_bit)  # J per byte: core, interface, phy
+        self.energy_per_byte = sum(self.energy_parts.values())
         self.interleave = interleave_bytes
         self._floor = 0.0  # every channel is busy until then
         self._busy: dict[int, float] = {}  # channels busy past the floor
@@ -73,7 +94,7 @@ class BandwidthDram:
     def from_chip(cls, chip: Chip, record: bool = False) -> BandwidthDram:
         d = chip.dram
         return cls(d.n_channels, d.peak_bandwidth / d.n_channels, d.idle_latency_s,
-                   d.energy_pj_per_bit, record=record)
+                   d.energy_parts_pj_per_bit, record=record)
 
     def _shares(self, nbytes: int, addr: int) -> list[float]:
         """Bytes each channel carries: chunks dealt round-robin from ``addr``'s channel."""
@@ -121,7 +142,7 @@ class BandwidthDram:
         return end + self.latency_s
 
     def counters(self) -> dict[str, float]:
-        return traffic_counters(self._read, self._write, self.energy_per_byte)
+        return traffic_counters(self._read, self._write, self.energy_parts)
 
     def finish(self, t: float) -> None:
         return None
@@ -144,8 +165,9 @@ class IdealMemory:
 
     peak_bandwidth = float("inf")
 
-    def __init__(self, pj_per_bit: float = 0.0) -> None:
-        self.energy_per_byte = pj_per_bit * 8e-12
+    def __init__(self, pj_per_bit: float | Mapping[str, float] = 0.0) -> None:
+        self.energy_parts = _per_byte(pj_per_bit)
+        self.energy_per_byte = sum(self.energy_parts.values())
         self._read = 0.0
         self._write = 0.0
 
@@ -157,7 +179,7 @@ class IdealMemory:
         return t
 
     def counters(self) -> dict[str, float]:
-        return traffic_counters(self._read, self._write, self.energy_per_byte)
+        return traffic_counters(self._read, self._write, self.energy_parts)
 
     def finish(self, t: float) -> None:
         return None
@@ -172,7 +194,7 @@ class IdealMemory:
 def make_memory(chip: Chip, model: str = "bandwidth") -> MemoryModel:
     """The memory model named ``model`` for ``chip``: ``bandwidth`` or ``ideal``."""
     if model == "ideal":
-        return IdealMemory(chip.dram.energy_pj_per_bit)
+        return IdealMemory(chip.dram.energy_parts_pj_per_bit)
     if model == "bandwidth":
         return BandwidthDram.from_chip(chip)
     if model == "cycle":

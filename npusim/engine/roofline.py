@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from npusim.compiler.program import COL, LayerProgram, TileProgram
 from npusim.engine.events import CoreStats, LayerStats
+from npusim.engine.memory import traffic_counters
 from npusim.kernels.systolic import DATAFLOWS
 from npusim.spec.arch import Chip
 
@@ -94,13 +95,14 @@ def roofline_stats(chip: Chip, program: TileProgram, ideal_memory: bool = False
                    ) -> tuple[list[LayerStats], list[RooflineTimes], dict[str, float]]:
     """Per-layer stats as the event model would report them, the bounds, and DRAM totals.
 
-    DRAM energy is bytes x the standard's pJ/bit, as the bandwidth memory model counts it.
+    DRAM energy is bytes x the standard's pJ/bit by part (core, interface, controller/PHY),
+    as the bandwidth memory model counts it.
     """
-    per_byte = chip.dram.energy_pj_per_bit * 8e-12
+    parts = {k: v * 8e-12 for k, v in chip.dram.energy_parts_pj_per_bit.items()}
     stats: list[LayerStats] = []
     times: list[RooflineTimes] = []
     now = 0.0
-    totals = {"read_bytes": 0.0, "write_bytes": 0.0, "energy_j": 0.0}
+    totals = traffic_counters(0.0, 0.0, parts)
     for lp in program.layers:
         rt = layer_times(chip, lp, ideal_memory)
         latency = rt.latency_s
@@ -110,9 +112,9 @@ def roofline_stats(chip: Chip, program: TileProgram, ideal_memory: bool = False
                            dma_wait_s=latency - busy, end_s=now + latency)
                  for _ in range(chip.n_cores)]
         rd, wr = lp.total("dram_read_bytes"), lp.total("dram_write_bytes")
-        mem = {"read_bytes": rd, "write_bytes": wr, "energy_j": (rd + wr) * per_byte}
+        mem = traffic_counters(rd, wr, parts)
         for key, value in mem.items():
-            totals[key] += value
+            totals[key] = totals.get(key, 0.0) + value
         stats.append(LayerStats(lp.index, now, now + latency, cores, mem))
         times.append(rt)
         now += latency

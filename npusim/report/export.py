@@ -119,8 +119,8 @@ def format_weights(summary: Mapping[str, Any]) -> str | None:
 
 
 _ENERGY_PARTS = (("MAC", "energy_mac_j"), ("SRAM", "energy_sram_j"), ("DRAM", "energy_dram_j"),
-                 ("NoC", "energy_noc_j"), ("vector", "energy_vector_j"),
-                 ("static", "energy_static_j"))
+                 ("NoC", "energy_noc_j"), ("wire", "energy_wire_j"), ("vector", "energy_vector_j"),
+                 ("static", "energy_static_j"), ("host link", "energy_host_j"))
 
 
 def format_summary(result: Result) -> str:

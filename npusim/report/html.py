@@ -73,7 +73,10 @@ def chip_html(chip: Chip) -> str:
          f"@ {d.rate_tps / 1e6:.5g} MT/s"),
         ("DRAM bandwidth", f"{d.peak_bandwidth / 1e9:.4g} GB/s"),
         ("DRAM capacity", _bytes(d.capacity_bytes)),
-        ("DRAM energy", f"{d.energy_pj_per_bit:.3g} pJ/bit"),
+        ("DRAM energy", f"{d.energy_pj_per_bit:.3g} pJ/bit (" + ", ".join(
+            f"{name} {d.energy_parts_pj_per_bit[k]:.3g}" for k, name in
+            (("core", "device core"), ("interface", "interface"),
+             ("phy", "controller + PHY"))) + ")"),
         ("DRAM idle latency", f"{d.idle_latency_s * 1e9:.3g} ns"),
     ]
     if chip.tdp is not None:
@@ -91,6 +94,7 @@ def chip_html(chip: Chip) -> str:
                  if core.accumulator is not None else []),
                ("vector ALU op", _pj(chip.vector_energy("alu"))),
                ("vector special op", _pj(chip.vector_energy("special"))),
+               ("on-chip wire", f"{_pj(chip.wire_energy_per_byte_mm() / 8)}/bit/mm"),
                ("leakage", f"{chip.energy.leakage:g} W")]
     cells = "".join(f"<td style='vertical-align:top'>{t}</td>" for t in (
         _table(rows, "hardware"), _table(peaks, "peaks"), _table(energy, "energy")))

@@ -42,7 +42,8 @@ CAUSE_LABELS: dict[str, str] = {
     "time_sync_s": "core sync", "time_host_s": "host path",
 }
 _ENERGY_COLUMNS = {"energy_mac_j": "MAC", "energy_sram_j": "SRAM", "energy_dram_j": "DRAM",
-                   "energy_noc_j": "NoC", "energy_vector_j": "vector", "energy_static_j": "static"}
+                   "energy_noc_j": "NoC", "energy_wire_j": "wire", "energy_vector_j": "vector",
+                   "energy_static_j": "static", "energy_host_j": "host link"}
 _BOUND_COLOURS = {"compute": "tab:blue", "memory": "tab:red", "vector": "tab:green"}
 _FORMATS = ("png", "svg", "pdf")
 
@@ -121,8 +122,9 @@ def energy_breakdown(data: Result | pd.DataFrame, path: str | os.PathLike[str] |
                      *, title: str | None = None) -> Figure:
     """Energy per layer stacked by component (left) and the total by component (right)."""
     df = _frame(data)
-    # A table saved before the NoC term existed has no energy_noc_j.
-    cols = [c for c in _ENERGY_COLUMNS if c != "energy_noc_j" or c in df.columns]
+    # A table saved before the NoC, wire or host terms existed lacks their columns.
+    cols = [c for c in _ENERGY_COLUMNS
+            if c not in ("energy_noc_j", "energy_wire_j", "energy_host_j") or c in df.columns]
     _need(df, ["layer", *cols], "the energy plot")
     fig = Figure(figsize=(max(7.0, min(0.16 * len(df) + 4, 26.0)), 4.5), layout="constrained")
     gs = fig.add_gridspec(1, 2, width_ratios=(6, 1))

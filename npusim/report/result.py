@@ -35,8 +35,8 @@ LAYER_COLUMNS: tuple[str, ...] = (
     "vector_cycles", "cycles", "stall_cycles", "latency_s", "bound", "limit", "utilization",
     "dram_read_bytes", "dram_write_bytes", "dram_dup_bytes", "noc_bytes", "sram_read_bytes",
     "sram_write_bytes", "acc_read_bytes", "acc_write_bytes", "energy_j", "energy_mac_j",
-    "energy_sram_j", "energy_dram_j", "energy_noc_j", "energy_vector_j", "energy_static_j",
-    "n_tiles", "mapping",
+    "energy_sram_j", "energy_dram_j", "energy_noc_j", "energy_wire_j", "energy_vector_j",
+    "energy_static_j", "energy_host_j", "n_tiles", "mapping",
 )
 
 #: Latency by cause; per layer they add up to ``latency_s`` (averaged over cores).
@@ -125,6 +125,8 @@ class Result:
             "energy_sram_j": float(df["energy_sram_j"].sum()),
             "energy_dram_j": float(df["energy_dram_j"].sum()) + dram_extra,
             "energy_noc_j": float(df["energy_noc_j"].sum()),
+            "energy_wire_j": float(df["energy_wire_j"].sum()) if "energy_wire_j" in df else 0.0,
+            "energy_host_j": float(df["energy_host_j"].sum()) if "energy_host_j" in df else 0.0,
             "energy_vector_j": float(df["energy_vector_j"].sum()),
             "energy_static_j": float(df["energy_static_j"].sum()),
             "dram_read_bytes": float(df["dram_read_bytes"].sum()),

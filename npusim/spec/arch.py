@@ -257,14 +257,17 @@ class Dram(_Spec):
         default=None, description="peak bandwidth over all channels, a published figure "
         "replacing channels x width x rate")
     pj_per_bit: Float | None = Field(default=None, gt=0, description="access energy in pJ "
-                                     "per bit moved (unset: the standard's)")
+                                     "per bit moved, device core + interface + NPU-side "
+                                     "controller/PHY; the interface share makes it up "
+                                     "(unset: the standard's)")
     latency_ns: Float | None = Field(default=None, ge=0, description="idle read latency "
                                      "in ns (unset: the standard's)")
     overrides: dict[str, Int | Float] = Field(
         default_factory=dict, description="catalog fields replaced for this chip: timings "
         "in DRAM clock cycles (rcd, rp, cl, faw, refi, rfc …), organisation (bank_groups, "
-        "banks_per_group, row_bytes, ranks) and command energies (act_pre_nj, "
-        "read_pj_per_bit, refresh_nj, background_mw …)")
+        "banks_per_group, row_bytes, ranks), command energies (act_pre_nj, "
+        "read_pj_per_bit, refresh_nj, background_mw …) and per-bit energies "
+        "(io_pj_per_bit: interface, phy_pj_per_bit: controller + PHY)")
     # The cycle-approximate model's controller and address mapping (``--memory cycle``).
     mapping: str = Field(default="row:rank:bank:column:bankgroup:channel",
                          description="address mapping of the cycle model (--memory cycle), "
@@ -341,7 +344,23 @@ class Dram(_Spec):
 
     @property
     def energy_pj_per_bit(self) -> float:
+        """The headline: device core + interface + NPU-side controller/PHY, pJ per bit."""
         return self.pj_per_bit or self.catalog.pj_per_bit
+
+    @property
+    def energy_parts_pj_per_bit(self) -> dict[str, float]:
+        """The headline split into ``core``, ``interface`` and ``phy`` (controller + PHY),
+        pJ per bit, adding up to :attr:`energy_pj_per_bit`. A chip's ``pj_per_bit`` keeps the
+        catalog's core and controller/PHY and moves the interface share to make it up; a
+        headline below core + PHY takes the PHY, then the core, down to fit."""
+        std = self.catalog
+        core, phy = std.core_pj_per_bit, std.phy_pj_per_bit
+        if self.pj_per_bit is None:
+            return {"core": core, "interface": std.interface_pj_per_bit, "phy": phy}
+        total = self.pj_per_bit
+        core = min(core, total)
+        phy = min(phy, total - core)
+        return {"core": core, "interface": total - core - phy, "phy": phy}
 
     @property
     def idle_latency_s(self) -> float:
@@ -389,6 +408,19 @@ class EnergyTable(_Spec):
         default=None, description="one vector special op (default: 4 ALU ops)")
     leakage: Watts = Field(default=0.0, description="static power of the whole chip, "
                            "charged for the run's latency")
+    wire_pj_per_bit_mm: Float | None = Field(
+        default=None, ge=0, description="on-chip wire energy in pJ per bit per mm, charged "
+        "for bytes between the DRAM PHYs and the cores and between a core's scratchpad and "
+        "its arrays over the floorplan's distances (npusim/area.py; default 0.1, not scaled "
+        "by process_nm)")
+
+
+# A host link's energy per bit when its file names no kind: the link catalog's PCIe class
+# figure, 5 pJ/bit for both ends (npusim/spec/link_catalog.py, an assumption of the class).
+# Anchor: a PCIe Gen4 PHY transmitter alone takes 1.93 pJ/bit (Bae et al., "A 1.93-pJ/Bit PCI
+# Express Gen4 PHY Transmitter with On-Chip Supply Regulators in 28 nm CMOS", Electronics
+# 10(1) 68, 2021); a receiver of the like at the other end and the link layer make ~4-5.
+HOST_ENERGY_PER_BIT = LINK_KINDS["pcie5_x16"][2]
 
 
 class Host(_Spec):
@@ -396,8 +428,8 @@ class Host(_Spec):
     and the result downloaded over after the last (see :mod:`npusim.engine.host`).
 
     ``kind`` names a link of :data:`~npusim.spec.link_catalog.LINK_KINDS` (``pcie5_x16``,
-    ``pcie4_x8`` …), which fills ``bandwidth`` (payload per direction) and ``latency`` (per
-    transfer) when the file leaves them out.
+    ``pcie4_x8`` …), which fills ``bandwidth`` (payload per direction), ``latency`` (per
+    transfer) and ``energy_per_bit`` when the file leaves them out.
     """
 
     kind: str = Field(default="link", description="a link kind (pcie3_x16, pcie4_x8, "
@@ -407,6 +439,10 @@ class Host(_Spec):
     bandwidth: BytesPerSecond = Field(description="payload bandwidth per direction")
     latency: Seconds = Field(default=0.0, description="time per transfer (driver and DMA "
                              "start-up)")
+    energy_per_bit: Joules = Field(
+        default=HOST_ENERGY_PER_BIT, le=1e-9, description="energy per payload bit moved "
+        "over the link, both ends, at most 1 nJ (a bare number is joules: write 5 pJ; "
+        "unset: the kind's, else 5 pJ, the link catalog's PCIe figure)")
 
     @model_validator(mode="before")
     @classmethod
@@ -416,8 +452,8 @@ class Host(_Spec):
         if data["kind"] not in LINK_KINDS:
             raise ValueError(f"unknown host link kind {data['kind']!r} (known: "
                              f"{', '.join(sorted(LINK_KINDS))})")
-        bw, lat, _ = LINK_KINDS[data["kind"]]
-        return {"bandwidth": bw, "latency": lat, **data}
+        bw, lat, epb = LINK_KINDS[data["kind"]]
+        return {"bandwidth": bw, "latency": lat, "energy_per_bit": epb, **data}
 
 
 class Overheads(_Spec):
@@ -572,6 +608,11 @@ class Chip(_Spec):
 
     def dram_energy_per_byte(self) -> float:
         return self.dram.energy_pj_per_bit * 8e-12
+
+    def wire_energy_per_byte_mm(self) -> float:
+        """Joules per byte per mm of on-chip wire (see NOC_PJ_PER_BIT_MM)."""
+        pj = self.energy.wire_pj_per_bit_mm
+        return (NOC_PJ_PER_BIT_MM if pj is None else pj) * 8e-12
 
     @property
     def multicast(self) -> bool:

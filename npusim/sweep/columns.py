@@ -17,6 +17,7 @@ SUMMARY_METRICS: dict[str, str] = {
     "effective_tops": "effective_tops", "energy_j": "energy_j",
     "energy_mac_j": "energy_mac_j", "energy_sram_j": "energy_sram_j",
     "energy_dram_j": "energy_dram_j", "energy_noc_j": "energy_noc_j",
+    "energy_wire_j": "energy_wire_j", "energy_host_j": "energy_host_j",
     "energy_vector_j": "energy_vector_j",
     "energy_static_j": "energy_static_j", "average_power_w": "average_power_w",
     "tops_per_w": "tops_per_w", "inferences_per_j": "inferences_per_j",
@@ -34,7 +35,7 @@ LAYER_COLUMNS: tuple[str, ...] = (
     "time_sram_stall_s", "time_vector_s", "time_dma_exposed_s",
     "time_dram_bank_s", "time_dram_refresh_s", "time_dram_turnaround_s",
     "time_noc_s", "time_sync_s", "energy_mac_j", "energy_sram_j", "energy_dram_j",
-    "energy_noc_j", "energy_vector_j", "energy_static_j")
+    "energy_noc_j", "energy_wire_j", "energy_vector_j", "energy_static_j", "energy_host_j")
 
 METRIC_COLUMNS: tuple[str, ...] = (
     *SUMMARY_METRICS.values(), "dram_bytes", "peak_tops", "area_mm2", "area_array_mm2",

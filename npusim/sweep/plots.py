@@ -42,7 +42,9 @@ _TIME_PARTS = (("time_mac_s", "MACs"), ("time_fill_drain_s", "fill/drain"),
                ("time_dram_refresh_s", "DRAM refresh"),
                ("time_dram_turnaround_s", "DRAM turnaround"), ("time_sync_s", "core sync"))
 _ENERGY_PARTS = (("energy_mac_j", "MAC"), ("energy_sram_j", "SRAM"), ("energy_dram_j", "DRAM"),
-                 ("energy_vector_j", "vector"), ("energy_static_j", "static"))
+                 ("energy_noc_j", "NoC"), ("energy_wire_j", "wire"),
+                 ("energy_vector_j", "vector"), ("energy_static_j", "static"),
+                 ("energy_host_j", "host link"))
 
 
 def axis_columns(df: pd.DataFrame) -> list[str]:
