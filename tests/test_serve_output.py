@@ -68,6 +68,15 @@ def test_header_and_wording(tiny: str, capsys: pytest.CaptureFixture[str]) -> No
     assert "queue time" in out and "queue length max" in out
 
 
+def test_rates_sweep_header_says_what_ran(tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "lpddr_llm", tiny, "--requests", "20", "--rates", "2,4",
+                 "--output", "fixed:2", "--weights", "int4", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "(1 chip): weights int4, activations int8, KV int8" in lines[0]
+    assert "prompt tokens fixed:512, output tokens fixed:2" in lines[0]
+    assert "20 requests at each offered rate" in lines[1] and "no SLO given" in lines[1]
+
+
 def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
@@ -182,5 +191,5 @@ def test_system_price_is_shared_over_its_chips() -> None:
     priced = system.model_copy(update={"price": Price(usd=40000.0, basis="list",
                                                       source="a catalogue")})
     each, source = chip_price(priced)
-    assert each == pytest.approx(40000.0 / system.count) and "a catalogue" in source
+    assert each == pytest.approx(40000.0 / system.count) and "list price" in source
     assert math.isclose(each * system.count, 40000.0)

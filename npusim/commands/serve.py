@@ -212,6 +212,12 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s", "tokens_per_s",
             "slo_attainment", "energy_per_token_j", "usd_per_mtoken", "meets_slo"]
+    print(_header({"served": sw.backend.name, "chips": sw.backend.chips}, args))
+    slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("ttft", sw.slo.ttft_s),
+                                                          ("tpot", sw.slo.tpot_s))
+                    if math.isfinite(v)) or "no SLO given: every rate meets it"
+    print(f"  {args.n} requests at each offered rate (column rate, requests/s; "
+          f"{args.arrivals}); SLO {slo}\n")
     print(t[[c for c in cols if c in t.columns and t[c].notna().any()]].to_string(index=False))
     if math.isnan(sw.knee_rate):
         print(f"\nknee: below {min(rates):g} requests/s (the lowest rate misses the SLO)")

@@ -198,7 +198,7 @@ def chip_price(target: Chip | System) -> tuple[float | None, str]:
         p = owner.price
         if p is not None:
             each = f", 1/{share} of the system's ${p.usd:,.0f}" if share > 1 else ""
-            return p.usd / share, f"{owner.name} {p.basis} price{each}: {p.source}"
+            return p.usd / share, f"the {p.basis} price of {owner.name}{each}"
     return None, ""
 
 
