@@ -487,9 +487,9 @@ from npusim.serving import load_sweep"""),
     ("md", """\
 The same 1,000 requests (prompts ~512 tokens, outputs ~128, lognormal) at each rate, on the
 LPDDR5X chip and on its HBM3 twin (same compute, same 32 GiB), weights INT4, KV cache INT8.
-SLO: first token within 1 s, then at most 100 ms per token. (With a few hundred requests
-the knee comes out 10-15 % high and moves with the seed; a thousand keep it steady. The
-two sweeps take about a minute.)"""),
+SLO: first token within 1 s, then at most 100 ms per token. (With 200 requests per rate the
+knee came out 10-20 % higher than with 1,000 and moved more with the seed; with 1,000 it
+stays within about ±7 % across seeds. The two sweeps take about a minute.)"""),
     ("code", """\
 kw = dict(n=1000, seed=0, prompt="lognormal:512,0.3", output="lognormal:128,0.5",
           slo="ttft=1s,tpot=100ms", weights="int4", max_batch=32, refine=2,

@@ -192,9 +192,10 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
 def chip_price(target: Chip | System) -> tuple[float | None, str]:
     """The price of one chip of ``target`` and where it comes from: a system's ``price:``
     shared over its chips, else its chip's ``price:``; (None, "") when neither has one."""
-    chip = target.chip_spec if isinstance(target, System) else target
-    for owner, share in ((target, target.count), (chip, 1)) if isinstance(
-            target, System) else ((chip, 1),):
+    owners: list[tuple[Chip | System, int]] = (
+        [(target, target.count), (target.chip_spec, 1)] if isinstance(target, System)
+        else [(target, 1)])
+    for owner, share in owners:
         p = owner.price
         if p is not None:
             each = f", 1/{share} of the system's ${p.usd:,.0f}" if share > 1 else ""
