@@ -62,3 +62,10 @@ def test_idle_time_residue_prints_as_zero() -> None:
     text = format_system(res)
     assert "idle 0 s (means)" in text
     assert "e-1" not in text and "e-2" not in text
+
+
+def test_system_run_says_how_many_chips_it_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """dp 8 on the 8-card server uses all 8 chips; --rows 3 shows 3 of them."""
+    assert main(["run", "rngd_8card", "resnet50", "--dp", "8", "--rows", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "(3 of 8 chips shown; --rows sets how many)" in out

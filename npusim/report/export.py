@@ -182,7 +182,8 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     links = result.links.sort_values("busy_s", ascending=False)
     if len(links) and max_rows != 0:
         top = links.head(4)
-        lines.append("busiest links   " + ", ".join(
+        of = f" ({len(top)} of {len(links)})" if len(top) < len(links) else ""
+        lines.append(f"{'busiest links' + of:<15} " + ", ".join(
             f"{r.link} {format_bytes(r.bytes)} ({r.utilization * 100:.1f} %)"
             for r in top.itertuples()))
     causes = ", ".join(f"{c} {format_si(s[cause_column(c)], 's')}" for c in COMM_CAUSES
