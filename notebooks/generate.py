@@ -527,7 +527,7 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), layout="constrained")
 axes[0].plot(st["start_s"], st["decode_batch"], lw=0.6)
 axes[0].set(xlabel="time (s)", ylabel="sequences decoding", title="batch size")
 axes[1].plot(st["start_s"], st["queue_length"], lw=0.6, color="C1")
-axes[1].set(xlabel="time (s)", ylabel="requests waiting", title="queue")
+axes[1].set(xlabel="time (s)", ylabel="requests waiting as a step starts", title="queue")
 axes[2].plot(st["start_s"], 100 * st["kv_occupancy"], lw=0.6, color="C2")
 axes[2].set(xlabel="time (s)", ylabel="% of KV blocks", title="KV cache occupancy");"""),    ("md", """\
 ## Checking what the figures show
