@@ -85,6 +85,7 @@ def test_a_misspelt_layer_key(tmp_path: Path) -> None:
     ("a:\n  b: 1\n c: 2\n", 3, 2, "indentation that matches no level above"),
     ("a: 1\nb 2\nc: 3\n", 3, 1, "a key without ':'"),
     ("a: *x\n", 1, 4, "an alias '*name' with no anchor '&name' before it"),
+    ("a: 1\nb: \x00x\n", 2, 4, "character 0x0000 is not allowed in YAML text"),
 ])
 def test_syntax_errors_are_one_line_at_line_and_column(text: str, line: int, column: int,
                                                        words: str) -> None:

@@ -154,7 +154,13 @@ def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     Refused, each as a SpecError with its line: malformed YAML, python tags, duplicate keys
     (every one), a recursive alias, a document past MAX_YAML_NODES once aliases expand.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        pos = int(exc.position)
+        line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        raise SpecError(Issue("", f"malformed YAML: character {exc.character:#06x} is not "
+                              "allowed in YAML text", line, column), source) from None
     try:
         try:
             node = loader.get_single_node()
