@@ -158,7 +158,8 @@ def _llm_system(args: argparse.Namespace, system: object) -> int:
     print(format_system(res.decode, 0 if not args.layers else None))
     print()
     print(f"{s['model']} on {s['system']}: tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
-          f"batch {s['batch']} per replica ({s['sequences']} sequences), prompt "
+          f"batch {s['batch']} per replica ({s['sequences']} "
+          f"sequence{'' if s['sequences'] == 1 else 's'}), prompt "
           f"{s['prompt']}, gen {s['gen']}, weights {args.weights}, activations "
           f"{args.activations}, KV {args.kv}")
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms   (communication "

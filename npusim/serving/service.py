@@ -37,7 +37,8 @@ from npusim.workloads.llm import (
     warn_past_max_positions,
 )
 
-__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "kv_blocks", "serve", "with_rate"]
+__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "check_prompts", "chip_price",
+           "kv_blocks", "serve", "with_rate"]
 
 FIDELITIES = ("table", "exact")
 _GiB = 2**30
@@ -104,17 +105,22 @@ def kv_blocks(steps: ExactSteps, *, max_batch: int, max_tokens: int, block_token
     return int(blocks)
 
 
+def check_prompts(req: Requests, max_tokens: int, chunked_prefill: bool) -> None:
+    """A prompt longer than a step's tokens cannot start without chunked prefill."""
+    if not chunked_prefill and int(req.prompt.max()) > max_tokens:
+        i = int(req.prompt.argmax())
+        raise WorkloadError(f"request {i}'s prompt of {int(req.prompt[i])} tokens exceeds "
+                            f"max tokens per step {max_tokens}; raise max_tokens or "
+                            "use chunked prefill")
+
+
 def _check_requests(req: Requests, lim: Limits) -> None:
     longest = int((req.prompt + req.output - 1).max())
     if longest > lim.blocks * lim.block_tokens:
         i = int((req.prompt + req.output - 1).argmax())
         raise WorkloadError(f"request {i} needs {longest} tokens of KV cache, more than the "
                             f"{lim.blocks * lim.block_tokens} the cache holds")
-    if not lim.chunked_prefill and int(req.prompt.max()) > lim.max_tokens:
-        i = int(req.prompt.argmax())
-        raise WorkloadError(f"request {i}'s prompt of {int(req.prompt[i])} tokens exceeds "
-                            f"max tokens per step {lim.max_tokens}; raise max_tokens or "
-                            "use chunked prefill")
+    check_prompts(req, lim.max_tokens, lim.chunked_prefill)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,10 @@ class Backend:
     #: host link: seconds and joules to move one token's K/V one way (0: no swapping)
     swap_s_per_token: float = 0.0
     swap_j_per_token: float = 0.0
+    #: the price of one chip it costs (a system's price shared over its chips) and where
+    #: that figure comes from; None: no ``price:`` block
+    chip_price_usd: float | None = None
+    price_source: str = ""
 
 
 def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: int,
@@ -135,7 +145,7 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
             fidelity: str = "table", weights: str = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", attention: str = "fused",
             memory: str = "bandwidth", tp: int = 1, pp: int = 1,
-            host_link: str | None = None) -> Backend:
+            host_link: str | None = None, need_price: bool = False) -> Backend:
     """The step model of ``model`` on ``target`` for requests of up to ``longest`` tokens
     (prompt + output), and the KV blocks left beside weights and activations. Build it
     once to serve several request streams (a load sweep). ``host_link`` (a link kind,
@@ -149,6 +159,10 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
 
         sys_ = resolve_system(str(tgt))
         tgt = sys_ if sys_ is not None else load_arch(tgt)
+    price, source = chip_price(tgt)
+    if need_price and price is None:
+        raise WorkloadError(f"the cost model gives no card_price_usd and {tgt.name} has no "
+                            "price: block; give one of them")
     cfg = load_hf_config(model)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
@@ -160,6 +174,9 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
     warn_past_max_positions(cfg, longest, "the longest prompt + output")
     blocks = kv_blocks(exact, max_batch=max_batch, max_tokens=max_tokens,
                        block_tokens=block_tokens)
+    if longest - 1 > blocks * block_tokens:  # before the step table is built
+        raise WorkloadError(f"the longest request needs {longest - 1} tokens of KV cache, "
+                            f"more than the {blocks * block_tokens} the cache holds")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ContextLengthWarning)
         sm: StepModel = exact if fidelity == "exact" else TableSteps(
@@ -168,7 +185,22 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
     per_token = exact.kv_bytes_per_token()  # per chip; every chip moves its own share
     swap_s = per_token / link[0] if link else 0.0
     swap_j = per_token * 8 * link[1] * exact.chips if link else 0.0
-    return Backend(sm, blocks, exact.chips, f"{cfg.name} on {tgt.name}", swap_s, swap_j)
+    return Backend(sm, blocks, exact.chips, f"{cfg.name} on {tgt.name}", swap_s, swap_j,
+                   price, source)
+
+
+def chip_price(target: Chip | System) -> tuple[float | None, str]:
+    """The price of one chip of ``target`` and where it comes from: a system's ``price:``
+    shared over its chips, else its chip's ``price:``; (None, "") when neither has one."""
+    owners: list[tuple[Chip | System, int]] = (
+        [(target, target.count), (target.chip_spec, 1)] if isinstance(target, System)
+        else [(target, 1)])
+    for owner, share in owners:
+        p = owner.price
+        if p is not None:
+            each = f", 1/{share} of the system's ${p.usd:,.0f}" if share > 1 else ""
+            return p.usd / share, f"the {p.basis} price of {owner.name}{each}"
+    return None, ""
 
 
 def _host_link(target: Chip | System, kind: str | None) -> tuple[float, float] | None:
@@ -214,6 +246,7 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
             n, rate, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
+    check_prompts(requests, max_tokens, chunked_prefill)
     if using is None and step_model is not None:
         using = Backend(step_model, blocks or 1 << 40)
     if using is None:
@@ -223,7 +256,8 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
                         max_batch=max_batch, max_tokens=max_tokens, block_tokens=block_tokens,
                         fidelity=fidelity, weights=weights, kv=kv, activations=activations,
                         accum=accum, attention=attention, memory=memory, tp=tp, pp=pp,
-                        host_link=host_link)
+                        host_link=host_link,
+                        need_price=cost_ is not None and cost_.card_price_usd is None)
     lim = Limits(max_batch, max_tokens, block_tokens, blocks or using.blocks, priority,
                  chunked_prefill, using.swap_s_per_token, using.swap_j_per_token)
     _check_requests(requests, lim)
@@ -236,8 +270,12 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
          "slo_tpot_s": slo_.tpot_s, **summarize(tr, req, steps),
          "simulations": getattr(using.steps, "simulations", 0)}
     if cost_ is not None:
-        hw, power = cost_.usd(using.chips, s["duration_s"], s["energy_j"])
-        s.update({"cost_hardware_usd": hw, "cost_electricity_usd": power,
+        hw, power = cost_.usd(using.chips, s["duration_s"], s["energy_j"], using.chip_price_usd)
+        own = cost_.card_price_usd is not None
+        s.update({"card_price_usd": cost_.card_price_usd if own else using.chip_price_usd,
+                  "price_source": "the cost file's card_price_usd" if own
+                  else using.price_source,
+                  "cost_hardware_usd": hw, "cost_electricity_usd": power,
                   "usd_per_mtoken": (hw + power) / s["output_tokens"] * 1e6})
     return ServeResult(req, steps, s)
 

@@ -30,6 +30,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from npusim import progress
 from npusim.errors import MappingError
 from npusim.simulate import simulate
 from npusim.spec.arch import Chip
@@ -216,14 +217,23 @@ class TableSteps:
     def __post_init__(self) -> None:
         pre_x = grid(self.max_prefill_tokens, math.sqrt(2), lo=min(16, self.max_prefill_tokens))
         self._pre_x = [float(p) for p in pre_x]
-        self._pre = [self.exact.prefill(p) for p in pre_x]
         b = grid(self.max_batch, 2.0)
         n = max(2, self.context_points)
         c = sorted({max(1, round(1 + (self.max_context - 1) * i / (n - 1))) for i in range(n)})
         if len(c) == 1:
             c.append(c[0] + 1)
         self._b, self._c = [float(x) for x in b], [float(x) for x in c]
-        self._dec = [[self.exact.decode(bb, cc) for cc in c] for bb in b]
+        with progress.bar(len(pre_x) + len(b) * len(c), "step table", unit="step") as done:
+            self._pre = []
+            for p in pre_x:
+                self._pre.append(self.exact.prefill(p))
+                done.update(1)
+            self._dec = []
+            for bb in b:
+                self._dec.append([])
+                for cc in c:
+                    self._dec[-1].append(self.exact.decode(bb, cc))
+                    done.update(1)
 
     @property
     def idle_power_w(self) -> float:

@@ -46,6 +46,7 @@ __all__ = [
     "MatVec",
     "Noc",
     "Overheads",
+    "Price",
     "Residual",
     "Sram",
     "Systolic",
@@ -466,6 +467,20 @@ class Overheads(_Spec):
                                  "(a kernel launch and its synchronisation)")
 
 
+class Price(_Spec):
+    """What one unit (a chip or card; a whole system in a system file) costs, with where the
+    figure comes from. ``npusim serve --cost`` charges it when the cost file gives no
+    ``card_price_usd``. Presets carry a price only where a list price is published, or,
+    on the reference chips that stand for no product, an example marked ``assumption``."""
+
+    usd: Float = Field(gt=0, allow_inf_nan=False, description="price in US dollars")
+    basis: Literal["list", "assumption"] = Field(description="list: a published list price "
+                                                 "(cite it in source); assumption: an "
+                                                 "example figure, not a quote")
+    source: str = Field(min_length=1, description="where the list price is published, or "
+                        "what the assumed figure rests on")
+
+
 class Residual(_Spec):
     """One measurement of a calibration beside the calibrated chip's prediction."""
 
@@ -529,6 +544,9 @@ class Chip(_Spec):
     calibration: Calibration | None = Field(default=None, description="set only in a file "
                                             "written by npusim calibrate; presets never "
                                             "have it")
+    price: Price | None = Field(default=None, description="what one chip (or card) costs, "
+                                "with its source; used by serve --cost when the cost file "
+                                "gives no card_price_usd (none: no public price)")
 
     @model_validator(mode="after")
     def _cross_field(self) -> Chip:

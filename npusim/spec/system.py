@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from npusim.errors import Issue, SpecError
-from npusim.spec.arch import Chip, load_arch
+from npusim.spec.arch import Chip, Price, load_arch
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Int
 from npusim.spec.quantities import BytesPerSecond, Joules, Seconds
@@ -115,6 +115,10 @@ class System(_Spec):
     topology: Topology = Field(description="how the links connect the chips")
     host: Link | None = Field(default=None, description="the host link (not modelled for "
                               "transfers in a system run)")
+    price: Price | None = Field(default=None, description="what the whole system costs, "
+                                "with its source; serve --cost charges a plan using k of "
+                                "count chips k/count of it (none: each chip's own price, "
+                                "if it has one)")
     #: the file the system came from (set by the loaders; resolves a relative chip path)
     source: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 

@@ -203,7 +203,8 @@ def _build_layer(kind: str, raw: dict[str, Any], path: str,
     try:
         spec = _MODELS[kind].model_validate(body)
     except ValidationError as exc:
-        return None, issues + issues_from_validation(exc, lines, prefix=path)
+        return None, issues + issues_from_validation(exc, lines, prefix=path,
+                                                     model=_MODELS[kind])
     if issues:
         return None, issues
     given = spec.model_dump(exclude_unset=True)
@@ -236,7 +237,7 @@ def workload_from_data(data: Any, lines: LineMap | None = None,
         top = _File.model_validate(data)
         raw_layers = top.layers
     except ValidationError as exc:
-        issues += issues_from_validation(exc, lines)
+        issues += issues_from_validation(exc, lines, model=_File)
         found = data.get("layers")
         if isinstance(found, list):  # still check the layers when the top level is wrong
             raw_layers = found

@@ -201,7 +201,7 @@ def _resolve_base(base: str | dict[str, Any], root: Path, lines: LineMap,
         try:
             return Chip.model_validate(base).model_dump()
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, lines, prefix="base"))
+            issues.extend(issues_from_validation(exc, lines, prefix="base", model=Chip))
             return None
     from npusim.spec.arch import load_arch
 
@@ -483,7 +483,7 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
     try:
         sf = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, lines), source) from None
+        raise SpecError(issues_from_validation(exc, lines, model=SweepFile), source) from None
     root_dir = Path(root) if root is not None else Path.cwd()
     issues: list[Issue] = []
     inputs: list[str] = [str(Path(source).resolve())] if source else []

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from npusim import progress
 from npusim.errors import MappingError
 from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
@@ -110,11 +111,15 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         check_shards(sys_, from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
                                           context_len=prompt + gen, **kw),
                      activation_floor=pre_act, **plan_kw)
-        prefill = simulate_system(sys_, pre_wl, **plan_kw, **run_kw)
-        results = [simulate_system(sys_, from_hf_config(cfg, "decode", batch=batch,
-                                                        prompt_len=prompt, context_len=x,
-                                                        **kw), **plan_kw, **run_kw)
-                   for x in ctxs]
+        with progress.bar(1 + len(ctxs), "llm", unit="step") as steps_bar:
+            prefill = simulate_system(sys_, pre_wl, **plan_kw, **run_kw)
+            steps_bar.update(1)
+            results = []
+            for x in ctxs:
+                results.append(simulate_system(sys_, from_hf_config(
+                    cfg, "decode", batch=batch, prompt_len=prompt, context_len=x, **kw),
+                    **plan_kw, **run_kw))
+                steps_bar.update(1)
     samples = tuple((x, r.latency_s, float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {sys_.name}")
