@@ -10,7 +10,10 @@ Tensor kinds say where a tensor lives between layers:
 * ``weight`` a constant parameter, read from DRAM (or a resident on-chip copy);
 * ``kv``     the KV cache, in DRAM, read by attention and appended to by K/V projections.
 
-Precisions are named ``int4 int8 fp8 fp16 bf16 fp32``.
+Precisions are named ``int4 int8 fp8 fp8_e4m3 fp8_e5m2 fp16 bf16 fp32 mxfp4 nvfp4``
+(:mod:`npusim.workloads.formats`); the block-scaled ``mxfp4`` and ``nvfp4`` (4.25 and 4.5
+bits per element with their shared scales) are weight formats: only a weight operand may
+take one.
 
 A layer's shape fields have no default (a matmul without ``k`` is a mistake, not a 1): they
 are keyword-only and required. Fields with a natural default keep it: ``batch`` 1, stride and
@@ -22,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar, Literal
+
+from npusim.workloads.formats import BITS, PRECISIONS, is_block
 
 __all__ = [
     "BITS",
@@ -41,8 +46,6 @@ __all__ = [
     "bytes_of",
 ]
 
-BITS: dict[str, int] = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
-PRECISIONS: tuple[str, ...] = tuple(BITS)
 
 TensorKind = Literal["act", "weight", "kv"]
 
@@ -58,15 +61,21 @@ ELEMENTWISE_OPS: dict[str, tuple[str, float]] = {
 
 
 def bytes_of(elements: float, precision: str) -> int:
-    """Bytes taken by ``elements`` values of ``precision`` (int4 packs two per byte)."""
+    """Bytes taken by ``elements`` values of ``precision`` (int4 packs two per byte; a
+    block format counts its shared scales, 4.25 bits per mxfp4 element)."""
     return math.ceil(elements * BITS[precision] / 8)
 
 
-def _check_precision(layer: object, *names: str) -> None:
+def _check_precision(layer: object, *names: str, weight: tuple[str, ...] = ()) -> None:
+    """Known precisions; a block-scaled one only in the fields named by ``weight``."""
     for n in names:
         p = getattr(layer, n)
         if p not in BITS:
             raise ValueError(f"{type(layer).__name__}.{n}: unknown precision {p!r}")
+        if is_block(p) and n not in weight:
+            raise ValueError(f"{type(layer).__name__} {getattr(layer, 'name', '')!r}: {n} "
+                             f"{p} is a block-scaled weight format; only a weight operand "
+                             f"may take it")
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,8 @@ class Conv2d(Layer):
     kind: ClassVar[str] = "conv2d"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",))
         for n in ("batch", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
                   "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
             if getattr(self, n) <= 0:
@@ -196,7 +206,8 @@ class Matmul(Layer):
     kind: ClassVar[str] = "matmul"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",) if self.b_kind == "weight" else ())
         for n in ("batch", "m", "n", "k"):
             if getattr(self, n) <= 0:
                 raise ValueError(f"matmul {self.name!r}: {n} must be positive")
@@ -252,7 +263,8 @@ class ExpertMatmul(Layer):
     kind: ClassVar[str] = "expert_matmul"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",))
         counts = tuple(int(t) for t in self.tokens_per_expert)
         object.__setattr__(self, "tokens_per_expert", counts)
         if not counts or any(t < 0 for t in counts):
