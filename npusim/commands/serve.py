@@ -9,8 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any
 
-from npusim.workloads.ir import PRECISIONS
+from npusim.commands import (
+    add_precision_options,
+    add_routing_option,
+    precision_options,
+    routing_option,
+)
 
 __all__ = ["register"]
 
@@ -44,9 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "a system's host link; none for a chip: preemption recomputes)")
     g.add_argument("--fidelity", choices=("table", "exact"), default="table",
                    help="table: interpolate simulated steps (default); exact: every shape")
-    p.add_argument("--weights", default="int8", choices=PRECISIONS)
-    p.add_argument("--kv", default="int8", choices=PRECISIONS)
-    p.add_argument("--activations", default="int8", choices=PRECISIONS)
+    add_precision_options(p)
+    add_routing_option(p)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
     p.add_argument("--slo", default="", help="e.g. ttft=500ms,tpot=50ms")
@@ -88,15 +93,15 @@ def _serve(args: argparse.Namespace) -> int:
             require("pyarrow")  # before serving, not after
     if args.plot and not args.rates:
         raise ValueError("--plot draws a load sweep: give --rates")
+    model_kw = {**precision_options(args), **routing_option(args)}
     if args.rates:
-        return _sweep(args)
+        return _sweep(args, model_kw)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
                 arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
                 seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
                 block_tokens=args.block_tokens, priority=args.priority,
-                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
-                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
+                tp=args.tp, pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -110,6 +115,8 @@ def _serve(args: argparse.Namespace) -> int:
           f"{s['duration_s']:.1f} s; max batch {s['max_batch']}, {s['max_tokens']} tokens "
           f"per step, {s['priority']} priority{', chunked prefill' if s['chunked_prefill'] else ''}"
           f"; KV cache {s['kv_blocks']} blocks of {s['block_tokens']} tokens")
+    print(f"  weights {s['weights']}, activations {args.activations}, KV {args.kv}"
+          + (f", routing {s['routing']}" if s["routing"] else ""))
     print(f"  {'':8}{'mean':>12}{'p50':>12}{'p90':>12}{'p99':>12}")
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "latency"),
                        ("queue_s", "queue")):
@@ -140,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
     from npusim.errors import WorkloadError
     from npusim.report.export import save_frame
     from npusim.serving import load_sweep
@@ -157,8 +164,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     max_batch=args.max_batch, max_tokens=args.max_tokens,
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                    weights=args.weights, kv=args.kv, activations=args.activations,
-                    tp=args.tp, pp=args.pp, host_link=args.host_link)
+                    **model_kw, tp=args.tp, pp=args.pp, host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)

@@ -20,6 +20,7 @@ from npusim.kernels import tiling
 from npusim.kernels.matvec import MATVEC
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
 from npusim.spec.arch import Chip
+from npusim.workloads.formats import dequant_ops
 from npusim.workloads.ir import BITS, Conv2d, Matmul
 
 __all__ = ["ACC_BYTES", "depthwise_on_vector", "lower_gemm"]
@@ -209,14 +210,15 @@ def lower_gemm(ctx: Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     while len(per_core) < chip.n_cores:
         per_core.append(np.zeros((0, len(TILE_COLUMNS))))
     vec = dict(layer.vector_ops())
-    # Dequantize: each converted operand value costs 2 ALU ops (scale and convert).
+    # Dequantize: each converted operand value costs dequant_ops ALU ops (scale and
+    # convert: 2; a block format's scale decode adds 1 per block).
     dq = 0.0
     if conv:
         if f"{layer.weight_precision}->{prec}" in conv:
-            dq += (g if b_per_batch else 1) * k * n
+            dq += (g if b_per_batch else 1) * k * n * dequant_ops(layer.weight_precision)
         if f"{layer.act_precision}->{prec}" in conv:
-            dq += g * m * k
-        vec["alu"] = vec.get("alu", 0.0) + 2 * dq
+            dq += g * m * k * dequant_ops(layer.act_precision)
+        vec["alu"] = vec.get("alu", 0.0) + dq
     spread_vector(chip, per_core, vec)
     split = "" if how == "none" else f"; {parts} cores split {how}"
     if shared:

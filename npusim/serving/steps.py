@@ -99,10 +99,13 @@ class ExactSteps:
 
     target: Chip | System
     config: ModelConfig
-    precision: dict[str, str]  # weights, activations, kv, accum
+    precision: dict[str, Any]  # weights (a name or a class mapping), activations, kv, accum
     attention: str = "fused"
     memory: str = "bandwidth"
     plan: dict[str, int] = field(default_factory=dict)
+    #: a mixture-of-experts model's routing (None: the builder's default, uniform); a
+    #: decode step's cost depends on its batch through the experts the batch touches
+    routing: str | None = None
     _prefill: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _decode: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict,
                                                                 repr=False)
@@ -137,7 +140,8 @@ class ExactSteps:
                                   context_len=tokens, attention=self.attention, **self._prec())
 
     def _prec(self) -> dict[str, Any]:
-        return {k: self.precision[k] for k in ("weights", "activations", "kv", "accum")}
+        out = {k: self.precision[k] for k in ("weights", "activations", "kv", "accum")}
+        return out if self.routing is None else {**out, "routing": self.routing}
 
     def _run(self, wl: Workload) -> tuple[float, float]:
         if isinstance(self.target, System):

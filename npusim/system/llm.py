@@ -29,6 +29,7 @@ from npusim.workloads.llm import (
     load_hf_config,
     warn_past_max_positions,
 )
+from npusim.workloads.precision import WeightsLike
 
 __all__ = ["SystemLLMResult", "run_llm_system"]
 
@@ -79,13 +80,15 @@ class SystemLLMResult(DecodeFigures):
 
 
 def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int = 512,
-                   gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
+                   gen: int = 128, batch: int = 1, weights: WeightsLike = "int8",
+                   kv: str = "int8",
                    activations: str = "int8", accum: str = "fp32", *, tp: int = 1,
                    pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused") -> SystemLLMResult:
-    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``."""
+                   attention: str = "fused", routing: str | None = None) -> SystemLLMResult:
+    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
+    (``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them)."""
     sys_ = system if isinstance(system, System) else load_system(system)
     cfg = load_hf_config(config)
     if cfg.encoder:
@@ -94,6 +97,8 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
                               attention=attention)
+    if routing is not None:
+        kw["routing"] = routing
     plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
                                   weights_resident=weights_resident)

@@ -123,14 +123,14 @@ def check_precisions(weights: WeightsLike, activations: str | None = None,
                     f"weights: default={dflt} would cover {', '.join(left)}, which cannot "
                     f"take a block-scaled format; name them (e.g. "
                     f"{','.join(f'{c}=bf16' for c in left)})")
-    for name, p in (("activations", activations), ("kv", kv)):
-        if p is None:
+    for name, q in (("activations", activations), ("kv", kv)):
+        if q is None:
             continue
-        if p not in BITS:
-            raise WorkloadError(f"{name}: unknown precision {p!r} (known: {known})")
-        if is_block(p):
+        if q not in BITS:
+            raise WorkloadError(f"{name}: unknown precision {q!r} (known: {known})")
+        if is_block(q):
             what = ("the KV cache is written a token at a time; npusim does not model it "
                     "in blocks" if name == "kv" else "activations are not quantised into "
                     "blocks at run time in npusim")
-            raise WorkloadError(f"{name}: {p} is a block-scaled weight format; {what} "
+            raise WorkloadError(f"{name}: {q} is a block-scaled weight format; {what} "
                                 f"(use fp8, int8 or int4)")
