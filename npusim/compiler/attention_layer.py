@@ -71,7 +71,8 @@ def lower_attention(ctx: Ctx, index: int, layer: Attention, a_res: bool,
     q_dram, o_dram = not a_res, not out_res
     key = ("attention", layer.batch, layer.heads, layer.kv_heads, layer.q_len, layer.kv_len,
            layer.head_dim, layer.causal, layer.act_precision, layer.kv_precision, q_dram,
-           o_dram, mach.capacity, mach.acc_capacity, mach.dram_bpc, mach.lat)
+           o_dram, mach.capacity, mach.acc_capacity, mach.dram_bpc, mach.lat, layer.dv,
+           layer.kv_shared, layer.window, layer.sinks)
     found = ctx.cache.get(key)
     if found is None:
         plan = fused.plan_attention(layer, mach, q_dram, o_dram)
@@ -95,18 +96,18 @@ def lower_attention(ctx: Ctx, index: int, layer: Attention, a_res: bool,
         ctx.cache[tiles_key] = packed
     alu, special = float(packed[-1, 0]), float(packed[-1, 1])
     rows = packed[:-1]
+    kv_width = layer.head_dim + (0 if layer.kv_shared else layer.dv)
     bases = (ctx.alloc(layer.input_bytes()["act"]),
-             ctx.alloc(2 * layer.pairs * layer.kv_len * layer.head_dim
-                       * BITS[layer.kv_precision] / 8),
+             ctx.alloc(layer.pairs * layer.kv_len * kv_width * BITS[layer.kv_precision] / 8),
              ctx.alloc(layer.output_bytes()["act"]))
     ncol = len(TILE_COLUMNS)
     per_core = [fused.place(rows[rows[:, ncol] == c, :ncol],
                             rows[rows[:, ncol] == c, ncol + 1].astype(np.int64), bases)
                 for c in range(chip.n_cores)]
-    # Dequantize (2 ALU ops per converted value): Q once, K and V once per pair.
+    # Dequantize (2 ALU ops per converted value): Q once, the K and V read once per pair.
     dq = 0.0
     if f"{layer.kv_precision}->{prec}" in conv:
-        dq += 2 * layer.pairs * layer.kv_len * layer.head_dim
+        dq += layer.pairs * layer.keys_read() * kv_width
     if f"{layer.act_precision}->{prec}" in conv:
         dq += layer.batch * layer.heads * layer.q_len * layer.head_dim
     if dq:
@@ -123,16 +124,19 @@ def lower_attention(ctx: Ctx, index: int, layer: Attention, a_res: bool,
 def _lower_attention_materialized(ctx: Ctx, index: int, layer: Attention, a_res: bool,
                                   out_res: bool) -> LayerProgram:
     """Eager attention inside one layer: S = Q·K^T, softmax, P·V, one after another on
-    each core, the full q x ctx block (the mask applied to computed scores), scores and
-    probabilities through DRAM."""
+    each core, the full q x keys block (the mask applied to computed scores; under a
+    window the keys any query of the layer sees), scores (softmax precision) and
+    probabilities (activation precision) through DRAM."""
     g, sm = layer.group, layer.softmax_precision
+    keys = layer.keys_read()
     shape = dict(batch=layer.pairs, m=g * layer.q_len, b_kind=layer.kv_kind,
                  act_precision=layer.act_precision, weight_precision=layer.kv_precision)
-    qk = Matmul(f"{layer.name}.qk", k=layer.head_dim, n=layer.kv_len, out_precision=sm,
+    qk = Matmul(f"{layer.name}.qk", k=layer.head_dim, n=keys, out_precision=sm,
                 **shape)  # type: ignore[arg-type]
     soft = Softmax(f"{layer.name}.softmax", rows=layer.batch * layer.heads * layer.q_len,
-                   cols=layer.kv_len, precision=sm)
-    pv = Matmul(f"{layer.name}.pv", k=layer.kv_len, n=layer.head_dim,
+                   cols=keys + (1 if layer.sinks else 0), precision=sm,
+                   out_precision=layer.act_precision)
+    pv = Matmul(f"{layer.name}.pv", k=keys, n=layer.dv,
                 out_precision=layer.act_precision, **shape)  # type: ignore[arg-type]
     parts = [lower_gemm(ctx, index, qk, a_res, False),
              lower_vector(ctx, index, soft, False, False),

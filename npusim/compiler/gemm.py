@@ -159,7 +159,9 @@ def _choose_engine(ctx: Ctx, g: int, m: int, n: int, k: int, rate: float, prec: 
 
 
 def lower_gemm(ctx: Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
-               out_res: bool) -> LayerProgram:
+               out_res: bool, grouped: bool = False) -> LayerProgram:
+    """A conv or matmul layer's program. ``grouped``: a Matmul whose ``batch`` products
+    each have their own weight (routed experts, per-head products), not one shared."""
     chip = ctx.chip
     sa = chip.cores.core.systolic
     prec, conv = compute_precision(chip, layer.act_precision, layer.weight_precision, layer.name)
@@ -170,7 +172,7 @@ def lower_gemm(ctx: Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     else:
         b_kind, out_kind, a_kind = "weight", "act", "act"
     b_per_batch = True
-    if g > 1 and b_kind == "weight" and isinstance(layer, Matmul):
+    if g > 1 and b_kind == "weight" and isinstance(layer, Matmul) and not grouped:
         m, g = m * g, 1  # a shared weight: rows of every batch entry form one taller GEMM
     if g == 1:
         b_per_batch = False

@@ -11,6 +11,8 @@ and dispatches each layer to the module of its family:
   engine, split over the cores by :mod:`npusim.compiler.split`, tiled by the numba search
   in :mod:`npusim.kernels.tiling`; a depthwise conv goes to the array or the vector unit,
   whichever the cost model says is faster;
+* :mod:`npusim.compiler.experts`: routed experts as grouped GEMMs, one per load, reading
+  only the touched experts' weights;
 * :mod:`npusim.compiler.attention_layer`: attention fused (npusim/compiler/attention.py:
   Q·K^T and P·V on the array, softmax on the vector unit, scores on chip) when a query
   block and a K/V block fit the core's SRAM, else materialised;
@@ -26,12 +28,13 @@ from __future__ import annotations
 
 from npusim.compiler.attention_layer import lower_attention
 from npusim.compiler.context import Ctx
+from npusim.compiler.experts import lower_experts
 from npusim.compiler.gemm import depthwise_on_vector, lower_gemm
 from npusim.compiler.precision import compute_precision
 from npusim.compiler.program import TileProgram
 from npusim.compiler.split import SPLIT_TIE, SplitEstimate, choose_split, split_estimates
 from npusim.compiler.vector import lower_vector
-from npusim.compiler.weights import place_weights
+from npusim.compiler.weights import place_weights, weight_bytes
 from npusim.errors import MappingError
 from npusim.spec.arch import Chip, min_tile_sram_bytes
 from npusim.workloads.ir import (
@@ -39,6 +42,7 @@ from npusim.workloads.ir import (
     Conv2d,
     Elementwise,
     Embedding,
+    ExpertMatmul,
     Matmul,
     Norm,
     Pool,
@@ -71,7 +75,7 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
     weights_resident = place_weights(chip, workload, weights_resident).resident
     shared = float(chip.shared_sram.size) if chip.shared_sram else 0.0
     if weights_resident:
-        shared -= sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
+        shared -= weight_bytes(workload)
     onchip = chip.n_cores * sram + max(shared, 0.0)
     dram_bpc = chip.dram.peak_bandwidth / chip.clock / chip.n_cores
     lat = 0.0 if ideal else chip.dram.idle_latency_s * chip.clock
@@ -103,6 +107,8 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
                 lp = lower_vector(ctx, i, layer, a_res, out_res, macs_on_vector=layer.macs())
             else:
                 lp = lower_gemm(ctx, i, layer, a_res, out_res)
+        elif isinstance(layer, ExpertMatmul):
+            lp = lower_experts(ctx, i, layer, a_res, out_res)
         elif isinstance(layer, Attention):
             lp = lower_attention(ctx, i, layer, a_res, out_res)
         elif isinstance(layer, (Elementwise, Softmax, Norm, Pool, Embedding)):
