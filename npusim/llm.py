@@ -292,8 +292,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                                   context_len=x, **kw) for x in ctxs]
         # Capacity: the cache at its largest (prompt + gen tokens), the larger activations.
         full = memory_footprint(cfg, phase="decode", batch=batch, prompt_len=prompt,
-                                context_len=prompt + gen,
-                                weights=weights,  # type: ignore[arg-type]  # a class mapping too
+                                context_len=prompt + gen, weights=weights,
                                 activations=activations, kv=kv, attention=attention)
     act = max(full.activation_bytes, memory_footprint(pre_wl).activation_bytes)
     fp = require_fits(c, Footprint(full.weight_bytes, full.kv_cache_bytes, act))

@@ -103,7 +103,11 @@ def routing_option(args: argparse.Namespace) -> dict[str, Any]:
     text = getattr(args, "routing", None)
     if text is None:
         return {}
+    from npusim.errors import NpusimError
     from npusim.workloads.routing import parse_routing
 
-    parse_routing(text)
+    try:
+        parse_routing(text)
+    except NpusimError as exc:  # "routing: …" → "--routing: …"
+        raise type(exc)(f"--{exc}" if str(exc).startswith("routing") else str(exc)) from None
     return {"routing": text}

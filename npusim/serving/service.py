@@ -29,11 +29,11 @@ from npusim.serving.sim import run
 from npusim.serving.steps import ExactSteps, StepModel, TableSteps
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
-from npusim.workloads.hf_config import weight_bytes
 from npusim.workloads.llm import (
     ConfigLike,
     ContextLengthWarning,
     load_hf_config,
+    model_weight_bytes,
     warn_past_max_positions,
 )
 from npusim.workloads.precision import WeightsLike, check_precisions, describe_weights
@@ -92,7 +92,7 @@ def kv_blocks(steps: ExactSteps, *, max_batch: int, max_tokens: int, block_token
         free, act = min(frees)
         weights = cap - free - act
     else:
-        weights = weight_bytes(steps.config, steps.precision["weights"])
+        weights = model_weight_bytes(steps.config, steps.precision["weights"])
         act = max(_act_bytes(pre), _act_bytes(dec))
         free = cap - weights - act
     blocks = max(free, 0) // (per_token * block_tokens)

@@ -36,7 +36,7 @@ from npusim.spec.arch import Chip
 from npusim.spec.system import System
 from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes
 from npusim.workloads.ir import Workload
-from npusim.workloads.llm import ContextLengthWarning, from_hf_config
+from npusim.workloads.llm import ContextLengthWarning, from_hf_config, model_kv_cache_bytes
 
 __all__ = ["ConstantSteps", "ExactSteps", "StepModel", "TableSteps", "grid"]
 
@@ -173,10 +173,12 @@ class ExactSteps:
         return step_cost(self, prefill_tokens, decode_batch, context_sum)
 
     def kv_bytes_per_token(self) -> int:
-        """KV bytes one token of context holds on the chip that holds the most of it."""
+        """KV bytes one token of context holds on the chip that holds the most of it (in
+        each layer's form: MLA's latent; a sliding-window layer counted in full, an upper
+        bound past its window)."""
         tp, pp = self.plan.get("tp", 1), self.plan.get("pp", 1)
         if tp == 1 and pp == 1:
-            return kv_cache_bytes(self.config, 1, 1, self.precision["kv"])
+            return model_kv_cache_bytes(self.config, 1, 1, self.precision["kv"])
         from dataclasses import replace
 
         from npusim.system.parallel import shard_config
