@@ -43,6 +43,12 @@ def compute_precision(chip: Chip, act: str, weight: str, layer: str = "") -> tup
     want = act if BITS[act] >= BITS[weight] else weight
     if (is_float(act) or is_float(weight)) and not is_float(want):
         want = act if is_float(act) else weight  # int weights under fp activations: the fp type
+    # An 8-bit float or a block format the array lacks converts to 16 bits or more, even
+    # beside narrower activations (fp8 activations, nvfp4 weights: bf16, not fp8).
+    wide = [p for p in (act, weight) if native_key(supported, p) is None
+            and (is_block(p) or (is_float(p) and BITS[p] == 8))]
+    if wide and BITS[want] < 16:
+        want = wide[-1]
     chosen = native_key(supported, want)
     if chosen is None:
         wider = [p for p in supported if _converts_to(want, p)]
