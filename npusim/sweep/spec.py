@@ -25,7 +25,11 @@
 
 An axis is a key path into the chip spec (``cores.count``, ``cores.core.sram.size``,
 ``dram.channels``, ``cores.core.systolic.macs_per_cycle.int4``, ``clock`` …) or
-``workload.<option>`` (``batch`` or a builder option). Its values are validated and
+``workload.<option>`` (``batch`` or a builder option; for an HF config ``workload.weights``
+takes precisions or mappings of tensor class to precision, ``{experts: mxfp4, default:
+bf16}``, kept in the table as ``experts=mxfp4,default=bf16``, and ``workload.routing``
+``uniform``, ``skewed:S`` or a trace file relative to the sweep file; both are checked when
+the file is read). Its values are validated and
 normalised with the chip spec's own field type when the file is read, so ``8 MiB`` becomes
 8388608 in the table and in constraints. An axis is named after the last two parts of its key
 path (``systolic_rows``, ``sram_size``, ``dram_standard``, ``clock``) unless it sets ``name``.
