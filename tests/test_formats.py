@@ -360,3 +360,42 @@ def test_cli_serve_takes_weight_classes_and_routing(capsys: pytest.CaptureFixtur
     s = json.loads(capsys.readouterr().out)
     assert s["weights"] == "experts=int4,default=int8" and s["routing"] == "skewed:1.0"
     assert s["requests"] == 8
+
+
+def test_schema_covers_the_formats() -> None:
+    import json
+
+    from npusim.schema import json_schema
+
+    chip = json_schema("chip")["$defs"]["Systolic"]["properties"]["macs_per_cycle"]
+    assert set(chip["propertyNames"]["enum"]) == set(PRECISIONS)
+    assert "nvfp4" in json.dumps(json_schema("workload"))
+    sweep = json_schema("sweep")
+    assert "workload.weights" in sweep["properties"]["axes"]["description"]
+    assert "routing" in sweep["$defs"]["WorkloadEntry"]["properties"]["options"]["description"]
+
+
+def test_cli_run_routing_trace(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    cfg = Path(__file__).resolve().parent.parent / "workloads/hf/qwen3_30b_a3b.json"
+    # Qwen3-30B-A3B: 48 MoE layers, 128 experts, top-8. Token 0 of every layer picks experts
+    # 0..7; the prefill's 512 tokens wrap around to it: 8 experts of 512 rows each.
+    trace = tmp_path / "trace.csv"
+    trace.write_text("layer,token,expert\n" + "".join(
+        f"{layer},0,{e}\n" for layer in range(48) for e in range(8)))
+    out = tmp_path / "layers.csv"
+    assert main(["run", "lpddr_llm", str(cfg), "--routing", str(trace), "--out", str(out),
+                 "--rows", "0"]) == 0
+    experts = pd.read_csv(out).query("op == 'expert_matmul'")
+    assert len(experts) == 48 * 3
+    assert experts["mapping"].str.startswith("experts 8/128 touched (8 x 512 rows)").all()
+    capsys.readouterr()
+    # One layer short: one line, exit 2.
+    trace.write_text("layer,token,expert\n" + "".join(
+        f"{layer},0,{e}\n" for layer in range(47) for e in range(8)))
+    assert main(["run", "lpddr_llm", str(cfg), "--routing", str(trace)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "47 layer(s)" in err
