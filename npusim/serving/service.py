@@ -163,6 +163,9 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
     if not isinstance(tgt, System) and (tp != 1 or pp != 1):
         raise MappingError("tp and pp need a system (a system YAML or preset), not a chip")
     check_precisions(weights, activations=activations, kv=kv)
+    if isinstance(tgt, System) and not isinstance(weights, str):
+        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
+                            f"class is not yet supported on a system of many chips; give one")
     prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
     exact = ExactSteps(tgt, cfg, prec, attention, memory, plan, routing)
     warn_past_max_positions(cfg, longest, "the longest prompt + output")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from npusim.errors import MappingError
+from npusim.errors import MappingError, WorkloadError
 from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
@@ -29,7 +29,7 @@ from npusim.workloads.llm import (
     load_hf_config,
     warn_past_max_positions,
 )
-from npusim.workloads.precision import WeightsLike
+from npusim.workloads.precision import WeightsLike, describe_weights
 
 __all__ = ["SystemLLMResult", "run_llm_system"]
 
@@ -90,6 +90,9 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
     """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
     (``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them)."""
     sys_ = system if isinstance(system, System) else load_system(system)
+    if not isinstance(weights, str):  # stage footprints count one precision (parallel.py)
+        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
+                            f"class is not yet supported on a system of many chips; give one")
     cfg = load_hf_config(config)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
