@@ -1,33 +1,35 @@
 """Number formats: their width in DRAM, their family, and how a chip that cannot compute one
 converts it.
 
-==========  ======  =========================================================================
-name        bits    what it is
-==========  ======  =========================================================================
-``int4``    4       signed 4-bit integer (two per byte)
-``int8``    8       signed 8-bit integer
-``fp8``     8       an 8-bit float whose encoding is not stated: E4M3 or E5M2. In a workload
-                    it is stored as one byte like either; in a chip's ``macs_per_cycle`` it
-                    means the array computes both encodings at that rate (as the FP8
-                    datapaths with published rates do)
-``fp8_e4m3`` 8      OCP OFP8 E4M3 (4 exponent bits, 3 mantissa bits; max 448): the encoding
-                    FP8 inference weights and activations use
-``fp8_e5m2`` 8      OCP OFP8 E5M2 (5 exponent bits, 2 mantissa bits; max 57344)
-``fp16``    16      IEEE binary16
-``bf16``    16      bfloat16 (8 exponent bits, 7 mantissa bits)
-``fp32``    32      IEEE binary32
-``mxfp4``   4.25    OCP Microscaling MXFP4: blocks of 32 FP4 E2M1 elements (4 bits each)
-                    share one 8-bit E8M0 scale (a power of two): 4 + 8 / 32 = 4.25 bits
-``nvfp4``   4.5     NVIDIA NVFP4: blocks of 16 FP4 E2M1 elements share one FP8 E4M3 scale:
-                    4 + 8 / 16 = 4.5 bits. Its second-level per-tensor FP32 scale (4 bytes
-                    per tensor, not per block) is left out: under 1e-6 of a 4096 x 4096
-                    weight's bytes
-==========  ======  =========================================================================
+============  ======  =======================================================================
+name          bits    what it is
+============  ======  =======================================================================
+``int4``      4       signed 4-bit integer (two per byte)
+``int8``      8       signed 8-bit integer
+``fp8``       8       an 8-bit float whose encoding is not stated: E4M3 or E5M2. In a workload
+                      it is stored as one byte like either; in a chip's ``macs_per_cycle`` it
+                      means the array computes both encodings at that rate (as the FP8
+                      datapaths with published rates do)
+``fp8_e4m3``  8       OCP OFP8 E4M3 (4 exponent bits, 3 mantissa bits; max 448): the encoding
+                      FP8 inference weights and activations use
+``fp8_e5m2``  8       OCP OFP8 E5M2 (5 exponent bits, 2 mantissa bits; max 57344)
+``fp16``      16      IEEE binary16
+``bf16``      16      bfloat16 (8 exponent bits, 7 mantissa bits)
+``fp32``      32      IEEE binary32
+``mxfp4``     4.25    OCP Microscaling MXFP4: blocks of 32 FP4 E2M1 elements (4 bits each)
+                      share one 8-bit E8M0 scale (a power of two): 4 + 8 / 32 = 4.25 bits
+``nvfp4``     4.5     NVIDIA NVFP4: blocks of 16 FP4 E2M1 elements share one FP8 E4M3 scale:
+                      4 + 8 / 16 = 4.5 bits. Its second-level per-tensor FP32 scale (4 bytes
+                      per tensor, not per block) is left out: under 1e-6 of a 4096 x 4096
+                      weight's bytes
+============  ======  =======================================================================
 
 Sources: OCP Microscaling Formats (MX) Specification v1.0 (Open Compute Project, 2023):
 MXFP4 = E2M1 elements, block size 32, E8M0 shared scale; OCP 8-bit Floating Point
 Specification (OFP8) rev 1.0 (2023): E4M3 and E5M2. NVIDIA, "Introducing NVFP4 for Efficient
-and Accurate Low-Precision Inference" (NVIDIA technical blog, 2025) and the TensorRT Model
+and Accurate Low-Precision Inference" (NVIDIA technical blog, 24 June 2025,
+developer.nvidia.com/blog/introducing-nvfp4-for-efficient-and-accurate-low-precision-inference)
+and the TensorRT Model
 Optimizer documentation: NVFP4 = E2M1 elements, 16-element micro-blocks, an E4M3 scale per
 block and an FP32 scale per tensor.
 
