@@ -103,11 +103,11 @@ def routing_option(args: argparse.Namespace) -> dict[str, Any]:
     text = getattr(args, "routing", None)
     if text is None:
         return {}
-    from npusim.errors import NpusimError
+    from npusim.errors import WorkloadError
     from npusim.workloads.routing import parse_routing
 
     try:
         parse_routing(text)
-    except NpusimError as exc:  # "routing: …" → "--routing: …"
-        raise type(exc)(f"--{exc}" if str(exc).startswith("routing") else str(exc)) from None
+    except WorkloadError as exc:  # "routing: …" → "--routing: …"; a trace's own errors
+        raise WorkloadError(f"--{exc}" if str(exc).startswith("routing") else str(exc)) from None
     return {"routing": text}

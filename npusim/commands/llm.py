@@ -88,7 +88,7 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     from npusim.workloads.precision import describe_weights
 
     model_kw = {**precision_options(args), **routing_option(args)}
-    args.weights_text = describe_weights(model_kw["weights"])
+    args.weights_text = describe_weights(model_kw["weights"])  # for the headers
     system = resolve_system(args.arch)
     if system is not None:
         return _llm_system(args, system, model_kw)
