@@ -178,7 +178,7 @@ def test_materialised_attention_keeps_one_size_per_tensor():
     qk, soft, pv = _layer(wl, "l0.qk"), _layer(wl, "l0.softmax"), _layer(wl, "l0.pv")
     assert isinstance(soft, Softmax)
     assert qk.out_precision == soft.precision  # the scores
-    assert soft.out_precision == pv.act_precision  # the probabilities
+    assert soft.probs_precision == pv.act_precision  # the probabilities
     elems = 32 * 32 * 32
     assert qk.output_bytes()["act"] == soft.input_bytes()["act"] == elems * 2
     p_read = pv.batch * pv.m * pv.k * BITS[pv.act_precision] // 8  # P·V's A operand
