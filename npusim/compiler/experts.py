@@ -40,8 +40,9 @@ def lower_experts(ctx: Ctx, index: int, layer: ExpertMatmul, a_res: bool,
     streams = [lp.extra["stream"] for lp in parts if "stream" in lp.extra]
     if streams:
         extra["stream"] = min(streams)
-    extra["experts_touched"] = float(layer.touched)
-    extra["expert_imbalance"] = float(layer.imbalance)
+    if ".experts." in f".{layer.name}":  # routed experts (not MLA's per-head products)
+        extra["experts_touched"] = float(layer.touched)
+        extra["expert_imbalance"] = float(layer.imbalance)
     loads = ", ".join(f"{count} x {rows} rows" for rows, count in layer.groups())
     return LayerProgram(
         index=index, name=layer.name, op=layer.kind, unit=parts[0].unit, tiles=tiles,
