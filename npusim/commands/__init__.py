@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_plan_options", "add_quiet", "add_weights_resident", "plan_options",
+__all__ = ["add_plan_options", "add_precision_options", "add_quiet", "add_routing_option",
+           "add_weights_resident", "plan_options", "precision_options", "routing_option",
            "weights_resident"]
 
 _RESIDENT = {"auto": None, "yes": True, "no": False}
@@ -49,3 +50,64 @@ def plan_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "collective", None) is not None:
         out["algorithm"] = args.collective
     return out
+
+
+_PREC_HELP = ("int4, int8, fp8, fp8_e4m3, fp8_e5m2, fp16, bf16, fp32; weights also take the "
+              "block-scaled mxfp4 and nvfp4")
+
+
+def add_precision_options(parser: argparse.ArgumentParser, kv: bool = True) -> None:
+    """``--weights`` (a precision, or one per tensor class) and, with ``kv``, ``--kv`` and
+    ``--activations``."""
+    parser.add_argument("--weights", default="int8", metavar="PREC|CLASS=PREC,…",
+                        help="weight precision (default int8), or one per tensor class: "
+                        "experts=mxfp4,default=bf16 (classes: attention, mlp, experts, "
+                        "shared_experts, router, embeddings, lm_head, norms). Precisions: "
+                        + _PREC_HELP)
+    if kv:
+        parser.add_argument("--kv", default="int8", metavar="PREC",
+                            help="KV cache precision (default int8)")
+        parser.add_argument("--activations", default="int8", metavar="PREC",
+                            help="activation precision (default int8)")
+
+
+def precision_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``weights`` (a name or a class mapping), ``kv`` and ``activations`` as given, each
+    checked (a one-line :class:`~npusim.errors.WorkloadError` naming the option)."""
+    from npusim.errors import WorkloadError
+    from npusim.workloads.precision import check_precisions, parse_weights
+
+    kv, act = getattr(args, "kv", None), getattr(args, "activations", None)
+    try:
+        weights = parse_weights(args.weights)
+        check_precisions(weights, activations=act, kv=kv)
+    except WorkloadError as exc:  # "weights: …" → "--weights: …"
+        raise WorkloadError(f"--{exc}") from None
+    out: dict[str, Any] = {"weights": weights}
+    if kv is not None:
+        out.update(kv=kv, activations=act)
+    return out
+
+
+def add_routing_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--routing", default=None, metavar="uniform|skewed:S|FILE",
+                        help="how a mixture-of-experts model routes tokens: uniform "
+                        "(default), skewed:S (expert popularity falls as a Zipf law of "
+                        "exponent S) or a routing trace file (see docs/model.md); ignored "
+                        "by a dense model")
+
+
+def routing_option(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"routing": text}`` when ``--routing`` was given, checked; else nothing (the
+    builder's default, uniform)."""
+    text = getattr(args, "routing", None)
+    if text is None:
+        return {}
+    from npusim.errors import WorkloadError
+    from npusim.workloads.routing import parse_routing
+
+    try:
+        parse_routing(text)
+    except WorkloadError as exc:  # "routing: …" → "--routing: …"; a trace's own errors
+        raise WorkloadError(f"--{exc}" if str(exc).startswith("routing") else str(exc)) from None
+    return {"routing": text}

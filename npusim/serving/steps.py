@@ -37,7 +37,7 @@ from npusim.spec.arch import Chip
 from npusim.spec.system import System
 from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes
 from npusim.workloads.ir import Workload
-from npusim.workloads.llm import ContextLengthWarning, from_hf_config
+from npusim.workloads.llm import ContextLengthWarning, from_hf_config, model_kv_cache_bytes
 
 __all__ = ["ConstantSteps", "ExactSteps", "StepModel", "TableSteps", "grid"]
 
@@ -100,10 +100,13 @@ class ExactSteps:
 
     target: Chip | System
     config: ModelConfig
-    precision: dict[str, str]  # weights, activations, kv, accum
+    precision: dict[str, Any]  # weights (a name or a class mapping), activations, kv, accum
     attention: str = "fused"
     memory: str = "bandwidth"
     plan: dict[str, int] = field(default_factory=dict)
+    #: a mixture-of-experts model's routing (None: the builder's default, uniform); a
+    #: decode step's cost depends on its batch through the experts the batch touches
+    routing: str | None = None
     _prefill: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _decode: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict,
                                                                 repr=False)
@@ -138,7 +141,8 @@ class ExactSteps:
                                   context_len=tokens, attention=self.attention, **self._prec())
 
     def _prec(self) -> dict[str, Any]:
-        return {k: self.precision[k] for k in ("weights", "activations", "kv", "accum")}
+        out = {k: self.precision[k] for k in ("weights", "activations", "kv", "accum")}
+        return out if self.routing is None else {**out, "routing": self.routing}
 
     def _run(self, wl: Workload) -> tuple[float, float]:
         if isinstance(self.target, System):
@@ -170,10 +174,12 @@ class ExactSteps:
         return step_cost(self, prefill_tokens, decode_batch, context_sum)
 
     def kv_bytes_per_token(self) -> int:
-        """KV bytes one token of context holds on the chip that holds the most of it."""
+        """KV bytes one token of context holds on the chip that holds the most of it (in
+        each layer's form: MLA's latent; a sliding-window layer counted in full, an upper
+        bound past its window)."""
         tp, pp = self.plan.get("tp", 1), self.plan.get("pp", 1)
         if tp == 1 and pp == 1:
-            return kv_cache_bytes(self.config, 1, 1, self.precision["kv"])
+            return model_kv_cache_bytes(self.config, 1, 1, self.precision["kv"])
         from dataclasses import replace
 
         from npusim.system.parallel import shard_config

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from npusim import progress
-from npusim.errors import MappingError
+from npusim.errors import MappingError, WorkloadError
 from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
@@ -30,6 +30,7 @@ from npusim.workloads.llm import (
     load_hf_config,
     warn_past_max_positions,
 )
+from npusim.workloads.precision import WeightsLike, describe_weights
 
 __all__ = ["SystemLLMResult", "run_llm_system"]
 
@@ -80,14 +81,19 @@ class SystemLLMResult(DecodeFigures):
 
 
 def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int = 512,
-                   gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
+                   gen: int = 128, batch: int = 1, weights: WeightsLike = "int8",
+                   kv: str = "int8",
                    activations: str = "int8", accum: str = "fp32", *, tp: int = 1,
                    pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused") -> SystemLLMResult:
-    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``."""
+                   attention: str = "fused", routing: str | None = None) -> SystemLLMResult:
+    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
+    (``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them)."""
     sys_ = system if isinstance(system, System) else load_system(system)
+    if not isinstance(weights, str):  # stage footprints count one precision (parallel.py)
+        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
+                            f"class is not yet supported on a system of many chips; give one")
     cfg = load_hf_config(config)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
@@ -95,6 +101,8 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
                               attention=attention)
+    if routing is not None:
+        kw["routing"] = routing
     plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
                                   weights_resident=weights_resident)
