@@ -191,3 +191,12 @@ def test_attention_layer_fields_follow_the_config():
     assert [a.window for a in atts] == [128, None, 128, None]
     assert all(a.sinks for a in atts)
     assert np.all([a.keys_read() for a in atts] == np.array([128, 1000, 128, 1000]))
+
+
+def test_rotary_only_where_the_layer_applies_it():
+    # Llama 4's NoPE layers, EXAONE 4's global layers: no rotary work there.
+    cfg = dataclasses.replace(load_hf_config("llama2_7b"), layers=4,
+                              rope_layers=(True, True, True, False))
+    names = {la.name for la in from_hf_config(cfg, "decode", context_len=8).layers}
+    assert {f"l{i}.rotary" for i in range(4)} & names == {"l0.rotary", "l1.rotary",
+                                                           "l2.rotary"}
