@@ -66,7 +66,7 @@ def scripts() -> list[Script]:
     ]
     if (HERE / "bench_llm.py").exists():
         out.append(Script("bench_llm", ("--json",), ("--quick", "--json"), True,
-                          "LLaMA-2 70B/7B decode and 7B prefill"))
+                          "LLaMA-2 70B/7B decode, 7B prefill, Qwen3-30B-A3B decode"))
     if (HERE / "bench_system.py").exists():
         out.append(Script("bench_system", ("--json",), ("--quick", "--json"), True,
                           "LLaMA-2 70B decode step on 8 RNGD cards and a 64-chip TPU v4 slice"))

@@ -9,12 +9,22 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moe_configs import deepseek_v3, gpt_oss_20b, qwen3_30b_a3b, tiny_moe
 
 import npusim
 from npusim.compiler.lower import compile_workload
 from npusim.workloads.hf_config import load_hf_config
-from npusim.workloads.ir import BITS, Attention, ExpertMatmul, Matmul, Norm, Softmax
+from npusim.workloads.ir import (
+    BITS,
+    Attention,
+    ExpertMatmul,
+    Matmul,
+    Norm,
+    Softmax,
+    Workload,
+)
 from npusim.workloads.llm import (
     class_params,
     from_hf_config,
@@ -191,3 +201,35 @@ def test_attention_layer_fields_follow_the_config():
     assert [a.window for a in atts] == [128, None, 128, None]
     assert all(a.sinks for a in atts)
     assert np.all([a.keys_read() for a in atts] == np.array([128, 1000, 128, 1000]))
+
+
+def test_rotary_only_where_the_layer_applies_it():
+    # Llama 4's NoPE layers, EXAONE 4's global layers: no rotary work there.
+    cfg = dataclasses.replace(load_hf_config("llama2_7b"), layers=4,
+                              rope_layers=(True, True, True, False))
+    names = {la.name for la in from_hf_config(cfg, "decode", context_len=8).layers}
+    assert {f"l{i}.rotary" for i in range(4)} & names == {"l0.rotary", "l1.rotary",
+                                                           "l2.rotary"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(q=st.integers(1, 96), extra=st.integers(0, 300), w=st.integers(1, 200),
+       causal=st.booleans(), dv=st.sampled_from([32, 64, 96]), shared=st.booleans(),
+       sinks=st.booleans())
+def test_windowed_fused_attention_computes_at_least_its_scores(q, extra, w, causal, dv,
+                                                               shared, sinks):
+    # Every unmasked score is computed (the tiles' MACs cover the layer's), and a window
+    # never adds work.
+    d = 96 if shared else 64
+    dv = min(dv, d) if shared else dv
+    kv = q + extra
+    shape = dict(batch=2, heads=4, kv_heads=2, q_len=q, kv_len=kv, head_dim=d,
+                 v_head_dim=dv, causal=causal, kv_shared=shared, sinks=sinks)
+    win = Attention("a", window=w, **shape)
+    full = Attention("a", **shape)
+    chip = npusim.load_arch("lpddr_llm")
+    lw = _program(chip, Workload("w", (win,)))["a"]
+    lf = _program(chip, Workload("f", (full,)))["a"]
+    assert lw.total("macs") >= win.macs()
+    assert lw.total("macs") <= lf.total("macs")
+    assert lw.macs == win.macs() <= full.macs() == lf.macs

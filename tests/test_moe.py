@@ -291,3 +291,21 @@ def test_with_batch_keeps_the_experts():
     for a, b in zip(wl.layers, big.layers, strict=True):
         if isinstance(a, ExpertMatmul):
             assert b.touched == a.touched and b.rows == 3 * a.rows
+
+
+def test_step_bytes_differ_by_exactly_the_experts_two_traces_touch(tmp_path):
+    # The same step under two traces: every layer but the routed experts is the same, so
+    # the whole step's DRAM bytes differ by the difference in touched experts x their bytes.
+    cfg = tiny_moe(experts=16, top_k=2, layers=2)
+    spread = {0: [[0, 1], [2, 3], [4, 5], [6, 7]], 1: [[8, 9], [10, 11], [12, 13], [14, 15]]}
+    packed = {0: [[0, 1], [0, 1], [1, 0], [0, 1]], 1: [[3, 4], [4, 5], [3, 5], [3, 4]]}
+    chip = npusim.load_arch("lpddr_llm")
+    total = {}
+    for name, picks in (("spread", spread), ("packed", packed)):
+        wl = from_hf_config(cfg, "decode", batch=4, context_len=64,
+                            routing=_write_trace(tmp_path / f"{name}.csv", picks))
+        res = npusim.simulate(chip, wl, weights_resident=False)
+        total[name] = float(res.layers["dram_read_bytes"].sum()
+                            + res.layers["dram_write_bytes"].sum())
+    touched = (8 + 8) - (2 + 3)
+    assert total["spread"] - total["packed"] == touched * 3 * cfg.hidden * cfg.expert_intermediate

@@ -404,4 +404,9 @@ def describe(plan: AttentionPlan, layer: Attention) -> str:
     else:
         kv = "K/V re-read per query block"
     mask = "causal, blocks above the diagonal skipped" if layer.causal else "full"
-    return f"fused attention bq{plan.bq} bk{plan.bk}; {mask}; {kv}"
+    form = ""
+    if layer.window is not None:
+        form += f"; window {layer.window} ({layer.keys_read()} keys read)"
+    if layer.kv_shared:
+        form += "; V = the cached K's first columns (latent)"
+    return f"fused attention bq{plan.bq} bk{plan.bk}; {mask}; {kv}{form}"

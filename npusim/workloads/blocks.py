@@ -122,7 +122,8 @@ def _mha(x: BlockCtx, p: str, i: int) -> list[Layer]:
     if c.qk_norm:  # RMSNorm over head_dim, per head
         out += [x.norm(f"{p}q_norm", cols=d, rows=x.tokens * h),
                 x.norm(f"{p}k_norm", cols=d, rows=x.tokens * kvh)]
-    if c.positions == "rotary":
+    if c.positions == "rotary" and (not c.rope_layers or c.rope_layers[i]):
+        # (Llama 4's NoPE layers and EXAONE 4's global layers apply none)
         out.append(x.vec(f"{p}rotary", x.tokens * (h + kvh) * c.rotary_dim, "rotary", 1))
     cached = x.phase == "decode"
     kv_kind: TensorKind = "kv" if (x.fused or cached) else "act"

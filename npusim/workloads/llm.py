@@ -2,13 +2,16 @@
 
 ``from_hf_config(cfg, phase="prefill"|"decode", ...)`` builds a :class:`Workload` of IR
 layers, one transformer block after another, from a config read by
-:mod:`npusim.workloads.hf_config`.
+:mod:`npusim.workloads.hf_config`; each block's attention form (MHA/GQA/MQA, latent
+attention, sliding window, sinks, q/k norms) and FFN (dense, or mixture of experts routed
+by ``routing``) come from :mod:`npusim.workloads.blocks`.
 
 Phases. *Prefill* runs ``batch x prompt_len`` tokens; attention reads K and V just
 computed (``b_kind="act"``). *Decode* runs one new token per sequence against a KV cache of
 ``context_len`` tokens (``b_kind="kv"``, read from DRAM). K/V projections write the cache
-in both phases (``out_kind="kv"``). The LM head runs over every token in prefill (as the HF
-forward does, and as the 2·N·T FLOP rule counts) and over the one new token in decode.
+in both phases (``out_kind="kv"``). The LM head runs, in prefill, over the last position of
+each sequence (``logits="last"``, default: serving engines sample there) or over every
+token (``logits="all"``: the HF forward, the 2·N·T FLOP rule); in decode over the new token.
 Learned positions (OPT) and token types (BERT) are further gathers; biases are folded into
 their Matmuls (counted in :func:`param_count`, not as separate vector work).
 
@@ -22,13 +25,14 @@ it flash-style on chip, scores never in DRAM (npusim/compiler/attention.py).
 ``batch = batch x kv_heads`` and ``m = group x query_tokens`` (the ``group`` query heads
 sharing one KV head stacked as rows of one product against that head's K or V) and a
 Softmax between them, over the full ``q x ctx`` block (the mask is applied to computed
-scores, so nothing is skipped), scores and probabilities as activations. Either way MACs
+scores, so nothing is skipped), scores (softmax precision) and probabilities (activation
+precision, as P·V reads them) as activations, each one size everywhere. Either way MACs
 are the same for MHA, GQA and MQA while the K/V bytes are counted once per KV head, so GQA
 reduces KV traffic by the group factor. A prompt (or context) longer than the config's
 ``max_position_embeddings`` builds, with a :class:`ContextLengthWarning`.
 
 Precision per tensor class: ``weights`` for every parameter (Matmul ``weight_precision``
-when B is a weight), ``activations`` for Matmul inputs and outputs, rotary, activation
+when B is a weight; one name, or one per weight class of :mod:`npusim.workloads.precision`), ``activations`` for Matmul inputs and outputs, rotary, activation
 functions and residual adds, ``kv`` for the cache (K/V projection outputs, and the B
 operand of decode attention). Softmax (and its scores) and norms run at ``activations``
 when that is a 16/32-bit float, else at fp16 (an assumption shared with
