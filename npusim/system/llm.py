@@ -84,8 +84,10 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                    pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused") -> SystemLLMResult:
-    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``."""
+                   attention: str = "fused",
+                   allreduce_precision: str = "accum") -> SystemLLMResult:
+    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``;
+    ``allreduce_precision`` as for :func:`npusim.system.simulate_system`."""
     sys_ = system if isinstance(system, System) else load_system(system)
     cfg = load_hf_config(config)
     if cfg.encoder:
@@ -96,7 +98,8 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                               attention=attention)
     plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
-                                  weights_resident=weights_resident)
+                                  weights_resident=weights_resident,
+                                  allreduce_precision=allreduce_precision)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)
