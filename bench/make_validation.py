@@ -427,6 +427,14 @@ def _silicon_lines(sil: dict[str, Any]) -> list[str]:
         L += [f"| {o['preset']} | {o['workload']} | {o['predicted']:,.0f} ({o['batch']}) | "
               f"{o['value']:,.2f} | {o['predicted'] / o['value']:.2f} | {o['source']} |"
               for o in sil["offline"]]
+    ratios = [r["latency_s"] / p["value"] for r in sil["rows"] for p in r["public"]
+              if p["scenario"] == "single-stream"]
+    ratios += [o["predicted"] / o["value"] for o in sil.get("offline", [])]
+    if ratios:
+        near = sum(1 for x in ratios if 0.8 <= x <= 1.2)
+        L += ["", f"Uncalibrated, **{near} of {len(ratios)}** public figures are within ±20 % "
+              f"(ratios {', '.join(f'{x:.2f}' for x in ratios)}): nothing in a preset is fitted "
+              "to them, and the runtimes' overheads, which no public document gives, are 0."]
     L += ["", "Hold-out: where a chip has public single-stream results on two workloads, one "
           "runtime overhead at a time is fitted to the first (`npusim calibrate`, default "
           "physical bounds: 0 to the measured time) and the second predicted; its signed error "
