@@ -69,3 +69,31 @@ def test_unknown_precision_is_one_line(capsys):
                  "int3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown all-reduce precision 'int3'" in err
+
+
+def test_sweep_axis_parallel_allreduce_precision(tmp_path):
+    # tp 2, one decode token per sequence (batch 1): the two partial-sum all-reduces per
+    # block send 2 (n - 1) / n x hidden x bytes each over the link; quantised (int8) they
+    # save 3 B per element: 2 x LAYERS x (2 (n - 1) / n) x H x 3 / bandwidth.
+    import json
+
+    from npusim.sweep import run_sweep
+    from npusim.sweep.spec import sweep_from_data
+
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    data = {"name": "ar", "system": "rngd_8card",
+            "workloads": [{"hf_config": "tiny.json",
+                           "options": {"phase": "decode", "prompt_len": 16,
+                                       "context_len": 17}}],
+            "parallel": {"tp": 2},
+            "axes": {"parallel.allreduce_precision": ["accum", "activations"]}}
+    df = run_sweep(sweep_from_data(data, root=tmp_path), workers=0, cache_dir=None,
+                   progress=False)
+    assert (df["status"] == "ok").all()
+    comm = dict(zip(df["allreduce_precision"], df["time_comm_s"], strict=True))
+    bw = load_system("rngd_8card").link.bandwidth
+    assert comm["accum"] - comm["activations"] == pytest.approx(
+        2 * LAYERS * (2 * 1 / 2) * H * 3 / bw, rel=1e-9)
+    with pytest.raises(Exception, match="allreduce_precision"):
+        sweep_from_data({**data, "axes": {"parallel.allreduce_precision": ["int3"]}},
+                        root=tmp_path)
