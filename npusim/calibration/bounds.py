@@ -65,13 +65,13 @@ def _time_field(path: str) -> bool:
     return path.endswith("_s") or path == "host.latency"
 
 
-def _nonnegative(chip: Chip, path: str) -> bool:
-    """Whether the chip file refuses a negative value for ``path`` (probed, so every
-    constraint the spec states counts)."""
+def _refuses(chip: Chip, path: str, value: float) -> bool:
+    """Whether the chip file refuses ``value`` for ``path`` (probed, so every constraint
+    the spec states counts)."""
     from npusim.calibration.data import with_fields
 
     try:
-        with_fields(chip, {path: -1.0})
+        with_fields(chip, {path: value})
     except (ValidationError, SpecError, ValueError):
         return True
     return False
@@ -93,7 +93,7 @@ def physical_range(chip: Chip, path: str, value: float,
         peak = LINK_KINDS[chip.host.kind][0]
         return (peak * _MIN_BANDWIDTH_FRACTION, peak,
                 f"at most the {chip.host.kind} payload rate ({peak / 1e9:.4g} GB/s)")
-    low = 0.0 if _nonnegative(chip, path) else -math.inf
+    low = 0.0 if _refuses(chip, path, -1.0) else -math.inf
     if _time_field(path):
         return (max(low, 0.0), shortest_s,
                 "between 0 and the shortest measured time: an overhead is part of what was "
@@ -155,6 +155,9 @@ def fit_ranges(chip: Chip, initial: dict[str, float],
             if lo < 0 <= plo:
                 raise SpecError(Issue(option, f"{name}: lower bound {text.split(':')[0]} is "
                                       f"negative, and {name} cannot be below 0"))
+            if lo <= 0 == plo and _refuses(chip, name, 0.0):
+                raise SpecError(Issue(option, f"{name}: lower bound {text.split(':')[0]} is "
+                                      f"not above 0, and {name} must be"))
             clo, chi = max(lo, plo), min(hi, phi)
             if not clo < chi:
                 raise SpecError(Issue(option, f"{name}: {text} lies outside its physical "

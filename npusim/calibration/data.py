@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
 from npusim.spec.yamlio import read_text
@@ -127,7 +129,13 @@ def with_fields(chip: Chip, values: dict[str, float]) -> Chip:
         for part in parents:
             node = node[part]
         node[last] = value
-    return Chip.model_validate(data)
+    try:
+        return Chip.model_validate(data)
+    except ValidationError as exc:  # one line, not pydantic's block
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise SpecError(Issue(", ".join(values), f"the chip refuses these values "
+                              f"({where}: {err['msg']})")) from None
 
 
 def parse_bounds(items: list[str] | None, initial: dict[str, float],
