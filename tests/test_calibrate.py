@@ -274,3 +274,45 @@ def test_report_shows_a_row_that_cannot_fit_dram_bandwidth():
     rep = res.report.iloc[0]
     assert rep["memory"] == 0 and abs(rep["d_ln_t/d_ln dram.bandwidth"]) < 1e-12
     assert rep[["compute", "memory", "vector", "overhead"]].sum() == pytest.approx(1.0)
+
+
+def test_identifiability_by_hand():
+    import numpy as np
+
+    from npusim.calibration.fit import identifiability
+
+    # J^T J = [[2, 1], [1, 2]], its inverse [[2, -1], [-1, 2]] / 3: correlation -1/2;
+    # sigma^2 = r.r / (3 rows - 2 fields), standard error sigma sqrt(2/3) x the scale.
+    jac = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    r = np.array([0.01, -0.02, 0.02])
+    got = identifiability(jac, r, ["a", "b"], [10.0, 1.0])
+    assert got.rank == 2 and not got.not_identified and not got.unmoved
+    assert got.correlation.loc["a", "b"] == pytest.approx(-0.5)
+    sigma = math.sqrt(float(r @ r) / 1)
+    assert got.stderr["a"] == pytest.approx(sigma * math.sqrt(2 / 3) * 10)
+    assert got.per_percent["b"] == pytest.approx(0.01 * math.sqrt(2 / 3))
+    # Proportional columns: rank 1, both fields not identified, correlation +1.
+    flat = identifiability(np.array([[1.0, 2.0], [3.0, 6.0]]), np.zeros(2), ["a", "b"],
+                           [1.0, 1.0])
+    assert flat.rank == 1 and set(flat.not_identified) == {"a", "b"}
+    assert flat.correlation.loc["a", "b"] == pytest.approx(1.0)
+    # A column of zeros: the field moves nothing.
+    zero = identifiability(np.array([[1.0, 0.0], [2.0, 0.0]]), np.zeros(2), ["a", "b"],
+                           [1.0, 1.0])
+    assert zero.unmoved == ("b",) and zero.not_identified == ("b",) and zero.rank == 1
+
+
+def test_cli_report_shows_what_bounds_each_row(tmp_path, capsys):
+    _wl_file(tmp_path)
+    base = npusim.load_arch("tpu_v1")
+    wls = {("tiny", 1): npusim.workloads.load_workload(tmp_path / "tiny.yaml")}
+    rows = [Measurement("tiny", 1.0, None, 1, 2), Measurement("tiny", 1.0, "b", 1, 3)]
+    t = [float(x) * 1.1 for x in predict(base, rows, wls)]
+    csv = _csv(tmp_path, f"workload,layer,latency_s\ntiny.yaml,,{t[0]!r}\ntiny.yaml,b,{t[1]!r}\n")
+    assert main(["calibrate", "tpu_v1", str(csv), "--fit", "clock", "--report", "-o",
+                 str(tmp_path / "o.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "what bounds each row" in out
+    for col in ("compute_%", "memory_%", "vector_%", "overhead_%", "d_ln_t/d_ln clock"):
+        assert col in out
+    assert "standard error" in out and "Jacobian rank 1 of 1" in out
