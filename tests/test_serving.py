@@ -239,22 +239,20 @@ def test_a_short_prefill_is_simulated_exactly_not_scaled_down(small_table, chip)
         assert table.prefill(p)[0] >= floor
 
 
-def test_refine_isolates_each_stair_of_a_staircase():
-    # cost = 10 + ceil(x / 7): linear interpolation is exact only between points on one
-    # stair or across one unit-wide jump, so the refined grid must hold both sides of
-    # every jump (7k and 7k + 1) that a coarse interval straddles.
+def test_refine_isolates_a_jump_between_two_neighbouring_integers():
+    # cost = 10, or 15 from 38 tokens on: the coarse interval [32, 64] straddles the jump;
+    # bisection where the line misses the midpoint must end with 37 and 38 both in the
+    # grid (so interpolation is exact on either side), and leave the flat intervals alone.
     from npusim.serving.steps import refine
 
     def cost(x: int) -> tuple[float]:
-        return (10.0 + math.ceil(x / 7),)
+        return (15.0 if x >= 38 else 10.0,)
 
     pts = refine([1, 16, 32, 64], cost, 0.001, shortest=0)
-    assert pts == sorted(pts) and pts[0] == 1 and pts[-1] == 64
-    for k in range(1, 10):
-        assert {7 * k, 7 * k + 1} <= set(pts)
+    assert pts == sorted(pts) and {1, 16, 32, 37, 38, 64} <= set(pts)
+    assert not set(pts) & set(range(2, 16)) and not set(pts) & set(range(17, 32))
     # With the default floor an interval no longer than 1/16 of its start stays whole.
-    coarse = refine([320, 340], cost, 0.001)
-    assert coarse == [320, 340]
+    assert refine([320, 340], cost, 0.001) == [320, 340]
 
 
 def test_kv_capacity_is_dram_after_weights_and_activations(chip):
