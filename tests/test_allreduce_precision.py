@@ -97,3 +97,14 @@ def test_sweep_axis_parallel_allreduce_precision(tmp_path):
     with pytest.raises(Exception, match="allreduce_precision"):
         sweep_from_data({**data, "axes": {"parallel.allreduce_precision": ["int3"]}},
                         root=tmp_path)
+
+
+def test_sweep_system_has_an_allreduce_precision_axis():
+    from npusim.system import sweep_system
+
+    wl = from_hf_config(TINY, "decode", batch=1, prompt_len=16, context_len=17)
+    df = sweep_system("rngd_8card", wl, tp=2, allreduce_precision=["accum", "activations"])
+    comm = dict(zip(df["allreduce_precision"], df["time_comm_s"], strict=True))
+    bw = load_system("rngd_8card").link.bandwidth
+    assert comm["accum"] - comm["activations"] == pytest.approx(
+        2 * LAYERS * (2 * 1 / 2) * H * 3 / bw, rel=1e-9)
