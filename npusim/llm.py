@@ -221,7 +221,8 @@ def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
             decode_points: int = ..., weights_resident: bool | None = ...,
             attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemLLMResult: ...
+            micro_batches: int | None = ..., algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> SystemLLMResult: ...
 
 
 @overload
@@ -232,7 +233,8 @@ def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = 
             attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
             micro_batches: int | None = ...,
-            algorithm: str | None = ...) -> LLMResult | SystemLLMResult: ...
+            algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> LLMResult | SystemLLMResult: ...
 
 
 def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 512,
@@ -242,7 +244,8 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
             attention: str = "fused", routing: str | None = None,
             tp: int | None = None, pp: int | None = None,
             dp: int | None = None, micro_batches: int | None = None,
-            algorithm: str | None = None) -> LLMResult | SystemLLMResult:
+            algorithm: str | None = None,
+            allreduce_precision: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
 
     On a system (see the module docstring) the plan keywords go to
@@ -262,7 +265,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     check_precisions(weights, activations=activations, kv=kv)
     route: dict[str, Any] = {} if routing is None else {"routing": routing}
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm)
+                                   algorithm=algorithm, allreduce_precision=allreduce_precision)
     if system is not None:
         from npusim.system.llm import run_llm_system
 

@@ -35,7 +35,7 @@ SWEEP_DOCS: dict[str, dict[str, str]] = {
         "system": "the system of many chips every point changes (a system sweep): a system "
                   "preset or YAML path; its axes are system.*, parallel.* and workload.*",
         "parallel": "a system sweep's plan where no axis sets it (tp, pp, dp, "
-                    "micro_batches, algorithm)",
+                    "micro_batches, algorithm, allreduce_precision)",
         "set": "fixed changes to the base, by key path (cores.core.sram.size: 8 MiB); null "
                "unsets an optional key",
         "workloads": "the workloads every point runs: a built-in name or a file "

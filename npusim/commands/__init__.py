@@ -41,6 +41,10 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
                    help="micro-batches a pipeline step is cut into (default 1)")
     g.add_argument("--collective", choices=("ring", "tree"), default=None,
                    help="all-reduce algorithm (default ring)")
+    g.add_argument("--allreduce-precision", default=None, metavar="PRECISION",
+                   help="precision tensor-parallel partial sums are all-reduced at: accum (the "
+                   "accumulation precision, fp32: 4 B, the default), activations (a quantised "
+                   "all-reduce at the activation precision) or a precision name (fp16, int8 …)")
 
 
 def plan_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,6 +53,10 @@ def plan_options(args: argparse.Namespace) -> dict[str, Any]:
                            if getattr(args, k, None) is not None}
     if getattr(args, "collective", None) is not None:
         out["algorithm"] = args.collective
+    if getattr(args, "allreduce_precision", None) is not None:
+        from npusim.system.simulate import check_allreduce_precision
+
+        out["allreduce_precision"] = check_allreduce_precision(args.allreduce_precision)
     return out
 
 

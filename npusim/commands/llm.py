@@ -93,8 +93,9 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     if system is not None:
         return _llm_system(args, system, model_kw)
     if plan_options(args) or args.trace:
-        raise SpecError("--tp, --pp, --dp, --micro-batches, --collective and --trace need a "
-                        "system (a system YAML or preset: `npusim list`), not a chip")
+        raise SpecError("--tp, --pp, --dp, --micro-batches, --collective, "
+                        "--allreduce-precision and --trace need a system (a system YAML or "
+                        "preset: `npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   **model_kw, memory=args.memory, decode_points=args.decode_points,
@@ -155,6 +156,7 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
                                  pp=dec.plan.pp, dp=dec.plan.dp,
                                  micro_batches=dec.plan.micro_batches,
                                  algorithm=str(dec.meta["algorithm"]), memory=args.memory,
+                                 allreduce_precision=str(dec.meta["allreduce_precision"]),
                                  weights_resident=weights_resident(args), trace=True)
         traced.to_chrome_trace(args.trace)
     if args.layers:

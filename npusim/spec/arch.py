@@ -524,6 +524,12 @@ class Calibration(_Spec):
     initial: dict[str, float] = Field(description="starting value by key path")
     bounds: dict[str, tuple[float, float]] = Field(description="interval each key path was "
                                                    "kept in")
+    standard_error: dict[str, Float] = Field(
+        default_factory=dict, description="standard error of each fitted value, in base "
+        "units, from the residuals and (J^T J)^-1 (left out: no rows to spare, or not "
+        "identified)")
+    warnings: list[str] = Field(default_factory=list, description="what the measurements "
+                                "cannot tell (fields that trade off, a fit on a bound)")
     fit_rms_error: Float = Field(ge=0, description="RMS of the fitted rows' relative errors")
     holdout_rms_error: Float | None = Field(default=None, ge=0, description="RMS of the "
                                             "held-out rows' relative errors")

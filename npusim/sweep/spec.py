@@ -272,7 +272,7 @@ def _axis_adapter(key: str, system: bool) -> TypeAdapter[Any]:
     if system:
         raise ValueError(f"{key!r}: a system sweep's axes are system.<key path> (count, "
                          "link.kind, topology.kind …), parallel.<tp|pp|dp|micro_batches|"
-                         "algorithm> or workload.<option>")
+                         "algorithm|allreduce_precision> or workload.<option>")
     return resolve_key(key)
 
 

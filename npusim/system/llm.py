@@ -87,9 +87,11 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                    pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused", routing: str | None = None) -> SystemLLMResult:
+                   attention: str = "fused", routing: str | None = None,
+                   allreduce_precision: str = "accum") -> SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
-    (``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them)."""
+    (``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them;
+    ``allreduce_precision`` as for :func:`npusim.system.simulate_system`)."""
     sys_ = system if isinstance(system, System) else load_system(system)
     if not isinstance(weights, str):  # stage footprints count one precision (parallel.py)
         raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
@@ -105,7 +107,8 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         kw["routing"] = routing
     plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
-                                  weights_resident=weights_resident)
+                                  weights_resident=weights_resident,
+                                  allreduce_precision=allreduce_precision)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)

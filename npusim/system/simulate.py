@@ -30,10 +30,10 @@ from npusim.system.parallel import (
 )
 from npusim.system.result import SystemResult
 from npusim.workloads.hf_config import ModelConfig
-from npusim.workloads.ir import Workload
+from npusim.workloads.ir import PRECISIONS, Layer, Matmul, Workload, bytes_of
 from npusim.workloads.llm import from_hf_config
 
-__all__ = ["check_shards", "peak_activation_bytes", "run_step", "simulate_shards",
+__all__ = ["ALLREDUCE_PRECISIONS", "allreduce_bytes", "check_allreduce_precision", "check_shards", "peak_activation_bytes", "run_step", "simulate_shards",
            "simulate_system", "stage_program"]
 
 #: where tensor-parallel ranks meet: (layer-name suffix, collective, cause)
@@ -53,12 +53,48 @@ def _meeting(name: str) -> tuple[str, str] | None:
     return None
 
 
-def stage_program(result: Result, workload: Workload, tp: int) -> StageProgram:
+#: an all-reduce's precision: ``accum`` (the partial sums at the workload's accumulation
+#: precision, the default), ``activations`` (a quantised all-reduce at the layer's output
+#: precision) or a named precision
+ALLREDUCE_PRECISIONS: tuple[str, ...] = ("accum", "activations", *PRECISIONS)
+
+
+def check_allreduce_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`ALLREDUCE_PRECISIONS`, else a one-line
+    :class:`~npusim.errors.MappingError`."""
+    if precision not in ALLREDUCE_PRECISIONS:
+        raise MappingError(f"unknown all-reduce precision {precision!r} (use "
+                           f"{', '.join(ALLREDUCE_PRECISIONS)})")
+    return precision
+
+
+def allreduce_bytes(layer: Layer, workload: Workload, precision: str = "accum") -> float:
+    """Bytes of the tensor a tensor-parallel all-reduce after ``layer`` reduces.
+
+    After a row-parallel projection (``o_proj``, ``down_proj``, ``fc_out``) every rank holds
+    a partial sum of the whole output, kept at the accumulation precision (fp32 or int32,
+    4 B) until reduced: ``batch x m x n`` elements at ``precision`` (``accum``: the
+    workload's ``meta["precision"]["accum"]``; ``activations``: the layer's own output
+    precision, which is a quantised all-reduce). A vocabulary-sharded embedding's ranks each
+    hold whole rows or zeros, so its sum is exact at the output precision and is sent so.
+    """
+    out = float(layer.output_bytes().get("act", 0))
+    if not isinstance(layer, Matmul) or precision == "activations":
+        return out
+    if precision == "accum":
+        prec = workload.meta.get("precision")
+        precision = str(prec.get("accum", "fp32")) if isinstance(prec, dict) else "fp32"
+    return float(bytes_of(layer.batch * layer.m * layer.n, precision))
+
+
+def stage_program(result: Result, workload: Workload, tp: int,
+                  allreduce_precision: str = "accum") -> StageProgram:
     """Cut a stage's simulated layers into segments at its tensor-parallel meetings.
 
-    A meeting's tensor is the layer's activation output: whole for an all-reduce (every
-    rank holds a partial sum of all of it), ``tp`` slices for the logits' all-gather. The
-    bytes sent to the next stage are the last layer's activation output.
+    A meeting's tensor is the layer's output: whole for an all-reduce (every rank holds a
+    partial sum of all of it, at the precision :func:`allreduce_bytes` gives), ``tp``
+    activation slices for the logits' all-gather. The bytes sent to the next stage are the
+    last layer's activation output.
     """
     lat = dict(zip(result.layers["layer"], result.layers["latency_s"], strict=True))
     segs: list[Segment] = []
@@ -70,7 +106,8 @@ def stage_program(result: Result, workload: Workload, tp: int) -> StageProgram:
         if meet is not None:
             out = float(layer.output_bytes().get("act", 0))
             kind, cause = meet
-            nbytes = out * tp if kind == "all_gather" else out
+            nbytes = (out * tp if kind == "all_gather"
+                      else allreduce_bytes(layer, workload, allreduce_precision))
             segs.append(Segment(f"{first} … {layer.name}", acc, kind, nbytes, cause))
             acc, first = 0.0, None
     if first is not None:
@@ -135,11 +172,14 @@ def check_shards(system: System, workload: Workload, *, tp: int = 1, pp: int = 1
 def simulate_system(system: System | str | Path, workload: Workload, *, tp: int = 1,
                     pp: int = 1, dp: int = 1, micro_batches: int = 1,
                     algorithm: str = "ring", memory: str = "bandwidth",
-                    weights_resident: bool | None = None, trace: bool = False) -> SystemResult:
+                    weights_resident: bool | None = None, trace: bool = False,
+                    allreduce_precision: str = "accum") -> SystemResult:
     """Simulate one step of ``workload`` on ``system`` under a ``tp x pp x dp`` plan.
 
     ``workload``'s batch is one replica's; ``micro_batches`` cut it for the pipeline.
-    ``algorithm`` is the all-reduce's (``ring`` or ``tree``). ``memory`` and
+    ``algorithm`` is the all-reduce's (``ring`` or ``tree``), ``allreduce_precision`` the
+    precision its partial sums cross the links at (:data:`ALLREDUCE_PRECISIONS`; default
+    the accumulation precision, ``activations`` for a quantised all-reduce). ``memory`` and
     ``weights_resident`` go to each chip's :func:`npusim.simulate`. Errors (a plan that does
     not divide the model, more chips than the system has, a shard that does not fit a
     chip) are one-line :class:`~npusim.errors.MappingError`.
@@ -149,7 +189,7 @@ def simulate_system(system: System | str | Path, workload: Workload, *, tp: int 
     stages, results = simulate_shards(sys_, workload, plan, memory=memory,
                                       weights_resident=weights_resident)
     return run_step(sys_, workload, plan, stages, results, algorithm=algorithm, trace=trace,
-                    memory=memory)
+                    memory=memory, allreduce_precision=allreduce_precision)
 
 
 def simulate_shards(system: System, workload: Workload, plan: Plan, *,
@@ -167,16 +207,19 @@ def simulate_shards(system: System, workload: Workload, plan: Plan, *,
 
 def run_step(system: System, workload: Workload, plan: Plan, stages: list[Workload],
              results: list[Result], *, algorithm: str = "ring", trace: bool = False,
-             memory: str = "bandwidth") -> SystemResult:
+             memory: str = "bandwidth", allreduce_precision: str = "accum") -> SystemResult:
     """The step of ``plan`` on ``system`` from its stages' simulated Results."""
     if algorithm not in ("ring", "tree"):
         raise MappingError(f"unknown all-reduce algorithm {algorithm!r} (use ring or tree)")
+    check_allreduce_precision(allreduce_precision)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     check_plan(plan, system.count, batch=batch)
     program = SystemProgram(
-        tuple(stage_program(r, st, plan.tp) for r, st in zip(results, stages, strict=True)),
+        tuple(stage_program(r, st, plan.tp, allreduce_precision)
+              for r, st in zip(results, stages, strict=True)),
         tp=plan.tp, dp=plan.dp, micro_batches=plan.micro_batches,
         placement=tuple(range(plan.chips)), algorithm=algorithm)
     step = run_system_step(system, program, trace=trace)
     return SystemResult(system, plan, workload.name, batch, tuple(results), step,
-                        {"algorithm": algorithm, "memory_model": memory}, workload)
+                        {"algorithm": algorithm, "memory_model": memory,
+                         "allreduce_precision": allreduce_precision}, workload)

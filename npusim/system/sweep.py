@@ -47,20 +47,22 @@ def sweep_system(system: System | str | Path, workload: Workload, *,
                  tp: int | Sequence[int] = 1, pp: int | Sequence[int] = 1,
                  dp: int | Sequence[int] = 1, micro_batches: int | Sequence[int] = 1,
                  algorithm: str | Sequence[str] = "ring",
-                 memory: str = "bandwidth") -> pd.DataFrame:
+                 memory: str = "bandwidth",
+                 allreduce_precision: str | Sequence[str] = "accum") -> pd.DataFrame:
     """Every combination of the axes; see the module docstring. ``link`` values are a
-    catalog kind (``pcie5_x16``, npusim/spec/link_catalog.py) or a :class:`Link`."""
+    catalog kind (``pcie5_x16``, npusim/spec/link_catalog.py) or a :class:`Link`;
+    ``allreduce_precision`` as for :func:`npusim.system.simulate_system`."""
     base = system if isinstance(system, System) else load_system(system)
     shards: dict[tuple[int, int, int], tuple[list[Workload], list[Result]] | NpusimError] = {}
     rows = []
-    for n, lk, t, p, d, m, alg in itertools.product(
+    for n, lk, t, p, d, m, alg, arp in itertools.product(
             _axis(count), _axis(link), _axis(tp), _axis(pp), _axis(dp), _axis(micro_batches),
-            _axis(algorithm)):
+            _axis(algorithm), _axis(allreduce_precision)):
         plan = Plan(t, p, d, m)
         kind = lk if isinstance(lk, str) else (lk.kind if lk is not None else base.link.kind)
         row: dict[str, Any] = {"count": n or base.count, "link": kind, "tp": t, "pp": p,
                                "dp": d, "micro_batches": m, "algorithm": alg,
-                               "chips_used": plan.chips}
+                               "allreduce_precision": arp, "chips_used": plan.chips}
         try:
             changes: dict[str, Any] = {}
             if n is not None:
@@ -78,7 +80,8 @@ def sweep_system(system: System | str | Path, workload: Workload, *,
             got = shards[key]
             if isinstance(got, NpusimError):
                 raise got
-            res = run_step(sys_, workload, plan, *got, algorithm=alg, memory=memory)
+            res = run_step(sys_, workload, plan, *got, algorithm=alg, memory=memory,
+                           allreduce_precision=arp)
             s = res.summary()
             row.update({c: s[c] for c in SWEEP_COLUMNS})
             row["error"] = None
