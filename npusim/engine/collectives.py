@@ -21,7 +21,22 @@ Collectives over a group of ``n`` chips (``bytes`` is the size of the full tenso
 * tree all-reduce: a binomial tree, reduce then broadcast, ``2 ceil(log2 n)`` steps of the
   whole ``bytes`` (at step ``k`` chip ``r`` with ``r mod 2^(k+1) = 2^k`` sends to
   ``r - 2^k``; each chip receives at most one message a step);
+* all-to-all (expert parallelism's token dispatch and combine): chip ``i`` of the group
+  sends its own ``bytes[i][j]`` to every other chip ``j``, in ``n-1`` shift steps (at step
+  ``k`` chip ``i`` sends to chip ``i+k mod n``, the pairwise exchange of MPI
+  implementations). Where a route crosses chips (ring, torus) every chip on the way stores
+  and forwards the message hop by hop, so the messages of a step that share a link take
+  turns on it one hop at a time; on a switch (one or two levels) or a direct link the
+  message holds its whole route. Uncontended, a step on a switch takes
+  ``latency + bytes/bandwidth``; on a ring a step of ``d`` hops ``d x (latency +
+  bytes/bandwidth)``;
 * send: one point-to-point transfer (pipeline stages).
+
+Ring collectives on a torus visit their group in the order of
+:func:`npusim.engine.topology.ring_order` (a ring embedded along the torus dimensions: one
+hop a step when the group fills a box of the torus). On a two-level topology a transfer
+between servers runs at the slower of the chip link and the network link and pays two
+hops of the chip link's latency and one of the network's.
 
 Steps are synchronous: a step starts when every transfer of the previous one has arrived.
 The arithmetic of the reduction itself (a few vector adds per byte) is not simulated.
@@ -37,14 +52,14 @@ from typing import Any
 
 import simpy
 
-from npusim.engine.topology import all_links, route
+from npusim.engine.topology import all_links, is_network_link, network_hops, ring_order, route
 from npusim.spec.system import Link, Topology
 
-__all__ = ["ALGORITHMS", "COLLECTIVES", "LinkNet", "LinkSpan", "collective"]
+__all__ = ["ALGORITHMS", "COLLECTIVES", "LinkNet", "LinkSpan", "all_to_all", "collective"]
 
 #: all-reduce algorithms
 ALGORITHMS: tuple[str, ...] = ("ring", "tree")
-COLLECTIVES: tuple[str, ...] = ("all_reduce", "all_gather", "reduce_scatter")
+COLLECTIVES: tuple[str, ...] = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 
 Process = Generator[simpy.Event, Any, None]
 
@@ -69,6 +84,8 @@ class LinkNet:
     count: int
     link: Link
     trace: bool = False
+    #: a two-level topology's server network link (None elsewhere)
+    network: Link | None = None
     bytes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     busy_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     spans: list[LinkSpan] = field(default_factory=list)
@@ -80,21 +97,40 @@ class LinkNet:
     def names(self) -> list[str]:
         return list(self._free_at)
 
+    def figures(self, name: str) -> Link:
+        """The figures of link ``name``: a server's network link or the chip link."""
+        if self.network is not None and is_network_link(name):
+            return self.network
+        return self.link
+
     def reserve(self, src: int, dst: int, nbytes: float, cause: str) -> float:
         """Book a transfer issued now from chip ``src`` to chip ``dst``; its arrival time."""
         links, hops = route(self.topology, self.count, src, dst)
+        return self.reserve_links(links, hops, nbytes, cause)
+
+    def reserve_links(self, links: tuple[str, ...], hops: int, nbytes: float,
+                      cause: str) -> float:
+        """Book ``links`` together (cut-through) for a transfer issued now; its arrival
+        time after ``hops`` of the chip link's latency (and the network hops it crosses)."""
         now = float(self.env.now)
         if not links or nbytes <= 0:
             return now
         start = max([now, *(self._free_at[n] for n in links)])
-        end = start + nbytes / self.link.bandwidth
+        nets = network_hops(links)
+        bw = self.link.bandwidth
+        latency = hops * self.link.latency
+        if nets:
+            assert self.network is not None
+            bw = min(bw, self.network.bandwidth)
+            latency += nets * self.network.latency
+        end = start + nbytes / bw
         for name in links:
             self._free_at[name] = end
             self.bytes[name] += nbytes
             self.busy_s[name] += end - start
             if self.trace:
                 self.spans.append(LinkSpan(name, start, end, nbytes, cause))
-        return end + hops * self.link.latency
+        return end + latency
 
     def send(self, src: int, dst: int, nbytes: float, cause: str) -> Process:
         """Move ``nbytes`` from chip ``src`` to chip ``dst`` (a process)."""
@@ -108,6 +144,7 @@ class LinkNet:
 
 def _ring(net: LinkNet, group: Sequence[int], nbytes: float, steps: int, cause: str) -> Process:
     n = len(group)
+    group = ring_order(net.topology, net.count, tuple(group))
     pairs = [(group[i], group[(i + 1) % n]) for i in range(n)]
     for _ in range(steps):
         yield from net._step(pairs, nbytes / n, cause)
@@ -126,6 +163,30 @@ def _tree_all_reduce(net: LinkNet, group: Sequence[int], nbytes: float, cause: s
         yield from net._step(pairs, nbytes, cause)
 
 
+def _forward(net: LinkNet, src: int, dst: int, nbytes: float, cause: str) -> Process:
+    """One message of an all-to-all: hop by hop where its route crosses chips (ring,
+    torus), its whole route at once elsewhere."""
+    links, hops = route(net.topology, net.count, src, dst)
+    if net.topology.kind in ("ring", "torus2d", "torus3d"):
+        for name in links:
+            yield net.env.timeout(net.reserve_links((name,), 1, nbytes, cause) - net.env.now)
+    else:
+        yield net.env.timeout(net.reserve_links(links, hops, nbytes, cause) - net.env.now)
+
+
+def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[float]],
+               cause: str) -> Process:
+    """Chip ``group[i]`` sends ``nbytes[i][j]`` to chip ``group[j]`` for every ``j != i``:
+    ``n-1`` synchronous shift steps (see the module docstring); a process."""
+    n = len(group)
+    for k in range(1, n):
+        msgs = [net.env.process(_forward(net, group[i], group[(i + k) % n],
+                                         nbytes[i][(i + k) % n], cause))
+                for i in range(n) if nbytes[i][(i + k) % n] > 0]
+        if msgs:
+            yield net.env.all_of(msgs)
+
+
 def collective(net: LinkNet, kind: str, group: Sequence[int], nbytes: float, cause: str,
                algorithm: str = "ring") -> Process:
     """Run collective ``kind`` of a ``nbytes`` tensor over chips ``group`` (a process)."""
@@ -142,5 +203,7 @@ def collective(net: LinkNet, kind: str, group: Sequence[int], nbytes: float, cau
                              f"(use {', '.join(ALGORITHMS)})")
     elif kind in ("all_gather", "reduce_scatter"):
         yield from _ring(net, group, nbytes, n - 1, cause)
+    elif kind == "all_to_all":  # every chip sends nbytes/n to every other: an even split
+        yield from all_to_all(net, group, [[nbytes / n] * n] * n, cause)
     else:
         raise ValueError(f"unknown collective {kind!r} (use {', '.join(COLLECTIVES)})")

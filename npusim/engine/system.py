@@ -111,7 +111,8 @@ class _Gate:
 def run_system_step(system: System, program: SystemProgram, *, trace: bool = False) -> StepStats:
     """Simulate one step of ``program`` on ``system``; see the module docstring."""
     env = simpy.Environment()
-    net = LinkNet(env, system.topology, system.count, system.link, trace=trace)
+    net = LinkNet(env, system.topology, system.count, system.link, trace=trace,
+                  network=system.network)
     gates: dict[tuple[int, ...], _Gate] = {}
     inbox: dict[tuple[int, int, int, int], simpy.Event] = {}
     spans: list[ChipSpan] = []

@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from npusim.engine.system import StepStats
+from npusim.engine.topology import is_network_link
 from npusim.report.result import Result
-from npusim.spec.system import System
+from npusim.spec.system import Link, System
 from npusim.system.parallel import Plan
 from npusim.workloads.ir import Workload
 
@@ -77,11 +78,15 @@ class SystemResult:
 
     @property
     def links(self) -> pd.DataFrame:
-        lat, epb = self.latency_s, self.system.link.energy_per_bit
-        rows = [{"link": n, "kind": self.system.link.kind, "bytes": b,
+        lat, net = self.latency_s, self.system.network
+
+        def fig(name: str) -> Link:
+            return net if net is not None and is_network_link(name) else self.system.link
+
+        rows = [{"link": n, "kind": fig(n).kind, "bytes": b,
                  "busy_s": self.step.link_busy_s.get(n, 0.0),
                  "utilization": self.step.link_busy_s.get(n, 0.0) / lat if lat > 0 else 0.0,
-                 "energy_j": b * 8 * epb}
+                 "energy_j": b * 8 * fig(n).energy_per_bit}
                 for n, b in self.step.link_bytes.items() if b > 0]
         return pd.DataFrame(rows, columns=["link", "kind", "bytes", "busy_s", "utilization",
                                            "energy_j"])
