@@ -1,0 +1,127 @@
+"""Expert parallelism: a stage's routed experts sharded over its expert-parallel group.
+
+An expert group is ``ep`` chips of one pipeline stage (``ep/tp`` data-parallel replicas of
+``tp`` ranks each; :mod:`npusim.system.parallel`). Member ``m`` holds experts
+``m x E/ep … (m+1) x E/ep - 1`` of every MoE layer and computes every token row the group
+routes to them. The routing is that of the whole group's tokens, decided once: the
+workload of the group's ``ep/tp`` micro-batches built together (so a group touches the
+experts its ``ep/tp x batch`` tokens touch, by the workload's routing mode), and each
+:class:`~npusim.workloads.ir.ExpertMatmul` of it is cut by expert ranges. Which member a
+routed row comes from is not in a tokens-per-expert count; it is spread evenly, member
+``m`` sending ``c x (m+1) // ep - c x m // ep`` of the ``c`` rows of every expert (a
+tensor-parallel rank dispatches its ``1/tp`` of its replica's tokens, the ranks holding the
+same tokens).
+
+Every MoE block then has two all-to-alls over the group (:func:`npusim.engine.collectives.
+all_to_all`): the dispatch before its routed experts (member ``m`` sends each routed row
+of its tokens, ``hidden`` activations, to the member holding the expert) and the combine
+after them (the expert outputs back, ``hidden`` wide at the output precision). A token
+routed to two experts on one chip is sent twice (rows, not tokens, are counted).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from npusim.workloads.ir import ExpertMatmul, Layer, Workload, bytes_of
+
+__all__ = ["ExpertShard", "StageExperts", "expert_shards", "is_routed", "moe_block"]
+
+_BLOCK = re.compile(r"^l(\d+)\.")
+
+#: a member's bytes to every member of its group, per MoE block
+Rows = dict[int, tuple[float, ...]]
+
+
+def is_routed(layer: Layer) -> bool:
+    """Whether ``layer`` is a routed-expert projection (sharded under expert parallelism)."""
+    return isinstance(layer, ExpertMatmul)
+
+
+def moe_block(name: str) -> int | None:
+    """The block index of a layer name ``l{i}.…`` (None outside the blocks)."""
+    m = _BLOCK.match(name)
+    return int(m.group(1)) if m else None
+
+
+def _share(count: int, member: int, ep: int) -> int:
+    return count * (member + 1) // ep - count * member // ep
+
+
+@dataclass(frozen=True)
+class ExpertShard:
+    """One member's routed experts in one micro-batch of a step."""
+
+    member: int
+    first_expert: int
+    experts: int  # held, of every MoE layer
+    #: its slice of every routed projection that gets at least one row
+    layers: tuple[ExpertMatmul, ...]
+    dispatch: Rows  # block -> bytes of routed rows sent to each member
+    combine: Rows  # block -> bytes of expert outputs sent back to each member
+
+    @property
+    def rows(self) -> int:
+        """Routed token rows its experts compute, over the MoE blocks (first projection
+        of each block)."""
+        return sum(layer.rows for layer in self._firsts())
+
+    @property
+    def touched(self) -> int:
+        """Experts of its own that at least one row reaches, over the MoE blocks."""
+        return sum(layer.touched for layer in self._firsts())
+
+    def _firsts(self) -> list[ExpertMatmul]:
+        seen: set[int | None] = set()
+        out = []
+        for layer in self.layers:
+            b = moe_block(layer.name)
+            if b not in seen:
+                seen.add(b)
+                out.append(layer)
+        return out
+
+
+def expert_shards(group: Workload, ep: int) -> tuple[ExpertShard, ...]:
+    """The ``ep`` members' shards of the routed experts of ``group`` (the workload of the
+    whole group's tokens, see the module docstring)."""
+    blocks: dict[int, list[ExpertMatmul]] = {}
+    for layer in group.layers:
+        if isinstance(layer, ExpertMatmul):
+            b = moe_block(layer.name)
+            blocks.setdefault(-1 if b is None else b, []).append(layer)
+    shards = []
+    for m in range(ep):
+        layers: list[ExpertMatmul] = []
+        dispatch: Rows = {}
+        combine: Rows = {}
+        held = 0
+        for b, projs in blocks.items():
+            experts = projs[0].experts
+            held = experts // ep
+            lo = m * held
+            for layer in projs:
+                counts = layer.tokens_per_expert[lo:lo + held]
+                if sum(counts) > 0:
+                    layers.append(replace(layer, tokens_per_expert=counts))
+            first, last = projs[0], projs[-1]
+            c = first.tokens_per_expert
+            sent = [sum(_share(c[e], m, ep) for e in range(d * held, (d + 1) * held))
+                    for d in range(ep)]
+            back = [sum(_share(c[e], d, ep) for e in range(lo, lo + held)) for d in range(ep)]
+            dispatch[b] = tuple(float(bytes_of(r * first.k, first.act_precision))
+                                for r in sent)
+            combine[b] = tuple(float(bytes_of(r * last.n, last.out_precision)) for r in back)
+        shards.append(ExpertShard(m, m * held, held, tuple(layers), dispatch, combine))
+    return tuple(shards)
+
+
+@dataclass(frozen=True)
+class StageExperts:
+    """A stage's expert-parallel members: their shards and what each one's routed
+    projections cost on the chip (latency per layer name, energy in all)."""
+
+    shards: tuple[ExpertShard, ...]
+    latency_s: tuple[dict[str, float], ...]
+    energy_j: tuple[float, ...]
