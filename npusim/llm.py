@@ -216,7 +216,8 @@ def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
             accum: str = ..., *, memory: str = ..., decode_points: int = ...,
             weights_resident: bool | None = ..., attention: str = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemLLMResult: ...
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...) -> SystemLLMResult: ...
 
 
 @overload
@@ -225,7 +226,7 @@ def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = 
             accum: str = ..., *, memory: str = ..., decode_points: int = ...,
             weights_resident: bool | None = ..., attention: str = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ...,
+            micro_batches: int | None = ..., ep: int | None = ...,
             algorithm: str | None = ...) -> LLMResult | SystemLLMResult: ...
 
 
@@ -234,7 +235,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
             decode_points: int = 3, weights_resident: bool | None = None,
             attention: str = "fused", tp: int | None = None, pp: int | None = None,
-            dp: int | None = None, micro_batches: int | None = None,
+            dp: int | None = None, micro_batches: int | None = None, ep: int | None = None,
             algorithm: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
 
@@ -249,7 +250,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     ``max_position_embeddings`` gives one :class:`ContextLengthWarning`.
     """
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm)
+                                   ep=ep,                                   algorithm=algorithm)
     if system is not None:
         from npusim.system.llm import run_llm_system
 

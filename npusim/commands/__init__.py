@@ -36,6 +36,10 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tp", type=int, default=None, help="tensor-parallel ranks (default 1)")
     g.add_argument("--pp", type=int, default=None, help="pipeline stages (default 1)")
     g.add_argument("--dp", type=int, default=None, help="data-parallel replicas (default 1)")
+    g.add_argument("--ep", type=int, default=None,
+                   help="expert-parallel group: the routed experts of a mixture-of-experts "
+                   "model over this many chips of a stage, a multiple of --tp dividing "
+                   "tp x dp (default 1)")
     g.add_argument("--micro-batches", type=int, default=None,
                    help="micro-batches a pipeline step is cut into (default 1)")
     g.add_argument("--collective", choices=("ring", "tree"), default=None,
@@ -44,7 +48,7 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
 
 def plan_options(args: argparse.Namespace) -> dict[str, Any]:
     """The plan options given on the command line, as simulate_system keywords."""
-    out: dict[str, Any] = {k: getattr(args, k) for k in ("tp", "pp", "dp", "micro_batches")
+    out: dict[str, Any] = {k: getattr(args, k) for k in ("tp", "pp", "dp", "micro_batches", "ep")
                            if getattr(args, k, None) is not None}
     if getattr(args, "collective", None) is not None:
         out["algorithm"] = args.collective

@@ -63,7 +63,7 @@ class SystemLLMResult(DecodeFigures):
         pre = self.prefill.summary()
         out = {
             "system": dec["system"], "chip": dec["chip"], "model": self.model,
-            "tp": dec["tp"], "pp": dec["pp"], "dp": dec["dp"],
+            "tp": dec["tp"], "pp": dec["pp"], "dp": dec["dp"], "ep": dec["ep"],
             "micro_batches": dec["micro_batches"], "chips_used": dec["chips_used"],
             "batch": self.batch, "sequences": self.sequences, "prompt": self.prompt,
             "gen": self.gen, "ttft_s": self.ttft_s, "tpot_s": self.tpot_s,
@@ -73,7 +73,7 @@ class SystemLLMResult(DecodeFigures):
             "prefill_time_comm_s": pre["time_comm_s"],
         }
         for key, value in dec.items():
-            if key.startswith("time_") or key.startswith("link_") or key.startswith("energy_"):
+            if key.startswith(("time_", "link_", "energy_", "expert_")):
                 out[f"decode_{key}"] = value
         return out
 
@@ -81,11 +81,13 @@ class SystemLLMResult(DecodeFigures):
 def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int = 512,
                    gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
                    activations: str = "int8", accum: str = "fp32", *, tp: int = 1,
-                   pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
+                   pp: int = 1, dp: int = 1, micro_batches: int = 1, ep: int = 1,
+                   algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
                    attention: str = "fused") -> SystemLLMResult:
-    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``."""
+    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
+    (a mixture-of-experts model's routed experts over ``ep`` chips of a stage)."""
     sys_ = system if isinstance(system, System) else load_system(system)
     cfg = load_hf_config(config)
     if cfg.encoder:
@@ -94,7 +96,7 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
                               attention=attention)
-    plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
+    plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches, ep=ep)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
                                   weights_resident=weights_resident)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
