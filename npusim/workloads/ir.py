@@ -39,6 +39,7 @@ __all__ = [
     "Softmax",
     "Workload",
     "bytes_of",
+    "stored_weight_bytes",
 ]
 
 BITS: dict[str, int] = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
@@ -340,15 +341,21 @@ class Elementwise(Layer):
 
 @dataclass(frozen=True, kw_only=True)
 class Softmax(Layer):
-    """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale."""
+    """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale.
+
+    Reads its input at ``precision``; writes the probabilities at ``out_precision`` (None:
+    the same), e.g. quantised for an integer P·V."""
 
     rows: int
     cols: int
     precision: str = "fp16"
+    out_precision: str | None = None
     kind: ClassVar[str] = "softmax"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "precision")
+        if self.out_precision is None:
+            object.__setattr__(self, "out_precision", self.precision)
+        _check_precision(self, "precision", "out_precision")
         if self.rows <= 0 or self.cols <= 0:
             raise ValueError(f"softmax {self.name!r}: rows and cols must be positive")
 
@@ -360,7 +367,8 @@ class Softmax(Layer):
         return {"act": bytes_of(self.rows * self.cols, self.precision)}
 
     def output_bytes(self) -> dict[TensorKind, int]:
-        return {"act": bytes_of(self.rows * self.cols, self.precision)}
+        return {"act": bytes_of(self.rows * self.cols,
+                                self.out_precision)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -661,3 +669,11 @@ class Workload:
         meta = dict(self.meta)
         meta["batch"] = int(meta.get("batch", 1)) * batch  # type: ignore[call-overload]
         return Workload(self.name, tuple(out), meta)
+
+
+def stored_weight_bytes(layer: Layer) -> int:
+    """Bytes of ``layer``'s weights as stored: a routed-expert layer holds every expert,
+    though a step reads only those it touches (its ``weight`` input)."""
+    if isinstance(layer, ExpertMatmul):
+        return bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
+    return layer.input_bytes().get("weight", 0)
