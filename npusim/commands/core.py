@@ -365,11 +365,42 @@ def _list(args: argparse.Namespace) -> int:
 
     hf = sorted(p.stem for p in (WORKLOAD_DIR / "hf").glob("*.json"))
     if hf:
-        print("LLM configs (workloads/hf/, for `npusim llm`):")
+        print("LLM configs (workloads/hf/, for `npusim llm`; parameters in total and active "
+              "per token, the input embedding table included):")
         for name in hf:
-            print(f"  {name}")
+            print(f"  {name:18s} {_describe_model(name)}")
     _list_dram()
     return 0
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _describe_model(name: str) -> str:
+    """``46.70B total, 12.88B active, mixtral (MoE 8 experts, top 2)`` for `npusim list`."""
+    import warnings
+
+    from npusim.workloads.hf_config import (
+        active_param_count,
+        load_hf_config,
+        param_count,
+    )
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg = load_hf_config(name)
+    except NpusimError as exc:
+        return f"INVALID: {str(exc).splitlines()[0]}"
+    total, main = param_count(cfg), param_count(cfg, mtp=False)
+    text = _count(total) + " total"
+    if total != main:
+        text += f" (incl. {_count(total - main)} MTP)"
+    text += f", {_count(active_param_count(cfg))} active, {cfg.family}"
+    if cfg.is_moe:
+        text += f" (MoE {cfg.experts} experts, top {cfg.experts_per_token})"
+    return text
 
 
 def _list_dram() -> None:
