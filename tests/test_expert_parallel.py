@@ -59,10 +59,9 @@ def test_members_hold_expert_ranges_and_exchange_every_routed_row() -> None:
         assert sum(sh.dispatch[0][d] for sh in shards) == sum(held[d]) * H
         for m in range(4):
             assert shards[m].dispatch[0][d] == shards[d].combine[0][m]
-    # the senders share the rows evenly: no member sends more than one row per expert over
-    # an exact quarter of the rows
+    # the senders share the rows evenly: each sends within one row of a quarter of them
     for sh in shards:
-        assert abs(sum(sh.dispatch[0]) / H - sum(counts) / 4) <= len(counts)
+        assert abs(sum(sh.dispatch[0]) / H - sum(counts) / 4) < 1
 
 
 def test_a_member_no_row_reaches_runs_no_routed_projection() -> None:

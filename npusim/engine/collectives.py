@@ -164,14 +164,9 @@ def _tree_all_reduce(net: LinkNet, group: Sequence[int], nbytes: float, cause: s
 
 
 def _forward(net: LinkNet, src: int, dst: int, nbytes: float, cause: str) -> Process:
-    """One message of an all-to-all: hop by hop where its route crosses chips (ring,
-    torus), its whole route at once elsewhere."""
-    links, hops = route(net.topology, net.count, src, dst)
-    if net.topology.kind in ("ring", "torus2d", "torus3d"):
-        for name in links:
-            yield net.env.timeout(net.reserve_links((name,), 1, nbytes, cause) - net.env.now)
-    else:
-        yield net.env.timeout(net.reserve_links(links, hops, nbytes, cause) - net.env.now)
+    """One message of an all-to-all over a ring or torus, stored and forwarded hop by hop."""
+    for name in route(net.topology, net.count, src, dst)[0]:
+        yield net.env.timeout(net.reserve_links((name,), 1, nbytes, cause) - net.env.now)
 
 
 def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[float]],
@@ -179,12 +174,18 @@ def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[flo
     """Chip ``group[i]`` sends ``nbytes[i][j]`` to chip ``group[j]`` for every ``j != i``:
     ``n-1`` synchronous shift steps (see the module docstring); a process."""
     n = len(group)
+    forward = net.topology.kind in ("ring", "torus2d", "torus3d")
     for k in range(1, n):
-        msgs = [net.env.process(_forward(net, group[i], group[(i + k) % n],
-                                         nbytes[i][(i + k) % n], cause))
-                for i in range(n) if nbytes[i][(i + k) % n] > 0]
-        if msgs:
-            yield net.env.all_of(msgs)
+        pairs = [(group[i], group[(i + k) % n], nbytes[i][(i + k) % n]) for i in range(n)
+                 if nbytes[i][(i + k) % n] > 0]
+        if not pairs:
+            continue
+        if forward:  # hop by hop: a process per message
+            yield net.env.all_of([net.env.process(_forward(net, s, d, b, cause))
+                                  for s, d, b in pairs])
+        else:  # one reservation per message, all issued now
+            arrive = max(net.reserve(s, d, b, cause) for s, d, b in pairs)
+            yield net.env.timeout(arrive - net.env.now)
 
 
 def collective(net: LinkNet, kind: str, group: Sequence[int], nbytes: float, cause: str,

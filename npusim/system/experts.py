@@ -7,10 +7,11 @@ routes to them. The routing is that of the whole group's tokens, decided once: t
 workload of the group's ``ep/tp`` micro-batches built together (so a group touches the
 experts its ``ep/tp x batch`` tokens touch, by the workload's routing mode), and each
 :class:`~npusim.workloads.ir.ExpertMatmul` of it is cut by expert ranges. Which member a
-routed row comes from is not in a tokens-per-expert count; it is spread evenly, member
-``m`` sending ``c x (m+1) // ep - c x m // ep`` of the ``c`` rows of every expert (a
-tensor-parallel rank dispatches its ``1/tp`` of its replica's tokens, the ranks holding the
-same tokens).
+routed row comes from is not in a tokens-per-expert count; the rows, numbered expert after
+expert, are dealt out to the members in turn (row ``i`` from member ``i mod ep``), so every
+member sends within one row of ``1/ep`` of them, spread over the experts as the routing
+spreads them (a tensor-parallel rank dispatches its ``1/tp`` of its replica's tokens, the
+ranks holding the same tokens).
 
 Every MoE block then has two all-to-alls over the group (:func:`npusim.engine.collectives.
 all_to_all`): the dispatch before its routed experts (member ``m`` sends each routed row
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from npusim.workloads.ir import ExpertMatmul, Layer, Workload, bytes_of
 
@@ -34,9 +36,10 @@ _BLOCK = re.compile(r"^l(\d+)\.")
 Rows = dict[int, tuple[float, ...]]
 
 
-def is_routed(layer: Layer) -> bool:
-    """Whether ``layer`` is a routed-expert projection (sharded under expert parallelism)."""
-    return isinstance(layer, ExpertMatmul)
+def is_routed(layer: Layer) -> TypeGuard[ExpertMatmul]:
+    """Whether ``layer`` is a routed-expert projection (``l{i}.experts.*``, sharded under
+    expert parallelism); other grouped GEMMs (MLA's per-head absorbed projections) are not."""
+    return isinstance(layer, ExpertMatmul) and ".experts." in layer.name
 
 
 def moe_block(name: str) -> int | None:
@@ -45,8 +48,21 @@ def moe_block(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _share(count: int, member: int, ep: int) -> int:
-    return count * (member + 1) // ep - count * member // ep
+def _upto(n: int, member: int, ep: int) -> int:
+    """How many of the row indices ``0 … n-1`` are ``member`` modulo ``ep``."""
+    return (n - member + ep - 1) // ep if n > member else 0
+
+
+def _shares(counts: tuple[int, ...], ep: int) -> list[list[int]]:
+    """``[member][expert]`` rows: the rows, numbered expert after expert, dealt out to the
+    members in turn (row ``i`` from member ``i mod ep``)."""
+    out = [[0] * len(counts) for _ in range(ep)]
+    start = 0
+    for e, c in enumerate(counts):
+        for m in range(ep):
+            out[m][e] = _upto(start + c, m, ep) - _upto(start, m, ep)
+        start += c
+    return out
 
 
 @dataclass(frozen=True)
@@ -88,32 +104,31 @@ def expert_shards(group: Workload, ep: int) -> tuple[ExpertShard, ...]:
     whole group's tokens, see the module docstring)."""
     blocks: dict[int, list[ExpertMatmul]] = {}
     for layer in group.layers:
-        if isinstance(layer, ExpertMatmul):
+        if is_routed(layer):
             b = moe_block(layer.name)
             blocks.setdefault(-1 if b is None else b, []).append(layer)
-    shards = []
-    for m in range(ep):
-        layers: list[ExpertMatmul] = []
-        dispatch: Rows = {}
-        combine: Rows = {}
-        held = 0
-        for b, projs in blocks.items():
-            experts = projs[0].experts
-            held = experts // ep
+    layers: list[list[ExpertMatmul]] = [[] for _ in range(ep)]
+    dispatch: list[Rows] = [{} for _ in range(ep)]
+    combine: list[Rows] = [{} for _ in range(ep)]
+    held = 0
+    for b, projs in blocks.items():
+        held = projs[0].experts // ep
+        first, last = projs[0], projs[-1]
+        share = _shares(first.tokens_per_expert, ep)
+        # rows[src][dst]: routed rows of src's tokens on dst's experts
+        rows = [[sum(share[m][d * held:(d + 1) * held]) for d in range(ep)] for m in range(ep)]
+        for m in range(ep):
             lo = m * held
             for layer in projs:
                 counts = layer.tokens_per_expert[lo:lo + held]
                 if sum(counts) > 0:
-                    layers.append(replace(layer, tokens_per_expert=counts))
-            first, last = projs[0], projs[-1]
-            c = first.tokens_per_expert
-            sent = [sum(_share(c[e], m, ep) for e in range(d * held, (d + 1) * held))
-                    for d in range(ep)]
-            back = [sum(_share(c[e], d, ep) for e in range(lo, lo + held)) for d in range(ep)]
-            dispatch[b] = tuple(float(bytes_of(r * first.k, first.act_precision))
-                                for r in sent)
-            combine[b] = tuple(float(bytes_of(r * last.n, last.out_precision)) for r in back)
-        shards.append(ExpertShard(m, m * held, held, tuple(layers), dispatch, combine))
+                    layers[m].append(replace(layer, tokens_per_expert=counts))
+            dispatch[m][b] = tuple(float(bytes_of(r * first.k, first.act_precision))
+                                   for r in rows[m])
+            combine[m][b] = tuple(float(bytes_of(rows[d][m] * last.n, last.out_precision))
+                                  for d in range(ep))
+    shards = [ExpertShard(m, m * held, held, tuple(layers[m]), dispatch[m], combine[m])
+              for m in range(ep)]
     return tuple(shards)
 
 

@@ -45,7 +45,7 @@ from npusim.system.parallel import (
 )
 from npusim.system.result import SystemResult
 from npusim.workloads.hf_config import ModelConfig
-from npusim.workloads.ir import ExpertMatmul, Layer, Workload, bytes_of
+from npusim.workloads.ir import Layer, Workload, bytes_of
 from npusim.workloads.llm import from_hf_config
 
 __all__ = ["check_shards", "peak_activation_bytes", "run_step",
@@ -91,7 +91,12 @@ def _moe_parts(layers: tuple[Layer, ...]) -> dict[int, tuple[int, int, int, int,
             for b, p in parts.items() if p[1] >= 0}
 
 
-def stage_program(result: Result, workload: Workload, tp: int,
+def _latencies(result: Result) -> dict[str, float]:
+    rows = result.layers
+    return dict(zip(rows["layer"], rows["latency_s"].astype(float), strict=True))
+
+
+def stage_program(result: Result | dict[str, float], workload: Workload, tp: int,
                   shard: ExpertShard | None = None,
                   routed_s: dict[str, float] | None = None) -> StageProgram:
     """Cut a stage's simulated layers into segments at its tensor-parallel meetings (and,
@@ -102,9 +107,9 @@ def stage_program(result: Result, workload: Workload, tp: int,
     MoE block's ranks meet once, after its MoE part (routed experts, shared experts and
     their combine). The bytes sent to the next stage are the last layer's activation
     output. With a ``shard``, routed layers take their latency from ``routed_s`` (0 for
-    a layer the member gets no row of).
+    a layer the member gets no row of). ``result`` may be its latency per layer name.
     """
-    lat = dict(zip(result.layers["layer"], result.layers["latency_s"], strict=True))
+    lat = result if isinstance(result, dict) else _latencies(result)
     parts = _moe_parts(workload.layers)
     segs: list[Segment] = []
     acc, first = 0.0, None
@@ -175,7 +180,7 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None,
         act = max(activation_floor, peak_activation_bytes(st))
         # every routed expert of the stage's MoE layers, of which a chip holds 1/ep
         routed = sum(bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
-                     for layer in st.layers if isinstance(layer, ExpertMatmul))
+                     for layer in st.layers if is_routed(layer))
         stage_footprint(system.chip_spec, shard, s, plan.pp, batch=batch,
                         context_len=int(wl.meta["context_len"]),  # type: ignore[call-overload]
                         weights=prec["weights"], kv=prec["kv"], activation_bytes=act,
@@ -308,9 +313,10 @@ def run_step(system: System, workload: Workload, plan: Plan, stages: list[Worklo
     chip_stages = {}
     members: list[list[StageProgram]] = []
     if plan.ep > 1:
-        members = [[stage_program(r, st, plan.tp, sh, ex.latency_s[m])
+        lats = [_latencies(r) for r in results]
+        members = [[stage_program(lat, st, plan.tp, sh, ex.latency_s[m])
                     for m, sh in enumerate(ex.shards)]
-                   for r, st, ex in zip(results, stages, experts, strict=True)]
+                   for lat, st, ex in zip(lats, stages, experts, strict=True)]
         chip_stages = {(d, s, t): members[s][(d * plan.tp + t) % plan.ep]
                        for d in range(plan.dp) for s in range(plan.pp)
                        for t in range(plan.tp)}
