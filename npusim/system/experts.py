@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TypeGuard
 
+import numpy as np
+
 from npusim.workloads.ir import ExpertMatmul, Layer, Workload, bytes_of
 
 __all__ = ["ExpertShard", "StageExperts", "expert_shards", "is_routed", "moe_block"]
@@ -48,21 +50,18 @@ def moe_block(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _upto(n: int, member: int, ep: int) -> int:
-    """How many of the row indices ``0 … n-1`` are ``member`` modulo ``ep``."""
-    return (n - member + ep - 1) // ep if n > member else 0
-
-
-def _shares(counts: tuple[int, ...], ep: int) -> list[list[int]]:
-    """``[member][expert]`` rows: the rows, numbered expert after expert, dealt out to the
+def _shares(counts: tuple[int, ...], ep: int) -> np.ndarray:
+    """``[member, expert]`` rows: the rows, numbered expert after expert, dealt out to the
     members in turn (row ``i`` from member ``i mod ep``)."""
-    out = [[0] * len(counts) for _ in range(ep)]
-    start = 0
-    for e, c in enumerate(counts):
-        for m in range(ep):
-            out[m][e] = _upto(start + c, m, ep) - _upto(start, m, ep)
-        start += c
-    return out
+    c = np.asarray(counts, dtype=np.int64)
+    end = np.cumsum(c)
+    start = end - c
+    m = np.arange(ep, dtype=np.int64)[:, None]
+
+    def upto(n: np.ndarray) -> np.ndarray:  # indices 0 … n-1 equal to m modulo ep
+        return np.maximum(n[None, :] - m + ep - 1, 0) // ep
+
+    return upto(end) - upto(start)
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ def expert_shards(group: Workload, ep: int) -> tuple[ExpertShard, ...]:
         first, last = projs[0], projs[-1]
         share = _shares(first.tokens_per_expert, ep)
         # rows[src][dst]: routed rows of src's tokens on dst's experts
-        rows = [[sum(share[m][d * held:(d + 1) * held]) for d in range(ep)] for m in range(ep)]
+        rows = share.reshape(ep, ep, held).sum(axis=2).tolist()
         for m in range(ep):
             lo = m * held
             for layer in projs:

@@ -217,9 +217,11 @@ def _stage_experts(system: System, wl: Workload, plan: Plan, memory: str,
     for s in range(plan.pp):
         shards = expert_shards(stage_workload(group, s, plan.pp), plan.ep)
         distinct: dict[Layer, str] = {}
+        names: list[dict[str, str]] = []  # per member: its layer -> the distinct one's name
         for sh in shards:
-            for layer in sh.layers:
-                distinct.setdefault(replace(layer, name="routed"), f"routed{len(distinct)}")
+            names.append({x.name: distinct.setdefault(replace(x, name="routed"),
+                                                      f"routed{len(distinct)}")
+                          for x in sh.layers})
         lat: dict[str, float] = {}
         energy: dict[str, float] = {}
         if distinct:
@@ -230,11 +232,8 @@ def _stage_experts(system: System, wl: Workload, plan: Plan, memory: str,
             rows = res.layers
             lat = dict(zip(rows["layer"], rows["latency_s"].astype(float), strict=True))
             energy = dict(zip(rows["layer"], rows["energy_j"].astype(float), strict=True))
-        per_lat, per_e = [], []
-        for sh in shards:
-            names = {layer.name: distinct[replace(layer, name="routed")] for layer in sh.layers}
-            per_lat.append({n: lat[v] for n, v in names.items()})
-            per_e.append(sum(energy[v] for v in names.values()))
+        per_lat = [{n: lat[v] for n, v in own.items()} for own in names]
+        per_e = [sum(energy[v] for v in own.values()) for own in names]
         out.append(StageExperts(shards, tuple(per_lat), tuple(per_e)))
     return out
 
