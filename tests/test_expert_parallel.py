@@ -4,6 +4,8 @@ against hand counts and closed forms derived here (layer latencies are given by 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -14,6 +16,8 @@ from npusim.system.experts import expert_shards
 from npusim.system.parallel import Plan, check_plan
 from npusim.system.simulate import stage_program
 from npusim.workloads.ir import Elementwise, ExpertMatmul, Matmul, Workload
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BW, LAT = 50e9, 2e-6
 H, F = 64, 32  # hidden, expert width
@@ -164,3 +168,130 @@ def test_plans_the_expert_group_cannot_take(plan: Plan, message: str | None) -> 
         return
     with pytest.raises(MappingError, match=message):
         check_plan(plan, 8)
+
+
+# --- end to end: a small mixture-of-experts model from its config -------------------------
+
+TINY_MOE = {"model_type": "qwen3_moe", "architectures": ["Qwen3MoeForCausalLM"],
+            "hidden_size": 256, "intermediate_size": 512, "moe_intermediate_size": 128,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+            "num_hidden_layers": 2, "num_experts": 8, "num_experts_per_tok": 2,
+            "decoder_sparse_step": 1, "mlp_only_layers": [], "vocab_size": 1024,
+            "max_position_embeddings": 4096, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+            "tie_word_embeddings": False}
+
+
+@pytest.fixture(scope="module")
+def moe_dir(tmp_path_factory: pytest.TempPathFactory) -> object:
+    import json
+
+    d = tmp_path_factory.mktemp("moe")
+    (d / "tiny_moe.json").write_text(json.dumps(TINY_MOE))
+    # every token of both MoE layers picks experts 0 and 7
+    (d / "trace.csv").write_text("layer,token,expert\n" + "".join(
+        f"{layer},{t},{e}\n" for layer in (0, 1) for t in range(8) for e in (0, 7)))
+    return d
+
+
+def test_an_expert_parallel_step_moves_the_rows_it_routes(moe_dir: object) -> None:
+    # dp 4 x batch 2 = 8 tokens in the group, each routed to experts 0 and 7: member 0
+    # (experts 0, 1) and member 3 (experts 6, 7) compute 8 rows each per layer, members 1
+    # and 2 none. Rows numbered expert after expert (expert 0's rows 0-7, expert 7's 8-15)
+    # are dealt to the members in turn, so every member sends 2 rows to member 0 and 2 to
+    # member 3; all but a member's rows to itself cross the switch: 12 rows a layer, each
+    # 256 int8 activations, up-link and down-link, dispatch and combine, 2 layers.
+    from npusim.system import simulate_system
+    from npusim.workloads.llm import from_hf_config
+
+    h = TINY_MOE["hidden_size"]
+    wl = from_hf_config(moe_dir / "tiny_moe.json", "decode", batch=2,  # type: ignore[operator]
+                        prompt_len=16, context_len=16, routing=str(moe_dir / "trace.csv"))  # type: ignore[operator]
+    res = simulate_system(_system(), wl, dp=4, ep=4)  # type: ignore[arg-type]
+    chips = res.chips.set_index("chip")
+    assert list(chips["expert_rows"]) == [2 * 8, 0, 0, 2 * 8]
+    assert list(chips["experts_touched"]) == [2, 0, 0, 2]
+    assert list(chips["first_expert"]) == [0, 2, 4, 6]
+    s = res.summary()
+    assert s["expert_load_imbalance"] == pytest.approx(16 / 8)
+    assert s["link_bytes"] == pytest.approx(2 * 2 * 2 * 12 * h)
+    # All arrive together at the dispatch (same compute before it), so theirs is the
+    # all-to-all alone: every shift step's largest message is 2 rows, 3 steps per
+    # all-to-all, one a layer. At the combine the last to arrive (the busiest) waits for
+    # the all-to-all alone; members 1 and 2, with no routed rows, wait for the busy ones.
+    a2a = 3 * (LAT + 2 * h / BW)
+    dispatch = chips["time_comm_moe_dispatch_all_to_all_s"]
+    combine = chips["time_comm_moe_combine_all_to_all_s"]
+    assert list(dispatch) == pytest.approx([2 * a2a] * 4, rel=1e-9)
+    assert combine.min() == pytest.approx(2 * a2a, rel=1e-9)
+    assert combine.idxmin() in (0, 3) and combine[1] > combine[0] and combine[2] > combine[3]
+
+
+def test_each_chip_holds_its_share_of_the_routed_experts(moe_dir: object,
+                                                        tmp_path: object) -> None:
+    # On a chip of 1 MiB of DRAM both plans overflow; the overflow under ep 4 is smaller
+    # by 3/4 of the routed experts (2 layers x 8 experts x gate, up, down x hidden x
+    # expert width, int8: one byte each), the KV cache and activations being the same.
+    import re
+
+    from npusim.system.simulate import check_shards
+    from npusim.workloads.llm import from_hf_config
+
+    text = (ROOT / "arch" / "tpu_v1.yaml").read_text().replace("capacity: 8 GiB",
+                                                                 "capacity: 1 MiB")
+    chip = tmp_path / "small.yaml"  # type: ignore[operator]
+    chip.write_text(text)
+    small = loads_system(f"""
+name: small
+sources: [test]
+chip: {chip}
+count: 4
+link: {{bandwidth: {BW}}}
+topology: {{kind: switch}}
+""")
+    wl = from_hf_config(moe_dir / "tiny_moe.json", "decode", batch=2,  # type: ignore[operator]
+                        prompt_len=16, context_len=16)
+    over = {}
+    for ep in (1, 4):
+        with pytest.raises(MappingError) as exc:
+            check_shards(small, wl, dp=4, ep=ep)  # type: ignore[arg-type]
+        assert "does not fit" in str(exc.value) and len(str(exc.value).splitlines()) == 1
+        over[ep] = int(re.search(r"\(([\d,]+) bytes\)", str(exc.value))[1].replace(",", ""))  # type: ignore[index]
+    routed = 2 * 8 * 3 * TINY_MOE["hidden_size"] * TINY_MOE["moe_intermediate_size"]
+    assert over[1] - over[4] == routed * 3 // 4
+
+
+def test_cli_runs_ep_and_rejects_a_bad_one_in_one_line(moe_dir: object,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    import json
+
+    from npusim.cli import main
+
+    cfg = str(moe_dir / "tiny_moe.json")  # type: ignore[operator]
+    assert main(["llm", "rngd_8card", cfg, "--dp", "4", "--ep", "4", "--prompt", "16",
+                 "--gen", "2", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["ep"] == 4 and s["decode_time_comm_moe_dispatch_all_to_all_s"] > 0
+    assert s["decode_expert_load_imbalance"] >= 1
+    for args, message in ((["--dp", "4", "--ep", "3"], "ep 3 must be a multiple of tp 1"),
+                          (["--dp", "3", "--ep", "3"], "ep 3 does not divide its 8 routed"),
+                          (["--ep", "2"], "divide the 1 chips of a stage")):
+        assert main(["llm", "rngd_8card", cfg, *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+    assert main(["llm", "rngd_8card", "llama2_7b", "--dp", "2", "--ep", "2"]) == 2
+    assert "needs a mixture-of-experts model" in capsys.readouterr().err
+
+
+def test_sweep_crosses_ep(moe_dir: object) -> None:
+    # ep as an axis: ep 1 runs no all-to-all; ep 2 and 4 split the same routed rows.
+    from npusim.system import sweep_system
+    from npusim.workloads.llm import from_hf_config
+
+    wl = from_hf_config(moe_dir / "tiny_moe.json", "decode", batch=2,  # type: ignore[operator]
+                        prompt_len=16, context_len=16)
+    df = sweep_system(_system(), wl, dp=4, ep=[1, 2, 3, 4])  # type: ignore[arg-type]
+    assert list(df["ep"]) == [1, 2, 3, 4]
+    assert "ep 3 does not divide its 8 routed experts" in df["error"].iloc[2]
+    ok = df[df["error"].isna()]
+    assert (ok["link_bytes"] > 0).tolist() == [False, True, True]
