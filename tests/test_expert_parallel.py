@@ -40,6 +40,7 @@ def _block(i: int, counts: tuple[int, ...], tokens: int) -> list[object]:
         Matmul(name=f"l{i}.router", m=tokens, n=len(counts), k=H),
         ExpertMatmul(name=f"l{i}.experts.gate_proj", tokens_per_expert=counts, n=F, k=H),
         ExpertMatmul(name=f"l{i}.experts.up_proj", tokens_per_expert=counts, n=F, k=H),
+        Elementwise(name=f"l{i}.experts.swiglu", elements=sum(counts) * F, op="mul"),
         ExpertMatmul(name=f"l{i}.experts.down_proj", tokens_per_expert=counts, n=H, k=F),
         Matmul(name=f"l{i}.shared.down_proj", m=tokens, n=H, k=F),
         Elementwise(name=f"l{i}.experts.combine", elements=tokens * H, op="add"),
@@ -58,7 +59,11 @@ def test_members_hold_expert_ranges_and_exchange_every_routed_row() -> None:
     for m, sh in enumerate(shards):
         assert sh.first_expert == 2 * m and sh.experts == 2
         assert sh.rows == sum(held[m]) and sh.touched == sum(1 for c in held[m] if c)
-        assert [x.tokens_per_expert for x in sh.layers] == [held[m]] * 3
+        routed = [x for x in sh.layers if isinstance(x, ExpertMatmul)]
+        assert [x.tokens_per_expert for x in routed] == [held[m]] * 3
+        # the experts' activation runs on the holder, over its own rows
+        swiglu = [x for x in sh.layers if isinstance(x, Elementwise)]
+        assert [x.elements for x in swiglu] == ([sum(held[m]) * F] if sum(held[m]) else [])
     for d in range(4):  # int8 activations: one byte per value
         assert sum(sh.dispatch[0][d] for sh in shards) == sum(held[d]) * H
         for m in range(4):
@@ -88,7 +93,8 @@ def test_an_moe_block_is_cut_at_dispatch_and_combine() -> None:
     wl = Workload("w", tuple(layers))  # type: ignore[arg-type]
     lat = {x.name: 1e-6 * (i + 1) for i, x in enumerate(layers)}  # type: ignore[attr-defined]
     shard = expert_shards(wl, 2)[0]
-    own = {"l0.experts.gate_proj": 0.1, "l0.experts.up_proj": 0.2, "l0.experts.down_proj": 0.4}
+    own = {"l0.experts.gate_proj": 0.1, "l0.experts.up_proj": 0.2, "l0.experts.swiglu": 0.05,
+           "l0.experts.down_proj": 0.4}
     base = {k: v for k, v in lat.items() if ".experts." not in k or k.endswith("combine")}
     prog = stage_program(_Lat(base), wl, 1, shard, own)  # type: ignore[arg-type]
     kinds = [(s.collective, s.cause) for s in prog.segments]
@@ -96,7 +102,7 @@ def test_an_moe_block_is_cut_at_dispatch_and_combine() -> None:
                      ("all_to_all", "moe combine all-to-all"), (None, "")]
     # compute before dispatch: o_proj and router; between: this member's own projections
     assert prog.segments[0].compute_s == pytest.approx(lat["l0.o_proj"] + lat["l0.router"])
-    assert prog.segments[1].compute_s == pytest.approx(0.7)
+    assert prog.segments[1].compute_s == pytest.approx(0.75)
     assert prog.segments[0].row == shard.dispatch[0]
     assert prog.segments[1].row == shard.combine[0]
 

@@ -28,9 +28,10 @@ from typing import TypeGuard
 
 import numpy as np
 
-from npusim.workloads.ir import ExpertMatmul, Layer, Workload, bytes_of
+from npusim.workloads.ir import Elementwise, ExpertMatmul, Layer, Workload, bytes_of
 
-__all__ = ["ExpertShard", "StageExperts", "expert_shards", "is_routed", "moe_block"]
+__all__ = ["ExpertShard", "StageExperts", "expert_shards", "is_routed", "moe_block",
+           "routed_side"]
 
 _BLOCK = re.compile(r"^l(\d+)\.")
 
@@ -42,6 +43,23 @@ def is_routed(layer: Layer) -> TypeGuard[ExpertMatmul]:
     """Whether ``layer`` is a routed-expert projection (``l{i}.experts.*``, sharded under
     expert parallelism); other grouped GEMMs (MLA's per-head absorbed projections) are not."""
     return isinstance(layer, ExpertMatmul) and ".experts." in layer.name
+
+
+def routed_side(layers: tuple[Layer, ...]) -> set[str]:
+    """Names of the layers that run on the chip holding the experts: the routed
+    projections and the elementwise work between a block's first and last of them (the
+    experts' activation, over their routed rows)."""
+    out: set[str] = set()
+    span: dict[int | None, list[int]] = {}
+    for i, layer in enumerate(layers):
+        if is_routed(layer):
+            span.setdefault(moe_block(layer.name), []).append(i)
+    for idx in span.values():
+        for layer in layers[idx[0]:idx[-1] + 1]:
+            if is_routed(layer) or (isinstance(layer, Elementwise)
+                                    and ".experts." in layer.name):
+                out.add(layer.name)
+    return out
 
 
 def moe_block(name: str) -> int | None:
@@ -71,8 +89,9 @@ class ExpertShard:
     member: int
     first_expert: int
     experts: int  # held, of every MoE layer
-    #: its slice of every routed projection that gets at least one row
-    layers: tuple[ExpertMatmul, ...]
+    #: its slice of every routed projection that gets at least one row, and of the
+    #: elementwise work between them (its rows' share)
+    layers: tuple[Layer, ...]
     dispatch: Rows  # block -> bytes of routed rows sent to each member
     combine: Rows  # block -> bytes of expert outputs sent back to each member
 
@@ -92,7 +111,7 @@ class ExpertShard:
         out = []
         for layer in self.layers:
             b = moe_block(layer.name)
-            if b not in seen:
+            if isinstance(layer, ExpertMatmul) and b not in seen:
                 seen.add(b)
                 out.append(layer)
         return out
@@ -102,11 +121,16 @@ def expert_shards(group: Workload, ep: int) -> tuple[ExpertShard, ...]:
     """The ``ep`` members' shards of the routed experts of ``group`` (the workload of the
     whole group's tokens, see the module docstring)."""
     blocks: dict[int, list[ExpertMatmul]] = {}
+    vector: dict[int, list[Elementwise]] = {}
+    side = routed_side(group.layers)
     for layer in group.layers:
+        b = moe_block(layer.name)
+        key = -1 if b is None else b
         if is_routed(layer):
-            b = moe_block(layer.name)
-            blocks.setdefault(-1 if b is None else b, []).append(layer)
-    layers: list[list[ExpertMatmul]] = [[] for _ in range(ep)]
+            blocks.setdefault(key, []).append(layer)
+        elif layer.name in side and isinstance(layer, Elementwise):
+            vector.setdefault(key, []).append(layer)
+    layers: list[list[Layer]] = [[] for _ in range(ep)]
     dispatch: list[Rows] = [{} for _ in range(ep)]
     combine: list[Rows] = [{} for _ in range(ep)]
     held = 0
@@ -122,6 +146,11 @@ def expert_shards(group: Workload, ep: int) -> tuple[ExpertShard, ...]:
                 counts = layer.tokens_per_expert[lo:lo + held]
                 if sum(counts) > 0:
                     layers[m].append(replace(layer, tokens_per_expert=counts))
+            own = sum(first.tokens_per_expert[lo:lo + held])
+            for v in vector.get(b, []):  # its rows' share of the experts' elementwise work
+                if own > 0:
+                    layers[m].append(replace(v, elements=max(v.elements * own // first.rows,
+                                                             1)))
             dispatch[m][b] = tuple(float(bytes_of(r * first.k, first.act_precision))
                                    for r in rows[m])
             combine[m][b] = tuple(float(bytes_of(rows[d][m] * last.n, last.out_precision))

@@ -35,6 +35,7 @@ from npusim.system.experts import (
     expert_shards,
     is_routed,
     moe_block,
+    routed_side,
 )
 from npusim.system.parallel import (
     Plan,
@@ -111,6 +112,7 @@ def stage_program(result: Result | dict[str, float], workload: Workload, tp: int
     """
     lat = result if isinstance(result, dict) else _latencies(result)
     parts = _moe_parts(workload.layers)
+    side = routed_side(workload.layers) if shard is not None else set()
     segs: list[Segment] = []
     acc, first = 0.0, None
 
@@ -127,7 +129,7 @@ def stage_program(result: Result | dict[str, float], workload: Workload, tp: int
         if shard is not None and part is not None and i == part[1]:
             prev = workload.layers[i - 1].name if i else layer.name
             cut(prev, "all_to_all", 0.0, "moe dispatch all-to-all", shard.dispatch[b])
-        if shard is not None and is_routed(layer):
+        if layer.name in side:
             acc += (routed_s or {}).get(layer.name, 0.0)
         else:
             acc += float(lat[layer.name])
@@ -291,8 +293,11 @@ def simulate_shards(system: System, workload: Workload, plan: Plan, *,
     kw: dict[str, Any] = dict(memory=memory, weights_resident=weights_resident)
     if plan.ep == 1:
         return stages, [simulate(chip, st, **kw) for st in stages], ()
-    base = [Workload(st.name, tuple(x for x in st.layers if not is_routed(x)), st.meta)
-            for st in stages]
+    base = []
+    for st in stages:
+        side = routed_side(st.layers)
+        base.append(Workload(st.name, tuple(x for x in st.layers if x.name not in side),
+                             st.meta))
     return (stages, [simulate(chip, b, **kw) for b in base],
             tuple(_stage_experts(system, workload, plan, memory, weights_resident)))
 
