@@ -301,3 +301,22 @@ def test_sweep_crosses_ep(moe_dir: object) -> None:
     assert "ep 3 does not divide its 8 routed experts" in df["error"].iloc[2]
     ok = df[df["error"].isna()]
     assert (ok["link_bytes"] > 0).tolist() == [False, True, True]
+
+
+def test_serve_takes_ep_on_a_system(moe_dir: object, capsys: pytest.CaptureFixture[str]
+                                    ) -> None:
+    # One replica of tp 2 ranks, each dispatching half the tokens to the rank holding
+    # their experts; ep 4 needs more chips than the replica's two (one-line error).
+    import json
+
+    from npusim.cli import main
+
+    cfg = str(moe_dir / "tiny_moe.json")  # type: ignore[operator]
+    base = ["serve", "rngd_8card", cfg, "--tp", "2", "--requests", "10", "--rate", "5",
+            "--prompt", "fixed:32", "--output", "fixed:4", "--max-batch", "4"]
+    assert main([*base, "--ep", "2", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["chips"] == 2 and s["requests"] == 10
+    assert main([*base, "--ep", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ep 4 must be a multiple of tp 2 and divide the 2 chips" in err[0]

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--activations", default="int8", choices=PRECISIONS)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
+    p.add_argument("--ep", type=int, default=1, help="expert-parallel group (a system, a "
+                   "mixture-of-experts model): the routed experts over this many of the "
+                   "--tp ranks (one replica serves: ep = tp)")
     p.add_argument("--slo", default="", help="e.g. ttft=500ms,tpot=50ms")
     p.add_argument("--cost", metavar="YAML", help="cost model (see docs/examples/cost.yaml)")
     p.add_argument("--out", metavar="FILE", help="per-request table (.csv, .json, .parquet)")
@@ -96,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
                 block_tokens=args.block_tokens, priority=args.priority,
                 chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                 weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
-                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+                pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo, cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -158,7 +161,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                     weights=args.weights, kv=args.kv, activations=args.activations,
-                    tp=args.tp, pp=args.pp, host_link=args.host_link)
+                    tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)

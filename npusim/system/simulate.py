@@ -49,7 +49,7 @@ from npusim.workloads.hf_config import ModelConfig
 from npusim.workloads.ir import Layer, Workload, bytes_of
 from npusim.workloads.llm import from_hf_config
 
-__all__ = ["check_shards", "peak_activation_bytes", "run_step",
+__all__ = ["check_shards", "experts_not_held", "peak_activation_bytes", "run_step",
            "simulate_shards", "simulate_system", "stage_program"]
 
 
@@ -180,15 +180,20 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None,
     for s in range(plan.pp):
         st = stage_workload(micro, s, plan.pp)
         act = max(activation_floor, peak_activation_bytes(st))
-        # every routed expert of the stage's MoE layers, of which a chip holds 1/ep
-        routed = sum(bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
-                     for layer in st.layers if is_routed(layer))
         stage_footprint(system.chip_spec, shard, s, plan.pp, batch=batch,
                         context_len=int(wl.meta["context_len"]),  # type: ignore[call-overload]
                         weights=prec["weights"], kv=prec["kv"], activation_bytes=act,
-                        experts_not_held=routed - routed // plan.ep)
+                        experts_not_held=experts_not_held(st, plan.ep))
         out.append(st)
     return out
+
+
+def experts_not_held(stage: Workload, ep: int) -> int:
+    """Bytes of the routed experts of ``stage`` that the other ``ep - 1`` members of an
+    expert group hold (a chip holds ``1/ep`` of every MoE layer's experts)."""
+    routed = sum(bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
+                 for layer in stage.layers if is_routed(layer))
+    return routed - routed // ep
 
 
 def _rebuild(wl: Workload, cfg: ModelConfig, batch: int) -> Workload:
