@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from npusim.engine.system import Segment, StageProgram, SystemProgram, run_system_step
 from npusim.errors import MappingError
@@ -320,3 +322,24 @@ def test_serve_takes_ep_on_a_system(moe_dir: object, capsys: pytest.CaptureFixtu
     assert main([*base, "--ep", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ep 4 must be a multiple of tp 2 and divide the 2 chips" in err[0]
+
+
+@given(st.sampled_from([1, 2, 4, 8]), st.data())
+def test_every_routed_row_goes_out_and_comes_back(ep: int, data: st.DataObject) -> None:
+    # Any routing of 8 experts: member d receives exactly the rows of its experts, sends
+    # back as many as it received from each, each member's own tokens are within one row
+    # of an even share, and the members' expert rows add up to the routing's.
+    counts = tuple(data.draw(st.lists(st.integers(0, 40), min_size=8, max_size=8)
+                             .filter(lambda c: sum(c) > 0)))
+    shards = expert_shards(Workload("g", tuple(_block(0, counts, 40))),  # type: ignore[arg-type]
+                           ep)
+    held = 8 // ep
+    assert sum(sh.rows for sh in shards) == sum(counts)
+    for d in range(ep):
+        assert sum(sh.dispatch[0][d] for sh in shards) == \
+            sum(counts[d * held:(d + 1) * held]) * H
+        assert shards[d].rows == sum(counts[d * held:(d + 1) * held])
+        for m in range(ep):
+            assert shards[m].dispatch[0][d] == shards[d].combine[0][m]
+    for sh in shards:
+        assert abs(sum(sh.dispatch[0]) / H - sum(counts) / ep) < 1
