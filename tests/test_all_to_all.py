@@ -28,8 +28,9 @@ def _net(kind: str, count: int, dims: list[int] | None = None,
                    network=Link(bandwidth=NBW, latency=NLAT) if servers else None)
 
 
-def _run(net: LinkNet, group: list[int], matrix: list[list[float]]) -> float:
-    net.env.process(all_to_all(net, group, matrix, "test"))
+def _run(net: LinkNet, group: list[int], matrix: list[list[float]],
+         algorithm: str = "pairwise") -> float:
+    net.env.process(all_to_all(net, group, matrix, "test", algorithm))
     net.env.run()
     return float(net.env.now)
 
@@ -70,7 +71,7 @@ def test_all_to_all_along_a_torus_dimension_is_a_ring(axis: int) -> None:
     groups = [[i * stride for i in range(4)], [i * stride + (4 if axis == 0 else 1)
                                                for i in range(4)]]
     for g in groups:
-        net.env.process(all_to_all(net, g, _even(4, b), "test"))
+        net.env.process(all_to_all(net, g, _even(4, b), "test", "pairwise"))
     net.env.run()
     assert net.env.now == pytest.approx(4 * (LAT + b / BW), rel=1e-12)
 
@@ -84,14 +85,40 @@ def test_all_to_all_v_steps_wait_for_their_largest_message() -> None:
     assert _run(_net("switch", n), list(range(n)), m) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["switch", "fully_connected"])
+@pytest.mark.parametrize("n", [2, 3, 8])
+def test_direct_all_to_all_on_a_switch(kind: str, n: int) -> None:
+    # Every message issued at once, in shift order. On a switch the messages of shift k
+    # find their up- and down-links free when those of shift k-1 leave them, so each
+    # chip's up-link streams its n-1 messages back to back and the last arrives one
+    # latency later; fully connected, every message has a link of its own.
+    b = 1e6
+    serial = n - 1 if kind == "switch" else 1
+    assert _run(_net(kind, n), list(range(n)), _even(n, b), "direct") == \
+        pytest.approx(serial * b / BW + LAT, rel=1e-12)
+
+
+def test_direct_all_to_all_on_a_ring_is_bounded_by_its_busiest_link() -> None:
+    # Forwarded hop by hop, all at once: at least the busiest link's bytes (every link of
+    # a ring of n carries sum over shifts of min(k, n-k) / 2 messages each way, counted
+    # from the link totals), at most the pairwise schedule; every byte crosses each hop.
+    n, b = 6, 2e5
+    net = _net("ring", n)
+    t = _run(net, list(range(n)), _even(n, b), "direct")
+    hops = sum(min(k, n - k) for k in range(1, n))
+    assert sum(net.bytes.values()) == pytest.approx(n * hops * b)
+    assert t >= max(net.bytes.values()) / BW
+    assert t <= _run(_net("ring", n), list(range(n)), _even(n, b), "pairwise") + 1e-15
+
+
 def test_even_all_to_all_collective_splits_the_tensor() -> None:
     # collective("all_to_all", nbytes): every chip holds nbytes and sends nbytes/n to
-    # every other chip.
+    # every other chip (direct).
     n, nbytes = 4, 8e5
     net = _net("switch", n)
     net.env.process(collective(net, "all_to_all", list(range(n)), nbytes, "test"))
     net.env.run()
-    assert net.env.now == pytest.approx((n - 1) * (LAT + nbytes / n / BW), rel=1e-12)
+    assert net.env.now == pytest.approx((n - 1) * nbytes / n / BW + LAT, rel=1e-12)
     assert net.bytes["c0->sw"] == pytest.approx((n - 1) * nbytes / n)
 
 
@@ -110,6 +137,11 @@ def test_two_level_routes_and_all_to_all() -> None:
     expected = cross + (cross + b / NBW) + cross
     assert _run(_net("two_level", 4, servers=2), list(range(4)), _even(4, b)) == \
         pytest.approx(expected, rel=1e-12)
+    # direct: each server's network up-link carries the 4 messages leaving it (0->2, 0->3,
+    # 1->2, 1->3 from server 0) back to back, the others fitting around them: the last
+    # leaves at 4 b / network bandwidth and arrives after two chip hops and a network hop.
+    assert _run(_net("two_level", 4, servers=2), list(range(4)), _even(4, b), "direct") == \
+        pytest.approx(4 * b / NBW + 2 * LAT + NLAT, rel=1e-12)
 
 
 def _hops(a: int, b: int, dims: tuple[int, ...]) -> int:

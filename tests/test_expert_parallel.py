@@ -125,8 +125,8 @@ def test_tensor_parallel_ranks_meet_once_per_moe_block() -> None:
 def test_an_expert_parallel_step_waits_for_its_busiest_chip() -> None:
     # 4 chips, dp 4, ep 4 on a switch: compute A, dispatch all-to-all, each chip's own
     # experts (B_m), combine all-to-all, compute C. The step is A + dispatch + max B +
-    # combine + C, an all-to-all on a switch being sum over shifts k of latency + its
-    # largest message / bandwidth.
+    # combine + C, a pairwise all-to-all on a switch being sum over shifts k of latency +
+    # its largest message / bandwidth.
     n, a, c = 4, 1e-5, 2e-5
     b = [3e-5, 1e-5, 5e-5, 2e-5]
     disp = [[0.0 if i == j else 1e4 * (1 + i + 2 * j) for j in range(n)] for i in range(n)]
@@ -141,7 +141,8 @@ def test_an_expert_parallel_step_waits_for_its_busiest_chip() -> None:
                 cause="moe combine all-to-all"),
         Segment("c", c))) for d in range(n)}
     prog = SystemProgram((chips[(0, 0, 0)],), tp=1, dp=n, micro_batches=1,
-                         placement=tuple(range(n)), ep=n, chip_stages=chips)
+                         placement=tuple(range(n)), ep=n, chip_stages=chips,
+                         all_to_all="pairwise")
     step = run_system_step(_system(), prog)  # type: ignore[arg-type]
     assert step.latency_s == pytest.approx(a + a2a(disp) + max(b) + a2a(comb) + c, rel=1e-12)
     # the busiest chip waits least in the combine: the others wait for it
@@ -223,10 +224,13 @@ def test_an_expert_parallel_step_moves_the_rows_it_routes(moe_dir: object) -> No
     assert s["expert_load_imbalance"] == pytest.approx(16 / 8)
     assert s["link_bytes"] == pytest.approx(2 * 2 * 2 * 12 * h)
     # All arrive together at the dispatch (same compute before it), so theirs is the
-    # all-to-all alone: every shift step's largest message is 2 rows, 3 steps per
-    # all-to-all, one a layer. At the combine the last to arrive (the busiest) waits for
-    # the all-to-all alone; members 1 and 2, with no routed rows, wait for the busy ones.
-    a2a = 3 * (LAT + 2 * h / BW)
+    # all-to-all alone (direct, every message at once): members 0 and 3 each receive a
+    # 2-row message from the three others, one after another on their down-link, the
+    # other links carrying at most two; one all-to-all a layer. At the combine the last
+    # to arrive (the busiest) waits for the all-to-all alone (the same messages back:
+    # 0 and 3 each send three on their up-link); members 1 and 2, with no routed rows,
+    # wait for the busy ones.
+    a2a = 3 * 2 * h / BW + LAT
     dispatch = chips["time_comm_moe_dispatch_all_to_all_s"]
     combine = chips["time_comm_moe_combine_all_to_all_s"]
     assert list(dispatch) == pytest.approx([2 * a2a] * 4, rel=1e-9)

@@ -44,6 +44,9 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
                    help="micro-batches a pipeline step is cut into (default 1)")
     g.add_argument("--collective", choices=("ring", "tree"), default=None,
                    help="all-reduce algorithm (default ring)")
+    g.add_argument("--all-to-all", choices=("direct", "pairwise"), default=None,
+                   help="expert dispatch and combine: every message at once (direct, the "
+                   "default) or n-1 synchronous shift steps (pairwise)")
 
 
 def plan_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,4 +55,6 @@ def plan_options(args: argparse.Namespace) -> dict[str, Any]:
                            if getattr(args, k, None) is not None}
     if getattr(args, "collective", None) is not None:
         out["algorithm"] = args.collective
+    if getattr(args, "all_to_all", None) is not None:
+        out["all_to_all"] = args.all_to_all
     return out

@@ -135,7 +135,8 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
     if system is not None:
         return _run_system(args, system, resident)
     if plan_options(args) != {}:
-        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches and --collective need a system "
+        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective and --all-to-all "
+                        "need a system "
                         "(a system YAML or preset: `npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     memory: object = args.memory

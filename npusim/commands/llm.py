@@ -88,8 +88,9 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     if system is not None:
         return _llm_system(args, system)
     if plan_options(args) or args.trace:
-        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective and --trace need a "
-                        "system (a system YAML or preset: `npusim list`), not a chip")
+        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective, --all-to-all "
+                        "and --trace need a system (a system YAML or preset: `npusim list`), "
+                        "not a chip")
     chip = resolve_chip(args.arch)
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   weights=args.weights, kv=args.kv, activations=args.activations,
@@ -146,6 +147,7 @@ def _llm_system(args: argparse.Namespace, system: object) -> int:
                                  pp=dec.plan.pp, dp=dec.plan.dp,
                                  micro_batches=dec.plan.micro_batches, ep=dec.plan.ep,
                                  algorithm=str(dec.meta["algorithm"]), memory=args.memory,
+                                 all_to_all=str(dec.meta.get("all_to_all", "direct")),
                                  weights_resident=weights_resident(args), trace=True)
         traced.to_chrome_trace(args.trace)
     if args.layers:

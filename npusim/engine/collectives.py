@@ -22,14 +22,17 @@ Collectives over a group of ``n`` chips (``bytes`` is the size of the full tenso
   whole ``bytes`` (at step ``k`` chip ``r`` with ``r mod 2^(k+1) = 2^k`` sends to
   ``r - 2^k``; each chip receives at most one message a step);
 * all-to-all (expert parallelism's token dispatch and combine): chip ``i`` of the group
-  sends its own ``bytes[i][j]`` to every other chip ``j``, in ``n-1`` shift steps (at step
-  ``k`` chip ``i`` sends to chip ``i+k mod n``, the pairwise exchange of MPI
-  implementations). Where a route crosses chips (ring, torus) every chip on the way stores
-  and forwards the message hop by hop, so the messages of a step that share a link take
-  turns on it one hop at a time; on a switch (one or two levels) or a direct link the
-  message holds its whole route. Uncontended, a step on a switch takes
-  ``latency + bytes/bandwidth``; on a ring a step of ``d`` hops ``d x (latency +
-  bytes/bandwidth)``;
+  sends its own ``bytes[i][j]`` to every other chip ``j``. ``direct`` (the default, as
+  NCCL's all-to-all and DeepEP post every send at once) issues all ``n(n-1)`` messages
+  together, in shift order (every chip's message to chip ``i+1``, then to ``i+2`` …), and
+  the links serve them first come first served: on a switch with ``b`` bytes per pair,
+  ``(n-1) x b/bandwidth + latency``. ``pairwise`` (MPI's pairwise exchange) runs ``n-1``
+  synchronous shift steps (at step ``k`` chip ``i`` sends to chip ``i+k mod n``): on a
+  switch ``(n-1) x (latency + b/bandwidth)``. Where a route crosses chips (ring, torus)
+  every chip on the way stores and forwards a message hop by hop, so messages that share a
+  link take turns on it one hop at a time (a pairwise ring step of ``d`` hops takes ``d x
+  (latency + b/bandwidth)``); on a switch (one or two levels) or a direct link a message
+  holds its whole route;
 * send: one point-to-point transfer (pipeline stages).
 
 Ring collectives on a torus visit their group in the order of
@@ -55,10 +58,12 @@ import simpy
 from npusim.engine.topology import all_links, is_network_link, network_hops, ring_order, route
 from npusim.spec.system import Link, Topology
 
-__all__ = ["ALGORITHMS", "COLLECTIVES", "LinkNet", "LinkSpan", "all_to_all", "collective"]
+__all__ = ["ALGORITHMS", "ALL_TO_ALL", "COLLECTIVES", "LinkNet", "LinkSpan", "all_to_all", "collective"]
 
 #: all-reduce algorithms
 ALGORITHMS: tuple[str, ...] = ("ring", "tree")
+#: all-to-all algorithms
+ALL_TO_ALL: tuple[str, ...] = ("direct", "pairwise")
 COLLECTIVES: tuple[str, ...] = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 
 Process = Generator[simpy.Event, Any, None]
@@ -170,21 +175,27 @@ def _forward(net: LinkNet, src: int, dst: int, nbytes: float, cause: str) -> Pro
 
 
 def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[float]],
-               cause: str) -> Process:
-    """Chip ``group[i]`` sends ``nbytes[i][j]`` to chip ``group[j]`` for every ``j != i``:
-    ``n-1`` synchronous shift steps (see the module docstring); a process."""
+               cause: str, algorithm: str = "direct") -> Process:
+    """Chip ``group[i]`` sends ``nbytes[i][j]`` to chip ``group[j]`` for every ``j != i``
+    (see the module docstring): ``direct``, every message issued at once (in shift
+    order), or ``pairwise``, ``n-1`` synchronous shift steps; a process."""
+    if algorithm not in ALL_TO_ALL:
+        raise ValueError(f"unknown all-to-all algorithm {algorithm!r} "
+                         f"(use {', '.join(ALL_TO_ALL)})")
     n = len(group)
     forward = net.topology.kind in ("ring", "torus2d", "torus3d")
-    for k in range(1, n):
-        pairs = [(group[i], group[(i + k) % n], nbytes[i][(i + k) % n]) for i in range(n)
-                 if nbytes[i][(i + k) % n] > 0]
-        if not pairs:
+    steps = [[(group[i], group[(i + k) % n], nbytes[i][(i + k) % n]) for i in range(n)
+              if nbytes[i][(i + k) % n] > 0] for k in range(1, n)]
+    if algorithm == "direct":
+        steps = [[m for step in steps for m in step]]
+    for msgs in steps:
+        if not msgs:
             continue
         if forward:  # hop by hop: a process per message
             yield net.env.all_of([net.env.process(_forward(net, s, d, b, cause))
-                                  for s, d, b in pairs])
+                                  for s, d, b in msgs])
         else:  # one reservation per message, all issued now
-            arrive = max(net.reserve(s, d, b, cause) for s, d, b in pairs)
+            arrive = max(net.reserve(s, d, b, cause) for s, d, b in msgs)
             yield net.env.timeout(arrive - net.env.now)
 
 

@@ -67,6 +67,7 @@ class SystemProgram:
     placement: tuple[int, ...]
     algorithm: str = "ring"
     ep: int = 1
+    all_to_all: str = "direct"
     #: a chip's own program where it differs from its stage's (expert parallelism):
     #: (replica, stage, rank) -> program
     chip_stages: dict[tuple[int, int, int], StageProgram] = field(default_factory=dict)
@@ -146,7 +147,7 @@ def run_system_step(system: System, program: SystemProgram, *, trace: bool = Fal
     def run_collective(seg: Segment, group: list[int], gate: _Gate) -> Process:
         if seg.collective == "all_to_all":
             yield from all_to_all(net, group, [gate.rows[m] for m in range(len(group))],
-                                  seg.cause)
+                                  seg.cause, program.all_to_all)
         else:
             yield from collective(net, seg.collective or "", group, seg.nbytes, seg.cause,
                                   program.algorithm)

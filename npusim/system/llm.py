@@ -85,7 +85,7 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                    algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused") -> SystemLLMResult:
+                   attention: str = "fused", all_to_all: str = "direct") -> SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
     (a mixture-of-experts model's routed experts over ``ep`` chips of a stage)."""
     sys_ = system if isinstance(system, System) else load_system(system)
@@ -98,7 +98,7 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                               attention=attention)
     plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches, ep=ep)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
-                                  weights_resident=weights_resident)
+                                  weights_resident=weights_resident, all_to_all=all_to_all)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)

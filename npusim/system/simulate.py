@@ -265,12 +265,14 @@ def check_shards(system: System, workload: Workload, *, tp: int = 1, pp: int = 1
 def simulate_system(system: System | str | Path, workload: Workload, *, tp: int = 1,
                     pp: int = 1, dp: int = 1, micro_batches: int = 1, ep: int = 1,
                     algorithm: str = "ring", memory: str = "bandwidth",
-                    weights_resident: bool | None = None, trace: bool = False) -> SystemResult:
+                    weights_resident: bool | None = None, trace: bool = False,
+                    all_to_all: str = "direct") -> SystemResult:
     """Simulate one step of ``workload`` on ``system`` under a ``tp x pp x dp`` plan
     (routed experts over ``ep`` chips of a stage).
 
     ``workload``'s batch is one replica's; ``micro_batches`` cut it for the pipeline.
-    ``algorithm`` is the all-reduce's (``ring`` or ``tree``). ``memory`` and
+    ``algorithm`` is the all-reduce's (``ring`` or ``tree``), ``all_to_all`` the expert
+    dispatch and combine's (``direct`` or ``pairwise``). ``memory`` and
     ``weights_resident`` go to each chip's :func:`npusim.simulate`. Errors (a plan that does
     not divide the model, more chips than the system has, a shard that does not fit a
     chip) are one-line :class:`~npusim.errors.MappingError`.
@@ -280,7 +282,7 @@ def simulate_system(system: System | str | Path, workload: Workload, *, tp: int 
     stages, results, experts = simulate_shards(sys_, workload, plan, memory=memory,
                                                weights_resident=weights_resident)
     return run_step(sys_, workload, plan, stages, results, experts, algorithm=algorithm,
-                    trace=trace, memory=memory)
+                    trace=trace, memory=memory, all_to_all=all_to_all)
 
 
 def simulate_shards(system: System, workload: Workload, plan: Plan, *,
@@ -310,10 +312,13 @@ def simulate_shards(system: System, workload: Workload, plan: Plan, *,
 def run_step(system: System, workload: Workload, plan: Plan, stages: list[Workload],
              results: list[Result], experts: tuple[StageExperts, ...] = (), *,
              algorithm: str = "ring", trace: bool = False,
-             memory: str = "bandwidth") -> SystemResult:
+             memory: str = "bandwidth", all_to_all: str = "direct") -> SystemResult:
     """The step of ``plan`` on ``system`` from its stages' simulated Results."""
     if algorithm not in ("ring", "tree"):
         raise MappingError(f"unknown all-reduce algorithm {algorithm!r} (use ring or tree)")
+    if all_to_all not in ("direct", "pairwise"):
+        raise MappingError(f"unknown all-to-all algorithm {all_to_all!r} (use direct or "
+                           "pairwise)")
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     check_plan(plan, system.count, batch=batch)
     if plan.ep > 1 and len(experts) != len(stages):
@@ -334,8 +339,9 @@ def run_step(system: System, workload: Workload, plan: Plan, stages: list[Worklo
         tuple(stage_program(r, st, plan.tp) for r, st in zip(results, stages, strict=True)),
         tp=plan.tp, dp=plan.dp, micro_batches=plan.micro_batches,
         placement=tuple(range(plan.chips)), algorithm=algorithm, ep=plan.ep,
-        chip_stages=chip_stages)
+        chip_stages=chip_stages, all_to_all=all_to_all)
     step = run_system_step(system, program, trace=trace)
     return SystemResult(system, plan, workload.name, batch, tuple(results), step,
-                        {"algorithm": algorithm, "memory_model": memory}, workload,
+                        {"algorithm": algorithm, "memory_model": memory,
+                         **({"all_to_all": all_to_all} if plan.ep > 1 else {})}, workload,
                         experts if plan.ep > 1 else ())
