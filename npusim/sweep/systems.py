@@ -14,7 +14,7 @@
 
 A system sweep's axes are ``system.<key path>`` into the system spec (``count``, ``chip``,
 ``link.kind``, ``link.bandwidth``, ``link.latency``, ``topology.kind``, ``topology.dims`` …),
-``parallel.<tp|pp|dp|micro_batches|ep|algorithm>`` and ``workload.<option>``; they are named
+``parallel.<tp|pp|dp|micro_batches|ep|algorithm|all_to_all>`` and ``workload.<option>``; they are named
 after the last two parts of the path with its ``system.`` or ``parallel.`` cut off
 (``count``, ``chip``, ``link_kind``, ``tp``). ``system.link.kind`` (and ``system.host.kind``)
 sets the whole link to that kind of the link catalog (npusim/spec/link_catalog.py), so a
@@ -68,7 +68,7 @@ SYSTEM_PREFIX = "system."
 PARALLEL_PREFIX = "parallel."
 #: the plan of a point where neither ``parallel:`` nor an axis sets it
 PARALLEL_DEFAULTS: dict[str, Any] = {"tp": 1, "pp": 1, "dp": 1, "micro_batches": 1,
-                                     "ep": 1, "algorithm": "ring"}
+                                     "ep": 1, "algorithm": "ring", "all_to_all": "direct"}
 _KIND_KEYS = ("link.kind", "host.kind")
 
 #: table column → ``SystemResult.summary()`` key
@@ -99,6 +99,8 @@ def parallel_adapter(key: str) -> TypeAdapter[Any]:
     """The validator of ``parallel.<key>``; ``ValueError`` for another key."""
     if key == "algorithm":
         return TypeAdapter(Literal["ring", "tree"])
+    if key == "all_to_all":
+        return TypeAdapter(Literal["direct", "pairwise"])
     if key in PARALLEL_DEFAULTS:
         return TypeAdapter(Annotated[int, Field(gt=0)])
     raise ValueError(f"unknown parallel key {key!r} (known: {', '.join(PARALLEL_DEFAULTS)})")
@@ -273,7 +275,7 @@ def run_system_task(system_spec: dict[str, Any], chip: dict[str, Any],
     if isinstance(got, NpusimError):
         raise got
     res = run_step(system, workload, plan, *got, algorithm=str(plan_spec["algorithm"]),
-                   memory=memory)
+                   memory=memory, all_to_all=str(plan_spec.get("all_to_all", "direct")))
     s = res.summary()
     metrics = {col: float(s[k]) for col, k in _SUMMARY_METRICS.items()}
     lat, energy = metrics["latency_s"], metrics["energy_j"]
