@@ -347,3 +347,38 @@ def test_every_routed_row_goes_out_and_comes_back(ep: int, data: st.DataObject) 
             assert shards[m].dispatch[0][d] == shards[d].combine[0][m]
     for sh in shards:
         assert abs(sum(sh.dispatch[0]) / H - sum(counts) / ep) < 1
+
+
+def test_deepseek_v3_at_fp8_fits_the_32_cards_only_with_its_experts_spread() -> None:
+    # DeepSeek-V3: 58 MoE layers x 256 experts x 3 x 7168 x 2048 = 654B routed parameters
+    # of 671B. At one byte each a card holds the other ~17 GB plus 654/ep GB: 37 GB at
+    # ep 32 fits its 48 GiB (51.5 GB), 99 GB at ep 8 does not.
+    import warnings
+
+    from npusim.spec.system import load_system
+    from npusim.system.simulate import check_shards
+    from npusim.workloads.llm import from_hf_config
+
+    routed = 58 * 256 * 3 * 7168 * 2048
+    assert routed == pytest.approx(654e9, rel=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wl = from_hf_config("deepseek_v3", "decode", batch=1, prompt_len=1024,
+                            context_len=1024, weights="fp8")
+    system = load_system("rngd_4x8")
+    check_shards(system, wl, dp=32, ep=32)
+    with pytest.raises(MappingError, match="does not fit"):
+        check_shards(system, wl, dp=32, ep=8)
+
+
+@pytest.mark.parametrize(("model", "pp"), [("qwen3_30b_a3b", 4), ("deepseek_v2_lite", 3),
+                                           ("llama2_70b", 4)])
+def test_pipeline_stages_add_up_to_the_model(model: str, pp: int) -> None:
+    # Each block counted as what it is (DeepSeek's leading dense blocks, MoE blocks): the
+    # stages hold every parameter of the model but its multi-token-prediction module.
+    from npusim.system.parallel import _stage_params
+    from npusim.workloads.hf_config import load_hf_config, param_count
+
+    cfg = load_hf_config(model)
+    assert cfg.layers % pp == 0
+    assert sum(_stage_params(cfg, s, pp) for s in range(pp)) == param_count(cfg, mtp=False)

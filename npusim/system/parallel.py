@@ -147,14 +147,25 @@ def stage_workload(wl: Workload, stage: int, pp: int) -> Workload:
 
 
 def _stage_params(shard: ModelConfig, stage: int, pp: int) -> int:
-    block = param_count(replace(shard, layers=1)) - param_count(replace(shard, layers=0))
-    rest = param_count(replace(shard, layers=0))
+    """Parameters of stage ``stage``: its blocks, each counted as what it is (dense or
+    mixture of experts), plus the embeddings on the first stage and the head on the last
+    (the multi-token-prediction module, not run, is left out)."""
+    per = shard.layers // pp
+
+    def count(blocks: range) -> int:
+        return param_count(replace(
+            shard, layers=len(blocks),
+            moe_layers=tuple(shard.moe_at(i) for i in blocks) if shard.is_moe else (),
+            layer_windows=tuple(shard.window_at(i) for i in blocks)
+            if shard.layer_windows else ()), mtp=False)
+
+    rest = count(range(0))
     embed = shard.vocab * shard.embed_dim + (shard.position_rows + shard.type_vocab) * shard.hidden
     if shard.embed_dim != shard.hidden:
         embed += shard.embed_dim * shard.hidden
     head = rest - embed + (shard.vocab * shard.embed_dim if shard.tied_embeddings and pp > 1
                            else 0)
-    n = (shard.layers // pp) * block
+    n = count(range(stage * per, (stage + 1) * per)) - rest
     return n + (embed if stage == 0 else 0) + (head if stage == pp - 1 else 0)
 
 
