@@ -382,3 +382,17 @@ def test_pipeline_stages_add_up_to_the_model(model: str, pp: int) -> None:
     cfg = load_hf_config(model)
     assert cfg.layers % pp == 0
     assert sum(_stage_params(cfg, s, pp) for s in range(pp)) == param_count(cfg, mtp=False)
+
+
+def test_the_python_api_takes_ep(moe_dir: object) -> None:
+    import npusim
+    from npusim.llm import run_llm
+    from npusim.workloads.llm import from_hf_config
+
+    cfg = moe_dir / "tiny_moe.json"  # type: ignore[operator]
+    wl = from_hf_config(cfg, "decode", batch=1, prompt_len=16, context_len=16)
+    res = npusim.simulate("rngd_8card", wl, dp=4, ep=4)  # type: ignore[call-overload]
+    assert res.plan.ep == 4 and len(res.chips) == 4
+    assert run_llm("rngd_8card", cfg, prompt=16, gen=2, dp=2, ep=2).summary()["ep"] == 2
+    with pytest.raises(ValueError, match="ep apply to a system"):
+        npusim.simulate("tpu_v1", wl, ep=2)  # type: ignore[call-overload]
