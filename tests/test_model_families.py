@@ -112,7 +112,8 @@ def hand_count(name: str) -> dict[str, int]:
         attn = _gqa(d) + bias + norms_layer
         E, k, mi = d["n_routed_experts"], d["num_experts_per_tok"], d["moe_intermediate_size"]
         dense_n = d["first_k_dense_replace"]
-        moe_common = attn + E * h + d["n_shared_experts"] * _swiglu(h, mi)
+        # router weight and its e_score_correction_bias
+        moe_common = attn + E * h + E + d["n_shared_experts"] * _swiglu(h, mi)
         dense = attn + _swiglu(h, d["intermediate_size"])
         main = dense_n * dense + (L - dense_n) * (moe_common + E * _swiglu(h, mi))
         active = dense_n * dense + (L - dense_n) * (moe_common + k * _swiglu(h, mi))
@@ -151,7 +152,9 @@ def hand_count(name: str) -> dict[str, int]:
         s = d["n_shared_experts"] * _swiglu(h, ei)
         dense_n = d["first_k_dense_replace"]
         dense = attn + norms_layer + _swiglu(h, d["intermediate_size"])
-        moe_common = attn + norms_layer + E * h + s
+        # router weight, and under noaux_tc (V3) its per-expert e_score_correction_bias
+        router = E * h + (E if d.get("topk_method") == "noaux_tc" else 0)
+        moe_common = attn + norms_layer + router + s
         main = dense_n * dense + (L - dense_n) * (moe_common + E * _swiglu(h, ei))
         active = dense_n * dense + (L - dense_n) * (moe_common + k * _swiglu(h, ei))
         # MTP: one MoE decoder layer + enorm, hnorm, head norm + eh_proj (2h -> h)
@@ -210,8 +213,12 @@ def test_counts_match_hand_count_and_model_card(name, total, active, counts):
 
 
 def test_exact_totals_widely_quoted():
+    # the totals the checkpoints' safetensors metadata and model.num_parameters() give
     assert param_count("llama3_1_8b") == 8_030_261_248
     assert param_count("llama3_1_70b") == 70_553_706_496
+    assert param_count("mixtral_8x7b") == 46_702_792_704
+    assert param_count("qwen3_8b") == 8_190_735_360
+    assert param_count("deepseek_v3", mtp=False) == 671_026_419_200
 
 
 def test_non_embedding_counts_of_the_cards():
@@ -261,6 +268,7 @@ def _tiny(**kw: Any) -> dict[str, Any]:
     return base | kw
 
 
+@pytest.mark.filterwarnings("ignore::npusim.workloads.hf_config.ModelFamilyWarning")
 def test_field_spellings_of_each_family():
     # Llama 4: MoE every 2nd layer, shared expert, dense layers intermediate_size_mlp,
     # chunked attention on rotary layers, a NoPE layer every 4th
@@ -283,6 +291,12 @@ def test_field_spellings_of_each_family():
                                attention_bias=True, head_dim=16))
     assert glm.rotary_dim == 8 and glm.qkv_bias and not glm.out_bias
     assert [glm.moe_at(i) for i in range(4)] == [False, True, True, True]
+    # transformers 5's per-layer list wins over first_k_dense_replace
+    typed = load_hf_config(_tiny(model_type="deepseek_like_v5", n_routed_experts=4,
+                                 num_experts_per_tok=2, moe_intermediate_size=16,
+                                 first_k_dense_replace=3,
+                                 mlp_layer_types=["dense", "sparse", "dense", "sparse"]))
+    assert [typed.moe_at(i) for i in range(4)] == [False, True, False, True]
     # gemma3_text: head_dim given, 4 norms a block, tied, 5 local : 1 global
     gem = load_hf_config(_tiny(model_type="gemma3_text", num_hidden_layers=6, head_dim=32,
                                sliding_window=16))
@@ -394,6 +408,14 @@ def test_known_family_gives_no_warning():
             load_hf_config(name)
 
 
+def test_counts_the_loader_expands_have_a_ceiling():
+    # one line each, before any per-layer or per-expert tuple is built
+    for key, value in (("num_hidden_layers", 10**12), ("num_experts", 10**9)):
+        with pytest.raises(WorkloadError, match=f"{key} {value} is above") as err:
+            load_hf_config(_raw("qwen3_30b_a3b") | {key: value})
+        assert len(str(err.value).splitlines()) == 1
+
+
 def test_deeply_nested_json_is_one_line(tmp_path: Path):
     p = tmp_path / "config.json"
     p.write_text('{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")
@@ -434,3 +456,52 @@ def test_active_at_most_total_and_equal_when_every_expert_runs(E, k, layers, den
     assert param_count(cfg) - active_param_count(cfg) == skipped
     assert param_counts_by_class(cfg)["experts"] == moe_layers * E * 3 * h * 8
     assert param_counts_by_class(cfg)["shared_experts"] == moe_layers * shared * 3 * h * 8
+
+
+@pytest.mark.parametrize("count", ["num_local_experts", "num_experts", "n_routed_experts"])
+@pytest.mark.parametrize("top_k", ["num_experts_per_tok", "experts_per_token"])
+def test_every_expert_spelling_reads_the_same(count, top_k):
+    base = _raw("gpt_oss_20b")
+    for k in ("num_local_experts", "num_experts_per_tok", "experts_per_token"):
+        base.pop(k)
+    cfg = load_hf_config(base | {count: 32, top_k: 4})
+    assert (cfg.experts, cfg.experts_per_token) == (32, 4)
+    assert param_count(cfg) == hand_count("gpt_oss_20b")["total"]
+
+
+def test_multimodal_wrapper_reads_its_text_config():
+    text = _raw("llama4_scout")
+    wrapped = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
+               "text_config": text, "vision_config": {"hidden_size": 1408},
+               "tie_word_embeddings": False}
+    with pytest.warns(ModelFamilyWarning, match="text_config.*vision encoder"):
+        cfg = load_hf_config(wrapped)
+    assert param_count(cfg) == param_count("llama4_scout")
+
+
+def test_families_the_issue_found_unloadable():
+    # smollm3, starcoder2, glm4, cohere2 by hand on one small shape (h 64, 4 heads of 16,
+    # 2 KV heads, 4 layers, FFN 96, vocab 100)
+    h, L, V, ffn = 64, 4, 100, 96
+    gqa = h * 64 + 2 * h * 32 + 64 * h
+    swiglu, table = 3 * h * ffn, V * h
+    expect = {
+        # llama layout, tied table
+        "smollm3": L * (gqa + swiglu + 2 * h) + table + h,
+        # biased q/k/v/o, plain GELU MLP with biases, LayerNorms with shift, tied table
+        "starcoder2": L * (gqa + (64 + 2 * 32 + h) + 2 * h * ffn + ffn + h + 2 * 2 * h)
+        + table + 2 * h,
+        # q/k/v bias (not o), four RMSNorms a block, untied head
+        "glm4": L * (gqa + 64 + 2 * 32 + swiglu + 4 * h) + 2 * table + h,
+        # one shift-less LayerNorm a block (parallel attention + MLP), tied table
+        "cohere2": L * (gqa + swiglu + h) + table + h,
+    }
+    for mt, n in expect.items():
+        cfg = load_hf_config(_tiny(model_type=mt, sliding_window=8))
+        assert param_count(cfg) == n, mt
+    c2 = load_hf_config(_tiny(model_type="cohere2", sliding_window=8))
+    assert c2.parallel_block and c2.layer_windows == (8, 8, 8, 0)
+    assert c2.rope_layers == (True, True, True, False)
+    glm = load_hf_config(_tiny(model_type="glm4", head_dim=16))
+    assert glm.rotary_dim == 8  # partial_rotary_factor 0.5 by default
+    assert load_hf_config(_tiny(model_type="smollm3")).rope_layers == (True, True, True, False)

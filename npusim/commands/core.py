@@ -399,9 +399,15 @@ def _describe_model(name: str) -> str:
     if total != main:
         text += f" (incl. {_count(total - main)} MTP)"
     text += f", {_count(active_param_count(cfg))} active, {cfg.family}"
+    notes = []
     if cfg.is_moe:
-        text += f" (MoE {cfg.experts} experts, top {cfg.experts_per_token})"
-    return text
+        notes.append(f"MoE {cfg.experts} experts, top {cfg.experts_per_token}")
+    if cfg.attention_kind == "mla":
+        notes.append("latent attention")
+    windowed = [w for w in cfg.layer_windows if w]
+    if windowed:
+        notes.append(f"window {max(windowed)} on {len(windowed)}/{cfg.layers} layers")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _list_dram() -> None:

@@ -174,26 +174,29 @@ def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[_Units]:
     return res
 
 
+def _key_base(layer: Attention) -> int:
+    """Position of the first key any query of the layer sees: K/V blocks start there (0
+    but under a window, whose blocks tile only the keys it reads)."""
+    return layer.kv_len - layer.keys_read()
+
+
 def _last_block(layer: Attention, qblock: np.ndarray, bq: int, bk: int) -> np.ndarray:
     """Index of the last K/V block each query block visits."""
-    nk = -(-layer.kv_len // bk)
+    nk = -(-layer.keys_read() // bk)
     if not layer.causal:
         return np.full(len(qblock), nk - 1, np.int64)
     off = layer.kv_len - layer.q_len
     last_pos = off + np.minimum((qblock + 1) * bq, layer.q_len) - 1
-    return last_pos // bk
+    return (last_pos - _key_base(layer)) // bk
 
 
 def _first_block(layer: Attention, qblock: np.ndarray, bq: int, bk: int) -> np.ndarray:
-    """Index of the first K/V block each query block visits (0 but under a window)."""
-    if layer.window is None:
+    """Index of the first K/V block each query block visits (0 but under a causal
+    window, where later query blocks no longer see the first keys)."""
+    if layer.window is None or not layer.causal:
         return np.zeros(len(qblock), np.int64)
-    off = layer.kv_len - layer.q_len
-    if layer.causal:
-        first_pos = off + qblock * bq - layer.window + 1
-    else:  # every query sees the last ``window`` keys
-        first_pos = np.full(len(qblock), layer.kv_len - layer.window)
-    return np.maximum(first_pos, 0) // bk
+    first_pos = layer.kv_len - layer.q_len + qblock * bq - layer.window + 1
+    return np.maximum(first_pos - _key_base(layer), 0) // bk
 
 
 def _kv_loads(u: _Units, unit: np.ndarray, j: np.ndarray, resident: bool) -> np.ndarray:
@@ -227,14 +230,14 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
     j = np.arange(int(counts.sum())) - starts[unit] + u.lo[unit]
     i = u.qblock[unit]
     cq = np.minimum(bq, q - i * bq)
-    ck = np.minimum(bk, kv - j * bk)
+    base = _key_base(layer)
+    ck = np.minimum(bk, kv - base - j * bk)
     rows = g * cq
     e = rows * ck
     first_pos = (kv - q) + i * bq
-    masked = (j * bk + ck - 1 > first_pos) if layer.causal else np.zeros(len(j), bool)
-    if layer.window is not None:  # a block cut by the window's lower edge
-        lowest = first_pos + cq - 1 if layer.causal else np.full(len(j), kv - 1)
-        masked |= j * bk <= lowest - layer.window
+    masked = (base + j * bk + ck - 1 > first_pos) if layer.causal else np.zeros(len(j), bool)
+    if layer.window is not None and layer.causal:  # a block cut by the window's lower edge
+        masked |= base + j * bk <= first_pos + cq - 1 - layer.window
     is_first = j == u.lo[unit]
     is_last = j == u.hi[unit]
     whole = u.parts[unit] == 1
@@ -255,8 +258,9 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
     alu = 3.0 * e + masked * e + later * rows * (4.0 + 2.0 * dv) + final * rows * dv
     special = e + later * rows + final * rows
     if layer.sinks:  # the sink logit joins each row's max and sum at its first block
-        alu = alu + (j == 0) * rows * 3.0
-        special = special + (j == 0) * rows
+        opening = j == _first_block(layer, u.qblock, bq, bk)[unit]
+        alu = alu + opening * rows * 3.0
+        special = special + opening * rows
     # DRAM: Q at a unit's first step; O after its last (a split part: O, max and sum in
     # fp32 for the combine); K/V per the reuse policy.
     load_kv = _kv_loads(u, unit, j, resident)
@@ -274,7 +278,7 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
     t[:, COL["sram_write_bytes"]] = swr + e * a + later * rows * dv * ACC_BYTES \
         + final * rows * dv * a + rd
     p = u.pair[unit]
-    t[:, COL["read_addr"]] = np.where(load_kv, (p * kv + j * bk) * kw * kvb,
+    t[:, COL["read_addr"]] = np.where(load_kv, (p * kv + base + j * bk) * kw * kvb,
                                       (p * q + i * bq) * g * d * a)
     t[:, COL["write_addr"]] = (p * q + i * bq) * g * dv * a
     tensor = load_kv.astype(np.int64)
@@ -323,7 +327,7 @@ def plan_attention(layer: Attention, m: Machine, q_dram: bool = True,
     query block and K/V block fit the SRAM together."""
     found: list[tuple[float, int, AttentionPlan]] = []
     align = max(1, m.align_k)
-    for bk in _candidates(layer.kv_len, align):
+    for bk in _candidates(layer.keys_read(), align):
         for bq in _candidates(layer.q_len, min(64, layer.q_len)):
             nq = -(-layer.q_len // bq)
             resident = nq > 1 and working_set(layer, bq, bk, m.acc_capacity, True, q_dram,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from npusim.compiler.program import LayerProgram
 from npusim.limits import TILE_BYTES, TooLargeError, memory_problem
 from npusim.spec.arch import Chip
 
@@ -41,6 +42,10 @@ class Ctx:
     #: a GEMM layer's tiles addressed from 0, its mapping, engine and accumulator bytes, by
     #: everything they depend on: the identical blocks of a transformer are tiled once
     gemms: dict[tuple[object, ...], GemmTiles] = field(default_factory=dict)
+    #: a whole layer's program and the address span it allocated, by everything it depends
+    #: on (routed-expert layers with the same loads reuse it, re-addressed)
+    programs: dict[tuple[object, ...], tuple[LayerProgram, int, int]] = field(
+        default_factory=dict)
 
     #: tiles of the program so far, counted before each layer's tile arrays are built
     tiles: int = 0

@@ -13,11 +13,13 @@ Where weights may live (resident in the shared SRAM) counts every expert held
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from npusim.compiler.context import Ctx
 from npusim.compiler.gemm import lower_gemm
-from npusim.compiler.program import LayerProgram
+from npusim.compiler.program import COL, LayerProgram
 from npusim.workloads.ir import ExpertMatmul, Matmul
 
 __all__ = ["lower_experts"]
@@ -25,7 +27,34 @@ __all__ = ["lower_experts"]
 
 def lower_experts(ctx: Ctx, index: int, layer: ExpertMatmul, a_res: bool,
                   out_res: bool) -> LayerProgram:
-    """One program for all touched experts of ``layer``: a grouped GEMM per load."""
+    """One program for all touched experts of ``layer``: a grouped GEMM per load. A layer
+    with the same loads and shapes as one lowered before takes its tiles, re-addressed by
+    the allocator's offset (what lowering it again would give)."""
+    key = ("experts", layer.tokens_per_expert, layer.k, layer.n, layer.activation,
+           layer.act_precision, layer.weight_precision, layer.out_precision, a_res, out_res,
+           ctx.capacity, ctx.acc_capacity, ctx.ideal, ctx.dram_bpc, ctx.lat,
+           ctx.weights_on_chip, ".experts." in f".{layer.name}")
+    found = ctx.programs.get(key)
+    if found is not None:
+        done, addr0, span = found
+        ctx.reserve(done.n_tiles, layer.name, f"experts {layer.touched} x {layer.k}x{layer.n}")
+        shift = ctx.addr - addr0
+        ctx.addr += span
+        moved = []
+        for t in done.tiles:
+            t = t.copy()
+            t[:, COL["read_addr"]] += shift
+            t[:, COL["write_addr"]] += shift
+            moved.append(t)
+        return replace(done, index=index, name=layer.name, tiles=tuple(moved))
+    addr0 = ctx.addr
+    lp = _lower(ctx, index, layer, a_res, out_res)
+    ctx.programs[key] = (lp, addr0, ctx.addr - addr0)
+    return lp
+
+
+def _lower(ctx: Ctx, index: int, layer: ExpertMatmul, a_res: bool,
+           out_res: bool) -> LayerProgram:
     parts = []
     for rows, count in layer.groups():
         group = Matmul(f"{layer.name}[{rows}x{count}]", batch=count, m=rows, k=layer.k,
@@ -40,8 +69,9 @@ def lower_experts(ctx: Ctx, index: int, layer: ExpertMatmul, a_res: bool,
     streams = [lp.extra["stream"] for lp in parts if "stream" in lp.extra]
     if streams:
         extra["stream"] = min(streams)
-    extra["experts_touched"] = float(layer.touched)
-    extra["expert_imbalance"] = float(layer.imbalance)
+    if ".experts." in f".{layer.name}":  # routed experts (not MLA's per-head products)
+        extra["experts_touched"] = float(layer.touched)
+        extra["expert_imbalance"] = float(layer.imbalance)
     loads = ", ".join(f"{count} x {rows} rows" for rows, count in layer.groups())
     return LayerProgram(
         index=index, name=layer.name, op=layer.kind, unit=parts[0].unit, tiles=tiles,

@@ -113,6 +113,13 @@ LAYER_FIELD_DOCS: dict[str, str] = {
     "pool.stride": "window stride", "pool.padding": "padding each side (elements)",
     "pool": "max, avg, or global_avg (one value per channel)",
     "tokens": "rows looked up", "hidden": "width of a row (elements)",
+    "tokens_per_expert": "token rows routed to each expert held (0: not touched, not read)",
+    "softmax.out_precision": "precision of the probabilities written (unset: precision)",
+    "v_head_dim": "width of V and of the output per head (unset: head_dim)",
+    "kv_shared": "V is the first v_head_dim columns of the cached K (absorbed latent "
+                 "attention): K/V bytes count K only",
+    "window": "sliding window: a query sees at most this many most recent keys (unset: all)",
+    "sinks": "a learned sink logit per head joins every softmax row",
 }
 
 

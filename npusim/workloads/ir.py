@@ -353,9 +353,14 @@ class Softmax(Layer):
     kind: ClassVar[str] = "softmax"
 
     def __post_init__(self) -> None:
-        if self.out_precision is None:
-            object.__setattr__(self, "out_precision", self.precision)
-        _check_precision(self, "precision", "out_precision")
+        _check_precision(self, "precision")
+        if self.out_precision is not None:
+            _check_precision(self, "out_precision")
+
+    @property
+    def probs_precision(self) -> str:
+        """The precision the probabilities are written at."""
+        return self.out_precision or self.precision
         if self.rows <= 0 or self.cols <= 0:
             raise ValueError(f"softmax {self.name!r}: rows and cols must be positive")
 
@@ -367,8 +372,7 @@ class Softmax(Layer):
         return {"act": bytes_of(self.rows * self.cols, self.precision)}
 
     def output_bytes(self) -> dict[TensorKind, int]:
-        return {"act": bytes_of(self.rows * self.cols,
-                                self.out_precision)}  # type: ignore[arg-type]
+        return {"act": bytes_of(self.rows * self.cols, self.probs_precision)}
 
 
 @dataclass(frozen=True, kw_only=True)

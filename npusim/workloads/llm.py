@@ -62,14 +62,14 @@ from npusim.workloads.hf_config import (
     kv_cache_bytes,
     load_hf_config,
     param_count,
+    param_counts_by_class,
     shipped_models,
     weight_bytes,
 )
-from npusim.workloads.ir import BITS, Workload, bytes_of, stored_weight_bytes
+from npusim.workloads.ir import BITS, Workload, stored_weight_bytes
 from npusim.workloads.precision import (
     WEIGHT_CLASSES,
     WeightsLike,
-    weight_precision,
 )
 from npusim.workloads.routing import Routing, check_trace, parse_routing
 
@@ -232,71 +232,24 @@ def _peak_activation_bytes(wl: Workload) -> int:
 
 def class_params(config: ConfigLike) -> dict[str, int]:
     """Parameters per weight class (:mod:`npusim.workloads.precision`), every expert
-    counted. The matrices of each class are counted from the config's shapes; ``norms``
-    takes what :func:`param_count` counts beyond them (norm scales, biases, sinks), so the
-    classes add up to :func:`param_count`."""
-    c = load_hf_config(config)
-    h = c.hidden
-    n = dict.fromkeys(WEIGHT_CLASSES, 0)
-    ups = 2 if c.gated_mlp else 1
-    for i in range(c.layers):
-        if c.attention_kind == "mla":
-            qw = c.heads * (c.qk_nope_dim + c.qk_rope_dim)
-            dv = c.v_head_dim or c.head_dim
-            n["attention"] += (h * c.q_lora_rank + c.q_lora_rank * qw if c.q_lora_rank
-                               else h * qw)
-            n["attention"] += (h * (c.kv_lora_rank + c.qk_rope_dim)
-                               + c.kv_lora_rank * c.heads * (c.qk_nope_dim + dv)
-                               + c.heads * dv * h)
-        else:
-            q, kv = c.heads * c.head_dim, c.kv_heads * c.head_dim
-            n["attention"] += 2 * h * q + 2 * h * kv
-        if c.moe_at(i):
-            n["router"] += h * c.experts
-            n["experts"] += c.experts * (ups + 1) * h * c.expert_intermediate
-            si = c.shared_experts * c.shared_intermediate
-            n["shared_experts"] += 3 * h * si + (h if c.shared_expert_gate else 0)
-        else:
-            n["mlp"] += (ups + 1) * h * c.intermediate
-    n["embeddings"] = c.vocab * c.embed_dim + c.position_rows * h + c.type_vocab * h
-    if c.embed_dim != h:
-        n["embeddings"] += c.embed_dim * h
-        n["lm_head"] += c.embed_dim * h
-    if not c.tied_embeddings and not c.encoder:
-        n["lm_head"] += c.vocab * c.embed_dim
-    n["norms"] = max(0, param_count(c) - sum(n.values()))
-    return n
+    counted: :func:`npusim.workloads.hf_config.param_counts_by_class`."""
+    return param_counts_by_class(config)
 
 
 def model_weight_bytes(config: ConfigLike, weights: WeightsLike = "int8") -> int:
-    """DRAM bytes of all parameters: :func:`weight_bytes` for one precision, else each
-    class of :func:`class_params` at its own."""
-    if isinstance(weights, str):
-        return weight_bytes(config, weights)
+    """DRAM bytes of all parameters, each class at its precision under ``weights``
+    (:func:`npusim.workloads.hf_config.weight_bytes`)."""
     _check_weights(weights)
-    return sum(bytes_of(n, weight_precision(weights, cls))
-               for cls, n in class_params(config).items() if n)
+    return weight_bytes(config, weights)
 
 
 def model_kv_cache_bytes(config: ConfigLike, batch: int, context_len: int,
                          kv: str = "int8") -> int:
     """The KV cache of ``batch`` sequences of ``context_len`` tokens, layer by layer in its
-    form: K and V per KV head (``2 x kv_heads x head_dim``), or MLA's compressed latent and
-    shared rotary key (``kv_lora_rank + qk_rope_dim``); a sliding-window layer holds at most
-    its window of tokens."""
-    c = load_hf_config(config)
-    if c.attention_kind != "mla" and not c.layer_windows:
-        return kv_cache_bytes(c, batch, context_len, kv)
-    _check_precisions(kv=kv)
-    if c.encoder:
-        return 0
-    width = (c.kv_lora_rank + c.qk_rope_dim if c.attention_kind == "mla"
-             else 2 * c.kv_heads * c.head_dim)
-    values = 0
-    for i in range(c.layers):
-        w = c.window_at(i)
-        values += width * (min(context_len, w) if w else context_len)
-    return bytes_of(values * batch, kv)
+    form: K and V per KV head, or MLA's compressed latent and shared rotary key; a
+    sliding-window layer holds at most its window
+    (:func:`npusim.workloads.hf_config.kv_cache_bytes`)."""
+    return kv_cache_bytes(config, batch, context_len, kv)
 
 
 def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase = "decode",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,14 @@ def parse_routing(text: str | Routing) -> Routing:
     p = Path(t)
     if not p.is_file():
         raise WorkloadError(f"routing: {t!r} is neither uniform, skewed:S nor a trace file")
-    return Routing("trace", path=t, trace=_read_trace(p))
+    st = p.stat()
+    return _trace(t, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _trace(path: str, mtime_ns: int, size: int) -> Routing:
+    """A trace file read once per version (a serving run builds many steps from it)."""
+    return Routing("trace", path=path, trace=_read_trace(Path(path)))
 
 
 def _read_trace(path: Path) -> dict[int, np.ndarray]:

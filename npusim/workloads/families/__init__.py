@@ -4,8 +4,8 @@ Each family module reads its fields under every spelling the family and the libr
 versions use and says in its docstring which reference configuration and modeling code the
 structure follows:
 
-* :mod:`.dense`     llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, exaone4
-  (and gptj, opt, bert);
+* :mod:`.dense`     llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, exaone4,
+  smollm3, starcoder2, glm4, cohere2 (and gptj, opt, bert);
 * :mod:`.moe`       mixtral, qwen2_moe, qwen3_moe, gpt_oss, llama4_text, glm4_moe;
 * :mod:`.deepseek`  deepseek_v2, deepseek_v3 (multi-head latent attention).
 
@@ -13,8 +13,9 @@ A model_type npusim does not know, whose standard fields are present, is read as
 layout decoder — or a mixture of experts when it carries expert fields — with one
 :class:`ModelFamilyWarning`; layer kinds npusim does not model (linear or state-space
 attention layers: qwen3_next's linear_attention, Mamba/Jamba blocks) are named in that
-warning and simulated as full attention layers. A multimodal wrapper (``gemma3``,
-``llama4``) is read through its ``text_config``; its vision tower is not modelled.
+warning and simulated as full attention layers. A multimodal config (``gemma3``,
+``llama4`` …) is read through its ``text_config``, with a warning that its vision encoder
+is not modelled.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ Reader = Callable[[Fields, str, str], dict[str, Any]]
 FAMILIES: dict[str, Reader] = {**dense.READERS, **moe.READERS, **deepseek.READERS}
 
 #: model_type aliases: names the same structure is published under
-_ALIASES = {"llama4": "llama4_text", "gemma3": "gemma3_text", "qwen3_moe": "qwen3_moe",
-            "mistral3": "mistral"}
+_ALIASES = {"llama4": "llama4_text", "gemma3": "gemma3_text"}
 
 _BY_ARCH = {
     "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
@@ -46,6 +46,8 @@ _BY_ARCH = {
     "MixtralForCausalLM": "mixtral", "Qwen2MoeForCausalLM": "qwen2_moe",
     "Qwen3MoeForCausalLM": "qwen3_moe", "GptOssForCausalLM": "gpt_oss",
     "Llama4ForCausalLM": "llama4_text", "Glm4MoeForCausalLM": "glm4_moe",
+    "SmolLM3ForCausalLM": "smollm3", "Starcoder2ForCausalLM": "starcoder2",
+    "Glm4ForCausalLM": "glm4", "Cohere2ForCausalLM": "cohere2",
     "DeepseekV2ForCausalLM": "deepseek_v2", "DeepseekV3ForCausalLM": "deepseek_v3",
     "GPTJForCausalLM": "gptj", "OPTForCausalLM": "opt", "BertForMaskedLM": "bert",
     "BertModel": "bert", "BertForQuestionAnswering": "bert",
@@ -83,11 +85,13 @@ def _family(data: dict[str, Any]) -> str | None:
 def read_config(data: dict[str, Any], name: str) -> ModelConfig:
     """The :class:`ModelConfig` of a parsed ``config.json`` (``name``: for messages)."""
     text = data.get("text_config")
-    if isinstance(text, dict) and _family(data) in (None, "gemma3_text", "llama4_text"):
+    if isinstance(text, dict) and data.get("hidden_size") is None:
         inner = {k: v for k, v in data.items() if k not in ("text_config", "vision_config")}
         data = {**inner, **text}  # text_config's fields win; tie_word_embeddings may be outer
         if isinstance(text.get("model_type"), str):
             data["model_type"] = text["model_type"]
+        warnings.warn(f"{name}: a multimodal config, read through its text_config (the "
+                      f"vision encoder is not modelled)", ModelFamilyWarning, stacklevel=3)
     family = _family(data)
     f = Fields(data, name)
     kwargs = _generic(f, name) if family is None else FAMILIES[family](f, name, family)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_LAYERS, Fields
 
 __all__ = ["ACT", "activation", "decoder_base", "moe_map", "windows"]
 
@@ -50,7 +50,7 @@ def decoder_base(f: Fields, name: str, family: str, *, head_dim: int | None = No
     defaults for attention_bias (q/k/v and o biases together, as LlamaAttention reads it)."""
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
     kv_heads = f.int("num_key_value_heads", default=heads)
-    layers = f.int("num_hidden_layers")
+    layers = f.count("num_hidden_layers", ceiling=MAX_LAYERS)
     hd = f.int("head_dim", default=head_dim if head_dim is not None
                else max(1, hidden // heads))
     if not f.has("head_dim") and head_dim is None and hidden % heads:
@@ -143,7 +143,21 @@ def moe_map(f: Fields, layers: int, *, first_dense: int = 0, every: int = 1,
     ``first_dense``: DeepSeek/GLM first_k_dense_replace; ``every``: an MoE layer every N
     (qwen2_moe decoder_sparse_step: (i+1) % N == 0; DeepSeek moe_layer_freq: i % N == 0 —
     ``offset`` picks which, the default (i+1)); ``dense``: mlp_only_layers; ``explicit``:
-    the MoE layer indices (Llama 4 moe_layers)."""
+    the MoE layer indices (Llama 4 moe_layers). A per-layer list wins over all of these:
+    ``mlp_layer_types`` ("dense" / "sparse", as transformers 5 writes it) or
+    ``is_moe_layer`` (booleans)."""
+    types = f.str_list("mlp_layer_types", layers)
+    if types is not None:
+        bad_kinds = sorted(set(types) - {"dense", "sparse", "moe"})
+        if bad_kinds:
+            f.bad(f"mlp_layer_types has {', '.join(map(repr, bad_kinds))} (known: dense, "
+                  f"sparse)")
+        flags = [t in ("sparse", "moe") for t in types]
+        return () if all(flags) else tuple(flags)
+    marks = f.data.get("is_moe_layer")
+    if isinstance(marks, list) and len(marks) == layers and all(isinstance(m, bool)
+                                                                 for m in marks):
+        return () if all(marks) else tuple(marks)
     if explicit is not None:
         bad = [i for i in explicit if not 0 <= i < layers]
         if bad:

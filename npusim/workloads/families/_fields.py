@@ -15,7 +15,13 @@ from typing import Any
 
 from npusim.errors import WorkloadError
 
-__all__ = ["Fields"]
+__all__ = ["MAX_EXPERTS", "MAX_LAYERS", "Fields"]
+
+#: ceilings on counts the loader expands per layer or per expert (npusim/limits.py's rule:
+#: refuse by estimate, never by running out of memory); published models have at most a
+#: few hundred of either (Llama 3.1 405B: 126 layers; Qwen3-Next: 512 experts)
+MAX_LAYERS = 10_000
+MAX_EXPERTS = 65_536
 
 
 class Fields:
@@ -26,6 +32,7 @@ class Fields:
         self.missing: list[str] = []
         self.problems: list[str] = []  # a field's own value is wrong
         self.conflicts: list[str] = []  # fields disagree with each other
+        self.guessed = False  # a placeholder stands in for a missing or refused value
 
     def has(self, *names: str) -> bool:
         return any(self.data.get(n) is not None for n in names)
@@ -41,18 +48,32 @@ class Fields:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (v == 0 and not zero):
                 kind = "a non-negative" if zero else "a positive"
                 self.problems.append(f"{n} must be {kind} integer, got {v!r}")
+                self.guessed = True
                 return default if default is not None else 1
             return v
         if default is None:
             self.missing.append(" or ".join(names))
+            self.guessed = True
             return 1
         return default
 
+    def count(self, *names: str, ceiling: builtins.int) -> builtins.int:
+        """A required positive integer that the loader expands (layers, experts), refused
+        above ``ceiling``."""
+        v = self.int(*names)
+        if v > ceiling:
+            self.bad(f"{next(n for n in names if self.has(n))} {v} is above npusim's ceiling "
+                     f"of {ceiling}")
+            self.guessed = True
+            return 1
+        return v
+
     def opt_int(self, name: str) -> builtins.int | None:
-        """An optional positive integer (``null`` or absent: None)."""
+        """An optional positive integer (``null``, absent or 0, as saved configs write a
+        disabled window: None)."""
         if self.data.get(name) is None:
             return None
-        return self.int(name)
+        return self.int(name, zero=True) or None
 
     def real(self, name: str, default: float) -> float:
         v = self.data.get(name)
@@ -107,8 +128,8 @@ class Fields:
         self.problems.append(text)
 
     def problem(self, text: str) -> None:
-        """Fields that disagree (reported only when none is missing: a placeholder could be
-        the cause)."""
+        """Fields that disagree (reported only when no placeholder stands in for a missing
+        or refused value: it could be the cause)."""
         self.conflicts.append(text)
 
     def raise_problems(self) -> None:
@@ -118,7 +139,7 @@ class Fields:
             lines.append(f"{self.where}: missing field{'s' if len(self.missing) > 1 else ''} "
                          f"{', '.join(self.missing)}")
         lines += [f"{self.where}: {p}" for p in self.problems]
-        if not self.missing:
+        if not self.guessed:
             lines += [f"{self.where}: {p}" for p in self.conflicts]
         if lines:
             raise WorkloadError("\n".join(lines))

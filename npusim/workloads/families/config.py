@@ -81,6 +81,8 @@ class ModelConfig:
     mtp_layers: int = 0
     #: layer kinds in the config that npusim does not model (named in the load warning)
     unmodelled: tuple[str, ...] = ()
+    #: False where a LayerNorm has a scale but no shift (Cohere 2)
+    norm_bias: bool = True
     #: Llama 4: its q/k norm is a weightless L2 norm (no parameters)
     qk_norm_weightless: bool = False
     #: per layer, False where the layer applies no rotary embedding (Llama 4 NoPE layers,

@@ -12,7 +12,8 @@ DeepSeek's own ``inference/model.py``) builds it:
 * FFN: the first ``first_k_dense_replace`` layers dense (intermediate_size), the rest MoE
   where i % moe_layer_freq == 0: n_routed_experts of moe_intermediate_size, top
   num_experts_per_tok, plus n_shared_experts of the same width every token passes
-  (DeepSeek-V3 scores with sigmoid, ``scoring_func``; V2 with softmax).
+  (DeepSeek-V3 scores with sigmoid, ``scoring_func``, and adds a per-expert
+  ``e_score_correction_bias`` before top-k under ``topk_method`` noaux_tc; V2 with softmax).
 * ``num_nextn_predict_layers`` multi-token-prediction modules (V3: one; each a decoder layer
   plus enorm, hnorm, eh_proj and a head norm, sharing the embedding and output head).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from npusim.workloads.families._common import activation, moe_map
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_LAYERS, Fields
 from npusim.workloads.families.moe import expert_fields
 
 __all__ = ["READERS"]
@@ -30,7 +31,7 @@ __all__ = ["READERS"]
 
 def _deepseek(f: Fields, name: str, family: str) -> dict[str, Any]:
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
-    layers = f.int("num_hidden_layers")
+    layers = f.count("num_hidden_layers", ceiling=MAX_LAYERS)
     nope, rope = f.int("qk_nope_head_dim"), f.int("qk_rope_head_dim")
     v_dim = f.int("v_head_dim")
     base: dict[str, Any] = dict(
@@ -52,6 +53,10 @@ def _deepseek(f: Fields, name: str, family: str) -> dict[str, Any]:
                 else 0)
     score = f.get("scoring_func", "sigmoid" if family == "deepseek_v3" else "softmax")
     base["router_score"] = score if score in ("softmax", "sigmoid") else "softmax"
+    # noaux_tc routing (V3) adds a per-expert bias to the scores before top-k
+    # (e_score_correction_bias, stored in the checkpoint)
+    method = f.get("topk_method", "noaux_tc" if family == "deepseek_v3" else "greedy")
+    base["router_bias"] = method == "noaux_tc"
     base["moe_layers"] = moe_map(
         f, layers, first_dense=f.int("first_k_dense_replace", default=0, zero=True),
         every=f.int("moe_layer_freq", default=1), offset=0)

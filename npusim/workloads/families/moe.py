@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from npusim.workloads.families._common import decoder_base, moe_map, windows
-from npusim.workloads.families._fields import Fields
+from npusim.workloads.families._fields import MAX_EXPERTS, Fields
 
 __all__ = ["READERS", "expert_fields"]
 
@@ -42,7 +42,7 @@ TOP_K = ("num_experts_per_tok", "experts_per_token")
 
 def expert_fields(f: Fields, expert_width: tuple[str, ...]) -> dict[str, Any]:
     """Routed experts: count, top-k, width, each under every spelling; top-k checked."""
-    experts = f.int(*EXPERT_COUNT)
+    experts = f.count(*EXPERT_COUNT, ceiling=MAX_EXPERTS)
     top_k = f.int(*TOP_K)
     if top_k > experts and not f.missing:
         f.problem(f"top-k {top_k} ({_first(f, TOP_K)}) exceeds the {experts} experts "
@@ -119,7 +119,8 @@ def _glm4_moe(f: Fields, name: str, family: str) -> dict[str, Any]:
     shared = f.int("n_shared_experts", default=1, zero=True)
     base.update(shared_experts=shared,
                 shared_intermediate=base["expert_intermediate"] if shared else 0,
-                router_score="sigmoid", qk_norm=f.flag("use_qk_norm", False),
+                router_score="sigmoid", router_bias=True,  # e_score_correction_bias
+                qk_norm=f.flag("use_qk_norm", False),
                 mtp_layers=f.int("num_nextn_predict_layers", default=0, zero=True))
     base["moe_layers"] = moe_map(f, base["layers"],
                                  first_dense=f.int("first_k_dense_replace", default=1, zero=True))

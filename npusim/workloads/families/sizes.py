@@ -30,7 +30,7 @@ def _zero() -> dict[str, int]:
 
 
 def _per_norm(c: ModelConfig) -> int:
-    return c.hidden if c.norm == "rmsnorm" else 2 * c.hidden
+    return c.hidden if c.norm == "rmsnorm" or not c.norm_bias else 2 * c.hidden
 
 
 def _ffn(h: int, width: int, gated: bool, bias: bool) -> int:
