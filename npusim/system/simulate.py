@@ -99,7 +99,9 @@ def _latencies(result: Result) -> dict[str, float]:
 
 def stage_program(result: Result | dict[str, float], workload: Workload, tp: int,
                   shard: ExpertShard | None = None,
-                  routed_s: dict[str, float] | None = None) -> StageProgram:
+                  routed_s: dict[str, float] | None = None, *,
+                  layout: tuple[dict[int, tuple[int, int, int, int, float]], set[str]]
+                  | None = None) -> StageProgram:
     """Cut a stage's simulated layers into segments at its tensor-parallel meetings (and,
     with an expert ``shard``, at its expert-parallel all-to-alls).
 
@@ -108,11 +110,13 @@ def stage_program(result: Result | dict[str, float], workload: Workload, tp: int
     MoE block's ranks meet once, after its MoE part (routed experts, shared experts and
     their combine). The bytes sent to the next stage are the last layer's activation
     output. With a ``shard``, routed layers take their latency from ``routed_s`` (0 for
-    a layer the member gets no row of). ``result`` may be its latency per layer name.
+    a layer the member gets no row of). ``result`` may be its latency per layer name;
+    ``layout`` the workload's MoE parts and routed-side layers, found once for all members.
     """
     lat = result if isinstance(result, dict) else _latencies(result)
-    parts = _moe_parts(workload.layers)
-    side = routed_side(workload.layers) if shard is not None else set()
+    parts, side = layout or (_moe_parts(workload.layers), routed_side(workload.layers))
+    if shard is None:
+        side = set()
     segs: list[Segment] = []
     acc, first = 0.0, None
 
@@ -327,10 +331,13 @@ def run_step(system: System, workload: Workload, plan: Plan, stages: list[Worklo
     chip_stages = {}
     members: list[list[StageProgram]] = []
     if plan.ep > 1:
-        lats = [_latencies(r) for r in results]
-        members = [[stage_program(lat, st, plan.tp, sh, ex.latency_s[m])
-                    for m, sh in enumerate(ex.shards)]
-                   for lat, st, ex in zip(lats, stages, experts, strict=True)]
+        members = []
+        for r, st, ex in zip(results, stages, experts, strict=True):
+            lat = _latencies(r)
+            layout = (_moe_parts(st.layers), routed_side(st.layers))
+            members.append([stage_program(lat, st, plan.tp, sh, ex.latency_s[m],
+                                          layout=layout)
+                            for m, sh in enumerate(ex.shards)])
         chip_stages = {(d, s, t): members[s][(d * plan.tp + t) % plan.ep]
                        for d in range(plan.dp) for s in range(plan.pp)
                        for t in range(plan.tp)}
