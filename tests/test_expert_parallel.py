@@ -339,6 +339,11 @@ def test_every_routed_row_goes_out_and_comes_back(ep: int, data: st.DataObject) 
                            ep)
     held = 8 // ep
     assert sum(sh.rows for sh in shards) == sum(counts)
+    # every touched expert's weights are read once, by the member holding it
+    touched = sum(1 for c in counts if c)
+    assert sum(x.input_bytes()["weight"] for sh in shards for x in sh.layers
+               if isinstance(x, ExpertMatmul) and x.name.endswith("gate_proj")) == \
+        touched * H * F
     for d in range(ep):
         assert sum(sh.dispatch[0][d] for sh in shards) == \
             sum(counts[d * held:(d + 1) * held]) * H
