@@ -47,6 +47,7 @@ The arithmetic of the reduction itself (a few vector adds per byte) is not simul
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Generator, Sequence
@@ -168,10 +169,31 @@ def _tree_all_reduce(net: LinkNet, group: Sequence[int], nbytes: float, cause: s
         yield from net._step(pairs, nbytes, cause)
 
 
-def _forward(net: LinkNet, src: int, dst: int, nbytes: float, cause: str) -> Process:
-    """One message of an all-to-all over a ring or torus, stored and forwarded hop by hop."""
-    for name in route(net.topology, net.count, src, dst)[0]:
-        yield net.env.timeout(net.reserve_links((name,), 1, nbytes, cause) - net.env.now)
+def _forward(net: LinkNet, msgs: Sequence[tuple[int, int, float]], cause: str) -> Process:
+    """Messages over a ring or torus, stored and forwarded hop by hop: each hop is booked
+    when the message has arrived at the chip before it (first come first served with
+    everything else on the links), the messages of one collective in one process that
+    wakes at each time a hop ends (a hop ending at the same time as another goes in the
+    order of the messages). Done when the last message has arrived."""
+    env = net.env
+    pending: list[tuple[float, int, int, tuple[str, ...], float]] = []
+    for seq, (src, dst, nbytes) in enumerate(msgs):
+        links = route(net.topology, net.count, src, dst)[0]
+        if links:
+            heapq.heappush(pending, (float(env.now), seq, 0, links, nbytes))
+    last = float(env.now)
+    while pending:
+        if pending[0][0] > env.now:
+            yield env.timeout(pending[0][0] - env.now)
+        while pending and pending[0][0] <= env.now:
+            _, seq, hop, links, nbytes = heapq.heappop(pending)
+            arrive = net.reserve_links((links[hop],), 1, nbytes, cause)
+            if hop + 1 < len(links):
+                heapq.heappush(pending, (arrive, seq, hop + 1, links, nbytes))
+            else:
+                last = max(last, arrive)
+    if last > env.now:
+        yield env.timeout(last - env.now)
 
 
 def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[float]],
@@ -191,9 +213,8 @@ def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[flo
     for msgs in steps:
         if not msgs:
             continue
-        if forward:  # hop by hop: a process per message
-            yield net.env.all_of([net.env.process(_forward(net, s, d, b, cause))
-                                  for s, d, b in msgs])
+        if forward:  # hop by hop
+            yield from _forward(net, msgs, cause)
         else:  # one reservation per message, all issued now
             arrive = max(net.reserve(s, d, b, cause) for s, d, b in msgs)
             yield net.env.timeout(arrive - net.env.now)
