@@ -401,3 +401,27 @@ def test_the_python_api_takes_ep(moe_dir: object) -> None:
     assert run_llm("rngd_8card", cfg, prompt=16, gen=2, dp=2, ep=2).summary()["ep"] == 2
     with pytest.raises(ValueError, match="ep apply to a system"):
         npusim.simulate("tpu_v1", wl, ep=2)  # type: ignore[call-overload]
+
+
+def test_a_sweep_file_takes_parallel_ep(moe_dir: object) -> None:
+    # parallel.ep and parallel.all_to_all as axes of a system sweep: ep 1 moves nothing;
+    # ep 3 does not divide the 8 experts (a row with its error); pairwise is never faster
+    # than direct on a switch.
+    from npusim.sweep import run_sweep
+    from npusim.sweep.spec import sweep_from_data
+
+    data = {"name": "ep", "system": "rngd_8card",
+            "workloads": [{"hf_config": "tiny_moe.json",
+                           "options": {"phase": "decode", "prompt_len": 16,
+                                       "context_len": 16, "batch": 2}}],
+            "parallel": {"dp": 4},
+            "axes": {"parallel.ep": [1, 3, 4], "parallel.all_to_all": ["direct", "pairwise"]}}
+    df = run_sweep(sweep_from_data(data, root=moe_dir), workers=0, cache_dir=None,  # type: ignore[arg-type]
+                   progress=False)
+    assert len(df) == 6
+    assert df[df["ep"] == 3]["error"].str.contains("ep 3 does not divide").all()
+    one = df[df["ep"] == 1]
+    assert (one["link_bytes"] == 0).all()
+    four = df[df["ep"] == 4].set_index("all_to_all")
+    assert four.loc["direct", "link_bytes"] == four.loc["pairwise", "link_bytes"] > 0
+    assert four.loc["pairwise", "latency_s"] >= four.loc["direct", "latency_s"]
