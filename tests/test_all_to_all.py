@@ -51,20 +51,24 @@ def test_all_to_all_on_a_switch(kind: str, n: int) -> None:
 
 @pytest.mark.parametrize("n", [3, 4, 5, 8])
 def test_all_to_all_on_a_ring(n: int) -> None:
-    # Step k sends every message d = min(k, n-k) hops the shorter way round, all the same
-    # way; at its h-th hop message i is on link i+h-1 -> i+h, a different link for every
-    # i, so each hop takes latency + bytes/bandwidth (messages are forwarded hop by hop).
+    # Pairwise step k sends every message d = min(k, n-k) hops the shorter way round, all
+    # the same way; link j carries messages j-d+1 … j. A message's head reaches its next
+    # link a hop latency after it started on the last; with t = bytes/bandwidth above the
+    # latency that link is still busy with the message ahead, so message i runs on its
+    # h-th link from h·t to (h+1)·t and arrives d·t + latency after the step began.
     b = 2e5
-    hops = sum(min(k, n - k) for k in range(1, n))
+    t = b / BW
+    assert t > LAT
+    expected = sum(min(k, n - k) * t + LAT for k in range(1, n))
     assert _run(_net("ring", n), list(range(n)), _even(n, b)) == \
-        pytest.approx(hops * (LAT + b / BW), rel=1e-12)
+        pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("axis", [0, 1])
 def test_all_to_all_along_a_torus_dimension_is_a_ring(axis: int) -> None:
     # A row (x) or a column (y, stride 4) of a 4x4 torus is a ring of 4 with wrap-around:
-    # 1 + 2 + 1 hops. A second all-to-all on another row or column at the same time uses
-    # other links and does not slow the first.
+    # shifts of 1, 2 and 1 hops, each d·t + latency as on a ring. A second all-to-all on
+    # another row or column at the same time uses other links and does not slow the first.
     b = 3e5
     net = _net("torus2d", 16, [4, 4])
     stride = 1 if axis == 0 else 4
@@ -73,7 +77,7 @@ def test_all_to_all_along_a_torus_dimension_is_a_ring(axis: int) -> None:
     for g in groups:
         net.env.process(all_to_all(net, g, _even(4, b), "test", "pairwise"))
     net.env.run()
-    assert net.env.now == pytest.approx(4 * (LAT + b / BW), rel=1e-12)
+    assert net.env.now == pytest.approx((1 + 2 + 1) * b / BW + 3 * LAT, rel=1e-12)
 
 
 def test_all_to_all_v_steps_wait_for_their_largest_message() -> None:
@@ -196,3 +200,23 @@ def test_two_level_errors_name_their_key_and_line(topology: str, extra: str,
         loads_system(text, "sys.yaml")
     assert message in str(exc.value)
     assert len(str(exc.value).strip().splitlines()) == 1
+
+
+def test_a_heavy_all_to_all_between_servers_runs_at_its_busiest_link() -> None:
+    # 4 servers x 8 chips, 1 MB per pair, direct: each server's network up-link carries
+    # the 8 x 24 messages leaving it, 192 MB at the network's 12.5 GB/s = 15.4 ms, far
+    # above every chip link's load. Links booked one by one (pipelined) keep it busy: the
+    # all-to-all takes that, to within 1 %, plus the routes' latency.
+    b, servers, per = 1e6, 4, 8
+    n = servers * per
+    net = _net("two_level", n, servers=servers)
+    t = _run(net, list(range(n)), _even(n, b), "direct")
+    busiest = per * (n - per) * b / NBW
+    assert max(net.bytes[f"sw{s}->net"] for s in range(servers)) == per * (n - per) * b
+    assert busiest <= t <= 1.01 * busiest + 2 * LAT + NLAT
+    # a message alone: at the slower bandwidth, two chip hops and a network hop
+    alone = _net("two_level", n, servers=servers)
+    m = [[0.0] * n for _ in range(n)]
+    m[0][9] = b
+    assert _run(alone, list(range(n)), m, "direct") == \
+        pytest.approx(b / NBW + 2 * LAT + NLAT, rel=1e-12)

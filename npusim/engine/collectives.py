@@ -28,11 +28,13 @@ Collectives over a group of ``n`` chips (``bytes`` is the size of the full tenso
   the links serve them first come first served: on a switch with ``b`` bytes per pair,
   ``(n-1) x b/bandwidth + latency``. ``pairwise`` (MPI's pairwise exchange) runs ``n-1``
   synchronous shift steps (at step ``k`` chip ``i`` sends to chip ``i+k mod n``): on a
-  switch ``(n-1) x (latency + b/bandwidth)``. Where a route crosses chips (ring, torus)
-  every chip on the way stores and forwards a message hop by hop, so messages that share a
-  link take turns on it one hop at a time (a pairwise ring step of ``d`` hops takes ``d x
-  (latency + b/bandwidth)``); on a switch (one or two levels) or a direct link a message
-  holds its whole route;
+  switch ``(n-1) x (latency + b/bandwidth)``. Unlike the other collectives' transfers, an
+  all-to-all's message does not hold its whole route at once: each link is booked on its
+  own when the message's head reaches it, pipelined (packets through buffered switches
+  and forwarding chips), so a link busy with one message does not idle the others of its
+  route. Alone, a message takes ``bytes / the slowest bandwidth + the route's latency``,
+  as a transfer; in a pairwise ring step of ``d`` hops (every link carrying ``d`` messages)
+  ``d x bytes/bandwidth + latency`` when a message takes longer than a hop's latency;
 * send: one point-to-point transfer (pipeline stages).
 
 Ring collectives on a torus visit their group in the order of
@@ -98,6 +100,19 @@ class LinkNet:
 
     def __post_init__(self) -> None:
         self._free_at = dict.fromkeys(all_links(self.topology, self.count), 0.0)
+        self._hops: dict[tuple[int, int], tuple[tuple[str, ...], tuple[float, ...],
+                                                tuple[float, ...]]] = {}
+
+    def hops(self, src: int, dst: int) -> tuple[tuple[str, ...], tuple[float, ...],
+                                                 tuple[float, ...]]:
+        """The links from chip ``src`` to chip ``dst``, the latency after each
+        (:meth:`hop_latencies`) and each one's seconds per byte."""
+        key = (src, dst)
+        if key not in self._hops:
+            links = route(self.topology, self.count, src, dst)[0]
+            self._hops[key] = (links, tuple(self.hop_latencies(links)),
+                               tuple(1.0 / self.figures(n).bandwidth for n in links))
+        return self._hops[key]
 
     @property
     def names(self) -> list[str]:
@@ -138,6 +153,22 @@ class LinkNet:
                 self.spans.append(LinkSpan(name, start, end, nbytes, cause))
         return end + latency
 
+    def hop_latencies(self, links: tuple[str, ...]) -> list[float]:
+        """The latency after each link of a route: the chip link's on a link into a chip
+        (and, between servers, on the chip's link to its network interface), the
+        network's on a network link into a server, none on a link into a switch. They
+        add up to the route's latency."""
+        out = []
+        for name in links:
+            if name.startswith("net->"):
+                assert self.network is not None
+                out.append(self.network.latency)
+            elif "->c" in name or (len(links) == 4 and name == links[0]):
+                out.append(self.link.latency)
+            else:
+                out.append(0.0)
+        return out
+
     def send(self, src: int, dst: int, nbytes: float, cause: str) -> Process:
         """Move ``nbytes`` from chip ``src`` to chip ``dst`` (a process)."""
         yield self.env.timeout(self.reserve(src, dst, nbytes, cause) - self.env.now)
@@ -169,29 +200,72 @@ def _tree_all_reduce(net: LinkNet, group: Sequence[int], nbytes: float, cause: s
         yield from net._step(pairs, nbytes, cause)
 
 
-def _forward(net: LinkNet, msgs: Sequence[tuple[int, int, float]], cause: str) -> Process:
-    """Messages over a ring or torus, stored and forwarded hop by hop: each hop is booked
-    when the message has arrived at the chip before it (first come first served with
-    everything else on the links), the messages of one collective in one process that
-    wakes at each time a hop ends (a hop ending at the same time as another goes in the
-    order of the messages). Done when the last message has arrived."""
+def _pipelined(net: LinkNet, msgs: Sequence[tuple[int, int, float]], cause: str) -> Process:
+    """Messages whose every link is booked on its own, pipelined: a message's head
+    reaches its next link one hop latency after it started on the previous one, the link
+    serves it from when it is free (first come first served, behind what was booked
+    before) for ``bytes / bandwidth``, and its tail leaves a link no earlier than it
+    arrived over the previous one, as packets through buffered switches and forwarding
+    chips. The messages of one collective run in one process that wakes at each time a
+    head reaches a link (heads reaching links at the same time go in the order of the
+    messages). Done when the last tail has arrived."""
     env = net.env
-    pending: list[tuple[float, int, int, tuple[str, ...], float]] = []
-    for seq, (src, dst, nbytes) in enumerate(msgs):
-        links = route(net.topology, net.count, src, dst)[0]
-        if links:
-            heapq.heappush(pending, (float(env.now), seq, 0, links, nbytes))
-    last = float(env.now)
+    free, moved, busy = net._free_at, net.bytes, net.busy_s
+    spans = net.spans if net.trace else None
+    pending: list[tuple[float, int, int, tuple[str, ...], tuple[float, ...],
+                        tuple[float, ...], float, float]] = []
+    last = now = float(env.now)
+
+    def book(name: str, nbytes: float, per_byte: float, tail: float) -> tuple[float, float]:
+        start = free[name]
+        if start < now:
+            start = now
+        end = start + nbytes * per_byte
+        if end < tail:
+            end = tail
+        free[name] = end
+        moved[name] += nbytes
+        busy[name] += end - start
+        if spans is not None:
+            spans.append(LinkSpan(name, start, end, nbytes, cause))
+        return start, end
+
+    for seq, (src, dst, nbytes) in enumerate(msgs):  # every head is at its first link now
+        links, lats, per_byte = net.hops(src, dst)
+        if not links:
+            continue
+        start, end = book(links[0], nbytes, per_byte[0], 0.0)
+        if len(links) > 1:
+            pending.append((start + lats[0], seq, 1, links, lats, per_byte, nbytes,
+                            end + lats[0]))
+        else:
+            last = max(last, end + lats[0])
+    heapq.heapify(pending)
+    pop, push = heapq.heappop, heapq.heappush
     while pending:
         if pending[0][0] > env.now:
             yield env.timeout(pending[0][0] - env.now)
-        while pending and pending[0][0] <= env.now:
-            _, seq, hop, links, nbytes = heapq.heappop(pending)
-            arrive = net.reserve_links((links[hop],), 1, nbytes, cause)
+        now = float(env.now)
+        while pending and pending[0][0] <= now:  # book() inlined: the hot loop
+            _, seq, hop, links, lats, per_byte, nbytes, tail = pop(pending)
+            name = links[hop]
+            start = free[name]
+            if start < now:
+                start = now
+            end = start + nbytes * per_byte[hop]
+            if end < tail:
+                end = tail
+            free[name] = end
+            moved[name] += nbytes
+            busy[name] += end - start
+            if spans is not None:
+                spans.append(LinkSpan(name, start, end, nbytes, cause))
+            lat = lats[hop]
             if hop + 1 < len(links):
-                heapq.heappush(pending, (arrive, seq, hop + 1, links, nbytes))
-            else:
-                last = max(last, arrive)
+                push(pending, (start + lat, seq, hop + 1, links, lats, per_byte, nbytes,
+                               end + lat))
+            elif end + lat > last:
+                last = end + lat
     if last > env.now:
         yield env.timeout(last - env.now)
 
@@ -205,19 +279,13 @@ def all_to_all(net: LinkNet, group: Sequence[int], nbytes: Sequence[Sequence[flo
         raise ValueError(f"unknown all-to-all algorithm {algorithm!r} "
                          f"(use {', '.join(ALL_TO_ALL)})")
     n = len(group)
-    forward = net.topology.kind in ("ring", "torus2d", "torus3d")
     steps = [[(group[i], group[(i + k) % n], nbytes[i][(i + k) % n]) for i in range(n)
               if nbytes[i][(i + k) % n] > 0] for k in range(1, n)]
     if algorithm == "direct":
         steps = [[m for step in steps for m in step]]
     for msgs in steps:
-        if not msgs:
-            continue
-        if forward:  # hop by hop
-            yield from _forward(net, msgs, cause)
-        else:  # one reservation per message, all issued now
-            arrive = max(net.reserve(s, d, b, cause) for s, d, b in msgs)
-            yield net.env.timeout(arrive - net.env.now)
+        if msgs:
+            yield from _pipelined(net, msgs, cause)
 
 
 def collective(net: LinkNet, kind: str, group: Sequence[int], nbytes: float, cause: str,
