@@ -688,7 +688,9 @@ def _speed_lines(bench: dict[str, Any]) -> list[str]:
         fig = s.get(name, {}).get("figures")
         for c in fig.get("cases", []) if isinstance(fig, dict) else []:
             if name == "bench_system":
-                out.append(f"| LLaMA-2-70B decode step on {c['system']} ({c['plan']}) | "
+                model = {"llama2_70b": "LLaMA-2-70B", "deepseek_v3": "DeepSeek-V3"}.get(
+                    str(c.get("model", "llama2_70b")), c.get("model"))
+                out.append(f"| {model} decode step on {c['system']} ({c['plan']}) | "
                            f"{c['wall_s']:.2f} s (target <= {c['target_s']:g} s) |")
             else:
                 out.append(f"| serving {c['requests']:,} requests of {c['model']} on "

@@ -221,7 +221,8 @@ def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
             decode_points: int = ..., weights_resident: bool | None = ...,
             attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ..., algorithm: str | None = ...,
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...,
             allreduce_precision: str | None = ...) -> SystemLLMResult: ...
 
 
@@ -232,7 +233,7 @@ def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = 
             decode_points: int = ..., weights_resident: bool | None = ...,
             attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ...,
+            micro_batches: int | None = ..., ep: int | None = ...,
             algorithm: str | None = ...,
             allreduce_precision: str | None = ...) -> LLMResult | SystemLLMResult: ...
 
@@ -243,7 +244,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
             decode_points: int = 3, weights_resident: bool | None = None,
             attention: str = "fused", routing: str | None = None,
             tp: int | None = None, pp: int | None = None,
-            dp: int | None = None, micro_batches: int | None = None,
+            dp: int | None = None, micro_batches: int | None = None, ep: int | None = None,
             algorithm: str | None = None,
             allreduce_precision: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
@@ -265,7 +266,8 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     check_precisions(weights, activations=activations, kv=kv)
     route: dict[str, Any] = {} if routing is None else {"routing": routing}
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm, allreduce_precision=allreduce_precision)
+                                   ep=ep, algorithm=algorithm,
+                                   allreduce_precision=allreduce_precision)
     if system is not None:
         from npusim.system.llm import run_llm_system
 

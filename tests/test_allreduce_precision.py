@@ -30,8 +30,8 @@ TOKENS = BATCH * PROMPT
 def _segments(precision: str, tp: int = 2) -> list[tuple[str, float]]:
     sys_ = load_system("rngd_8card")
     wl = from_hf_config(TINY, "prefill", batch=BATCH, prompt_len=PROMPT, activations="int8")
-    stages, results = simulate_shards(sys_, wl, Plan(tp, 1, 1, 1))
-    prog = stage_program(results[0], stages[0], tp, precision)
+    stages, results, _ = simulate_shards(sys_, wl, Plan(tp, 1, 1, 1))
+    prog = stage_program(results[0], stages[0], tp, allreduce_precision=precision)
     return [(s.cause, s.nbytes) for s in prog.segments if s.collective == "all_reduce"]
 
 

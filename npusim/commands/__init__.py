@@ -37,6 +37,10 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tp", type=int, default=None, help="tensor-parallel ranks (default 1)")
     g.add_argument("--pp", type=int, default=None, help="pipeline stages (default 1)")
     g.add_argument("--dp", type=int, default=None, help="data-parallel replicas (default 1)")
+    g.add_argument("--ep", type=int, default=None,
+                   help="expert-parallel group: the routed experts of a mixture-of-experts "
+                   "model over this many chips of a stage, a multiple of --tp dividing "
+                   "tp x dp (default 1)")
     g.add_argument("--micro-batches", type=int, default=None,
                    help="micro-batches a pipeline step is cut into (default 1)")
     g.add_argument("--collective", choices=("ring", "tree"), default=None,
@@ -45,11 +49,14 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
                    help="precision tensor-parallel partial sums are all-reduced at: accum (the "
                    "accumulation precision, fp32: 4 B, the default), activations (a quantised "
                    "all-reduce at the activation precision) or a precision name (fp16, int8 …)")
+    g.add_argument("--all-to-all", choices=("direct", "pairwise"), default=None,
+                   help="expert dispatch and combine: every message at once (direct, the "
+                   "default) or n-1 synchronous shift steps (pairwise)")
 
 
 def plan_options(args: argparse.Namespace) -> dict[str, Any]:
     """The plan options given on the command line, as simulate_system keywords."""
-    out: dict[str, Any] = {k: getattr(args, k) for k in ("tp", "pp", "dp", "micro_batches")
+    out: dict[str, Any] = {k: getattr(args, k) for k in ("tp", "pp", "dp", "micro_batches", "ep")
                            if getattr(args, k, None) is not None}
     if getattr(args, "collective", None) is not None:
         out["algorithm"] = args.collective
@@ -57,6 +64,8 @@ def plan_options(args: argparse.Namespace) -> dict[str, Any]:
         from npusim.system.simulate import check_allreduce_precision
 
         out["allreduce_precision"] = check_allreduce_precision(args.allreduce_precision)
+    if getattr(args, "all_to_all", None) is not None:
+        out["all_to_all"] = args.all_to_all
     return out
 
 

@@ -160,8 +160,8 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
     if system is not None:
         return _run_system(args, system, resident)
     if plan_options(args) != {}:
-        raise SpecError("--tp, --pp, --dp, --micro-batches, --collective and "
-                        "--allreduce-precision need a system (a system YAML or preset: "
+        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective, --all-to-all "
+                        "and --allreduce-precision need a system (a system YAML or preset: "
                         "`npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     memory: object = args.memory
@@ -326,7 +326,7 @@ def _validate_one(path: Path) -> str:
         system = load_system(path)
         return (f"system {system.name!r}, {system.count} x {system.chip_spec.name}, "
                 f"{system.topology.kind}, {system.link.kind} "
-                f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
+                f"{system.link.bandwidth / 1e9:.1f} GB/s per direction{_network(system)}")
     if kind == "sweep":
         from npusim.sweep.expand import describe
         from npusim.sweep.spec import load_sweep
@@ -379,7 +379,7 @@ def _list(args: argparse.Namespace) -> int:
             system = load_system(name)
             print(f"  {name:16s} {system.count} x {system.chip_spec.name}, "
                   f"{system.topology.kind}, {system.link.kind} "
-                  f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
+                  f"{system.link.bandwidth / 1e9:.1f} GB/s per direction{_network(system)}")
         except NpusimError as exc:
             print(f"  {name:16s} INVALID: {str(exc).splitlines()[0]}")
     print("workloads (workloads/):")
@@ -443,3 +443,10 @@ def _list_dram() -> None:
         print(f"  {name:16s} {s.data_rate_mts:6.0f} MT/s x {s.channel_width_bits:3d} bit x "
               f"{s.default_channels:2d} ch = {s.channel_bandwidth * s.default_channels / 1e9:7.1f}"
               f" GB/s, {s.pj_per_bit:5.2f} pJ/bit")
+
+
+def _network(system: System) -> str:
+    """``, servers on ethernet_400g 50.0 GB/s`` for a two-level system, else nothing."""
+    net = system.network
+    return "" if net is None else (f", {system.topology.servers} servers on {net.kind} "
+                                   f"{net.bandwidth / 1e9:.1f} GB/s")

@@ -93,7 +93,7 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     if system is not None:
         return _llm_system(args, system, model_kw)
     if plan_options(args) or args.trace:
-        raise SpecError("--tp, --pp, --dp, --micro-batches, --collective, "
+        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective, --all-to-all, "
                         "--allreduce-precision and --trace need a system (a system YAML or "
                         "preset: `npusim list`), not a chip")
     chip = resolve_chip(args.arch)
@@ -154,9 +154,10 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
         assert dec.workload is not None
         traced = simulate_system(dec.system, dec.workload, tp=dec.plan.tp,
                                  pp=dec.plan.pp, dp=dec.plan.dp,
-                                 micro_batches=dec.plan.micro_batches,
+                                 micro_batches=dec.plan.micro_batches, ep=dec.plan.ep,
                                  algorithm=str(dec.meta["algorithm"]), memory=args.memory,
                                  allreduce_precision=str(dec.meta["allreduce_precision"]),
+                                 all_to_all=str(dec.meta.get("all_to_all", "direct")),
                                  weights_resident=weights_resident(args), trace=True)
         traced.to_chrome_trace(args.trace)
     if args.layers:
@@ -168,7 +169,8 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
             print()
     print(format_system(res.decode, 0 if not args.layers else None))
     print()
-    print(f"{s['model']} on {s['system']}: tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
+    ep = f", ep {s['ep']}" if s["ep"] > 1 else ""
+    print(f"{s['model']} on {s['system']}: tp {s['tp']} x pp {s['pp']} x dp {s['dp']}{ep}, "
           f"batch {s['batch']} per replica ({s['sequences']} "
           f"sequence{'' if s['sequences'] == 1 else 's'}), prompt "
           f"{s['prompt']}, gen {s['gen']}, weights {args.weights_text}, activations "
@@ -176,6 +178,12 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms   (communication "
           f"{s['prefill_time_comm_s'] * 1e3:.3f} ms per chip)")
     print(_tpot_line(s, f"; communication {s['decode_time_comm_s'] * 1e3:.3f} ms per chip"))
+    if s["ep"] > 1:
+        a2a = (s["decode_time_comm_moe_dispatch_all_to_all_s"]
+               + s["decode_time_comm_moe_combine_all_to_all_s"])
+        print(f"  experts       ep {s['ep']}: busiest chip {s['decode_expert_rows_max']:.0f} "
+              f"routed rows a step, {s['decode_expert_load_imbalance']:.2f}x the mean; "
+              f"dispatch + combine {a2a * 1e3:.3f} ms per chip")
     print(f"  tokens/s      {s['tokens_per_s']:10.2f}")
     print(f"  J/token       {s['j_per_token']:10.4f}      (links "
           f"{s['decode_energy_links_j'] / max(s['sequences'], 1):.6f})")

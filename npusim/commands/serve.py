@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_routing_option(p)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
+    p.add_argument("--ep", type=int, default=1, help="expert-parallel group (a system, a "
+                   "mixture-of-experts model): the routed experts over this many of the "
+                   "--tp ranks (one replica serves: ep = tp)")
     p.add_argument("--slo", default="",
                    help="e.g. ttft=500ms,tpot=50ms (default none: every request counts)")
     p.add_argument("--cost", metavar="YAML",
@@ -108,7 +111,8 @@ def _serve(args: argparse.Namespace) -> int:
                 seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
                 block_tokens=args.block_tokens, priority=args.priority,
                 chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
-                tp=args.tp, pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+                tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
+                cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -199,7 +203,7 @@ def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
                     max_batch=args.max_batch, max_tokens=args.max_tokens,
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                    **model_kw, tp=args.tp, pp=args.pp, host_link=args.host_link)
+                    **model_kw, tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)

@@ -77,18 +77,20 @@ def kv_blocks(steps: ExactSteps, *, max_batch: int, max_tokens: int, block_token
     cap = int(chip.dram.capacity_bytes)
     if isinstance(steps.target, System):
         from npusim.system.parallel import shard_config, stage_footprint
-        from npusim.system.simulate import check_shards
+        from npusim.system.simulate import check_shards, experts_not_held
 
         tp, pp = steps.plan.get("tp", 1), steps.plan.get("pp", 1)
-        shard = shard_config(steps.config, tp)
-        plan = {"tp": tp, "pp": pp}
+        ep = steps.plan.get("ep", 1)
+        shard = shard_config(steps.config, tp, ep)
+        plan = {"tp": tp, "pp": pp, "ep": ep}
+        pre_st = check_shards(steps.target, pre, **plan)
         acts = [max(_act_bytes(a), _act_bytes(b)) for a, b in
-                zip(check_shards(steps.target, pre, **plan),
-                    check_shards(steps.target, dec, **plan), strict=True)]
+                zip(pre_st, check_shards(steps.target, dec, **plan), strict=True)]
         frees = [(cap - stage_footprint(chip, shard, s, pp, batch=1, context_len=1,
                                         weights=steps.precision["weights"],
-                                        kv=steps.precision["kv"],
-                                        activation_bytes=act).weight_bytes - act, act)
+                                        kv=steps.precision["kv"], activation_bytes=act,
+                                        experts_not_held=experts_not_held(pre_st[s], ep)
+                                        ).weight_bytes - act, act)
                  for s, act in enumerate(acts)]
         free, act = min(frees)
         weights = cap - free - act
@@ -149,7 +151,7 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
             max_batch: int = 64, max_tokens: int = 2048, block_tokens: int = 16,
             fidelity: str = "table", weights: WeightsLike = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", attention: str = "fused",
-            memory: str = "bandwidth", tp: int = 1, pp: int = 1,
+            memory: str = "bandwidth", tp: int = 1, pp: int = 1, ep: int = 1,
             host_link: str | None = None, need_price: bool = False,
             routing: str | None = None) -> Backend:
     """The step model of ``model`` on ``target`` for requests of up to ``longest`` tokens
@@ -174,9 +176,9 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
     cfg = load_hf_config(model)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
-    plan = {"tp": tp, "pp": pp} if isinstance(tgt, System) else {}
-    if not isinstance(tgt, System) and (tp != 1 or pp != 1):
-        raise MappingError("tp and pp need a system (a system YAML or preset), not a chip")
+    plan = {"tp": tp, "pp": pp, "ep": ep} if isinstance(tgt, System) else {}
+    if not isinstance(tgt, System) and (tp != 1 or pp != 1 or ep != 1):
+        raise MappingError("tp, pp and ep need a system (a system YAML or preset), not a chip")
     check_precisions(weights, activations=activations, kv=kv)
     if isinstance(tgt, System) and not isinstance(weights, str):
         raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
@@ -241,11 +243,12 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
           activations: str = "int8", accum: str = "fp32", attention: str = "fused",
           memory: str = "bandwidth", tp: int = 1, pp: int = 1, host_link: str | None = None,
           routing: str | None = None,
-          slo: SLO | str = "",
+          slo: SLO | str = "", ep: int = 1,
           cost: CostModel | str | Path | None = None, using: Backend | None = None,
           step_model: StepModel | None = None, blocks: int | None = None) -> ServeResult:
     """Serve a request stream of ``model`` on ``target`` (a chip, or a system with a
-    ``tp x pp`` plan) and report per-request latencies, percentiles, goodput, energy and
+    ``tp x pp`` plan, a mixture-of-experts model's routed experts over ``ep`` of the
+    ``tp`` ranks) and report per-request latencies, percentiles, goodput, energy and
     cost. Requests: ``requests``, else a CSV ``trace``, else ``n`` drawn at ``rate``.
     ``using`` is a :func:`backend` built before (``target``, ``model`` and the model
     options are then ignored; ``max_batch``, ``max_tokens`` and ``block_tokens`` must be
@@ -270,7 +273,7 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
                         max_batch=max_batch, max_tokens=max_tokens, block_tokens=block_tokens,
                         fidelity=fidelity, weights=weights, kv=kv, activations=activations,
                         accum=accum, attention=attention, memory=memory, tp=tp, pp=pp,
-                        host_link=host_link, routing=routing,
+                        ep=ep, host_link=host_link, routing=routing,
                         need_price=cost_ is not None and cost_.card_price_usd is None)
     lim = Limits(max_batch, max_tokens, block_tokens, blocks or using.blocks, priority,
                  chunked_prefill, using.swap_s_per_token, using.swap_j_per_token)

@@ -155,7 +155,8 @@ class ExactSteps:
             from npusim.system.simulate import simulate_system
 
             r = simulate_system(self.target, wl, memory=self.memory,
-                                tp=self.plan.get("tp", 1), pp=self.plan.get("pp", 1))
+                                tp=self.plan.get("tp", 1), pp=self.plan.get("pp", 1),
+                                ep=self.plan.get("ep", 1))
             out = (r.latency_s, float(r.summary()["energy_j"]))
         else:
             s = simulate(self.target, wl, memory=self.memory).summary()
