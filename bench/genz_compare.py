@@ -1,7 +1,8 @@
 """npusim beside GenZ (genz-llm) on the same chips: decode time per output token.
 
     python -m venv /tmp/genz && /tmp/genz/bin/pip install genz-llm
-    python bench/genz_compare.py --genz-python /tmp/genz/bin/python [--json out.json]
+    python bench/genz_compare.py --genz-python /tmp/genz/bin/python \
+        [--json bench/data/genz_compare.json]   # the file docs/validation.md §3c quotes
 
 GenZ is never an npusim dependency: it runs in its own interpreter (``--genz-python``), fed
 each chip's peak figures, and its decode latency is compared with npusim's TPOT for the same
@@ -26,6 +27,7 @@ Where they model different things, the table says so (the ``note`` column):
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -57,6 +59,7 @@ GENZ_SCRIPT = textwrap.dedent("""
         intermediate_size=768, num_decoder_layers=48, num_attention_heads=32, head_dim=128,
         num_key_value_heads=4, num_ffi=2, hidden_act="silu", num_experts=128, expert_top_k=8,
         max_model_len=40960)
+    from importlib.metadata import version
     out = []
     for case in json.load(sys.stdin):
         model = case["genz_model"] or qwen3
@@ -64,7 +67,7 @@ GENZ_SCRIPT = textwrap.dedent("""
                              output_tokens=0, Bb=1, system_name=case["system"],
                              bits=case["bits"], tensor_parallel=1)
         out.append(r["Latency"] / 1e3)
-    print(json.dumps(out))
+    print(json.dumps({"version": version("genz-llm"), "latency_s": out}))
 """)
 
 
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                              "system": genz_system(chip)})
     proc = subprocess.run([args.genz_python, "-c", GENZ_SCRIPT], input=json.dumps(rows),
                           capture_output=True, text=True, check=True)
-    genz = json.loads(proc.stdout.strip().splitlines()[-1])
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    genz = answer["latency_s"]
     print(f"{'chip':<10} {'model':<14} {'w':<5} {'batch':>5} {'npusim ms':>10} "
           f"{'GenZ ms':>9} {'ratio':>6}  note")
     for row, g in zip(rows, genz, strict=True):
@@ -102,12 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         row["ratio"] = res.tpot_s / g if g else float("nan")
         moe = row["model"] != "llama3_1_8b"
         row["note"] = ("GenZ reads top-k experts only (lower bound)"
-                       if moe and row["batch"] > 1 else "")  # type: ignore[operator]
+                       if moe and row["batch"] > 1 else  # type: ignore[operator]
+                       "npusim compute-bound: the array at M = batch (see text)"
+                       if row["ratio"] > 1.3 else "")  # type: ignore[operator]
         row.pop("system")
         print(f"{row['chip']:<10} {row['model']:<14} {row['bits']:<5} {row['batch']:>5} "
               f"{res.tpot_s * 1e3:>10.2f} {g * 1e3:>9.2f} {row['ratio']:>6.2f}  {row['note']}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        args.json.write_text(json.dumps({"genz_version": answer["version"], "generated_utc": stamp,
+                                         "context": CONTEXT, "rows": rows}, indent=1) + "\n")
     return 0
 
 
