@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'chip':<10} {'model':<14} {'w':<5} {'batch':>5} {'npusim ms':>10} "
           f"{'GenZ ms':>9} {'ratio':>6}  note")
     for row, g in zip(rows, genz, strict=True):
-        res = run_llm(row["chip"], row["model"], prompt=CONTEXT, gen=2,  # type: ignore[arg-type]
-                      batch=row["batch"], weights=row["bits"], activations="int8",  # type: ignore[arg-type]
-                      kv="int8")
+        res = run_llm(str(row["chip"]), str(row["model"]), prompt=CONTEXT, gen=2,
+                      batch=int(row["batch"]), weights=str(row["bits"]),  # type: ignore[call-overload]
+                      activations="int8", kv="int8")
         row["npusim_s"], row["genz_s"] = res.tpot_s, g
         row["ratio"] = res.tpot_s / g if g else float("nan")
         moe = row["model"] != "llama3_1_8b"
