@@ -208,10 +208,9 @@ def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _plan(c, b, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
-    """Earliest (t_pre, t_act, t_col) for one request; -1 for a command it does not need."""
-    g = b // p[P_BPG]
-    r = b // (p[P_NB] // p[P_NRANK])
+def _plan(c, b, g, r, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
+    """Earliest (t_pre, t_act, t_col) for one request to bank ``b`` (of bank group ``g`` and
+    rank ``r``); -1 for a command it does not need."""
     if is_wr:
         col_lo = max(bs[c, b, B_NWR], gs[c, g, G_NWR], rs[c, r, R_NWR])
     else:
@@ -315,9 +314,8 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _commit(c, b, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr, trn):  # type: ignore[no-untyped-def]
-    g = b // p[P_BPG]
-    r = b // (p[P_NB] // p[P_NRANK])
+def _commit(c, b, g, r, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr,
+            trn):  # type: ignore[no-untyped-def]
     if t_act >= 0 and _asleep(c, r, t0 - p[P_CTRL], p, rs):
         _wake(c, r, t0, t0 + p[P_XP], rs, cnt, p, tr, trn)
     if t_pre >= 0:
@@ -396,11 +394,14 @@ def _head_time(c, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk, hcn
 
 
 @njit
-def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, cs):  # type: ignore[no-untyped-def]
+def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs):  # type: ignore[no-untyped-def]
     """Move requests of channel ``c`` from its transaction queues into their banks' command
     queues, one per clock over the clocks up to ``key`` not yet passed: each clock the
     oldest request of the queue being served (reads, or writes while draining) whose bank
-    queue has room, no earlier than its handover."""
+    queue has room, no earlier than its handover. ``stuck[c, 0]`` is 1 + the queue in which
+    a scan found nothing to move (0: not known); ``stuck[c, 1]`` is the one bank given room
+    since (-1: none, -2: more than one, or a request handed over for a bank with room), so
+    only that bank's requests are looked for."""
     clk = lastmv[c] + 1
     nb = p[P_NB]
     while clk <= key:
@@ -414,12 +415,28 @@ def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, cs):  # type: ignor
             mode = 0
         cs[c, C_MODE] = mode
         pick = -1
-        for i in range(tqn[c, mode]):
-            if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
-                pick = i
+        if stuck[c, 0] == mode + 1 and stuck[c, 1] != -2:
+            f = stuck[c, 1]
+            if f < 0 or bq[c, f] >= p[P_BANKQ]:
+                stuck[c, 1] = -1
                 break
-        if pick < 0:
-            break
+            for i in range(tqn[c, mode]):
+                if bank[tq[c, mode, i]] == f:
+                    pick = i
+                    break
+            if pick < 0:
+                stuck[c, 1] = -1
+                break
+        else:
+            for i in range(tqn[c, mode]):
+                if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
+                    pick = i
+                    break
+            if pick < 0:
+                stuck[c, 0] = mode + 1
+                stuck[c, 1] = -1
+                break
+            stuck[c, 0] = 0
         q = tq[c, mode, pick]
         clk = max(clk, enq[q])
         if clk > key:
@@ -455,6 +472,10 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     bq = np.zeros((nch, nb + 1), dtype=np.int64)  # entries per bank queue; [nb]: all banks
     mv = np.zeros(n, dtype=np.int64)  # cycle each request entered its bank's queue
     lastmv = np.full(nch, NEVER, dtype=np.int64)  # last clock whose move slot is spent
+    stuck = np.zeros((nch, 2), dtype=np.int64)  # see _move
+    miss_lo = np.empty(p[P_NRANK], dtype=np.int64)
+    group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per plan)
+    rank_of = np.arange(nb) // (nb // p[P_NRANK])
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
     # Within one bank and kind, a request's plan depends only on whether it hits the open
     # row and on its move cycle, which never decreases along the bank's queue: the first hit
@@ -516,7 +537,9 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             enq[q] = key
             acc_total += 1
             hcnt += 1
-        _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, cs)
+            if stuck[c, 0] == pick + 1 and bq[c, bank[q]] < p[P_BANKQ]:
+                stuck[c, 1] = -2
+        _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs)
         if bq[c, nb] == 0:
             if tqn[c, 0] + tqn[c, 1] > 0:
                 now[c] = key + 1  # this clock's move is spent: the next one moves
@@ -526,35 +549,64 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         for r in range(p[P_NRANK]):
             lower = min(lower, rs[c, r, R_NWR], rs[c, r, R_NRD])
         lower = max(lower, cs[c, C_COLLAST] + 1)
+        # Per rank, a bound no request that needs an ACT can beat (its ACT waits for these).
+        for r in range(p[P_NRANK]):
+            i = rs[c, r, R_AWI]
+            lo = max(rs[c, r, R_NACT], aw[c, r, (i - 4) % AW] + p[P_FAW],
+                     cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+            if p[P_32AW] > 0:
+                lo = max(lo, aw[c, r, i] + p[P_32AW])
+            miss_lo[r] = lo + min(p[P_RCD], p[P_RCDW])
         # Banks in round-robin order from the one after the last served (ties between banks
         # go to the earlier in that order), each bank's queue oldest first.
         best_b = -1
         best = -1
+        best_k = nb  # position of best_b in the round-robin order
         bt_pre = -1
         bt_act = -1
         bt_col = BIG
-        b = cs[c, C_RRBANK]
-        for _ in range(nb):
-            b = b + 1 if b + 1 < nb else 0
-            if bq[c, b] == 0:
-                continue
-            tried[:] = False
-            for i in range(bq[c, b]):
-                q = cq[c, b, i]
-                w = is_wr[q]
-                h = 1 if bs[c, b, B_ROW] == row[q] else 0
-                if tried[2 * w + h]:
-                    continue  # an older request of this bank and kind was planned
-                tried[2 * w + h] = True
-                tp, ta, tc = _plan(c, b, row[q], w != 0, mv[q] + p[P_CTRL], p, bs, gs, cs, rs,
-                                   aw)
-                if tc < bt_col:
-                    best_b = b
-                    best = i
-                    bt_pre = tp
-                    bt_act = ta
-                    bt_col = tc
-            if bt_col <= lower:
+        # Pass 1 plans the hits, and the misses whose ACT bound does not exceed ``lower``;
+        # the others cannot reach ``lower``, so they are planned in pass 2 only if no hit
+        # reached it. Ties keep the round-robin order, then the oldest, in both passes.
+        deferred = False
+        for pss in range(2):
+            b = cs[c, C_RRBANK]
+            for k in range(nb):
+                b = b + 1 if b + 1 < nb else 0
+                if bq[c, b] == 0:
+                    continue
+                tried[:] = False
+                for i in range(bq[c, b]):
+                    q = cq[c, b, i]
+                    w = is_wr[q]
+                    h = 1 if bs[c, b, B_ROW] == row[q] else 0
+                    if tried[2 * w + h]:
+                        continue  # an older request of this bank and kind was planned
+                    tried[2 * w + h] = True
+                    if h == 0:
+                        lo = miss_lo[rank_of[b]]
+                        if lo > bt_col or (lo == bt_col and k > best_k):
+                            continue  # cannot beat the best so far
+                        if (lo > lower) != (pss == 1):
+                            deferred = deferred or lo > lower
+                            continue  # its pass is the other one
+                    elif pss == 1:
+                        continue  # planned in pass 1
+                    tp, ta, tc = _plan(c, b, group_of[b], rank_of[b], row[q], w != 0,
+                                       mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw)
+                    if tc < bt_col or (tc == bt_col and (k < best_k or (k == best_k
+                                                                        and i < best))):
+                        best_b = b
+                        best = i
+                        best_k = k
+                        bt_pre = tp
+                        bt_act = ta
+                        bt_col = tc
+                        if tc <= lower:
+                            break
+                if bt_col <= lower:
+                    break
+            if bt_col <= lower or not deferred:
                 break
         q = cq[c, best_b, best]
         if p[P_REFMODE] != 0:
@@ -567,12 +619,17 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 _refresh(c, _next_refresh(c, p, rs), p, bs, cs, rs, cnt, tr, trn)
                 continue
         hit[q] = 1 if bt_act < 0 else 0
-        done[q] = _commit(c, bank[q], row[q], is_wr[q] != 0, bt_pre, bt_act, bt_col,
+        done[q] = _commit(c, best_b, group_of[best_b], rank_of[best_b], row[q], is_wr[q] != 0,
+                          bt_pre, bt_act, bt_col,
                           mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw, cnt, tr, trn)
         for i in range(best, bq[c, best_b] - 1):  # keep the queue in move order
             cq[c, best_b, i] = cq[c, best_b, i + 1]
         bq[c, best_b] -= 1
         bq[c, nb] -= 1
+        if stuck[c, 1] == -1 or stuck[c, 1] == best_b:
+            stuck[c, 1] = best_b
+        else:
+            stuck[c, 1] = -2
         cs[c, C_RRBANK] = best_b
         served += 1
         if (tqn[c, 0] + tqn[c, 1] + bq[c, nb] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
