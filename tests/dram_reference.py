@@ -3,9 +3,10 @@
 The reference is DRAMSim3 (University of Maryland; commit 29817593) on its stock configs
 ``HBM2_8Gb_x128.ini`` and ``LPDDR4_8Gb_x16_2400.ini``, driven with one burst per request, a
 512-entry lookahead window handing up to 16 requests per clock, 32-entry transaction
-queues feeding 8-entry per-bank command queues, and FR-FCFS open page. ``REFERENCE`` holds the figures it measured (an external
-measurement: the test's expected values); nothing in the configurations below is fitted to
-them. Every parameter is the config's own or a stated JEDEC / DRAMSim3 rule:
+queues feeding 8-entry per-bank command queues, and FR-FCFS open page. ``REFERENCE`` holds
+the figures it measured (an external measurement: the test's expected values); nothing in
+the configurations below is fitted to them. Every parameter is the config's own or a stated
+JEDEC / DRAMSim3 rule:
 
 - organisation, timings in clocks, IDD currents: the config (``CONFIGS``);
 - tRTRS: the config's (LPDDR4: 1 clock), DRAMSim3's default (2) where it gives none (HBM2);
