@@ -475,13 +475,15 @@ def _dram_lines(rows: list[dict[str, Any]]) -> list[str]:
     L = ["## 3b. The cycle DRAM model against a cycle-accurate controller", "",
          "DRAMSim3 (University of Maryland, commit 29817593) on its stock `HBM2_8Gb_x128` and "
          "`LPDDR4_8Gb_x16_2400` configurations, one burst per request, a 512-entry lookahead "
-         "window handing 16 requests per clock, 32-entry queues, FR-FCFS open page; npusim's "
+         "window handing 16 requests per clock, 32-entry transaction queues feeding 8-entry "
+         "per-bank command queues, FR-FCFS open page; npusim's "
          "cycle model built from the same organisation, timings, address mapping, queue sizes "
          "and IDD currents (tests/dram_reference.py; nothing fitted). Throughput patterns move "
          "16 MiB with every request offered at once; `idle_*` keep one read outstanding. "
          "Tolerances tested (tests/test_dram_reference.py): bandwidth 10 %, idle latency 5 %, "
-         "row-hit rate 0.05; energy (core only, no I/O) is shown for information. Latency on "
-         "the saturating patterns is loaded (queueing) latency, which is not compared.", "",
+         "loaded (queueing) latency on the saturating read patterns 15 % (HBM2 random reads "
+         "excepted: docs/model.md, \"Cycle DRAM controller\"), row-hit rate 0.05; energy "
+         "(core only, no I/O) is shown for information.", "",
          "| config | pattern | GB/s ref | GB/s npusim | diff | avg lat. ns ref / npusim "
          "| row hits ref / npusim | pJ/bit ref / npusim |",
          "|---|---|---|---|---|---|---|---|"]

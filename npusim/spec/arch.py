@@ -294,16 +294,16 @@ class Dram(_Spec):
     refresh: Literal["all-bank", "per-bank", "none"] = Field(
         default="all-bank", description="cycle model: refresh all banks at once, one bank "
         "at a time, or not at all")
-    queue_depth: Int = Field(default=32, gt=0, description="cycle model: requests the "
-                             "controller queue holds per channel")
+    queue_depth: Int = Field(default=32, gt=0, description="cycle model: entries of each "
+                             "transaction queue (read, write) per channel")
     window: Int | None = Field(
         default=None, gt=0, description="cycle model front end: requests the controller "
         "sees ahead in arrival order (unset: 512, or 64 per channel when that is more)")
     handover: Int | None = Field(
         default=None, gt=0, description="cycle model front end: requests handed to the "
         "controller per DRAM clock (unset: 16, or 2 per channel when that is more)")
-    bank_queue: Int = Field(default=8, gt=0, description="cycle model: per-bank command "
-                            "queue entries, how far back FR-FCFS looks for a bank's row hits")
+    bank_queue: Int = Field(default=8, gt=0, description="cycle model: entries of each "
+                            "bank's command queue behind the transaction queues")
     powerdown_idle: Int = Field(default=0, ge=0, description="cycle model: controller clocks "
                                 "a rank stays with every bank precharged before it enters "
                                 "precharge power-down (exit costs tXP); 0: never")
