@@ -73,7 +73,8 @@ def scripts() -> list[Script]:
                           "DeepSeek-V3 decode step on 32 RNGD cards (ep 32)"))
     if (HERE / "bench_serve.py").exists():
         out.append(Script("bench_serve", ("--json",), ("--quick", "--json"), True,
-                          "serving 10,000 requests: LLaMA-2-7B on lpddr_llm, 70B on 8 RNGD"))
+                          "serving 10,000 requests: LLaMA-2-7B and Qwen3-30B-A3B on lpddr_llm, "
+                          "70B on 8 RNGD"))
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),

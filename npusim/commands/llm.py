@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--attention", default="fused", choices=("fused", "materialized"),
                    help="fused: flash-style, causal prefill, scores on chip (default); "
                    "materialized: eager, the full score matrix through DRAM")
+    p.add_argument("--logits", default="last", choices=("last", "all"),
+                   help="the prefill's LM head: at the last position of each sequence "
+                   "(default; a server samples one token there) or at every position (the HF "
+                   "forward; one chip only)")
     p.add_argument("--decode-points", type=int, default=3,
                    help="decode contexts simulated and interpolated (default 3)")
     p.add_argument("--layers", action="store_true",
@@ -90,6 +94,9 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     model_kw = {**precision_options(args), **routing_option(args)}
     args.weights_text = describe_weights(model_kw["weights"])  # for the headers
     system = resolve_system(args.arch)
+    if system is not None and args.logits != "last":
+        raise SpecError("--logits all is modelled on one chip only; a system of many chips "
+                        "computes the prefill's logits at the last position")
     if system is not None:
         return _llm_system(args, system, model_kw)
     if plan_options(args) or args.trace:
@@ -99,7 +106,8 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     chip = resolve_chip(args.arch)
     res = run_llm(chip, args.model, prompt=args.prompt, gen=args.gen, batch=args.batch,
                   **model_kw, memory=args.memory, decode_points=args.decode_points,
-                  weights_resident=weights_resident(args), attention=args.attention)
+                  weights_resident=weights_resident(args), attention=args.attention,
+                  logits=args.logits)
     s = _undefined_tpot(res.summary())
     if args.json:
         print(json.dumps(s, indent=2))
@@ -112,11 +120,14 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     gib = 2**30
     print(f"{s['model']} on {s['chip']}: batch {s['batch']}, prompt {s['prompt']}, "
           f"gen {s['gen']}, weights {args.weights_text}, activations {args.activations}, "
-          f"KV {args.kv}, {args.attention} attention{_routing(s)}")
+          f"KV {args.kv}, {args.attention} attention{_routing(s)}"
+          f"{', logits at every prefill position' if args.logits == 'all' else ''}")
     print(f"  memory        weights {s['weight_bytes'] / gib:.2f} GiB + KV cache "
           f"{s['kv_cache_bytes'] / gib:.2f} GiB + activations "
           f"{s['activation_bytes'] / gib:.2f} GiB of {chip.dram.capacity_bytes / gib:.2f} GiB")
     print(f"  weights       {format_weights(s)}")
+    for line in _weights_read(args.model, s):
+        print(line)
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms")
     print(_tpot_line(s))
     print(f"  limit         {s['limit']} ({s['limit_share']:.0%} of a decode step's time)")
@@ -125,6 +136,31 @@ def _simulate_llm(args: argparse.Namespace) -> int:
           f"(end to end, with prefill: {s['energy_per_token_e2e_j']:.4f})")
     print(f"  avg power     {s['average_power_w']:10.2f} W")
     return 0
+
+
+def _weights_read(model: str, s: dict[str, Any]) -> list[str]:
+    """Why what a step streams differs from the weights DRAM holds: the embedding table is
+    gathered a row per token (DeepSeek's multi-token-prediction module is held, not run),
+    and a decode step reads only the routed experts its batch touches."""
+    from npusim.workloads.llm import load_hf_config
+
+    gib = 2**30
+    out: list[str] = []
+    unread = s["weight_bytes"] - s["weights_placed_bytes"]
+    touched = s.get("decode_experts_touched")
+    if unread <= 0.005 * s["weight_bytes"] and touched is None:
+        return out
+    cfg = load_hf_config(model)
+    if unread > 0.005 * s["weight_bytes"]:
+        what = ("the embedding table and the multi-token-prediction module (held, not run)"
+                if cfg.mtp_layers else "the embedding table")
+        out.append(f"                ({unread / gib:.2f} GiB of the {s['weight_bytes'] / gib:.2f} "
+                   f"GiB held are {what}: a step gathers one row per token)")
+    if touched is not None:
+        out.append(f"  decode step   reads {s['decode_dram_read_bytes'] / gib:.2f} GiB from DRAM "
+                   f"(KV cache included): of the routed experts only those its batch "
+                   f"touches, {touched:.1f} of {cfg.experts} per MoE layer")
+    return out
 
 
 def _routing(s: dict[str, Any]) -> str:

@@ -22,7 +22,10 @@ two, the mean context at evenly spaced points), bisects every interval where a s
 line misses the simulated midpoint by more than 1 % (the costs are staircases: a new array
 fold, a new pass of the matrix-vector rows), and interpolates (linearly in prefill tokens,
 bilinearly in batch and context; a decode node inside the grid is simulated when a step
-first needs it). A prefill shorter than 16 tokens is simulated exactly.
+first needs it). A prefill shorter than 16 tokens is simulated exactly. A
+mixture-of-experts step reads the experts its batch touches, a curve concave in the batch:
+its batch grid starts with points added until that curve is within
+:data:`TOUCHED_TOLERANCE` of straight between neighbours (:func:`batch_grid`).
 :class:`ConstantSteps` is a synthetic cost for tests.
 """
 
@@ -45,7 +48,8 @@ from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes
 from npusim.workloads.ir import Workload
 from npusim.workloads.llm import ContextLengthWarning, from_hf_config, model_kv_cache_bytes
 
-__all__ = ["ConstantSteps", "ExactSteps", "StepModel", "TableSteps", "grid", "refine"]
+__all__ = ["ConstantSteps", "ExactSteps", "StepModel", "TableSteps", "batch_grid", "grid",
+           "refine", "touched_experts"]
 
 
 class StepModel(Protocol):
@@ -243,6 +247,50 @@ def refine(points: list[int], cost: Callable[[int], Sequence[float]], tol: float
             else:
                 stack += [(m, y), (x, m)]  # the left half first: points stay in order
     return out
+#: most relative error of the touched experts interpolated linearly between two batch grid
+#: points (a mixture-of-experts model's table adds points until it holds)
+TOUCHED_TOLERANCE = 0.01
+
+
+def touched_experts(config: ModelConfig, routing: str | None, tokens: int) -> int:
+    """Routed experts a step of ``tokens`` tokens touches, summed over the MoE layers, as
+    the builder routes them (:func:`npusim.workloads.routing.route`)."""
+    from npusim.workloads.routing import route
+
+    blocks = [i for i in range(config.layers) if config.moe_at(i)]
+    return sum(sum(1 for c in route(routing or "uniform", j, tokens, config.experts,
+                                    config.experts_per_token, block=i) if c)
+               for j, i in enumerate(blocks))
+
+
+def batch_grid(config: ModelConfig, routing: str | None, max_batch: int) -> list[int]:
+    """Decode batches of the step table: powers of two up to ``max_batch``; for a
+    mixture-of-experts model also the midpoints of every segment over which the touched
+    experts (concave in the batch: ``E·(1−(1−k/E)^B)`` under uniform routing) depart from
+    the straight line between its ends by more than :data:`TOUCHED_TOLERANCE`, so that
+    interpolating in the batch interpolates the experts' weight reads as well."""
+    coarse = grid(max_batch, 2.0)
+    if not config.is_moe:
+        return coarse
+    memo: dict[int, int] = {}
+
+    def tau(b: int) -> int:
+        if b not in memo:
+            memo[b] = touched_experts(config, routing, b)
+        return memo[b]
+
+    def split(a: int, b: int) -> list[int]:
+        if b - a < 2:
+            return [a]
+        off = max(abs(tau(x) - tau(a) - (x - a) / (b - a) * (tau(b) - tau(a))) / tau(x)
+                  for x in range(a + 1, b))
+        if off <= TOUCHED_TOLERANCE:
+            return [a]
+        m = (a + b) // 2
+        return split(a, m) + split(m, b)
+
+    out = [x for a, b in itertools.pairwise(coarse) for x in split(a, b)]
+    return [*out, coarse[-1]]
 
 
 @dataclass
@@ -292,7 +340,7 @@ class TableSteps:
         c = sorted({max(1, round(1 + (self.max_context - 1) * i / (n - 1))) for i in range(n)})
         if len(c) == 1:
             c.append(c[0] + 1)
-        b = grid(self.max_batch, 2.0)
+        b = batch_grid(exact.config, exact.routing, self.max_batch)
         # Each axis refined along both edges of the other (its smallest and largest value).
         if len(b) > 1:
             b = refine(b, lambda x: (*decode(x, c[0]), *decode(x, c[-1])), tol)
