@@ -15,7 +15,7 @@ from npusim._version import __version__
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram, load_program, save_program
 from npusim.errors import MappingError, NpusimError, SimulationError, SpecError, WorkloadError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.simulate import simulate, simulate_program
 from npusim.spec.arch import Chip, load_arch, loads_arch
 from npusim.spec.system import System, load_system, loads_system

@@ -1,4 +1,4 @@
-"""Assembling a run into its :class:`~npusim.report.result.Result`: counters → rows.
+"""Assembling a run into its :class:`~npusim.result.Result`: counters → rows.
 
 ``simulate`` hands this module what the engine measured (each layer's
 :class:`~npusim.engine.events.LayerStats`, the memory model's totals) and the compiled
@@ -19,7 +19,7 @@ from npusim.compiler.program import LayerProgram, TileProgram
 from npusim.energy import layer_energy
 from npusim.engine.events import LayerStats, TileEvent
 from npusim.engine.roofline import bound_label, roofline_stats
-from npusim.report.result import CAUSE_COLUMNS, Result, dram_figures
+from npusim.result import CAUSE_COLUMNS, Result, dram_figures
 from npusim.spec.arch import Chip
 
 __all__ = ["STALL_EPSILON", "build_result", "layer_limit", "roofline_result"]

@@ -36,7 +36,7 @@ import pandas as pd
 
 from npusim import progress
 from npusim.errors import MappingError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.simulate import simulate, system_and_plan
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from npusim.errors import MappingError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.simulate import simulate
 from npusim.spec.arch import Chip
 from npusim.workloads.ir import Workload

@@ -21,7 +21,7 @@ from npusim.compiler.weights import place_weights
 from npusim.engine.events import run_program
 from npusim.engine.memory import MemoryModel, make_memory
 from npusim.errors import SimulationError
-from npusim.report.result import Result, histogram_percentile
+from npusim.result import Result, histogram_percentile
 from npusim.spec.arch import Chip, load_arch
 from npusim.spec.system import System
 from npusim.workloads.ir import Workload
@@ -162,7 +162,7 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
     """Simulate ``workload`` on ``chip``, or on a system of many chips.
 
     ``chip`` is a :class:`~npusim.spec.arch.Chip`, a chip YAML path or preset name
-    (``tpu_v1``) — the run returns a :class:`~npusim.report.result.Result` — or a
+    (``tpu_v1``) — the run returns a :class:`~npusim.result.Result` — or a
     :class:`~npusim.spec.system.System`, a system YAML path or system preset name
     (``rngd_8card``): then ``tp``, ``pp``, ``dp``, ``micro_batches`` and ``algorithm``
     (``ring`` or ``tree``) choose the plan, each defaulting to

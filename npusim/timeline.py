@@ -19,7 +19,7 @@ from typing import Any
 from npusim.compiler.program import COL, LayerProgram
 from npusim.engine.events import TileEvent
 from npusim.errors import SimulationError
-from npusim.report.result import Result
+from npusim.result import Result
 
 __all__ = ["ChannelRecord", "channel_records", "chrome_trace", "to_chrome_trace",
            "traced_events"]

@@ -10,7 +10,7 @@ import npusim
 from npusim.engine.host import apply_host, host_io, host_path, overlapped_rate
 from npusim.errors import SpecError
 from npusim.presets import preset_path
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 from npusim.scenarios import run_scenario
 from npusim.simulate import simulate
 from npusim.spec.arch import loads_arch

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.arch import Chip
 from npusim.workloads.ir import BITS, Conv2d, Embedding, Matmul, Workload
 

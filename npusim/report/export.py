@@ -13,7 +13,7 @@ import pandas as pd
 
 from npusim._io import atomic_write
 from npusim.extras import require
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.units import format_bytes, format_si
 
 if TYPE_CHECKING:

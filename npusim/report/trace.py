@@ -32,7 +32,7 @@ import numpy as np
 
 from npusim.compiler.program import COL, LayerProgram
 from npusim.engine.events import TileEvent
-from npusim.report.result import Result
+from npusim.result import Result
 
 if TYPE_CHECKING:
     from npusim.timeline import ChannelRecord

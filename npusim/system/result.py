@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from npusim.engine.system import StepStats
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.system import System
 from npusim.system.parallel import Plan
 from npusim.workloads.ir import Workload

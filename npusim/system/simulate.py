@@ -18,7 +18,7 @@ from pathlib import Path
 
 from npusim.engine.system import Segment, StageProgram, SystemProgram, run_system_step
 from npusim.errors import MappingError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.simulate import simulate
 from npusim.spec.system import System, load_system
 from npusim.system.parallel import (
