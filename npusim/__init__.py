@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from npusim import report as _report  # noqa: F401  (registers the records' views)
 from npusim import workloads
 from npusim._version import __version__
 from npusim.compiler.lower import compile_workload

@@ -31,7 +31,7 @@ def resolve_chip(name: str | None) -> Chip:
     name = name or DEFAULT_CHIP
     p = Path(name)
     if p.suffix.lower() == ".cfg":
-        from npusim.spec.scalesim import load_scalesim_cfg
+        from npusim.spec.arch import load_scalesim_cfg
 
         return load_scalesim_cfg(p)
     if p.suffix.lower() in (".yaml", ".yml") or p.exists():

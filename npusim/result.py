@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from npusim.compiler.program import TileProgram
-from npusim.engine.events import TileEvent
-from npusim.spec.arch import Chip
+from npusim._views import view
 
 if TYPE_CHECKING:
-    from npusim.report.plots import ResultPlots
+    from npusim.compiler.program import TileProgram
+    from npusim.engine.events import TileEvent
+    from npusim.spec.arch import Chip
 
 __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "dram_figures", "histogram_percentile"]
 
@@ -150,23 +150,19 @@ class Result:
         return s
 
     @property
-    def plot(self) -> ResultPlots:
-        """Plots of this result: ``.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``."""
-        from npusim.report.plots import ResultPlots
-
-        return ResultPlots(self)
+    def plot(self) -> Any:
+        """Plots of this result: ``.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``
+        (a :class:`npusim.report.plots.ResultPlots`)."""
+        return view("result.plot")(self)
 
     def to_chrome_trace(self, path: str | os.PathLike[str]) -> Path:
         """Write the timeline as Chrome trace-event JSON for Perfetto (see npusim.timeline;
         an untraced result is run again with tracing)."""
-        from npusim.timeline import to_chrome_trace
-
-        return to_chrome_trace(self, path)
+        path_out: Path = view("result.chrome_trace")(self, path)
+        return path_out
 
     def _repr_html_(self) -> str:
-        from npusim.report.html import result_html
-
-        return result_html(self)
+        return str(view("result.html")(self))
 
     def __repr__(self) -> str:
         s = self.summary()

@@ -194,7 +194,7 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")
     if args.trace:
-        from npusim.timeline import to_chrome_trace
+        from npusim.report.trace import to_chrome_trace
 
         to_chrome_trace(result, args.trace)
         print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
@@ -279,7 +279,7 @@ def _kind_of(path: Path) -> str:
 def _validate_one(path: Path) -> str:
     kind = _kind_of(path)
     if kind == "scalesim-cfg":
-        from npusim.spec.scalesim import load_scalesim_cfg
+        from npusim.spec.arch import load_scalesim_cfg
 
         chip = load_scalesim_cfg(path)
         return f"SCALE-Sim config, {chip.cores.core.systolic.rows}x{chip.cores.core.systolic.cols}"

@@ -19,7 +19,7 @@ from pathlib import Path
 from npusim.engine.system import Segment, StageProgram, SystemProgram, run_system_step
 from npusim.errors import MappingError
 from npusim.result import Result
-from npusim.simulate import simulate
+from npusim.simulate_chip import simulate_chip
 from npusim.spec.system import System, load_system
 from npusim.system.parallel import (
     Plan,
@@ -161,7 +161,7 @@ def simulate_shards(system: System, workload: Workload, plan: Plan, *,
     (all stages together cost about one whole model)."""
     stages = _shards(system, workload, plan, count)
     chip = system.chip_spec
-    return stages, [simulate(chip, st, memory=memory, weights_resident=weights_resident)
+    return stages, [simulate_chip(chip, st, memory=memory, weights_resident=weights_resident)
                     for st in stages]
 
 
