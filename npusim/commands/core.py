@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from npusim.commands import (
     add_plan_options,
@@ -14,7 +15,9 @@ from npusim.commands import (
 )
 from npusim.errors import NpusimError, SpecError
 from npusim.extras import require
-from npusim.spec.system import System
+
+if TYPE_CHECKING:
+    from npusim.spec.system import System
 
 __all__ = ["register"]
 
