@@ -264,8 +264,7 @@ def _kind_of(path: Path) -> str:
         return "scalesim-topology"
     if suffix == ".onnx":
         return "onnx"
-    from npusim.spec.system import is_system_data
-    from npusim.spec.yamlio import load_yaml
+    from npusim.spec.yamlio import is_system_data, load_yaml
 
     data, _ = load_yaml(path)
     if is_system_data(data):
