@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from npusim import sweep, workloads
     from npusim.compiler.lower import compile_workload
     from npusim.compiler.program import TileProgram, load_program, save_program
+    from npusim.llm import run_llm
     from npusim.result import Result
     from npusim.serving import serve
     from npusim.simulate import simulate, simulate_program
     from npusim.spec.arch import Chip, load_arch, loads_arch
     from npusim.spec.system import System, load_system, loads_system
     from npusim.system import SystemResult, run_llm_system, simulate_system
+    from npusim.workloads.precision import parse_weights
 
 __all__ = [
     "Chip",
@@ -45,6 +47,8 @@ __all__ = [
     "load_system",
     "loads_arch",
     "loads_system",
+    "parse_weights",
+    "run_llm",
     "run_llm_system",
     "save_program",
     "serve",
@@ -67,7 +71,8 @@ _LAZY: dict[str, str] = {
     "System": "npusim.spec.system", "load_system": "npusim.spec.system",
     "loads_system": "npusim.spec.system", "SystemResult": "npusim.system.result",
     "run_llm_system": "npusim.system.llm", "simulate_system": "npusim.system.simulate",
-    "serve": "npusim.serving",
+    "serve": "npusim.serving", "run_llm": "npusim.llm",
+    "parse_weights": "npusim.workloads.precision",
 }
 
 

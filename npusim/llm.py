@@ -49,6 +49,7 @@ from npusim.workloads.llm import (
     require_fits,
     warn_past_max_positions,
 )
+from npusim.workloads.precision import WeightsLike, check_precisions, describe_weights
 
 if TYPE_CHECKING:
     from npusim.system.llm import SystemLLMResult
@@ -75,6 +76,8 @@ class LLMResult(DecodeFigures):
     decode_time_s: float
     decode_energy_j: float
     decode_steps: int
+    #: how a mixture-of-experts model routed its tokens (None: a dense model)
+    routing: str | None = None
 
     @property
     def ttft_s(self) -> float:
@@ -126,7 +129,7 @@ class LLMResult(DecodeFigures):
             "chip": self.chip, "model": self.model, "batch": self.batch,
             "prompt": self.prompt, "gen": self.gen, **{f"{k}_precision": v for k, v in
                                                       self.precision.items()},
-            "attention": self.attention,
+            "attention": self.attention, "routing": self.routing,
             "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
             "j_per_token": self.j_per_token,
             "energy_per_token_e2e_j": self.total_energy_j / (self.batch * self.gen),
@@ -146,37 +149,45 @@ class LLMResult(DecodeFigures):
 
 @overload
 def run_llm(chip: Chip, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...) -> LLMResult: ...
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ...) -> LLMResult: ...
 
 
 @overload
 def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...,
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemLLMResult: ...
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> SystemLLMResult: ...
 
 
 @overload
 def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...,
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ...,
-            algorithm: str | None = ...) -> LLMResult | SystemLLMResult: ...
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> LLMResult | SystemLLMResult: ...
 
 
 def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 512,
-            gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
+            gen: int = 128, batch: int = 1, weights: WeightsLike = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
             decode_points: int = 3, weights_resident: bool | None = None,
-            attention: str = "fused", tp: int | None = None, pp: int | None = None,
-            dp: int | None = None, micro_batches: int | None = None,
-            algorithm: str | None = None) -> LLMResult | SystemLLMResult:
+            attention: str = "fused", routing: str | None = None,
+            tp: int | None = None, pp: int | None = None,
+            dp: int | None = None, micro_batches: int | None = None, ep: int | None = None,
+            algorithm: str | None = None,
+            allreduce_precision: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
 
     On a system (see the module docstring) the plan keywords go to
@@ -188,15 +199,23 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     ``"materialized"`` (eager: full score matrix through DRAM); see
     :func:`npusim.workloads.from_hf_config`. ``prompt + gen`` past the config's
     ``max_position_embeddings`` gives one :class:`ContextLengthWarning`.
+
+    ``weights`` is a precision or one per tensor class (``{"experts": "mxfp4", "default":
+    "bf16"}``, :mod:`npusim.workloads.precision`); ``routing`` (``uniform``, ``skewed:S`` or
+    a trace file) how a mixture-of-experts model routes its tokens (None: uniform).
     """
+    check_precisions(weights, activations=activations, kv=kv)
+    route: dict[str, Any] = {} if routing is None else {"routing": routing}
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm)
+                                   ep=ep, algorithm=algorithm,
+                                   allreduce_precision=allreduce_precision)
     if system is not None:
         from npusim.system.llm import run_llm_system
 
         return run_llm_system(system, config, prompt, gen, batch, weights, kv, activations,
                               accum, memory=memory, decode_points=decode_points,
-                              weights_resident=weights_resident, attention=attention, **plan)
+                              weights_resident=weights_resident, attention=attention,
+                              **route, **plan)
     assert not isinstance(chip, System)  # system_and_plan took it
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)
@@ -205,9 +224,10 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                            "use `npusim run` for it")
     if prompt < 1 or gen < 1 or batch < 1 or decode_points < 1:
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
-    prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
+    prec = {"weights": describe_weights(weights), "activations": activations, "kv": kv,
+            "accum": accum}
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
-                              attention=attention)
+                              attention=attention, **route)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)
@@ -234,5 +254,6 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {c.name}")
     mid = results[len(results) // 2]
+    routed = (routing or "uniform") if cfg.is_moe else None
     return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, attention, fp, prefill, mid,
-                     samples, dec_t, dec_e, steps)
+                     samples, dec_t, dec_e, steps, routed)

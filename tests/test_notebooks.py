@@ -59,6 +59,9 @@ def test_notebook_has_no_outputs(name: str) -> None:
             assert not cell.outputs and cell.execution_count is None
 
 
+# Seconds to a minute each on a fresh kernel: left out of the README's `pytest`, run by
+# .ci/run (`pytest -m slow`) with every figure cell's image checked.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The kernel is a fresh process: make the source tree importable and keep caches apart.

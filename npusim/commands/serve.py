@@ -11,8 +11,13 @@ import json
 import math
 from typing import Any
 
-from npusim.commands import add_quiet
-from npusim.workloads.ir import PRECISIONS
+from npusim.commands import (
+    add_precision_options,
+    add_quiet,
+    add_routing_option,
+    precision_options,
+    routing_option,
+)
 
 __all__ = ["register"]
 
@@ -48,14 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "a system's host link; none for a chip: preemption recomputes)")
     g.add_argument("--fidelity", choices=("table", "exact"), default="table",
                    help="table: interpolate simulated steps (default); exact: every shape")
-    p.add_argument("--weights", default="int8", choices=PRECISIONS,
-                   help="weight precision (default int8)")
-    p.add_argument("--kv", default="int8", choices=PRECISIONS,
-                   help="KV cache precision (default int8)")
-    p.add_argument("--activations", default="int8", choices=PRECISIONS,
-                   help="activation precision (default int8)")
+    add_precision_options(p)
+    add_routing_option(p)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
+    p.add_argument("--ep", type=int, default=1, help="expert-parallel group (a system, a "
+                   "mixture-of-experts model): the routed experts over this many of the "
+                   "--tp ranks (one replica serves: ep = tp)")
     p.add_argument("--slo", default="",
                    help="e.g. ttft=500ms,tpot=50ms (default none: every request counts)")
     p.add_argument("--cost", metavar="YAML",
@@ -99,15 +103,16 @@ def _serve(args: argparse.Namespace) -> int:
             require("pyarrow")  # before serving, not after
     if args.plot and not args.rates:
         raise ValueError("--plot draws a load sweep: give --rates")
+    model_kw = {**precision_options(args), **routing_option(args)}
     if args.rates:
-        return _sweep(args)
+        return _sweep(args, model_kw)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
                 arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
                 seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
                 block_tokens=args.block_tokens, priority=args.priority,
-                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
-                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
+                tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
+                cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -133,8 +138,9 @@ def _header(s: dict[str, Any], args: argparse.Namespace) -> str:
     """What was served, with every default that shaped it: precisions and lengths."""
     lengths = (f"prompt and output tokens from {args.trace}" if args.trace else
                f"prompt tokens {args.prompt}, output tokens {args.output}")
-    return (f"{s['served']} ({_plural(int(s['chips']), 'chip')}): weights {args.weights}, "
-            f"activations {args.activations}, KV {args.kv}; {lengths}")
+    routing = f", routing {s['routing']}" if s.get("routing") else ""
+    return (f"{s['served']} ({_plural(int(s['chips']), 'chip')}): weights {s['weights']}, "
+            f"activations {args.activations}, KV {args.kv}{routing}; {lengths}")
 
 
 def _report(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -180,7 +186,7 @@ def _report(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
     from npusim.errors import WorkloadError
     from npusim.report.export import save_frame
     from npusim.serving import load_sweep
@@ -197,8 +203,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     max_batch=args.max_batch, max_tokens=args.max_tokens,
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                    weights=args.weights, kv=args.kv, activations=args.activations,
-                    tp=args.tp, pp=args.pp, host_link=args.host_link)
+                    **model_kw, tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)
@@ -212,7 +217,8 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s", "tokens_per_s",
             "slo_attainment", "energy_per_token_j", "usd_per_mtoken", "meets_slo"]
-    print(_header({"served": sw.backend.name, "chips": sw.backend.chips}, args))
+    print(_header({"served": sw.backend.name, "chips": sw.backend.chips,
+                   "weights": sw.backend.weights, "routing": sw.backend.routing}, args))
     slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("ttft", sw.slo.ttft_s),
                                                           ("tpot", sw.slo.tpot_s))
                     if math.isfinite(v)) or "no SLO given: every rate meets it"

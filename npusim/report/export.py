@@ -218,8 +218,10 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     lines += [
         f"system          {s['system']} ({s['chips_in_system']} x {s['chip']})",
         f"workload        {s['workload']} (batch {s['batch']} over {s['dp']} replica(s))",
-        f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, {s['micro_batches']} "
-        f"micro-batch(es), {s['chips_used']} chips, {s['algorithm']} all-reduce",
+        f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
+        + (f"ep {s['ep']}, " if s.get("ep", 1) > 1 else "")
+        + f"{s['micro_batches']} micro-batch(es), {s['chips_used']} chips, {s['algorithm']} "
+        f"all-reduce ({s.get('allreduce_precision', 'accum')} precision)",
         f"latency         {format_si(s['latency_s'], 's', 4)}",
         f"per chip        compute {format_si(s['time_compute_s'], 's')}, communication "
         f"{format_si(s['time_comm_s'], 's')}, idle {format_si(s['time_idle_s'], 's')} (means)",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from npusim.errors import WorkloadError
 from npusim.extras import require
 from npusim.workloads.cnn import mobilenet_v2, resnet50
+from npusim.workloads.formats import BLOCK_FORMATS
 from npusim.workloads.ir import (
     BITS,
     PRECISIONS,
@@ -30,6 +31,7 @@ from npusim.workloads.ir import (
     Workload,
     bytes_of,
 )
+from npusim.workloads.precision import WEIGHT_CLASSES, parse_weights
 from npusim.workloads.transformer import bert, bert_base, bert_large
 
 if TYPE_CHECKING:
@@ -38,8 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BITS",
+    "BLOCK_FORMATS",
     "BUILTINS",
     "PRECISIONS",
+    "WEIGHT_CLASSES",
     "Attention",
     "Conv2d",
     "Elementwise",
@@ -60,6 +64,7 @@ __all__ = [
     "from_onnx",
     "load_workload",
     "mobilenet_v2",
+    "parse_weights",
     "resnet50",
     "save_workload",
 ]
