@@ -31,6 +31,7 @@ from npusim.units import (
     parse_energy,
     parse_frequency,
     parse_power,
+    parse_real,
     parse_time,
 )
 
@@ -59,6 +60,9 @@ def load_measurements(path: str | Path) -> list[Measurement]:
     with io.StringIO(read_text(p), newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
+        twice = next((h for i, h in enumerate(header) if h and h in header[:i]), None)
+        if twice is not None:
+            raise SpecError(Issue("", f"column {twice!r} appears twice in the header", 1), src)
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise SpecError(Issue("", f"missing column(s) {', '.join(missing)} (the header "
@@ -79,7 +83,7 @@ def _row(raw: dict[str, Any], src: str, line: int) -> Measurement:
     if not wl:
         raise SpecError(Issue("workload", "empty workload", line), src)
     try:
-        t = float(cell("latency_s"))
+        t = parse_real(cell("latency_s"))
     except ValueError:
         raise SpecError(Issue("latency_s", f"{cell('latency_s')!r} is not a number of "
                               f"seconds", line), src) from None
@@ -138,7 +142,7 @@ def with_fields(chip: Chip, values: dict[str, float]) -> Chip:
     return Chip.model_validate(data)
 
 
-_PARSERS = (float, parse_frequency, parse_bandwidth, parse_time, parse_energy, parse_power,
+_PARSERS = (parse_real, parse_frequency, parse_bandwidth, parse_time, parse_energy, parse_power,
             parse_bytes)
 
 

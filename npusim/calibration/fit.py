@@ -219,5 +219,7 @@ def write_calibrated(result: CalibrationResult, path: str | Path,
             f"{cal.started_from}; fitted {', '.join(cal.fitted)} to {cal.data}.\n")
     body = yaml.safe_dump(result.chip.model_dump(mode="json", exclude_none=True),
                           sort_keys=False, allow_unicode=True, width=100)
-    out.write_text(head + body, encoding="utf-8")
+    from npusim._io import atomic_write_text
+
+    atomic_write_text(out, head + body)  # a failed write leaves the old file whole
     return out

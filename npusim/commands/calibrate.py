@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npusim.commands import natural
+
 __all__ = ["register"]
 
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cal.add_argument("--bounds", action="append", metavar="FIELD=LOW:HIGH",
                      help="a fitted field's range, units allowed (clock=0.5GHz:2GHz); "
                      "default ±50%% of its value")
-    cal.add_argument("--holdout", type=int, default=0, metavar="K",
+    cal.add_argument("--holdout", type=natural, default=0, metavar="K",
                      help="keep the last K rows of the CSV out of the fit and report their error")
     cal.add_argument("--holdout-workloads", default="", metavar="NAME[,NAME...]",
                      help="keep these workloads' rows out of the fit and report their error")
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _calibrate(args: argparse.Namespace) -> int:
     from npusim.calibration import calibrate, load_measurements, write_calibrated
+    from npusim.errors import SpecError
     from npusim.inputs import check_outputs, input_paths, resolve_chip
 
     check_outputs({"--out": (args.out, (".yaml", ".yml"))},
@@ -42,6 +45,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     chip = resolve_chip(args.arch)
     rows = load_measurements(args.measured)
     fields = [f.strip() for f in args.fit.split(",") if f.strip()]
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    if twice:
+        raise SpecError(f"--fit {args.fit}: {', '.join(twice)} named twice")
     held = [w.strip() for w in args.holdout_workloads.split(",") if w.strip()]
     res = calibrate(chip, rows, fields, bounds=args.bounds, holdout=args.holdout,
                     holdout_workloads=held, memory=args.memory,

@@ -9,7 +9,10 @@ from npusim.commands import (
     add_plan_options,
     add_quiet,
     add_weights_resident,
+    count,
+    natural,
     plan_options,
+    positive_real,
     weights_resident,
 )
 from npusim.errors import NpusimError, SpecError
@@ -25,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "system YAML or system preset")
     run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
                      "topology .csv, .onnx or HF config.json")
-    run.add_argument("--batch", type=int, default=1)
+    run.add_argument("--batch", type=count, default=1)
     run.add_argument("--attention", choices=("fused", "materialized"), default=None,
                      help="for an HF config.json workload: fused (default) or materialized "
                      "attention")
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="event (default: the tile event model) or roofline (per-layer bound)")
     run.add_argument("--tile-trace", metavar="FILE", help="run a tile trace instead of compiling")
     run.add_argument("--out", metavar="FILE", help="write the per-layer table (.csv/.json/.parquet)")
-    run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
+    run.add_argument("--rows", type=natural, default=None, help="print at most this many layers")
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace-event JSON timeline (opens in Perfetto)")
     run.add_argument("--scenario", choices=("single-stream", "offline", "server"),
@@ -43,13 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="single-stream: batch-1 latency; offline: throughput at the batch "
                      "(a power of two) that maximises it within DRAM; server: Poisson "
                      "queries at --rate, batched while the chip is busy, p99 latency")
-    run.add_argument("--rate", type=float, default=None,
+    run.add_argument("--rate", type=positive_real, default=None,
                      help="server scenario: queries per second")
-    run.add_argument("--queries", type=int, default=2000,
+    run.add_argument("--queries", type=count, default=2000,
                      help="server scenario: queries to run (default 2000)")
     run.add_argument("--latency-bound", default=None, metavar="TIME",
                      help="server scenario: the p99 latency bound, e.g. 15ms")
-    run.add_argument("--seed", type=int, default=0, help="server scenario: arrival seed")
+    run.add_argument("--seed", type=natural, default=0, help="server scenario: arrival seed")
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
     run.add_argument("--host", action="store_true",
@@ -63,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
     comp.add_argument("arch")
     comp.add_argument("workload")
-    comp.add_argument("--batch", type=int, default=1)
+    comp.add_argument("--batch", type=count, default=1)
     comp.add_argument("-o", "--out", required=True, metavar="FILE", help=".parquet or .csv")
     comp.add_argument("--ideal", action="store_true", help="tile for an ideal memory")
     add_weights_resident(comp)

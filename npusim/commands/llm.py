@@ -12,6 +12,7 @@ from npusim.commands import (
     add_plan_options,
     add_quiet,
     add_weights_resident,
+    count,
     plan_options,
     weights_resident,
 )
@@ -24,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("llm", help="serve an LLM on a chip: TTFT, TPOT, tokens/s, J/token")
     p.add_argument("arch", help="chip YAML or preset name; or a system YAML or system preset")
     p.add_argument("model", help="HF config.json or a shipped name (llama2_7b, opt_30b …)")
-    p.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
-    p.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--prompt", type=count, default=512, help="prompt tokens (default 512)")
+    p.add_argument("--gen", type=count, default=128, help="generated tokens (default 128)")
+    p.add_argument("--batch", type=count, default=1)
     p.add_argument("--weights", default="int8", choices=PRECISIONS)
     p.add_argument("--kv", default="int8", choices=PRECISIONS)
     p.add_argument("--activations", default="int8", choices=PRECISIONS)
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--attention", default="fused", choices=("fused", "materialized"),
                    help="fused: flash-style, causal prefill, scores on chip (default); "
                    "materialized: eager, the full score matrix through DRAM")
-    p.add_argument("--decode-points", type=int, default=3,
+    p.add_argument("--decode-points", type=count, default=3,
                    help="decode contexts simulated and interpolated (default 3)")
     p.add_argument("--layers", action="store_true",
                    help="print the per-layer table of one decode step")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from npusim.commands import natural
 from npusim.errors import SpecError
 from npusim.extras import require
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "or a Dask cluster; finished runs are cached, so an interrupted or "
                        "repeated sweep computes only what is missing.")
     p.add_argument("spec", metavar="SWEEP.yaml")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=natural, default=None,
                    help="local worker processes (default: all cores; 0: in this process)")
     p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(e.g. latency_s,energy_j,area_mm2); adds a 'pareto' column")
     p.add_argument("--plot", metavar="OUT.png", default=None,
                    help="Pareto scatter of the first two objectives (.png or .svg)")
-    p.add_argument("--rows", type=int, default=20, help="print at most this many rows")
+    p.add_argument("--rows", type=natural, default=20, help="print at most this many rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
 

@@ -17,7 +17,7 @@ from functools import cache
 
 from npusim.spec.system import Topology
 
-__all__ = ["Route", "all_links", "coords", "route"]
+__all__ = ["Route", "all_links", "check_size", "coords", "link_count", "route"]
 
 #: (link names in order, hops of latency)
 Route = tuple[tuple[str, ...], int]
@@ -86,8 +86,34 @@ def route(topology: Topology, count: int, src: int, dst: int) -> Route:
     return _route(topology.kind, dims, src, dst)
 
 
+def link_count(topology: Topology, count: int) -> int:
+    """How many link directions :func:`all_links` lists, by closed form: 2 per chip to a
+    switch, n(n - 1) fully connected, and per ring or torus axis of size s a link each way
+    per chip (s > 2), one (s = 2: both ways reach the same neighbour) or none (s = 1)."""
+    if topology.kind == "switch":
+        return 2 * count
+    if topology.kind == "fully_connected":
+        return count * (count - 1)
+    per_chip = sum(2 if s > 2 else (1 if s == 2 else 0) for s in _dims(topology, count))
+    return per_chip * count
+
+
+def check_size(topology: Topology, count: int) -> None:
+    """Refuse by estimate, before any list is built, a system whose links and per-chip
+    records pass the memory budget (see :mod:`npusim.limits`)."""
+    from npusim.errors import SpecError
+    from npusim.limits import CHIP_BYTES, LINK_BYTES, memory_problem
+
+    links = link_count(topology, count)
+    problem = memory_problem(links * LINK_BYTES + count * CHIP_BYTES)
+    if problem is not None:  # the system file's count, whatever the command's options
+        raise SpecError(f"system count {count:,} ({topology.kind}, {links:,} links): "
+                        f"{problem}")
+
+
 def all_links(topology: Topology, count: int) -> list[str]:
     """Every link direction of the topology."""
+    check_size(topology, count)
     if topology.kind == "switch":
         return [n for i in range(count) for n in (f"c{i}->sw", f"sw->c{i}")]
     if topology.kind == "fully_connected":

@@ -79,7 +79,8 @@ def load_scalesim_cfg(path: str | os.PathLike[str], clock_hz: float = 1e9) -> Ch
     p = Path(path)
     source = str(p)
     text = read_text(p)
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    # no interpolation: a `%` is text, and `%(x)s` chains cannot expand to gigabytes
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
     try:
         parser.read_string(text, source=source)
     except configparser.Error as exc:

@@ -32,7 +32,14 @@ import typing
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from npusim._io import atomic_write_text
 from npusim.errors import Issue, SpecError
@@ -67,6 +74,14 @@ class _File(BaseModel):
                                  "(batch, source …); batch sets the result's batch")
     layers: list[Any] = Field(min_length=1, description="the layers in execution order, "
                               "each a mapping with op, name and that op's fields")
+
+    @field_validator("meta")
+    @classmethod
+    def _batch_is_a_count(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        b = meta.get("batch", 1)
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"meta.batch: expected an integer of at least 1, got {b!r}")
+        return meta
 
 
 # What each layer field means, by YAML key; "<op>.<key>" where one op means something else.

@@ -12,6 +12,7 @@ one :class:`~npusim.errors.SpecError` that carries all of them.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,9 +20,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from npusim.errors import Issue, SpecError
-from npusim.limits import MAX_YAML_NODES
+from npusim.limits import MAX_INPUT_BYTES, MAX_YAML_BYTES, MAX_YAML_NODES
+from npusim.units import format_bytes
 
-__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml",
+__all__ = ["AtPaths", "LineMap", "check_input_file", "issues_from_validation", "line_for", "load_yaml", "loads_yaml",
            "read_text", "validate"]
 
 LineMap = dict[str, int]
@@ -127,7 +129,12 @@ def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     Refused, each as a SpecError with its line: malformed YAML, python tags, duplicate keys
     (every one), a recursive alias, a document past MAX_YAML_NODES once aliases expand.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a NUL or another control character
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(Issue("", f"malformed YAML: {str(exc).splitlines()[0]}", line),
+                        source) from None
     try:
         try:
             node = loader.get_single_node()
@@ -153,9 +160,29 @@ def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
-    """A text input file's content; unreadable or not UTF-8 is a one-issue SpecError."""
+def check_input_file(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> None:
+    """Refuse, before opening it, an input that is not a regular file (a named pipe would
+    block the open, ``/dev/zero`` never ends) or is larger than ``limit`` bytes."""
     p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise SpecError(Issue("", f"cannot read file: {exc.strerror}"), str(p)) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe"
+                if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise SpecError(Issue("", f"is {kind}, not a file npusim can read"), str(p))
+    if st.st_size > limit:
+        raise SpecError(Issue("", f"{st.st_size:,} bytes, more than the {format_bytes(limit)} "
+                                  f"npusim reads from a file of this kind"), str(p))
+
+
+def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
+    """A text input file's content; unreadable, not a regular file, past ``limit`` bytes or
+    not UTF-8 is a one-issue SpecError."""
+    p = Path(path)
+    check_input_file(p, limit)
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -168,7 +195,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
 
 
 def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, LineMap]:
-    return loads_yaml(read_text(path), str(Path(path)))
+    return loads_yaml(read_text(path, MAX_YAML_BYTES), str(Path(path)))
 
 
 def _path_of(loc: tuple[int | str, ...]) -> str:
