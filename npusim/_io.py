@@ -57,6 +57,7 @@ def remove_stale_temporaries(folder: Path) -> None:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)  # the library's; the CLI checks first
     remove_stale_temporaries(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.npusim-{os.getpid()}-", suffix=".tmp",
                                dir=target.parent)

@@ -103,6 +103,15 @@ def _run(args: argparse.Namespace) -> int:
                         "--tile-trace nor --dram-commands with it")
     if (args.rate is not None or args.latency_bound) and args.scenario != "server":
         raise SpecError("--rate and --latency-bound belong to --scenario server")
+    if args.latency_bound is not None:
+        from npusim.units import parse_time
+
+        try:
+            args.latency_bound_s = parse_time(args.latency_bound)
+        except ValueError as exc:
+            raise SpecError(f"--latency-bound {args.latency_bound}: {exc}") from None
+        if not args.latency_bound_s > 0:
+            raise SpecError(f"--latency-bound {args.latency_bound}: must be positive")
     if args.scenario and args.fidelity != "event":
         raise SpecError("--scenario runs the event model; drop --fidelity")
     if args.batch < 1:
@@ -147,15 +156,16 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
 
         memory = CycleDram.from_chip(chip, record=True)
     if args.scenario:
+        from npusim.inputs import naming_inputs
         from npusim.scenarios import run_scenario
-        from npusim.units import parse_time
 
-        bound = parse_time(args.latency_bound) if args.latency_bound else None
-        scen = run_scenario(chip, resolve_workload(args.workload,
-                                                   attention=args.attention or "fused"),
-                            args.scenario, memory=args.memory, weights_resident=resident,
-                            rate=args.rate, queries=args.queries, latency_bound_s=bound,
-                            seed=args.seed)
+        bound = getattr(args, "latency_bound_s", None)
+        with naming_inputs(queries=args.queries):
+            scen = run_scenario(chip, resolve_workload(args.workload,
+                                                       attention=args.attention or "fused"),
+                                args.scenario, memory=args.memory, weights_resident=resident,
+                                rate=args.rate, queries=args.queries, latency_bound_s=bound,
+                                seed=args.seed)
         from npusim.report.export import human_table
 
         print(human_table(scen.tried).to_string(index=False))

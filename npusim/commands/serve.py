@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("arch", help="chip YAML or preset; or a system YAML or system preset")
     p.add_argument("model", help="HF config.json or a shipped name (llama2_7b …)")
     g = p.add_argument_group("requests")
-    g.add_argument("--rate", type=positive_real, default=1.0, help="requests per second (default 1)")
+    g.add_argument("--rate", type=real, default=1.0, help="requests per second (default 1)")
     g.add_argument("--requests", type=count, default=1000, dest="n",
                    help="number of requests (default 1000)")
     g.add_argument("--arrivals", choices=("poisson", "gamma"), default="poisson")

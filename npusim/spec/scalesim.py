@@ -216,6 +216,13 @@ def _split_row(line: str, needed: int) -> list[str]:
     return fields
 
 
+def _ratio_ok(text: str) -> bool:
+    """An N:M sparsity ratio keeps N of every M: 1 <= N <= M (``0:0`` and ``5:4`` are
+    not ratios)."""
+    n, m = (int(x) for x in text.replace(" ", "").split(":"))
+    return 1 <= n <= m
+
+
 def load_scalesim_topology(path: str | os.PathLike[str],
                            fmt: Literal["auto", "conv", "gemm"] = "auto") -> Workload:
     """A :class:`Workload` from a SCALE-Sim topology CSV (convolution or GEMM format)."""
@@ -277,7 +284,7 @@ def load_scalesim_topology(path: str | os.PathLike[str],
             col = header[len(canon)] if len(header) > len(canon) else "column 9"
             if extra.isdigit() and int(extra) > 0:
                 stride_w = int(extra)
-            elif _RATIO.match(extra):
+            elif _RATIO.match(extra) and _ratio_ok(extra):
                 sparsity[label] = extra.replace(" ", "")
             else:
                 row_issues.append(Issue(col or "column 9", f"layer {label!r}: expected a stride "
