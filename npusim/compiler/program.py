@@ -189,7 +189,7 @@ def _check_tile_values(df: pd.DataFrame, p: Path) -> None:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             where = f"{p}:{row + 2}" if p.suffix == ".csv" else f"{p}: row {row}"
-            raise SpecError(f"{where}: {c} = {df[c].iloc[row]!r}, expected a finite number "
+            raise SpecError(f"{where}: {c} = {str(df[c].iloc[row])!r}, expected a finite number "
                             f">= 0" + (" (an integer)" if c in ("layer_index", "core") else ""))
 
 
