@@ -31,8 +31,9 @@ with a ceiling:
   chip (its row of the per-chip table and its route entries, taken as 1 KiB); estimates,
   not measurements, to keep a count of 10^9 chips from being walked at all.
 * ``MAX_INPUT_BYTES``, ``MAX_YAML_BYTES`` — the largest input file read (a request trace
-  of 10 million rows is about 200 MB) and the largest YAML file (PyYAML composes about
-  0.5 MB a second: 8 MiB is some 16 s; the largest shipped YAML is 27 kB).
+  of 10 million rows is about 200 MB) and the largest YAML file (PyYAML's pure-Python
+  reader composes about 0.5 MB a second on a quiet core, 4 MiB some 8 s; a workload of
+  4 MiB has some 90,000 layers; the largest shipped YAML is 27 kB).
 * ``MAX_YAML_NODES`` — nodes a YAML document may hold once its aliases are expanded
   (a billion-laughs alias bomb expands 9 aliases 9 levels deep to 387 million nodes).
 """
@@ -75,7 +76,7 @@ STEP_BYTES = 512
 # The largest preset workload (an 80-layer LLM) has a few tens of thousands of nodes.
 MAX_YAML_NODES = 1_000_000
 MAX_INPUT_BYTES = 1 << 30
-MAX_YAML_BYTES = 8 << 20
+MAX_YAML_BYTES = 4 << 20
 
 
 class TooLargeError(NpusimError):

@@ -95,7 +95,7 @@ SCALESIM_CFG = ("[general]\nrun_name = x\n[architecture_presets]\nArrayHeight: 8
                 "Dataflow: ws\nBandwidth: 10\nIfmapOffset: 0\nFilterOffset: 10000000\n"
                 "OfmapOffset: 20000000\n")
 FIFO = object()  # a named pipe in place of the file
-BIG_YAML = "name: x\n" + "# padding\n" * (9 * 2**20 // 10)
+BIG_YAML = "name: x\n" + "# padding\n" * (5 * 2**20 // 10)
 CFG_PERCENT = SCALESIM_CFG.replace("run_name = x", "run_name = 50%_test").replace(
     "ArrayHeight: 8", "ArrayHeight: 0")
 # ten copies a level, eight levels: 10**9 characters were it expanded
@@ -328,8 +328,8 @@ CASES: list[Case | Callable[[], Case]] = [
     Case("/dev/zero", {}, ["run", "/dev/zero"], "/dev/zero: is a device, not a file"),
     Case("a named pipe", {"p.yaml": FIFO}, ["run", "{p.yaml}"],
          "is a named pipe, not a file npusim can read", ("p.yaml", None)),
-    Case("a 9 MiB YAML", {"big.yaml": BIG_YAML}, ["run", "{big.yaml}"],
-         f"big.yaml: {len(BIG_YAML):,} bytes, more than the 8.0 MiB npusim reads from a file "
+    Case("a 5 MiB YAML", {"big.yaml": BIG_YAML}, ["run", "{big.yaml}"],
+         f"big.yaml: {len(BIG_YAML):,} bytes, more than the 4.0 MiB npusim reads from a file "
          "of this kind", ("big.yaml", None)),
     Case("deep JSON in plot input", {"r.json": "[" * 100_000 + "]" * 100_000},
          ["plot", "{r.json}", "-o", "{dir}/p.png"], "malformed JSON: nested too deeply",
@@ -523,3 +523,62 @@ def test_the_budget_is_8_gib_or_the_variable(value: str | None, budget: int,
         monkeypatch.setenv("NPUSIM_MEMORY_BUDGET", value)
     assert memory_budget() == budget
     assert memory_problem(budget) is None and memory_problem(budget + 1) is not None
+
+
+def test_a_write_killed_by_sigkill_leaves_nothing_after_the_next_write(tmp_path: Path) -> None:
+    """A process killed (SIGKILL) inside an atomic write leaves its hidden temporary file;
+    the next npusim write into that folder removes it (its process is gone), and leaves a
+    live process's temporary and other people's files alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from npusim._io import atomic_write_text
+
+    target = tmp_path / "big.csv"
+    code = ("import time, pathlib, sys\n"
+            "from npusim._io import atomic_write\n"
+            "def slow(tmp):\n"
+            "    pathlib.Path(tmp).write_text('x' * 1000)\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(60)\n"
+            f"atomic_write({str(target)!r}, slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".big.csv.npusim-") and not target.exists()
+    live = tmp_path / f".other.csv.npusim-{os.getppid()}-abc.tmp"  # a live process's
+    theirs = tmp_path / ".big.csv.vim.tmp"
+    live.write_text("")
+    theirs.write_text("")
+    time.sleep(0.01)
+    atomic_write_text(tmp_path / "small.csv", "a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, theirs.name, "small.csv"])
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e400", "-1e400", "Infinity"])
+def test_the_shared_finite_check_refuses_every_non_finite_spelling(text: str) -> None:
+    from npusim.units import finite_real, parse_frequency, parse_real
+
+    with pytest.raises(ValueError, match="finite"):
+        parse_real(text)
+    with pytest.raises(ValueError, match="finite"):
+        finite_real(float(text))
+    with pytest.raises(ValueError):
+        parse_frequency(f"{text} GHz")
+    with pytest.raises(ValueError, match="finite"):
+        finite_real(10**400)  # an integer past the float range
+    assert parse_real("1e308") == 1e308 and finite_real(3) == 3.0
+
+
+def test_sizes_stop_at_8_eib() -> None:
+    from npusim.units import MAX_BYTES, parse_bytes
+
+    assert MAX_BYTES == 2**63 - 1 and parse_bytes(str(2**62)) == 2**62
+    with pytest.raises(ValueError, match="8 EiB"):
+        parse_bytes("1e30 B")
