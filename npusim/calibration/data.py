@@ -172,7 +172,10 @@ def parse_bounds(items: list[str] | None, initial: dict[str, float],
             if name not in initial:
                 raise SpecError(Issue("--bounds", f"{name!r} is not a field being fitted "
                                       f"(--fit {','.join(initial)})"))
-            lo, hi = _quantity(lo_txt), _quantity(hi_txt)
+            try:
+                lo, hi = _quantity(lo_txt), _quantity(hi_txt)
+            except SpecError as exc:
+                raise SpecError(Issue("--bounds", f"{part!r}: {exc.issues[0].message}")) from None
             if not lo < hi:
                 raise SpecError(Issue("--bounds", f"{name}: lower bound {lo_txt.strip()} is "
                                       f"not below upper bound {hi_txt.strip()}"))
