@@ -221,6 +221,8 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
     for c in OPTIONAL_COLUMNS:
         if c not in df.columns:
             df[c] = 0.0
+    if "tile" not in df.columns:  # (the order of the rows, then)
+        df["tile"] = np.arange(len(df))
     _check_tile_values(df, p)
     cores = int(n_cores or meta.get("n_cores") or int(df["core"].max()) + 1)  # type: ignore[call-overload]
     layer_meta = {int(d["index"]): d for d in meta.get("layers", [])}  # type: ignore[union-attr, attr-defined]

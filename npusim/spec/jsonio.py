@@ -5,12 +5,14 @@ traces.
 file (and the line where the parser knows it): what :func:`~npusim.spec.yamlio.read_text`
 refuses (not a regular file, too large, not UTF-8), malformed JSON, nesting deeper than
 Python's recursion limit, a key given twice in one object (JSON leaves its meaning open;
-Python would keep the last silently) and the non-standard constants ``NaN``, ``Infinity``.
+Python would keep the last silently), the non-standard constants ``NaN``, ``Infinity`` and
+numbers past the float range (``1e400``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -37,10 +39,18 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):  # 1e400
+        raise ValueError(f"{text} is past the float range")
+    return v
+
+
 def loads_json(text: str, source: str | None = None) -> Any:
     """Parse JSON ``text`` (see the module docstring for what is refused)."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                          parse_float=_finite)
     except _Duplicate as exc:
         raise SpecError(Issue("", f"key {exc.args[0]!r} appears twice in one object"),
                         source) from None

@@ -58,8 +58,9 @@ _CONV_PAIRS: dict[str, tuple[str, str]] = {
 }
 _FUNCTIONS = tuple(sorted(ELEMENTWISE_OPS))
 
-Positive = Annotated[int, Field(strict=True, gt=0)]
-NonNegative = Annotated[int, Field(strict=True, ge=0)]
+# (a dimension past 2**53 is not exact in a float, and products of two pass 64 bits)
+Positive = Annotated[int, Field(strict=True, gt=0, le=2**53)]
+NonNegative = Annotated[int, Field(strict=True, ge=0, le=2**53)]
 PrecisionName = Literal[PRECISIONS]  # type: ignore[valid-type]
 FunctionName = Literal[_FUNCTIONS]  # type: ignore[valid-type]
 
