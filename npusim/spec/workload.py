@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -58,9 +59,16 @@ _CONV_PAIRS: dict[str, tuple[str, str]] = {
 }
 _FUNCTIONS = tuple(sorted(ELEMENTWISE_OPS))
 
-# (a dimension past 2**53 is not exact in a float, and products of two pass 64 bits)
-Positive = Annotated[int, Field(strict=True, gt=0, le=2**53)]
-NonNegative = Annotated[int, Field(strict=True, ge=0, le=2**53)]
+
+def _at_most_2_53(v: int) -> int:
+    # a dimension past 2**53 is not exact in a float, and a product of two passes 64 bits
+    if v > 2**53:
+        raise ValueError(f"expected at most 2**53 = {2**53:,}")
+    return v
+
+
+Positive = Annotated[int, Field(strict=True, gt=0), AfterValidator(_at_most_2_53)]
+NonNegative = Annotated[int, Field(strict=True, ge=0), AfterValidator(_at_most_2_53)]
 PrecisionName = Literal[PRECISIONS]  # type: ignore[valid-type]
 FunctionName = Literal[_FUNCTIONS]  # type: ignore[valid-type]
 
