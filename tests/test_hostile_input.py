@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from npusim.cli import main
+from npusim.spec.dram_catalog import get_standard
 
 ROOT = Path(__file__).resolve().parent.parent
 TPU_V1 = (ROOT / "arch" / "tpu_v1.yaml").read_text()
@@ -95,6 +96,8 @@ SCALESIM_CFG = ("[general]\nrun_name = x\n[architecture_presets]\nArrayHeight: 8
                 "Dataflow: ws\nBandwidth: 10\nIfmapOffset: 0\nFilterOffset: 10000000\n"
                 "OfmapOffset: 20000000\n")
 FIFO = object()  # a named pipe in place of the file
+HBM3 = get_standard("HBM3")
+HBM3_REFRESHES = 10**12 // HBM3.t.refi * HBM3.ranks * HBM3.default_channels
 BIG_YAML = "name: x\n" + "# padding\n" * (5 * 2**20 // 10)
 CFG_PERCENT = SCALESIM_CFG.replace("run_name = x", "run_name = 50%_test").replace(
     "ArrayHeight: 8", "ArrayHeight: 0")
@@ -393,6 +396,13 @@ CASES: list[Case | Callable[[], Case]] = [
          "--request-bytes 0: must be a positive multiple of the 32 B burst"),
     Case("negative trace address", {"t.trace": "-0x40 READ 0\n"},
          ["dram-bench", "--trace", "{t.trace}"], "got '-0x40 READ 0'", ("t.trace", 1)),
+    Case("a trace arriving at cycle 10**12", {"t.trace": "0x40 READ 1000000000000\n"},
+         ["dram-bench", "--trace", "{t.trace}"],
+         # HBM3 (dram-bench's default), all-bank refresh: every rank of every channel once
+         # per tREFI, scheduled one by one up to the arrival
+         f"its last request arrives at cycle 1,000,000,000,000, {HBM3_REFRESHES:,} refreshes "
+         "to schedule before it",
+         ("t.trace", None)),
     Case("negative trace cycle", {"t.trace": "0x40 READ -5\n"},
          ["dram-bench", "--trace", "{t.trace}"], "got '0x40 READ -5'", ("t.trace", 1)),
     Case("sparsity 0:0", {"t.csv": TOPOLOGY.rsplit("c2", 1)[0].replace(

@@ -134,7 +134,18 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
         raise SpecError(f"--outstanding must be positive, got {outstanding}")
     per_req = req // bb
     if trace:
+        from npusim.kernels import dram as K
+        from npusim.limits import MAX_REFRESHES
+
         addr, write, cyc = read_trace(trace)
+        # the controller schedules every refresh up to the last arrival, one by one
+        per = (0, 1, std.banks)[int(sysm.params[K.P_REFMODE])]  # none, all-bank, per-bank
+        refreshes = int(cyc.max()) // std.t.refi * std.ranks * sysm.channels * per
+        if refreshes > MAX_REFRESHES:
+            raise SpecError(f"{trace}: its last request arrives at cycle {int(cyc.max()):,}, "
+                            f"{refreshes:,} refreshes to schedule before it, more than the "
+                            f"{MAX_REFRESHES:,} npusim schedules (a cycle count in another "
+                            f"unit?)")
         done, *_ = sysm.run(addr, write, cyc)
         start, end, moved = int(cyc.min()), int(done.max()), len(addr) * bb
     elif pattern in ("stream-read", "stream-write") and outstanding is None:
