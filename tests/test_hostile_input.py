@@ -330,8 +330,12 @@ CASES: list[Case | Callable[[], Case]] = [
          ["run", "{chip.yaml}"], "malformed YAML: unacceptable character #x0000",
          ("chip.yaml", line_of(TPU_V1, "clock: 700"))),
     Case("/dev/zero", {}, ["run", "/dev/zero"], "/dev/zero: is a device, not a file"),
-    Case("a named pipe", {"p.yaml": FIFO}, ["run", "{p.yaml}"],
-         "is a named pipe, not a file npusim can read", ("p.yaml", None)),
+    *[Case(f"a named pipe as {name}", {name: FIFO}, args,
+           "is a named pipe, not a file npusim can read", (name, None))
+      for name, args in [("p.yaml", ["run", "{p.yaml}"]),
+                         ("m.onnx", ["run", "tpu_v1", "{m.onnx}"]),
+                         ("r.csv", ["plot", "{r.csv}", "-o", "{dir}/p.png"]),
+                         ("q.csv", ["serve", "lpddr_llm", "llama2_7b", "--trace", "{q.csv}"])]],
     Case("a 5 MiB YAML", {"big.yaml": BIG_YAML}, ["run", "{big.yaml}"],
          f"big.yaml: {len(BIG_YAML):,} bytes, more than the 4.0 MiB npusim reads from a file "
          "of this kind", ("big.yaml", None)),

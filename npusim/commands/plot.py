@@ -19,6 +19,7 @@ from npusim.commands import count
 from npusim.errors import SpecError
 from npusim.extras import require
 from npusim.spec.jsonio import load_json
+from npusim.spec.yamlio import check_input_file
 
 __all__ = ["register"]
 
@@ -59,6 +60,7 @@ def _read(path: Path) -> tuple[Any, dict[str, Any]]:
 
     if not path.exists():
         raise SpecError(f"no such file: {path}", str(path))
+    check_input_file(path)  # not a named pipe, not past the size limit
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

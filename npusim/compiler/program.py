@@ -44,7 +44,7 @@ import pandas as pd
 from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
 from npusim.extras import require
-from npusim.spec.yamlio import read_text
+from npusim.spec.yamlio import check_input_file, read_text
 
 __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_program"]
 
@@ -208,6 +208,7 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
         else:
             pq = require("pyarrow.parquet")
 
+            check_input_file(p)
             table = pq.read_table(p)
             raw = (table.schema.metadata or {}).get(b"npusim")
             meta = json.loads(raw) if raw else {}
