@@ -373,6 +373,12 @@ CASES: list[Case | Callable[[], Case]] = [
     lambda: Case("--batch 10**9 on a static-batch ONNX", {"m.onnx": _onnx(1)},
                  ["run", "tpu_v1", "{m.onnx}", "--batch", "1000000000"],
                  "batch 1000000000: no input has a dynamic first dim", ("m.onnx", None)),
+    Case("--batch 10**30", {}, ["run", "tpu_v1", "--batch", "1" + "0" * 30],
+         "argument --batch: expected at most 2**53"),
+    Case("--batch 2**53", {}, ["run", "tpu_v1", "--batch", str(2**53)],
+         # conv1 of ResNet-50 as a GEMM: M = batch x 112 x 112 output pixels
+         f"--batch {2**53}: layer 'conv1' (GEMM 1 x {2**53 * 112 * 112}x64x147): a dimension "
+         "past 2**53"),
     Case("--rows -1", {}, ["run", "tpu_v1", "--rows", "-1"],
          "argument --rows: expected an integer of at least 0, got '-1'"),
     Case("run ''", {}, ["run", ""], "an empty chip name"),

@@ -38,6 +38,8 @@ def _integer(text: str, low: int, what: str) -> int:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     if v < low:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    if v > 2**53:  # as the workload's dimensions: past it, products leave 64 bits
+        raise argparse.ArgumentTypeError(f"expected at most 2**53 = {2**53:,}, got {text!r}")
     return v
 
 

@@ -392,6 +392,9 @@ def _lower_gemm(ctx: _Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     out_dram = out_kind == "kv" or not out_res
     a_once = g * m * k * a_db * a_dram
     b_once = (g if b_per_batch else 1) * k * n * b_b * b_dram
+    if max(g, m, n, k) > 2**53:  # (a batch scaled past it) the tiler's int64 would wrap
+        raise TooLargeError(f"layer {layer.name!r} (GEMM {g} x {m}x{n}x{k}): a dimension "
+                            f"past 2**53", layer=ctx.layer)
     how, parts, shared = _split(ctx, g, m, n, k, a_once, b_once, rate)
     a_base = ctx.alloc(g * m * k * a_b)
     ctx.alloc((g if b_per_batch else 1) * k * n * b_b)  # B's region (tiles address A, out)
