@@ -323,7 +323,7 @@ CASES: list[Case | Callable[[], Case]] = [
     Case("dram-bench --bytes 1e15 random", {},
          ["dram-bench", "--bytes", "1e15", "--pattern", "random-read"],
          # HBM3's 32 B bursts, 128 B of host memory each
-         f"--bytes 1e15: {10**15 // 32} bursts at once: needs about "
+         f"--bytes 1e15: {10**15 // 32:,} bursts at once: needs about "
          f"{10**15 // 32 * 128 / 2**40:.1f} TiB"),
     # --- parsers --------------------------------------------------------------------------
     Case("NUL byte in YAML", {"chip.yaml": TPU_V1.replace("clock: 700", "clock: 7\x0000")},

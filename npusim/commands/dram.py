@@ -155,7 +155,7 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
         from npusim.limits import BURST_BYTES, check_memory
 
         # the request starts, their bursts and the schedule's arrays, all at once
-        check_memory(f"{nbytes // bb} bursts at once", -(-nbytes // bb) * (
+        check_memory(f"{-(-nbytes // bb):,} bursts at once", -(-nbytes // bb) * (
             BURST_BYTES + (120 if record else 0)))
         cap = std.capacity_per_channel_bytes * sysm.channels
         starts, write = _request_starts(pattern, nbytes, req, cap)
