@@ -415,6 +415,8 @@ CASES: list[Case | Callable[[], Case]] = [
          ("t.trace", None)),
     Case("negative trace cycle", {"t.trace": "0x40 READ -5\n"},
          ["dram-bench", "--trace", "{t.trace}"], "got '0x40 READ -5'", ("t.trace", 1)),
+    Case("topology M of 10**30", {"t.csv": "Layer, M, N, K,\nl1, 1" + "0" * 30 + ", 8, 8,\n"},
+         ["run", "tpu_v1", "{t.csv}"], f"M: layer 'l1': 1{'0' * 30} is past 2**53", ("t.csv", 2)),
     Case("sparsity 0:0", {"t.csv": TOPOLOGY.rsplit("c2", 1)[0].replace(
         "c1, 56, 56, 3, 3, 64, 64, 1,", "c1, 56, 56, 3, 3, 64, 64, 1, 0:0,")},
          ["run", "tpu_v1", "{t.csv}"], "expected a stride width or an N:M sparsity ratio, "

@@ -277,12 +277,14 @@ def load_scalesim_topology(path: str | os.PathLike[str],
                 row_issues.append(Issue(col, f"layer {label!r}: expected a positive integer, "
                                              f"got {raw!r}", n))
                 v = 0
+            if v > 2**53:  # past it, a product of two leaves 64 bits
+                row_issues.append(Issue(col, f"layer {label!r}: {raw} is past 2**53", n))
             values.append(v)
         stride_w = None
         if fmt == "conv" and len(fields) > len(canon) and fields[len(canon)]:
             extra = fields[len(canon)]
             col = header[len(canon)] if len(header) > len(canon) else "column 9"
-            if extra.isdigit() and int(extra) > 0:
+            if extra.isdigit() and 0 < int(extra) <= 2**53:
                 stride_w = int(extra)
             elif _RATIO.match(extra) and _ratio_ok(extra):
                 sparsity[label] = extra.replace(" ", "")
