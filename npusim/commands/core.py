@@ -103,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
                         "--tile-trace nor --dram-commands with it")
     if (args.rate is not None or args.latency_bound) and args.scenario != "server":
         raise SpecError("--rate and --latency-bound belong to --scenario server")
+    if args.scenario == "server" and args.rate is None:
+        raise SpecError("--scenario server needs --rate (queries per second)")
     if args.latency_bound is not None:
         from npusim.units import parse_time
 

@@ -183,6 +183,8 @@ def _sweep(args: argparse.Namespace) -> int:
                             f"numbers") from None
     if any(not r > 0 for r in rates):
         raise WorkloadError(f"--rates {args.rates!r}: every rate must be positive")
+    if not 0 < args.attainment <= 1:
+        raise WorkloadError(f"--attainment {args.attainment:g}: a share in (0, 1]")
     with naming_inputs(requests=args.n, prompt=args.prompt, output=args.output):
         sw = load_sweep(args.arch, args.model, rates, n=args.n, seed=args.seed,
                         prompt=args.prompt, output=args.output, arrivals=args.arrivals, cv=args.cv,
