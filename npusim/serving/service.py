@@ -37,7 +37,8 @@ from npusim.workloads.llm import (
     warn_past_max_positions,
 )
 
-__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "kv_blocks", "serve", "with_rate"]
+__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "check_stream_size", "kv_blocks", "serve",
+           "with_rate"]
 
 FIDELITIES = ("table", "exact")
 _GiB = 2**30
@@ -186,7 +187,7 @@ def _host_link(target: Chip | System, kind: str | None) -> tuple[float, float] |
     return None
 
 
-def _check_size(requests: Requests, max_batch: int, max_tokens: int) -> None:
+def check_stream_size(requests: Requests, max_batch: int, max_tokens: int) -> None:
     """Refuse by estimate, before the step table is built, a stream whose requests and steps
     would not fit the memory budget (see npusim.limits)."""
     from npusim.limits import REQUEST_BYTES, STEP_BYTES, check_memory
@@ -224,7 +225,7 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
     if requests is None:
         requests = load_trace(trace) if trace is not None else generate(
             n, rate, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
-    _check_size(requests, max_batch, max_tokens)
+    check_stream_size(requests, max_batch, max_tokens)
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
     if using is None and step_model is not None:
