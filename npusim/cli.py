@@ -61,10 +61,7 @@ def _warning_line(message: Warning | str, category: type[Warning], filename: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or an option refused by its type (one line)
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parser.parse_args(argv)  # (argparse exits: 0 for --help, 2 with one line)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
