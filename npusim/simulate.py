@@ -200,28 +200,12 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
                           host)
 
 
-def _check_dram_capacity(c: Chip, workload: Workload, weight_bytes: float) -> None:
-    """The least a run keeps in DRAM is every weight (read from there, or loaded from there
-    into a resident shared SRAM) and the workload's input: a chip whose DRAM cannot hold
-    them cannot run it."""
-    from npusim.errors import MappingError
-    from npusim.units import format_bytes
-
-    first = workload.layers[0].input_bytes().get("act", 0) if workload.layers else 0
-    need = weight_bytes + first
-    if need > c.dram.capacity_bytes:
-        raise MappingError(f"{c.name}: dram.capacity {format_bytes(c.dram.capacity_bytes)} "
-                           f"cannot hold the {format_bytes(need)} of weights and input of "
-                           f"{workload.name!r}")
-
-
 @_cycle_collector_paused()
 def _simulate_chip(c: Chip, workload: Workload, memory: str | MemoryModel, trace: bool,
                    weights_resident: bool | None, fidelity: str, host: bool = False) -> Result:
     placed = place_weights(c, workload, weights_resident)
     program = compile_workload(c, workload, ideal=memory == "ideal",
                                weights_resident=placed.resident)
-    _check_dram_capacity(c, workload, placed.weight_bytes)  # (after the size estimates)
     batch = int(workload.meta.get("batch", 1))  # type: ignore[call-overload]
     res = simulate_program(c, program, memory=memory, trace=trace, batch=batch,
                            fidelity=fidelity)

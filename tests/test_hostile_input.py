@@ -385,8 +385,8 @@ CASES: list[Case | Callable[[], Case]] = [
     Case("dram.capacity: 1 B", {"chip.yaml": TPU_V1.replace("capacity: 8 GiB", "capacity: 1 B"),
                                 "w.yaml": WL_GEMM},
          ["run", "{chip.yaml}", "{w.yaml}"],
-         # int8 weights 64 x 64 and input 64 x 64: 8 KiB
-         f"dram.capacity 1 B cannot hold the {2 * 64 * 64 // 1024}.0 KiB of weights and input"),
+         # int8 weights 64 x 64: 4 KiB
+         f"dram.capacity 1 B cannot hold the {64 * 64 // 1024}.0 KiB of weights of 'w'"),
     Case("duplicate trace column", {"r.csv": "arrival_s,prompt_tokens,output_tokens,"
                                              "prompt_tokens\n0,16,4,16\n"},
          ["serve", "lpddr_llm", "llama2_7b", "--trace", "{r.csv}"],

@@ -197,6 +197,9 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
     else:
         wl = resolve_workload(args.workload, batch=args.batch,
                               attention=args.attention or "fused")
+        from npusim.compiler.weights import check_dram_holds_weights
+
+        check_dram_holds_weights(chip, wl)
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[call-overload]
                           fidelity=args.fidelity, weights_resident=resident, host=args.host)
     if args.rows != 0:
