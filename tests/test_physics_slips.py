@@ -11,7 +11,9 @@ hand, and names the slip it is there to catch:
   visits the K/V blocks up to each query block's last position, offset by kv - q (without
   the offset, tiles compute fewer MACs than the layer has);
 * resident activations never exceed what the shared SRAM keeps after resident weights
-  plus the cores' scratchpads (a budget that forgets the weights overfills it);
+  plus the cores' scratchpads (a budget that forgets the weights overfills it), and what
+  spills past the shared SRAM shrinks the scratchpad a layer tiles in (placing
+  activations as if the weights were not there leaves it whole);
 * a pipeline stage runs batch / micro-batches, and the step is GPipe's recurrence, which
   for equal stages is ((pp - 1) + m) t (plus the sends);
 * a prompt one token longer than a KV block holds two blocks (ceil, not floor);
@@ -41,7 +43,7 @@ from npusim.spec.system import load_system
 from npusim.system import simulate_system
 from npusim.system.parallel import stage_workload
 from npusim.workloads import from_hf_config
-from npusim.workloads.ir import Attention, Matmul, Workload
+from npusim.workloads.ir import Attention, Elementwise, Matmul, Workload
 
 # 1. GDDR6's 32-activate window ---------------------------------------------------------------
 
@@ -178,6 +180,35 @@ def test_resident_activations_fit_what_resident_weights_leave() -> None:
         assert held <= limit, lp.name
     assert max(resident) > 0  # residency is used where it fits
     assert limit < 2 * 900 * 640  # layer 4's input and output together would not fit
+
+
+def test_activations_past_the_shared_sram_shrink_the_scratchpad_a_layer_tiles_in() -> None:
+    """2 cores of 1 MiB, 2.5 MiB of shared SRAM holding 2,000,000 B of resident weights:
+    621,440 B are left. A ReLU whose 512,000 B input and output both stay on chip holds
+    1,024,000 B: what the shared SRAM cannot take, 402,560 B, spills into the scratchpads,
+    201,280 B a core. The vector unit's chunks are a quarter of what a core has left
+    (double-buffered in and out): ceil(512,000 / ((1 MiB - 201,280) / 4)) = 3 chunks a
+    core. Forgetting the weights when placing activations would find no spill and cut 2."""
+    chip = chip_from_dict({
+        "name": "t", "sources": ["a test chip"], "clock": "1 GHz",
+        "cores": {"count": 2, "core": {"systolic": {"rows": 32, "cols": 32, "dataflow": "ws"},
+                                       "sram": {"size": "1 MiB"}}},
+        "shared_sram": {"size": "2.5 MiB"},
+        "dram": {"standard": "LPDDR5X-8533", "channels": 2, "capacity": "4 GiB"}})
+    m, h = 512, 1000
+    wl = Workload("w", (Matmul("fc1", m=m, n=h, k=h),
+                        Elementwise("relu", elements=m * h, op="relu", inputs=1),
+                        Matmul("fc2", m=m, n=h, k=h)))
+    program = compile_workload(chip, wl)
+    relu = program.layers[1]
+    assert program.weights_resident
+    assert relu.total("dram_read_bytes") == relu.total("dram_write_bytes") == 0  # both held
+    left = int(2.5 * 2**20) - 2 * h * h
+    spill = (2 * m * h - left) / 2
+    assert spill > 0
+    chunks = math.ceil((2 * m * h / 2) / ((2**20 - spill) / 4))
+    assert chunks == 3 and math.ceil((2 * m * h / 2) / (2**20 / 4)) == 2  # the slip's count
+    assert len(relu.tiles[0]) == len(relu.tiles[1]) == chunks
 
 
 # 5. A pipeline stage runs a micro-batch ------------------------------------------------------
