@@ -30,8 +30,18 @@ DEFAULT_CHIP = "tpu_v1"
 DEFAULT_WORKLOAD = "resnet50"
 
 
+def _named(name: str | None, default: str, what: str) -> str:
+    """``name``, or ``default`` when none was given; an empty name is a mistake, not a
+    request for the default."""
+    if name is None:
+        return default
+    if not name.strip():
+        raise SpecError(f"an empty {what} name: give a file or a preset (default {default})")
+    return name
+
+
 def resolve_chip(name: str | None) -> Chip:
-    name = name or DEFAULT_CHIP
+    name = _named(name, DEFAULT_CHIP, "chip")
     p = Path(name)
     if p.suffix.lower() == ".cfg":
         from npusim.spec.arch import load_scalesim_cfg
@@ -72,7 +82,7 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused",
     apply to an HF config.json."""
     from npusim import workloads
 
-    name = name or DEFAULT_WORKLOAD
+    name = _named(name, DEFAULT_WORKLOAD, "workload")
     p = Path(name)
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
@@ -100,8 +110,11 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused",
 
 def input_paths(*names: str | None) -> list[Path]:
     """The files among ``names`` that exist, resolved, and the chip file a system YAML among
-    them names (outputs must never overwrite any of them)."""
+    them names (outputs must never overwrite any of them). A preset name (``hbm_llm``,
+    ``llama2_7b``) stands for its shipped file, which is an input as much as a path is."""
     out = [Path(n).resolve() for n in names if n and Path(n).is_file()]
+    out += [p.resolve() for n in names if n and not Path(n).is_file()
+            for p in _preset_files(n) if p.is_file()]
     for p in list(out):
         if p.suffix.lower() in (".yaml", ".yml"):
             from npusim.spec.yamlio import is_system_data, load_yaml
@@ -115,6 +128,16 @@ def input_paths(*names: str | None) -> list[Path]:
                 if chip.is_file():
                     out.append(chip.resolve())
     return out
+
+
+def _preset_files(name: str) -> list[Path]:
+    """The shipped files a bare name may resolve to (chip, system, workload, LLM config)."""
+    from npusim.presets import ARCH_DIR, SYSTEM_DIR, WORKLOAD_DIR
+
+    if not name or Path(name).name != name:
+        return []
+    return [ARCH_DIR / f"{name}.yaml", SYSTEM_DIR / f"{name}.yaml",
+            WORKLOAD_DIR / f"{name}.yaml", WORKLOAD_DIR / "hf" / f"{name}.json"]
 
 
 TABLE_SUFFIXES = (".csv", ".json", ".parquet")
@@ -148,7 +171,7 @@ def check_outputs(outputs: dict[str, tuple[str | None, tuple[str, ...]]],
 
 
 @contextmanager
-def naming_inputs(workload: str | None = None, **options: int) -> Iterator[None]:
+def naming_inputs(workload: str | None = None, **options: int | str) -> Iterator[None]:
     """Name what set the size in a :class:`~npusim.limits.TooLargeError` raised inside: the
     command-line ``options`` (``batch=64`` becomes ``--batch 64``) and, for a YAML
     workload, the file and line of the layer that passed the budget."""

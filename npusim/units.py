@@ -13,6 +13,8 @@ import math
 import re
 
 __all__ = [
+    "MAX_BYTES",
+    "finite_real",
     "format_bytes",
     "format_si",
     "parse_bandwidth",
@@ -21,6 +23,7 @@ __all__ = [
     "parse_energy",
     "parse_frequency",
     "parse_power",
+    "parse_real",
     "parse_time",
 ]
 
@@ -41,13 +44,54 @@ _RATE = {"": 1, "t/s": 1, "mt/s": 1e6, "gt/s": 1e9, "mbps": 1e6, "gbps": 1e9, "m
 _TIME = {"": 1, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
 _ENERGY = {"": 1, "j": 1, "mj": 1e-3, "uj": 1e-6, "µj": 1e-6, "nj": 1e-9, "pj": 1e-12, "fj": 1e-15}
 _POWER = {"": 1, "w": 1, "mw": 1e-3, "kw": 1e3, "uw": 1e-6}
+#: the largest size npusim takes (8 EiB, what a signed 64-bit byte count holds)
+MAX_BYTES = 2**63 - 1
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def finite_real(value: object, what: str = "a number") -> float:
+    """``value`` as a float when it is a finite real number, else ``ValueError`` naming it.
+
+    The one check every real-valued input passes through (spec fields, quantities with
+    units, command-line options, CSV cells, sweep ranges, SLOs, prices, calibration
+    bounds): ``.inf``, ``nan`` and numbers past the float range (``1e400``, an integer of
+    400 digits) are refused rather than printed as ``inf`` or ending in an OverflowError."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise ValueError(f"expected {what}, not a boolean")
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        v = math.inf
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {what}, got {_shown(value)}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"expected {what} that is finite (not inf, nan or past 1.8e308)")
+    return v
+
+
+def parse_real(text: str, what: str = "a number") -> float:
+    """A finite real number written as text (``'0.5'``, ``'1e-3'``): ``'inf'``, ``'nan'``,
+    ``'1e400'`` and anything that is not a number raise ``ValueError`` naming the text."""
+    if not isinstance(text, str):
+        return finite_real(text, what)
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"expected {what} that is finite, got {text!r}")
+    return v
 
 
 def _parse(value: object, table: dict[str, float], what: str, example: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected {what} such as '{example}', got {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return finite_real(value, what)
     if not isinstance(value, str):
         raise ValueError(f"expected {what} such as '{example}', got {type(value).__name__}")
     m = _RE.match(value)
@@ -58,12 +102,19 @@ def _parse(value: object, table: dict[str, float], what: str, example: str) -> f
     if key not in table:
         units = ", ".join(sorted({k for k in table if k}))
         raise ValueError(f"unknown unit {unit!r} in {value!r} for {what} (use one of: {units})")
-    return float(number) * table[key]
+    v = float(number) * table[key]
+    if not math.isfinite(v):
+        raise ValueError(f"expected {what} that is finite (not inf, nan or past 1.8e308)")
+    return v
 
 
 def parse_bytes(value: object) -> int:
-    """``'32 MiB'`` → 33554432. Decimal (kB, MB) and binary (KiB, MiB) prefixes both work."""
-    return round(_parse(value, _BYTES, "a size", "32 MiB"))
+    """``'32 MiB'`` → 33554432. Decimal (kB, MB) and binary (KiB, MiB) prefixes both work;
+    a size past :data:`MAX_BYTES` (8 EiB) is refused."""
+    n = round(_parse(value, _BYTES, "a size", "32 MiB"))
+    if abs(n) > MAX_BYTES:
+        raise ValueError(f"size {value!r} is past the largest npusim takes (8 EiB)")
+    return n
 
 
 def parse_frequency(value: object) -> float:

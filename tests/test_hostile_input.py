@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from npusim.cli import main
+from npusim.spec.dram_catalog import get_standard
 
 ROOT = Path(__file__).resolve().parent.parent
 TPU_V1 = (ROOT / "arch" / "tpu_v1.yaml").read_text()
@@ -45,7 +47,7 @@ def with_line_after(text: str, anchor: str, new: str) -> str:
 @dataclass
 class Case:
     id: str
-    files: dict[str, str | bytes]
+    files: dict[str, str | bytes | object]
     args: list[str]
     fragment: str
     #: the file the message must name and the line (None: the message names no line)
@@ -95,6 +97,25 @@ TRACE_BAD_ID = "layer,token,expert\n" + "".join(
     f"{layer},0,{e}\n" for layer in (0, 1) for e in [*range(K - 1), E])
 TRACE_3_LAYERS = "layer,token,expert\n" + "".join(
     f"{layer},0,{e}\n" for layer in (0, 1, 2) for e in range(K))
+SYSTEM = (ROOT / "arch" / "systems" / "lpddr_llm_4chip.yaml").read_text()
+WL_NEG_BATCH = "name: w\nmeta: {batch: -4}\nlayers:\n  - {op: matmul, name: fc, m: 4, n: 8, k: 8}\n"
+WL_GEMM = "name: w\nlayers:\n  - {op: matmul, name: fc, m: 64, n: 64, k: 64}\n"
+TILES = ("layer_index,layer,core,array_cycles,compute_cycles,macs,dram_read_bytes,"
+         "dram_write_bytes,sram_read_bytes,sram_write_bytes,read_addr,write_addr,vector_cycles\n"
+         "0,x,0,10,10,{macs},64,64,64,64,0,0,0\n")
+SCALESIM_CFG = ("[general]\nrun_name = x\n[architecture_presets]\nArrayHeight: 8\n"
+                "ArrayWidth: 8\nIfmapSramSzkB: 64\nFilterSramSzkB: 64\nOfmapSramSzkB: 64\n"
+                "Dataflow: ws\nBandwidth: 10\nIfmapOffset: 0\nFilterOffset: 10000000\n"
+                "OfmapOffset: 20000000\n")
+FIFO = object()  # a named pipe in place of the file
+HBM3 = get_standard("HBM3")
+HBM3_REFRESHES = 10**12 // HBM3.t.refi * HBM3.ranks * HBM3.default_channels
+BIG_YAML = "name: x\n" + "# padding\n" * (5 * 2**20 // 10)
+CFG_PERCENT = SCALESIM_CFG.replace("run_name = x", "run_name = 50%_test").replace(
+    "ArrayHeight: 8", "ArrayHeight: 0")
+# ten copies a level, eight levels: 10**9 characters were it expanded
+CFG_BOMB = SCALESIM_CFG.replace("ArrayHeight: 8", "ArrayHeight: 0") + "[x]\na0 = xxxxxxxxxx\n" \
+    + "".join(f"a{i} = " + f"%(a{i - 1})s" * 10 + "\n" for i in range(1, 9)) + "run = %(a8)s\n"
 
 
 def _onnx(dim: int) -> bytes:
@@ -177,7 +198,7 @@ CASES: list[Case | Callable[[], Case]] = [
          ["llm", "{huge.yaml}", "llama2_7b", "--prompt", "32768", "--batch", "64"],
          "--prompt 32768 --batch 64: layer", env={"NPUSIM_MEMORY_BUDGET": "1 GiB"}),
     Case("budget variable not a size", {}, ["run", "tpu_v1", "resnet50"],
-         "NPUSIM_MEMORY_BUDGET: ", env={"NPUSIM_MEMORY_BUDGET": "lots"}),
+         "NPUSIM_MEMORY_BUDGET='lots': ", env={"NPUSIM_MEMORY_BUDGET": "lots"}),
     # --- mixture of experts and number formats ----------------------------------------------
     Case("top-k above the experts", {"c.json": TOPK}, ["llm", "lpddr_llm", "{c.json}"],
          f"top-k {E + 1} (num_experts_per_tok) exceeds the {E} experts (num_experts)",
@@ -225,6 +246,216 @@ CASES: list[Case | Callable[[], Case]] = [
          "refusing to overwrite"),
     Case("plot -o the table", {"r.csv": "layer,latency_s\nx,1\n"},
          ["plot", "{r.csv}", "-o", "{r.csv}"], "refusing to overwrite"),
+    # --- issue 23: data loss -----------------------------------------------------------------
+    # a preset named by its name is an input as much as its path (the check must hold: a
+    # failure here would overwrite arch/hbm_llm.yaml)
+    Case("dram-bench --commands over the preset it names", {},
+         ["dram-bench", "hbm_llm", "--commands", str(ROOT / "arch" / "hbm_llm.yaml")],
+         f"--commands {ROOT / 'arch' / 'hbm_llm.yaml'}: refusing to overwrite input file"),
+    Case("dram-bench --out .xlsx", {}, ["dram-bench", "--out", "{dir}/x.xlsx"],
+         "--out {dir}/x.xlsx: unknown output format '.xlsx' (use .json)"),
+    Case("dram-bench --commands into a missing folder", {},
+         ["dram-bench", "--commands", "{dir}/no/c.csv"], "(npusim does not create folders)"),
+    Case("schema --out .xlsx", {}, ["schema", "chip", "--out", "{dir}/x.xlsx"],
+         "unknown output format '.xlsx' (use .json)"),
+    Case("schema --out into a missing folder", {}, ["schema", "chip", "--out",
+                                                    "{dir}/no/s.json"],
+         "(npusim does not create folders)"),
+    # --- non-finite and huge numbers: one finite check behind every real -----------------
+    *[Case(f"chip {new}", {"chip.yaml": TPU_V1.replace(old, new)}, ["run", "{chip.yaml}"],
+           f"{key}: expected {what} that is finite",
+           ("chip.yaml", line_of(TPU_V1.replace(old, new), new)))
+      for old, new, key, what in [
+          ("clock: 700 MHz", "clock: .inf", "clock", "a frequency"),
+          ("clock: 700 MHz", "clock: 1e400 GHz", "clock", "a frequency"),
+          ("clock: 700 MHz", "clock: .nan", "clock", "a frequency"),
+          ("read_bytes_per_cycle: 512", "read_bytes_per_cycle: .inf",
+           "cores.core.sram.read_bytes_per_cycle", "a number"),
+          ("{int8: 1, fp16: 0.25}", "{int8: .inf, fp16: 0.25}",
+           "cores.core.systolic.macs_per_cycle.int8", "a number"),
+          ("bandwidth: 34 GB/s", "bandwidth: 1e400 GB/s", "dram.bandwidth", "a bandwidth"),
+          ("capacity: 8 GiB", "capacity: 1e400 B", "dram.capacity", "a size"),
+          ("leakage: 10 W", "leakage: .inf", "energy.leakage", "a power"),
+      ]],
+    Case("budget variable 1e400", {}, ["run", "tpu_v1", "resnet50"],
+         "NPUSIM_MEMORY_BUDGET='1e400': expected a size that is finite",
+         env={"NPUSIM_MEMORY_BUDGET": "1e400"}),
+    Case("dram-bench --bytes 1e400", {}, ["dram-bench", "--bytes", "1e400"],
+         "--bytes 1e400: expected a size that is finite"),
+    Case("serve --cv inf", {}, ["serve", "lpddr_llm", "llama2_7b", "--arrivals", "gamma",
+                                "--cv", "inf"], "argument --cv: expected a number that is finite"),
+    Case("serve --cv 1e-300", {}, ["serve", "lpddr_llm", "llama2_7b", "--arrivals", "gamma",
+                                   "--cv", "1e-300"], "cv 1e-300: so small its square is 0"),
+    Case("serve --rate nan", {}, ["serve", "lpddr_llm", "llama2_7b", "--rate", "nan"],
+         "argument --rate: expected a number that is finite, got 'nan'"),
+    Case("serve fixed:0.5 tokens", {}, ["serve", "lpddr_llm", "llama2_7b", "--prompt",
+                                        "fixed:0.5"],
+         "--prompt fixed:0.5: length 'fixed:0.5': token counts are whole numbers"),
+    Case("serve lognormal:1e308,1", {}, ["serve", "lpddr_llm", "llama2_7b", "--prompt",
+                                         "lognormal:1e308,1"],
+         "--prompt lognormal:1e308,1: length 'lognormal:1e308,1': more than 2,147,483,647 "
+         "tokens a request"),
+    Case("serve --slo ttft=1e400s", {}, ["serve", "lpddr_llm", "llama2_7b", "--slo",
+                                         "ttft=1e400s"],
+         "slo 'ttft=1e400s': expected a time that is finite"),
+    Case("serve --rates 1,inf", {}, ["serve", "lpddr_llm", "llama2_7b", "--rates", "1,inf"],
+         "--rates '1,inf': a comma-separated list of finite numbers"),
+    Case("cost .inf", {"c.yaml": "card_price_usd: .inf\namortisation_years: 3\npue: 1.2\n"
+                                 "electricity_usd_per_kwh: 0.1\n"},
+         ["serve", "lpddr_llm", "llama2_7b", "--cost", "{c.yaml}"],
+         "card_price_usd: expected a number that is finite", ("c.yaml", 1)),
+    Case("calibrate --bounds clock=1:inf", {"m.csv": MEASURED},
+         ["calibrate", "tpu_v1", "{m.csv}", "--fit", "clock", "--bounds", "clock=1:inf",
+          "-o", "{dir}/c.yaml"],
+         "--bounds: clock: 'inf' is not a finite number"),
+    Case("run --latency-bound inf", {}, ["run", "tpu_v1", "--scenario", "server", "--rate",
+                                         "100", "--latency-bound", "inf"],
+         "--latency-bound inf: expected a time"),
+    Case("sweep range up to .inf", {"s.yaml": SWEEP.replace(
+        "cores.core.sram.size: {values: [64 KiB, 1 MiB], name: sram}",
+        "workload.batch: {low: 1, high: .inf}")}, ["sweep", "{s.yaml}", "--no-cache", "--quiet"],
+         "low and high: expected a number that is finite"),
+    # --- sizes estimated before any work --------------------------------------------------
+    Case("serve --requests 10**9", {}, ["serve", "lpddr_llm", "llama2_7b", "--requests",
+                                        "1000000000"],
+         "--requests 1000000000 --prompt fixed:512 --output fixed:128: 1,000,000,000 "
+         f"requests: needs about {10**9 * 1024 / 2**30:.1f} GiB"),
+    Case("serve fixed:10**12 tokens", {}, ["serve", "lpddr_llm", "llama2_7b", "--output",
+                                           "fixed:1000000000000"],
+         "--output fixed:1000000000000: length 'fixed:1000000000000': more than"),
+    Case("serve a trace of huge lengths", {"r.csv": "arrival_s,prompt_tokens,output_tokens\n"
+                                                    "0,16,1000000000000\n"},
+         ["serve", "lpddr_llm", "llama2_7b", "--trace", "{r.csv}"],
+         "output_tokens = '1000000000000', expected a positive integer of at most",
+         ("r.csv", 2)),
+    Case("--scenario server --queries 10**9", {},
+         ["run", "tpu_v1", "--scenario", "server", "--rate", "100", "--queries", "1000000000"],
+         "--queries 1000000000: 1,000,000,000 requests: needs about"),
+    Case("a system of 10**9 chips", {"s.yaml": SYSTEM.replace("count: 4", "count: 1000000000")},
+         ["run", "{s.yaml}", "mobilenet_v2"],
+         f"system count 1,000,000,000 (ring, {2 * 10**9:,} links): needs about"),
+    Case("a fully connected system of 10**5 chips",
+         {"s.yaml": SYSTEM.replace("count: 4", "count: 100000").replace("kind: ring",
+                                                                        "kind: fully_connected")},
+         ["run", "{s.yaml}", "mobilenet_v2"],
+         f"system count 100,000 (fully_connected, {10**5 * (10**5 - 1):,} links): needs about"),
+    Case("cores.count 10**6", {"chip.yaml": TPU_V1.replace("cores:\n  count: 1\n",
+                                                           "cores:\n  count: 1000000\n")},
+         ["run", "{chip.yaml}"],
+         # 72 layers of ResNet-50, an (empty) tile array of 256 B per core and layer
+         f"cores.count 1,000,000: 72 layers x 1,000,000 cores needs about "
+         f"{72 * 10**6 * 256 / 2**30:.1f} GiB"),
+    Case("plot --bins 10**9", {"t.json": '{"traceEvents": []}'},
+         ["plot", "{t.json}", "--kind", "bandwidth", "--arch", "tpu_v1", "--bins", "1000000000",
+          "-o", "{dir}/p.png"], "--bins 1000000000: from 1 to 100,000"),
+    Case("dram-bench --bytes 1e15 random", {},
+         ["dram-bench", "--bytes", "1e15", "--pattern", "random-read"],
+         # HBM3's 32 B bursts, 128 B of host memory each
+         f"--bytes 1e15: {10**15 // 32:,} bursts at once: needs about "
+         f"{10**15 // 32 * 128 / 2**40:.1f} TiB"),
+    # --- parsers --------------------------------------------------------------------------
+    Case("NUL byte in YAML", {"chip.yaml": TPU_V1.replace("clock: 700", "clock: 7\x0000")},
+         ["run", "{chip.yaml}"], "malformed YAML: character 0x0000 is not allowed in YAML text",
+         ("chip.yaml", line_of(TPU_V1, "clock: 700"))),
+    Case("/dev/zero", {}, ["run", "/dev/zero"], "/dev/zero: is a device, not a file"),
+    *[Case(f"a named pipe as {name}", {name: FIFO}, args,
+           "is a named pipe, not a file npusim can read", (name, None))
+      for name, args in [("p.yaml", ["run", "{p.yaml}"]),
+                         ("m.onnx", ["run", "tpu_v1", "{m.onnx}"]),
+                         ("r.csv", ["plot", "{r.csv}", "-o", "{dir}/p.png"]),
+                         ("q.csv", ["serve", "lpddr_llm", "llama2_7b", "--trace", "{q.csv}"])]],
+    Case("a 5 MiB YAML", {"big.yaml": BIG_YAML}, ["run", "{big.yaml}"],
+         f"big.yaml: {len(BIG_YAML):,} bytes, more than the 4.0 MiB npusim reads from a file "
+         "of this kind", ("big.yaml", None)),
+    Case("deep JSON in plot input", {"r.json": "[" * 100_000 + "]" * 100_000},
+         ["plot", "{r.json}", "-o", "{dir}/p.png"], "malformed JSON: nested too deeply",
+         ("r.json", None)),
+    Case("duplicate key in config.json", {"c.json": '{"num_hidden_layers": 2, '
+                                                    '"num_hidden_layers": 3}'},
+         ["llm", "lpddr_llm", "{c.json}"], "key 'num_hidden_layers' appears twice"),
+    # (each read to its end: the array height of 0 is reported with its line, no
+    # configparser traceback, no expansion)
+    Case("SCALE-Sim % in a value", {"s.cfg": CFG_PERCENT}, ["run", "{s.cfg}"],
+         "ArrayHeight", ("s.cfg", line_of(CFG_PERCENT, "ArrayHeight"))),
+    Case("SCALE-Sim interpolation bomb", {"s.cfg": CFG_BOMB}, ["run", "{s.cfg}"],
+         "ArrayHeight", ("s.cfg", line_of(CFG_BOMB, "ArrayHeight"))),
+    Case("dram banks_per_group: 0 under --memory cycle",
+         {"chip.yaml": TPU_V1.replace("capacity: 8 GiB",
+                                      "capacity: 8 GiB\n  overrides: {banks_per_group: 0}")},
+         ["run", "{chip.yaml}", "--memory", "cycle"],
+         "dram.overrides.banks_per_group: must be at least 1, got 0"),
+    # --- wrong successes ------------------------------------------------------------------
+    Case("negative batch in workload meta", {"w.yaml": WL_NEG_BATCH},
+         ["run", "tpu_v1", "{w.yaml}"], "meta.batch: expected an integer of at least 1, got -4",
+         ("w.yaml", 2)),
+    Case("negative tile trace", {"t.csv": TILES.format(macs=-100)},
+         ["run", "tpu_v1", "--tile-trace", "{t.csv}"], "macs = '-100', expected a finite number",
+         ("t.csv", 2)),
+    Case("NaN tile trace", {"t.csv": TILES.format(macs="nan")},
+         ["run", "tpu_v1", "--tile-trace", "{t.csv}"], "expected a finite number >= 0",
+         ("t.csv", 2)),
+    Case("duplicate tile trace column", {"t.csv": TILES.replace("macs,", "macs,macs,", 1)
+                                         .format(macs="1,1")},
+         ["run", "tpu_v1", "--tile-trace", "{t.csv}"], "column 'macs' appears twice",
+         ("t.csv", 1)),
+    lambda: Case("--batch 10**9 on a static-batch ONNX", {"m.onnx": _onnx(1)},
+                 ["run", "tpu_v1", "{m.onnx}", "--batch", "1000000000"],
+                 "batch 1000000000: no input has a dynamic first dim", ("m.onnx", None)),
+    Case("--batch 10**30", {}, ["run", "tpu_v1", "--batch", "1" + "0" * 30],
+         "argument --batch: expected at most 2**53"),
+    Case("--batch 2**53", {}, ["run", "tpu_v1", "--batch", str(2**53)],
+         # conv1 of ResNet-50 as a GEMM: M = batch x 112 x 112 output pixels
+         f"--batch {2**53}: layer 'conv1' (GEMM 1 x {2**53 * 112 * 112}x64x147): a dimension "
+         "past 2**53"),
+    Case("--rows -1", {}, ["run", "tpu_v1", "--rows", "-1"],
+         "argument --rows: expected an integer of at least 0, got '-1'"),
+    Case("run ''", {}, ["run", ""], "an empty chip name"),
+    Case("dram.capacity: 1 B", {"chip.yaml": TPU_V1.replace("capacity: 8 GiB", "capacity: 1 B"),
+                                "w.yaml": WL_GEMM},
+         ["run", "{chip.yaml}", "{w.yaml}"],
+         # int8 weights 64 x 64: 4 KiB
+         f"dram.capacity 1 B cannot hold the {64 * 64 // 1024}.0 KiB of weights of 'w'"),
+    Case("duplicate trace column", {"r.csv": "arrival_s,prompt_tokens,output_tokens,"
+                                             "prompt_tokens\n0,16,4,16\n"},
+         ["serve", "lpddr_llm", "llama2_7b", "--trace", "{r.csv}"],
+         "column 'prompt_tokens' appears twice", ("r.csv", 1)),
+    Case("duplicate measurement column", {"m.csv": "workload,latency_s,latency_s\n"
+                                                   "resnet50,0.01,0.02\n"},
+         ["calibrate", "tpu_v1", "{m.csv}", "--fit", "clock", "-o", "{dir}/c.yaml"],
+         "column 'latency_s' appears twice in the header", ("m.csv", 1)),
+    Case("--slo ttft twice", {}, ["serve", "lpddr_llm", "llama2_7b", "--slo", "ttft=1ms,ttft=2s"],
+         "slo 'ttft=1ms,ttft=2s': ttft is given twice"),
+    Case("--fit clock,clock", {"m.csv": MEASURED},
+         ["calibrate", "tpu_v1", "{m.csv}", "--fit", "clock,clock", "-o", "{dir}/c.yaml"],
+         "--fit clock,clock: clock named twice"),
+    Case("--attainment 2", {}, ["serve", "lpddr_llm", "llama2_7b", "--rates", "1,2",
+                                "--attainment", "2"], "--attainment 2: a share in (0, 1]"),
+    Case("--scenario server without --rate", {}, ["run", "tpu_v1", "--scenario", "server"],
+         "--scenario server needs --rate"),
+    Case("--rates ''", {}, ["serve", "lpddr_llm", "llama2_7b", "--rates", ""],
+         "--rates '': a comma-separated list of finite numbers"),
+    Case("dram-bench --request-bytes 0", {}, ["dram-bench", "--request-bytes", "0"],
+         "--request-bytes 0: must be a positive multiple of the 32 B burst"),
+    Case("negative trace address", {"t.trace": "-0x40 READ 0\n"},
+         ["dram-bench", "--trace", "{t.trace}"], "got '-0x40 READ 0'", ("t.trace", 1)),
+    Case("a trace arriving at cycle 10**12", {"t.trace": "0x40 READ 1000000000000\n"},
+         ["dram-bench", "--trace", "{t.trace}"],
+         # HBM3 (dram-bench's default), all-bank refresh: every rank of every channel once
+         # per tREFI, scheduled one by one up to the arrival
+         f"its last request arrives at cycle 1,000,000,000,000, {HBM3_REFRESHES:,} refreshes "
+         "to schedule before it",
+         ("t.trace", None)),
+    Case("negative trace cycle", {"t.trace": "0x40 READ -5\n"},
+         ["dram-bench", "--trace", "{t.trace}"], "got '0x40 READ -5'", ("t.trace", 1)),
+    Case("topology M of 10**30", {"t.csv": "Layer, M, N, K,\nl1, 1" + "0" * 30 + ", 8, 8,\n"},
+         ["run", "tpu_v1", "{t.csv}"], f"M: layer 'l1': 1{'0' * 30} is past 2**53", ("t.csv", 2)),
+    Case("sparsity 0:0", {"t.csv": TOPOLOGY.rsplit("c2", 1)[0].replace(
+        "c1, 56, 56, 3, 3, 64, 64, 1,", "c1, 56, 56, 3, 3, 64, 64, 1, 0:0,")},
+         ["run", "tpu_v1", "{t.csv}"], "expected a stride width or an N:M sparsity ratio, "
+         "got '0:0'", ("t.csv", 2)),
+    Case("bandwidth plot of a trace with no events", {"t.json": '{"traceEvents": []}'},
+         ["plot", "{t.json}", "--kind", "bandwidth", "--arch", "tpu_v1", "-o", "{dir}/p.png"],
+         "the trace has no DRAM or DMA events to draw", ("t.json", None)),
 ]
 
 
@@ -233,7 +464,9 @@ def _cases() -> list[Case]:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    # (a named pipe is listed, never read: reading it would block)
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "pipe"
+            for p in folder.iterdir()}
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c.id)
@@ -242,9 +475,12 @@ def test_hostile_input_is_one_line_exit_2(case: Case, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     for name, content in case.files.items():
         p = tmp_path / name
-        if isinstance(content, bytes):
+        if content is FIFO:
+            os.mkfifo(p)
+        elif isinstance(content, bytes):
             p.write_bytes(content)
         else:
+            assert isinstance(content, str)
             p.write_text(content)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
@@ -252,7 +488,10 @@ def test_hostile_input_is_one_line_exit_2(case: Case, tmp_path: Path,
     args = [re.sub(r"\{([^}]+)\}", lambda m: str(tmp_path if m.group(1) == "dir"
                                                   else tmp_path / m.group(1)), a)
             for a in case.args]
-    code = main(args)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # an option refused by argparse, on its own one line
+        code = exc.code  # type: ignore[assignment]
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
@@ -326,7 +565,8 @@ def test_the_channel_estimate_is_the_controller_state_it_would_allocate(
     assert main(["dram-bench", "--standard", "HBM3", "--channels", "3", "--bytes", "4 KiB"]) == 2
     assert "--channels 3: needs about" in capsys.readouterr().err
     monkeypatch.setenv("NPUSIM_MEMORY_BUDGET", str(state))
-    assert main(["dram-bench", "--standard", "HBM3", "--channels", "3", "--bytes", "4 KiB"]) == 0
+    # (one burst: the bursts' own estimate, 128 B each, stays under this small budget)
+    assert main(["dram-bench", "--standard", "HBM3", "--channels", "3", "--bytes", "32 B"]) == 0
 
 
 @pytest.mark.parametrize(("value", "budget"), [(None, 8 * 2**30), ("32 GiB", 32 * 2**30),
@@ -341,3 +581,62 @@ def test_the_budget_is_8_gib_or_the_variable(value: str | None, budget: int,
         monkeypatch.setenv("NPUSIM_MEMORY_BUDGET", value)
     assert memory_budget() == budget
     assert memory_problem(budget) is None and memory_problem(budget + 1) is not None
+
+
+def test_a_write_killed_by_sigkill_leaves_nothing_after_the_next_write(tmp_path: Path) -> None:
+    """A process killed (SIGKILL) inside an atomic write leaves its hidden temporary file;
+    the next npusim write into that folder removes it (its process is gone), and leaves a
+    live process's temporary and other people's files alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from npusim._io import atomic_write_text
+
+    target = tmp_path / "big.csv"
+    code = ("import time, pathlib, sys\n"
+            "from npusim._io import atomic_write\n"
+            "def slow(tmp):\n"
+            "    pathlib.Path(tmp).write_text('x' * 1000)\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(60)\n"
+            f"atomic_write({str(target)!r}, slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".big.csv.npusim-") and not target.exists()
+    live = tmp_path / f".other.csv.npusim-{os.getppid()}-abc.tmp"  # a live process's
+    theirs = tmp_path / ".big.csv.vim.tmp"
+    live.write_text("")
+    theirs.write_text("")
+    time.sleep(0.01)
+    atomic_write_text(tmp_path / "small.csv", "a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, theirs.name, "small.csv"])
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e400", "-1e400", "Infinity"])
+def test_the_shared_finite_check_refuses_every_non_finite_spelling(text: str) -> None:
+    from npusim.units import finite_real, parse_frequency, parse_real
+
+    with pytest.raises(ValueError, match="finite"):
+        parse_real(text)
+    with pytest.raises(ValueError, match="finite"):
+        finite_real(float(text))
+    with pytest.raises(ValueError):
+        parse_frequency(f"{text} GHz")
+    with pytest.raises(ValueError, match="finite"):
+        finite_real(10**400)  # an integer past the float range
+    assert parse_real("1e308") == 1e308 and finite_real(3) == 3.0
+
+
+def test_sizes_stop_at_8_eib() -> None:
+    from npusim.units import MAX_BYTES, parse_bytes
+
+    assert MAX_BYTES == 2**63 - 1 and parse_bytes(str(2**62)) == 2**62
+    with pytest.raises(ValueError, match="8 EiB"):
+        parse_bytes("1e30 B")

@@ -26,6 +26,7 @@ from npusim.calibration.bounds import with_fields
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
 from npusim.spec.yamlio import read_text
+from npusim.units import parse_real
 
 __all__ = ["REQUIRED_COLUMNS", "Measurement", "field_value", "load_measurements",
            "parse_bounds", "with_fields"]
@@ -52,6 +53,9 @@ def load_measurements(path: str | Path) -> list[Measurement]:
     with io.StringIO(read_text(p), newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
+        twice = next((h for i, h in enumerate(header) if h and h in header[:i]), None)
+        if twice is not None:
+            raise SpecError(Issue("", f"column {twice!r} appears twice in the header", 1), src)
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise SpecError(Issue("", f"missing column(s) {', '.join(missing)} (the header "
@@ -72,7 +76,7 @@ def _row(raw: dict[str, Any], src: str, line: int) -> Measurement:
     if not wl:
         raise SpecError(Issue("workload", "empty workload", line), src)
     try:
-        t = float(cell("latency_s"))
+        t = parse_real(cell("latency_s"))
     except ValueError:
         raise SpecError(Issue("latency_s", f"{cell('latency_s')!r} is not a number of "
                               f"seconds", line), src) from None

@@ -412,7 +412,9 @@ def calibrate(chip: Chip, rows: Sequence[Measurement], fields: Sequence[str], *,
     cal = Calibration(
         data=data_name, started_from=chip.name, fitted=values, initial=initial,
         bounds={f: (float(ranges[f].low), float(ranges[f].high)) for f in fields},
-        standard_error={f: float(v) for f, v in ident.stderr.items() if v is not None},
+        # a field no row identifies has an infinite error: left out, as the docs say
+        standard_error={f: float(v) for f, v in ident.stderr.items()
+                        if v is not None and math.isfinite(v)},
         warnings=notes, fit_rms_error=fit_err, holdout_rms_error=hold_err,
         residuals=[Residual(workload=m.workload, layer=m.layer, batch=m.batch,
                             measured_s=m.latency_s, predicted_s=float(p), error=float(e),
@@ -452,5 +454,7 @@ def write_calibrated(result: CalibrationResult, path: str | Path,
             f"{cal.started_from}; fitted {', '.join(cal.fitted)} to {cal.data}.\n")
     body = yaml.safe_dump(result.chip.model_dump(mode="json", exclude_none=True),
                           sort_keys=False, allow_unicode=True, width=100)
-    out.write_text(head + body, encoding="utf-8")
+    from npusim._io import atomic_write_text
+
+    atomic_write_text(out, head + body)  # a failed write leaves the old file whole
     return out

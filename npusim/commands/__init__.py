@@ -6,10 +6,52 @@ import argparse
 from typing import Any
 
 __all__ = ["add_plan_options", "add_precision_options", "add_quiet", "add_routing_option",
-           "add_weights_resident", "plan_options", "precision_options", "routing_option",
-           "weights_resident"]
+           "add_weights_resident", "count", "natural", "plan_options", "positive_real",
+           "precision_options", "real", "routing_option", "weights_resident"]
 
 _RESIDENT = {"auto": None, "yes": True, "no": False}
+
+
+# Option types: every real-valued option goes through npusim.units.parse_real, the finite
+# check spec fields share, so `--cv inf` or `--rate 1e400` is one line naming the option.
+def real(text: str) -> float:
+    """A finite real number."""
+    from npusim.units import parse_real
+
+    try:
+        return parse_real(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_real(text: str) -> float:
+    """A finite real number above zero."""
+    v = real(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _integer(text: str, low: int, what: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if v < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    if v > 2**53:  # as the workload's dimensions: past it, products leave 64 bits
+        raise argparse.ArgumentTypeError(f"expected at most 2**53 = {2**53:,}, got {text!r}")
+    return v
+
+
+def count(text: str) -> int:
+    """An integer of at least 1."""
+    return _integer(text, 1, "an integer of at least 1")
+
+
+def natural(text: str) -> int:
+    """An integer of at least 0."""
+    return _integer(text, 0, "an integer of at least 0")
 
 
 def add_weights_resident(parser: argparse.ArgumentParser) -> None:
@@ -34,14 +76,14 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_plan_options(parser: argparse.ArgumentParser) -> None:
     """The parallelism plan of a run on a system of many chips."""
     g = parser.add_argument_group("systems of many chips (the arch argument names a system)")
-    g.add_argument("--tp", type=int, default=None, help="tensor-parallel ranks (default 1)")
-    g.add_argument("--pp", type=int, default=None, help="pipeline stages (default 1)")
-    g.add_argument("--dp", type=int, default=None, help="data-parallel replicas (default 1)")
-    g.add_argument("--ep", type=int, default=None,
+    g.add_argument("--tp", type=count, default=None, help="tensor-parallel ranks (default 1)")
+    g.add_argument("--pp", type=count, default=None, help="pipeline stages (default 1)")
+    g.add_argument("--dp", type=count, default=None, help="data-parallel replicas (default 1)")
+    g.add_argument("--ep", type=count, default=None,
                    help="expert-parallel group: the routed experts of a mixture-of-experts "
                    "model over this many chips of a stage, a multiple of --tp dividing "
                    "tp x dp (default 1)")
-    g.add_argument("--micro-batches", type=int, default=None,
+    g.add_argument("--micro-batches", type=count, default=None,
                    help="micro-batches a pipeline step is cut into (default 1)")
     g.add_argument("--collective", choices=("ring", "tree"), default=None,
                    help="all-reduce algorithm (default ring)")

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from npusim.commands import natural
+
 __all__ = ["register"]
 
 
@@ -26,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "within its physical range; default: that range (clock 100 MHz..4 GHz, "
                      "dram.bandwidth up to the standard's peak, overheads 0..the shortest "
                      "measurement), else ±50%% of its value")
-    cal.add_argument("--holdout", type=int, default=0, metavar="K",
+    cal.add_argument("--holdout", type=natural, default=0, metavar="K",
                      help="keep the last K rows of the CSV out of the fit and report their error")
     cal.add_argument("--holdout-workloads", default="", metavar="NAME[,NAME...]",
                      help="keep these workloads' rows out of the fit and report their error")
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _calibrate(args: argparse.Namespace) -> int:
     from npusim.calibration import calibrate, load_measurements, write_calibrated
+    from npusim.errors import SpecError
     from npusim.inputs import check_outputs, input_paths, resolve_chip
 
     check_outputs({"--out": (args.out, (".yaml", ".yml"))},
@@ -49,6 +52,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     chip = resolve_chip(args.arch)
     rows = load_measurements(args.measured)
     fields = [f.strip() for f in args.fit.split(",") if f.strip()]
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    if twice:
+        raise SpecError(f"--fit {args.fit}: {', '.join(twice)} named twice")
     held = [w.strip() for w in args.holdout_workloads.split(",") if w.strip()]
     res = calibrate(chip, rows, fields, bounds=args.bounds, holdout=args.holdout,
                     holdout_workloads=held, memory=args.memory,

@@ -11,7 +11,10 @@ from npusim.commands import (
     add_quiet,
     add_routing_option,
     add_weights_resident,
+    count,
+    natural,
     plan_options,
+    positive_real,
     routing_option,
     weights_resident,
 )
@@ -30,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      "system YAML or system preset")
     run.add_argument("workload", nargs="?", help="built-in name, workload YAML, SCALE-Sim "
                      "topology .csv, .onnx or HF config.json")
-    run.add_argument("--batch", type=int, default=1)
+    run.add_argument("--batch", type=count, default=1)
     run.add_argument("--attention", choices=("fused", "materialized"), default=None,
                      help="for an HF config.json workload: fused (default) or materialized "
                      "attention")
@@ -45,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="event (default: the tile event model) or roofline (per-layer bound)")
     run.add_argument("--tile-trace", metavar="FILE", help="run a tile trace instead of compiling")
     run.add_argument("--out", metavar="FILE", help="write the per-layer table (.csv/.json/.parquet)")
-    run.add_argument("--rows", type=int, default=None, help="print at most this many layers")
+    run.add_argument("--rows", type=natural, default=None, help="print at most this many layers")
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace-event JSON timeline (opens in Perfetto)")
     run.add_argument("--scenario", choices=("single-stream", "offline", "server"),
@@ -53,13 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="single-stream: batch-1 latency; offline: throughput at the batch "
                      "(a power of two) that maximises it within DRAM; server: Poisson "
                      "queries at --rate, batched while the chip is busy, p99 latency")
-    run.add_argument("--rate", type=float, default=None,
+    run.add_argument("--rate", type=positive_real, default=None,
                      help="server scenario: queries per second")
-    run.add_argument("--queries", type=int, default=2000,
+    run.add_argument("--queries", type=count, default=2000,
                      help="server scenario: queries to run (default 2000)")
     run.add_argument("--latency-bound", default=None, metavar="TIME",
                      help="server scenario: the p99 latency bound, e.g. 15ms")
-    run.add_argument("--seed", type=int, default=0, help="server scenario: arrival seed")
+    run.add_argument("--seed", type=natural, default=0, help="server scenario: arrival seed")
     run.add_argument("--dram-commands", metavar="FILE",
                      help="with --memory cycle: write every DRAM command of the run as CSV")
     run.add_argument("--host", action="store_true",
@@ -73,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     comp = sub.add_parser("compile", help="compile a workload to a tile trace file")
     comp.add_argument("arch")
     comp.add_argument("workload")
-    comp.add_argument("--batch", type=int, default=1)
+    comp.add_argument("--batch", type=count, default=1)
     comp.add_argument("-o", "--out", required=True, metavar="FILE", help=".parquet or .csv")
     comp.add_argument("--ideal", action="store_true", help="tile for an ideal memory")
     add_weights_resident(comp)
@@ -110,6 +113,17 @@ def _run(args: argparse.Namespace) -> int:
                         "--tile-trace nor --dram-commands with it")
     if (args.rate is not None or args.latency_bound) and args.scenario != "server":
         raise SpecError("--rate and --latency-bound belong to --scenario server")
+    if args.scenario == "server" and args.rate is None:
+        raise SpecError("--scenario server needs --rate (queries per second)")
+    if args.latency_bound is not None:
+        from npusim.units import parse_time
+
+        try:
+            args.latency_bound_s = parse_time(args.latency_bound)
+        except ValueError as exc:
+            raise SpecError(f"--latency-bound {args.latency_bound}: {exc}") from None
+        if not args.latency_bound_s > 0:
+            raise SpecError(f"--latency-bound {args.latency_bound}: must be positive")
     if args.scenario and args.fidelity != "event":
         raise SpecError("--scenario runs the event model; drop --fidelity")
     if args.batch < 1:
@@ -172,14 +186,15 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
 
         memory = CycleDram.from_chip(chip, record=True)
     if args.scenario:
+        from npusim.inputs import naming_inputs
         from npusim.scenarios import run_scenario
-        from npusim.units import parse_time
 
-        bound = parse_time(args.latency_bound) if args.latency_bound else None
-        scen = run_scenario(chip, resolve_workload(args.workload, **args.hf_options),
-                            args.scenario, memory=args.memory, weights_resident=resident,
-                            rate=args.rate, queries=args.queries, latency_bound_s=bound,
-                            seed=args.seed)
+        bound = getattr(args, "latency_bound_s", None)
+        with naming_inputs(queries=args.queries):
+            scen = run_scenario(chip, resolve_workload(args.workload, **args.hf_options),
+                                args.scenario, memory=args.memory, weights_resident=resident,
+                                rate=args.rate, queries=args.queries, latency_bound_s=bound,
+                                seed=args.seed)
         from npusim.report.export import human_table
 
         print(human_table(scen.tried).to_string(index=False))
@@ -208,6 +223,9 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
         wl = resolve_workload(args.workload, batch=args.batch, **args.hf_options)
+        from npusim.compiler.weights import check_dram_holds_weights
+
+        check_dram_holds_weights(chip, wl)
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[call-overload]
                           fidelity=args.fidelity, weights_resident=resident, host=args.host)
     if args.rows != 0:

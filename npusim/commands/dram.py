@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from npusim import progress
-from npusim.commands import add_quiet
+from npusim.commands import add_quiet, count
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.units import parse_bytes
@@ -46,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--standard", help="DRAM standard, e.g. HBM3 or LPDDR5-6400")
     p.add_argument("--pattern", choices=PATTERNS, default="stream-read")
     p.add_argument("--bytes", default="16 MiB", help="bytes to move (e.g. '64 MiB')")
-    p.add_argument("--channels", type=int, help="channels (default: chip's or standard's)")
+    p.add_argument("--channels", type=count, help="channels (default: chip's or standard's)")
     p.add_argument("--policy", choices=("open", "closed"), help="page policy (default: chip's, "
                                                                  "else open)")
     p.add_argument("--refresh", choices=("all-bank", "per-bank", "none"),
                    help="refresh (default: chip's, else all-bank)")
     p.add_argument("--request-bytes", help="bytes per request, a multiple of the burst "
                                            "(default: one burst)")
-    p.add_argument("--outstanding", type=int, help="closed loop: requests in flight")
+    p.add_argument("--outstanding", type=count, help="closed loop: requests in flight")
     p.add_argument("--trace", help="request trace: 0xADDRESS READ|WRITE CYCLE per line")
     p.add_argument("--commands", help="write the DRAM command trace to this CSV file")
     p.add_argument("--out", help="write the figures as JSON to this file")
@@ -80,11 +82,15 @@ def read_trace(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             k = kind.upper()
             if k not in ("READ", "WRITE"):
                 raise ValueError
-            addrs.append(int(a, 16))
+            addr, cycle = int(a, 16), int(cyc)
+            if addr < 0 or cycle < 0 or addr >= 2**62 or cycle >= 2**62:
+                raise ValueError
+            addrs.append(addr)
             writes.append(k == "WRITE")
-            cycles.append(int(cyc))
+            cycles.append(cycle)
         except ValueError:
-            raise SpecError(f"{path}:{i}: expected '0xADDRESS READ|WRITE CYCLE', got {line!r}") from None
+            raise SpecError(f"{path}:{i}: expected '0xADDRESS READ|WRITE CYCLE' (address and "
+                            f"cycle from 0 to 2**62), got {line!r}") from None
     if not addrs:
         raise SpecError(f"{path}: no requests")
     return np.array(addrs, dtype=np.int64), np.array(writes), np.array(cycles, dtype=np.int64)
@@ -135,13 +141,29 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
         raise SpecError(f"--outstanding must be positive, got {outstanding}")
     per_req = req // bb
     if trace:
+        from npusim.kernels import dram as K
+        from npusim.limits import MAX_REFRESHES
+
         addr, write, cyc = read_trace(trace)
+        # the controller schedules every refresh up to the last arrival, one by one
+        per = (0, 1, std.banks)[int(sysm.params[K.P_REFMODE])]  # none, all-bank, per-bank
+        refreshes = int(cyc.max()) // std.t.refi * std.ranks * sysm.channels * per
+        if refreshes > MAX_REFRESHES:
+            raise SpecError(f"{trace}: its last request arrives at cycle {int(cyc.max()):,}, "
+                            f"{refreshes:,} refreshes to schedule before it, more than the "
+                            f"{MAX_REFRESHES:,} npusim schedules (a cycle count in another "
+                            f"unit?)")
         done, *_ = sysm.run(addr, write, cyc)
         start, end, moved = int(cyc.min()), int(done.max()), len(addr) * bb
     elif pattern in ("stream-read", "stream-write") and outstanding is None:
         end = sysm.stream(0, nbytes, pattern == "stream-write", 0)
         start, moved = 0, -(-nbytes // bb) * bb
     else:
+        from npusim.limits import BURST_BYTES, check_memory
+
+        # the request starts, their bursts and the schedule's arrays, all at once
+        check_memory(f"{-(-nbytes // bb):,} bursts at once", -(-nbytes // bb) * (
+            BURST_BYTES + (120 if record else 0)))
         cap = std.capacity_per_channel_bytes * sysm.channels
         starts, write = _request_starts(pattern, nbytes, req, cap)
         if outstanding is None:
@@ -184,6 +206,17 @@ def bench(std: DramStandard, pattern: str, nbytes: int, channels: int | None = N
     return out, sysm
 
 
+@contextmanager
+def naming_size(option: str) -> Iterator[None]:
+    """Name the option that set a size refused by estimate inside."""
+    from npusim.limits import TooLargeError
+
+    try:
+        yield
+    except TooLargeError as exc:
+        raise TooLargeError(f"{option}: {exc}") from None
+
+
 def _setup(args: argparse.Namespace) -> tuple[DramStandard, int | None, dict[str, Any]]:
     """The standard, channel count and DramSystem options; explicit flags win."""
     if args.chip and args.standard:
@@ -210,13 +243,12 @@ def _setup(args: argparse.Namespace) -> tuple[DramStandard, int | None, dict[str
 
 
 def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
-    inputs = {Path(p).resolve(): p for p in (args.chip, args.trace) if p and Path(p).exists()}
-    outputs = [(flag, p) for flag, p in (("--commands", args.commands), ("--out", args.out)) if p]
-    for flag, p in outputs:
-        if Path(p).resolve() in inputs:
-            raise SpecError(f"{flag} {p}: is an input of this run; refusing to overwrite it")
-    if len(outputs) == 2 and Path(outputs[0][1]).resolve() == Path(outputs[1][1]).resolve():
-        raise SpecError(f"--commands and --out name the same file {outputs[0][1]}")
+    """Before any work: no output over an input (a chip preset named by its name too), over
+    the other output, in a format it is not, or in a folder that does not exist."""
+    from npusim.inputs import check_outputs, input_paths
+
+    check_outputs({"--commands": (args.commands, (".csv",)), "--out": (args.out, (".json",))},
+                  input_paths(args.chip, args.trace))
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -224,11 +256,18 @@ def _main(args: argparse.Namespace) -> int:
     std, channels, opts = _setup(args)
     try:
         nbytes = parse_bytes(args.bytes)
-        req = parse_bytes(args.request_bytes) if args.request_bytes else None
     except ValueError as exc:
-        raise SpecError(f"--bytes/--request-bytes: {exc}") from None
+        raise SpecError(f"--bytes {args.bytes}: {exc}") from None
+    try:
+        req = parse_bytes(args.request_bytes) if args.request_bytes is not None else None
+    except ValueError as exc:
+        raise SpecError(f"--request-bytes {args.request_bytes}: {exc}") from None
     if nbytes <= 0:
         raise SpecError(f"--bytes must be positive, got {args.bytes!r}")
+    if req is not None and (req <= 0 or req % std.burst_bytes):
+        raise SpecError(f"--request-bytes {args.request_bytes}: must be a positive multiple "
+                        f"of the {std.burst_bytes} B burst of {std.name}")
+
     if channels is not None and channels < 1:
         raise SpecError(f"--channels must be positive, got {channels}")
     if channels is not None:
@@ -239,7 +278,7 @@ def _main(args: argparse.Namespace) -> int:
         # The controller's state arrays; their shapes follow the organisation alone.
         check_memory(f"--channels {channels}",
                      state_bytes(channels, make_params(std, "open", "none", 1)))
-    with progress.busy("dram-bench"):
+    with progress.busy("dram-bench"), naming_size(f"--bytes {args.bytes}"):
         out, sysm = bench(std, args.pattern, nbytes, channels, args.trace,
                           record=bool(args.commands), outstanding=args.outstanding,
                           request_bytes=req, **opts)

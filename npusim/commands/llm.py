@@ -14,6 +14,7 @@ from npusim.commands import (
     add_quiet,
     add_routing_option,
     add_weights_resident,
+    count,
     plan_options,
     precision_options,
     routing_option,
@@ -27,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("llm", help="serve an LLM on a chip: TTFT, TPOT, tokens/s, J/token")
     p.add_argument("arch", help="chip YAML or preset name; or a system YAML or system preset")
     p.add_argument("model", help="HF config.json or a shipped name (llama2_7b, opt_30b …)")
-    p.add_argument("--prompt", type=int, default=512, help="prompt tokens (default 512)")
-    p.add_argument("--gen", type=int, default=128, help="generated tokens (default 128)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--prompt", type=count, default=512, help="prompt tokens (default 512)")
+    p.add_argument("--gen", type=count, default=128, help="generated tokens (default 128)")
+    p.add_argument("--batch", type=count, default=1)
     add_precision_options(p)
     add_routing_option(p)
     p.add_argument("--memory", default="bandwidth", help="memory model (default bandwidth)")
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the prefill's LM head: at the last position of each sequence "
                    "(default; a server samples one token there) or at every position (the HF "
                    "forward; one chip only)")
-    p.add_argument("--decode-points", type=int, default=3,
+    p.add_argument("--decode-points", type=count, default=3,
                    help="decode contexts simulated and interpolated (default 3)")
     p.add_argument("--layers", action="store_true",
                    help="print the per-layer table of one decode step")

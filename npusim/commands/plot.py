@@ -12,12 +12,14 @@ names). A sweep table (no ``layer`` column) goes to
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from npusim.commands import count
 from npusim.errors import SpecError
 from npusim.extras import require
+from npusim.spec.jsonio import load_json
+from npusim.spec.yamlio import check_input_file
 
 __all__ = ["register"]
 
@@ -37,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     p.add_argument("--arch", help="chip YAML or preset name (for the roofline and the "
                    "bandwidth peak)")
-    p.add_argument("--bins", type=int, default=200, help="time bins of --kind bandwidth")
+    p.add_argument("--bins", type=count, default=200, help="time bins of --kind bandwidth")
     p.add_argument("--precision", help="roofline compute roof precision (default: the chip's)")
     sw = p.add_argument_group("sweep tables")
     sw.add_argument("--x", default="latency_s", help="pareto x column (default latency_s)")
@@ -48,16 +50,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_plot)
 
 
+#: the most time bins --kind bandwidth draws (a figure is some thousands of pixels wide)
+MAX_BINS = 100_000
+
+
 def _read(path: Path) -> tuple[Any, dict[str, Any]]:
     """The table in ``path`` and, for a JSON result, its summary."""
     import pandas as pd
 
     if not path.exists():
         raise SpecError(f"no such file: {path}", str(path))
+    check_input_file(path)  # not a named pipe, not past the size limit
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            doc = json.loads(path.read_text())
+            doc = load_json(path)
             if isinstance(doc, dict) and isinstance(doc.get("layers"), list):
                 summary = doc.get("summary")
                 return pd.DataFrame(doc["layers"]), summary if isinstance(summary, dict) else {}
@@ -131,21 +138,21 @@ def _plot_trace(args: argparse.Namespace, src: Path, out: Path) -> int:
 
     if not src.exists():
         raise SpecError(f"no such file: {src}", str(src))
-    try:
-        doc = json.loads(src.read_text())
-    except (ValueError, OSError) as exc:
-        raise SpecError(f"cannot read {src.name}: {exc}", str(src)) from None
+    doc = load_json(src)
     if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
         raise SpecError("--kind bandwidth draws a Chrome trace (`npusim run --trace FILE`); "
                         "this file has no traceEvents", str(src))
-    if args.bins < 1:
-        raise SpecError(f"--bins must be at least 1, got {args.bins}")
+    if not 1 <= args.bins <= MAX_BINS:
+        raise SpecError(f"--bins {args.bins}: from 1 to {MAX_BINS:,} (more bins than a figure "
+                        "has pixels draw nothing more)")
     other = doc.get("otherData")
     chip = _chip_for(args, other if isinstance(other, dict) else {}, str(src))
     try:
         plots.dram_bandwidth_from_trace(doc, chip.dram.peak_bandwidth, out, bins=args.bins)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError) as exc:
         raise SpecError(f"malformed trace event ({exc!r} missing or wrong)", str(src)) from None
+    except ValueError as exc:
+        raise SpecError(str(exc), str(src)) from None
     print(f"wrote {out}")
     return 0
 

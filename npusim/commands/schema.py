@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _schema(args: argparse.Namespace) -> int:
     from npusim.schema import json_schema
 
+    if args.out:
+        from npusim.inputs import check_outputs
+
+        check_outputs({"--out": (args.out, (".json",))}, [])
     text = json.dumps(json_schema(args.kind), indent=2, ensure_ascii=False) + "\n"
     if args.out:
         from npusim._io import atomic_write_text

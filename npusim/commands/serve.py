@@ -15,7 +15,11 @@ from npusim.commands import (
     add_precision_options,
     add_quiet,
     add_routing_option,
+    count,
+    natural,
+    positive_real,
     precision_options,
+    real,
     routing_option,
 )
 
@@ -28,11 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("arch", help="chip YAML or preset; or a system YAML or system preset")
     p.add_argument("model", help="HF config.json or a shipped name (llama2_7b …)")
     g = p.add_argument_group("requests")
-    g.add_argument("--rate", type=float, default=1.0, help="requests per second (default 1)")
-    g.add_argument("--requests", type=int, default=1000, dest="n",
+    g.add_argument("--rate", type=real, default=1.0, help="requests per second (default 1)")
+    g.add_argument("--requests", type=count, default=1000, dest="n",
                    help="number of requests (default 1000)")
     g.add_argument("--arrivals", choices=("poisson", "gamma"), default="poisson")
-    g.add_argument("--cv", type=float, default=1.0,
+    g.add_argument("--cv", type=positive_real, default=1.0,
                    help="gamma arrivals: coefficient of variation of the gaps (>1 bursty)")
     g.add_argument("--prompt", default="fixed:512",
                    help="prompt tokens: fixed:N, uniform:LO,HI or lognormal:MEAN,CV "
@@ -41,11 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="output tokens, as --prompt (default fixed:128)")
     g.add_argument("--trace", metavar="CSV",
                    help="requests from a CSV (arrival_s, prompt_tokens, output_tokens)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", type=natural, default=0, help="random seed (default 0)")
     g = p.add_argument_group("scheduler")
-    g.add_argument("--max-batch", type=int, default=64, help="sequences at once (64)")
-    g.add_argument("--max-tokens", type=int, default=2048, help="tokens per step (2048)")
-    g.add_argument("--block-tokens", type=int, default=16, help="KV block size (16)")
+    g.add_argument("--max-batch", type=count, default=64, help="sequences at once (64)")
+    g.add_argument("--max-tokens", type=count, default=2048, help="tokens per step (2048)")
+    g.add_argument("--block-tokens", type=count, default=16, help="KV block size (16)")
     g.add_argument("--priority", choices=("prefill", "decode"), default="prefill")
     g.add_argument("--chunked-prefill", action="store_true")
     g.add_argument("--host-link", metavar="KIND", default=None,
@@ -55,9 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="table: interpolate simulated steps (default); exact: every shape")
     add_precision_options(p)
     add_routing_option(p)
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
-    p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
-    p.add_argument("--ep", type=int, default=1, help="expert-parallel group (a system, a "
+    p.add_argument("--tp", type=count, default=1, help="tensor-parallel ranks (a system)")
+    p.add_argument("--pp", type=count, default=1, help="pipeline stages (a system)")
+    p.add_argument("--ep", type=count, default=1, help="expert-parallel group (a system, a "
                    "mixture-of-experts model): the routed experts over this many of the "
                    "--tp ranks (one replica serves: ep = tp)")
     p.add_argument("--slo", default="",
@@ -73,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="serve the same stream at each rate (requests/s) and find the knee: "
                    "the highest rate where --attainment of requests meet --slo; --out then "
                    "writes the sweep table")
-    g.add_argument("--attainment", type=float, default=0.9,
+    g.add_argument("--attainment", type=real, default=0.9,
                    help="share of requests that must meet the SLO (default 0.9)")
     g.add_argument("--plot", metavar="FILE",
                    help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
@@ -86,11 +90,32 @@ def _ms(v: float) -> str:
     return f"{v * 1e3:9.2f} ms" if math.isfinite(v) else "        -"
 
 
+def _check_lengths(args: argparse.Namespace) -> None:
+    """``--prompt`` and ``--output`` read (and one length drawn) before any work, so that a
+    bad one is refused with the option named."""
+    import numpy as np
+
+    from npusim.errors import WorkloadError
+    from npusim.serving.arrivals import draw_lengths
+
+    for option, spec in (("--prompt", args.prompt), ("--output", args.output)):
+        try:
+            draw_lengths(spec, 1, np.random.default_rng(0))
+        except WorkloadError as exc:
+            raise WorkloadError(f"{option} {spec}: {exc}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from npusim.extras import require
-    from npusim.inputs import FIGURE_SUFFIXES, TABLE_SUFFIXES, check_outputs, input_paths
+    from npusim.inputs import (
+        FIGURE_SUFFIXES,
+        TABLE_SUFFIXES,
+        check_outputs,
+        input_paths,
+        naming_inputs,
+    )
     from npusim.report.export import save_frame
     from npusim.serving import serve
 
@@ -101,18 +126,22 @@ def _serve(args: argparse.Namespace) -> int:
     for path in (args.out, args.steps_out):
         if path and Path(path).suffix.lower() == ".parquet":
             require("pyarrow")  # before serving, not after
-    if args.plot and not args.rates:
+    if args.plot and args.rates is None:
         raise ValueError("--plot draws a load sweep: give --rates")
+    _check_lengths(args)
     model_kw = {**precision_options(args), **routing_option(args)}
-    if args.rates:
+    if args.rates is not None:
         return _sweep(args, model_kw)
-    res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
-                arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
-                seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
-                block_tokens=args.block_tokens, priority=args.priority,
-                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
-                tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
-                cost=args.cost)
+    named = {"trace": args.trace} if args.trace else {
+        "requests": args.n, "prompt": args.prompt, "output": args.output}
+    with naming_inputs(**named):
+        res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
+                    arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
+                    seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
+                    block_tokens=args.block_tokens, priority=args.priority,
+                    chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
+                    tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
+                    cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -193,17 +222,27 @@ def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
 
     if args.trace or args.steps_out:
         raise WorkloadError("--rates sweeps drawn requests: drop --trace and --steps-out")
+    from npusim.inputs import naming_inputs
+    from npusim.units import parse_real
+
     try:
-        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+        rates = [parse_real(r) for r in args.rates.split(",")]
     except ValueError:
-        raise WorkloadError(f"--rates {args.rates!r}: a comma-separated list of numbers") from None
-    sw = load_sweep(args.arch, args.model, rates, n=args.n, seed=args.seed,
-                    prompt=args.prompt, output=args.output, arrivals=args.arrivals, cv=args.cv,
-                    slo=args.slo, attainment=args.attainment, cost=args.cost,
-                    max_batch=args.max_batch, max_tokens=args.max_tokens,
-                    block_tokens=args.block_tokens, priority=args.priority,
-                    chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                    **model_kw, tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link)
+        raise WorkloadError(f"--rates {args.rates!r}: a comma-separated list of finite "
+                            f"numbers") from None
+    if any(not r > 0 for r in rates):
+        raise WorkloadError(f"--rates {args.rates!r}: every rate must be positive")
+    if not 0 < args.attainment <= 1:
+        raise WorkloadError(f"--attainment {args.attainment:g}: a share in (0, 1]")
+    with naming_inputs(requests=args.n, prompt=args.prompt, output=args.output):
+        sw = load_sweep(args.arch, args.model, rates, n=args.n, seed=args.seed,
+                        prompt=args.prompt, output=args.output, arrivals=args.arrivals, cv=args.cv,
+                        slo=args.slo, attainment=args.attainment, cost=args.cost,
+                        max_batch=args.max_batch, max_tokens=args.max_tokens,
+                        block_tokens=args.block_tokens, priority=args.priority,
+                        chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
+                        **model_kw, tp=args.tp, pp=args.pp, ep=args.ep,
+                        host_link=args.host_link)
     t = sw.table
     if args.out:
         save_frame(t, args.out)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from npusim.commands import natural
 from npusim.errors import SpecError
 from npusim.extras import require
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "or a Dask cluster; finished runs are cached, so an interrupted or "
                        "repeated sweep computes only what is missing.")
     p.add_argument("spec", metavar="SWEEP.yaml")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=natural, default=None,
                    help="local worker processes (default: all cores; 0: in this process)")
     p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(e.g. latency_s,energy_j,area_mm2); adds a 'pareto' column")
     p.add_argument("--plot", metavar="OUT.png", default=None,
                    help="Pareto scatter of the first two objectives (.png or .svg)")
-    p.add_argument("--rows", type=int, default=20,
+    p.add_argument("--rows", type=natural, default=20,
                    help="print at most this many rows (default 20; the table says when it "
                    "holds more)")
     p.add_argument("--all", action="store_true", dest="all_rows",

@@ -19,6 +19,7 @@ from npusim.errors import MappingError
 from npusim.kernels import tiling
 from npusim.kernels.matvec import MATVEC
 from npusim.kernels.systolic import DATAFLOWS, gemm_cycles
+from npusim.limits import TooLargeError
 from npusim.spec.arch import Chip
 from npusim.workloads.formats import dequant_ops
 from npusim.workloads.ir import BITS, Conv2d, Matmul
@@ -188,6 +189,9 @@ def lower_gemm(ctx: Ctx, index: int, layer: Conv2d | Matmul, a_res: bool,
     out_dram = out_kind == "kv" or not out_res
     a_once = g * m * k * a_db * a_dram
     b_once = (g if b_per_batch else 1) * k * n * b_b * b_dram
+    if max(g, m, n, k) > 2**53:  # (a batch scaled past it) the tiler's int64 would wrap
+        raise TooLargeError(f"layer {layer.name!r} (GEMM {g} x {m}x{n}x{k}): a dimension "
+                            f"past 2**53", layer=ctx.layer)
     how, parts, shared = pick_split(ctx, g, m, n, k, a_once, b_once, rate)
     a_base = ctx.alloc(g * m * k * a_b)
     ctx.alloc((g if b_per_batch else 1) * k * n * b_b)  # B's region (tiles address A, out)

@@ -59,6 +59,19 @@ def weights_fit_shared_sram(chip: Chip, workload: Workload) -> bool:
     return place_weights(chip, workload).fits
 
 
+def _check_core_layers(chip: Chip, workload: Workload) -> None:
+    """A program holds one tile array per core for every layer, empty or not: refuse by
+    estimate (npusim.limits.CORE_LAYER_BYTES) a chip of so many cores that these alone pass
+    the memory budget, before any layer is lowered."""
+    from npusim.errors import SpecError
+    from npusim.limits import CORE_LAYER_BYTES, memory_problem
+
+    n, layers = chip.n_cores, len(workload.layers)
+    problem = memory_problem(n * layers * CORE_LAYER_BYTES)
+    if problem is not None:
+        raise SpecError(f"cores.count {n:,}: {layers:,} layers x {n:,} cores {problem}")
+
+
 def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
                      weights_resident: bool | None = None) -> TileProgram:
     """Lower and tile every layer of ``workload`` for ``chip``.
@@ -70,6 +83,7 @@ def compile_workload(chip: Chip, workload: Workload, *, ideal: bool = False,
     whenever all weights fit the shared SRAM; ``True`` when they do not is a
     :class:`MappingError` (see :mod:`npusim.compiler.weights`).
     """
+    _check_core_layers(chip, workload)
     core = chip.cores.core
     sram = float(core.sram.size)
     weights_resident = place_weights(chip, workload, weights_resident).resident

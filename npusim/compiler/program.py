@@ -44,7 +44,7 @@ import numpy as np
 from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
 from npusim.extras import require
-from npusim.spec.yamlio import read_text
+from npusim.spec.yamlio import check_input_file, read_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,6 +178,28 @@ def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
     atomic_write(p, lambda tmp: pq.write_table(table, tmp))
 
 
+def _check_tile_values(df: pd.DataFrame, p: Path) -> None:
+    """Every count, cycle, byte and address of a tile trace is a finite number >= 0, and the
+    layer and core indices are integers >= 0 (a negative count is negative energy)."""
+    import pandas as pd
+
+    if df.empty:
+        raise SpecError("tile trace has no tiles", str(p))
+    twice = df.columns[df.columns.duplicated()]
+    if len(twice):
+        raise SpecError(f"tile trace column {twice[0]!r} appears twice", str(p))
+    for c in ("layer_index", "core", *TILE_COLUMNS):
+        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v) | (v < 0)
+        if c in ("layer_index", "core"):
+            bad |= v != np.floor(np.nan_to_num(v))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            where = f"{p}:{row + 2}" if p.suffix == ".csv" else f"{p}: row {row}"
+            raise SpecError(f"{where}: {c} = {str(df[c].iloc[row])!r}, expected a finite number "
+                            f">= 0" + (" (an integer)" if c in ("layer_index", "core") else ""))
+
+
 def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> TileProgram:
     """Read a tile trace written by ``save_program`` or by another compiler."""
     import pandas as pd
@@ -186,10 +208,16 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
     meta: dict[str, object] = {}
     try:
         if p.suffix == ".csv":
-            df = pd.read_csv(io.StringIO(read_text(p)))
+            text = read_text(p)
+            head = [h.strip() for h in text.split("\n", 1)[0].split(",")]
+            twice = next((h for i, h in enumerate(head) if h in head[:i]), None)
+            if twice is not None:
+                raise SpecError(f"{p}:1: tile trace column {twice!r} appears twice")
+            df = pd.read_csv(io.StringIO(text))
         else:
             pq = require("pyarrow.parquet")
 
+            check_input_file(p)
             table = pq.read_table(p)
             raw = (table.schema.metadata or {}).get(b"npusim")
             meta = json.loads(raw) if raw else {}
@@ -203,6 +231,9 @@ def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> Ti
     for c in OPTIONAL_COLUMNS:
         if c not in df.columns:
             df[c] = 0.0
+    if "tile" not in df.columns:  # (the order of the rows, then)
+        df["tile"] = np.arange(len(df))
+    _check_tile_values(df, p)
     cores = int(n_cores or meta.get("n_cores") or int(df["core"].max()) + 1)  # type: ignore[call-overload]
     layer_meta = {int(d["index"]): d for d in meta.get("layers", [])}  # type: ignore[union-attr, attr-defined]
     layers = []

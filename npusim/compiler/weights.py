@@ -23,7 +23,7 @@ from npusim.spec.arch import Chip
 from npusim.units import format_bytes
 from npusim.workloads.ir import Workload, stored_weight_bytes
 
-__all__ = ["WeightsPlacement", "place_weights", "weight_bytes"]
+__all__ = ["WeightsPlacement", "check_dram_holds_weights", "place_weights", "weight_bytes"]
 
 
 def weight_bytes(workload: Workload) -> int:
@@ -76,3 +76,14 @@ def place_weights(chip: Chip, workload: Workload, want: bool | None = None) -> W
                            f"for the {w} of weights of {workload.name!r}")
     resident = fits if want is None else bool(want and wb > 0)
     return WeightsPlacement(resident, wb, shared, want)
+
+
+def check_dram_holds_weights(chip: Chip, workload: Workload) -> None:
+    """Refuse a chip whose DRAM cannot hold the workload's weights, the least a run keeps
+    there (read from DRAM, or loaded from it into a resident shared SRAM). ``npusim run``
+    checks it; the library's ``simulate`` does not (a benchmark may time a model that does
+    not fit)."""
+    wb = weight_bytes(workload)
+    if wb > chip.dram.capacity_bytes:
+        raise MappingError(f"{chip.name}: dram.capacity {format_bytes(chip.dram.capacity_bytes)} "
+                           f"cannot hold the {format_bytes(wb)} of weights of {workload.name!r}")

@@ -320,6 +320,11 @@ class DramSystem:
 
     def _run_range(self, first: int, stop: int, write: bool, arrival: int
                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from npusim.limits import BURST_BYTES, check_memory
+
+        # the bursts are scheduled at once: refuse by estimate before allocating them
+        check_memory(f"{stop - first:,} bursts at once", (stop - first) * (
+            BURST_BYTES + (120 if self.record else 0)))
         addr = np.arange(first, stop, dtype=np.int64) * self.std.burst_bytes
         done, enq, hit, ch = self.run(addr, np.full(addr.shape[0], write, dtype=np.uint8),
                                       arrival)

@@ -27,8 +27,8 @@ from functools import cache
 
 from npusim.spec.system import Topology
 
-__all__ = ["Route", "all_links", "coords", "is_network_link", "network_hops", "ring_order",
-           "route"]
+__all__ = ["Route", "all_links", "check_size", "coords", "is_network_link", "link_count",
+           "network_hops", "ring_order", "route"]
 
 #: (link names in order, hops of latency of the chip link)
 Route = tuple[tuple[str, ...], int]
@@ -179,10 +179,36 @@ def ring_order(topology: Topology, count: int, group: tuple[int, ...]) -> tuple[
         out.append(_index(tuple(c), dims))
     return tuple(out)
 
+def link_count(topology: Topology, count: int) -> int:
+    """How many link directions :func:`all_links` lists, by closed form: 2 per chip to a
+    switch (plus 2 per server on two levels), n(n - 1) fully connected, and per ring or torus axis of size s a link each way
+    per chip (s > 2), one (s = 2: both ways reach the same neighbour) or none (s = 1)."""
+    if topology.kind == "switch":
+        return 2 * count
+    if topology.kind == "fully_connected":
+        return count * (count - 1)
+    if topology.kind == "two_level":  # each chip to its server's switch, each server's network
+        return 2 * count + 2 * (topology.servers or 0)
+    per_chip = sum(2 if s > 2 else (1 if s == 2 else 0) for s in _dims(topology, count))
+    return per_chip * count
+
+
+def check_size(topology: Topology, count: int) -> None:
+    """Refuse by estimate, before any list is built, a system whose links and per-chip
+    records pass the memory budget (see :mod:`npusim.limits`)."""
+    from npusim.errors import SpecError
+    from npusim.limits import CHIP_BYTES, LINK_BYTES, memory_problem
+
+    links = link_count(topology, count)
+    problem = memory_problem(links * LINK_BYTES + count * CHIP_BYTES)
+    if problem is not None:  # the system file's count, whatever the command's options
+        raise SpecError(f"system count {count:,} ({topology.kind}, {links:,} links): "
+                        f"{problem}")
 
 
 def all_links(topology: Topology, count: int) -> list[str]:
     """Every link direction of the topology."""
+    check_size(topology, count)
     if topology.kind == "switch":
         return [n for i in range(count) for n in (f"c{i}->sw", f"sw->c{i}")]
     if topology.kind == "fully_connected":

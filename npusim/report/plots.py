@@ -300,6 +300,8 @@ def dram_bandwidth_from_trace(trace: dict[str, Any], peak_bandwidth: float,
     source, chosen = "DRAM channel activity", spans(("dram",))
     if not chosen:
         source, chosen = "DMA transfers (issue to completion)", spans(("dma_in", "dma_out"))
+    if not chosen:  # an empty plot would look like a chip that moved nothing
+        raise ValueError("the trace has no DRAM or DMA events to draw")
     ends = np.array(sorted((float(e["ts"]) + float(e["dur"])) * 1e-6 for e in events
                            if e.get("cat") == "layer"))
     edges, rate = _binned(chosen, float(ends[-1]) if len(ends) else 0.0, bins)

@@ -30,11 +30,15 @@ import numpy as np
 import pandas as pd
 
 from npusim.errors import WorkloadError
+from npusim.limits import REQUEST_BYTES, check_memory
 from npusim.spec.yamlio import read_text
+from npusim.units import parse_real
 
-__all__ = ["TRACE_COLUMNS", "Requests", "draw_lengths", "generate", "load_trace"]
+__all__ = ["MAX_TOKENS", "TRACE_COLUMNS", "Requests", "draw_lengths", "generate", "load_trace"]
 
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+#: the longest prompt or output a request may have (a 32-bit token count)
+MAX_TOKENS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -61,15 +65,20 @@ def draw_lengths(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     ``lognormal:MEAN,CV``)."""
     kind, _, args = spec.partition(":")
     try:
-        vals = [float(v) for v in args.split(",")] if args else []
+        vals = [parse_real(v) for v in args.split(",")] if args else []
     except ValueError:
-        raise WorkloadError(f"length {spec!r}: numbers expected after the colon") from None
+        raise WorkloadError(f"length {spec!r}: finite numbers expected after the "
+                            "colon") from None
     want = {"fixed": 1, "uniform": 2, "lognormal": 2}
     if kind not in want or len(vals) != want[kind]:
         raise WorkloadError(f"length {spec!r}: use fixed:N, uniform:LO,HI or "
                             "lognormal:MEAN,CV")
     if any(v <= 0 for v in vals):
         raise WorkloadError(f"length {spec!r}: every number must be positive")
+    if kind in ("fixed", "uniform") and any(v != int(v) for v in vals):
+        raise WorkloadError(f"length {spec!r}: token counts are whole numbers")
+    if (vals[0] if kind != "uniform" else vals[1]) > MAX_TOKENS:
+        raise WorkloadError(f"length {spec!r}: more than {MAX_TOKENS:,} tokens a request")
     if kind == "fixed":
         return np.full(n, int(vals[0]), dtype=np.int64)
     if kind == "uniform":
@@ -80,7 +89,11 @@ def draw_lengths(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     mean, cv = vals
     sigma2 = math.log1p(cv * cv)
     mu = math.log(mean) - sigma2 / 2
-    return np.maximum(1, np.rint(rng.lognormal(mu, math.sqrt(sigma2), size=n))).astype(np.int64)
+    drawn = np.maximum(1, np.rint(rng.lognormal(mu, math.sqrt(sigma2), size=n)))
+    if not (np.isfinite(drawn).all() and drawn.max() <= MAX_TOKENS):
+        raise WorkloadError(f"length {spec!r}: draws lengths past {MAX_TOKENS:,} tokens a "
+                            "request (a smaller MEAN or CV)")
+    return drawn.astype(np.int64)
 
 
 def generate(n: int, rate: float, *, prompt: str = "fixed:512", output: str = "fixed:128",
@@ -90,17 +103,25 @@ def generate(n: int, rate: float, *, prompt: str = "fixed:512", output: str = "f
         raise WorkloadError(f"rate must be a positive number of requests per second, got {rate}")
     if n < 1:
         raise WorkloadError(f"the number of requests must be at least 1, got {n}")
+    if not (cv > 0 and math.isfinite(cv)):
+        raise WorkloadError(f"cv must be a positive finite number, got {cv}")
+    check_memory(f"{n:,} requests", n * REQUEST_BYTES)  # before drawing them
     rng = np.random.default_rng(seed)
     if arrivals == "poisson":
         gaps = rng.exponential(1.0 / rate, size=n)
     elif arrivals == "gamma":
-        if not cv > 0:
-            raise WorkloadError(f"cv must be positive, got {cv}")
+        if cv * cv == 0.0:
+            raise WorkloadError(f"cv {cv:g}: so small its square is 0 (gaps of one length: "
+                                "use a cv of at least 1e-150)")
         shape = 1.0 / (cv * cv)
+        if not (math.isfinite(shape) and math.isfinite(1.0 / (rate * shape))):
+            raise WorkloadError(f"cv {cv:g} at rate {rate:g}: gamma gaps past the float range")
         gaps = rng.gamma(shape, 1.0 / (rate * shape), size=n)
     else:
         raise WorkloadError(f"arrivals must be poisson or gamma, got {arrivals!r}")
     t = np.cumsum(gaps) - gaps[0]  # the first request arrives at time 0
+    if not np.isfinite(t[-1]):
+        raise WorkloadError(f"rate {rate:g}: arrival times past the float range")
     return Requests(t, draw_lengths(prompt, n, rng), draw_lengths(output, n, rng))
 
 
@@ -113,6 +134,11 @@ def load_trace(path: str | Path) -> Requests:
         df = pd.read_csv(io.StringIO(read_text(p)))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise WorkloadError(f"{p}: not a CSV trace ({' '.join(str(exc).split())})") from None
+    header = read_text(p).split("\n", 1)[0]
+    cols = [c.strip() for c in header.split(",")]
+    dup = next((c for i, c in enumerate(cols) if c in cols[:i] and c in TRACE_COLUMNS), None)
+    if dup is not None:
+        raise WorkloadError(f"{p}:1: column {dup!r} appears twice")
     missing = [c for c in TRACE_COLUMNS if c not in df.columns]
     if missing:
         raise WorkloadError(f"{p}: missing column(s) {', '.join(missing)} (a trace needs "
@@ -121,12 +147,14 @@ def load_trace(path: str | Path) -> Requests:
         raise WorkloadError(f"{p}: the trace has no requests")
     for col in TRACE_COLUMNS:
         vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna() | (vals < 0 if col == "arrival_s" else vals <= 0)
+        bad = vals.isna() | ~np.isfinite(vals.fillna(0)) | (
+            vals < 0 if col == "arrival_s" else vals <= 0)
         if col != "arrival_s":
-            bad |= vals != np.floor(vals.fillna(0))
+            bad |= (vals != np.floor(vals.fillna(0))) | (vals > MAX_TOKENS)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            what = "a time >= 0" if col == "arrival_s" else "a positive integer"
+            what = ("a finite time >= 0" if col == "arrival_s" else
+                    f"a positive integer of at most {MAX_TOKENS:,}")
             raise WorkloadError(f"{p}:{row + 2}: {col} = {str(df[col].iloc[row])!r}, "
                                 f"expected {what}")
         df[col] = vals

@@ -44,6 +44,8 @@ def parse_slo(text: str) -> SLO:
         key, eq, val = part.partition("=")
         if not eq or key.strip() not in ("ttft", "tpot"):
             raise WorkloadError(f"slo {text!r}: use ttft=500ms,tpot=50ms")
+        if f"{key.strip()}_s" in vals:
+            raise WorkloadError(f"slo {text!r}: {key.strip()} is given twice")
         try:
             vals[f"{key.strip()}_s"] = parse_time(val.strip())
         except (ValueError, TypeError) as exc:

@@ -38,8 +38,8 @@ from npusim.workloads.llm import (
 )
 from npusim.workloads.precision import WeightsLike, check_precisions, describe_weights
 
-__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "check_prompts", "chip_price",
-           "kv_blocks", "serve", "with_rate"]
+__all__ = ["FIDELITIES", "Backend", "ServeResult", "backend", "check_prompts", "check_stream_size",
+           "chip_price", "kv_blocks", "serve", "with_rate"]
 
 FIDELITIES = ("table", "exact")
 _GiB = 2**30
@@ -233,6 +233,18 @@ def _host_link(target: Chip | System, kind: str | None) -> tuple[float, float] |
     return None
 
 
+def check_stream_size(requests: Requests, max_batch: int, max_tokens: int) -> None:
+    """Refuse by estimate, before the step table is built, a stream whose requests and steps
+    would not fit the memory budget (see npusim.limits)."""
+    from npusim.limits import REQUEST_BYTES, STEP_BYTES, check_memory
+
+    out, prompt = float(requests.output.sum()), float(requests.prompt.sum())
+    steps = out / max_batch + prompt / max_tokens  # decode and prefill steps, at least
+    check_memory(f"{len(requests):,} requests of {prompt:.3g} prompt and {out:.3g} output "
+                 f"tokens ({steps:.3g} scheduler steps at least)",
+                 len(requests) * REQUEST_BYTES + steps * STEP_BYTES)
+
+
 def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *,
           requests: Requests | None = None, trace: str | Path | None = None,
           n: int = 1000, rate: float = 1.0, arrivals: str = "poisson", cv: float = 1.0,
@@ -261,6 +273,7 @@ def serve(target: Chip | System | str | Path | None, model: ConfigLike | None, *
     if requests is None:
         requests = load_trace(trace) if trace is not None else generate(
             n, rate, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
+    check_stream_size(requests, max_batch, max_tokens)
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
     check_prompts(requests, max_tokens, chunked_prefill)

@@ -23,7 +23,14 @@ from npusim.errors import WorkloadError
 from npusim.serving.arrivals import generate
 from npusim.serving.cost import CostModel, load_cost_model
 from npusim.serving.metrics import SLO, parse_slo
-from npusim.serving.service import Backend, backend, check_prompts, serve, with_rate
+from npusim.serving.service import (
+    Backend,
+    backend,
+    check_prompts,
+    check_stream_size,
+    serve,
+    with_rate,
+)
 from npusim.spec.arch import Chip
 from npusim.spec.system import System
 from npusim.workloads.llm import ConfigLike
@@ -68,6 +75,7 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
     base = generate(n, 1.0, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
+    check_stream_size(base, max_batch, max_tokens)
     sched = {k: options.pop(k) for k in ("priority", "chunked_prefill") if k in options}
     check_prompts(base, max_tokens, bool(sched.get("chunked_prefill", False)))
     if using is None:

@@ -249,6 +249,10 @@ def _finish(s: DramStandard, headline: bool = False) -> DramStandard:
             for k in ("rtrs", "t32aw", "xp") if getattr(t, k) < 0]
     bad += [Issue(k, f"must be an energy >= 0 (pJ per bit), got {getattr(e, k)}")
             for k in ("io_pj_per_bit", "phy_pj_per_bit") if getattr(e, k) < 0]
+    bad += [Issue(k, f"must be at least 1, got {getattr(s, k)}")  # an organisation of 0
+            for k in ("ranks", "bank_groups", "banks_per_group", "row_bytes", "burst_length",
+                      "transfers_per_clock", "capacity_per_channel_bytes", "default_channels")
+            if getattr(s, k) < 1]
     if not 0 <= s.write_drain_low < s.write_drain_high <= 1:
         bad.append(Issue("write_drain_high", "write-drain watermarks need 0 <= low < high <= 1, "
                                              f"got {s.write_drain_low}, {s.write_drain_high}"))

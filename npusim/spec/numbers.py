@@ -5,13 +5,17 @@ that says either is a mistake, so every integer or real field of a spec model is
 with :data:`Int` or :data:`Float`, which refuse booleans and strings and otherwise validate
 as ``int`` and ``float`` do (an integer field still takes ``256.0``, a real one ``3``).
 Fields with units (``24 MiB``) parse strings themselves (npusim.units) and refuse booleans.
+A real field is finite: ``.inf``, ``.nan`` and a number past the float range are refused by
+:func:`npusim.units.finite_real`, the check every real-valued input path shares.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
+
+from npusim.units import finite_real
 
 __all__ = ["Float", "Int"]
 
@@ -27,4 +31,8 @@ def _refuse(kind: str) -> BeforeValidator:
 
 
 Int = Annotated[int, _refuse("an integer")]
-Float = Annotated[float, _refuse("a number")]
+def _finite(v: float) -> float:
+    return finite_real(v)
+
+
+Float = Annotated[float, _refuse("a number"), AfterValidator(_finite)]

@@ -83,7 +83,8 @@ def scalesim_cfg_data(path: str | os.PathLike[str], clock_hz: float = 1e9,
     p = Path(path)
     source = str(p)
     text = read_text(p)
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    # no interpolation: a `%` is text, and `%(x)s` chains cannot expand to gigabytes
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
     try:
         parser.read_string(text, source=source)
     except configparser.Error as exc:
@@ -214,6 +215,13 @@ def _split_row(line: str, needed: int) -> list[str]:
     return fields
 
 
+def _ratio_ok(text: str) -> bool:
+    """An N:M sparsity ratio keeps N of every M: 1 <= N <= M (``0:0`` and ``5:4`` are
+    not ratios)."""
+    n, m = (int(x) for x in text.replace(" ", "").split(":"))
+    return 1 <= n <= m
+
+
 def load_scalesim_topology(path: str | os.PathLike[str],
                            fmt: Literal["auto", "conv", "gemm"] = "auto") -> Workload:
     """A :class:`Workload` from a SCALE-Sim topology CSV (convolution or GEMM format)."""
@@ -268,14 +276,16 @@ def load_scalesim_topology(path: str | os.PathLike[str],
                 row_issues.append(Issue(col, f"layer {label!r}: expected a positive integer, "
                                              f"got {raw!r}", n))
                 v = 0
+            if v > 2**53:  # past it, a product of two leaves 64 bits
+                row_issues.append(Issue(col, f"layer {label!r}: {raw} is past 2**53", n))
             values.append(v)
         stride_w = None
         if fmt == "conv" and len(fields) > len(canon) and fields[len(canon)]:
             extra = fields[len(canon)]
             col = header[len(canon)] if len(header) > len(canon) else "column 9"
-            if extra.isdigit() and int(extra) > 0:
+            if extra.isdigit() and 0 < int(extra) <= 2**53:
                 stride_w = int(extra)
-            elif _RATIO.match(extra):
+            elif _RATIO.match(extra) and _ratio_ok(extra):
                 sparsity[label] = extra.replace(" ", "")
             else:
                 row_issues.append(Issue(col or "column 9", f"layer {label!r}: expected a stride "

@@ -33,7 +33,15 @@ import typing
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from npusim._io import atomic_write_text
 from npusim.errors import Issue, SpecError
@@ -52,8 +60,16 @@ _CONV_PAIRS: dict[str, tuple[str, str]] = {
 }
 _FUNCTIONS = tuple(sorted(ELEMENTWISE_OPS))
 
-Positive = Annotated[int, Field(strict=True, gt=0)]
-NonNegative = Annotated[int, Field(strict=True, ge=0)]
+
+def _at_most_2_53(v: int) -> int:
+    # a dimension past 2**53 is not exact in a float, and a product of two passes 64 bits
+    if v > 2**53:
+        raise ValueError(f"expected at most 2**53 = {2**53:,}")
+    return v
+
+
+Positive = Annotated[int, Field(strict=True, gt=0), AfterValidator(_at_most_2_53)]
+NonNegative = Annotated[int, Field(strict=True, ge=0), AfterValidator(_at_most_2_53)]
 PrecisionName = Literal[PRECISIONS]  # type: ignore[valid-type]
 FunctionName = Literal[_FUNCTIONS]  # type: ignore[valid-type]
 
@@ -68,6 +84,14 @@ class _File(BaseModel):
                                  "(batch, source …); batch sets the result's batch")
     layers: list[Any] = Field(min_length=1, description="the layers in execution order, "
                               "each a mapping with op, name and that op's fields")
+
+    @field_validator("meta")
+    @classmethod
+    def _batch_is_a_count(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        b = meta.get("batch", 1)
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"meta.batch: expected an integer of at least 1, got {b!r}")
+        return meta
 
 
 # What each layer field means, by YAML key; "<op>.<key>" where one op means something else.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -21,10 +22,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from npusim.errors import Issue, SpecError
-from npusim.limits import MAX_YAML_NODES
+from npusim.limits import MAX_INPUT_BYTES, MAX_YAML_BYTES, MAX_YAML_NODES
+from npusim.units import format_bytes
 
-__all__ = ["AtPaths", "LineMap", "did_you_mean", "is_system_data", "issues_from_validation",
-           "known_keys", "line_for", "load_yaml", "loads_yaml", "read_text", "validate"]
+__all__ = ["AtPaths", "LineMap", "check_input_file", "did_you_mean", "is_system_data",
+           "issues_from_validation", "known_keys", "line_for", "load_yaml", "loads_yaml",
+           "read_text", "validate"]
 
 LineMap = dict[str, int]
 M = TypeVar("M", bound=BaseModel)
@@ -186,9 +189,29 @@ def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     return data, lines
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
-    """A text input file's content; unreadable or not UTF-8 is a one-issue SpecError."""
+def check_input_file(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> None:
+    """Refuse, before opening it, an input that is not a regular file (a named pipe would
+    block the open, ``/dev/zero`` never ends) or is larger than ``limit`` bytes."""
     p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise SpecError(Issue("", f"cannot read file: {exc.strerror}"), str(p)) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe"
+                if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise SpecError(Issue("", f"is {kind}, not a file npusim can read"), str(p))
+    if st.st_size > limit:
+        raise SpecError(Issue("", f"{st.st_size:,} bytes, more than the {format_bytes(limit)} "
+                                  f"npusim reads from a file of this kind"), str(p))
+
+
+def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
+    """A text input file's content; unreadable, not a regular file, past ``limit`` bytes or
+    not UTF-8 is a one-issue SpecError."""
+    p = Path(path)
+    check_input_file(p, limit)
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -201,7 +224,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
 
 
 def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, LineMap]:
-    return loads_yaml(read_text(path), str(Path(path)))
+    return loads_yaml(read_text(path, MAX_YAML_BYTES), str(Path(path)))
 
 
 def _path_of(loc: tuple[int | str, ...]) -> str:

@@ -255,6 +255,9 @@ def plot_table_file(table: str | os.PathLike[str], out: str | os.PathLike[str], 
     """Plot a saved sweep table (``.parquet`` or ``.csv``) to ``out`` (for ``npusim plot``):
     ``kind`` ``pareto`` (``x``, ``y``, ``objectives``) or ``metric`` (``metric`` vs ``axis``)."""
     p = Path(table)
+    from npusim.spec.yamlio import check_input_file
+
+    check_input_file(p)  # not a named pipe, not past the size limit
     if p.suffix.lower() == ".parquet":
         require("pyarrow")
     df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)

@@ -71,6 +71,7 @@ from npusim.spec.yamlio import (
 from npusim.sweep.constraints import ConstraintError, compile_constraint
 from npusim.sweep.keypath import load_named, resolve_key, set_path
 from npusim.sweep.schema import AxisSpec, SweepFile, WorkloadEntry
+from npusim.units import finite_real
 
 __all__ = [
     "MAX_RUNS",
@@ -382,6 +383,11 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
         low, high = norm(spec.low, "low"), norm(spec.high, "high")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (low, high)):
             issues.append(Issue(where, "low and high must be numbers (with units)", line))
+            continue
+        try:
+            finite_real(low), finite_real(high)
+        except ValueError as exc:
+            issues.append(Issue(where, f"low and high: {exc}", line))
             continue
         if low > high or (spec.log and low <= 0):
             issues.append(Issue(where, "need low <= high (and low > 0 for log)", line))

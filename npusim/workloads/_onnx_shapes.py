@@ -31,6 +31,13 @@ def _load(path_or_model: str | os.PathLike[str] | onnx.ModelProto,
         label = path_or_model.graph.name or "<onnx model>"
         return path_or_model, label, path_or_model.graph.name or "onnx"
     path = Path(os.fspath(path_or_model))
+    from npusim.errors import SpecError
+    from npusim.spec.yamlio import check_input_file
+
+    try:  # a named pipe or a device is refused before onnx opens it
+        check_input_file(path)
+    except SpecError as exc:
+        raise WorkloadError(str(exc)) from None
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises OSError, DecodeError, ... depending on the fault

@@ -15,12 +15,12 @@ Sizes (:func:`param_count`, :func:`active_param_count`, :func:`param_counts_by_c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from npusim.errors import WorkloadError
+from npusim.errors import SpecError, WorkloadError
+from npusim.spec.jsonio import loads_json
 from npusim.spec.yamlio import read_text
 from npusim.workloads.families import ModelFamilyWarning, read_config
 from npusim.workloads.families import sizes as _sizes
@@ -67,11 +67,11 @@ def _read(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
                                 f"(shipped: {', '.join(shipped_models())})")
     text = read_text(p)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WorkloadError(f"{p}:{exc.lineno}: cannot read the config: {exc.msg}") from None
-    except RecursionError:
-        raise WorkloadError(f"{p}: cannot read the config: JSON nested too deeply") from None
+        data = loads_json(text, str(p))
+    except SpecError as exc:
+        issue = exc.issues[0]
+        where = f"{p}:{issue.line}" if issue.line else f"{p}"
+        raise WorkloadError(f"{where}: cannot read the config: {issue.message}") from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{p}: a config.json must hold a JSON object")
     return data, p.stem

@@ -77,6 +77,20 @@ from npusim.workloads.ir import BITS, Workload
 __all__ = ["from_onnx"]
 
 
+def _batch_dim_free(model: onnx.ModelProto, dims: Mapping[str, int]) -> bool:
+    """Whether some graph input has a first dim that ``batch`` fills (dynamic, not named
+    in ``dims``)."""
+    inits = {t.name for t in model.graph.initializer}
+    for inp in model.graph.input:
+        shape = inp.type.tensor_type.shape
+        if inp.name in inits or not shape.dim:
+            continue
+        d = shape.dim[0]
+        if not d.HasField("dim_value") and not (d.HasField("dim_param") and d.dim_param in dims):
+            return True
+    return False
+
+
 def from_onnx(
     path_or_model: str | os.PathLike[str] | onnx.ModelProto,
     *,
@@ -102,6 +116,9 @@ def from_onnx(
         raise WorkloadError(f"from_onnx: batch must be a positive integer, got {batch!r}")
     batch = int(batch)
     model, source, name = _load(path_or_model)
+    if batch != 1 and not _batch_dim_free(model, dims or {}):
+        raise WorkloadError(f"{source}: batch {batch}: no input has a dynamic first dim for it "
+                            "to set (the model fixes its batch; Workload.with_batch scales it)")
     model = _infer(_bind_inputs(model, batch, dict(dims or {}), source), source)
     imp = _Importer(model, precision=precision, source=source)
     imp.run()
