@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any
 
 from npusim.workloads.ir import PRECISIONS
 
@@ -64,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--plot", metavar="FILE",
                    help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
                    "load (.png, .svg, .pdf)")
+    from npusim.commands import _serve_deployed as serve_deployed
+
+    serve_deployed.add_options(p)
     p.set_defaults(func=_serve)
 
 
@@ -88,6 +92,10 @@ def _serve(args: argparse.Namespace) -> int:
             require("pyarrow")  # before serving, not after
     if args.plot and not args.rates:
         raise ValueError("--plot draws a load sweep: give --rates")
+    from npusim.commands import _serve_deployed as serve_deployed
+
+    if serve_deployed.is_deployed(args):
+        return serve_deployed.run(args)
     if args.rates:
         return _sweep(args)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
@@ -142,7 +150,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from npusim.errors import WorkloadError
-    from npusim.report.export import save_frame
     from npusim.serving import load_sweep
 
     if args.trace or args.steps_out:
@@ -159,6 +166,12 @@ def _sweep(args: argparse.Namespace) -> int:
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                     weights=args.weights, kv=args.kv, activations=args.activations,
                     tp=args.tp, pp=args.pp, host_link=args.host_link)
+    return _print_sweep(args, sw, rates)
+
+
+def _print_sweep(args: argparse.Namespace, sw: Any, rates: list[float]) -> int:
+    from npusim.report.export import save_frame
+
     t = sw.table
     if args.out:
         save_frame(t, args.out)

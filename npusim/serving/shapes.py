@@ -1,0 +1,133 @@
+"""Step shapes beyond plain prefill and decode: a prefill against cached context (a prefix
+cache hit) and a speculative verify step, costed by npusim's own simulation.
+
+Both are built from :func:`~npusim.workloads.llm.from_hf_config` workloads whose fused
+attention layers are given a longer key range (the IR's causal attention with ``q_len <
+kv_len``: the queries are the last positions):
+
+- **prefill after a hit**: a prefill pass of the ``n`` new tokens whose attention reads
+  ``past + n`` keys (the ``past`` cached tokens' K/V read from DRAM, causal over the new
+  ones). Several prompts in one step are one pass of their summed new tokens against the
+  token-weighted mean past (attention's work over the cached keys is linear in each past,
+  so the mean gives the sum, as the decode part does with contexts);
+- **verify**: ``batch`` sequences of ``k = gamma + 1`` tokens each (the LM head over every
+  token, as in prefill) against ``context + k`` keys: one pass over the weights for all
+  ``batch x k`` tokens.
+
+``fidelity table`` interpolates on lazily simulated grids: new tokens on the step table's
+prefill grid by past tokens at powers of two (0, 16, 32 …), bilinearly; verify at the step
+table's batch and context points for the one ``k`` of the run. ``exact`` simulates each
+shape. A synthetic step model (no chip) costs a prefill after a hit as a prefill of the new
+tokens and a verify as a decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from npusim.errors import WorkloadError
+from npusim.serving.steps import ExactSteps, StepModel, TableSteps, _segment, grid
+from npusim.workloads.ir import Attention, Workload
+from npusim.workloads.llm import from_hf_config
+
+__all__ = ["Shapes"]
+
+
+def _longer_keys(wl: Workload, past: int) -> Workload:
+    layers = []
+    seen = False
+    for layer in wl.layers:
+        if isinstance(layer, Attention):
+            seen = True
+            layer = replace(layer, kv_len=layer.kv_len + past, causal=True)
+        layers.append(layer)
+    if not seen:
+        raise WorkloadError("prefix caching and speculative decoding need fused attention "
+                            "(attention='fused')")
+    return Workload(wl.name, tuple(layers), dict(wl.meta))
+
+
+@dataclass
+class Shapes:
+    """Prefill-after-hit and verify costs of ``steps`` (latency s, energy J)."""
+
+    steps: StepModel
+    _cache: dict[tuple[str, int, int, int], tuple[float, float]] = field(default_factory=dict,
+                                                                       repr=False)
+
+    @property
+    def exact(self) -> ExactSteps | None:
+        s = self.steps
+        return s if isinstance(s, ExactSteps) else s.exact if isinstance(s, TableSteps) else None
+
+    def _sim(self, kind: str, a: int, b: int, c: int) -> tuple[float, float]:
+        """kind ``p``: prefill of ``a`` tokens after ``b``; ``v``: verify of batch ``a``,
+        ``c`` tokens each, at context ``b``."""
+        key = (kind, a, b, c)
+        if key not in self._cache:
+            ex = self.exact
+            assert ex is not None
+            if kind == "p":
+                if b == 0:
+                    self._cache[key] = ex.prefill(a)
+                    return self._cache[key]
+                wl = _longer_keys(ex.workload("prefill", 1, a), b)
+            else:
+                wl = _longer_keys(from_hf_config(ex.config, "prefill", batch=a, prompt_len=c,
+                                                 attention=ex.attention, **ex._prec()), b)
+            self._cache[key] = ex._run(wl)
+        return self._cache[key]
+
+    def prefill(self, tokens: int, past: float) -> tuple[float, float]:
+        """A prefill of ``tokens`` new tokens after ``past`` cached ones."""
+        ex = self.exact
+        p = max(round(past), 0)
+        if ex is None or p == 0:
+            return self.steps.cost(tokens, 0, 0)
+        if isinstance(self.steps, ExactSteps):
+            return self._sim("p", tokens, p, 0)
+        assert isinstance(self.steps, TableSteps)
+        xs = self.steps._pre_x
+        lo = xs[0]
+        scale = 1.0
+        if tokens < lo:  # below the grid: proportional to the first point, as TableSteps
+            scale, tokens = tokens / lo, int(lo)
+        ps = [0.0, *[float(v) for v in grid(max(p, 32), 2.0, lo=16)]]
+        i, u = _segment(xs, tokens)
+        j, v = _segment(ps, p)
+        pts = [self._sim("p", int(xs[a]), int(ps[b]), 0) for a, b in
+               ((i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1))]
+        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
+        return (scale * sum(a * q[0] for a, q in zip(w, pts, strict=True)),
+                scale * sum(a * q[1] for a, q in zip(w, pts, strict=True)))
+
+    def verify(self, batch: int, k: int, context_sum: int) -> tuple[float, float]:
+        """``batch`` sequences verifying ``k`` tokens each, their contexts summing to
+        ``context_sum``."""
+        ex = self.exact
+        if ex is None or k == 1:
+            return self.steps.cost(0, batch, context_sum)
+        ctx = max(round(context_sum / batch), 1)
+        if isinstance(self.steps, ExactSteps):
+            return self._sim("v", batch, ctx, k)
+        assert isinstance(self.steps, TableSteps)
+        bs, cs = self.steps._b, self.steps._c
+        j, v = _segment(cs, ctx)
+        if len(bs) == 1:
+            lo, hi = (self._sim("v", int(bs[0]), int(cs[jj]), k) for jj in (j, j + 1))
+            return lo[0] + v * (hi[0] - lo[0]), lo[1] + v * (hi[1] - lo[1])
+        i, u = _segment(bs, batch)
+        pts = [self._sim("v", int(bs[a]), int(cs[b]), k) for a, b in
+               ((i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1))]
+        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
+        return (max(sum(a * q[0] for a, q in zip(w, pts, strict=True)), 0.0),
+                max(sum(a * q[1] for a, q in zip(w, pts, strict=True)), 0.0))
+
+    @property
+    def simulations(self) -> int:
+        return getattr(self.steps, "simulations", 0) + sum(
+            1 for key in self._cache if not (key[0] == "p" and key[2] == 0))
+
+
+
+
