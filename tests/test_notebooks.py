@@ -24,7 +24,8 @@ nbclient = pytest.importorskip("nbclient")
 def test_all_notebooks_exist() -> None:
     assert NOTEBOOKS == ["01_quickstart.ipynb", "02_lpddr_vs_hbm_llm.ipynb",
                          "03_design_sweep.ipynb", "04_seed_chips.ipynb",
-                         "05_scale_out.ipynb", "06_serving.ipynb"]
+                         "05_scale_out.ipynb", "06_serving.ipynb",
+                         "08_serving_deployed.ipynb"]
 
 
 def test_notebooks_match_generator() -> None:

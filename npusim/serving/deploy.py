@@ -98,7 +98,7 @@ class DeployedResult(ServeResult):
 
 
 def _pool_model(pool: Pool, role: str, model: ConfigLike, longest: int,
-                opts: dict[str, Any], label: str) -> tuple[PoolModel, ExactSteps]:
+                opts: dict[str, Any]) -> tuple[PoolModel, ExactSteps]:
     # exact (lazy, nothing simulated yet) so that capacity is checked before a step table
     be = backend(pool.target, model, longest=longest, tp=pool.tp, pp=pool.pp,
                  **{**opts, "fidelity": "exact"})
@@ -108,7 +108,7 @@ def _pool_model(pool: Pool, role: str, model: ConfigLike, longest: int,
     tgt = pool.target if isinstance(pool.target, (str, Path)) else pool.target.name
     plan = f", tp {pool.tp}" if pool.tp > 1 else ""
     plan += f", pp {pool.pp}" if pool.pp > 1 else ""
-    return PoolModel(f"{label} {tgt}{plan}", role, sm, be.blocks,
+    return PoolModel(f"{tgt}{plan}", role, sm, be.blocks,
                      pool.count, be.chips, be.swap_s_per_token, be.swap_j_per_token,
                      pool.price_usd), exact
 
@@ -205,8 +205,8 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
                 else prefill_pool
             dec = parse_pool(decode_pool, "decode pool") if isinstance(decode_pool, str) \
                 else decode_pool
-            pm, _ = _pool_model(pre, "prefill", model, longest, opts, "prefill")
-            dm, dex = _pool_model(dec, "decode", model, longest, opts, "decode")
+            pm, _ = _pool_model(pre, "prefill", model, longest, opts)
+            dm, dex = _pool_model(dec, "decode", model, longest, opts)
             pools = [pm, dm]
             link = _kv_link(kv_link, kv_lanes)
             from npusim.workloads.hf_config import kv_cache_bytes
@@ -220,7 +220,7 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
             pool = replace(pool, count=pool.count * replicas,
                            tp=pool.tp if pool.tp != 1 else tp,
                            pp=pool.pp if pool.pp != 1 else pp)
-            um, dex = _pool_model(pool, "both", model, longest, opts, "replica")
+            um, dex = _pool_model(pool, "both", model, longest, opts)
             pools = [um]
         if spec_ is not None and draft is not None and draft_model is None:
             draft_model, dbytes = _draft(draft, draft_target, dex, opts, longest)
@@ -250,8 +250,9 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ContextLengthWarning)
             for p in pools:
-                if isinstance(p.steps, ExactSteps):
-                    p.steps = TableSteps(p.steps, max_tokens, max_batch, max(longest, 2))
+                if isinstance(p.steps, ExactSteps):  # a prefill pool never decodes
+                    p.steps = TableSteps(p.steps, max_tokens, max_batch, max(longest, 2)) \
+                        if p.role != "prefill" else TableSteps(p.steps, max_tokens, 1, 2, 2)
                     p.shapes = Shapes(p.steps)
             if spec_ is not None and isinstance(spec_.draft, ExactSteps):
                 spec_ = replace(spec_, draft=TableSteps(spec_.draft, max_tokens, max_batch,

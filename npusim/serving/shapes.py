@@ -15,7 +15,8 @@ kv_len``: the queries are the last positions):
   ``batch x k`` tokens.
 
 ``fidelity table`` interpolates on lazily simulated grids: new tokens on the step table's
-prefill grid by past tokens at powers of two (0, 16, 32 …), bilinearly; verify at the step
+prefill grid by past tokens at 0, 64, 256, 1024 … (x4; for a given number of new tokens,
+attention over the cached keys, its K/V reads and MACs, is linear in the past), bilinearly; verify at the step
 table's batch and context points for the one ``k`` of the run. ``exact`` simulates each
 shape. A synthetic step model (no chip) costs a prefill after a hit as a prefill of the new
 tokens and a verify as a decode.
@@ -92,14 +93,23 @@ class Shapes:
         scale = 1.0
         if tokens < lo:  # below the grid: proportional to the first point, as TableSteps
             scale, tokens = tokens / lo, int(lo)
-        ps = [0.0, *[float(v) for v in grid(max(p, 32), 2.0, lo=16)]]
+        ps = [0.0, *[float(v) for v in grid(max(p, 256), 4.0, lo=64)]]
         i, u = _segment(xs, tokens)
         j, v = _segment(ps, p)
-        pts = [self._sim("p", int(xs[a]), int(ps[b]), 0) for a, b in
-               ((i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1))]
-        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
-        return (scale * sum(a * q[0] for a, q in zip(w, pts, strict=True)),
-                scale * sum(a * q[1] for a, q in zip(w, pts, strict=True)))
+        t, e = self._bilinear("p", xs, ps, i, u, j, v, 0)
+        return scale * t, scale * e
+
+    def _bilinear(self, kind: str, xs: list[float], ys: list[float], i: int, u: float,
+                  j: int, v: float, c: int) -> tuple[float, float]:
+        """Bilinear interpolation of simulated corners; a corner of weight 0 (a point on
+        the grid) is not simulated."""
+        t = e = 0.0
+        for a, b, w in ((i, j, (1 - u) * (1 - v)), (i + 1, j, u * (1 - v)),
+                        (i, j + 1, (1 - u) * v), (i + 1, j + 1, u * v)):
+            if w:
+                q = self._sim(kind, int(xs[a]), int(ys[b]), c)
+                t, e = t + w * q[0], e + w * q[1]
+        return t, e
 
     def verify(self, batch: int, k: int, context_sum: int) -> tuple[float, float]:
         """``batch`` sequences verifying ``k`` tokens each, their contexts summing to
@@ -113,15 +123,9 @@ class Shapes:
         assert isinstance(self.steps, TableSteps)
         bs, cs = self.steps._b, self.steps._c
         j, v = _segment(cs, ctx)
-        if len(bs) == 1:
-            lo, hi = (self._sim("v", int(bs[0]), int(cs[jj]), k) for jj in (j, j + 1))
-            return lo[0] + v * (hi[0] - lo[0]), lo[1] + v * (hi[1] - lo[1])
-        i, u = _segment(bs, batch)
-        pts = [self._sim("v", int(bs[a]), int(cs[b]), k) for a, b in
-               ((i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1))]
-        w = ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v)
-        return (max(sum(a * q[0] for a, q in zip(w, pts, strict=True)), 0.0),
-                max(sum(a * q[1] for a, q in zip(w, pts, strict=True)), 0.0))
+        i, u = (0, 0.0) if len(bs) == 1 else _segment(bs, batch)
+        t, e = self._bilinear("v", bs, cs, i, u, j, v, k)
+        return max(t, 0.0), max(e, 0.0)
 
     @property
     def simulations(self) -> int:
