@@ -427,3 +427,84 @@ def test_mean_tokens_formula_helper_matches_a_direct_sum():
     for a, g in ((0.3, 1), (0.9, 7)):
         assert mean_tokens_per_verify(a, g) == pytest.approx(sum(a ** j for j in range(g + 1)))
     assert math.isclose(mean_tokens_per_verify(1.0, 4), 5)
+
+
+# Invariants, drafts, systems, sweeps from the CLI ------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), replicas=st.integers(1, 3),
+       router=st.sampled_from(["round-robin", "random", "jsq", "least-kv", "prefix"]),
+       gamma=st.integers(0, 4), share=st.sampled_from([0.0, 0.5, 1.0]),
+       disagg=st.booleans(), blocks=st.integers(24, 80))
+def test_every_request_finishes_with_its_tokens(seed, replicas, router, gamma, share, disagg,
+                                                blocks):
+    """Whatever the features, every request ends with exactly its output tokens, after its
+    first token, no later than the last step; no sequence is left holding KV."""
+    req = generate(60, 40.0, prompt="uniform:8,120", output="uniform:1,40", seed=seed)
+    steps = ConstantSteps(0.01, 0.002)
+    pools = ([PoolModel("p", "prefill", steps, blocks, replicas),
+              PoolModel("d", "decode", steps, blocks, replicas)] if disagg
+             else unified(steps, blocks, replicas))
+    res = serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=64,
+                         router=router, spec_tokens=gamma, spec_accept=0.7, seed=seed,
+                         prefix=f"system:{share},32", block_tokens=16, max_batch=8,
+                         max_tokens=256)
+    t = res.requests
+    assert (t["finish_s"] >= t["first_token_s"]).all()
+    assert (t["first_token_s"] > t["arrival_s"]).all()
+    assert (t["prefill_tokens"] >= t["prompt_tokens"] - t["cached_tokens"]).all()
+    ends = res.steps["start_s"] + res.steps["latency_s"]
+    assert t["finish_s"].max() <= ends.max() + 1e-12
+    # tokens: one from each completed prefill (a recompute after preemption gives the next
+    # one), the rest from decodes (several a verify)
+    assert res.steps["decode_tokens"].sum() == (t["output_tokens"] - 1
+                                                - t["preemptions"]).sum()
+    dep = res.deployment
+    assert dep is not None
+    assert (res.steps["kv_blocks_used"] <= blocks).all()
+
+
+def test_a_draft_on_the_decode_chip_takes_its_kv_space():
+    from npusim.workloads.hf_config import kv_cache_bytes, weight_bytes
+    from npusim.workloads.llm import load_hf_config
+
+    req = Requests(np.array([0.0]), np.array([64]), np.array([4]))
+    small = dict(TINY, num_hidden_layers=1, hidden_size=256, intermediate_size=512)
+    kw = {"requests": req, "target": "lpddr_llm", "fidelity": "exact", "spec_tokens": 2}
+    alone = serve_deployed(TINY, **kw)
+    shared = serve_deployed(TINY, draft=small, **kw)
+    apart = serve_deployed(TINY, draft=small, draft_target="hbm_llm", **kw)
+    per_block = kv_cache_bytes(load_hf_config(TINY), 1, 1, "int8") * 16
+    taken = -(-weight_bytes(load_hf_config(small), "int8") // per_block)
+    blocks = [r.summary()["kv_blocks"] for r in (alone, shared, apart)]
+    assert blocks == [blocks[0], blocks[0] - taken, blocks[0]]
+    # the draft's decode steps lengthen each verify
+    assert shared.requests["tpot_s"].iloc[0] > alone.requests["tpot_s"].iloc[0]
+
+
+def test_replicas_of_a_system_need_its_chips():
+    with pytest.raises(WorkloadError, match="need 16 chips, the system has 8"):
+        serve_deployed("llama2_70b", target="rngd_8card", replicas=2, tp=8, n=5)
+
+
+def test_speculative_lookahead_counts_in_the_capacity_check():
+    req = Requests(np.array([0.0]), np.array([100]), np.array([60]))
+    with pytest.raises(WorkloadError, match="prompt \\+ output \\+ gamma"):
+        serve_deployed(None, requests=req, spec_tokens=4, block_tokens=1,
+                       pools=unified(ConstantSteps(0.01, 0.001), blocks=160))
+
+
+def test_cli_deployed_load_sweep_plots(tmp_path, capsys):
+    plot, out = tmp_path / "load.png", tmp_path / "sweep.csv"
+    code = main(["serve", "lpddr_llm", str(_tiny(tmp_path)), "--replicas", "2", "--router",
+                 "jsq", "--rates", "50,400", "--requests", "60", "--prompt", "fixed:64",
+                 "--output", "fixed:8", "--slo", "ttft=200ms", "--fidelity", "exact",
+                 "--plot", str(plot), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    t = pd.read_csv(out)
+    assert {"rate", "p99_ttft_s", "mean_prefill_s", "meets_slo"} <= set(t.columns)
+    assert plot.stat().st_size > 0

@@ -217,8 +217,9 @@ def run_deployment(requests: Requests, pools: list[PoolModel], limits: Limits, *
             t, e = t + dt, e + de
         if spec and b and pool.role != "prefill":
             assert alpha is not None
-            step.accepted = [int(v) for v in verify_tokens(
-                alpha[[s.i for s in step.decodes]], spec.gamma, rng)]
+            drawn = verify_tokens(alpha[[s.i for s in step.decodes]], spec.gamma, rng)
+            step.accepted = [min(int(v), s.output - s.generated)  # none past its output
+                             for v, s in zip(drawn, step.decodes, strict=True)]
         return t, e
 
     def replica(k: int, r: int) -> Generator[simpy.Event, Any, None]:

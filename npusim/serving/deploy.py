@@ -205,6 +205,8 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
                 else prefill_pool
             dec = parse_pool(decode_pool, "decode pool") if isinstance(decode_pool, str) \
                 else decode_pool
+            for one in (pre, dec):
+                _check_system_replicas(one)
             pm, _ = _pool_model(pre, "prefill", model, longest, opts)
             dm, dex = _pool_model(dec, "decode", model, longest, opts)
             pools = [pm, dm]
@@ -220,6 +222,7 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
             pool = replace(pool, count=pool.count * replicas,
                            tp=pool.tp if pool.tp != 1 else tp,
                            pp=pool.pp if pool.pp != 1 else pp)
+            _check_system_replicas(pool)
             um, dex = _pool_model(pool, "both", model, longest, opts)
             pools = [um]
         if spec_ is not None and draft is not None and draft_model is None:
@@ -236,12 +239,17 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
     if spec_ is not None and draft_model is not None:
         spec_ = replace(spec_, draft=draft_model)
     for p in pools:
-        if p.role != "prefill":  # the pool that holds whole sequences
-            need = int((requests.prompt + requests.output - 1).max())
-            if need > p.blocks * block_tokens:
-                raise WorkloadError(
-                    f"{p.name}: a replica's KV cache holds {max(p.blocks, 0) * block_tokens} "
-                    f"tokens, less than one sequence of {need} (prompt + output)")
+        # a decoding pool holds whole sequences (and a verify's gamma + 1 slots); a prefill
+        # pool, prompts
+        ahead = spec_.gamma if spec_ is not None and p.role != "prefill" else 0
+        need = int((requests.prompt + (requests.output - 1 + ahead if p.role != "prefill"
+                                       else 0)).max())
+        if need > p.blocks * block_tokens:
+            what = "prompt" if p.role == "prefill" else (
+                "prompt + output + gamma" if ahead else "prompt + output")
+            raise WorkloadError(
+                f"{p.name}: a replica's KV cache holds {max(p.blocks, 0) * block_tokens} "
+                f"tokens, less than one sequence of {need} ({what})")
         if not chunked_prefill and p.role != "decode" and int(requests.prompt.max()) > max_tokens:
             raise WorkloadError(f"a prompt of {int(requests.prompt.max())} tokens exceeds max "
                                 f"tokens per step {max_tokens}; raise max_tokens or use "
@@ -266,6 +274,22 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
                   caching)
     return replace(res, deployment=Deployment(pools, kv_bytes_per_token,
                                               spec_.draft if spec_ else draft_model, name))
+
+
+def _check_system_replicas(pool: Pool) -> None:
+    """A system holds ``count`` replicas of ``tp x pp`` chips only if it has the chips
+    (data parallelism on the system); a chip target is one chip per replica x tp x pp."""
+    from npusim.inputs import resolve_system
+
+    tgt = pool.target
+    if isinstance(tgt, (str, Path)):
+        tgt = resolve_system(str(tgt)) or tgt
+    if isinstance(tgt, System):
+        have = tgt.count
+        need = pool.count * pool.tp * pool.pp
+        if need > have:
+            raise WorkloadError(f"{tgt.name}: {pool.count} replicas of tp {pool.tp} x pp "
+                                f"{pool.pp} need {need} chips, the system has {have}")
 
 
 def _kv_link(kind: str, lanes: int) -> Link:

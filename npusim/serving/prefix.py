@@ -79,15 +79,17 @@ class PrefixScheduler(Scheduler):
         e = self.entries.get(seq.prefix) if seq.prefix >= 0 else None
         if e is None or self._hit_tokens(seq) < 1:
             return 0, 0
+        e.refs += 1  # pinned: growing this sequence must not evict its own prefix
         return self._hit_tokens(seq), e.blocks
+
+    def _unpin(self, seq: Seq) -> None:
+        self.entries[seq.prefix].refs -= 1
 
     def _took_prefix(self, seq: Seq) -> None:
         if seq.prefix < 0 or seq.prefix_len < 1:
             return
         self.lookups += 1
         if seq.cached:
-            e = self.entries[seq.prefix]
-            e.refs += 1
             self.entries.move_to_end(seq.prefix)
             self.hits += 1
             self.hit_tokens += seq.cached

@@ -136,8 +136,12 @@ class Scheduler:
         seq.blocks = seq.shared = 0
 
     def _prefix_hit(self, seq: Seq) -> tuple[int, int]:
-        """(tokens, blocks) of ``seq``'s prompt a prefix cache holds; none here."""
+        """(tokens, blocks) of ``seq``'s prompt a prefix cache holds (pinned until
+        :meth:`_unpin` or the sequence's release); none here."""
         return 0, 0
+
+    def _unpin(self, seq: Seq) -> None:
+        """``seq`` was not admitted after all: its prefix hit's pin is given back."""
 
     def _grow(self, seq: Seq, tokens: int) -> bool:
         need = self._blocks_for(tokens) - seq.blocks
@@ -222,6 +226,8 @@ class Scheduler:
             if chunk:
                 seq.kv, seq.cached, seq.blocks, seq.shared = hit, hit, hit_blocks, hit_blocks
             if chunk == 0 or not self._grow(seq, hit + chunk):
+                if hit:
+                    self._unpin(seq)
                 if chunk:
                     seq.kv = seq.cached = seq.blocks = seq.shared = 0
                 break
