@@ -508,3 +508,50 @@ def test_cli_deployed_load_sweep_plots(tmp_path, capsys):
     t = pd.read_csv(out)
     assert {"rate", "p99_ttft_s", "mean_prefill_s", "meets_slo"} <= set(t.columns)
     assert plot.stat().st_size > 0
+
+
+def test_cli_deployment_file(tmp_path, capsys):
+    dep = tmp_path / "dep.yaml"
+    dep.write_text("prefill_pool: {target: hbm_llm, price_usd: 15000}\n"
+                   "decode_pool: {target: lpddr_llm, count: 2, price_usd: 6000}\n"
+                   "kv_link: {kind: ethernet_400g, lanes: 2}\n"
+                   "router: jsq\n"
+                   "speculative: {tokens: 2, accept: 'beta:4,2'}\n")
+    out = tmp_path / "r.csv"
+    code = main(["serve", "-", str(_tiny(tmp_path)), "--deployment", str(dep), "--requests",
+                 "20", "--prompt", "fixed:64", "--output", "fixed:8", "--fidelity", "exact",
+                 "--out", str(out), "--json"])
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    s = json.loads(capsys.readouterr().out)
+    assert s["kv_link"] == "ethernet_400g" and s["chips"] == 3 and s["spec_tokens"] == 2
+    assert pd.read_csv(out)["decode_replica"].isin([0, 1]).all()
+
+
+def test_cli_deployment_file_errors_name_file_key_and_line(tmp_path, capsys):
+    dep = tmp_path / "dep.yaml"
+    dep.write_text("prefill_pool: {target: hbm_llm, count: 0}\n"
+                   "decode_pool:\n"
+                   "  target: lpddr_llm\n"
+                   "  colour: red\n")
+    out = tmp_path / "r.csv"
+    code = main(["serve", "-", str(_tiny(tmp_path)), "--deployment", str(dep),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{dep}:1: prefill_pool.count" in err and "1 more" in err
+    from npusim.errors import SpecError
+    from npusim.serving.deployment_file import load_deployment
+
+    with pytest.raises(SpecError) as info:  # the library lists every problem
+        load_deployment(dep)
+    assert [(i.path, i.line) for i in info.value.issues] == [("prefill_pool.count", 1),
+                                                              ("decode_pool.colour", 4)]
+    dep.write_text("prefill_pool: {target: hbm_llm}\nrouter: fastest\n")
+    with pytest.raises(SpecError) as info:
+        load_deployment(dep)
+    assert [(i.path, i.line) for i in info.value.issues] == [("decode_pool", 1),
+                                                              ("router", 2)]
+    assert not out.exists()

@@ -18,6 +18,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("deployment (replicas, disaggregation, prefix caching, "
                              "speculative decoding)")
+    g.add_argument("--deployment", metavar="YAML",
+                   help="the deployment as a file: pools, KV link, router, prefix cache, "
+                   "speculative decoding (npusim/serving/deployment_file.py; ARCH unused)")
     g.add_argument("--replicas", type=int, default=None,
                    help="data-parallel replicas of ARCH behind --router (default 1)")
     g.add_argument("--router", choices=ROUTERS, default="round-robin",
@@ -52,7 +55,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def is_deployed(args: argparse.Namespace) -> bool:
     return any(getattr(args, k) is not None for k in (
-        "replicas", "prefill_pool", "decode_pool", "prefix", "spec_tokens"))
+        "deployment", "replicas", "prefill_pool", "decode_pool", "prefix", "spec_tokens"))
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,14 +77,28 @@ def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.suppress(ValueError):
         accept = float(args.spec_accept)
     disagg = args.prefill_pool is not None
-    return {"target": None if disagg else args.arch, "replicas": args.replicas or 1,
+    if args.deployment:
+        from npusim.serving.deployment_file import load_deployment
+
+        given = [o for o, k in (("--replicas", "replicas"), ("--prefill-pool", "prefill_pool"),
+                                ("--spec-tokens", "spec_tokens"), ("--draft", "draft"))
+                 if getattr(args, k) is not None]
+        if given:
+            raise WorkloadError(f"--deployment describes the deployment: drop {given[0]}")
+        return {**_kwargs_common(args), "replicas": 1, "prefix": args.prefix,
+                "target": None, **load_deployment(args.deployment)}
+    return {**_kwargs_common(args), "target": None if disagg else args.arch,
+            "replicas": args.replicas or 1,
             "prefill_pool": args.prefill_pool, "decode_pool": args.decode_pool,
             "kv_link": args.kv_link, "kv_lanes": args.kv_lanes, "router": args.router,
             "prefix": args.prefix, "prefix_cache": False if args.no_prefix_cache else None,
             "prefix_cache_blocks": args.prefix_cache_blocks,
             "spec_tokens": args.spec_tokens or 0, "spec_accept": accept,
-            "draft": args.draft, "draft_target": args.draft_arch,
-            "seed": args.seed, "max_batch": args.max_batch, "max_tokens": args.max_tokens,
+            "draft": args.draft, "draft_target": args.draft_arch}
+
+
+def _kwargs_common(args: argparse.Namespace) -> dict[str, Any]:
+    return {"seed": args.seed, "max_batch": args.max_batch, "max_tokens": args.max_tokens,
             "block_tokens": args.block_tokens, "priority": args.priority,
             "chunked_prefill": args.chunked_prefill, "fidelity": args.fidelity,
             "weights": args.weights, "kv": args.kv, "activations": args.activations,
