@@ -555,3 +555,27 @@ def test_cli_deployment_file_errors_name_file_key_and_line(tmp_path, capsys):
     assert [(i.path, i.line) for i in info.value.issues] == [("decode_pool", 1),
                                                               ("router", 2)]
     assert not out.exists()
+
+
+def test_least_kv_weighs_blocks_where_jsq_counts_requests():
+    """One long prompt on replica 0, then two short ones: least-KV puts both short ones on
+    replica 1 (less KV there); join-shortest-queue alternates on the request count."""
+    req = Requests(np.array([0.0, 0.001, 0.002]), np.array([1000, 16, 16]),
+                   np.array([50, 50, 50]))
+    kw = {"requests": req, "block_tokens": 16, "max_tokens": 2048}
+    lkv = serve_deployed(None, router="least-kv", **kw,
+                         pools=unified(ConstantSteps(0.01, 0.01), 1000, replicas=2))
+    jsq = serve_deployed(None, router="jsq", **kw,
+                         pools=unified(ConstantSteps(0.01, 0.01), 1000, replicas=2))
+    assert list(lkv.requests["replica"]) == [0, 1, 1]
+    assert list(jsq.requests["replica"]) == [0, 1, 0]
+
+
+def test_example_deployment_file_loads():
+    from pathlib import Path
+
+    from npusim.serving.deployment_file import load_deployment
+
+    kw = load_deployment(Path(__file__).resolve().parent.parent / "docs/examples/"
+                         "deployment.yaml")
+    assert kw["decode_pool"].count == 2 and kw["spec_tokens"] == 3
