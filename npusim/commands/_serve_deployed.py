@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         sw = load_sweep_deployed(args.model, rates, n=args.n, prompt=args.prompt,
                                  output=args.output, arrivals=args.arrivals, cv=args.cv,
                                  attainment=args.attainment, **kw)
+        args.arch = sw.backend.name.split(" on ", 1)[-1]  # the plot title names the pools
         return _print_sweep(args, sw, rates)
     res = serve_deployed(args.model, trace=args.trace, n=args.n, rate=args.rate,
                          arrivals=args.arrivals, cv=args.cv, prompt=args.prompt,

@@ -332,8 +332,7 @@ def _result(run: Run, pools: list[PoolModel], req_in: Requests, slo: SLO,
         for r in range(p.replicas):
             st = steps[(steps["pool"] == k) & (steps["replica"] == r)]
             busy = float(st["latency_s"].sum())
-            e = float(st["energy_j"].sum()) + p.idle_power_w * p.chips * 0 + \
-                p.idle_power_w * max(dur - busy, 0.0)
+            e = float(st["energy_j"].sum()) + p.idle_power_w * max(dur - busy, 0.0)
             energy += e
             col = "replica" if k == 0 else "decode_replica"
             mine = req[req[col] == r] if col in req else req.iloc[:0]
