@@ -245,10 +245,11 @@ def test_chat_turns_reuse_the_whole_history():
     res = serve_deployed(None, requests=req, prefix="chat:3",
                          pools=unified(ConstantSteps(0.01, 0.001)))
     t = res.requests
-    # two conversations (requests 0, 2, 4 and 1, 3, 5); turn k's prompt = history + 50
+    # two conversations (requests 0, 2, 4 and 1, 3, 5); turn k's prompt = history + 50;
+    # the cache holds the history's K/V but the last output token's (never computed)
     assert list(t["prompt_tokens"]) == [50, 50, 110, 110, 170, 170]
-    assert list(t["cached_tokens"]) == [0, 0, 60, 60, 120, 120]
-    assert list(t["prefill_tokens"]) == [50] * 6
+    assert list(t["cached_tokens"]) == [0, 0, 59, 59, 119, 119]
+    assert list(t["prefill_tokens"]) == [50, 50, 51, 51, 51, 51]
 
 
 def test_prefill_after_a_hit_costs_between_its_new_tokens_and_the_whole_prompt():

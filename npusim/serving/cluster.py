@@ -122,7 +122,9 @@ def run_deployment(requests: Requests, pools: list[PoolModel], limits: Limits, *
 
     scheds: list[list[Scheduler]] = []
     wakes: list[list[simpy.Event]] = []
-    routers = [Router(router, seed=seed + 1000 * k) for k in range(len(pools))]
+    # a decode pool holds no prefix cache: prefix affinity there is join-shortest-queue
+    routers = [Router("jsq" if router == "prefix" and p.role == "decode" else router,
+                      seed=seed + 1000 * k) for k, p in enumerate(pools)]
     for pool in pools:
         decodes = pool.role != "prefill"
         lim = replace(limits, blocks=pool.blocks, swap_s_per_token=pool.swap_s_per_token,

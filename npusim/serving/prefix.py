@@ -72,15 +72,15 @@ class PrefixScheduler(Scheduler):
     def _reclaim(self, blocks: int) -> None:
         self._evict(blocks)
 
-    def _hit_tokens(self, seq: Seq) -> int:
-        return min(seq.prefix_len, seq.target - 1)
-
     def _prefix_hit(self, seq: Seq) -> tuple[int, int]:
         e = self.entries.get(seq.prefix) if seq.prefix >= 0 else None
-        if e is None or self._hit_tokens(seq) < 1:
+        # what the entry holds of the prefix (a prefill pool's chat turn holds its prompt
+        # and first token, not the turn's later output), never the whole prompt
+        hit = min(seq.prefix_len, e.tokens, seq.target - 1) if e is not None else 0
+        if e is None or hit < 1:
             return 0, 0
         e.refs += 1  # pinned: growing this sequence must not evict its own prefix
-        return self._hit_tokens(seq), e.blocks
+        return hit, e.blocks
 
     def _unpin(self, seq: Seq) -> None:
         self.entries[seq.prefix].refs -= 1

@@ -10,7 +10,8 @@ A router picks, for each request as it arrives at a pool, one of the pool's repl
 - ``least-kv``: the smallest share of KV blocks in use, counting the blocks the waiting
   prompts will take; ties by requests in the replica, then the lowest index;
 - ``prefix``: prefix affinity: a request with a prefix goes where its prefix went first
-  (its cache is there); without a prefix, or the first of its prefix, as ``jsq``.
+  (its cache is there); without a prefix, or the first of its prefix, as ``jsq``. A
+  decode pool (no prefix cache) routes by ``jsq`` under this policy.
 """
 
 from __future__ import annotations
