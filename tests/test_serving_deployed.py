@@ -580,3 +580,22 @@ def test_example_deployment_file_loads():
     kw = load_deployment(Path(__file__).resolve().parent.parent / "docs/examples/"
                          "deployment.yaml")
     assert kw["decode_pool"].count == 2 and kw["spec_tokens"] == 3
+
+
+def test_sweep_axes_pool_size_gamma_and_prefix_share():
+    from npusim.serving import sweep_deployed
+
+    req = generate(80, 20.0, prompt="fixed:64", output="fixed:16", seed=0)
+    pools = [PoolModel("p", "prefill", ConstantSteps(0.01, 0.0), 1 << 20),
+             PoolModel("d", "decode", ConstantSteps(0.0, 0.005), 1 << 20)]
+    t = sweep_deployed(None, {"decode_count": [1, 3], "spec_tokens": [0, 2],
+                              "prefix_share": [0.0, 1.0]}, prefix_tokens=32,
+                       requests=req, pools=pools, kv_bytes_per_token=10)
+    assert len(t) == 8
+    assert list(t["replicas"]) == [2] * 4 + [4] * 4  # one prefill replica + decode_count
+    spec = t["spec_tokens"] == 2
+    assert t.loc[spec, "tokens_per_verify"].gt(1).all()
+    assert t.loc[~spec, "tokens_per_verify"].isna().all()
+    hits = t["prefix_hit_rate"]
+    assert (hits[t["prefix_share"] == 1.0] > 0.9).all()
+    assert (hits[t["prefix_share"] == 0.0].fillna(0) == 0).all()

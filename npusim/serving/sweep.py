@@ -179,14 +179,9 @@ def sweep_deployed(model: ConfigLike | None, axes: Mapping[str, Sequence[Any]], 
                     ("spec", bool(kw.get("spec_tokens")))])
         using = built.get(key)
         if using is not None:
-            pools = list(using.pools)
-            for i, p in enumerate(pools):
-                axis = {"prefill": "prefill_count", "decode": "decode_count"}.get(p.role,
-                                                                                "replicas")
-                want = counts.get(axis)
-                if want is not None:
-                    pools[i] = replace(pools[i], replicas=int(want))
-            using = replace(using, pools=pools)
+            using = replace(using, pools=_recount(using.pools, counts))
+        elif counts and kw.get("pools") is not None:
+            kw["pools"] = _recount(kw["pools"], counts)
         elif counts:
             kw = _with_counts(kw, counts)
         res = serve_deployed(model, using=using, **kw)
@@ -194,6 +189,16 @@ def sweep_deployed(model: ConfigLike | None, axes: Mapping[str, Sequence[Any]], 
             built[key] = res.deployment
         rows.append({**dict(zip(keys, values, strict=True)), **res.summary()})
     return pd.DataFrame(rows)
+
+
+def _recount(pools: list[Any], counts: dict[str, Any]) -> list[Any]:
+    """Built pools with the replica counts of this point."""
+    out = list(pools)
+    for i, p in enumerate(out):
+        axis = {"prefill": "prefill_count", "decode": "decode_count"}.get(p.role, "replicas")
+        if counts.get(axis) is not None:
+            out[i] = replace(p, replicas=int(counts[axis]))
+    return out
 
 
 def _with_counts(kw: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
