@@ -599,3 +599,13 @@ def test_sweep_axes_pool_size_gamma_and_prefix_share():
     hits = t["prefix_hit_rate"]
     assert (hits[t["prefix_share"] == 1.0] > 0.9).all()
     assert (hits[t["prefix_share"] == 0.0].fillna(0) == 0).all()
+
+
+def test_cli_out_may_not_overwrite_the_deployment_file(tmp_path, capsys):
+    dep = tmp_path / "dep.json"  # JSON is YAML, and a table format --out writes
+    dep.write_text('{"pool": {"target": "lpddr_llm"}}\n')
+    before = dep.read_text()
+    code = main(["serve", "-", str(_tiny(tmp_path)), "--deployment", str(dep), "--requests",
+                 "5", "--fidelity", "exact", "--out", str(dep)])
+    err = capsys.readouterr().err
+    assert code == 2 and dep.read_text() == before and len(err.strip().splitlines()) == 1

@@ -86,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
     check_outputs({"--out": (args.out, TABLE_SUFFIXES),
                    "--steps-out": (args.steps_out, TABLE_SUFFIXES),
                    "--plot": (args.plot, FIGURE_SUFFIXES)},
-                  input_paths(args.arch, args.model, args.trace, args.cost))
+                  input_paths(args.arch, args.model, args.trace, args.cost, args.deployment))
     for path in (args.out, args.steps_out):
         if path and Path(path).suffix.lower() == ".parquet":
             require("pyarrow")  # before serving, not after
