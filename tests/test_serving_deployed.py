@@ -159,8 +159,9 @@ def test_kv_link_contention_queues_transfers():
     the second transfer waits for the first (2 x bytes / bandwidth + latency)."""
     req = Requests(np.zeros(2), np.full(2, 1000), np.full(2, 3))
     per_token = 10_000
-    pools = [PoolModel("p", "prefill", ConstantSteps(0.1, 0.0), 1 << 20, replicas=2),
-             PoolModel("d", "decode", ConstantSteps(0.0, 0.01), 1 << 20)]
+    # both pools of one chip kind: one name, two pools
+    pools = [PoolModel("x", "prefill", ConstantSteps(0.1, 0.0), 1 << 20, replicas=2),
+             PoolModel("x", "decode", ConstantSteps(0.0, 0.01), 1 << 20)]
     res = serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=per_token,
                          kv_link="ethernet_100g")
     one = 1000 * per_token / 12.5e9
@@ -168,6 +169,8 @@ def test_kv_link_contention_queues_transfers():
     np.testing.assert_allclose(t["kv_transfer_s"], [one + 5e-6, 2 * one + 5e-6], rtol=1e-9)
     np.testing.assert_allclose(t["ttft_s"], [0.1 + one + 5e-6, 0.1 + 2 * one + 5e-6],
                                rtol=1e-9)
+    assert list(res.pools["role"]) == ["prefill", "decode"]
+    assert list(res.pools["replicas"]) == [2, 1]
     two = serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=per_token,
                          kv_link="ethernet_100g", kv_lanes=2)
     np.testing.assert_allclose(two.requests["kv_transfer_s"], one + 5e-6, rtol=1e-9)

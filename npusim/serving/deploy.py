@@ -336,7 +336,8 @@ def _result(run: Run, pools: list[PoolModel], req_in: Requests, slo: SLO,
             energy += e
             col = "replica" if k == 0 else "decode_replica"
             mine = req[req[col] == r] if col in req else req.iloc[:0]
-            rows.append({"pool": p.name, "role": p.role, "replica": r, "chips": p.chips,
+            rows.append({"pool_index": k, "pool": p.name, "role": p.role, "replica": r,
+                         "chips": p.chips,
                          "requests": len(mine), "steps": len(st), "busy_fraction":
                          busy / dur if dur > 0 else 0.0, "energy_j": e,
                          "mean_ttft_s": float(mine["ttft_s"].mean()) if len(mine) else math.nan,
@@ -346,9 +347,11 @@ def _result(run: Run, pools: list[PoolModel], req_in: Requests, slo: SLO,
                                                                weights=st["latency_s"]))
                          if busy > 0 else 0.0})
     reps = pd.DataFrame(rows)
-    pool_tab = reps.groupby("pool", sort=False).agg(
-        role=("role", "first"), replicas=("replica", "count"), chips=("chips", "sum"),
-        busy_fraction=("busy_fraction", "mean"), energy_j=("energy_j", "sum")).reset_index()
+    pool_tab = reps.groupby("pool_index", sort=True).agg(
+        pool=("pool", "first"), role=("role", "first"), replicas=("replica", "count"),
+        chips=("chips", "sum"),
+        busy_fraction=("busy_fraction", "mean"), energy_j=("energy_j", "sum")).reset_index(
+        drop=True)
     tokens = s["output_tokens"]
     chips = int(sum(p.chips * p.replicas for p in pools))
     s.update({"served": name, "chips": chips, "fidelity": fidelity, "max_batch": lim.max_batch,
