@@ -612,3 +612,15 @@ def test_cli_out_may_not_overwrite_the_deployment_file(tmp_path, capsys):
                  "5", "--fidelity", "exact", "--out", str(dep)])
     err = capsys.readouterr().err
     assert code == 2 and dep.read_text() == before and len(err.strip().splitlines()) == 1
+
+
+def test_littles_law_holds_across_pools_and_the_link():
+    """Requests in the system (arrival to last token, through both pools and the link),
+    time-averaged, equal the arrival rate times the mean latency."""
+    req = generate(4000, 30.0, prompt="uniform:32,256", output="uniform:1,64", seed=9)
+    pools = [PoolModel("p", "prefill", ConstantSteps(0.01, 0.0), 1 << 20, replicas=2),
+             PoolModel("d", "decode", ConstantSteps(0.0, 0.004), 4000, replicas=2)]
+    s = serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=50_000,
+                       kv_link="ethernet_100g", router="jsq").summary()
+    assert s["mean_kv_transfer_s"] > 0
+    assert s["mean_in_system"] == pytest.approx(s["little_lw"], rel=0.02)
