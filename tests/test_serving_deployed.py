@@ -624,3 +624,17 @@ def test_littles_law_holds_across_pools_and_the_link():
                        kv_link="ethernet_100g", router="jsq").summary()
     assert s["mean_kv_transfer_s"] > 0
     assert s["mean_in_system"] == pytest.approx(s["little_lw"], rel=0.02)
+
+
+def test_a_prefill_replica_holds_a_prompts_blocks_until_its_kv_has_left():
+    """Room for one 160-token prompt: the second prompt's prefill starts when the first's
+    K/V has crossed the link (T = bytes / bandwidth), so it arrives at 0.2 + 2T + latency."""
+    req = Requests(np.zeros(2), np.full(2, 160), np.full(2, 2))
+    pools = [PoolModel("p", "prefill", ConstantSteps(0.1, 0.0), 10),
+             PoolModel("d", "decode", ConstantSteps(0.0, 0.01), 1000)]
+    res = serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=1_000_000,
+                         kv_link="ethernet_100g", block_tokens=16)
+    t = 160 * 1_000_000 / 12.5e9
+    np.testing.assert_allclose(res.requests["ttft_s"], [0.1 + t + 5e-6, 0.2 + 2 * t + 5e-6],
+                               rtol=1e-9)
+    np.testing.assert_allclose(res.requests["queue_s"], [0.0, 0.1 + t], rtol=1e-9)

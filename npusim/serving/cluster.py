@@ -6,10 +6,10 @@ Each replica is a scheduler (:class:`~npusim.serving.scheduler.Scheduler`, or
 holding each step for its cost from the pool's step model; replicas share nothing but the
 router that feeds them. A unified pool prefills and decodes. Disaggregated: a request is
 routed to a prefill replica, whose scheduler runs its prompt (as a one-token request: the
-prefill emits the first token; its blocks are freed then, the K/V staged for the link);
-its K/V (``prompt x kv_bytes_per_token``) then crosses the link, a SimPy resource of
-``lanes`` transfers at once, each holding a lane for ``bytes / bandwidth`` and arriving
-``latency`` later (first come, first served: contention queues transfers); it is then
+prefill emits the first token); its K/V (``prompt x kv_bytes_per_token``) then crosses
+the link, a SimPy resource of ``lanes`` transfers at once, each holding a lane for ``bytes /
+bandwidth`` and arriving ``latency`` later; the prefill replica's blocks of that prompt
+stay taken until the last byte has left (first come, first served: contention queues transfers); it is then
 routed to a decode replica, admitted there when its blocks and a batch slot are free
 (without prefill) and decodes the rest. The first token counts as delivered when the K/V
 has arrived. Speculative decoding runs on the pool that decodes.
@@ -170,7 +170,7 @@ def run_deployment(requests: Requests, pools: list[PoolModel], limits: Limits, *
             counts.append((env.now, state["in"]))
             enter(0, replace(seq, output=1) if disagg else seq)
 
-    def handover(pre: Seq) -> Generator[simpy.Event, Any, None]:
+    def handover(pre: Seq, r: int, held: int) -> Generator[simpy.Event, Any, None]:
         assert link is not None and lane is not None
         orig = seqs[pre.i]
         prefill_s[pre.i] = pre.first_token - pre.admitted
@@ -178,6 +178,8 @@ def run_deployment(requests: Requests, pools: list[PoolModel], limits: Limits, *
         with lane.request() as req:
             yield req
             yield env.timeout(nbytes / link.bandwidth)
+        scheds[0][r].free_blocks += held  # the K/V has left the prefill replica
+        wake(0, r)
         yield env.timeout(link.latency_s)
         state["bytes"] += nbytes
         state["joules"] += nbytes * 8 * link.energy_per_bit
@@ -246,13 +248,23 @@ def run_deployment(requests: Requests, pools: list[PoolModel], limits: Limits, *
                           len(sched.waiting), sched.used_blocks, step.swap_tokens, k, r,
                           emitted))
             yield env.timeout(latency)
-            for seq in sched.finish_step(step, env.now):
-                if pools[k].role == "prefill":
-                    env.process(handover(seq))
-                else:
-                    if not disagg:
-                        prefill_s[seq.i] = seq.first_token - seq.admitted
-                    finished(seq)
+            free = sched.free_blocks
+            done = sched.finish_step(step, env.now)
+            if pools[k].role == "prefill" and done:
+                # the finished prompts' blocks stay taken until their K/V has left: shared
+                # out in proportion to the tokens each computed (the last takes the rest)
+                freed = sched.free_blocks - free
+                sched.free_blocks = free
+                weights = [max(q.kv - q.cached, 1) for q in done]
+                shares = [freed * w // sum(weights) for w in weights]
+                shares[-1] += freed - sum(shares)
+                for seq, held in zip(done, shares, strict=True):
+                    env.process(handover(seq, r, held))
+                continue
+            for seq in done:
+                if not disagg:
+                    prefill_s[seq.i] = seq.first_token - seq.admitted
+                finished(seq)
 
     env.process(arrivals())
     for pk, row in enumerate(scheds):
