@@ -1,11 +1,13 @@
-"""Serving timings: 10,000 requests of LLaMA-2-7B on lpddr_llm and of LLaMA-2-70B on the
-8-card RNGD server (tp 8), wall time of one ``npusim.serve`` call (the step table's
-simulations, then the SimPy run of every request and step).
+"""Serving timings: 10,000 requests of LLaMA-2-7B and of Qwen3-30B-A3B (mixture of experts,
+int4) on lpddr_llm and of LLaMA-2-70B on the 8-card RNGD server (tp 8), wall time of one
+``npusim.serve`` call (the step table's simulations, then the SimPy run of every request and
+step).
 
     python bench/bench_serve.py [--repeat 3] [--requests 10000]
     python bench/bench_serve.py --quick      # CI: 1,000 requests, each case once
 
-Targets (issue 13): 7B on one chip <= 30 s, 70B on 8 chips <= 60 s, numba warm (a first
+Targets: 7B on one chip <= 30 s, 70B on 8 chips <= 60 s (issue 13), Qwen3-30B-A3B on
+lpddr_llm <= 30 s (issue 20), numba warm (a first
 ``simulate`` compiles the kernels before the clock starts). Issue 22: 10,000 requests of
 LLaMA-2-7B disaggregated (prefill on one hbm_llm, decode on two lpddr_llm over PCIe 5.0 x16)
 with prefix caching (70 % of requests open with one 512-token system prompt) <= 60 s, one
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,7 +32,10 @@ from npusim.workloads.llm import from_hf_config
 
 #: (target, model, rate /s, plan, wall target s)
 CASES = (("lpddr_llm", "llama2_7b", 2.0, {}, 30.0),
-         ("rngd_8card", "llama2_70b", 4.0, {"tp": 8}, 60.0))
+         ("rngd_8card", "llama2_70b", 4.0, {"tp": 8}, 60.0),
+         ("lpddr_llm", "qwen3_30b_a3b", 2.0, {}, 30.0))
+#: further options per model
+OPTIONS: dict[str, dict[str, str]] = {"qwen3_30b_a3b": {"weights": "int4"}}
 LENGTHS = {"prompt": "lognormal:512,0.3", "output": "lognormal:128,0.5"}
 
 
@@ -37,12 +43,16 @@ def case(target: str, model: str, rate: float, plan: dict[str, int], goal: float
          repeat: int) -> dict[str, object]:
     def once() -> npusim.serving.ServeResult:
         return npusim.serve(target, model, n=n, rate=rate, max_tokens=4096, seed=1,
-                            slo="ttft=500ms,tpot=50ms", **LENGTHS, **plan)  # type: ignore[arg-type]
+                            slo="ttft=500ms,tpot=50ms", **LENGTHS, **plan,  # type: ignore[arg-type]
+                            **OPTIONS.get(model, {}))
 
+    cpu = time.process_time()
     med, times, res = timed(once, repeat)
+    cpu = (time.process_time() - cpu) / repeat  # this process's CPU: the load of others aside
     s = res.summary()
-    return {"target": target, "model": model, "plan": plan, "requests": n, "rate": rate,
-            "wall_s": med, "wall_all_s": times, "target_s": goal,
+    return {"target": target, "model": model, "plan": plan, "options": OPTIONS.get(model, {}),
+            "requests": n, "rate": rate,
+            "wall_s": med, "wall_all_s": times, "cpu_s": cpu, "target_s": goal,
             "steps": s["steps"], "simulations": s["simulations"],
             "p50_ttft_s": s["p50_ttft_s"], "p99_ttft_s": s["p99_ttft_s"],
             "p50_tpot_s": s["p50_tpot_s"], "tokens_per_s": s["tokens_per_s"],
@@ -64,11 +74,13 @@ def deployed_case(n: int, repeat: int) -> dict[str, object]:
             prefix=prefix, n=n, rate=rate, max_tokens=4096, seed=1,
             slo="ttft=500ms,tpot=50ms", **LENGTHS)  # type: ignore[arg-type]
 
+    cpu = time.process_time()
     med, times, res = timed(once, repeat)
+    cpu = (time.process_time() - cpu) / repeat
     s = res.summary()
     return {"target": f"{pre} -> {dec}", "model": "llama2_7b", "plan": {"prefix": prefix},
-            "requests": n, "rate": rate, "wall_s": med, "wall_all_s": times,
-            "target_s": goal, "steps": s["steps"], "simulations": s["simulations"],
+            "options": {}, "requests": n, "rate": rate, "wall_s": med, "wall_all_s": times,
+            "cpu_s": cpu, "target_s": goal, "steps": s["steps"], "simulations": s["simulations"],
             "p50_ttft_s": s["p50_ttft_s"], "p99_ttft_s": s["p99_ttft_s"],
             "p50_tpot_s": s["p50_tpot_s"], "tokens_per_s": s["tokens_per_s"],
             "energy_per_token_j": s["energy_per_token_j"],
@@ -92,8 +104,8 @@ def main() -> int:
         print(json.dumps({"cases": rows}, indent=1))
         return 0
     for r in rows:
-        print(f"{r['model']:11s} on {r['target']!s:11s} {r['requests']} requests at "
-              f"{r['rate']}/s: wall median {r['wall_s']:.2f} s (target <= "
+        print(f"{r['model']:13s} on {r['target']!s:11s} {r['requests']} requests at "
+              f"{r['rate']}/s: wall median {r['wall_s']:.2f} s (CPU {r['cpu_s']:.2f} s; target <= "
               f"{r['target_s']:.0f} s), {r['steps']} steps, {r['simulations']} shapes "
               f"simulated; p50 TTFT {float(r['p50_ttft_s']) * 1e3:.1f} ms, p50 TPOT "
               f"{float(r['p50_tpot_s']) * 1e3:.2f} ms, {float(r['tokens_per_s']):.0f} tokens/s")

@@ -66,13 +66,15 @@ def scripts() -> list[Script]:
     ]
     if (HERE / "bench_llm.py").exists():
         out.append(Script("bench_llm", ("--json",), ("--quick", "--json"), True,
-                          "LLaMA-2 70B/7B decode and 7B prefill"))
+                          "LLaMA-2 70B/7B decode, 7B prefill, Qwen3-30B-A3B decode"))
     if (HERE / "bench_system.py").exists():
         out.append(Script("bench_system", ("--json",), ("--quick", "--json"), True,
-                          "LLaMA-2 70B decode step on 8 RNGD cards and a 64-chip TPU v4 slice"))
+                          "LLaMA-2 70B decode step on 8 RNGD cards and a 64-chip TPU v4 slice, "
+                          "DeepSeek-V3 decode step on 32 RNGD cards (ep 32)"))
     if (HERE / "bench_serve.py").exists():
         out.append(Script("bench_serve", ("--json",), ("--quick", "--json"), True,
-                          "serving 10,000 requests: LLaMA-2-7B on lpddr_llm, 70B on 8 RNGD"))
+                          "serving 10,000 requests: LLaMA-2-7B and Qwen3-30B-A3B on lpddr_llm, "
+                          "70B on 8 RNGD"))
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),

@@ -15,11 +15,13 @@ from npusim._version import __version__
 from npusim.compiler.lower import compile_workload
 from npusim.compiler.program import TileProgram, load_program, save_program
 from npusim.errors import MappingError, NpusimError, SimulationError, SpecError, WorkloadError
+from npusim.llm import run_llm
 from npusim.report.result import Result
 from npusim.simulate import simulate, simulate_program
 from npusim.spec.arch import Chip, load_arch, loads_arch
 from npusim.spec.system import System, load_system, loads_system
 from npusim.system import SystemResult, run_llm_system, simulate_system
+from npusim.workloads.precision import parse_weights
 
 if TYPE_CHECKING:
     from npusim import sweep
@@ -43,6 +45,8 @@ __all__ = [
     "load_system",
     "loads_arch",
     "loads_system",
+    "parse_weights",
+    "run_llm",
     "run_llm_system",
     "save_program",
     "serve",

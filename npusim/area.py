@@ -17,7 +17,12 @@ Logic (MACs, registers, vector lanes)
       (int32 for integer operands, FP32 for floating point), as the compiler keeps 4-byte
       partial sums. int4: 282 x (4/8)² µm² (array multiplier area taken ∝ bits²), plus the
       int32 add. FP8 and BF16 multipliers: the FP16 multiplier scaled by the square of the
-      mantissa width ratio (4/11 and 8/11), an assumption.
+      significand width ratio (4/11 and 8/11), an assumption; FP8 E5M2 3/11, and the FP4
+      E2M1 elements of the block formats (mxfp4, nvfp4) 2/11. Their products are exact in
+      a few fixed-point bits, so a block's products are taken as summed in an int32 adder
+      and the block's sum scaled into FP32 once per 16 or 32 MACs (an assumption), which
+      leaves the scale multiply and the FP32 add out of the MAC. A block format's operand
+      register holds the 4-bit element; its shared scale is per block, not per PE.
     * Each PE also holds pipeline registers: weight + input operand + 32-bit partial sum,
       at 4.5 µm² per flip-flop at 45 nm (about the DFF_X1 cell of the NanGate 45 nm open
       cell library; value not re-checked, an assumption).
@@ -63,6 +68,7 @@ import math
 from dataclasses import dataclass, field
 
 from npusim.spec.arch import Chip
+from npusim.workloads.formats import is_block
 
 __all__ = ["AreaModel", "Floorplan", "chip_area_mm2", "floorplan", "mac_area_um2",
            "sram_mm2_per_mib"]
@@ -73,7 +79,11 @@ _ADD32_INT_45 = 137.0
 _ADD16_FP_45 = 1360.0
 _ADD32_FP_45 = 4184.0
 
-_OPERAND_BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
+_OPERAND_BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "fp16": 16,
+                 "bf16": 16, "fp32": 32, "mxfp4": 4, "nvfp4": 4}
+# Significand bits (the implicit one included) of the float formats the FP16 multiplier is
+# scaled from; fp8 without an encoding is taken as E4M3.
+_SIGNIFICAND = {"fp8": 4, "fp8_e4m3": 4, "fp8_e5m2": 3, "bf16": 8, "mxfp4": 2, "nvfp4": 2}
 _ACC_BITS = 32
 
 _BITCELL_UM2 = ((3.0, 0.021), (5.0, 0.021), (7.0, 0.027), (16.0, 0.074), (28.0, 0.127),
@@ -92,16 +102,15 @@ def _mult_45(precision: str) -> float:
         return _MULT_45["int8"]
     if precision == "int4":
         return _MULT_45["int8"] * (4 / 8) ** 2
-    if precision == "fp8":
-        return _MULT_45["fp16"] * (4 / 11) ** 2
-    if precision == "bf16":
-        return _MULT_45["fp16"] * (8 / 11) ** 2
+    if precision in _SIGNIFICAND:
+        return _MULT_45["fp16"] * (_SIGNIFICAND[precision] / 11) ** 2
     return _MULT_45[precision]
 
 
 def mac_area_um2(precision: str, node_nm: float = 45.0) -> float:
     """Multiplier + 32-bit accumulator adder of one MAC, µm², scaled to ``node_nm``."""
-    add = _ADD32_INT_45 if precision.startswith("int") else _ADD32_FP_45
+    fixed = precision.startswith("int") or is_block(precision)
+    add = _ADD32_INT_45 if fixed else _ADD32_FP_45
     return (_mult_45(precision) + add) * (node_nm / 45.0) ** 2
 
 

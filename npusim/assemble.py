@@ -167,6 +167,9 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
         "energy_host_j": 0.0,  # the host link's, when the host path is on (engine.host)
         "n_tiles": lp.n_tiles, "mapping": lp.mapping,
     }
+    if "experts_touched" in lp.extra:  # routed experts: what the routing made of the step
+        row["experts_touched"] = int(lp.extra["experts_touched"])
+        row["expert_imbalance"] = lp.extra["expert_imbalance"]
     row.update(_causes(st))
     row["limit"] = layer_limit(row, _fill_name(chip, lp))
     row.update(dram_figures(st.memory, latency, chip.dram.peak_bandwidth, st.read_latency_hist))

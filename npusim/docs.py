@@ -27,7 +27,8 @@ _INTRO = {
             "take a unit (`24 MiB`, `700 MHz`, `34 GB/s`, `0.2 pJ`, `75 W`, `1 us`); a bare "
             "number is in the base unit named in the Type column. Unknown keys are errors. "
             "Cross-field rules: `default_precision` must be a key of "
-            "`cores.core.systolic.macs_per_cycle`; every `matvec.macs_per_cycle` precision "
+            "`cores.core.systolic.macs_per_cycle` (`fp8_e4m3` and `fp8_e5m2` match an `fp8` "
+            "key) and not a block-scaled format (`mxfp4`, `nvfp4` are weight formats); every `matvec.macs_per_cycle` precision "
             "must be one the array computes; `cores.core.sram.size` must hold one "
             "double-buffered minimum tile, 2 x (R x C + R x R) operands at the narrowest "
             "precision plus R x C x 4 bytes of outputs unless an `accumulator` holds them.",

@@ -34,12 +34,16 @@ class Issue:
     path: str  # key path such as "cores.core.systolic.rows"
     message: str
     line: int | None = None  # 1-based line in the file, when the loader knows it
+    column: int | None = None  # 1-based column, for a YAML syntax error
 
     def format(self, source: str | None) -> str:
-        """``file:line: key.path: message``, leaving out what is not known."""
+        """``file:line: key.path: message`` (``file:line:column`` for a syntax error),
+        leaving out what is not known."""
         where = source or ("<input>" if self.line is not None else "")
         if self.line is not None:
             where = f"{where}:{self.line}"
+            if self.column is not None:
+                where = f"{where}:{self.column}"
         parts = [p for p in (where, self.path) if p]
         return ": ".join([*parts, self.message])
 

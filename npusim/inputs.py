@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from npusim.errors import SpecError
 from npusim.limits import TooLargeError
@@ -57,9 +58,11 @@ def resolve_system(name: str | None) -> System | None:
     return None
 
 
-def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused") -> Workload:
-    """The workload ``name`` names; ``attention`` (fused or materialized) applies to an HF
-    config.json."""
+def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused",
+                     **hf: Any) -> Workload:
+    """The workload ``name`` names; ``attention`` (fused or materialized) and ``hf`` (the
+    other keywords of :func:`~npusim.workloads.from_hf_config`: ``weights``, ``routing``)
+    apply to an HF config.json."""
     from npusim import workloads
 
     name = name or DEFAULT_WORKLOAD
@@ -76,7 +79,7 @@ def resolve_workload(name: str | None, batch: int = 1, attention: str = "fused")
     elif suffix == ".json":
         from npusim.workloads.llm import from_hf_config
 
-        return from_hf_config(p, phase="prefill", batch=batch, attention=attention)
+        return from_hf_config(p, phase="prefill", batch=batch, attention=attention, **hf)
     elif p.exists():
         raise SpecError(f"cannot tell what kind of workload {name!r} is (use .yaml, .csv, "
                         f".onnx or .json)", name)

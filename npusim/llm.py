@@ -2,7 +2,9 @@
 
 ``run_llm(chip, model, prompt=512, gen=128, batch=1, ...)`` checks that weights, the KV cache
 of ``prompt + gen`` tokens and the activations fit DRAM (else a one-line MappingError), then
-simulates one prefill of ``batch x prompt`` tokens and a few decode steps.
+simulates one prefill of ``batch x prompt`` tokens and a few decode steps. The prefill computes
+logits at the last position of each sequence only (``logits="last"``, default: a server samples
+one token there); ``logits="all"`` computes them at every position, as the HF forward does.
 
 Generation of ``gen`` tokens: the first comes out of prefill (TTFT = prefill latency); each
 of the other ``gen - 1`` comes from a decode step whose KV cache holds ``prompt + j`` tokens
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from npusim import progress
-from npusim.errors import MappingError
+from npusim.errors import MappingError, WorkloadError
 from npusim.report.result import Result
 from npusim.simulate import simulate, system_and_plan
 from npusim.spec.arch import Chip, load_arch
@@ -50,6 +52,7 @@ from npusim.workloads.llm import (
     require_fits,
     warn_past_max_positions,
 )
+from npusim.workloads.precision import WeightsLike, check_precisions, describe_weights
 
 if TYPE_CHECKING:
     from npusim.system.llm import SystemLLMResult
@@ -108,6 +111,10 @@ class LLMResult(DecodeFigures):
     decode_time_s: float
     decode_energy_j: float
     decode_steps: int
+    #: how a mixture-of-experts model routed its tokens (None: a dense model)
+    routing: str | None = None
+    #: the prefill's LM head: at the last position of each sequence, or at every position
+    logits: str = "last"
 
     @property
     def ttft_s(self) -> float:
@@ -147,6 +154,15 @@ class LLMResult(DecodeFigures):
         name = str(by.idxmax())
         return name, float(by[name]) / total
 
+    def _experts_touched(self) -> float | None:
+        """Routed experts the middle decode step touches, the mean over its expert layers
+        (None: a dense model)."""
+        df = self.decode.layers
+        if "experts_touched" not in df:
+            return None
+        col = df["experts_touched"].dropna()
+        return float(col.mean()) if len(col) else None
+
     @property
     def decode_layers(self) -> pd.DataFrame:
         """Per-layer table of one decode step (the middle simulated context)."""
@@ -159,7 +175,7 @@ class LLMResult(DecodeFigures):
             "chip": self.chip, "model": self.model, "batch": self.batch,
             "prompt": self.prompt, "gen": self.gen, **{f"{k}_precision": v for k, v in
                                                       self.precision.items()},
-            "attention": self.attention,
+            "attention": self.attention, "routing": self.routing, "logits": self.logits,
             "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
             "j_per_token": self.j_per_token,
             "energy_per_token_e2e_j": self.total_energy_j / (self.batch * self.gen),
@@ -173,6 +189,8 @@ class LLMResult(DecodeFigures):
             "prefill_dram_read_bytes": float(self.prefill.summary()["dram_read_bytes"]),
             "prefill_dram_write_bytes": float(self.prefill.summary()["dram_write_bytes"]),
             "weights_resident": dec["weights_resident"], "weights_reason": dec["weights_reason"],
+            "weights_placed_bytes": dec["weight_bytes"],
+            "decode_experts_touched": self._experts_touched(),
             "limit": self._limit_shares()[0], "limit_share": self._limit_shares()[1],
         }
 
@@ -205,37 +223,46 @@ def decode_totals(samples: tuple[tuple[int, float, float], ...], prompt: int,
 
 @overload
 def run_llm(chip: Chip, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...) -> LLMResult: ...
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ...,
+            logits: str = ...) -> LLMResult: ...
 
 
 @overload
 def run_llm(chip: System, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...,
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ..., logits: str = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemLLMResult: ...
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> SystemLLMResult: ...
 
 
 @overload
 def run_llm(chip: str | Path, config: ConfigLike, prompt: int = ..., gen: int = ...,
-            batch: int = ..., weights: str = ..., kv: str = ..., activations: str = ...,
-            accum: str = ..., *, memory: str = ..., decode_points: int = ...,
-            weights_resident: bool | None = ..., attention: str = ...,
+            batch: int = ..., weights: WeightsLike = ..., kv: str = ...,
+            activations: str = ..., accum: str = ..., *, memory: str = ...,
+            decode_points: int = ..., weights_resident: bool | None = ...,
+            attention: str = ..., routing: str | None = ..., logits: str = ...,
             tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-            micro_batches: int | None = ...,
-            algorithm: str | None = ...) -> LLMResult | SystemLLMResult: ...
+            micro_batches: int | None = ..., ep: int | None = ...,
+            algorithm: str | None = ...,
+            allreduce_precision: str | None = ...) -> LLMResult | SystemLLMResult: ...
 
 
 def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 512,
-            gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
+            gen: int = 128, batch: int = 1, weights: WeightsLike = "int8", kv: str = "int8",
             activations: str = "int8", accum: str = "fp32", *, memory: str = "bandwidth",
             decode_points: int = 3, weights_resident: bool | None = None,
-            attention: str = "fused", tp: int | None = None, pp: int | None = None,
-            dp: int | None = None, micro_batches: int | None = None,
-            algorithm: str | None = None) -> LLMResult | SystemLLMResult:
+            attention: str = "fused", routing: str | None = None, logits: str = "last",
+            tp: int | None = None, pp: int | None = None,
+            dp: int | None = None, micro_batches: int | None = None, ep: int | None = None,
+            algorithm: str | None = None,
+            allreduce_precision: str | None = None) -> LLMResult | SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``chip`` and derive serving metrics.
 
     On a system (see the module docstring) the plan keywords go to
@@ -247,15 +274,31 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     ``"materialized"`` (eager: full score matrix through DRAM); see
     :func:`npusim.workloads.from_hf_config`. ``prompt + gen`` past the config's
     ``max_position_embeddings`` gives one :class:`ContextLengthWarning`.
+
+    ``weights`` is a precision or one per tensor class (``{"experts": "mxfp4", "default":
+    "bf16"}``, :mod:`npusim.workloads.precision`); ``routing`` (``uniform``, ``skewed:S`` or
+    a trace file) how a mixture-of-experts model routes its tokens (None: uniform).
+    ``logits``: the prefill's LM head at the last position of each sequence (``"last"``,
+    default: a server samples one token there) or at every position (``"all"``: the HF
+    forward; one chip only). Decode has one position either way.
     """
+    check_precisions(weights, activations=activations, kv=kv)
+    if logits not in ("last", "all"):
+        raise WorkloadError(f"logits must be 'last' or 'all', got {logits!r}")
+    route: dict[str, Any] = {} if routing is None else {"routing": routing}
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm)
+                                   ep=ep, algorithm=algorithm,
+                                   allreduce_precision=allreduce_precision)
     if system is not None:
+        if logits != "last":  # a system's shards rebuild each step at the last position
+            raise WorkloadError("logits 'all' is modelled on one chip only; a system of "
+                                "many chips computes the prefill's logits at the last position")
         from npusim.system.llm import run_llm_system
 
         return run_llm_system(system, config, prompt, gen, batch, weights, kv, activations,
                               accum, memory=memory, decode_points=decode_points,
-                              weights_resident=weights_resident, attention=attention, **plan)
+                              weights_resident=weights_resident, attention=attention,
+                              **route, **plan)
     assert not isinstance(chip, System)  # system_and_plan took it
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)
@@ -264,15 +307,17 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                            "use `npusim run` for it")
     if prompt < 1 or gen < 1 or batch < 1 or decode_points < 1:
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
-    prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
+    prec = {"weights": describe_weights(weights), "activations": activations, "kv": kv,
+            "accum": accum}
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
-                              attention=attention)
+                              attention=attention, **route)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)
     with warnings.catch_warnings():  # said once above, for the whole run
         warnings.simplefilter("ignore", ContextLengthWarning)
-        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt,
+                                logits="all" if logits == "all" else "last", **kw)
         dec_wls = [from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
                                   context_len=x, **kw) for x in ctxs]
         # Capacity: the cache at its largest (prompt + gen tokens), the larger activations.
@@ -293,5 +338,6 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {c.name}")
     mid = results[len(results) // 2]
+    routed = (routing or "uniform") if cfg.is_moe else None
     return LLMResult(c.name, cfg.name, batch, prompt, gen, prec, attention, fp, prefill, mid,
-                     samples, dec_t, dec_e, steps)
+                     samples, dec_t, dec_e, steps, routed, logits)

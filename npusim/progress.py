@@ -5,9 +5,11 @@ it, off with ``--quiet``) turns bars on for the calls made inside it, and only w
 is a terminal, so logs, pipes and tests stay clean. Inside, long stages call :func:`bar`
 (a tqdm bar, or a no-op one when bars are off) and :func:`busy` (elapsed time while one
 long call runs, e.g. a DRAM kernel over millions of requests). A bar appears only after
-``DELAY`` seconds: quick runs print nothing. While bars are on, the first numba
-compilation of the process prints ``npusim: compiling kernels (first run only)…`` once
-(numba reports a compilation only on a cache miss, so warm runs say nothing).
+``DELAY`` seconds: quick runs print nothing. Inside :func:`shown` (unless ``on`` is False),
+terminal or not, the first numba compilation of the process prints
+``npusim: compiling kernels (first run only)…`` once on stderr, so a redirected first run
+says why it is slow (numba reports a compilation only on a cache miss, so warm runs say
+nothing).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ def enabled() -> bool:
 
 @contextmanager
 def shown(on: bool = True) -> Iterator[None]:
-    """Bars on stderr for what runs inside, if ``on`` and stderr is a terminal."""
+    """Bars on stderr for what runs inside, if ``on`` and stderr is a terminal; the compile
+    notice if ``on``, terminal or not."""
     stream = sys.stderr
     draw = on and hasattr(stream, "isatty") and stream.isatty()
     token = _on.set(draw)
-    listener = _CompileNotice() if draw else None
+    listener = _CompileNotice() if on else None
     if listener is not None:
         event.register("numba:compile", listener)
     try:

@@ -35,7 +35,7 @@ SWEEP_DOCS: dict[str, dict[str, str]] = {
         "system": "the system of many chips every point changes (a system sweep): a system "
                   "preset or YAML path; its axes are system.*, parallel.* and workload.*",
         "parallel": "a system sweep's plan where no axis sets it (tp, pp, dp, "
-                    "micro_batches, algorithm)",
+                    "micro_batches, algorithm, allreduce_precision)",
         "set": "fixed changes to the base, by key path (cores.core.sram.size: 8 MiB); null "
                "unsets an optional key",
         "workloads": "the workloads every point runs: a built-in name or a file "
@@ -48,7 +48,10 @@ SWEEP_DOCS: dict[str, dict[str, str]] = {
         "samples": "random and lhs: points to draw",
         "seed": "random and lhs: the draw's seed",
         "axes": "axis by key path into the chip (cores.core.sram.size, dram.standard, "
-                "clock …) or workload.<option>: a list of values or a range (see AxisSpec)",
+                "clock …) or workload.<option> (workload.batch; for an HF config "
+                "workload.weights: precisions or mappings of tensor class to precision, "
+                "workload.routing: uniform, skewed:S or a trace file): a list of values or "
+                "a range (see AxisSpec)",
         "constraints": "expressions over axis names and the units KiB MiB GiB kB MB GB kHz "
                        "MHz GHz; a point is kept when all hold (rows * cols <= 65536)",
         "objectives": "default objectives of npusim sweep --pareto (max: to maximise)",
@@ -61,7 +64,10 @@ SWEEP_DOCS: dict[str, dict[str, str]] = {
         "inline": "a workload mapping written in place (name, layers)",
         "label": "the name in the results table (default: the builtin name or file stem)",
         "batch": "batch size",
-        "options": "builder keyword arguments (seq_len, precision, phase, context_len …)",
+        "options": "builder keyword arguments (seq_len, precision, phase, context_len; for "
+                   "an HF config weights: a precision or a mapping of tensor class to "
+                   "precision {experts: mxfp4, default: bf16}, routing: uniform, skewed:S "
+                   "or a trace file …)",
     },
     "AxisSpec": {
         "values": "the axis's values, each validated as the key path's field (8 MiB becomes "

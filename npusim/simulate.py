@@ -101,7 +101,8 @@ def simulate_program(chip: Chip | str | Path, program: TileProgram, *,
 def system_and_plan(target: Chip | System | str | Path, **plan: Any,
                     ) -> tuple[System | None, dict[str, Any]]:
     """The system ``target`` names (a System, a system YAML or a system preset; None for a
-    chip) and the plan keywords (``tp``, ``pp``, ``dp``, ``micro_batches``, ``algorithm``)
+    chip) and the plan keywords (``tp``, ``pp``, ``dp``, ``micro_batches``, ``ep``,
+    ``algorithm``)
     given, i.e. not None. Plan keywords given with a chip are a ``ValueError``."""
     given = {k: v for k, v in plan.items() if v is not None}
     if isinstance(target, System):
@@ -142,14 +143,15 @@ def simulate(chip: Chip, workload: Workload, *, memory: str | MemoryModel = ...,
 def simulate(chip: System, workload: Workload, *, memory: str | MemoryModel = ...,
              trace: bool = ..., weights_resident: bool | None = ..., fidelity: str = ...,
              tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-             micro_batches: int | None = ..., algorithm: str | None = ...) -> SystemResult: ...
+             micro_batches: int | None = ..., ep: int | None = ...,
+             algorithm: str | None = ...) -> SystemResult: ...
 
 
 @overload
 def simulate(chip: str | Path, workload: Workload, *, memory: str | MemoryModel = ...,
              trace: bool = ..., weights_resident: bool | None = ..., fidelity: str = ...,
              tp: int | None = ..., pp: int | None = ..., dp: int | None = ...,
-             micro_batches: int | None = ...,
+             micro_batches: int | None = ..., ep: int | None = ...,
              algorithm: str | None = ..., host: bool = ...) -> Result | SystemResult: ...
 
 
@@ -157,14 +159,15 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
              memory: str | MemoryModel = "bandwidth", trace: bool = False,
              weights_resident: bool | None = None, fidelity: str = "event",
              tp: int | None = None, pp: int | None = None, dp: int | None = None,
-             micro_batches: int | None = None, algorithm: str | None = None,
+             micro_batches: int | None = None, ep: int | None = None,
+             algorithm: str | None = None,
              host: bool = False) -> Result | SystemResult:
     """Simulate ``workload`` on ``chip``, or on a system of many chips.
 
     ``chip`` is a :class:`~npusim.spec.arch.Chip`, a chip YAML path or preset name
     (``tpu_v1``) — the run returns a :class:`~npusim.report.result.Result` — or a
     :class:`~npusim.spec.system.System`, a system YAML path or system preset name
-    (``rngd_8card``): then ``tp``, ``pp``, ``dp``, ``micro_batches`` and ``algorithm``
+    (``rngd_8card``): then ``tp``, ``pp``, ``dp``, ``micro_batches``, ``ep`` and ``algorithm``
     (``ring`` or ``tree``) choose the plan, each defaulting to
     :func:`npusim.system.simulate_system`'s, and the run returns its
     :class:`~npusim.system.SystemResult`. Those keywords given with a chip are a
@@ -188,7 +191,7 @@ def simulate(chip: Chip | System | str | Path, workload: Workload, *,
     """
     _check_fidelity(fidelity)
     system, plan = system_and_plan(chip, tp=tp, pp=pp, dp=dp, micro_batches=micro_batches,
-                                   algorithm=algorithm)
+                                   ep=ep,                                   algorithm=algorithm)
     if system is not None:
         if host:
             raise ValueError("host=True is for one chip; a system's host link carries no "

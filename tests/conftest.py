@@ -32,3 +32,14 @@ def tpu_v1_text() -> str:
 # a run never depends on a local example database.
 settings.register_profile("npusim", derandomize=True, database=None, deadline=None)
 settings.load_profile("npusim")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_compile_notice() -> None:
+    """The CLI prints ``npusim: compiling kernels…`` at a process's first numba compilation,
+    terminal or not; on a cold cache that would land in whichever test compiles first and
+    break its one-line stderr. Said already, for the tests (tests/test_progress.py resets it
+    to test the notice itself)."""
+    from npusim import progress
+
+    progress._CompileNotice.said = True

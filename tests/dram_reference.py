@@ -3,12 +3,14 @@
 The reference is DRAMSim3 (University of Maryland; commit 29817593) on its stock configs
 ``HBM2_8Gb_x128.ini`` and ``LPDDR4_8Gb_x16_2400.ini``, driven with one burst per request, a
 512-entry lookahead window handing up to 16 requests per clock, 32-entry transaction
-queues and FR-FCFS open page. ``REFERENCE`` holds the figures it measured (an external
-measurement: the test's expected values); nothing in the configurations below is fitted to
-them. Every parameter is the config's own or a stated JEDEC / DRAMSim3 rule:
+queues feeding 8-entry per-bank command queues, and FR-FCFS open page. ``REFERENCE`` holds
+the figures it measured (an external measurement: the test's expected values); nothing in
+the configurations below is fitted to them. Every parameter is the config's own or a stated
+JEDEC / DRAMSim3 rule:
 
 - organisation, timings in clocks, IDD currents: the config (``CONFIGS``);
-- tRTRS: DRAMSim3's default (2 clocks) where the config gives none;
+- tRTRS: the config's (LPDDR4: 1 clock), DRAMSim3's default (2) where it gives none (HBM2);
+- queues: the config's ``trans_queue_size`` (32) and ``cmd_queue_size`` (8 per bank);
 - transfers per clock = BL / burst cycles; request = bus width x BL / 8 bytes;
 - the address mapping string (most significant first; ``co`` = one request-sized column
   slot) becomes our field order with the column slots as one interleave chunk under every
@@ -35,14 +37,16 @@ CONFIGS: dict[str, dict] = {
         channels=8, ranks=1, width=128, devices=1, bl=4, burst_cycles=2, bankgroups=4,
         banks_per_group=4, rows=32768, tck=1.0, cl=14, cwl=4, rcd=14, rcdw=14, rp=14, ras=34,
         rc=48, ccd_s=1, ccd_l=2, rrd_s=4, rrd_l=6, faw=30, wr=16, wtr_s=6, wtr_l=8, rtp=4,
-        rfc=260, refi=3900, mapping="rorabgbachco", columns_per_row=32, vdd=1.2, idd0=65.0,
-        idd2n=40.0, idd3n=55.0, idd4r=390.0, idd4w=500.0, idd5ab=250.0),
+        rfc=260, refi=3900, rtrs=2, trans_queue=32, cmd_queue=8, mapping="rorabgbachco",
+        columns_per_row=32, vdd=1.2, idd0=65.0, idd2n=40.0, idd3n=55.0, idd4r=390.0,
+        idd4w=500.0, idd5ab=250.0),
     "LPDDR4_8Gb_x16_2400": dict(
         channels=1, ranks=2, width=64, devices=4, bl=16, burst_cycles=8, bankgroups=2,
         banks_per_group=4, rows=65536, tck=0.83, cl=17, cwl=14, rcd=15, rcdw=15, rp=15,
         ras=32, rc=47, ccd_s=4, ccd_l=6, rrd_s=8, rrd_l=8, faw=32, wr=30, wtr_s=8, wtr_l=16,
-        rtp=9, rfc=392, refi=8660, mapping="rochrababgco", columns_per_row=64, vdd=1.2,
-        idd0=80.0, idd2n=34.0, idd3n=47.0, idd4r=243.0, idd4w=228.0, idd5ab=280.0),
+        rtp=9, rfc=392, refi=8660, rtrs=1, trans_queue=32, cmd_queue=8, mapping="rochrababgco",
+        columns_per_row=64, vdd=1.2, idd0=80.0, idd2n=34.0, idd3n=47.0, idd4r=243.0,
+        idd4w=228.0, idd5ab=280.0),
 }
 
 # config -> pattern -> (GB/s, avg latency ns, p50 latency ns, row-hit rate, pJ/bit)
@@ -89,7 +93,7 @@ def standard(name: str) -> DramStandard:
                      rcdw=c["rcdw"], rp=c["rp"], ras=c["ras"], rc=c["rc"], ccd_s=c["ccd_s"],
                      ccd_l=c["ccd_l"], rrd_s=c["rrd_s"], rrd_l=c["rrd_l"], faw=c["faw"],
                      wtr_s=c["wtr_s"], wtr_l=c["wtr_l"], rtp=c["rtp"], wr=c["wr"],
-                     refi=c["refi"], rfc=c["rfc"], rfcpb=0, rtrs=2)
+                     refi=c["refi"], rfc=c["rfc"], rfcpb=0, rtrs=c["rtrs"])
     v, dev = c["vdd"], c["devices"]
     tck = c["tck"]
     # IDD in mA x V = mW; x ns = pJ.
@@ -113,9 +117,10 @@ def standard(name: str) -> DramStandard:
 
 def system(name: str) -> DramSystem:
     std = standard(name)
-    return DramSystem(std, CONFIGS[name]["channels"], mapping=mapping_order(CONFIGS[name]["mapping"]),
-                      interleave_bytes=std.row_bytes, queue_depth=32, window=512, handover=16,
-                      fast_path=False)
+    c = CONFIGS[name]
+    return DramSystem(std, c["channels"], mapping=mapping_order(c["mapping"]),
+                      interleave_bytes=std.row_bytes, queue_depth=c["trans_queue"], window=512,
+                      handover=16, bank_queue=c["cmd_queue"], fast_path=False)
 
 
 def _field_lsb(sysm: DramSystem, field: str) -> int:

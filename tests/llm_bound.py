@@ -168,14 +168,20 @@ def decode_bound(chip: dict[str, Any], cfg: dict[str, Any], weights: str, batch:
 
 
 def prefill_bound(chip: dict[str, Any], cfg: dict[str, Any], weights: str, batch: int) -> float:
+    """The blocks' roofline, then the LM head's: it runs on the last position of each
+    sequence (serving engines sample there) and waits for the last block's output, so a
+    short head (memory-bound at a few rows) after compute-bound blocks adds its own time."""
     h, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     tokens = batch * PROMPT
-    moved = linear_params(cfg) * BITS[weights] / 8 + tokens * kv_bytes_per_token(cfg)
+    head = h * cfg["vocab_size"]
+    peak = peak_macs_per_s(chip, compute_precision(chip, weights))
+    bw = dram_bandwidth(chip)
+    moved = (linear_params(cfg) - head) * BITS[weights] / 8 + tokens * kv_bytes_per_token(cfg)
     # Causal attention: query i sees i + 1 keys; scores and context are one MAC each.
     pairs = batch * PROMPT * (PROMPT + 1) // 2
-    macs = tokens * linear_params(cfg) + 2 * cfg["num_hidden_layers"] * heads * (h // heads) * pairs
-    peak = peak_macs_per_s(chip, compute_precision(chip, weights))
-    return max(moved / dram_bandwidth(chip), macs / peak)
+    macs = tokens * (linear_params(cfg) - head) + 2 * cfg["num_hidden_layers"] * heads * (
+        h // heads) * pairs
+    return max(moved / bw, macs / peak) + max(head * BITS[weights] / 8 / bw, batch * head / peak)
 
 
 def dominant_limit(layers: Any) -> str:

@@ -1,7 +1,8 @@
 """Plain-Python twin of npusim/kernels/dram.py: the same front end and controller, with objects.
 
-Used only by tests as the oracle for the numba kernel: same handover order, same FR-FCFS
-choice, same command times. Slow and obvious on purpose.
+Used only by tests as the oracle for the numba kernel: same handover order, same moves from
+the transaction queues into the bank command queues, same FR-FCFS choice, same command
+times. Slow and obvious on purpose.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class Channel:
     now: int = 0
     open_cycles: int = 0  # rank-cycles with a bank open, closed spans only
     pd_cycles: int = 0  # rank-cycles in power-down, closed spans only
-    queues: tuple[list, list] = field(default_factory=lambda: ([], []))
+    queues: tuple[list, list] = field(default_factory=lambda: ([], []))  # transaction queues
+    bank_queues: dict[int, list] = field(default_factory=dict)  # bank -> requests, move order
+    rr_bank: int = -1  # bank of the last column command (round robin)
     commands: list[tuple[int, int, int, str]] = field(default_factory=list)
 
 
@@ -92,9 +95,9 @@ class NaiveDram:
     @staticmethod
     def closed(ch: Channel, rk: Rank, t: int, n: int = 1) -> None:
         rk.n_open -= n
+        rk.idle_since = max(rk.idle_since, t)  # the span ends at its latest precharge
         if rk.n_open == 0:
-            ch.open_cycles += max(t - rk.open_since, 0)
-            rk.idle_since = t
+            ch.open_cycles += max(rk.idle_since - rk.open_since, 0)
 
     def asleep(self, rk: Rank, t: int) -> bool:
         """Powered down at ``t``: all banks precharged for ``pd_idle`` clocks by then."""
@@ -185,12 +188,12 @@ class NaiveDram:
                 rk.idle_since = tr + t["rfcpb"]
 
     def commit(self, ch: Channel, b: int, row: int, write: bool, tp: int, ta: int, tc: int,
-               enq: int) -> int:
+               moved: int) -> int:
         t, bank, grp = self.t, ch.banks[b], ch.groups[b // self.bpg]
         r = b // self.per_rank
         rk = ch.ranks[r]
-        if ta >= 0 and self.asleep(rk, enq):
-            self.wake(ch, r, enq + 1, enq + 1 + t["xp"])
+        if ta >= 0 and self.asleep(rk, moved):
+            self.wake(ch, r, moved + 1, moved + 1 + t["xp"])
         if tp >= 0:
             ch.commands.append((tp, b, bank.row, "PRE"))
             bank.next_act = max(bank.next_act, tp + t["rp"])
@@ -244,6 +247,9 @@ class NaiveDram:
             pairs.setdefault((r[1], bool(r[2])), []).append(r)
         out: dict[int, tuple[int, int, bool]] = {}
         enq: dict[int, int] = {}
+        moved: dict[int, int] = {}  # request id -> cycle it entered its bank's command queue
+        last_move = [NEVER] * len(self.chans)  # last clock whose move slot is spent
+        nbanks = len(self.chans[0].banks)
         now = [max(ch.now, ch.col_last) for ch in self.chans]
         accepted = 0
         hclk, hcnt = NEVER, 0
@@ -258,7 +264,7 @@ class NaiveDram:
         while len(out) < len(reqs):
             keys = []
             for c, ch in enumerate(self.chans):
-                if ch.queues[0] or ch.queues[1]:
+                if ch.queues[0] or ch.queues[1] or any(ch.bank_queues.values()):
                     keys.append(max(now[c], ch.col_last))
                     continue
                 heads = [lst[0] for w in (False, True) if (lst := pairs.get((c, w)))
@@ -287,32 +293,51 @@ class NaiveDram:
                 enq[r[0]] = key
                 accepted += 1
                 hcnt += 1
-            rq, wq = ch.queues
-            if not rq and not wq:
+            # Moves: one a clock up to ``key``, the oldest request of the queue being served
+            # whose bank queue has room, no earlier than its handover.
+            clk = last_move[c] + 1
+            while clk <= key:
+                rq, wq = ch.queues
+                if not ch.write_mode:
+                    if len(wq) >= self.whigh or (not rq and wq):
+                        ch.write_mode = True
+                elif not wq or (len(wq) <= self.wlow and rq):
+                    ch.write_mode = False
+                q = wq if ch.write_mode else rq
+                room = [r for r in q if len(ch.bank_queues.get(r[3], [])) < self.bank_queue]
+                if not room:
+                    break
+                r = room[0]
+                clk = max(clk, enq[r[0]])
+                if clk > key:
+                    break
+                q.remove(r)
+                moved[r[0]] = clk
+                ch.bank_queues.setdefault(r[3], []).append(r)
+                clk += 1
+            last_move[c] = max(last_move[c], key)
+            cands = [(r, b, i) for b, bq in ch.bank_queues.items() for i, r in enumerate(bq)]
+            if not cands:
+                if ch.queues[0] or ch.queues[1]:
+                    now[c] = key + 1
                 continue
-            if not ch.write_mode:
-                if len(wq) >= self.whigh or (not rq and wq):
-                    ch.write_mode = True
-            elif not wq or (len(wq) <= self.wlow and rq):
-                ch.write_mode = False
-            q = wq if ch.write_mode else rq
-            best, plan = None, (-1, -1, BIG)
-            # Visible: the first ``bank_queue`` queued requests of each bank.
-            visible = [r for i, r in enumerate(q)
-                       if sum(x[3] == r[3] for x in q[:i]) < self.bank_queue]
-            for r in visible:  # full scan: the kernel's early exit must not change the choice
-                p = self.plan(ch, r[3], r[4], ch.write_mode, enq[r[0]] + 1)
-                if p[2] < plan[2]:
-                    best, plan = r, p
+            best, plan, order = None, (-1, -1, BIG), None
+            for r, b, i in cands:  # full scan: the kernel's early exit must not change the choice
+                p = self.plan(ch, b, r[4], bool(r[2]), moved[r[0]] + 1)
+                # Ties: banks in round-robin order after the last one served, then oldest.
+                o = (p[2], (b - ch.rr_bank - 1) % nbanks, i)
+                if order is None or o < order:
+                    best, plan, order = r, p, o
             if self.refresh:
                 first = plan[0] if plan[0] >= 0 else plan[1] if plan[1] >= 0 else plan[2]
                 if min(rk.ref_due for rk in ch.ranks) <= first:
                     self.do_refresh(ch)
                     continue
             assert best is not None
-            done = self.commit(ch, best[3], best[4], ch.write_mode, *plan, enq[best[0]])
+            done = self.commit(ch, best[3], best[4], bool(best[2]), *plan, moved[best[0]])
             out[best[0]] = (done, enq[best[0]], plan[1] < 0)
-            q.remove(best)
+            ch.bank_queues[best[3]].remove(best)
+            ch.rr_bank = best[3]
         for c, ch in enumerate(self.chans):
             ch.now = now[c]
         return out

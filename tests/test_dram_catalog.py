@@ -54,3 +54,24 @@ def test_overrides_replace_timing_and_recompute_derived_fields() -> None:
     with pytest.raises(SpecError) as err:
         s.with_overrides({"tcl": 3, "bogus": 1})
     assert set(err.value.paths) == {"tcl", "bogus"}
+
+
+# tRTRS as DRAMsim3's stock configs set it (umd-memsys/DRAMsim3 configs/*.ini, commit
+# 29817593): 1 clock in every DDR3, DDR4, LPDDR4 and GDDR6 config; none in HBM2_8Gb_x128.ini,
+# where the simulator's default of 2 applies; no config at all for the other families.
+_RTRS_1 = ("DDR3", "DDR4", "LPDDR4", "LPDDR4X", "GDDR6")
+
+
+@pytest.mark.parametrize("name", standard_names())
+def test_rank_switch_follows_the_reference_configs(name: str) -> None:
+    s = get_standard(name)
+    assert s.t.rtrs == (1 if s.family in _RTRS_1 else 2)
+
+
+def test_gddr6_32_activate_window_is_the_reference_configs_in_nanoseconds() -> None:
+    """GDDR6_8Gb_x16.ini: t32AW = 420 clocks of tCK 0.66 ns = 277.2 ns; the entry runs CK at
+    2 GHz (16 Gb/s, 8 transfers per clock), so 277.2 / 0.5 = 554.4, rounded up."""
+    s = get_standard("GDDR6-16000")
+    assert s.t.tck_ns == pytest.approx(8 * 1e3 / 16000)
+    assert s.t.t32aw == 555
+    assert all(get_standard(n).t.t32aw == 0 for n in standard_names() if not n.startswith("GDDR"))

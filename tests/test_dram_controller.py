@@ -54,11 +54,12 @@ def _run_kernel(params, channels, reqs):  # type: ignore[no-untyped-def]
     handover=st.sampled_from([1, 2, 16]),
     drain=st.sampled_from([(1.0, 0.0), (0.75, 0.25)]),
     pd_idle=st.sampled_from([0, 0, 1, 5, 40]),
+    bank_queue=st.sampled_from([1, 2, 8]),
     reqs=st.lists(st.tuples(st.integers(0, 1), st.booleans(), st.integers(0, 15),
                             st.integers(0, 2), st.integers(0, 400)), min_size=1, max_size=60),
 )
 def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_group, window,
-                                    handover, drain, pd_idle, reqs) -> None:  # type: ignore[no-untyped-def]
+                                    handover, drain, pd_idle, bank_queue, reqs) -> None:  # type: ignore[no-untyped-def]
     std = get_standard(name)
     if refresh == "per-bank" and std.t.rfcpb == 0:
         refresh = "all-bank"
@@ -69,7 +70,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
             "banks_per_group": 4 if one_group else std.banks_per_group,
             "write_drain_high": drain[0], "write_drain_low": drain[1]}
     std = std.with_overrides(over)
-    params = make_params(std, policy, refresh, depth, window, handover, powerdown_idle=pd_idle)
+    params = make_params(std, policy, refresh, depth, window, handover, bank_queue, pd_idle)
     nb = std.banks
     reqs = [(i, c, w, b % nb, r, a) for i, (c, w, b, r, a) in enumerate(reqs)]
     done, enq, hit, tr, cnt = _run_kernel(params, 2, reqs)
@@ -80,7 +81,8 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
                      {"none": 0, "all-bank": 1, "per-bank": 2}[refresh], ranks=ranks,
                      window=window, handover=handover,
                      whigh=max(min(round(drain[0] * depth), depth), 1),
-                     wlow=min(int(drain[1] * depth), depth - 1), powerdown_idle=pd_idle)
+                     wlow=min(int(drain[1] * depth), depth - 1), bank_queue=bank_queue,
+                     powerdown_idle=pd_idle)
     out = twin.run(reqs)
     for i in range(len(reqs)):
         assert out[i] == (done[i], enq[i], bool(hit[i]))
@@ -91,6 +93,25 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
     assert cnt[:, K.N_OPENCYC].tolist() == [ch.open_cycles for ch in twin.chans]
     assert cnt[:, K.N_PDCYC].tolist() == [ch.pd_cycles for ch in twin.chans]
     assert check_trace(tr, std) == []
+
+
+@pytest.mark.parametrize(("depth", "bank_queue", "banks"), [(4, 3, 1), (4, 3, 2), (32, 8, 1),
+                                                          (32, 8, 3), (2, 8, 1)])
+def test_requests_in_flight_fill_both_queue_stages(depth: int, bank_queue: int,
+                                                    banks: int) -> None:
+    """Row hits offered at once to ``banks`` banks: once saturated, the controller holds a
+    full transaction queue (``depth``) plus a full command queue per bank (``bank_queue``
+    each) of requests whose column command has not issued. A controller that held requests
+    in one queue until they issue would hold ``depth``."""
+    std = get_standard("HBM2")
+    p = make_params(std, "open", "none", depth, 512, 16, bank_queue)
+    reqs = [(i, 0, False, i % banks, 0, 0) for i in range(300)]
+    done, enq, _, _, _ = _run_kernel(p, 1, reqs)
+    col = done - std.t.cl - std.t.nbl  # column command cycle
+    steady = range(int(col[40]), int(col[-60]))
+    held = [int(((enq <= t) & (col >= t)).sum()) for t in steady]
+    assert max(held) == depth + bank_queue * banks
+    assert min(held) >= depth + bank_queue * banks - 1  # between a move and the next issue
 
 
 @pytest.mark.parametrize("name", standard_names())
@@ -201,11 +222,13 @@ def test_each_rank_has_its_own_activate_window() -> None:
 
 
 def test_t32aw_bounds_gddr6_random_reads() -> None:
-    """GDDR6: 32 ACTs per t32AW (330 clocks) is tighter than 4 per tFAW (32): random reads
-    stay under 32 / 330 bursts per cycle, and rise above it without the window."""
+    """GDDR6: 32 ACTs per t32AW is tighter than 4 per tFAW (32): random reads stay under
+    32 / t32AW bursts per cycle, and rise above it without the window. The window is
+    DRAMsim3's GDDR6_8Gb_x16.ini 420 clocks of 0.66 ns, in the entry's 0.5 ns clocks."""
     std = get_standard("GDDR6")
     t = std.t
-    assert t.t32aw == 330 and 32 / t.t32aw < 4 / t.faw
+    assert t.tck_ns == 0.5 and t.t32aw == 555  # ceil(420 x 0.66 / 0.5) = ceil(554.4)
+    assert 32 / t.t32aw < 4 / t.faw
     with_window = _random_read_bw(std)
     without = _random_read_bw(std.with_overrides({"t32aw": 0}))
     assert with_window <= 32 / t.t32aw * 1.01

@@ -5,8 +5,9 @@ configurations (commit 29817593) and the patterns of its reference table; the ex
 values are DRAMSim3's own measurements (an external figure, not our output). Nothing is
 fitted to them: every parameter is the config's or a stated JEDEC / DRAMSim3 rule.
 
-Tolerances: bandwidth 10 %, idle (unloaded) latency 5 %, row-hit rate 0.05 absolute. The
-16 MiB patterns are run whole (the detailed path, no extrapolation).
+Tolerances: bandwidth 10 %, idle (unloaded) latency 5 %, loaded (queueing) latency 15 %,
+row-hit rate 0.05 absolute. The 16 MiB patterns are run whole (the detailed path, no
+extrapolation).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import pytest
 from tests.dram_reference import CONFIGS, PATTERNS, REFERENCE, measure, standard
 
 CASES = [(c, p) for c in REFERENCE for p in PATTERNS]
+LOADED = ("seq_read", "rand_read", "mix_2r1w", "mix_2r1w_aligned", "tile_read")
+# HBM2 random reads: -19 % (536 vs 662 ns). With the front end's window lifted the same run
+# gives 648 ns (-2 %): one channel's queues hold what the reference's hold, but eight
+# channels sharing the 512-entry window starve one another more often than the
+# reference's do. The reference rotates its bank queues command by command (PRE, ACT and
+# RD each move the pointer); npusim commits a request's commands together and rotates per
+# request, which drains the banks of a channel in a different order.
+_LOADED_GAP = {("HBM2_8Gb_x128", "rand_read")}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +51,17 @@ def test_idle_latency_within_5_percent(figures, config: str, pattern: str) -> No
     got = figures[config, pattern]
     assert got["avg_ns"] == pytest.approx(avg, rel=0.05)
     assert got["p50_ns"] == pytest.approx(p50, rel=0.05)
+
+
+@pytest.mark.parametrize(("config", "pattern"), [
+    pytest.param(c, p, marks=pytest.mark.xfail(strict=True, reason="see _LOADED_GAP"))
+    if (c, p) in _LOADED_GAP else (c, p) for c in REFERENCE for p in LOADED])
+def test_loaded_latency_within_15_percent(figures, config: str, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    """Mean read latency from acceptance to data on the saturating patterns: queueing in the
+    transaction queue and in the per-bank command queues behind it."""
+    avg = REFERENCE[config][pattern][1]
+    assert avg is not None
+    assert figures[config, pattern]["avg_ns"] == pytest.approx(avg, rel=0.15)
 
 
 @pytest.mark.parametrize("config", list(REFERENCE))

@@ -11,6 +11,7 @@ hundreds of GiB, so a broken check fails loudly rather than passing by luck.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable
@@ -83,6 +84,17 @@ TILE_TRACE_CSV = "layer_index,layer,core\n0,x,0\n"
 MEASURED = "workload,latency_s\nresnet50,0.01\n"
 REQUESTS = "arrival_s,prompt_tokens,output_tokens\n0,16,4\n"
 SWEEP = (ROOT / "workloads" / "sweeps" / "small.yaml").read_text()
+# Mixture of experts: Qwen3-30B-A3B's config cut to two blocks (both MoE), top-k raised past
+# the experts; routing traces (layer,token,expert) with an id past them, and with a layer
+# the model does not have.
+QWEN = json.loads((ROOT / "workloads" / "hf" / "qwen3_30b_a3b.json").read_text())
+QWEN2 = json.dumps(QWEN | {"num_hidden_layers": 2})
+E, K = QWEN["num_experts"], QWEN["num_experts_per_tok"]
+TOPK = json.dumps(QWEN | {"num_experts_per_tok": E + 1})
+TRACE_BAD_ID = "layer,token,expert\n" + "".join(
+    f"{layer},0,{e}\n" for layer in (0, 1) for e in [*range(K - 1), E])
+TRACE_3_LAYERS = "layer,token,expert\n" + "".join(
+    f"{layer},0,{e}\n" for layer in (0, 1, 2) for e in range(K))
 
 
 def _onnx(dim: int) -> bytes:
@@ -166,6 +178,22 @@ CASES: list[Case | Callable[[], Case]] = [
          "--prompt 32768 --batch 64: layer", env={"NPUSIM_MEMORY_BUDGET": "1 GiB"}),
     Case("budget variable not a size", {}, ["run", "tpu_v1", "resnet50"],
          "NPUSIM_MEMORY_BUDGET: ", env={"NPUSIM_MEMORY_BUDGET": "lots"}),
+    # --- mixture of experts and number formats ----------------------------------------------
+    Case("top-k above the experts", {"c.json": TOPK}, ["llm", "lpddr_llm", "{c.json}"],
+         f"top-k {E + 1} (num_experts_per_tok) exceeds the {E} experts (num_experts)",
+         ("c.json", None)),
+    Case("routing trace: unknown expert id", {"c.json": QWEN2, "t.csv": TRACE_BAD_ID},
+         ["llm", "lpddr_llm", "{c.json}", "--routing", "{t.csv}"],
+         f"layer 0: unknown expert id {E} (the model has {E}: 0 .. {E - 1})", ("t.csv", None)),
+    Case("routing trace: a layer too many", {"c.json": QWEN2, "t.csv": TRACE_3_LAYERS},
+         ["serve", "lpddr_llm", "{c.json}", "--routing", "{t.csv}", "--requests", "5"],
+         "the trace has 3 layer(s) (0 .. 2); the model has 2 MoE layer(s) (0, 1)",
+         ("t.csv", None)),
+    Case("MXFP4 on the norms", {}, ["llm", "lpddr_llm", "qwen3_30b_a3b", "--weights",
+                                    "norms=mxfp4,default=int4"],
+         "--weights: norms=mxfp4: a block-scaled format is for matmul weights"),
+    Case("MXFP4 KV cache", {}, ["serve", "lpddr_llm", "qwen3_30b_a3b", "--kv", "mxfp4"],
+         "--kv: mxfp4 is a block-scaled weight format"),
     # --- output paths ------------------------------------------------------------------------
     Case("--out x.xlsx before the simulation", {"w.yaml": WL_HUGE},
          ["run", "tpu_v1", "{w.yaml}", "--out", "{dir}/x.xlsx"],

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from npusim.cli import main
-from npusim.errors import MappingError
+from npusim.errors import MappingError, WorkloadError
 from npusim.llm import run_llm
 from npusim.spec.arch import load_arch
 from npusim.workloads.llm import weight_bytes
 
+HF = Path(__file__).resolve().parents[1] / "workloads" / "hf"
 TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 512,
         "intermediate_size": 1024, "num_attention_heads": 8, "num_key_value_heads": 2,
         "num_hidden_layers": 2, "vocab_size": 2048, "max_position_embeddings": 1024,
@@ -85,3 +87,38 @@ def test_cli_json_and_errors(tmp_path, capsys):
     rc = main(["llm", "tpu_v4", "llama_30b", "--weights", "fp16"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "DRAM capacity" in err
+
+
+def test_logits_last_or_all(chip, res, capsys):
+    """The prefill's LM head: one row per sequence by default, one per prompt token with
+    logits='all'; hidden x vocab MACs per row (a hand count). Decode is the same either way."""
+    every = run_llm(chip, TINY, prompt=32, gen=9, batch=2, weights="int4", kv="int8",
+                    logits="all")
+    heads = [r.prefill.layers.set_index("layer").loc["lm_head"] for r in (res, every)]
+    assert [int(h["macs"]) for h in heads] == [2 * 512 * 2048, 2 * 32 * 512 * 2048]
+    assert (res.summary()["logits"], every.summary()["logits"]) == ("last", "all")
+    assert every.ttft_s > res.ttft_s and every.tpot_s == res.tpot_s
+    with pytest.raises(WorkloadError, match="logits must be 'last' or 'all'"):
+        run_llm(chip, TINY, prompt=32, gen=2, logits="first")
+    with pytest.raises(SystemExit) as exc:
+        main(["llm", "lpddr_llm", "llama2_7b", "--logits", "first"])
+    assert exc.value.code == 2
+    capsys.readouterr()
+    rc = main(["llm", "rngd_8card", "llama2_7b", "--logits", "all", "--tp", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--logits all" in err
+
+
+def test_llm_says_what_a_step_streams(tmp_path, capsys):
+    """gpt-oss-20b cut to two blocks: DRAM holds its embedding table (vocab x hidden int8
+    bytes, counted by hand), which a step only gathers rows of; a decode step at batch 1
+    reads the experts 1 token touches: its top-k, 4 of 32."""
+    d = json.loads((HF / "gpt_oss_20b.json").read_text())
+    d["num_hidden_layers"], d["layer_types"] = 2, d["layer_types"][:2]
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(d))
+    rc = main(["llm", "lpddr_llm", str(cfg), "--prompt", "16", "--gen", "2", "--quiet"])
+    out = capsys.readouterr().out
+    table = d["vocab_size"] * d["hidden_size"] / 2**30
+    assert rc == 0 and f"({table:.2f} GiB of the" in out and "embedding table" in out
+    assert "only those its batch touches, 4.0 of 32 per MoE layer" in out

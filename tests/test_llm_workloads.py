@@ -131,16 +131,18 @@ def _causal_attention_flops(name: str, batch: int, s: int) -> int:
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_prefill_flops_match_two_n_t_plus_attention(name):
     # Fused attention is causal in a decoder's prefill (the lower triangle: about half the
-    # q x ctx work); an encoder (BERT) attends both ways, the full block.
+    # q x ctx work); an encoder (BERT) attends both ways, the full block. The 2·N·T rule
+    # counts the LM head at every position: logits="all".
     batch, s = 2, 256
-    wl = from_hf_config(name, "prefill", batch=batch, prompt_len=s)
+    wl = from_hf_config(name, "prefill", batch=batch, prompt_len=s, logits="all")
     enc = load_hf_config(name).encoder
     attn = (_attention_flops(name, batch, s, s) if enc
             else _causal_attention_flops(name, batch, s))
     expect = 2 * _gemm_params(name) * batch * s + attn
     assert abs(2 * wl.macs() - expect) / expect < 0.01
     # Materialised attention computes the full q x ctx block whatever the mask.
-    full = from_hf_config(name, "prefill", batch=batch, prompt_len=s, attention="materialized")
+    full = from_hf_config(name, "prefill", batch=batch, prompt_len=s, attention="materialized",
+                          logits="all")
     expect = 2 * _gemm_params(name) * batch * s + _attention_flops(name, batch, s, s)
     assert abs(2 * full.macs() - expect) / expect < 0.01
     if not enc:  # the difference is exactly the masked upper triangle
@@ -253,11 +255,15 @@ def test_block_structure_per_family():
     assert rot.elements == 4 * (16 + 16) * 64  # partial rotary: 64 of 256 dims per head
 
 
-def test_lm_head_all_tokens_in_prefill_last_in_decode():
+def test_lm_head_last_position_by_default_every_position_on_request():
+    # Serving engines sample from the last position of each prompt: one LM-head row per
+    # sequence; logits="all" is the HF forward (every position); decode has one anyway.
     pre = from_hf_config("llama2_7b", "prefill", batch=2, prompt_len=16)
+    every = from_hf_config("llama2_7b", "prefill", batch=2, prompt_len=16, logits="all")
     dec = from_hf_config("llama2_7b", "decode", batch=2, context_len=16)
-    assert pre.layers[-1].name == dec.layers[-1].name == "lm_head"
-    assert (pre.layers[-1].m, dec.layers[-1].m, dec.layers[-1].n) == (32, 2, 32000)
+    assert pre.layers[-1].name == dec.layers[-1].name == every.layers[-1].name == "lm_head"
+    assert (pre.layers[-1].m, every.layers[-1].m, dec.layers[-1].m) == (2, 32, 2)
+    assert every.macs() - pre.macs() == (32 - 2) * 4096 * 32000
 
 
 def test_bert_matches_the_transformer_builder():

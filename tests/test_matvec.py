@@ -82,7 +82,8 @@ def test_tiling_on_the_matvec_engine_matches_twin(data):
 
 def test_matvec_precision_the_array_lacks_is_an_error(root):
     text = (root / "arch" / "lpddr_llm.yaml").read_text()
-    bad = text.replace("      macs_per_cycle: {int4: 2, int8: 1, fp8: 1, fp16: 0.5, bf16: 0.5}\n"
+    bad = text.replace("      macs_per_cycle: {int4: 2, int8: 1, fp8: 1, fp16: 0.5, bf16: 0.5, "
+                       "mxfp4: 1, nvfp4: 1}\n"
                        "      read_bytes_per_cycle: 1056",
                        "      macs_per_cycle: {int8: 1, fp32: 0.25}\n"
                        "      read_bytes_per_cycle: 1056")

@@ -7,6 +7,7 @@ and carry no outputs. Execution uses nbclient (what nbmake runs) with a per-cell
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,28 @@ NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("*.ipynb"))
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
+#: a call that builds a figure: pyplot, a pandas or Result plot, npusim's plot functions
+FIGURE_CALL = re.compile(r"plt\.subplots\(|\.plot\.\w+\(|\.plot\(|\bplot_\w+\(|"
+                         r"\bload_curves\(|\.barh?\(")
+
+
+def figure_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of the code cells that build a figure to show: a figure call, and not a
+    check cell (one with ``assert``, which reads figures back without showing them)."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            and FIGURE_CALL.search(c.source) and "assert" not in c.source]
+
+
+def without_image(nb: nbformat.NotebookNode) -> list[int]:
+    """The figure cells of an executed notebook that show no image."""
+    return [i for i in figure_cells(nb)
+            if not any("image/png" in o.get("data", {}) for o in nb.cells[i].outputs)]
+
 
 def test_all_notebooks_exist() -> None:
     assert NOTEBOOKS == ["01_quickstart.ipynb", "02_lpddr_vs_hbm_llm.ipynb",
                          "03_design_sweep.ipynb", "04_seed_chips.ipynb",
-                         "05_scale_out.ipynb", "06_serving.ipynb",
+                         "05_scale_out.ipynb", "06_serving.ipynb", "07_moe.ipynb",
                          "08_serving_deployed.ipynb"]
 
 
@@ -42,6 +60,9 @@ def test_notebook_has_no_outputs(name: str) -> None:
             assert not cell.outputs and cell.execution_count is None
 
 
+# Seconds to a minute each on a fresh kernel: left out of the README's `pytest`, run by
+# .ci/run (`pytest -m slow`) with every figure cell's image checked.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The kernel is a fresh process: make the source tree importable and keep caches apart.
@@ -58,3 +79,26 @@ def test_notebook_runs(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert images, "every notebook draws at least one figure"
+    # a figure a cell builds is a figure the reader sees (not one lost inside a loop)
+    assert figure_cells(nb), "the figure cells are found"
+    missing = without_image(nb)
+    assert not missing, f"cells {missing} build a figure but show none"
+
+
+def test_a_figure_built_in_a_loop_without_display_is_caught() -> None:
+    """The check above on a hand-made executed notebook: the loop's figure never showed."""
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("res.plot.latency()")
+    shown.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    lost = nbformat.v4.new_code_cell("for chip, sw in sweeps.items():\n"
+                                     "    load_curves(sw.table)")
+    check = nbformat.v4.new_code_cell("fig = load_curves(t)\nassert fig.axes")
+    nb.cells = [nbformat.v4.new_markdown_cell("plot_pareto(df)"), shown, lost, check]
+    assert figure_cells(nb) == [1, 2]
+    assert without_image(nb) == [2]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_has_figure_cells(name: str) -> None:
+    """Each notebook shows at least one figure, so the executed check above has work."""
+    assert figure_cells(nbformat.read(NB_DIR / name, as_version=4))

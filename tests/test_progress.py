@@ -66,10 +66,48 @@ def test_dram_bench_shows_elapsed_time(monkeypatch: pytest.MonkeyPatch,
     assert "dram-bench:" in err
 
 
+def test_serve_shows_the_step_table_then_the_requests(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.test_serve_output import TINY
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    err = _stderr_of(["serve", "lpddr_llm", str(cfg), "--requests", "10", "--rate", "5",
+                      "--prompt", "fixed:32", "--output", "fixed:2"], True, monkeypatch)
+    assert "step table:" in err and "requests:" in err
+    assert err.index("step table:") < err.index("requests:")
+    assert "0/10 [" in err  # a bar over every request
+
+
+def test_llm_on_a_system_shows_its_steps(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    err = _stderr_of(["llm", "rngd_8card", "llama2_7b", "--tp", "2", "--prompt", "16",
+                      "--gen", "3", "--decode-points", "2"], True, monkeypatch)
+    assert "llm:" in err and "0/3 [" in err  # prefill and two decode contexts
+
+
+def test_compile_notice_also_when_stderr_is_not_a_terminal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirected first run says why it is slow: the notice, once, and no bar."""
+    from numba.core import event
+
+    err = _Terminal(False)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(progress._CompileNotice, "said", False)
+    with progress.shown():
+        assert not progress.enabled()
+        for _ in range(2):
+            with event.trigger_event("numba:compile", data={}):
+                pass
+    assert err.getvalue() == progress.COMPILING + "\n"
+
+
 def test_compile_notice_once_and_only_on_a_compilation(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """numba announces a compilation only on a cache miss; the notice is printed at the
-    first one, once per process, and never outside progress.shown() on a terminal."""
+    first one, once per process, and never outside progress.shown() (nor with --quiet)."""
     from numba.core import event
 
     err = _Terminal(True)

@@ -17,6 +17,8 @@ def test_top_level_names() -> None:
     for name in npusim.__all__:
         assert getattr(npusim, name) is not None, name
     assert {"load_arch", "simulate", "workloads", "sweep", "Result"} <= set(npusim.__all__)
+    # LLMs: a chip's run (weights per tensor class, MoE routing) and the weights' parser.
+    assert {"run_llm", "parse_weights"} <= set(npusim.__all__)
 
 
 @pytest.mark.parametrize("module", MODULES)

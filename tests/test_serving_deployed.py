@@ -638,3 +638,18 @@ def test_a_prefill_replica_holds_a_prompts_blocks_until_its_kv_has_left():
     np.testing.assert_allclose(res.requests["ttft_s"], [0.1 + t + 5e-6, 0.2 + 2 * t + 5e-6],
                                rtol=1e-9)
     np.testing.assert_allclose(res.requests["queue_s"], [0.0, 0.1 + t], rtol=1e-9)
+
+
+def test_pools_take_their_chips_price_blocks_when_no_price_is_given():
+    from npusim.serving import CostModel
+
+    req = Requests(np.array([0.0, 1.0]), np.full(2, 64), np.full(2, 4))
+    cost = CostModel(amortisation_years=2, pue=1.0, electricity_usd_per_kwh=0.0)
+    s = serve_deployed(TINY, requests=req, prefill_pool="hbm_llm",
+                       decode_pool="lpddr_llm,count=2", fidelity="exact", cost=cost).summary()
+    # the presets' example prices (price: blocks, basis assumption): 10,000 and 5,000 USD
+    want = (10_000 + 2 * 5_000) * s["duration_s"] / (2 * 365.25 * 86400)
+    assert s["cost_hardware_usd"] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(WorkloadError, match="no price"):
+        serve_deployed(None, requests=req, cost=cost,
+                       pools=unified(ConstantSteps(0.01, 0.001)))

@@ -60,7 +60,8 @@ def test_pareto_plot_draws_the_front_and_labels_each_point_with_its_design(
     df = table()
     fig = plot_pareto(df, "latency_s", "energy_j", objectives=objs)
     ok = df[df["status"] == "ok"]
-    for ax, (_, g) in zip(fig.axes, ok.groupby("workload", sort=False), strict=True):
+    panels = fig.axes[:ok["workload"].nunique()]  # then one key per panel
+    for ax, (_, g) in zip(panels, ok.groupby("workload", sort=False), strict=True):
         front = brute_front(g, objs)
         assert 0 < len(front) < len(g) or len(objs) == 3
         dominated, on_front = ax.collections[:2]
@@ -69,11 +70,15 @@ def test_pareto_plot_draws_the_front_and_labels_each_point_with_its_design(
                      if i not in front}
         assert _points(on_front) == want_front
         assert _points(dominated) == want_rest
-        labels = {(float(t.xy[0]), float(t.xy[1])): t.get_text() for t in ax.texts}
-        want_labels = {(g.at[i, "latency_s"], g.at[i, "energy_j"]):
-                       f"rows={g.at[i, 'rows']}, cols={g.at[i, 'cols']}, "
-                       f"sram={g.at[i, 'sram'] // 2**20} MiB" for i in front}
-        assert labels == want_labels
+        # each front point numbered along x; the key under the panel names its design
+        by_x = sorted(front, key=lambda i: g.at[i, "latency_s"])
+        labels = [(float(t.xy[0]), float(t.xy[1]), t.get_text()) for t in ax.texts]
+        assert labels == [(g.at[i, "latency_s"], g.at[i, "energy_j"], str(n))
+                          for n, i in enumerate(by_x, start=1)]
+        key = fig.axes[len(fig.axes) // 2 + list(fig.axes).index(ax)]
+        assert key.texts[0].get_text().split("\n") == [
+            f"{n:>2}  rows={g.at[i, 'rows']}, cols={g.at[i, 'cols']}, "
+            f"sram={g.at[i, 'sram'] // 2**20} MiB" for n, i in enumerate(by_x, start=1)]
         assert f"{len(front)} of {len(g)}" in ax.get_title()
 
 

@@ -29,11 +29,14 @@ PCIE5_X16 = 63.0e9  # as the preset file writes it
 
 def _tp2_comm(bw: float, lat: float) -> float:
     """tp 2, one token, int8 activations: an all-reduce of the hidden vector after each
-    block's attention and MLP and after the embedding, an all-gather of the logits."""
+    block's attention and MLP (partial sums at the fp32 accumulation precision, 4 B) and
+    after the embedding (int8, 1 B), and the logits' all-gather."""
     n, h, layers, vocab = 2, TINY["hidden_size"], TINY["num_hidden_layers"], TINY["vocab_size"]
-    all_reduce = 2 * (n - 1) / n * h / bw + 2 * (n - 1) * lat
+    def all_reduce(nbytes: float) -> float:
+        return 2 * (n - 1) / n * nbytes / bw + 2 * (n - 1) * lat
+
     all_gather = (n - 1) / n * vocab / bw + (n - 1) * lat
-    return (2 * layers + 1) * all_reduce + all_gather
+    return 2 * layers * all_reduce(4 * h) + all_reduce(h) + all_gather
 
 
 @pytest.fixture(scope="module")

@@ -92,12 +92,15 @@ def test_routes_take_the_shorter_way_and_dimension_order() -> None:
     assert len(all_links(Topology(kind="switch"), 8)) == 16
 
 
-def test_a_torus_ring_that_skips_a_row_pays_the_extra_hops() -> None:
-    # chips 0..7 of a 4x4x4 torus: 3 -> 4 and 7 -> 0 are two hops (x wrap, then y), the
-    # other six one; every step waits for its slowest transfer: one extra hop of latency.
+@pytest.mark.parametrize("n", [8, 12, 16, 48, 64])
+def test_a_torus_ring_all_reduce_equals_its_closed_form(n: int) -> None:
+    # chips 0..n-1 of a 4x4x4 torus fill a box (4x2, 4x3, 4x4, 4x4x3, 4x4x4); taken in
+    # index order, 3 -> 4 and 7 -> 0 would be two hops. The ring is embedded along the
+    # torus dimensions instead (a snake through the box returning along its first
+    # column), so every step is one hop on its own link and the closed form holds.
     net = _net("torus3d", 64, [4, 4, 4])
-    n, nbytes = 8, 8e5
-    expected = 2 * (n - 1) / n * nbytes / BW + 2 * (n - 1) * 2 * LAT
+    nbytes = 8e5
+    expected = 2 * (n - 1) / n * nbytes / BW + 2 * (n - 1) * LAT
     assert _time(net, "all_reduce", list(range(n)), nbytes) == pytest.approx(expected, rel=1e-12)
 
 

@@ -3,8 +3,8 @@
 The bounds are written here from the HF config and the chip YAML (tests/llm_bound.py's
 independent helpers): per chip, the larger of its share of the weights and K/V cache over
 its DRAM bandwidth and its share of the MACs over its peak; plus the closed forms of the
-collectives its tensor-parallel group runs (2 per block and the embedding's all-reduce, the
-logits' all-gather), which a ring over the switch meets without contention.
+collectives its tensor-parallel group runs (2 per block at the accumulation precision and the
+embedding's all-reduce, the logits' all-gather), which a ring over the switch meets without contention.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def _ring_all_gather(n: int, nbytes: float, bw: float, lat: float) -> float:
 
 
 def _bound(system_name: str, model: str, tp: int, weights: str, act: str, kv: str,
-           tokens: int, context: int, causal_pairs: int = 0) -> float:
-    """Per-chip roofline plus the tensor-parallel collectives' closed forms, one step."""
+           tokens: int, context: int, causal_pairs: int = 0, head_rows: int = 0) -> float:
+    """Per-chip roofline plus the tensor-parallel collectives' closed forms, one step. The
+    LM head runs on ``head_rows`` positions (default every token; a prefill's last one per
+    sequence)."""
     cfg = lb.model(model)
     sysy = load_system(system_name)
     chip = lb.chip_yaml(sysy.chip)
@@ -50,12 +52,18 @@ def _bound(system_name: str, model: str, tp: int, weights: str, act: str, kv: st
     moved = (lb.linear_params(cfg) * BYTES[weights]
              + 2 * layers * kvh * head_dim * context * BYTES[kv]) / tp
     pairs = causal_pairs or tokens * context
-    macs = (tokens * lb.linear_params(cfg) + 2 * layers * heads * head_dim * pairs) / tp
+    rows = head_rows or tokens
+    head = h * cfg["vocab_size"]
+    macs = (tokens * (lb.linear_params(cfg) - head) + rows * head
+            + 2 * layers * heads * head_dim * pairs) / tp
     peak = lb.peak_macs_per_s(chip, lb.compute_precision(chip, weights))
     chip_t = max(moved / lb.dram_bandwidth(chip), macs / peak)
     bw, lat = sysy.link.bandwidth, sysy.link.latency
-    comm = (2 * layers + 1) * _ring_all_reduce(tp, tokens * h * BYTES[act], bw, lat)
-    comm += _ring_all_gather(tp, tokens * cfg["vocab_size"] * BYTES[act], bw, lat)
+    # Two partial-sum all-reduces per block at the accumulation precision (fp32, 4 B), the
+    # embedding's at the activations' (its rows are whole or zero on each rank).
+    comm = (2 * layers * _ring_all_reduce(tp, tokens * h * 4, bw, lat)
+            + _ring_all_reduce(tp, tokens * h * BYTES[act], bw, lat))
+    comm += _ring_all_gather(tp, rows * cfg["vocab_size"] * BYTES[act], bw, lat)
     return chip_t + comm
 
 
@@ -67,7 +75,7 @@ def test_llama2_70b_on_rngd_cards_lands_within_1_3x_of_its_bound(tp: int, prec: 
     ctx = res.decode_samples[0][0]
     tpot = _bound("rngd_8card", "llama2_70b", tp, prec, prec, prec, 1, ctx)
     ttft = _bound("rngd_8card", "llama2_70b", tp, prec, prec, prec, prompt, prompt,
-                  prompt * (prompt + 1) // 2)
+                  prompt * (prompt + 1) // 2, head_rows=1)
     assert tpot <= res.tpot_s <= 1.3 * tpot
     assert ttft <= res.ttft_s <= 1.3 * ttft
     s = res.summary()
@@ -126,10 +134,11 @@ def test_link_bytes_and_energy_follow_from_the_collectives() -> None:
     n, tokens = 2, 3
     wl = from_hf_config(TINY, "decode", batch=tokens, prompt_len=16, context_len=17)
     s = simulate_system("rngd_8card", wl, tp=n).summary()
-    act = tokens * TINY["hidden_size"] * 1  # int8 activations
+    act = tokens * TINY["hidden_size"] * 1  # int8 activations: the embedding's all-reduce
+    psum = tokens * TINY["hidden_size"] * 4  # fp32 partial sums: 2 all-reduces per block
     logits = tokens * TINY["vocab_size"] * 1
-    ars = 2 * TINY["num_hidden_layers"] + 1
-    expected = ars * 4 * (n - 1) * act + 2 * (n - 1) * logits
+    expected = (2 * TINY["num_hidden_layers"] * 4 * (n - 1) * psum + 4 * (n - 1) * act
+                + 2 * (n - 1) * logits)
     assert s["link_bytes"] == pytest.approx(expected)
     assert s["energy_links_j"] == pytest.approx(expected * 8 * 5e-12)  # 5 pJ per bit
 
@@ -210,13 +219,14 @@ def test_sweep_crosses_count_link_and_tp_with_catalog_links() -> None:
     bad = df[(df["count"] == 2) & (df["tp"] == 4)]
     assert bad["error"].str.contains("needs 4 chips; the system has 2").all()
     # tp 2: every rank arrives at each meeting together, so its communication time is the
-    # collectives' closed forms at the catalog's PCIe rate (x16, 128b/130b) and 1 us.
+    # collectives' closed forms at the catalog's PCIe rate (x16, 128b/130b) and 1 us; the
+    # blocks' partial sums at fp32 (4 B), the embedding's rows at int8.
     h, layers, vocab = (TINY[k] for k in ("hidden_size", "num_hidden_layers", "vocab_size"))
     for gts, kind in ((16e9, "pcie4_x16"), (32e9, "pcie5_x16")):
         bw = gts * 16 * 128 / 130 / 8
         row = df[(df["link"] == kind) & (df["tp"] == 2) & (df["count"] == 4)].iloc[0]
-        expected = ((2 * layers + 1) * _ring_all_reduce(2, h, bw, 1e-6)
-                    + _ring_all_gather(2, vocab, bw, 1e-6))
+        expected = (2 * layers * _ring_all_reduce(2, 4 * h, bw, 1e-6)
+                    + _ring_all_reduce(2, h, bw, 1e-6) + _ring_all_gather(2, vocab, bw, 1e-6))
         assert row["time_comm_s"] == pytest.approx(expected, rel=1e-9)
     ok = df[df["error"].isna()]
     assert (ok[ok["tp"] == 1]["time_comm_s"] == 0).all()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from npusim.errors import SpecError
 from npusim.spec.workload import dump_workload, load_workload, loads_workload, save_workload
 from npusim.workloads import (
+    BLOCK_FORMATS,
     PRECISIONS,
     Conv2d,
     Elementwise,
@@ -64,7 +65,8 @@ _dims = st.integers(1, 9)
 @st.composite
 def _layers(draw):
     kind = draw(st.sampled_from(["conv", "matmul", "ew", "softmax", "norm", "pool", "emb"]))
-    p = draw(st.sampled_from(PRECISIONS))
+    # A block-scaled format (mxfp4, nvfp4) is a weight precision only.
+    p = draw(st.sampled_from([q for q in PRECISIONS if q not in BLOCK_FORMATS]))
     if kind == "conv":
         k = draw(st.integers(1, 3))
         g = draw(st.sampled_from([1, 2]))
@@ -76,9 +78,11 @@ def _layers(draw):
                       activation=draw(st.sampled_from([None, "relu", "gelu"])),
                       act_precision=p, weight_precision=draw(st.sampled_from(PRECISIONS)))
     if kind == "matmul":
+        b_kind = draw(st.sampled_from(["act", "weight", "kv"]))
+        w = draw(st.sampled_from(PRECISIONS)) if b_kind == "weight" else p
         return Matmul("x", batch=draw(_dims), m=draw(_dims), n=draw(_dims), k=draw(_dims),
-                      b_kind=draw(st.sampled_from(["act", "weight", "kv"])),
-                      out_kind=draw(st.sampled_from(["act", "kv"])), weight_precision=p)
+                      b_kind=b_kind, out_kind=draw(st.sampled_from(["act", "kv"])),
+                      weight_precision=w)
     if kind == "ew":
         return Elementwise("x", elements=draw(_dims), op=draw(st.sampled_from(["add", "mul", "silu"])),
                            inputs=draw(st.integers(1, 3)), precision=p)

@@ -22,17 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
 from npusim.spec.yamlio import read_text
-from npusim.units import (
-    parse_bandwidth,
-    parse_bytes,
-    parse_energy,
-    parse_frequency,
-    parse_power,
-    parse_time,
-)
 
 __all__ = ["REQUIRED_COLUMNS", "Measurement", "field_value", "load_measurements",
            "parse_bounds", "with_fields"]
@@ -135,52 +129,37 @@ def with_fields(chip: Chip, values: dict[str, float]) -> Chip:
         for part in parents:
             node = node[part]
         node[last] = value
-    return Chip.model_validate(data)
-
-
-_PARSERS = (float, parse_frequency, parse_bandwidth, parse_time, parse_energy, parse_power,
-            parse_bytes)
-
-
-def _quantity(text: str) -> float:
-    for parser in _PARSERS:
-        try:
-            return float(parser(text.strip()))
-        except (ValueError, SpecError):
-            continue
-    raise SpecError(Issue("", f"{text!r} is not a number or a quantity with a unit "
-                          f"(1.2GHz, 40GB/s, 5us)"))
+    try:
+        return Chip.model_validate(data)
+    except ValidationError as exc:  # one line, not pydantic's block
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise SpecError(Issue(", ".join(values), f"the chip refuses these values "
+                              f"({where}: {err['msg']})")) from None
 
 
 def parse_bounds(items: list[str] | None, initial: dict[str, float],
-                 default_fraction: float = 0.5) -> dict[str, tuple[float, float]]:
+                 default_fraction: float = 0.5, chip: Chip | None = None,
+                 shortest_s: float = math.inf) -> dict[str, tuple[float, float]]:
     """Each fitted field's (low, high): ``FIELD=LOW:HIGH`` items (units allowed, as
-    ``clock=0.5GHz:2GHz``; several per item separated by commas), else ±``default_fraction``
-    of its initial value. Bounds the wrong way round, or for a field not fitted, are errors."""
-    given: dict[str, tuple[float, float]] = {}
-    for item in items or []:
-        for part in filter(None, (x.strip() for x in item.split(","))):
-            name, eq, rng = part.partition("=")
-            lo_txt, colon, hi_txt = rng.partition(":")
-            if not eq or not colon:
-                raise SpecError(Issue("--bounds", f"{part!r} is not FIELD=LOW:HIGH"))
-            name = name.strip()
-            if name not in initial:
-                raise SpecError(Issue("--bounds", f"{name!r} is not a field being fitted "
-                                      f"(--fit {','.join(initial)})"))
-            lo, hi = _quantity(lo_txt), _quantity(hi_txt)
-            if not lo < hi:
-                raise SpecError(Issue("--bounds", f"{name}: lower bound {lo_txt.strip()} is "
-                                      f"not below upper bound {hi_txt.strip()}"))
-            given[name] = (lo, hi)
-    out: dict[str, tuple[float, float]] = {}
-    for name, v in initial.items():
-        if name in given:
-            out[name] = given[name]
-        elif v == 0:
-            raise SpecError(Issue(name, "is 0 in the chip, so ±50 % is no range: give "
-                                  f"--bounds {name}=LOW:HIGH"))
-        else:
-            a, b = v * (1 - default_fraction), v * (1 + default_fraction)
-            out[name] = (min(a, b), max(a, b))
-    return out
+    ``clock=0.5GHz:2GHz``; several per item separated by commas) kept within the field's
+    physical range when ``chip`` is given (see :mod:`npusim.calibration.bounds`), else that
+    range, else ±``default_fraction`` of its initial value. A bad item is a one-line error
+    naming ``--bounds`` and the field."""
+    from npusim.calibration.bounds import fit_ranges, parse_bound_items
+
+    given = parse_bound_items(items, list(initial))
+    if chip is None:
+        out: dict[str, tuple[float, float]] = {}
+        for name, v in initial.items():
+            if name in given:
+                out[name] = given[name][:2]
+            elif v == 0:
+                raise SpecError(Issue(name, "is 0 in the chip, so ±50 % is no range: give "
+                                      f"--bounds {name}=LOW:HIGH"))
+            else:
+                a, b = v * (1 - default_fraction), v * (1 + default_fraction)
+                out[name] = (min(a, b), max(a, b))
+        return out
+    ranges = fit_ranges(chip, initial, given, shortest_s, default_fraction)
+    return {name: (r.low, r.high) for name, r in ranges.items()}

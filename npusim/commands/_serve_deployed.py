@@ -98,10 +98,12 @@ def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _kwargs_common(args: argparse.Namespace) -> dict[str, Any]:
-    return {"seed": args.seed, "max_batch": args.max_batch, "max_tokens": args.max_tokens,
+    from npusim.commands import precision_options, routing_option
+
+    return {**precision_options(args), **routing_option(args), "ep": args.ep,
+            "seed": args.seed, "max_batch": args.max_batch, "max_tokens": args.max_tokens,
             "block_tokens": args.block_tokens, "priority": args.priority,
             "chunked_prefill": args.chunked_prefill, "fidelity": args.fidelity,
-            "weights": args.weights, "kv": args.kv, "activations": args.activations,
             "tp": args.tp, "pp": args.pp, "host_link": args.host_link, "slo": args.slo,
             "cost": args.cost}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 __all__ = ["register"]
@@ -21,13 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cal.add_argument("--fit", required=True, metavar="FIELD[,FIELD...]",
                      help="chip key paths to fit (real-valued fields)")
     cal.add_argument("--bounds", action="append", metavar="FIELD=LOW:HIGH",
-                     help="a fitted field's range, units allowed (clock=0.5GHz:2GHz); "
-                     "default ±50%% of its value")
+                     help="a fitted field's range, units allowed (clock=0.5GHz:2GHz), kept "
+                     "within its physical range; default: that range (clock 100 MHz..4 GHz, "
+                     "dram.bandwidth up to the standard's peak, overheads 0..the shortest "
+                     "measurement), else ±50%% of its value")
     cal.add_argument("--holdout", type=int, default=0, metavar="K",
                      help="keep the last K rows of the CSV out of the fit and report their error")
     cal.add_argument("--holdout-workloads", default="", metavar="NAME[,NAME...]",
                      help="keep these workloads' rows out of the fit and report their error")
     cal.add_argument("--memory", default="bandwidth", help="memory model (as for npusim run)")
+    cal.add_argument("--report", action="store_true",
+                     help="also print, per row, the compute / memory / vector / overhead share "
+                     "of its time and its sensitivity to each field (d ln t / d ln x): a "
+                     "field no fitted row is sensitive to cannot be fitted")
     cal.add_argument("-o", "--out", metavar="FILE",
                      help="calibrated chip YAML (default: <chip>.calibrated.yaml here)")
     cal.set_defaults(func=_calibrate)
@@ -51,15 +58,28 @@ def _calibrate(args: argparse.Namespace) -> int:
         table[col.replace("_s", "_ms")] = table.pop(col) * 1e3
     table["error_%"] = table.pop("error") * 100
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.report:
+        rep = res.report.copy()
+        sens = [c for c in rep.columns if c.startswith("d_ln_t/")]
+        for name in ("compute", "memory", "vector", "overhead"):
+            rep[f"{name}_%"] = rep.pop(name) * 100
+        rep = rep[[c for c in rep.columns if c not in sens] + sens]
+        print("\nwhat bounds each row (share of its time) and its sensitivity to each field:")
+        print(rep.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     cal = res.chip.calibration
     assert cal is not None
+    ident = res.identifiability
+    assert ident is not None
     print()
-    for f in fields:
-        lo, hi = cal.bounds[f]
-        edge = "  AT A BOUND: widen --bounds" if min(abs(cal.fitted[f] - b) for b in (lo, hi)) \
-            <= 1e-6 * (hi - lo) else ""
-        print(f"{f:<28} {cal.initial[f]:.6g} -> {cal.fitted[f]:.6g}  "
-              f"(bounds {lo:.6g} .. {hi:.6g}){edge}")
+    for r in res.fields.itertuples():
+        se = r.stderr
+        spread = ("not identified" if se is not None and not math.isfinite(se) else
+                  f"± {se:.3g} (standard error)" if se is not None else
+                  f"± {r.per_1pct_error:.3g} per 1 % of measurement error (no rows to spare "
+                  f"for a standard error)")
+        print(f"{r.field:<28} {r.initial:.6g} -> {r.fitted:.6g}  {spread}  "
+              f"(bounds {r.low:.6g} .. {r.high:.6g})")
+    print(f"identifiability  Jacobian rank {ident.rank} of {len(fields)}")
     print(f"fit error       {cal.fit_rms_error:.3%} rms over {int((~table['held_out']).sum())} rows")
     if cal.holdout_rms_error is not None:
         print(f"hold-out error  {cal.holdout_rms_error:.3%} rms over "

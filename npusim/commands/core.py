@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from npusim.commands import (
     add_plan_options,
     add_quiet,
+    add_routing_option,
     add_weights_resident,
     plan_options,
+    routing_option,
     weights_resident,
 )
 from npusim.errors import NpusimError, SpecError
@@ -29,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--attention", choices=("fused", "materialized"), default=None,
                      help="for an HF config.json workload: fused (default) or materialized "
                      "attention")
+    run.add_argument("--weights", default=None, metavar="PREC|CLASS=PREC,…",
+                     help="for an HF config.json workload: the weight precision (default "
+                     "int8) or one per tensor class, e.g. experts=mxfp4,default=bf16 (see "
+                     "npusim llm --help)")
+    add_routing_option(run)
     run.add_argument("--memory", default="bandwidth",
                      help="memory model: bandwidth (default), ideal, cycle")
     run.add_argument("--fidelity", default="event",
@@ -107,9 +115,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.tile_trace and args.weights_resident != "auto":
         raise SpecError("a tile trace was compiled with its weights' place; give "
                         "--weights-resident to `npusim compile` instead")
-    if args.attention and (args.tile_trace or not str(args.workload or "").lower()
-                           .endswith(".json")):
-        raise SpecError("--attention applies to an HF config.json workload only")
+    hf = not args.tile_trace and str(args.workload or "").lower().endswith(".json")
+    for opt in ("attention", "weights", "routing"):
+        if getattr(args, opt) and not hf:
+            raise SpecError(f"--{opt} applies to an HF config.json workload only")
+    args.hf_options = _hf_options(args) if hf else {}
     if args.tile_trace and args.workload:
         raise SpecError(f"--tile-trace runs a compiled program: give no workload with it "
                         f"(got {args.workload!r}; it was compiled into the trace)")
@@ -125,6 +135,21 @@ def _run(args: argparse.Namespace) -> int:
         return _simulate_and_write(args)
 
 
+def _hf_options(args: argparse.Namespace) -> dict[str, Any]:
+    """from_hf_config's keywords for ``--attention``, ``--weights`` and ``--routing``."""
+    out: dict[str, Any] = {"attention": args.attention or "fused"}
+    if args.weights:
+        from npusim.errors import WorkloadError
+        from npusim.workloads.precision import check_precisions, parse_weights
+
+        try:
+            out["weights"] = parse_weights(args.weights)
+            check_precisions(out["weights"])
+        except WorkloadError as exc:
+            raise WorkloadError(f"--{exc}") from None
+    return {**out, **routing_option(args)}
+
+
 def _simulate_and_write(args: argparse.Namespace) -> int:
     from npusim.inputs import resolve_chip, resolve_system, resolve_workload
     from npusim.report.export import format_summary, format_table, save_result
@@ -135,8 +160,9 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
     if system is not None:
         return _run_system(args, system, resident)
     if plan_options(args) != {}:
-        raise SpecError("--tp, --pp, --dp, --micro-batches and --collective need a system "
-                        "(a system YAML or preset: `npusim list`), not a chip")
+        raise SpecError("--tp, --pp, --dp, --ep, --micro-batches, --collective, --all-to-all "
+                        "and --allreduce-precision need a system (a system YAML or preset: "
+                        "`npusim list`), not a chip")
     chip = resolve_chip(args.arch)
     memory: object = args.memory
     if args.dram_commands:
@@ -148,8 +174,7 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
         from npusim.units import parse_time
 
         bound = parse_time(args.latency_bound) if args.latency_bound else None
-        scen = run_scenario(chip, resolve_workload(args.workload,
-                                                   attention=args.attention or "fused"),
+        scen = run_scenario(chip, resolve_workload(args.workload, **args.hf_options),
                             args.scenario, memory=args.memory, weights_resident=resident,
                             rate=args.rate, queries=args.queries, latency_bound_s=bound,
                             seed=args.seed)
@@ -180,8 +205,7 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
         result = simulate_program(chip, program, memory=memory,  # type: ignore[arg-type]
                                   trace=bool(args.trace), fidelity=args.fidelity)
     else:
-        wl = resolve_workload(args.workload, batch=args.batch,
-                              attention=args.attention or "fused")
+        wl = resolve_workload(args.workload, batch=args.batch, **args.hf_options)
         result = simulate(chip, wl, memory=memory, trace=bool(args.trace),  # type: ignore[call-overload]
                           fidelity=args.fidelity, weights_resident=resident, host=args.host)
     if args.rows != 0:
@@ -213,7 +237,7 @@ def _run_system(args: argparse.Namespace, system: System, resident: bool | None)
         raise SpecError("a system runs the event model on compiled workloads: "
                         "--scenario, --tile-trace, --dram-commands and --fidelity apply to "
                         "one chip")
-    wl = resolve_workload(args.workload, batch=args.batch, attention=args.attention or "fused")
+    wl = resolve_workload(args.workload, batch=args.batch, **args.hf_options)
     res = simulate_system(system, wl, memory=args.memory, weights_resident=resident,
                           trace=bool(args.trace), **plan_options(args))
     print(format_system(res, args.rows))
@@ -302,7 +326,7 @@ def _validate_one(path: Path) -> str:
         system = load_system(path)
         return (f"system {system.name!r}, {system.count} x {system.chip_spec.name}, "
                 f"{system.topology.kind}, {system.link.kind} "
-                f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
+                f"{system.link.bandwidth / 1e9:.1f} GB/s per direction{_network(system)}")
     if kind == "sweep":
         from npusim.sweep.expand import describe
         from npusim.sweep.spec import load_sweep
@@ -355,7 +379,7 @@ def _list(args: argparse.Namespace) -> int:
             system = load_system(name)
             print(f"  {name:16s} {system.count} x {system.chip_spec.name}, "
                   f"{system.topology.kind}, {system.link.kind} "
-                  f"{system.link.bandwidth / 1e9:.1f} GB/s per direction")
+                  f"{system.link.bandwidth / 1e9:.1f} GB/s per direction{_network(system)}")
         except NpusimError as exc:
             print(f"  {name:16s} INVALID: {str(exc).splitlines()[0]}")
     print("workloads (workloads/):")
@@ -419,3 +443,10 @@ def _list_dram() -> None:
         print(f"  {name:16s} {s.data_rate_mts:6.0f} MT/s x {s.channel_width_bits:3d} bit x "
               f"{s.default_channels:2d} ch = {s.channel_bandwidth * s.default_channels / 1e9:7.1f}"
               f" GB/s, {s.pj_per_bit:5.2f} pJ/bit")
+
+
+def _network(system: System) -> str:
+    """``, servers on ethernet_400g 50.0 GB/s`` for a two-level system, else nothing."""
+    net = system.network
+    return "" if net is None else (f", {system.topology.servers} servers on {net.kind} "
+                                   f"{net.bandwidth / 1e9:.1f} GB/s")

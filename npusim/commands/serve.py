@@ -11,7 +11,13 @@ import json
 import math
 from typing import Any
 
-from npusim.workloads.ir import PRECISIONS
+from npusim.commands import (
+    add_precision_options,
+    add_quiet,
+    add_routing_option,
+    precision_options,
+    routing_option,
+)
 
 __all__ = ["register"]
 
@@ -29,11 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--cv", type=float, default=1.0,
                    help="gamma arrivals: coefficient of variation of the gaps (>1 bursty)")
     g.add_argument("--prompt", default="fixed:512",
-                   help="prompt tokens: fixed:N, uniform:LO,HI or lognormal:MEAN,CV")
-    g.add_argument("--output", default="fixed:128", help="output tokens, as --prompt")
+                   help="prompt tokens: fixed:N, uniform:LO,HI or lognormal:MEAN,CV "
+                   "(default fixed:512: every prompt 512 tokens)")
+    g.add_argument("--output", default="fixed:128",
+                   help="output tokens, as --prompt (default fixed:128)")
     g.add_argument("--trace", metavar="CSV",
                    help="requests from a CSV (arrival_s, prompt_tokens, output_tokens)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g = p.add_argument_group("scheduler")
     g.add_argument("--max-batch", type=int, default=64, help="sequences at once (64)")
     g.add_argument("--max-tokens", type=int, default=2048, help="tokens per step (2048)")
@@ -45,13 +53,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "a system's host link; none for a chip: preemption recomputes)")
     g.add_argument("--fidelity", choices=("table", "exact"), default="table",
                    help="table: interpolate simulated steps (default); exact: every shape")
-    p.add_argument("--weights", default="int8", choices=PRECISIONS)
-    p.add_argument("--kv", default="int8", choices=PRECISIONS)
-    p.add_argument("--activations", default="int8", choices=PRECISIONS)
+    add_precision_options(p)
+    add_routing_option(p)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (a system)")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (a system)")
-    p.add_argument("--slo", default="", help="e.g. ttft=500ms,tpot=50ms")
-    p.add_argument("--cost", metavar="YAML", help="cost model (see docs/examples/cost.yaml)")
+    p.add_argument("--ep", type=int, default=1, help="expert-parallel group (a system, a "
+                   "mixture-of-experts model): the routed experts over this many of the "
+                   "--tp ranks (one replica serves: ep = tp)")
+    p.add_argument("--slo", default="",
+                   help="e.g. ttft=500ms,tpot=50ms (default none: every request counts)")
+    p.add_argument("--cost", metavar="YAML",
+                   help="cost model (see docs/examples/cost.yaml); a file without "
+                   "card_price_usd takes the chip's or system's price: block")
     p.add_argument("--out", metavar="FILE", help="per-request table (.csv, .json, .parquet)")
     p.add_argument("--steps-out", metavar="FILE", help="per-step table, same formats")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -65,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--plot", metavar="FILE",
                    help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
                    "load (.png, .svg, .pdf)")
+    add_quiet(p)
     from npusim.commands import _serve_deployed as serve_deployed
 
     serve_deployed.add_options(p)
@@ -96,15 +110,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     if serve_deployed.is_deployed(args):
         return serve_deployed.run(args)
+    model_kw = {**precision_options(args), **routing_option(args)}
     if args.rates:
-        return _sweep(args)
+        return _sweep(args, model_kw)
     res = serve(args.arch, args.model, trace=args.trace, n=args.n, rate=args.rate,
                 arrivals=args.arrivals, cv=args.cv, prompt=args.prompt, output=args.output,
                 seed=args.seed, max_batch=args.max_batch, max_tokens=args.max_tokens,
                 block_tokens=args.block_tokens, priority=args.priority,
-                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                weights=args.weights, kv=args.kv, activations=args.activations, tp=args.tp,
-                pp=args.pp, host_link=args.host_link, slo=args.slo, cost=args.cost)
+                chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
+                tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
+                cost=args.cost)
     if args.out:
         save_frame(res.requests, args.out)
     if args.steps_out:
@@ -114,41 +129,71 @@ def _serve(args: argparse.Namespace) -> int:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in s.items()}, indent=2))
         return 0
-    print(f"{s['served']}: {s['requests']} requests at {s['arrival_rate']:.3g}/s over "
-          f"{s['duration_s']:.1f} s; max batch {s['max_batch']}, {s['max_tokens']} tokens "
-          f"per step, {s['priority']} priority{', chunked prefill' if s['chunked_prefill'] else ''}"
-          f"; KV cache {s['kv_blocks']} blocks of {s['block_tokens']} tokens")
-    print(f"  {'':8}{'mean':>12}{'p50':>12}{'p90':>12}{'p99':>12}")
-    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "latency"),
-                       ("queue_s", "queue")):
-        print(f"  {label:8}" + "".join(f" {_ms(s[f'{q}_{key}'])}" for q in
-                                       ("mean", "p50", "p90", "p99")))
-    print(f"  throughput  {s['requests_per_s']:.3f} requests/s, {s['tokens_per_s']:.1f} "
-          "output tokens/s")
-    slo = ", ".join(f"{k} <= {s[f'slo_{k}_s'] * 1e3:g} ms" for k in ("ttft", "tpot")
-                    if math.isfinite(s[f"slo_{k}_s"]))
-    print(f"  goodput     {s['goodput_requests_per_s']:.3f} requests/s, "
-          f"{s['goodput_tokens_per_s']:.1f} tokens/s ({s['slo_attainment']:.1%} of requests "
-          f"meet {slo or 'no SLO'})")
-    print(f"  batch       mean {s['mean_decode_batch']:.2f} decoding; queue max "
-          f"{s['max_queue_length']}; KV occupancy mean {s['mean_kv_occupancy']:.1%}, max "
-          f"{s['max_kv_occupancy']:.1%}; {s['preemptions']} preemptions by recompute, "
-          f"{s['swaps']} by swap")
-    print(f"  energy      {s['energy_per_token_j']:.4f} J/token, average power "
-          f"{s['average_power_w']:.1f} W ({s['busy_fraction']:.0%} busy)")
-    if "usd_per_mtoken" in s:
-        print(f"  cost        ${s['usd_per_mtoken']:.3f} per million output tokens "
-              f"(hardware ${s['cost_hardware_usd']:.4f} + electricity "
-              f"${s['cost_electricity_usd']:.4f} over the run, {s['chips']} chips)")
-    print(f"  model       {s['simulations']} step shapes simulated ({s['fidelity']}); "
-          f"Little's law: {s['mean_in_system']:.3f} in system vs {s['little_lw']:.3f}")
+    for line in _report(s, args):
+        print(line)
     for path in (args.out, args.steps_out):
         if path:
             print(f"wrote {path}")
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _header(s: dict[str, Any], args: argparse.Namespace) -> str:
+    """What was served, with every default that shaped it: precisions and lengths."""
+    lengths = (f"prompt and output tokens from {args.trace}" if args.trace else
+               f"prompt tokens {args.prompt}, output tokens {args.output}")
+    routing = f", routing {s['routing']}" if s.get("routing") else ""
+    return (f"{s['served']} ({_plural(int(s['chips']), 'chip')}): weights {s['weights']}, "
+            f"activations {args.activations}, KV {args.kv}{routing}; {lengths}")
+
+
+def _report(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    offered = (f"offered at {s['offered_rate']:.3g}/s (from the trace)" if args.trace else
+               f"offered at {args.rate:g}/s ({args.arrivals}"
+               f"{f', cv {args.cv:g}' if args.arrivals == 'gamma' else ''})")
+    lines = [
+        _header(s, args),
+        f"  {s['requests']} requests {offered}, completed at {s['requests_per_s']:.3g}/s over "
+        f"{s['duration_s']:.1f} s; max batch {s['max_batch']}, {s['max_tokens']} tokens per "
+        f"step, {s['priority']} priority{', chunked prefill' if s['chunked_prefill'] else ''}"
+        f"; KV cache {s['kv_blocks']} blocks of {s['block_tokens']} tokens",
+        f"  {'':11}{'mean':>12}{'p50':>12}{'p90':>12}{'p99':>12}",
+    ]
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "latency"),
+                       ("queue_s", "queue time")):
+        lines.append(f"  {label:11}" + "".join(f" {_ms(s[f'{q}_{key}'])}" for q in
+                                                ("mean", "p50", "p90", "p99")))
+    lines.append(f"  throughput  {s['requests_per_s']:.3f} requests/s completed, "
+                 f"{s['tokens_per_s']:.1f} output tokens/s")
+    slo = ", ".join(f"{k} <= {s[f'slo_{k}_s'] * 1e3:g} ms" for k in ("ttft", "tpot")
+                    if math.isfinite(s[f"slo_{k}_s"]))
+    met = (f"{s['slo_attainment']:.1%} of requests meet {slo}" if slo else
+           "no SLO given: every request counts")
+    lines += [
+        f"  goodput     {s['goodput_requests_per_s']:.3f} requests/s, "
+        f"{s['goodput_tokens_per_s']:.1f} tokens/s ({met})",
+        f"  batch       mean {s['mean_decode_batch']:.2f} sequences decoding; queue length "
+        f"max {s['max_queue_length']} waiting; KV occupancy mean "
+        f"{s['mean_kv_occupancy']:.1%}, max {s['max_kv_occupancy']:.1%}; "
+        f"{_plural(s['preemptions'], 'preemption')} by recompute, {s['swaps']} by swap",
+        f"  energy      {s['energy_per_token_j']:.4f} J/token, average power "
+        f"{s['average_power_w']:.1f} W (a step running {s['busy_fraction']:.0%} of the time)",
+    ]
+    if "usd_per_mtoken" in s:
+        lines.append(f"  cost        ${s['usd_per_mtoken']:.3f} per million output tokens "
+                     f"(hardware ${s['cost_hardware_usd']:.4f} + electricity "
+                     f"${s['cost_electricity_usd']:.4f} over the run, "
+                     f"{_plural(s['chips'], 'chip')} at ${s['card_price_usd']:,.0f} each, "
+                     f"{s['price_source']})")
+    lines.append(f"  model       {s['simulations']} step shapes simulated ({s['fidelity']}); "
+                 f"Little's law: {s['mean_in_system']:.3f} in system vs {s['little_lw']:.3f}")
+    return lines
+
+
+def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
     from npusim.errors import WorkloadError
     from npusim.serving import load_sweep
 
@@ -164,8 +209,7 @@ def _sweep(args: argparse.Namespace) -> int:
                     max_batch=args.max_batch, max_tokens=args.max_tokens,
                     block_tokens=args.block_tokens, priority=args.priority,
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
-                    weights=args.weights, kv=args.kv, activations=args.activations,
-                    tp=args.tp, pp=args.pp, host_link=args.host_link)
+                    **model_kw, tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link)
     return _print_sweep(args, sw, rates)
 
 
@@ -178,12 +222,20 @@ def _print_sweep(args: argparse.Namespace, sw: Any, rates: list[float]) -> int:
     if args.plot:
         from npusim.report.plots import load_curves
 
-        load_curves(t, args.plot, knee=sw.knee_rate, title=f"{args.model} on {args.arch}")
+        load_curves(t, args.plot, knee=sw.knee_rate, title=f"{args.model} on {args.arch}",
+                    slo_ttft_s=sw.slo.ttft_s, slo_tpot_s=sw.slo.tpot_s)
     if args.json:
         print(t.to_json(orient="records", indent=1))
         return 0
     cols = ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s", "tokens_per_s",
             "slo_attainment", "energy_per_token_j", "usd_per_mtoken", "meets_slo"]
+    print(_header({"served": sw.backend.name, "chips": sw.backend.chips,
+                   "weights": sw.backend.weights, "routing": sw.backend.routing}, args))
+    slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("ttft", sw.slo.ttft_s),
+                                                          ("tpot", sw.slo.tpot_s))
+                    if math.isfinite(v)) or "no SLO given: every rate meets it"
+    print(f"  {args.n} requests at each offered rate (column rate, requests/s; "
+          f"{args.arrivals}); SLO {slo}\n")
     print(t[[c for c in cols if c in t.columns and t[c].notna().any()]].to_string(index=False))
     if math.isnan(sw.knee_rate):
         print(f"\nknee: below {min(rates):g} requests/s (the lowest rate misses the SLO)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,7 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(e.g. latency_s,energy_j,area_mm2); adds a 'pareto' column")
     p.add_argument("--plot", metavar="OUT.png", default=None,
                    help="Pareto scatter of the first two objectives (.png or .svg)")
-    p.add_argument("--rows", type=int, default=20, help="print at most this many rows")
+    p.add_argument("--rows", type=int, default=20,
+                   help="print at most this many rows (default 20; the table says when it "
+                   "holds more)")
+    p.add_argument("--all", action="store_true", dest="all_rows",
+                   help="print every row, however many")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
 
@@ -54,6 +59,20 @@ def save_table(df: pd.DataFrame, path: str | Path) -> None:
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
     else:
         raise SpecError(f"{p}: unknown table format {p.suffix!r} (use .parquet or .csv)")
+
+
+def _readable(view: pd.DataFrame, axes: Any) -> pd.DataFrame:
+    """``view`` with byte-sized axes (``sram.size``, ``dram.capacity``, ``*_bytes``) as
+    ``8 MiB`` rather than raw bytes; the written tables keep the numbers."""
+    from npusim.units import format_bytes
+
+    out = view.copy()
+    for axis in axes:
+        leaf = axis.key.rsplit(".", 1)[-1]
+        if (leaf in ("size", "capacity") or leaf.endswith("_bytes")) and axis.name in out \
+                and pd.api.types.is_numeric_dtype(out[axis.name]):
+            out[axis.name] = out[axis.name].map(format_bytes)
+    return out
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -97,8 +116,12 @@ def _sweep(args: argparse.Namespace) -> int:
             *[c for c in (_SHOW_SYSTEM if spec.is_system else _SHOW) if c in df.columns],
             "status"]
     if len(show):
+        rows = len(show) if args.all_rows else max(args.rows, 0)
+        view = _readable(show[cols].head(rows), spec.axes)
         with pd.option_context("display.width", 200, "display.max_columns", 30):
-            print(show[cols].head(args.rows).to_string(index=False))
+            print(view.to_string(index=False))
+        if rows < len(show):
+            print(f"({rows} of {len(show)} rows shown; --all prints every one)")
     failed = df[df["status"] == "error"]
     if len(failed):
         first = failed.iloc[0]

@@ -96,17 +96,22 @@ def _bytes(p: str) -> float:
 def working_set(layer: Attention, bq: int, bk: int, acc_capacity: float, kv_resident: bool,
                 q_dram: bool = True, o_dram: bool = True) -> float:
     """Core SRAM bytes of one block plan (the accumulator SRAM's share left out)."""
-    g, d = layer.group, layer.head_dim
+    g, d, dv = layer.group, layer.head_dim, layer.dv
     a, kvb = _bytes(layer.act_precision), _bytes(layer.kv_precision)
     rows = g * bq
     q = 2 * rows * d * a if q_dram else 0.0
-    kv = 2 * 2 * bk * d * kvb
+    kv = 2 * bk * _kv_width(layer) * kvb
     if kv_resident:
-        kv += 2 * layer.kv_len * d * kvb
-    acc = rows * bk * ACC_BYTES + rows * (d + 2) * ACC_BYTES
+        kv += layer.keys_read() * _kv_width(layer) * kvb
+    acc = rows * bk * ACC_BYTES + rows * (dv + 2) * ACC_BYTES
     if 0 < acc <= acc_capacity:
         acc = 0.0
-    return q + kv + acc + rows * bk * a + (rows * d * a if o_dram else 0.0)
+    return q + kv + acc + rows * bk * a + (rows * dv * a if o_dram else 0.0)
+
+
+def _kv_width(layer: Attention) -> int:
+    """Cached values per key read: K and V, or K alone when V is its first columns."""
+    return layer.head_dim + (0 if layer.kv_shared else layer.dv)
 
 
 def _candidates(size: int, start: int) -> list[int]:
@@ -135,6 +140,7 @@ def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[_Units]:
     nq = -(-layer.q_len // bq)
     pairs = layer.pairs
     last = _last_block(layer, np.arange(nq), bq, bk)
+    first = _first_block(layer, np.arange(nq), bq, bk)
     work: list[tuple[int, int, int, int, int]] = []  # (pair, block, lo, hi, parts)
     if pairs >= cores:
         base, rem = divmod(pairs, cores)
@@ -143,16 +149,16 @@ def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[_Units]:
             n = base + (1 if c < rem else 0)
             p = np.repeat(np.arange(start, start + n), nq)
             i = np.tile(np.arange(nq), n)
-            out.append(_Units(p, i, np.zeros(len(p), np.int64), last[i], np.ones(len(p),
-                                                                                np.int64)))
+            out.append(_Units(p, i, first[i], last[i], np.ones(len(p), np.int64)))
             start += n
         return out
     split = max(1, cores // (pairs * nq))  # split-KV: fewer units than cores
     for a in range(pairs):
         for b in range(nq):
-            n_blocks = int(last[b]) + 1
+            lo = int(first[b])
+            n_blocks = int(last[b]) + 1 - lo
             parts = min(split, n_blocks)
-            edges = [n_blocks * k // parts for k in range(parts + 1)]
+            edges = [lo + n_blocks * k // parts for k in range(parts + 1)]
             work += [(a, b, edges[k], edges[k + 1] - 1, parts) for k in range(parts)]
     load = [0] * cores
     mine: list[list[tuple[int, int, int, int, int]]] = [[] for _ in range(cores)]
@@ -168,14 +174,29 @@ def _units(layer: Attention, bq: int, bk: int, cores: int) -> list[_Units]:
     return res
 
 
+def _key_base(layer: Attention) -> int:
+    """Position of the first key any query of the layer sees: K/V blocks start there (0
+    but under a window, whose blocks tile only the keys it reads)."""
+    return layer.kv_len - layer.keys_read()
+
+
 def _last_block(layer: Attention, qblock: np.ndarray, bq: int, bk: int) -> np.ndarray:
     """Index of the last K/V block each query block visits."""
-    nk = -(-layer.kv_len // bk)
+    nk = -(-layer.keys_read() // bk)
     if not layer.causal:
         return np.full(len(qblock), nk - 1, np.int64)
     off = layer.kv_len - layer.q_len
     last_pos = off + np.minimum((qblock + 1) * bq, layer.q_len) - 1
-    return last_pos // bk
+    return (last_pos - _key_base(layer)) // bk
+
+
+def _first_block(layer: Attention, qblock: np.ndarray, bq: int, bk: int) -> np.ndarray:
+    """Index of the first K/V block each query block visits (0 but under a causal
+    window, where later query blocks no longer see the first keys)."""
+    if layer.window is None or not layer.causal:
+        return np.zeros(len(qblock), np.int64)
+    first_pos = layer.kv_len - layer.q_len + qblock * bq - layer.window + 1
+    return np.maximum(first_pos - _key_base(layer), 0) // bk
 
 
 def _kv_loads(u: _Units, unit: np.ndarray, j: np.ndarray, resident: bool) -> np.ndarray:
@@ -201,6 +222,7 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
     if len(u.pair) == 0:
         return np.zeros((0, cols)), np.zeros(0, np.int64), 0.0, 0.0
     g, d, q, kv = layer.group, layer.head_dim, layer.q_len, layer.kv_len
+    dv, kw = layer.dv, _kv_width(layer)
     a, kvb = _bytes(layer.act_precision), _bytes(layer.kv_precision)
     counts = u.hi - u.lo + 1
     unit = np.repeat(np.arange(len(u.pair)), counts)
@@ -208,11 +230,14 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
     j = np.arange(int(counts.sum())) - starts[unit] + u.lo[unit]
     i = u.qblock[unit]
     cq = np.minimum(bq, q - i * bq)
-    ck = np.minimum(bk, kv - j * bk)
+    base = _key_base(layer)
+    ck = np.minimum(bk, kv - base - j * bk)
     rows = g * cq
     e = rows * ck
     first_pos = (kv - q) + i * bq
-    masked = (j * bk + ck - 1 > first_pos) if layer.causal else np.zeros(len(j), bool)
+    masked = (base + j * bk + ck - 1 > first_pos) if layer.causal else np.zeros(len(j), bool)
+    if layer.window is not None and layer.causal:  # a block cut by the window's lower edge
+        masked |= base + j * bk <= first_pos + cq - 1 - layer.window
     is_first = j == u.lo[unit]
     is_last = j == u.hi[unit]
     whole = u.parts[unit] == 1
@@ -227,51 +252,55 @@ def _core_tiles(layer: Attention, m: Machine, bq: int, bk: int, resident: bool, 
         sel = key == k_val
         c_q, c_k = int(k_val // (kv + 1)), int(k_val % (kv + 1))
         t1, c1, r1, w1 = m.gemm(g * c_q, c_k, d, a, kvb)  # S = Q K^T
-        t2, c2, r2, w2 = m.gemm(g * c_q, d, c_k, a, kvb)  # O += P V
+        t2, c2, r2, w2 = m.gemm(g * c_q, dv, c_k, a, kvb)  # O += P V
         arr[sel], comp[sel], srd[sel], swr[sel] = t1 + t2, c1 + c2, r1 + r2, w1 + w2
     final = is_last & whole  # a split part leaves the division to the combine
-    alu = 3.0 * e + masked * e + later * rows * (4.0 + 2.0 * d) + final * rows * d
+    alu = 3.0 * e + masked * e + later * rows * (4.0 + 2.0 * dv) + final * rows * dv
     special = e + later * rows + final * rows
+    if layer.sinks:  # the sink logit joins each row's max and sum at its first block
+        opening = j == _first_block(layer, u.qblock, bq, bk)[unit]
+        alu = alu + opening * rows * 3.0
+        special = special + opening * rows
     # DRAM: Q at a unit's first step; O after its last (a split part: O, max and sum in
     # fp32 for the combine); K/V per the reuse policy.
     load_kv = _kv_loads(u, unit, j, resident)
-    out_b = np.where(whole, rows * d * a, rows * (d + 2) * ACC_BYTES)
-    rd = load_kv * 2.0 * ck * d * kvb + (is_first * rows * d * a if q_dram else 0.0)
+    out_b = np.where(whole, rows * dv * a, rows * (dv + 2) * ACC_BYTES)
+    rd = load_kv * 1.0 * ck * kw * kvb + (is_first * rows * d * a if q_dram else 0.0)
     wr = is_last * out_b * (o_dram | ~whole)
     t = np.zeros((len(j), cols))
     t[:, COL["array_cycles"]] = arr
     t[:, COL["compute_cycles"]] = comp
-    t[:, COL["macs"]] = 2.0 * rows * ck * d
+    t[:, COL["macs"]] = 1.0 * rows * ck * (d + dv)
     t[:, COL["dram_read_bytes"]] = rd
     t[:, COL["dram_write_bytes"]] = wr
-    t[:, COL["sram_read_bytes"]] = srd + e * ACC_BYTES + later * rows * d * ACC_BYTES \
-        + is_last * rows * d * ACC_BYTES + wr
-    t[:, COL["sram_write_bytes"]] = swr + e * a + later * rows * d * ACC_BYTES \
-        + final * rows * d * a + rd
+    t[:, COL["sram_read_bytes"]] = srd + e * ACC_BYTES + later * rows * dv * ACC_BYTES \
+        + is_last * rows * dv * ACC_BYTES + wr
+    t[:, COL["sram_write_bytes"]] = swr + e * a + later * rows * dv * ACC_BYTES \
+        + final * rows * dv * a + rd
     p = u.pair[unit]
-    t[:, COL["read_addr"]] = np.where(load_kv, (p * kv + j * bk) * 2 * d * kvb,
+    t[:, COL["read_addr"]] = np.where(load_kv, (p * kv + base + j * bk) * kw * kvb,
                                       (p * q + i * bq) * g * d * a)
-    t[:, COL["write_addr"]] = (p * q + i * bq) * g * d * a
+    t[:, COL["write_addr"]] = (p * q + i * bq) * g * dv * a
     tensor = load_kv.astype(np.int64)
     t[:, COL["vector_cycles"]] = alu / m.alu_rate + special / m.special_rate
     alu_sum, special_sum = float(alu.sum()), float(special.sum())
     # Split-KV combine, on the core of each unit's first part, after its own work: read
     # every part's O, max and sum; rescale and add them (per part and row: max, subtract,
     # exp, 2 ALU for the sum, 2 per element for O); divide by the sum; write O.
-    heads = (u.parts > 1) & (u.lo == 0)
+    heads = (u.parts > 1) & (u.lo == _first_block(layer, u.qblock, bq, bk))
     if heads.any():
         n = u.parts[heads]
         r = g * np.minimum(bq, q - u.qblock[heads] * bq)
-        c_alu = r * (n * (4.0 + 2.0 * d) + d)
+        c_alu = r * (n * (4.0 + 2.0 * dv) + dv)
         c_special = r * (n + 1.0)
-        c_rd = n * r * (d + 2) * ACC_BYTES
-        c_wr = r * d * a * o_dram
+        c_rd = n * r * (dv + 2) * ACC_BYTES
+        c_wr = r * dv * a * o_dram
         c = np.zeros((len(n), cols))
         c[:, COL["dram_read_bytes"]] = c_rd
         c[:, COL["dram_write_bytes"]] = c_wr
         c[:, COL["sram_read_bytes"]] = c_rd + c_wr
-        c[:, COL["sram_write_bytes"]] = c_rd + r * d * a
-        c[:, COL["write_addr"]] = (u.pair[heads] * q + u.qblock[heads] * bq) * g * d * a
+        c[:, COL["sram_write_bytes"]] = c_rd + r * dv * a
+        c[:, COL["write_addr"]] = (u.pair[heads] * q + u.qblock[heads] * bq) * g * dv * a
         c[:, COL["vector_cycles"]] = c_alu / m.alu_rate + c_special / m.special_rate
         t = np.concatenate([t, c])
         tensor = np.concatenate([tensor, np.full(len(c), 2, np.int64)])
@@ -298,7 +327,7 @@ def plan_attention(layer: Attention, m: Machine, q_dram: bool = True,
     query block and K/V block fit the SRAM together."""
     found: list[tuple[float, int, AttentionPlan]] = []
     align = max(1, m.align_k)
-    for bk in _candidates(layer.kv_len, align):
+    for bk in _candidates(layer.keys_read(), align):
         for bq in _candidates(layer.q_len, min(64, layer.q_len)):
             nq = -(-layer.q_len // bq)
             resident = nq > 1 and working_set(layer, bq, bk, m.acc_capacity, True, q_dram,
@@ -375,4 +404,9 @@ def describe(plan: AttentionPlan, layer: Attention) -> str:
     else:
         kv = "K/V re-read per query block"
     mask = "causal, blocks above the diagonal skipped" if layer.causal else "full"
-    return f"fused attention bq{plan.bq} bk{plan.bk}; {mask}; {kv}"
+    form = ""
+    if layer.window is not None:
+        form += f"; window {layer.window} ({layer.keys_read()} keys read)"
+    if layer.kv_shared:
+        form += "; V = the cached K's first columns (latent)"
+    return f"fused attention bq{plan.bq} bk{plan.bk}; {mask}; {kv}{form}"

@@ -10,7 +10,8 @@ that use them, every inference.
 all fit the shared SRAM; ``True`` insists, and is a :class:`~npusim.errors.MappingError`
 naming the sizes when they do not fit; ``False`` streams them from DRAM. Weight bytes are
 the ``weight`` inputs of all layers at their stored precision (an embedding counts the
-rows it gathers).
+rows it gathers), except that routed experts count every expert held, not only those a
+step touches: residency must hold for any routing.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from dataclasses import dataclass
 from npusim.errors import MappingError
 from npusim.spec.arch import Chip
 from npusim.units import format_bytes
-from npusim.workloads.ir import Workload
+from npusim.workloads.ir import Workload, stored_weight_bytes
 
 __all__ = ["WeightsPlacement", "place_weights", "weight_bytes"]
 
 
 def weight_bytes(workload: Workload) -> int:
-    """Bytes of every weight the workload's layers read, each layer's once."""
-    return sum(layer.input_bytes().get("weight", 0) for layer in workload.layers)
+    """Bytes of every weight the workload's layers hold, each layer's once."""
+    return sum(stored_weight_bytes(layer) for layer in workload.layers)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 The input is a :class:`SystemProgram`: the stages of a pipeline, each a list of
 :class:`Segment` (a stretch of compute on one chip, from the chip's own simulated Result,
-then optionally a collective over the chip's tensor-parallel group), repeated for every
-micro-batch, and the bytes each stage sends to the next. Chip ``(replica d, stage s, rank t)``
-sits at system position ``placement[(d * pp + s) * tp + t]``.
+then optionally a collective over the chip's tensor-parallel group, or an all-to-all over
+its expert-parallel group), repeated for every micro-batch, and the bytes each stage sends
+to the next. Chip ``(replica d, stage s, rank t)`` sits at system position
+``placement[(d * pp + s) * tp + t]``. Under expert parallelism the chips of a stage, taken
+in the order ``q = d * tp + t``, form groups of ``ep`` consecutive chips (``q // ep``);
+each chip may run a program of its own (its experts' share of the routed tokens), and an
+all-to-all's bytes are each member's row of what it sends to every member.
 
 A chip's process, for each micro-batch in turn: wait for the previous stage's activations
 (stage > 0), run its segments (a compute segment is a timeout of its simulated latency; a
@@ -24,7 +28,7 @@ from typing import Any
 
 import simpy
 
-from npusim.engine.collectives import LinkNet, LinkSpan, collective
+from npusim.engine.collectives import LinkNet, LinkSpan, all_to_all, collective
 from npusim.spec.system import System
 
 __all__ = ["ChipSpan", "ChipStats", "Segment", "StageProgram", "StepStats", "SystemProgram",
@@ -35,13 +39,16 @@ Process = Generator[simpy.Event, Any, None]
 
 @dataclass(frozen=True)
 class Segment:
-    """Compute on one chip, then (if ``collective``) a collective over its TP group."""
+    """Compute on one chip, then (if ``collective``) a collective over its TP group, or
+    (``all_to_all``) an all-to-all over its EP group sending ``row[m]`` bytes to member
+    ``m``."""
 
     name: str
     compute_s: float
-    collective: str | None = None  # all_reduce, all_gather, reduce_scatter
+    collective: str | None = None  # all_reduce, all_gather, reduce_scatter, all_to_all
     nbytes: float = 0.0  # the full tensor the collective moves
     cause: str = ""
+    row: tuple[float, ...] = ()  # all_to_all: bytes to each member of the EP group
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,11 @@ class SystemProgram:
     micro_batches: int
     placement: tuple[int, ...]
     algorithm: str = "ring"
+    ep: int = 1
+    all_to_all: str = "direct"
+    #: a chip's own program where it differs from its stage's (expert parallelism):
+    #: (replica, stage, rank) -> program
+    chip_stages: dict[tuple[int, int, int], StageProgram] = field(default_factory=dict)
 
     @property
     def pp(self) -> int:
@@ -66,6 +78,13 @@ class SystemProgram:
 
     def position(self, replica: int, stage: int, rank: int) -> int:
         return self.placement[(replica * self.pp + stage) * self.tp + rank]
+
+    def ep_group(self, replica: int, stage: int, rank: int) -> tuple[int, list[int]]:
+        """The expert-parallel group of a chip: its index and its members' positions."""
+        q = replica * self.tp + rank
+        first = q - q % self.ep
+        return q // self.ep, [self.position(p // self.tp, stage, p % self.tp)
+                             for p in range(first, first + self.ep)]
 
 
 @dataclass(frozen=True)
@@ -106,12 +125,14 @@ class _Gate:
 
     def __init__(self, env: simpy.Environment, size: int) -> None:
         self.size, self.arrived, self.done = size, 0, env.event()
+        self.rows: dict[int, tuple[float, ...]] = {}
 
 
 def run_system_step(system: System, program: SystemProgram, *, trace: bool = False) -> StepStats:
     """Simulate one step of ``program`` on ``system``; see the module docstring."""
     env = simpy.Environment()
-    net = LinkNet(env, system.topology, system.count, system.link, trace=trace)
+    net = LinkNet(env, system.topology, system.count, system.link, trace=trace,
+                  network=system.network)
     gates: dict[tuple[int, ...], _Gate] = {}
     inbox: dict[tuple[int, int, int, int], simpy.Event] = {}
     spans: list[ChipSpan] = []
@@ -124,8 +145,12 @@ def run_system_step(system: System, program: SystemProgram, *, trace: bool = Fal
         return inbox[key]
 
     def run_collective(seg: Segment, group: list[int], gate: _Gate) -> Process:
-        yield from collective(net, seg.collective or "", group, seg.nbytes, seg.cause,
-                              program.algorithm)
+        if seg.collective == "all_to_all":
+            yield from all_to_all(net, group, [gate.rows[m] for m in range(len(group))],
+                                  seg.cause, program.all_to_all)
+        else:
+            yield from collective(net, seg.collective or "", group, seg.nbytes, seg.cause,
+                                  program.algorithm)
         gate.done.succeed()
 
     def send(src: int, dst: int, nbytes: float, arrive: simpy.Event) -> Process:
@@ -135,8 +160,10 @@ def run_system_step(system: System, program: SystemProgram, *, trace: bool = Fal
 
     def chip(st: ChipStats) -> Process:
         d, s, t = st.replica, st.stage, st.rank
-        stage = program.stages[s]
+        stage = program.chip_stages.get((d, s, t), program.stages[s])
         group = [program.position(d, s, r) for r in range(tp)]
+        ep_index, ep_members = program.ep_group(d, s, t)
+        member = (d * tp + t) % program.ep
         for j in range(program.micro_batches):
             if s > 0:
                 t0 = env.now
@@ -157,14 +184,24 @@ def run_system_step(system: System, program: SystemProgram, *, trace: bool = Fal
                     st.compute_s += seg.compute_s
                     if trace:
                         spans.append(ChipSpan(st.position, seg.name, t0, env.now, "compute"))
-                if seg.collective is None or tp < 2:
+                if seg.collective is None:
                     continue
-                gate = gates.get((d, s, j, i))
+                if seg.collective == "all_to_all":
+                    if program.ep < 2:
+                        continue
+                    key: tuple[int, ...] = (-1, ep_index, s, j, i)
+                    members, size = ep_members, program.ep
+                else:
+                    if tp < 2:
+                        continue
+                    key, members, size = (d, s, j, i), group, tp
+                gate = gates.get(key)
                 if gate is None:
-                    gate = gates[(d, s, j, i)] = _Gate(env, tp)
+                    gate = gates[key] = _Gate(env, size)
                 gate.arrived += 1
+                gate.rows[member] = seg.row
                 if gate.arrived == gate.size:
-                    env.process(run_collective(seg, group, gate))
+                    env.process(run_collective(seg, members, gate))
                 t0 = env.now
                 yield gate.done
                 st.comm_s[seg.cause] += env.now - t0

@@ -4,8 +4,9 @@ One call schedules a batch of burst requests (arrival cycle, read/write, channel
 starting from the state the previous call left: per bank the open row and the earliest next
 ACT/PRE/RD/WR, per bank group the tRRD_L/tCCD_L/tWTR_L limits, per rank the tRRD_S/tCCD_S/
 turnaround limits, its last 32 ACTs (tFAW, t32AW) and its refresh schedule, per channel the
-command-bus clocks, the rank and kind of the last column command (tRTRS) and the read/write
-mode. Times are int64 clock cycles (tCK). tests/naive_dram.py is the plain-Python twin.
+command-bus clocks, the rank and kind of the last column command (tRTRS), the read/write
+mode and the round-robin bank pointer. Times are int64 clock cycles (tCK).
+tests/naive_dram.py is the plain-Python twin.
 
 Front end (all channels together, in global time):
 
@@ -14,27 +15,32 @@ Front end (all channels together, in global time):
   window when accepted, the window ends at index ``accepted_total + W``. It hands up to
   ``H`` requests per clock to the controllers, keeping order within each (channel,
   read/write) pair: a pair's head is admissible when its index is inside the window, it has
-  arrived and its queue (``depth`` entries) has room. A channel left idle by one part of the
-  trace therefore cannot serve requests far ahead of it.
+  arrived and its transaction queue (``depth`` entries) has room. A channel left idle by
+  one part of the trace therefore cannot serve requests far ahead of it.
 - Channels advance together: the next channel to act is the one whose next decision is
   earliest (the clock of its last column command when it has work queued, else the cycle its
   first admissible head can be handed over). A request's ``enq`` is its handover cycle.
 
-Controller (per channel):
+Controller (per channel), two stages as in DRAMSim3's controller:
 
-- It serves reads, switches to writes when the write queue reaches the high watermark or no
-  read is queued, and drains writes down to the low watermark while reads wait.
-- FR-FCFS: among queued requests of the current kind that have reached their bank's
-  command queue (the first ``bank_queue`` queued requests of each bank, in handover order,
-  so a row's hits cannot be gathered from further back), the one whose column command can
-  issue first (a row hit beats a miss that needs ACT, which beats a conflict that needs
-  PRE+ACT), oldest first on ties. Its PRE/ACT/column commands are placed at the earliest
-  cycle every constraint allows, no earlier than one controller clock after its handover
-  (so an idle row hit costs CL + burst + 1). Row commands (ACT, PRE, REF, REFpb) and column
-  commands (RD, WR) each use their own command bus, one command per cycle, in
-  non-decreasing time. A PRE for a row conflict is placed as soon as its bank allows, not in
-  bus order (its command slot is not modelled): otherwise one conflict waiting out tRAS
-  would hold back every later bank's ACT.
+- Transaction queues: a read and a write queue of ``depth`` entries each. One request a
+  clock moves from one of them into its bank's command queue (``bank_queue`` entries per
+  bank, reads and writes together), freeing its slot for the front end: the oldest whose
+  bank queue has room, no earlier than its handover cycle. Moves come from the read queue,
+  switch to the write queue when it reaches the high watermark or no read is queued, and
+  drain it down to the low watermark while reads wait. Moves are made in a batch at each of
+  the channel's decisions, one per clock over the clocks since the last batch.
+- FR-FCFS over the command queues: the request whose column command can issue first (a row
+  hit beats a miss that needs ACT, which beats a conflict that needs PRE+ACT), reads and
+  writes alike (the turnaround timings weigh a change of direction); ties go to the banks in
+  round-robin order from the one after the bank served last, then to the oldest in a bank.
+  Its PRE/ACT/column commands are placed at the earliest cycle every constraint allows, no
+  earlier than one controller clock after it entered its bank's queue (so an idle row hit
+  costs CL + burst + 1). Its command-queue entry is freed at that decision. Row commands
+  (ACT, PRE, REF, REFpb) and column commands (RD, WR) each use their own command bus, one
+  command per cycle, in non-decreasing time. A PRE for a row conflict is placed as soon as
+  its bank allows, not in bus order (its command slot is not modelled): otherwise one
+  conflict waiting out tRAS would hold back every later bank's ACT.
 - Ranks: each has its own tRRD_S, tFAW and t32AW windows and its own same-rank column
   spacing (tCCD_S, tWTR, read-to-write); a column command to another rank than the last
   one waits for the data bus to turn around: burst + tRTRS (+ CL - CWL or CWL - CL when the
@@ -47,19 +53,21 @@ Controller (per channel):
   request's first command. REF rows of the trace carry ``-1 - rank`` as their bank.
 - Background power: per rank, the cycles with at least one bank open (ACT to the PRE that
   leaves none open) are counted (``N_OPENCYC``) for active standby; the rest is precharged
-  standby. A span still open is counted from ``R_OPENSINCE`` by whoever reads it.
+  standby. A span still open is counted from ``R_OPENSINCE`` by whoever reads it. A span
+  ends at the latest precharge committed in it (requests are committed in column-command
+  order, not in the order of their precharges).
 - Power-down (``P_PDIDLE`` > 0; 0: never, as DRAMSim3's stock controller): a rank whose
   banks have all been precharged for ``P_PDIDLE`` clocks (since ``R_IDLESINCE``: its last
   close, or the end of its last refresh's tRFC) enters precharge power-down. A request that
-  needs an ACT on it and was handed over at ``enq`` at or after that entry wakes it: the
-  exit (PDX) issues on the controller's next clock, ``enq + 1``, and the ACT waits tXP after
-  it; a refresh that falls due at or after the entry exits at its due cycle and the REF
-  waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of the rank issues. The
-  wake is applied when the command is committed, after any refresh the controller issues
-  first, so refreshes stay in time order. Closed spans (entry to exit) are counted
-  (``N_PDCYC``) and recorded as PDE/PDX rows; a rank still powered down is counted by
-  whoever reads, from ``R_IDLESINCE + P_PDIDLE``. A bank left open keeps its rank out of
-  power-down (active power-down is not modelled).
+  needs an ACT on it and entered its bank's queue at a cycle ``m`` at or after that entry
+  wakes it: the exit (PDX) issues on the controller's next clock, ``m + 1``, and the ACT
+  waits tXP after it; a refresh that falls due at or after the entry exits at its due cycle
+  and the REF waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of the rank
+  issues. The wake is applied when the command is committed, after any refresh the
+  controller issues first, so refreshes stay in time order. Closed spans (entry to exit)
+  are counted (``N_PDCYC``) and recorded as PDE/PDX rows; a rank still powered down is
+  counted by whoever reads, from ``R_IDLESINCE + P_PDIDLE``. A bank left open keeps its rank
+  out of power-down (active power-down is not modelled).
 """
 
 from __future__ import annotations
@@ -93,8 +101,9 @@ R_NACT, R_NRD, R_NWR, R_AWI, R_REFDUE, R_REFPTR, R_NOPEN, R_OPENSINCE = range(8)
 R_IDLESINCE, R_PDREADY = range(8, 10)  # power-down (module docstring)
 N_RANK_STATE = 10
 # Channel state (C_REFDUE: the earliest refresh due over the ranks).
-C_ROWLAST, C_COLLAST, C_LASTRANK, C_LASTWR, C_REFDUE, C_MODE, C_NOW = range(7)
-N_CHAN_STATE = 7
+# C_RRBANK: the bank of the last column command (round robin among the bank queues).
+C_ROWLAST, C_COLLAST, C_LASTRANK, C_LASTWR, C_REFDUE, C_MODE, C_NOW, C_RRBANK = range(8)
+N_CHAN_STATE = 8
 AW = 32  # ACT times kept per rank: the last 4 give tFAW, all 32 t32AW
 # Counters.
 # N_OPENCYC: rank-cycles with at least one bank open (active standby), closed spans only.
@@ -142,6 +151,7 @@ def init_state(channels: int, params: np.ndarray) -> tuple[np.ndarray, ...]:
     cs[:, C_ROWLAST] = -1
     cs[:, C_COLLAST] = -1
     cs[:, C_LASTRANK] = -1
+    cs[:, C_RRBANK] = -1
     cs[:, C_REFDUE] = rs[:, :, R_REFDUE].min(axis=1)
     aw[:] = NEVER
     return bs, gs, cs, rs, aw, cnt
@@ -171,11 +181,12 @@ def _opened(c, r, t, rs):  # type: ignore[no-untyped-def]
 @njit
 def _closed(c, r, t, nclose, rs, cnt):  # type: ignore[no-untyped-def]
     """``nclose`` banks of rank ``r`` precharged at ``t``: close its active-standby span
-    when none is left open."""
+    when none is left open. Requests are committed in column-command order, not in the order
+    of their precharges, so the span ends at the latest precharge seen in it."""
     rs[c, r, R_NOPEN] -= nclose
+    rs[c, r, R_IDLESINCE] = max(rs[c, r, R_IDLESINCE], t)
     if rs[c, r, R_NOPEN] == 0:
-        cnt[c, N_OPENCYC] += max(t - rs[c, r, R_OPENSINCE], 0)
-        rs[c, r, R_IDLESINCE] = t
+        cnt[c, N_OPENCYC] += max(rs[c, r, R_IDLESINCE] - rs[c, r, R_OPENSINCE], 0)
 
 
 @njit
@@ -197,10 +208,9 @@ def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _plan(c, b, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
-    """Earliest (t_pre, t_act, t_col) for one request; -1 for a command it does not need."""
-    g = b // p[P_BPG]
-    r = b // (p[P_NB] // p[P_NRANK])
+def _plan(c, b, g, r, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
+    """Earliest (t_pre, t_act, t_col) for one request to bank ``b`` (of bank group ``g`` and
+    rank ``r``); -1 for a command it does not need."""
     if is_wr:
         col_lo = max(bs[c, b, B_NWR], gs[c, g, G_NWR], rs[c, r, R_NWR])
     else:
@@ -304,9 +314,8 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _commit(c, b, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr, trn):  # type: ignore[no-untyped-def]
-    g = b // p[P_BPG]
-    r = b // (p[P_NB] // p[P_NRANK])
+def _commit(c, b, g, r, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr,
+            trn):  # type: ignore[no-untyped-def]
     if t_act >= 0 and _asleep(c, r, t0 - p[P_CTRL], p, rs):
         _wake(c, r, t0, t0 + p[P_XP], rs, cnt, p, tr, trn)
     if t_pre >= 0:
@@ -385,6 +394,66 @@ def _head_time(c, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk, hcn
 
 
 @njit
+def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs):  # type: ignore[no-untyped-def]
+    """Move requests of channel ``c`` from its transaction queues into their banks' command
+    queues, one per clock over the clocks up to ``key`` not yet passed: each clock the
+    oldest request of the queue being served (reads, or writes while draining) whose bank
+    queue has room, no earlier than its handover. ``stuck[c, 0]`` is 1 + the queue in which
+    a scan found nothing to move (0: not known); ``stuck[c, 1]`` is the one bank given room
+    since (-1: none, -2: more than one, or a request handed over for a bank with room), so
+    only that bank's requests are looked for."""
+    clk = lastmv[c] + 1
+    nb = p[P_NB]
+    while clk <= key:
+        occ_r = tqn[c, 0]
+        occ_w = tqn[c, 1]
+        mode = cs[c, C_MODE]
+        if mode == 0:
+            if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
+                mode = 1
+        elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
+            mode = 0
+        cs[c, C_MODE] = mode
+        pick = -1
+        if stuck[c, 0] == mode + 1 and stuck[c, 1] != -2:
+            f = stuck[c, 1]
+            if f < 0 or bq[c, f] >= p[P_BANKQ]:
+                stuck[c, 1] = -1
+                break
+            for i in range(tqn[c, mode]):
+                if bank[tq[c, mode, i]] == f:
+                    pick = i
+                    break
+            if pick < 0:
+                stuck[c, 1] = -1
+                break
+        else:
+            for i in range(tqn[c, mode]):
+                if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
+                    pick = i
+                    break
+            if pick < 0:
+                stuck[c, 0] = mode + 1
+                stuck[c, 1] = -1
+                break
+            stuck[c, 0] = 0
+        q = tq[c, mode, pick]
+        clk = max(clk, enq[q])
+        if clk > key:
+            break
+        for i in range(pick, tqn[c, mode] - 1):  # keep the queue in handover order
+            tq[c, mode, i] = tq[c, mode, i + 1]
+        tqn[c, mode] -= 1
+        mv[q] = clk
+        b = bank[q]
+        cq[c, b, bq[c, b]] = q
+        bq[c, b] += 1
+        bq[c, nb] += 1
+        clk += 1
+    lastmv[c] = max(lastmv[c], key)
+
+
+@njit
 def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs, rs, aw, cnt,
              done, enq, hit, tr, trn):  # type: ignore[no-untyped-def]
     """Schedule a batch (see the module docstring). ``gpos[q]`` is request q's position in
@@ -396,16 +465,23 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     nch = cs.shape[0]
     n = arr.shape[0]
     depth = p[P_DEPTH]
-    queue = np.empty((nch, 2, depth), dtype=np.int64)  # request ids in handover order
-    qn = np.zeros((nch, 2), dtype=np.int64)
+    nb = p[P_NB]
+    tq = np.empty((nch, 2, depth), dtype=np.int64)  # transaction queues, handover order
+    tqn = np.zeros((nch, 2), dtype=np.int64)
+    cq = np.empty((nch, nb, p[P_BANKQ]), dtype=np.int64)  # bank command queues, move order
+    bq = np.zeros((nch, nb + 1), dtype=np.int64)  # entries per bank queue; [nb]: all banks
+    mv = np.zeros(n, dtype=np.int64)  # cycle each request entered its bank's queue
+    lastmv = np.full(nch, NEVER, dtype=np.int64)  # last clock whose move slot is spent
+    stuck = np.zeros((nch, 2), dtype=np.int64)  # see _move
+    miss_lo = np.empty(p[P_NRANK], dtype=np.int64)
+    group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per plan)
+    rank_of = np.arange(nb) // (nb // p[P_NRANK])
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
-    seen = np.zeros(p[P_NB], dtype=np.int64)  # queued requests per bank met in the scan
-    # Within one bank, a request's plan depends only on whether it hits the open row and on
-    # its handover cycle, which never decreases along the queue: the first hit and the first
-    # non-hit of each bank dominate the later ones (ties go to the older), so the scan plans
-    # only those. ``tried[b, hit]`` holds the number of the decision that planned one.
-    tried = np.full((p[P_NB], 2), -1, dtype=np.int64)
-    decision = 0
+    # Within one bank and kind, a request's plan depends only on whether it hits the open
+    # row and on its move cycle, which never decreases along the bank's queue: the first hit
+    # and the first non-hit of each kind dominate the later ones (ties go to the older), so
+    # the scan plans only those (``tried``: write x 2 + hit).
+    tried = np.zeros(4, dtype=np.bool_)
     now = np.empty(nch, dtype=np.int64)
     for c in range(nch):
         now[c] = max(cs[c, C_NOW], cs[c, C_COLLAST])
@@ -427,7 +503,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         key = BIG
         for j in range(nlive):
             ch = live[j]
-            if qn[ch, 0] + qn[ch, 1] > 0:
+            if tqn[ch, 0] + tqn[ch, 1] + bq[ch, nb] > 0:
                 k = max(now[ch], cs[ch, C_COLLAST])
             else:
                 k = _head_time(ch, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk,
@@ -441,7 +517,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             pick = -1
             for w in range(2):
                 k = 2 * c + w
-                if ph[k] < pair_start[k + 1] and qn[c, w] < depth:
+                if ph[k] < pair_start[k + 1] and tqn[c, w] < depth:
                     q = pair_order[ph[k]]
                     if gpos[q] < acc_total + p[P_WIN] and arr[q] <= key and (
                             pick < 0 or gpos[q] < gpos[pair_order[ph[2 * c + pick]]]):
@@ -456,55 +532,83 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             k = 2 * c + pick
             q = pair_order[ph[k]]
             ph[k] += 1
-            queue[c, pick, qn[c, pick]] = q
-            qn[c, pick] += 1
+            tq[c, pick, tqn[c, pick]] = q
+            tqn[c, pick] += 1
             enq[q] = key
             acc_total += 1
             hcnt += 1
-        occ_r = qn[c, 0]
-        occ_w = qn[c, 1]
-        if occ_r + occ_w == 0:
+            if stuck[c, 0] == pick + 1 and bq[c, bank[q]] < p[P_BANKQ]:
+                stuck[c, 1] = -2
+        _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs)
+        if bq[c, nb] == 0:
+            if tqn[c, 0] + tqn[c, 1] > 0:
+                now[c] = key + 1  # this clock's move is spent: the next one moves
             continue
-        mode = cs[c, C_MODE]
-        if mode == 0:
-            if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
-                mode = 1
-        elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
-            mode = 0
-        cs[c, C_MODE] = mode
-        use_w = mode == 1
-        kind = 1 if use_w else 0
         # A bound no candidate's column command can beat: stop the scan when one reaches it.
         lower = BIG
         for r in range(p[P_NRANK]):
-            lower = min(lower, rs[c, r, R_NWR] if use_w else rs[c, r, R_NRD])
+            lower = min(lower, rs[c, r, R_NWR], rs[c, r, R_NRD])
         lower = max(lower, cs[c, C_COLLAST] + 1)
+        # Per rank, a bound no request that needs an ACT can beat (its ACT waits for these).
+        for r in range(p[P_NRANK]):
+            i = rs[c, r, R_AWI]
+            lo = max(rs[c, r, R_NACT], aw[c, r, (i - 4) % AW] + p[P_FAW],
+                     cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+            if p[P_32AW] > 0:
+                lo = max(lo, aw[c, r, i] + p[P_32AW])
+            miss_lo[r] = lo + min(p[P_RCD], p[P_RCDW])
+        # Banks in round-robin order from the one after the last served (ties between banks
+        # go to the earlier in that order), each bank's queue oldest first.
+        best_b = -1
         best = -1
+        best_k = nb  # position of best_b in the round-robin order
         bt_pre = -1
         bt_act = -1
         bt_col = BIG
-        seen[:] = 0
-        decision += 1
-        for i in range(qn[c, kind]):
-            q = queue[c, kind, i]
-            b = bank[q]
-            seen[b] += 1
-            if seen[b] > p[P_BANKQ]:
-                continue  # not yet in its bank's command queue
-            h = 1 if bs[c, b, B_ROW] == row[q] else 0
-            if tried[b, h] == decision:
-                continue  # an older request of this bank and kind was planned
-            tried[b, h] = decision
-            tp, ta, tc = _plan(c, bank[q], row[q], use_w, enq[q] + p[P_CTRL], p, bs, gs, cs,
-                               rs, aw)
-            if tc < bt_col:
-                best = i
-                bt_pre = tp
-                bt_act = ta
-                bt_col = tc
-                if tc <= lower:
+        # Pass 1 plans the hits, and the misses whose ACT bound does not exceed ``lower``;
+        # the others cannot reach ``lower``, so they are planned in pass 2 only if no hit
+        # reached it. Ties keep the round-robin order, then the oldest, in both passes.
+        deferred = False
+        for pss in range(2):
+            b = cs[c, C_RRBANK]
+            for k in range(nb):
+                b = b + 1 if b + 1 < nb else 0
+                if bq[c, b] == 0:
+                    continue
+                tried[:] = False
+                for i in range(bq[c, b]):
+                    q = cq[c, b, i]
+                    w = is_wr[q]
+                    h = 1 if bs[c, b, B_ROW] == row[q] else 0
+                    if tried[2 * w + h]:
+                        continue  # an older request of this bank and kind was planned
+                    tried[2 * w + h] = True
+                    if h == 0:
+                        lo = miss_lo[rank_of[b]]
+                        if lo > bt_col or (lo == bt_col and k > best_k):
+                            continue  # cannot beat the best so far
+                        if (lo > lower) != (pss == 1):
+                            deferred = deferred or lo > lower
+                            continue  # its pass is the other one
+                    elif pss == 1:
+                        continue  # planned in pass 1
+                    tp, ta, tc = _plan(c, b, group_of[b], rank_of[b], row[q], w != 0,
+                                       mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw)
+                    if tc < bt_col or (tc == bt_col and (k < best_k or (k == best_k
+                                                                        and i < best))):
+                        best_b = b
+                        best = i
+                        best_k = k
+                        bt_pre = tp
+                        bt_act = ta
+                        bt_col = tc
+                        if tc <= lower:
+                            break
+                if bt_col <= lower:
                     break
-        q = queue[c, kind, best]
+            if bt_col <= lower or not deferred:
+                break
+        q = cq[c, best_b, best]
         if p[P_REFMODE] != 0:
             first = bt_col
             if bt_act >= 0:
@@ -515,13 +619,20 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 _refresh(c, _next_refresh(c, p, rs), p, bs, cs, rs, cnt, tr, trn)
                 continue
         hit[q] = 1 if bt_act < 0 else 0
-        done[q] = _commit(c, bank[q], row[q], use_w, bt_pre, bt_act, bt_col, enq[q] + p[P_CTRL],
-                          p, bs, gs, cs, rs, aw, cnt, tr, trn)
-        for i in range(best, qn[c, kind] - 1):  # keep the queue in handover order
-            queue[c, kind, i] = queue[c, kind, i + 1]
-        qn[c, kind] -= 1
+        done[q] = _commit(c, best_b, group_of[best_b], rank_of[best_b], row[q], is_wr[q] != 0,
+                          bt_pre, bt_act, bt_col,
+                          mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw, cnt, tr, trn)
+        for i in range(best, bq[c, best_b] - 1):  # keep the queue in move order
+            cq[c, best_b, i] = cq[c, best_b, i + 1]
+        bq[c, best_b] -= 1
+        bq[c, nb] -= 1
+        if stuck[c, 1] == -1 or stuck[c, 1] == best_b:
+            stuck[c, 1] = best_b
+        else:
+            stuck[c, 1] = -2
+        cs[c, C_RRBANK] = best_b
         served += 1
-        if (qn[c, 0] + qn[c, 1] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
+        if (tqn[c, 0] + tqn[c, 1] + bq[c, nb] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
                 and ph[2 * c + 1] >= pair_start[2 * c + 2]):
             j = 0
             while live[j] != c:

@@ -92,7 +92,9 @@ def format_table(result: Result, max_rows: int | None = None) -> str:
     """A compact per-layer table for the terminal, in engineering units (``4.12 µs``,
     ``1.5 MiB``, ``12.3 µJ``); the machine outputs (:func:`save_result`) keep SI base units."""
     df = result.layers
+    note = ""
     if max_rows is not None and len(df) > max_rows:
+        note = f"\n({max_rows} of {len(df)} layers shown; --rows sets how many)"
         df = df.head(max_rows)
     view = pd.DataFrame({
         "layer": df["layer"], "op": df["op"], "unit": df["unit"], "bound": df["bound"],
@@ -104,7 +106,7 @@ def format_table(result: Result, max_rows: int | None = None) -> str:
         "dram": (df["dram_read_bytes"] + df["dram_write_bytes"]).map(format_bytes),
         "energy": _si(df["energy_j"], "J"),
     })
-    return view.to_string(index=False)
+    return view.to_string(index=False) + note
 
 
 def format_weights(summary: Mapping[str, Any]) -> str | None:
@@ -154,8 +156,17 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     """Per-chip rows (at most ``max_rows``), the busiest links and the step's totals."""
     from npusim.system.result import COMM_CAUSES, cause_column
 
-    s = result.summary()
-    chips = result.chips
+    s = dict(result.summary())
+    chips = result.chips.copy()
+    # Times that are differences (idle = step - busy) leave a rounding residue, 1e-18 s
+    # beside a 1 ms step: below a part in 1e9 of the latency they are 0, not a figure.
+    tiny = 1e-9 * abs(float(s["latency_s"]))
+    for col in ("time_compute_s", "time_comm_s", "time_idle_s"):
+        chips[col] = chips[col].where(chips[col].abs() > tiny, 0.0)
+        s[col] = s[col] if abs(s[col]) > tiny else 0.0
+    for col in COMM_CAUSES:
+        key = cause_column(col)
+        s[key] = s[key] if abs(s[key]) > tiny else 0.0
     view = pd.DataFrame({
         "chip": chips["chip"], "replica": chips["replica"], "stage": chips["stage"],
         "rank": chips["rank"], "compute": _si(chips["time_compute_s"], "s"),
@@ -164,11 +175,15 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     lines: list[str] = []
     if max_rows != 0:
         shown = view if max_rows is None else view.head(max_rows)
-        lines += [shown.to_string(index=False), ""]
+        lines += [shown.to_string(index=False)]
+        if len(shown) < len(view):
+            lines.append(f"({len(shown)} of {len(view)} chips shown; --rows sets how many)")
+        lines.append("")
     links = result.links.sort_values("busy_s", ascending=False)
     if len(links) and max_rows != 0:
         top = links.head(4)
-        lines.append("busiest links   " + ", ".join(
+        of = f" ({len(top)} of {len(links)})" if len(top) < len(links) else ""
+        lines.append(f"{'busiest links' + of:<15} " + ", ".join(
             f"{r.link} {format_bytes(r.bytes)} ({r.utilization * 100:.1f} %)"
             for r in top.itertuples()))
     causes = ", ".join(f"{c} {format_si(s[cause_column(c)], 's')}" for c in COMM_CAUSES
@@ -176,8 +191,10 @@ def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     lines += [
         f"system          {s['system']} ({s['chips_in_system']} x {s['chip']})",
         f"workload        {s['workload']} (batch {s['batch']} over {s['dp']} replica(s))",
-        f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, {s['micro_batches']} "
-        f"micro-batch(es), {s['chips_used']} chips, {s['algorithm']} all-reduce",
+        f"plan            tp {s['tp']} x pp {s['pp']} x dp {s['dp']}, "
+        + (f"ep {s['ep']}, " if s.get("ep", 1) > 1 else "")
+        + f"{s['micro_batches']} micro-batch(es), {s['chips_used']} chips, {s['algorithm']} "
+        f"all-reduce ({s.get('allreduce_precision', 'accum')} precision)",
         f"latency         {format_si(s['latency_s'], 's', 4)}",
         f"per chip        compute {format_si(s['time_compute_s'], 's')}, communication "
         f"{format_si(s['time_comm_s'], 's')}, idle {format_si(s['time_idle_s'], 's')} (means)",

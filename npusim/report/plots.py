@@ -375,10 +375,13 @@ class ResultPlots:
 
 
 def load_curves(table: pd.DataFrame, path: str | os.PathLike[str] | None = None, *,
-                knee: float | None = None, title: str | None = None) -> Figure:
+                knee: float | None = None, title: str | None = None,
+                slo_ttft_s: float | None = None, slo_tpot_s: float | None = None) -> Figure:
     """A load sweep's table (:func:`npusim.serving.load_sweep`): TTFT and TPOT percentiles
-    against offered load (left), output tokens/s and $/Mtoken against load (right; $ when
-    the table has a cost column with values). ``knee`` draws a vertical line."""
+    against offered load (left; p50 solid, p99 dashed, the SLO bounds ``slo_ttft_s`` and
+    ``slo_tpot_s`` as dash-dotted lines in their curve's colour), output tokens/s and
+    $/Mtoken against load (right; $ when the table has a cost column with values).
+    ``knee`` draws a dotted vertical line."""
     _need(table, ["rate", "p50_ttft_s", "p99_ttft_s", "p50_tpot_s", "p99_tpot_s",
                   "tokens_per_s"], "load_curves")
     df = table.sort_values("rate")
@@ -387,7 +390,12 @@ def load_curves(table: pd.DataFrame, path: str | os.PathLike[str] | None = None,
     for col, style, label in (("p50_ttft_s", "-", "TTFT p50"), ("p99_ttft_s", "--", "TTFT p99"),
                               ("p50_tpot_s", "-", "TPOT p50"), ("p99_tpot_s", "--", "TPOT p99")):
         colour = "C0" if "ttft" in col else "C1"
-        lat.plot(df["rate"], df[col] * 1e3, style, color=colour, marker=".", label=label)
+        lat.plot(df["rate"], df[col] * 1e3, linestyle=style, color=colour, marker=".",
+                 label=label)
+    for bound, colour, name in ((slo_ttft_s, "C0", "TTFT"), (slo_tpot_s, "C1", "TPOT")):
+        if bound is not None and np.isfinite(bound):
+            lat.axhline(bound * 1e3, color=colour, lw=1, ls="-.",
+                        label=f"{name} SLO {bound * 1e3:g} ms")
     lat.set_yscale("log")
     lat.set_xlabel("offered load (requests/s)")
     lat.set_ylabel("ms")
@@ -399,10 +407,11 @@ def load_curves(table: pd.DataFrame, path: str | os.PathLike[str] | None = None,
         usd.plot(df["rate"], df["usd_per_mtoken"], "-", color="C3", marker=".",
                  label="$ / Mtoken")
         usd.set_ylabel("$ per million output tokens")
-        usd.legend(fontsize=7, loc="center right")
+        usd.legend(fontsize=7, loc="center right", handlelength=3.5)
     for ax in (lat, thr):
         if knee is not None and np.isfinite(knee):
             ax.axvline(knee, color="grey", lw=1, ls=":", label=f"knee {knee:.3g}/s")
-        ax.legend(fontsize=7, loc="upper left")
+        # long handles, so a dashed p99 shows its dashes in the legend
+        ax.legend(fontsize=7, loc="upper left", handlelength=3.5)
     fig.suptitle(title or "latency and throughput against offered load", fontsize=9)
     return _finish(fig, path)

@@ -66,7 +66,8 @@ class PoolModel:
     chips: int = 1
     swap_s_per_token: float = 0.0
     swap_j_per_token: float = 0.0
-    price_usd: float | None = None
+    price_usd: float | None = None  # per chip, given for this pool
+    chip_price_usd: float | None = None  # per chip, from the chip's or system's price: block
     shapes: Shapes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,8 +1,10 @@
 """Cost model of serving: hardware amortised over its life plus electricity with cooling.
 
-A YAML file (every key required except ``notes``; unknown keys are errors)::
+A YAML file (every key required except ``card_price_usd`` and ``notes``; unknown keys are
+errors)::
 
-    card_price_usd: 2000        # price of one card (or chip) the model runs on
+    card_price_usd: 2000        # price of one card (or chip) the model runs on; left out:
+                                # the chip's (or system's) ``price:`` block
     amortisation_years: 3       # the card's cost spread evenly over this time
     pue: 1.3                    # power usage effectiveness: facility power / IT power
     electricity_usd_per_kwh: 0.10
@@ -22,6 +24,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from npusim.errors import WorkloadError
 from npusim.spec.numbers import Float
 from npusim.spec.yamlio import load_yaml, validate
 
@@ -33,15 +36,21 @@ _YEAR_S = 365.25 * 86400
 class CostModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    card_price_usd: Annotated[Float, Field(ge=0)]
+    card_price_usd: Annotated[Float, Field(ge=0, allow_inf_nan=False)] | None = None
     amortisation_years: Annotated[Float, Field(gt=0)]
     pue: Annotated[Float, Field(ge=1)]
     electricity_usd_per_kwh: Annotated[Float, Field(ge=0)]
     notes: list[str] = Field(default_factory=list)
 
-    def usd(self, cards: int, duration_s: float, energy_j: float) -> tuple[float, float]:
-        """(hardware USD, electricity USD) of ``cards`` busy for ``duration_s``."""
-        hw = cards * self.card_price_usd * duration_s / (self.amortisation_years * _YEAR_S)
+    def usd(self, cards: int, duration_s: float, energy_j: float,
+            card_price_usd: float | None = None) -> tuple[float, float]:
+        """(hardware USD, electricity USD) of ``cards`` busy for ``duration_s``, each card at
+        the file's price, else at ``card_price_usd``."""
+        price = self.card_price_usd if self.card_price_usd is not None else card_price_usd
+        if price is None:
+            raise WorkloadError("the cost model gives no card_price_usd and the hardware "
+                                "has no price: block")
+        hw = cards * price * duration_s / (self.amortisation_years * _YEAR_S)
         power = energy_j / 3.6e6 * self.pue * self.electricity_usd_per_kwh
         return hw, power
 

@@ -86,6 +86,12 @@ class Deployment:
     kv_bytes_per_token: int | None
     draft: StepModel | None
     name: str
+    weights: Any = "int8"
+    routing: str | None = None
+
+    @property
+    def chips(self) -> int:
+        return sum(p.chips * p.replicas for p in self.pools)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def _pool_model(pool: Pool, role: str, model: ConfigLike, longest: int,
     plan += f", pp {pool.pp}" if pool.pp > 1 else ""
     return PoolModel(f"{tgt}{plan}", role, sm, be.blocks,
                      pool.count, be.chips, be.swap_s_per_token, be.swap_j_per_token,
-                     pool.price_usd), exact
+                     pool.price_usd, be.chip_price_usd), exact
 
 
 def _draft(draft: ConfigLike, draft_target: Chip | System | str | Path | None,
@@ -128,7 +134,7 @@ def _draft(draft: ConfigLike, draft_target: Chip | System | str | Path | None,
         sys_ = resolve_system(str(tgt))
         tgt = sys_ if sys_ is not None else load_arch(tgt)
     exact = ExactSteps(tgt, dcfg, main.precision, main.attention, main.memory,
-                       main.plan if isinstance(tgt, System) else {})
+                       main.plan if isinstance(tgt, System) else {}, main.routing)
     shared = draft_target is None
     return exact, weight_bytes(dcfg, main.precision["weights"]) if shared else 0
 
@@ -148,9 +154,10 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
                    seed: int = 0, max_batch: int = 64, max_tokens: int = 2048,
                    block_tokens: int = 16, priority: str = "prefill",
                    chunked_prefill: bool = False, fidelity: str = "table",
-                   weights: str = "int8", kv: str = "int8", activations: str = "int8",
+                   weights: Any = "int8", kv: str = "int8", activations: str = "int8",
                    accum: str = "fp32", attention: str = "fused", memory: str = "bandwidth",
-                   tp: int = 1, pp: int = 1, host_link: str | None = None,
+                   tp: int = 1, pp: int = 1, ep: int = 1, routing: str | None = None,
+                   host_link: str | None = None,
                    slo: SLO | str = "", cost: CostModel | str | Path | None = None,
                    pools: list[PoolModel] | None = None, kv_bytes_per_token: int | None = None,
                    draft_steps: StepModel | None = None,
@@ -193,7 +200,7 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
     opts = {"max_batch": max_batch, "max_tokens": max_tokens, "block_tokens": block_tokens,
             "fidelity": fidelity, "weights": weights, "kv": kv, "activations": activations,
             "accum": accum, "attention": attention, "memory": memory,
-            "host_link": host_link}
+            "host_link": host_link, "ep": ep, "routing": routing}
     draft_model = draft_steps
     link: Link | None = None
     name = using.name if using is not None else "synthetic"
@@ -265,6 +272,9 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
             if spec_ is not None and isinstance(spec_.draft, ExactSteps):
                 spec_ = replace(spec_, draft=TableSteps(spec_.draft, max_tokens, max_batch,
                                                         max(longest, 2)))
+    if cost_ is not None:
+        for p in pools:  # a missing price is an error before the run, not after
+            _price(p, cost_)
     lim = Limits(max_batch, max_tokens, block_tokens, 1, priority, chunked_prefill)
     run = run_deployment(requests, pools, lim, router=router, link=link,
                          kv_bytes_per_token=kv_bytes_per_token or 0, spec=spec_,
@@ -273,7 +283,8 @@ def serve_deployed(model: ConfigLike | None, *, target: Chip | System | str | Pa
     res = _result(run, pools, requests, slo_, cost_, name, fidelity, lim, spec_, link,
                   caching)
     return replace(res, deployment=Deployment(pools, kv_bytes_per_token,
-                                              spec_.draft if spec_ else draft_model, name))
+                                              spec_.draft if spec_ else draft_model, name,
+                                              weights, routing))
 
 
 def _check_system_replicas(pool: Pool) -> None:
@@ -386,13 +397,22 @@ def _result(run: Run, pools: list[PoolModel], req_in: Requests, slo: SLO,
                   "tokens_per_verify": float(dec["decode_tokens"].sum()) / verifies
                   if verifies else math.nan})
     if cost is not None:
-        hw = sum(p.chips * p.replicas * (cost.card_price_usd if p.price_usd is None
-                                         else p.price_usd) for p in pools)
+        hw = sum(p.chips * p.replicas * _price(p, cost) for p in pools)
         hw_usd = hw * dur / (cost.amortisation_years * 365.25 * 86400)
-        _, power = cost.usd(0, dur, energy)
+        _, power = cost.usd(0, dur, energy, 0.0)  # electricity only (no cards)
         s.update({"cost_hardware_usd": hw_usd, "cost_electricity_usd": power,
                   "usd_per_mtoken": (hw_usd + power) / tokens * 1e6})
     return DeployedResult(req, steps, s, reps, pool_tab)
+
+
+def _price(pool: PoolModel, cost: CostModel) -> float:
+    """A chip's price in ``pool``: the pool's own, else the cost file's card_price_usd, else
+    the chip's (or system's) ``price:`` block."""
+    for price in (pool.price_usd, cost.card_price_usd, pool.chip_price_usd):
+        if price is not None:
+            return price
+    raise WorkloadError(f"pool {pool.name}: no price (give price= in the pool, "
+                        "card_price_usd in the cost file, or a price: block on the chip)")
 
 
 def _saved_prefill_s(pools: list[PoolModel], req: pd.DataFrame) -> float:

@@ -4,7 +4,12 @@ Per request: ``queue_s`` (arrival to the start of its first step), ``ttft_s`` (a
 its first token), ``tpot_s`` (first token to last over the ``output - 1`` later tokens;
 NaN for one-token outputs), ``e2e_s`` (arrival to last token). A request meets the SLO when
 its TTFT and TPOT are both within bounds (a NaN TPOT meets any bound). The run's duration
-is first arrival to last completion. ``mean_in_system`` is the time average of the requests
+is first arrival to last completion. ``offered_rate`` is the arrivals' own rate (``n - 1``
+gaps over first to last arrival); ``arrival_rate`` and ``requests_per_s`` are completions
+per second of the duration (what was served, below the offered rate when a queue builds).
+``max_queue_length`` is the most requests waiting at once (arrived, first step not yet
+started), from the arrival and start times; the steps table's ``queue_length`` is what
+was left waiting when a step started. ``mean_in_system`` is the time average of the requests
 in the system, integrated from the recorded arrivals and completions; Little's law says it
 equals the arrival rate times the mean latency (``little_lw``: observed arrivals per second
 of the duration x mean ``e2e_s``).
@@ -86,6 +91,17 @@ def _time_average(times: np.ndarray, values: np.ndarray, end: float) -> float:
     return float((widths * values).sum() / (end - times[0]))
 
 
+def _most_waiting(req: pd.DataFrame) -> int:
+    """Most requests waiting at once: +1 at an arrival, -1 when its first step starts (a
+    request started at the instant it arrives never waits: starts sort first on ties)."""
+    arrive = req["arrival_s"].to_numpy()
+    start = arrive + req["queue_s"].to_numpy()
+    times = np.concatenate([start, arrive])
+    delta = np.concatenate([-np.ones(len(start)), np.ones(len(arrive))])
+    order = np.lexsort((delta, times))
+    return int(max(np.cumsum(delta[order]).max(initial=0), 0))
+
+
 def summarize(trace: Trace, req: pd.DataFrame, steps: pd.DataFrame) -> dict[str, Any]:
     start, end = float(req["arrival_s"].min()), float(req["finish_s"].max())
     dur = end - start
@@ -93,7 +109,10 @@ def summarize(trace: Trace, req: pd.DataFrame, steps: pd.DataFrame) -> dict[str,
     tokens = int(req["output_tokens"].sum())
     busy = float(steps["latency_s"].sum())
     energy = float(steps["energy_j"].sum()) + trace.idle_power_w * max(dur - busy, 0.0)
+    arr = np.sort(req["arrival_s"].to_numpy())
+    span = float(arr[-1] - arr[0]) if n else 0.0
     out: dict[str, Any] = {"requests": n, "duration_s": dur,
+                           "offered_rate": (n - 1) / span if span > 0 else math.inf,
                            "arrival_rate": n / dur if dur > 0 else math.inf}
     for col in ("ttft_s", "tpot_s", "e2e_s", "queue_s"):
         v = req[col].dropna().to_numpy()
@@ -118,7 +137,7 @@ def summarize(trace: Trace, req: pd.DataFrame, steps: pd.DataFrame) -> dict[str,
         "mean_kv_occupancy": float(np.average(steps["kv_occupancy"], weights=weights))
         if busy > 0 else 0.0,
         "max_kv_occupancy": float(steps["kv_occupancy"].max()),
-        "max_queue_length": int(steps["queue_length"].max()),
+        "max_queue_length": _most_waiting(req),
         "mean_in_system": _time_average(counts[:, 0], counts[:, 1], end),
         "little_lw": (n / dur) * float(req["e2e_s"].mean()) if dur > 0 else math.nan,
         "steps": len(steps), "preemptions": trace.preemptions, "swaps": trace.swaps,

@@ -89,15 +89,12 @@ class Shapes:
             return self._sim("p", tokens, p, 0)
         assert isinstance(self.steps, TableSteps)
         xs = self.steps._pre_x
-        lo = xs[0]
-        scale = 1.0
-        if tokens < lo:  # below the grid: proportional to the first point, as TableSteps
-            scale, tokens = tokens / lo, int(lo)
+        if tokens < xs[0] or len(xs) == 1:  # below the grid: exact, as TableSteps does
+            return self._sim("p", tokens, p, 0)
         ps = [0.0, *[float(v) for v in grid(max(p, 256), 4.0, lo=64)]]
         i, u = _segment(xs, tokens)
         j, v = _segment(ps, p)
-        t, e = self._bilinear("p", xs, ps, i, u, j, v, 0)
-        return scale * t, scale * e
+        return self._bilinear("p", xs, ps, i, u, j, v, 0)
 
     def _bilinear(self, kind: str, xs: list[float], ys: list[float], i: int, u: float,
                   j: int, v: float, c: int) -> tuple[float, float]:

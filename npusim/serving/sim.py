@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from npusim import progress
 from npusim.serving.arrivals import Requests
 from npusim.serving.scheduler import Limits, Scheduler, Seq, Step
 from npusim.serving.steps import StepModel
@@ -93,13 +94,17 @@ def run(requests: Requests, model: StepModel, limits: Limits) -> Trace:
             yield done
             finished = sched.finish_step(step, env.now)
             state["left"] -= len(finished)
+            if finished:
+                state["bar"].update(len(finished))
             for _ in finished:
                 state["in_system"] -= 1
                 counts.append((env.now, state["in_system"]))
 
     env.process(arrivals())
     env.process(chip())
-    env.run(until=env.process(scheduler()))
+    with progress.bar(len(seqs), "requests", unit="req") as served:
+        state["bar"] = served
+        env.run(until=env.process(scheduler()))
     return Trace(seqs, np.array(steps, dtype=float).reshape(-1, 8),
                  np.array(counts, dtype=float).reshape(-1, 2), limits.blocks,
                  sched.preemptions, sched.swaps, model.idle_power_w)

@@ -24,7 +24,7 @@ from npusim.errors import WorkloadError
 from npusim.serving.arrivals import generate
 from npusim.serving.cost import CostModel, load_cost_model
 from npusim.serving.metrics import SLO, parse_slo
-from npusim.serving.service import Backend, backend, serve, with_rate
+from npusim.serving.service import Backend, backend, check_prompts, serve, with_rate
 from npusim.spec.arch import Chip
 from npusim.spec.system import System
 from npusim.workloads.llm import ConfigLike
@@ -65,13 +65,16 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
     base = generate(n, 1.0, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
     sched = {k: options.pop(k) for k in ("priority", "chunked_prefill") if k in options}
+    check_prompts(base, max_tokens, bool(sched.get("chunked_prefill", False)))
     if using is None:
         if target is None or model is None:
             raise WorkloadError("a load sweep needs a chip or system and a model "
                                 "(or a backend)")
         using = backend(target, model, longest=int((base.prompt + base.output).max()),
                         max_batch=max_batch, max_tokens=max_tokens,
-                        block_tokens=block_tokens, **options)
+                        block_tokens=block_tokens,
+                        need_price=cost_ is not None and cost_.card_price_usd is None,
+                        **options)
 
     def row(rate: float, refined: bool) -> dict[str, Any]:
         res = serve(None, None, requests=with_rate(base, rate), using=using, slo=slo_,

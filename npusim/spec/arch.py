@@ -32,6 +32,7 @@ from npusim.spec.quantities import (
     Watts,
 )
 from npusim.spec.yamlio import AtPaths, load_yaml, loads_yaml, validate
+from npusim.workloads.formats import is_block, native_key
 from npusim.workloads.ir import BITS
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MatVec",
     "Noc",
     "Overheads",
+    "Price",
     "Residual",
     "Sram",
     "Systolic",
@@ -56,7 +58,11 @@ __all__ = [
 ]
 
 
-Precision = Literal["int4", "int8", "fp8", "fp16", "bf16", "fp32"]
+# npusim.workloads.formats.PRECISIONS, spelled out for the schema (a test holds them equal).
+# In macs_per_cycle ``fp8`` is a datapath computing both FP8 encodings; a block format
+# (mxfp4, nvfp4) is one whose blocks the array takes natively, scales included.
+Precision = Literal["int4", "int8", "fp8", "fp8_e4m3", "fp8_e5m2", "fp16", "bf16", "fp32",
+                    "mxfp4", "nvfp4"]
 
 
 class _Spec(BaseModel):
@@ -75,7 +81,10 @@ class Systolic(_Spec):
     macs_per_cycle: dict[Precision, Annotated[Float, Field(gt=0)]] = Field(
         default_factory=lambda: {"int8": 1.0},  # type: ignore[arg-type]
         description="MACs one PE completes per cycle, by operand precision (int8: 1, "
-        "int4: 2, fp16: 0.5 …); a precision left out is not computed by the array")
+        "int4: 2, fp16: 0.5 …); a precision left out is not computed by the array (a "
+        "weight in it is dequantised on the vector unit). fp8 stands for both FP8 "
+        "encodings (fp8_e4m3, fp8_e5m2); mxfp4 and nvfp4 mean the array takes those "
+        "block-scaled weights as they are stored")
     preload: Literal["serial", "overlapped"] = Field(
         default="serial", description="how the next fold's stationary block is loaded: "
         "serial (after the current fold, SCALE-Sim's convention) or overlapped "
@@ -88,7 +97,9 @@ class Systolic(_Spec):
     def peak_macs_per_cycle(self, precision: str) -> float:
         """Peak MACs per cycle at ``precision``; 0 for one the array does not compute in
         (an operand in it is dequantized to a precision the array takes)."""
-        return self.rows * self.cols * self.count * self.macs_per_cycle.get(precision, 0.0)  # type: ignore[call-overload]
+        key = native_key(self.macs_per_cycle, precision)
+        rate = self.macs_per_cycle[key] if key is not None else 0.0  # type: ignore[index]
+        return self.rows * self.cols * self.count * rate
 
 
 class MatVec(_Spec):
@@ -121,7 +132,9 @@ class MatVec(_Spec):
 
     def peak_macs_per_cycle(self, precision: str) -> float:
         """Peak MACs per cycle at ``precision``; 0 for one the engine does not compute in."""
-        return self.lanes * self.width * self.rows * self.macs_per_cycle.get(precision, 0.0)  # type: ignore[call-overload]
+        key = native_key(self.macs_per_cycle, precision)
+        rate = self.macs_per_cycle[key] if key is not None else 0.0  # type: ignore[index]
+        return self.lanes * self.width * self.rows * rate
 
 
 class VectorUnit(_Spec):
@@ -281,16 +294,16 @@ class Dram(_Spec):
     refresh: Literal["all-bank", "per-bank", "none"] = Field(
         default="all-bank", description="cycle model: refresh all banks at once, one bank "
         "at a time, or not at all")
-    queue_depth: Int = Field(default=32, gt=0, description="cycle model: requests the "
-                             "controller queue holds per channel")
+    queue_depth: Int = Field(default=32, gt=0, description="cycle model: entries of each "
+                             "transaction queue (read, write) per channel")
     window: Int | None = Field(
         default=None, gt=0, description="cycle model front end: requests the controller "
         "sees ahead in arrival order (unset: 512, or 64 per channel when that is more)")
     handover: Int | None = Field(
         default=None, gt=0, description="cycle model front end: requests handed to the "
         "controller per DRAM clock (unset: 16, or 2 per channel when that is more)")
-    bank_queue: Int = Field(default=8, gt=0, description="cycle model: per-bank command "
-                            "queue entries, how far back FR-FCFS looks for a bank's row hits")
+    bank_queue: Int = Field(default=8, gt=0, description="cycle model: entries of each "
+                            "bank's command queue behind the transaction queues")
     powerdown_idle: Int = Field(default=0, ge=0, description="cycle model: controller clocks "
                                 "a rank stays with every bank precharged before it enters "
                                 "precharge power-down (exit costs tXP); 0: never")
@@ -368,8 +381,13 @@ class Dram(_Spec):
         return ns * 1e-9
 
 
-# Horowitz, ISSCC 2014, 45 nm: multiply + add per MAC, in pJ.
-_MAC_PJ_45NM = {"int4": 0.1, "int8": 0.23, "fp8": 0.5, "fp16": 1.5, "bf16": 1.3, "fp32": 4.6}
+# Horowitz, ISSCC 2014, 45 nm: multiply + add per MAC, in pJ (int8, fp16, fp32; int4, fp8
+# and bf16 are npusim's assumptions beside them). Both FP8 encodings take fp8's figure. A
+# block-scaled FP4 MAC (mxfp4, nvfp4) takes int4's (an assumption: an E2M1 x E2M1 product
+# has 2-bit significands, less than a 4-bit integer multiply; its block's scale is applied
+# once per 16 or 32 products).
+_MAC_PJ_45NM = {"int4": 0.1, "int8": 0.23, "fp8": 0.5, "fp8_e4m3": 0.5, "fp8_e5m2": 0.5,
+                "fp16": 1.5, "bf16": 1.3, "fp32": 4.6, "mxfp4": 0.1, "nvfp4": 0.1}
 # 64-bit SRAM read: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ → pJ per byte by bank size.
 _SRAM_POINTS = ((8 * 1024, 10 / 8), (32 * 1024, 20 / 8), (1024 * 1024, 100 / 8))
 
@@ -394,7 +412,8 @@ class EnergyTable(_Spec):
 
     mac: dict[Precision, Joules] = Field(
         default_factory=dict, description="energy of one MAC by precision (default: "
-        "Horowitz 45 nm multiply + add, int8 0.23 pJ, scaled by process_nm / 45)")
+        "Horowitz 45 nm multiply + add, int8 0.23 pJ, scaled by process_nm / 45; fp8_e4m3 "
+        "and fp8_e5m2 fall back to a given fp8)")
     sram_read_per_byte: Joules | None = Field(
         default=None, description="scratchpad read energy per byte (default: Horowitz 45 nm "
         "by bank size, scaled)")
@@ -466,6 +485,20 @@ class Overheads(_Spec):
                                  "(a kernel launch and its synchronisation)")
 
 
+class Price(_Spec):
+    """What one unit (a chip or card; a whole system in a system file) costs, with where the
+    figure comes from. ``npusim serve --cost`` charges it when the cost file gives no
+    ``card_price_usd``. Presets carry a price only where a list price is published, or,
+    on the reference chips that stand for no product, an example marked ``assumption``."""
+
+    usd: Float = Field(gt=0, allow_inf_nan=False, description="price in US dollars")
+    basis: Literal["list", "assumption"] = Field(description="list: a published list price "
+                                                 "(cite it in source); assumption: an "
+                                                 "example figure, not a quote")
+    source: str = Field(min_length=1, description="where the list price is published, or "
+                        "what the assumed figure rests on")
+
+
 class Residual(_Spec):
     """One measurement of a calibration beside the calibrated chip's prediction."""
 
@@ -491,6 +524,12 @@ class Calibration(_Spec):
     initial: dict[str, float] = Field(description="starting value by key path")
     bounds: dict[str, tuple[float, float]] = Field(description="interval each key path was "
                                                    "kept in")
+    standard_error: dict[str, Float] = Field(
+        default_factory=dict, description="standard error of each fitted value, in base "
+        "units, from the residuals and (J^T J)^-1 (left out: no rows to spare, or not "
+        "identified)")
+    warnings: list[str] = Field(default_factory=list, description="what the measurements "
+                                "cannot tell (fields that trade off, a fit on a bound)")
     fit_rms_error: Float = Field(ge=0, description="RMS of the fitted rows' relative errors")
     holdout_rms_error: Float | None = Field(default=None, ge=0, description="RMS of the "
                                             "held-out rows' relative errors")
@@ -529,13 +568,21 @@ class Chip(_Spec):
     calibration: Calibration | None = Field(default=None, description="set only in a file "
                                             "written by npusim calibrate; presets never "
                                             "have it")
+    price: Price | None = Field(default=None, description="what one chip (or card) costs, "
+                                "with its source; used by serve --cost when the cost file "
+                                "gives no card_price_usd (none: no public price)")
 
     @model_validator(mode="after")
     def _cross_field(self) -> Chip:
         core = self.cores.core
         sa = core.systolic
         problems: list[tuple[str, str]] = []
-        if self.default_precision not in sa.macs_per_cycle:
+        if is_block(self.default_precision):
+            problems.append((
+                "default_precision",
+                f"{self.default_precision} is a block-scaled weight format; a workload's "
+                f"one precision is also its activations'"))
+        elif native_key(sa.macs_per_cycle, self.default_precision) is None:
             problems.append((
                 "default_precision",
                 f"{self.default_precision!r} is not computed by the array "
@@ -578,8 +625,9 @@ class Chip(_Spec):
         return self.process_nm / 45.0
 
     def mac_energy(self, precision: str) -> float:
-        if precision in self.energy.mac:
-            return self.energy.mac[precision]  # type: ignore[index]
+        key = native_key(self.energy.mac, precision)
+        if key is not None:
+            return self.energy.mac[key]  # type: ignore[index]
         return _MAC_PJ_45NM[precision] * 1e-12 * self.energy_scale()
 
     def sram_energy_per_byte(self, write: bool = False) -> float:

@@ -37,9 +37,15 @@ the command-level model to.
 
 Controller-related fields (docs/model.md, "Cycle DRAM controller"): ``ranks`` (an
 organisation level with its own activate windows and refresh), ``timing.rtrs`` (rank
-switch, 2 clocks: DRAMsim3's default), ``timing.t32aw`` (GDDR6's 32-activate window; 0:
-none), ``write_drain_high``/``write_drain_low`` (fractions of the write queue; DRAMsim3
-drains when full, to empty) and ``energy.precharged_mw`` (precharged standby, IDD2N; from
+switch on the data bus: 1 clock for DDR3, DDR4, LPDDR4/4X and GDDR6, as every DRAMsim3
+config of those families sets it, e.g. ``DDR4_8Gb_x16_3200.ini``, ``LPDDR4_8Gb_x16_2400.ini``,
+``GDDR6_8Gb_x16.ini``, ``DDR3_8Gb_x8_1600.ini``; LPDDR4X takes LPDDR4's, an assumption;
+2 clocks, DRAMsim3's default, for the families its configs do not set it for: HBM2
+``HBM2_8Gb_x128.ini`` gives none, DDR5, LPDDR5/5X and HBM3/3E have no config),
+``timing.t32aw`` (GDDR6's 32-activate window, ``GDDR6_8Gb_x16.ini``'s 420 clocks of 0.66 ns
+re-rounded to the entry's clock like its other timings; 0: none),
+``write_drain_high``/``write_drain_low`` (fractions of the write queue; DRAMsim3 drains
+when full, to empty) and ``energy.precharged_mw`` (precharged standby, IDD2N; from
 the DRAMsim3 IDD2N/IDD3N where a config gives them, else 0.7 x active standby, an
 assumption).
 
@@ -269,6 +275,8 @@ _GiB = 2**30
 _XP = {"DDR3": (3, 6.0), "DDR4": (4, 6.0), "DDR5": (8, 7.5), "LPDDR4": (5, 7.5),
        "LPDDR4X": (5, 7.5), "LPDDR5": (3, 7.5), "LPDDR5X": (3, 7.5), "HBM2": (1, 8.0),
        "HBM2E": (1, 8.0), "HBM3": (1, 8.0), "HBM3E": (1, 8.0), "GDDR6": (1, 8.0)}
+# tRTRS per family where DRAMsim3's configs set it (module docstring); others: 2 clocks.
+_RTRS = {"DDR3": 1, "DDR4": 1, "LPDDR4": 1, "LPDDR4X": 1, "GDDR6": 1}
 # Column order of the timing tuples below.
 _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", "rrd_l", "faw",
       "wtr_s", "wtr_l", "rtp", "wr", "refi", "rfc", "rfcpb")
@@ -277,7 +285,7 @@ _T = ("cl", "cwl", "rcd", "rcdw", "rp", "ras", "rc", "ccd_s", "ccd_l", "rrd_s", 
 def _std(name: str, family: str, rate: float, width: int, channels: int, io: float | None,
          phy: float, cap: int, tpc: int, bl: int, org: tuple[int, int, int, int], timing: tuple[int, ...],
          energy: tuple[float, float, float, float, float], pj_range: tuple[float, float],
-         sources: tuple[str, ...], headline: float | None = None, t32aw: int = 0,
+         sources: tuple[str, ...], headline: float | None = None, t32aw_ns: float = 0.0,
          idd2n_over_idd3n: float = 0.7, idd2p_over_idd3n: float | None = None
          ) -> DramStandard:
     """One entry: ``io`` is its sourced interface pJ/bit, or ``None`` with a sourced
@@ -286,7 +294,8 @@ def _std(name: str, family: str, rate: float, width: int, channels: int, io: flo
     nbl = max(round(bl / tpc), 1)
     ranks, bgs, banks, row = org
     xp_nck, xp_ns = _XP[family]
-    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, t32aw=t32aw,
+    tim = DramTiming(tck_ns=round(tck, 6), nbl=nbl, rtrs=_RTRS.get(family, 2),
+                     t32aw=math.ceil(t32aw_ns / round(tck, 6) - 1e-9),
                      xp=max(xp_nck, math.ceil(xp_ns / round(tck, 6) - 1e-9)),
                      **dict(zip(_T, timing, strict=True)))
     pre = energy[4] * idd2n_over_idd3n
@@ -482,8 +491,9 @@ _ENTRIES = [
           "core: DRAMsim3-derived column 5.2/4.7 pJ/bit, ACT 0.7 nJ; refresh, background: assumptions",
           _SRC_POD_IO.format(label="POD135", q=1.35),
           "range: 5.2 (column only) to 15 pJ/bit (a third-party table; vendor-class claims ~7-8 are unconfirmed)",
-          "t32AW 330 clocks: DRAMsim3's GDDR5/6 value (configs without their own t32AW use it)"),
-         t32aw=330),
+          "t32AW 277.2 ns: DRAMsim3 GDDR6_8Gb_x16.ini t32AW 420 x tCK 0.66 ns, re-rounded to CK 2 GHz (555 clocks)",
+          "tRTRS 1 clock: DRAMsim3 GDDR6_8Gb_x16.ini"),
+         t32aw_ns=420 * 0.66),
 ]
 _CATALOG = {e.name.upper(): e for e in _ENTRIES}
 _DEFAULT_GRADE: dict[str, DramStandard] = {}

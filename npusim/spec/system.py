@@ -13,7 +13,12 @@ Topologies (``npusim.engine.topology`` routes over them):
 * ``ring``: chip ``i`` is linked to ``i ± 1`` (mod count) in both directions;
 * ``torus2d`` / ``torus3d``: ``dims`` (their product is the count), a link each way to the
   next chip along every dimension with wrap-around; dimension-order routing;
-* ``fully_connected``: a link each way between every pair of chips.
+* ``fully_connected``: a link each way between every pair of chips;
+* ``two_level``: ``servers`` servers of ``count / servers`` chips each; inside a server as
+  ``switch`` (the chips' ``link`` to the server's switch), and each server's switch has one
+  ``network`` link each way to a non-blocking network switch (a NIC and an Ethernet
+  switch, say); a transfer between servers holds the sender's link, both servers' network
+  links and the receiver's link, at the slower of the two bandwidths.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from npusim.errors import Issue, SpecError
-from npusim.spec.arch import Chip, load_arch
+from npusim.spec.arch import Chip, Price, load_arch
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Int
 from npusim.spec.quantities import BytesPerSecond, Joules, Seconds
@@ -45,7 +50,8 @@ __all__ = [
     "system_with",
 ]
 
-TOPOLOGIES: tuple[str, ...] = ("switch", "ring", "torus2d", "torus3d", "fully_connected")
+TOPOLOGIES: tuple[str, ...] = ("switch", "ring", "torus2d", "torus3d", "fully_connected",
+                               "two_level")
 
 
 class _Spec(BaseModel):
@@ -82,13 +88,17 @@ class Link(_Spec):
 class Topology(_Spec):
     """How the links connect the chips (see the module docstring for each kind)."""
 
-    kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected"] = Field(
-        description="switch: one port per chip to a non-blocking switch; ring: i to i ± 1; "
-        "torus2d/torus3d: wrap-around links along each of dims; fully_connected: a link "
-        "between every pair")
+    kind: Literal["switch", "ring", "torus2d", "torus3d", "fully_connected", "two_level"] = \
+        Field(description="switch: one port per chip to a non-blocking switch; ring: i to "
+              "i ± 1; torus2d/torus3d: wrap-around links along each of dims; "
+              "fully_connected: a link between every pair; two_level: servers of chips on a "
+              "switch each, the servers on a network switch")
     dims: list[Annotated[Int, Field(gt=0)]] | None = Field(
         default=None, description="torus dimensions (2 for torus2d, 3 for torus3d; their "
         "product is count); none for the others")
+    servers: Int | None = Field(
+        default=None, gt=0, description="two_level: how many servers (they divide count; "
+        "chips 0 … count/servers - 1 sit in server 0, and so on); none for the others")
 
     @model_validator(mode="after")
     def _dims(self) -> Topology:
@@ -97,6 +107,9 @@ class Topology(_Spec):
             raise ValueError(f"dims apply to torus2d and torus3d only, not {self.kind}")
         if want is not None and (self.dims is None or len(self.dims) != want):
             raise ValueError(f"{self.kind} needs dims with {want} entries")
+        if (self.kind == "two_level") != (self.servers is not None):
+            raise ValueError("two_level needs servers" if self.kind == "two_level"
+                             else f"servers apply to two_level only, not {self.kind}")
         return self
 
 
@@ -111,10 +124,18 @@ class System(_Spec):
     chip: str = Field(description="a chip preset name or a chip YAML path (relative to the "
                       "system file)")
     count: Int = Field(gt=0, description="chips in the system")
-    link: Link = Field(description="the chip-to-chip link, one direction's figures")
+    link: Link = Field(description="the chip-to-chip link, one direction's figures (in a "
+                       "two_level topology, a chip's link to its server's switch)")
     topology: Topology = Field(description="how the links connect the chips")
+    network: Link | None = Field(default=None, description="two_level topologies: each "
+                                 "server's link to the network switch, one direction's "
+                                 "figures (latency: one network hop, switch included)")
     host: Link | None = Field(default=None, description="the host link (not modelled for "
                               "transfers in a system run)")
+    price: Price | None = Field(default=None, description="what the whole system costs, "
+                                "with its source; serve --cost charges a plan using k of "
+                                "count chips k/count of it (none: each chip's own price, "
+                                "if it has one)")
     #: the file the system came from (set by the loaders; resolves a relative chip path)
     source: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
@@ -140,6 +161,17 @@ def _cross_field(system: System, lines: dict[str, int]) -> list[Issue]:
         issues.append(Issue("topology.dims", f"{'x'.join(map(str, dims))} hold "
                             f"{math.prod(dims)} chips; count is {system.count}",
                             line_for("topology.dims", lines)))
+    servers = system.topology.servers
+    if servers is not None and system.count % servers:
+        issues.append(Issue("topology.servers", f"{servers} servers do not divide the "
+                            f"{system.count} chips", line_for("topology.servers", lines)))
+    if (system.topology.kind == "two_level") != (system.network is not None):
+        issues.append(Issue("network", "a two_level topology needs a network link"
+                            if system.network is None else
+                            f"network applies to two_level topologies only, not "
+                            f"{system.topology.kind}",
+                            line_for("network" if system.network is not None else "topology",
+                                     lines)))
     if system.topology.kind == "ring" and system.count < 2:
         issues.append(Issue("count", "a ring needs at least 2 chips", line_for("count", lines)))
     try:

@@ -18,7 +18,8 @@ embedding ``tokens hidden``; left-out other fields take the IR defaults (batch 1
 padding 0 …). Two spellings differ from the IR: a conv's ``kernel``, ``stride``, ``padding``
 and ``dilation`` set both the ``_h`` and ``_w`` fields, and an elementwise layer names its
 operation ``function`` (``op`` is the layer type). Sizes are positive integers (paddings may
-be zero), precisions are ``int4 int8 fp8 fp16 bf16 fp32``. Every problem of a file is
+be zero), precisions are ``int4 int8 fp8 fp8_e4m3 fp8_e5m2 fp16 bf16 fp32 mxfp4 nvfp4``
+(the block-scaled ``mxfp4`` and ``nvfp4`` only as a weight precision). Every problem of a file is
 reported at once, as one :class:`~npusim.errors.SpecError` whose issues carry the key path
 (``layers[3].kernel_h``) and the line; a missing shape field is ``layers[3].k: required key
 is missing``.
@@ -88,7 +89,8 @@ LAYER_FIELD_DOCS: dict[str, str] = {
     "groups": "channel groups (in_c = out_c = groups: depthwise)",
     "activation": "an elementwise function fused after the layer (run on the vector unit)",
     "act_precision": "precision of the activations (inputs and outputs)",
-    "weight_precision": "precision of the weights",
+    "weight_precision": "precision of the weights (the block-scaled mxfp4 and nvfp4 are "
+                        "taken here only, for a weight operand)",
     "out_precision": "precision of the outputs",
     "m": "rows of A and of the output", "n": "columns of B and of the output",
     "k": "the reduced dimension (columns of A, rows of B)",
@@ -113,6 +115,7 @@ LAYER_FIELD_DOCS: dict[str, str] = {
     "pool.stride": "window stride", "pool.padding": "padding each side (elements)",
     "pool": "max, avg, or global_avg (one value per channel)",
     "tokens": "rows looked up", "hidden": "width of a row (elements)",
+    "softmax.out_precision": "precision of the probabilities written (unset: precision)",
     "v_head_dim": "elements per head of V and of the output (unset: head_dim)",
     "kv_shared": "V is the first v_head_dim columns of the cached K (absorbed latent "
                  "attention): K/V bytes count K only",
@@ -203,7 +206,8 @@ def _build_layer(kind: str, raw: dict[str, Any], path: str,
     try:
         spec = _MODELS[kind].model_validate(body)
     except ValidationError as exc:
-        return None, issues + issues_from_validation(exc, lines, prefix=path)
+        return None, issues + issues_from_validation(exc, lines, prefix=path,
+                                                     model=_MODELS[kind])
     if issues:
         return None, issues
     given = spec.model_dump(exclude_unset=True)
@@ -236,7 +240,7 @@ def workload_from_data(data: Any, lines: LineMap | None = None,
         top = _File.model_validate(data)
         raw_layers = top.layers
     except ValidationError as exc:
-        issues += issues_from_validation(exc, lines)
+        issues += issues_from_validation(exc, lines, model=_File)
         found = data.get("layers")
         if isinstance(found, list):  # still check the layers when the top level is wrong
             raw_layers = found

@@ -11,9 +11,11 @@ one :class:`~npusim.errors.SpecError` that carries all of them.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 from npusim.errors import Issue, SpecError
 from npusim.limits import MAX_YAML_NODES
 
-__all__ = ["AtPaths", "LineMap", "issues_from_validation", "line_for", "load_yaml", "loads_yaml",
-           "read_text", "validate"]
+__all__ = ["AtPaths", "LineMap", "did_you_mean", "issues_from_validation", "known_keys",
+           "line_for", "load_yaml", "loads_yaml", "read_text", "validate"]
 
 LineMap = dict[str, int]
 M = TypeVar("M", bound=BaseModel)
@@ -114,11 +116,36 @@ def _line_map(root: yaml.Node) -> tuple[LineMap, list[Issue]]:
     return lines, issues
 
 
+# PyYAML's problem texts (their start) → what a person editing the file should look for.
+_PROBLEMS = (
+    ("mapping values are not allowed", "a ':' where a value was expected (quote a value "
+     "that contains ': ', or check the indentation)"),
+    ("expected ',' or ']'", "a '[' list that is not closed"),
+    ("expected ',' or '}'", "a '{' mapping that is not closed"),
+    ("expected <block end>", "indentation that matches no level above (indent with the "
+     "same number of spaces as the keys beside it)"),
+    ("could not find expected ':'", "a key without ':' (write key: value)"),
+    ("found unexpected end of stream", "a quoted string that is not closed"),
+    ("found character '\\t'", "a tab: YAML indents with spaces"),
+    ("found character", "{problem} (quote the value)"),
+    ("found undefined alias", "an alias '*name' with no anchor '&name' before it"),
+    ("found duplicate anchor", "an anchor '&name' defined twice"),
+)
+
+
 def _malformed(exc: yaml.YAMLError, source: str | None) -> SpecError:
+    """A syntax error as one Issue at its line and column, in words about the file."""
     mark = getattr(exc, "problem_mark", None)
     line = mark.line + 1 if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return SpecError(Issue("", f"malformed YAML: {problem}", line), source)
+    column = mark.column + 1 if mark is not None else None
+    problem = " ".join((getattr(exc, "problem", None) or str(exc).splitlines()[0]).split())
+    text = next((hint.replace("{problem}", problem) for start, hint in _PROBLEMS
+                 if problem.startswith(start)), problem)
+    ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if ctx and ctx_mark is not None and ctx_mark.line + 1 != line:
+        what = str(ctx).removeprefix("while ").replace("parsing ", "").replace("scanning ", "")
+        text += f"; {what} started at line {ctx_mark.line + 1}"
+    return SpecError(Issue("", f"malformed YAML: {text}", line, column), source)
 
 
 def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
@@ -127,7 +154,13 @@ def loads_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     Refused, each as a SpecError with its line: malformed YAML, python tags, duplicate keys
     (every one), a recursive alias, a document past MAX_YAML_NODES once aliases expand.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        pos = int(exc.position)
+        line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        raise SpecError(Issue("", f"malformed YAML: character {exc.character:#06x} is not "
+                              "allowed in YAML text", line, column), source) from None
     try:
         try:
             node = loader.get_single_node()
@@ -206,11 +239,53 @@ def _join(*parts: str) -> str:
     return ".".join(p for p in parts if p).replace(".[", "[")
 
 
+def _unwrap(tp: Any) -> list[Any]:
+    """The types a field annotation may hold: Optional, unions and Annotated taken apart."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(get_args(tp)[0])
+    if origin in (Union, UnionType):
+        return [t for a in get_args(tp) for t in _unwrap(a)]
+    return [tp]
+
+
+def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model at ``loc`` below ``model`` takes ([] where that is not one model:
+    a union of several, a plain value)."""
+    here: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in here:
+            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+                field = tp.model_fields.get(part) or next(
+                    (f for f in tp.model_fields.values() if f.alias == part), None)
+                if field is not None:
+                    nxt += _unwrap(field.annotation)
+            elif get_origin(tp) in (list, tuple) and isinstance(part, int):
+                nxt += [t for a in get_args(tp) if a is not Ellipsis for t in _unwrap(a)]
+            elif get_origin(tp) is dict and isinstance(part, str):
+                nxt += _unwrap(get_args(tp)[1])
+        here = nxt
+    models = [t for t in here if isinstance(t, type) and issubclass(t, BaseModel)]
+    if len(models) != 1:
+        return []
+    return [f.alias or name for name, f in models[0].model_fields.items()
+            if not (f.exclude or name.startswith("_"))]
+
+
+def did_you_mean(key: str, known: list[str]) -> str:
+    """``"; did you mean `banks`?"`` for the known key nearest ``key`` (difflib), or ""."""
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"; did you mean `{near[0]}`?" if near else ""
+
+
 def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "",
-                           at_paths: bool = False) -> list[Issue]:
+                           at_paths: bool = False,
+                           model: type[BaseModel] | None = None) -> list[Issue]:
     """Every error of ``exc`` as an Issue. With ``at_paths`` a cross-field validator's
     :class:`AtPaths` problems become one Issue each at its own key; without, one Issue at the
-    model's path (a caller telling a field's own errors from cross-field ones wants that)."""
+    model's path (a caller telling a field's own errors from cross-field ones wants that).
+    With ``model`` (the model validated), an unknown key names the nearest known one."""
     issues = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -224,6 +299,8 @@ def issues_from_validation(exc: ValidationError, lines: LineMap, prefix: str = "
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            if model is not None and loc and isinstance(loc[-1], str):
+                msg += did_you_mean(loc[-1], known_keys(model, loc[:-1]))
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif msg.startswith("Value error, "):
@@ -245,4 +322,5 @@ def validate(model: type[M], data: Any, lines: LineMap, source: str | None) -> M
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, lines, at_paths=True), source) from None
+        raise SpecError(issues_from_validation(exc, lines, at_paths=True, model=model),
+                        source) from None

@@ -1,8 +1,9 @@
 """Plots of sweep tables (matplotlib; each function returns a Figure and draws nothing else).
 
-* :func:`plot_pareto`: every run as a point, the Pareto front highlighted and each front
-  point labelled with its design (its axis values, ``rows=128, sram=8 MiB``; at most
-  :data:`MAX_LABELS` per panel), one panel per workload;
+* :func:`plot_pareto`: every run as a point, the Pareto front highlighted, each front point
+  numbered and a key under the panel giving each number's design (its axis values,
+  ``rows=128, sram=8 MiB``; at most :data:`MAX_LABELS` per panel), one panel per workload,
+  each axis on one scale (linear or log) in every panel;
 * :func:`plot_metric_vs_axis`: a metric against one axis, the other axes held at fixed
   values (given, or else each one's first value in the table), one line per workload. Axes
   tied to the plotted one (zipped in a group: each of its values comes with one value of
@@ -33,7 +34,7 @@ from npusim.sweep.pareto import pareto_front, parse_objectives
 __all__ = ["MAX_LABELS", "axis_columns", "design_label", "is_sweep_table", "plot_layer_breakdown",
            "plot_metric_vs_axis", "plot_pareto", "plot_table_file", "save_figure", "tied_axes"]
 
-#: front points labelled per panel (past this many, labels would hide the points)
+#: front points numbered per panel (past this many, the key would outgrow the figure)
 MAX_LABELS = 24
 
 _TIME_PARTS = (("time_mac_s", "MACs"), ("time_fill_drain_s", "fill/drain"),
@@ -96,13 +97,23 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"] if "status" in df.columns else df
 
 
+def _log_scale(values: pd.Series) -> bool:
+    """Log when every value is positive and they span at least a factor of 20."""
+    v = values.dropna()
+    return bool(len(v)) and bool((v > 0).all()) and float(v.max()) >= 20 * float(v.min())
+
+
 def plot_pareto(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_j",
                 objectives: str | Sequence[str] | None = None, by: str = "workload",
                 log: bool = True) -> Figure:
     """Scatter ``y`` against ``x`` with the Pareto front highlighted (per ``by`` group).
 
     The front is over ``objectives`` (default: ``x`` and ``y``, both minimised); with more
-    than two objectives some front points can look dominated in this projection.
+    than two objectives some front points can look dominated in this projection. Front
+    points are numbered along ``x`` (up to :data:`MAX_LABELS` per panel) and a key under
+    each panel gives each number's design, so labels never cover each other however many
+    points there are. With ``log``, an axis is logarithmic in every panel or in none (when
+    all its values are positive and span a factor of 20).
     """
     objs = objectives if objectives is not None else [x, y]
     data = df.copy()
@@ -111,30 +122,45 @@ def plot_pareto(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_j",
     groups = list(data.groupby(by, sort=False)) if by in data.columns else [("", data)]
     if not groups:
         raise NpusimError("no successful runs to plot")
-    fig = Figure(figsize=(4.8 * len(groups), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
-    names = [c for c, _ in parse_objectives(objs)]
     design = axis_columns(df)
-    for ax, (name, g) in zip(axes, groups, strict=True):
+    keyed = [min(int(g["_front"].sum()), MAX_LABELS) if design else 0 for _, g in groups]
+    key_rows = max(keyed)
+    key_h = 0.14 * key_rows + 0.3 if key_rows else 0.0
+    fig = Figure(figsize=(5.2 * len(groups), 4.2 + key_h), layout="constrained")
+    if key_rows:
+        grid = fig.add_gridspec(2, len(groups), height_ratios=[4.2, key_h])
+        axes = [fig.add_subplot(grid[0, i]) for i in range(len(groups))]
+        keys = [fig.add_subplot(grid[1, i]) for i in range(len(groups))]
+    else:
+        axes = list(fig.subplots(1, len(groups), squeeze=False)[0])
+        keys = []
+    names = [c for c, _ in parse_objectives(objs)]
+    xlog, ylog = log and _log_scale(data[x]), log and _log_scale(data[y])
+    for i, (ax, (name, g)) in enumerate(zip(axes, groups, strict=True)):
         rest, front = g[~g["_front"]], g[g["_front"]].sort_values(x)
         ax.scatter(rest[x], rest[y], s=14, color="0.65", label="dominated", zorder=2)
         ax.scatter(front[x], front[y], s=30, color="tab:red", label="Pareto front", zorder=3)
-        if design and len(front) <= MAX_LABELS:
-            for _, row in front.iterrows():
-                ax.annotate(design_label(row, design), (row[x], row[y]), fontsize="x-small",
-                            xytext=(4, 4), textcoords="offset points", zorder=4)
+        lines = []
+        if keyed[i]:
+            for n, (_, row) in enumerate(front.head(MAX_LABELS).iterrows(), start=1):
+                ax.annotate(str(n), (row[x], row[y]), fontsize="x-small", color="tab:red",
+                            xytext=(3, 3), textcoords="offset points", zorder=4)
+                lines.append(f"{n:>2}  {design_label(row, design)}")
         if names == [x, y] and len(front) > 1:
             ax.step(front[x], front[y], where="post", color="tab:red", lw=1, alpha=0.6)
-        if log:
-            for setter, col in ((ax.set_xscale, x), (ax.set_yscale, y)):
-                if (g[col] > 0).all() and g[col].max() >= 20 * g[col].min():
-                    setter("log")
+        ax.set_xscale("log" if xlog else "linear")
+        ax.set_yscale("log" if ylog else "linear")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(f"{name} ({len(front)} of {len(g)} on the front)" if name else
-                     f"{len(front)} of {len(g)} on the front")
+        more = f"; {MAX_LABELS} numbered" if len(front) > MAX_LABELS and keyed[i] else ""
+        ax.set_title(f"{name} ({len(front)} of {len(g)} on the front{more})" if name else
+                     f"{len(front)} of {len(g)} on the front{more}", fontsize="medium")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
+        if keys:
+            keys[i].axis("off")
+            keys[i].text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace",
+                         fontsize="x-small", transform=keys[i].transAxes)
     title = ", ".join(f"max {c}" if hi else c for c, hi in parse_objectives(objs))
     fig.suptitle(f"Pareto front over {title}", fontsize="medium")
     return fig

@@ -68,7 +68,10 @@ def build_workload(entry: WorkloadEntry, overrides: dict[str, Any] | None = None
         return workloads.builtin(entry.builtin, batch=batch, **opts)
     if entry.hf_config is not None:
         from npusim.workloads.llm import from_hf_config
+        from npusim.workloads.precision import parse_weights
 
+        if isinstance(opts.get("weights"), str):  # an axis value: experts=mxfp4,default=bf16
+            opts["weights"] = parse_weights(opts["weights"])
         return from_hf_config(entry.hf_config, batch=batch, **opts)
     if opts:
         raise NpusimError(f"workload {entry.default_label()!r} takes no options "

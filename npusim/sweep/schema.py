@@ -97,7 +97,8 @@ class SweepFile(_Model):
     base: str | dict[str, Any] | None = None
     #: … or the system of many chips (a system sweep, see npusim.sweep.systems)
     system: str | None = None
-    #: a system sweep's plan where no axis sets it (tp, pp, dp, micro_batches, algorithm)
+    #: a system sweep's plan where no axis sets it (tp, pp, dp, micro_batches, algorithm,
+    #: allreduce_precision)
     parallel: dict[str, Any] = Field(default_factory=dict)
     set: dict[str, Any] = Field(default_factory=dict)
     workloads: list[Annotated[WorkloadEntry, BeforeValidator(_workload_shorthand)]] = Field(

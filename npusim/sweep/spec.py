@@ -25,7 +25,11 @@
 
 An axis is a key path into the chip spec (``cores.count``, ``cores.core.sram.size``,
 ``dram.channels``, ``cores.core.systolic.macs_per_cycle.int4``, ``clock`` …) or
-``workload.<option>`` (``batch`` or a builder option). Its values are validated and
+``workload.<option>`` (``batch`` or a builder option; for an HF config ``workload.weights``
+takes precisions or mappings of tensor class to precision, ``{experts: mxfp4, default:
+bf16}``, kept in the table as ``experts=mxfp4,default=bf16``, and ``workload.routing``
+``uniform``, ``skewed:S`` or a trace file relative to the sweep file; both are checked when
+the file is read). Its values are validated and
 normalised with the chip spec's own field type when the file is read, so ``8 MiB`` becomes
 8388608 in the table and in constraints. An axis is named after the last two parts of its key
 path (``systolic_rows``, ``sram_size``, ``dram_standard``, ``clock``) unless it sets ``name``.
@@ -201,7 +205,7 @@ def _resolve_base(base: str | dict[str, Any], root: Path, lines: LineMap,
         try:
             return Chip.model_validate(base).model_dump()
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, lines, prefix="base"))
+            issues.extend(issues_from_validation(exc, lines, prefix="base", model=Chip))
             return None
     from npusim.spec.arch import load_arch
 
@@ -268,8 +272,56 @@ def _axis_adapter(key: str, system: bool) -> TypeAdapter[Any]:
     if system:
         raise ValueError(f"{key!r}: a system sweep's axes are system.<key path> (count, "
                          "link.kind, topology.kind …), parallel.<tp|pp|dp|micro_batches|"
-                         "algorithm> or workload.<option>")
+                         "algorithm|allreduce_precision> or workload.<option>")
     return resolve_key(key)
+
+
+def _weights_value(v: Any, root: Path, at: Issue, issues: list[Issue]) -> Any:
+    """A ``workload.weights`` value (a precision, ``experts=mxfp4,default=bf16`` or a
+    mapping of class to precision), checked, as its one-line text (the table's value)."""
+    from npusim.errors import WorkloadError
+    from npusim.workloads.precision import check_precisions, describe_weights, parse_weights
+
+    try:
+        if isinstance(v, dict):
+            w: Any = parse_weights(",".join(f"{k}={p}" for k, p in v.items()))
+        elif isinstance(v, str):
+            w = parse_weights(v)
+        else:
+            raise WorkloadError(f"weights: {v!r} is neither a precision nor a mapping of "
+                                f"tensor class to precision")
+        check_precisions(w)
+    except WorkloadError as exc:
+        issues.append(Issue(at.path, f"{at.message} {v!r}: {exc}", at.line))
+        return v
+    return describe_weights(w)
+
+
+def _routing_value(v: Any, root: Path, at: Issue, issues: list[Issue]) -> Any:
+    """A ``workload.routing`` value: uniform, skewed:S, or a trace file (relative to the
+    sweep file; made absolute)."""
+    from npusim.errors import NpusimError
+    from npusim.workloads.routing import parse_routing
+
+    if not isinstance(v, str):
+        issues.append(Issue(at.path, f"{at.message} {v!r}: routing is uniform, skewed:S or "
+                            f"a trace file", at.line))
+        return v
+    text = v
+    if text != "uniform" and not text.startswith("skewed:"):
+        p = Path(text)
+        text = str((p if p.is_absolute() else root / p).resolve())
+    try:
+        parse_routing(text)
+    except (NpusimError, OSError, ValueError) as exc:
+        issues.append(Issue(at.path, f"{at.message} {v!r}: {exc}", at.line))
+        return v
+    return text
+
+
+#: workload axes whose values are model options checked here, not by the chip spec
+_MODEL_AXES = {f"{WORKLOAD_PREFIX}weights": _weights_value,
+               f"{WORKLOAD_PREFIX}routing": _routing_value}
 
 
 def _plain(key: str, v: Any, root: Path) -> Any:
@@ -313,6 +365,14 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
             return _normalise(adapter, v, Issue(where, what, line), issues)
 
         integer = spec.integer
+        if spec.values is not None and key in _MODEL_AXES:
+            values = tuple(_MODEL_AXES[key](v, root or Path.cwd(), Issue(where, "value", line),
+                                            issues) for v in spec.values)
+            if system and key.endswith(".weights") and any("=" in str(v) for v in values):
+                issues.append(Issue(where, "a precision per tensor class is not yet supported "
+                                    "on a system of many chips; give one per value", line))
+            axes.append(Axis(name, key, values, group=spec.group))
+            continue
         if spec.values is not None:
             values = tuple(norm(v, "value") for v in spec.values)
             if system:
@@ -483,7 +543,7 @@ def sweep_from_data(data: Any, lines: LineMap | None = None, source: str | None 
     try:
         sf = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation(exc, lines), source) from None
+        raise SpecError(issues_from_validation(exc, lines, model=SweepFile), source) from None
     root_dir = Path(root) if root is not None else Path.cwd()
     issues: list[Issue] = []
     inputs: list[str] = [str(Path(source).resolve())] if source else []

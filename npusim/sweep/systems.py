@@ -14,7 +14,7 @@
 
 A system sweep's axes are ``system.<key path>`` into the system spec (``count``, ``chip``,
 ``link.kind``, ``link.bandwidth``, ``link.latency``, ``topology.kind``, ``topology.dims`` …),
-``parallel.<tp|pp|dp|micro_batches|algorithm>`` and ``workload.<option>``; they are named
+``parallel.<tp|pp|dp|micro_batches|ep|algorithm|allreduce_precision|all_to_all>`` and ``workload.<option>``; they are named
 after the last two parts of the path with its ``system.`` or ``parallel.`` cut off
 (``count``, ``chip``, ``link_kind``, ``tp``). ``system.link.kind`` (and ``system.host.kind``)
 sets the whole link to that kind of the link catalog (npusim/spec/link_catalog.py), so a
@@ -26,7 +26,8 @@ replica's). A point whose system is invalid (a torus whose dims do not hold the 
 row with that error; a plan the system or the model cannot take (more chips than the count,
 tp not dividing the heads, a shard that does not fit) is a run with its one-line error,
 cached like a result. A process simulates each chip shard once for all the counts and links
-that share it (the shard depends on the chip, the workload and tp, pp, micro-batches only).
+that share it (the shard depends on the chip, the workload and tp, pp, micro-batches and ep
+only).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ SYSTEM_PREFIX = "system."
 PARALLEL_PREFIX = "parallel."
 #: the plan of a point where neither ``parallel:`` nor an axis sets it
 PARALLEL_DEFAULTS: dict[str, Any] = {"tp": 1, "pp": 1, "dp": 1, "micro_batches": 1,
-                                     "algorithm": "ring"}
+                                     "ep": 1, "algorithm": "ring", "allreduce_precision": "accum",
+                                     "all_to_all": "direct"}
 _KIND_KEYS = ("link.kind", "host.kind")
 
 #: table column → ``SystemResult.summary()`` key
@@ -81,6 +83,8 @@ _SUMMARY_METRICS: dict[str, str] = {
     "time_comm_embedding_all_reduce_s": "time_comm_embedding_all_reduce_s",
     "time_comm_logits_all_gather_s": "time_comm_logits_all_gather_s",
     "time_comm_pipeline_send_s": "time_comm_pipeline_send_s",
+    "time_comm_moe_dispatch_all_to_all_s": "time_comm_moe_dispatch_all_to_all_s",
+    "time_comm_moe_combine_all_to_all_s": "time_comm_moe_combine_all_to_all_s",
     "link_bytes": "link_bytes", "link_utilization_max": "link_utilization_max",
     "link_utilization_mean": "link_utilization_mean", "chips_used": "chips_used",
     "batch": "batch",
@@ -96,6 +100,12 @@ def parallel_adapter(key: str) -> TypeAdapter[Any]:
     """The validator of ``parallel.<key>``; ``ValueError`` for another key."""
     if key == "algorithm":
         return TypeAdapter(Literal["ring", "tree"])
+    if key == "allreduce_precision":
+        from npusim.system.simulate import ALLREDUCE_PRECISIONS
+
+        return TypeAdapter(Literal[ALLREDUCE_PRECISIONS])  # type: ignore[valid-type]
+    if key == "all_to_all":
+        return TypeAdapter(Literal["direct", "pairwise"])
     if key in PARALLEL_DEFAULTS:
         return TypeAdapter(Annotated[int, Field(gt=0)])
     raise ValueError(f"unknown parallel key {key!r} (known: {', '.join(PARALLEL_DEFAULTS)})")
@@ -238,16 +248,17 @@ def _shards(system: System, workload: Workload, plan: Any, chip: dict[str, Any],
     from npusim.system.parallel import Plan
     from npusim.system.simulate import simulate_shards
 
-    key = json.dumps([chip, workload_id, plan.tp, plan.pp, plan.micro_batches, memory,
-                      resident], sort_keys=True)
+    key = json.dumps([chip, workload_id, plan.tp, plan.pp, plan.micro_batches, plan.ep,
+                      memory, resident], sort_keys=True)
     if key in _SHARDS:
         _SHARDS.move_to_end(key)
         return _SHARDS[key]
     try:
+        r = max(plan.ep // plan.tp, 1)  # an expert group's replicas (one without ep)
         got: Any = simulate_shards(
-            system, workload, Plan(plan.tp, plan.pp, 1, plan.micro_batches), memory=memory,
-            weights_resident={"auto": None, "yes": True, "no": False}[resident],
-            count=plan.tp * plan.pp)
+            system, workload, Plan(plan.tp, plan.pp, r, plan.micro_batches, plan.ep),
+            memory=memory, weights_resident={"auto": None, "yes": True, "no": False}[resident],
+            count=plan.tp * plan.pp * r)
     except NpusimError as exc:
         got = exc
     _SHARDS[key] = got
@@ -264,12 +275,14 @@ def run_system_task(system_spec: dict[str, Any], chip: dict[str, Any],
     from npusim.system.simulate import run_step
 
     system = System.model_validate(system_spec)
-    plan = Plan(*(int(plan_spec[k]) for k in ("tp", "pp", "dp", "micro_batches")))
+    plan = Plan(*(int(plan_spec[k]) for k in ("tp", "pp", "dp", "micro_batches", "ep")))
     got = _shards(system, workload, plan, chip, workload_id, memory, weights_resident)
     if isinstance(got, NpusimError):
         raise got
     res = run_step(system, workload, plan, *got, algorithm=str(plan_spec["algorithm"]),
-                   memory=memory)
+                   memory=memory,
+                   allreduce_precision=str(plan_spec.get("allreduce_precision", "accum")),
+                   all_to_all=str(plan_spec.get("all_to_all", "direct")))
     s = res.summary()
     metrics = {col: float(s[k]) for col, k in _SUMMARY_METRICS.items()}
     lat, energy = metrics["latency_s"], metrics["energy_j"]

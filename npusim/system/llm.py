@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from npusim.errors import MappingError
+from npusim import progress
+from npusim.errors import MappingError, WorkloadError
 from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
@@ -29,6 +30,7 @@ from npusim.workloads.llm import (
     load_hf_config,
     warn_past_max_positions,
 )
+from npusim.workloads.precision import WeightsLike, describe_weights
 
 __all__ = ["SystemLLMResult", "run_llm_system"]
 
@@ -63,7 +65,7 @@ class SystemLLMResult(DecodeFigures):
         pre = self.prefill.summary()
         out = {
             "system": dec["system"], "chip": dec["chip"], "model": self.model,
-            "tp": dec["tp"], "pp": dec["pp"], "dp": dec["dp"],
+            "tp": dec["tp"], "pp": dec["pp"], "dp": dec["dp"], "ep": dec["ep"],
             "micro_batches": dec["micro_batches"], "chips_used": dec["chips_used"],
             "batch": self.batch, "sequences": self.sequences, "prompt": self.prompt,
             "gen": self.gen, "ttft_s": self.ttft_s, "tpot_s": self.tpot_s,
@@ -73,20 +75,30 @@ class SystemLLMResult(DecodeFigures):
             "prefill_time_comm_s": pre["time_comm_s"],
         }
         for key, value in dec.items():
-            if key.startswith("time_") or key.startswith("link_") or key.startswith("energy_"):
+            if key.startswith(("time_", "link_", "energy_", "expert_")):
                 out[f"decode_{key}"] = value
         return out
 
 
 def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int = 512,
-                   gen: int = 128, batch: int = 1, weights: str = "int8", kv: str = "int8",
+                   gen: int = 128, batch: int = 1, weights: WeightsLike = "int8",
+                   kv: str = "int8",
                    activations: str = "int8", accum: str = "fp32", *, tp: int = 1,
-                   pp: int = 1, dp: int = 1, micro_batches: int = 1, algorithm: str = "ring",
+                   pp: int = 1, dp: int = 1, micro_batches: int = 1, ep: int = 1,
+                   algorithm: str = "ring",
                    memory: str = "bandwidth", decode_points: int = 3,
                    weights_resident: bool | None = None,
-                   attention: str = "fused") -> SystemLLMResult:
-    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``."""
+                   attention: str = "fused", routing: str | None = None,
+                   allreduce_precision: str = "accum",
+                   all_to_all: str = "direct") -> SystemLLMResult:
+    """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
+    (a mixture-of-experts model's routed experts over ``ep`` chips of a stage;
+    ``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them;
+    ``allreduce_precision`` as for :func:`npusim.system.simulate_system`)."""
     sys_ = system if isinstance(system, System) else load_system(system)
+    if not isinstance(weights, str):  # stage footprints count one precision (parallel.py)
+        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
+                            f"class is not yet supported on a system of many chips; give one")
     cfg = load_hf_config(config)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
@@ -94,9 +106,13 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         raise MappingError("prompt, gen, batch and decode_points must be at least 1")
     kw: dict[str, Any] = dict(weights=weights, activations=activations, kv=kv, accum=accum,
                               attention=attention)
-    plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches)
+    if routing is not None:
+        kw["routing"] = routing
+    plan_kw: dict[str, Any] = dict(tp=tp, pp=pp, dp=dp, micro_batches=micro_batches, ep=ep)
     run_kw: dict[str, Any] = dict(algorithm=algorithm, memory=memory,
-                                  weights_resident=weights_resident)
+                                  weights_resident=weights_resident,
+                                  allreduce_precision=allreduce_precision,
+                                  all_to_all=all_to_all)
     warn_past_max_positions(cfg, prompt + gen, "prompt + gen")
     steps = gen - 1
     ctxs = decode_contexts(prompt, steps, decode_points)
@@ -110,11 +126,15 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         check_shards(sys_, from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
                                           context_len=prompt + gen, **kw),
                      activation_floor=pre_act, **plan_kw)
-        prefill = simulate_system(sys_, pre_wl, **plan_kw, **run_kw)
-        results = [simulate_system(sys_, from_hf_config(cfg, "decode", batch=batch,
-                                                        prompt_len=prompt, context_len=x,
-                                                        **kw), **plan_kw, **run_kw)
-                   for x in ctxs]
+        with progress.bar(1 + len(ctxs), "llm", unit="step") as steps_bar:
+            prefill = simulate_system(sys_, pre_wl, **plan_kw, **run_kw)
+            steps_bar.update(1)
+            results = []
+            for x in ctxs:
+                results.append(simulate_system(sys_, from_hf_config(
+                    cfg, "decode", batch=batch, prompt_len=prompt, context_len=x, **kw),
+                    **plan_kw, **run_kw))
+                steps_bar.update(1)
     samples = tuple((x, r.latency_s, float(r.summary()["energy_j"]))
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {sys_.name}")

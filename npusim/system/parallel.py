@@ -15,6 +15,16 @@ and the LM head's logit slices in an all-gather. The shard is the model config w
 four sizes divided, so a rank's compute is an ordinary workload of
 :func:`npusim.workloads.from_hf_config`. Norms and residual adds run whole on every rank.
 
+Expert parallelism (``ep``, for mixture-of-experts models) shards every MoE layer's routed
+experts over ``ep`` chips of a stage, ``experts/ep`` consecutive experts each, as DeepSeek-V3
+serves its experts (DeepSeek-AI 2024, arXiv:2412.19437, section 3.4) and vLLM's expert
+parallelism does: the expert group is drawn from the stage's ``tp x dp`` chips (``ep`` a
+multiple of ``tp`` and a divisor of ``tp x dp``), so attention and the dense parts stay
+data- (and tensor-) parallel while each token travels to the chips that hold its experts
+(:mod:`npusim.system.experts`). With ``ep = 1`` and ``tp > 1`` the routed and shared
+experts are split by columns like the MLP (``expert_intermediate/tp``); with ``ep > 1`` the
+routed experts are whole on their chip and only the shared experts are split.
+
 Pipeline parallelism gives stage ``s`` the blocks ``s*L/pp … (s+1)*L/pp - 1``; the first
 stage also holds the embeddings, the last the final norm and LM head (and, with tied
 embeddings, its own copy of the table). Each stage hands its activations to the next.
@@ -43,6 +53,8 @@ class Plan:
     pp: int = 1
     dp: int = 1
     micro_batches: int = 1
+    #: expert-parallel group size (chips of a stage sharing one copy of the experts)
+    ep: int = 1
 
     @property
     def chips(self) -> int:
@@ -50,14 +62,20 @@ class Plan:
 
     def describe(self) -> str:
         return (f"tp {self.tp} x pp {self.pp} x dp {self.dp}"
+                + (f", ep {self.ep}" if self.ep > 1 else "")
                 + (f", {self.micro_batches} micro-batches" if self.micro_batches > 1 else ""))
 
 
 def check_plan(plan: Plan, count: int, cfg: ModelConfig | None = None, batch: int = 1) -> None:
     """One-line :class:`MappingError` for a plan the system or the model cannot take."""
-    for key in ("tp", "pp", "dp", "micro_batches"):
+    for key in ("tp", "pp", "dp", "micro_batches", "ep"):
         if getattr(plan, key) < 1:
             raise MappingError(f"{key} must be at least 1, got {getattr(plan, key)}")
+    if plan.ep > 1 and (plan.ep % plan.tp or (plan.tp * plan.dp) % plan.ep):
+        raise MappingError(f"ep {plan.ep} must be a multiple of tp {plan.tp} and divide the "
+                           f"{plan.tp * plan.dp} chips of a stage (tp x dp): the expert "
+                           f"group spans data-parallel replicas (e.g. --dp {plan.ep} --ep "
+                           f"{plan.ep})")
     if plan.chips > count:
         raise MappingError(f"{plan.describe()} needs {plan.chips} chips; the system has "
                            f"{count}")
@@ -66,7 +84,18 @@ def check_plan(plan: Plan, count: int, cfg: ModelConfig | None = None, batch: in
                            f"{batch}")
     if cfg is None:
         return
-    for what, size, by in (("query heads", cfg.heads, plan.tp),
+    if plan.ep > 1 and not cfg.is_moe:
+        raise MappingError(f"{cfg.name}: ep {plan.ep} needs a mixture-of-experts model; "
+                           "this one has no routed experts")
+    if cfg.is_moe and cfg.experts % plan.ep:
+        raise MappingError(f"{cfg.name}: ep {plan.ep} does not divide its {cfg.experts} "
+                           "routed experts")
+    moe_cols: tuple[tuple[str, int, int], ...] = ()
+    if cfg.is_moe:
+        moe_cols = (("shared-expert columns", cfg.shared_intermediate, plan.tp),)
+        if plan.ep == 1:
+            moe_cols += (("expert columns", cfg.expert_intermediate, plan.tp),)
+    for what, size, by in (*moe_cols, ("query heads", cfg.heads, plan.tp),
                            ("KV heads", cfg.kv_heads, plan.tp),
                            ("MLP columns (intermediate size)", cfg.intermediate, plan.tp),
                            ("vocabulary rows", cfg.vocab, plan.tp),
@@ -76,12 +105,16 @@ def check_plan(plan: Plan, count: int, cfg: ModelConfig | None = None, batch: in
             raise MappingError(f"{cfg.name}: {axis} {by} does not divide its {size} {what}")
 
 
-def shard_config(cfg: ModelConfig, tp: int) -> ModelConfig:
-    """The config of one tensor-parallel rank's shard (see the module docstring)."""
+def shard_config(cfg: ModelConfig, tp: int, ep: int = 1) -> ModelConfig:
+    """The config of one tensor-parallel rank's shard (see the module docstring); its
+    routed experts are split by columns only without expert parallelism."""
     if tp == 1:
         return cfg
     return replace(cfg, heads=cfg.heads // tp, kv_heads=cfg.kv_heads // tp,
-                   intermediate=cfg.intermediate // tp, vocab=cfg.vocab // tp)
+                   intermediate=cfg.intermediate // tp, vocab=cfg.vocab // tp,
+                   shared_intermediate=cfg.shared_intermediate // tp,
+                   expert_intermediate=(cfg.expert_intermediate // tp if ep == 1
+                                        else cfg.expert_intermediate))
 
 
 def stage_layers(layers: tuple[Layer, ...], stage: int, pp: int,
@@ -114,22 +147,35 @@ def stage_workload(wl: Workload, stage: int, pp: int) -> Workload:
 
 
 def _stage_params(shard: ModelConfig, stage: int, pp: int) -> int:
-    block = param_count(replace(shard, layers=1)) - param_count(replace(shard, layers=0))
-    rest = param_count(replace(shard, layers=0))
+    """Parameters of stage ``stage``: its blocks, each counted as what it is (dense or
+    mixture of experts), plus the embeddings on the first stage and the head on the last
+    (the multi-token-prediction module, not run, is left out)."""
+    per = shard.layers // pp
+
+    def count(blocks: range) -> int:
+        return param_count(replace(
+            shard, layers=len(blocks),
+            moe_layers=tuple(shard.moe_at(i) for i in blocks) if shard.is_moe else (),
+            layer_windows=tuple(shard.window_at(i) for i in blocks)
+            if shard.layer_windows else ()), mtp=False)
+
+    rest = count(range(0))
     embed = shard.vocab * shard.embed_dim + (shard.position_rows + shard.type_vocab) * shard.hidden
     if shard.embed_dim != shard.hidden:
         embed += shard.embed_dim * shard.hidden
     head = rest - embed + (shard.vocab * shard.embed_dim if shard.tied_embeddings and pp > 1
                            else 0)
-    n = (shard.layers // pp) * block
+    n = count(range(stage * per, (stage + 1) * per)) - rest
     return n + (embed if stage == 0 else 0) + (head if stage == pp - 1 else 0)
 
 
 def stage_footprint(chip: Chip, shard: ModelConfig, stage: int, pp: int, *, batch: int,
-                    context_len: int, weights: str, kv: str, activation_bytes: int) -> Footprint:
-    """DRAM one chip of stage ``stage`` needs (its weights, the KV cache of its layers for
-    the replica's whole ``batch``), checked against the chip: one-line MappingError."""
-    fp = Footprint(bytes_of(_stage_params(shard, stage, pp), weights),
+                    context_len: int, weights: str, kv: str, activation_bytes: int,
+                    experts_not_held: int = 0) -> Footprint:
+    """DRAM one chip of stage ``stage`` needs (its weights less the ``experts_not_held``
+    bytes of routed experts other chips hold, the KV cache of its layers for the replica's
+    whole ``batch``), checked against the chip: one-line MappingError."""
+    fp = Footprint(bytes_of(_stage_params(shard, stage, pp), weights) - experts_not_held,
                    kv_cache_bytes(replace(shard, layers=shard.layers // pp), batch,
                                   context_len, kv),
                    activation_bytes)

@@ -19,8 +19,10 @@ from typing import Any
 import pandas as pd
 
 from npusim.engine.system import StepStats
+from npusim.engine.topology import is_network_link
 from npusim.report.result import Result
-from npusim.spec.system import System
+from npusim.spec.system import Link, System
+from npusim.system.experts import StageExperts
 from npusim.system.parallel import Plan
 from npusim.workloads.ir import Workload
 
@@ -28,7 +30,8 @@ __all__ = ["COMM_CAUSES", "SystemResult", "cause_column"]
 
 #: communication causes, in report order
 COMM_CAUSES: tuple[str, ...] = ("attention all-reduce", "mlp all-reduce",
-                                "embedding all-reduce", "logits all-gather", "pipeline send")
+                                "embedding all-reduce", "logits all-gather", "pipeline send",
+                                "moe dispatch all-to-all", "moe combine all-to-all")
 
 
 def cause_column(cause: str) -> str:
@@ -47,6 +50,8 @@ class SystemResult:
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     #: the workload the step ran (one replica's whole batch, before sharding)
     workload: Workload | None = field(default=None, repr=False)
+    #: under expert parallelism, each stage's members and their routed experts
+    experts: tuple[StageExperts, ...] = field(default=(), repr=False)
 
     @property
     def latency_s(self) -> float:
@@ -59,9 +64,15 @@ class SystemResult:
         mb = self.plan.micro_batches
         stage_e = [float(r.summary()["energy_j"]) for r in self.stage_results]
         rows = []
+        ep = self.plan.ep
         for st in self.step.chips:
             comm = sum(st.comm_s.values())
             chip_e = mb * stage_e[st.stage]
+            shard = None
+            if self.experts:
+                m = (st.replica * self.plan.tp + st.rank) % ep
+                shard = self.experts[st.stage].shards[m]
+                chip_e += mb * self.experts[st.stage].energy_j[m]
             row: dict[str, Any] = {
                 "chip": st.position, "replica": st.replica, "stage": st.stage,
                 "rank": st.rank, "time_compute_s": st.compute_s, "time_comm_s": comm,
@@ -69,6 +80,9 @@ class SystemResult:
             }
             for cause in COMM_CAUSES:
                 row[cause_column(cause)] = st.comm_s.get(cause, 0.0)
+            if shard is not None:  # its routed experts, one micro-batch
+                row.update({"first_expert": shard.first_expert, "experts_held": shard.experts,
+                            "expert_rows": shard.rows, "experts_touched": shard.touched})
             # The chip's simulated runs carry their own static energy; leakage goes on
             # while it waits in collectives or idles.
             row["energy_j"] = chip_e + leak * max(lat - st.compute_s, 0.0)
@@ -77,11 +91,15 @@ class SystemResult:
 
     @property
     def links(self) -> pd.DataFrame:
-        lat, epb = self.latency_s, self.system.link.energy_per_bit
-        rows = [{"link": n, "kind": self.system.link.kind, "bytes": b,
+        lat, net = self.latency_s, self.system.network
+
+        def fig(name: str) -> Link:
+            return net if net is not None and is_network_link(name) else self.system.link
+
+        rows = [{"link": n, "kind": fig(n).kind, "bytes": b,
                  "busy_s": self.step.link_busy_s.get(n, 0.0),
                  "utilization": self.step.link_busy_s.get(n, 0.0) / lat if lat > 0 else 0.0,
-                 "energy_j": b * 8 * epb}
+                 "energy_j": b * 8 * fig(n).energy_per_bit}
                 for n, b in self.step.link_bytes.items() if b > 0]
         return pd.DataFrame(rows, columns=["link", "kind", "bytes", "busy_s", "utilization",
                                            "energy_j"])
@@ -92,7 +110,7 @@ class SystemResult:
         s: dict[str, Any] = {
             "system": self.system.name, "chip": self.system.chip_spec.name,
             "workload": self.workload_name, "tp": self.plan.tp, "pp": self.plan.pp,
-            "dp": self.plan.dp, "micro_batches": self.plan.micro_batches,
+            "dp": self.plan.dp, "ep": self.plan.ep, "micro_batches": self.plan.micro_batches,
             "chips_used": n, "chips_in_system": self.system.count,
             "batch": self.batch * self.plan.dp, "latency_s": self.latency_s,
             # latency split, averaged over the chips used
@@ -102,6 +120,10 @@ class SystemResult:
         }
         for cause in COMM_CAUSES:
             s[cause_column(cause)] = float(chips[cause_column(cause)].mean())
+        if "expert_rows" in chips:  # load across the chips: most routed rows over the mean
+            rows = chips["expert_rows"].astype(float)
+            s["expert_rows_max"] = float(rows.max())
+            s["expert_load_imbalance"] = float(rows.max() / rows.mean()) if rows.mean() else 1.0
         link_e = float(links["energy_j"].sum())
         chip_e = float(chips["energy_j"].sum())
         s.update({

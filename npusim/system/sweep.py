@@ -46,21 +46,24 @@ def sweep_system(system: System | str | Path, workload: Workload, *,
                  link: str | Link | Sequence[str | Link] | None = None,
                  tp: int | Sequence[int] = 1, pp: int | Sequence[int] = 1,
                  dp: int | Sequence[int] = 1, micro_batches: int | Sequence[int] = 1,
-                 algorithm: str | Sequence[str] = "ring",
-                 memory: str = "bandwidth") -> pd.DataFrame:
+                 ep: int | Sequence[int] = 1, algorithm: str | Sequence[str] = "ring",
+                 memory: str = "bandwidth",
+                 allreduce_precision: str | Sequence[str] = "accum") -> pd.DataFrame:
     """Every combination of the axes; see the module docstring. ``link`` values are a
-    catalog kind (``pcie5_x16``, npusim/spec/link_catalog.py) or a :class:`Link`."""
+    catalog kind (``pcie5_x16``, npusim/spec/link_catalog.py) or a :class:`Link`;
+    ``allreduce_precision`` as for :func:`npusim.system.simulate_system`."""
     base = system if isinstance(system, System) else load_system(system)
-    shards: dict[tuple[int, int, int], tuple[list[Workload], list[Result]] | NpusimError] = {}
+    shards: dict[tuple[int, int, int, int],
+                 tuple[list[Workload], list[Result], Any] | NpusimError] = {}
     rows = []
-    for n, lk, t, p, d, m, alg in itertools.product(
+    for n, lk, t, p, d, m, e, alg, arp in itertools.product(
             _axis(count), _axis(link), _axis(tp), _axis(pp), _axis(dp), _axis(micro_batches),
-            _axis(algorithm)):
-        plan = Plan(t, p, d, m)
+            _axis(ep), _axis(algorithm), _axis(allreduce_precision)):
+        plan = Plan(t, p, d, m, e)
         kind = lk if isinstance(lk, str) else (lk.kind if lk is not None else base.link.kind)
         row: dict[str, Any] = {"count": n or base.count, "link": kind, "tp": t, "pp": p,
-                               "dp": d, "micro_batches": m, "algorithm": alg,
-                               "chips_used": plan.chips}
+                               "dp": d, "micro_batches": m, "ep": e, "algorithm": alg,
+                               "allreduce_precision": arp, "chips_used": plan.chips}
         try:
             changes: dict[str, Any] = {}
             if n is not None:
@@ -68,17 +71,20 @@ def sweep_system(system: System | str | Path, workload: Workload, *,
             if lk is not None:
                 changes["link"] = {"kind": lk} if isinstance(lk, str) else lk
             sys_ = system_with(base, **changes) if changes else base
-            key = (t, p, m)  # what a chip's shard depends on
+            key = (t, p, m, e)  # what a chip's shard depends on
             if key not in shards:
+                # an expert group's ep/tp replicas (one without expert parallelism)
+                r = max(e // t, 1)
                 try:
-                    shards[key] = simulate_shards(sys_, workload, Plan(t, p, 1, m),
-                                                  memory=memory, count=t * p)
+                    shards[key] = simulate_shards(sys_, workload, Plan(t, p, r, m, e),
+                                                  memory=memory, count=t * p * r)
                 except NpusimError as exc:
                     shards[key] = exc
             got = shards[key]
             if isinstance(got, NpusimError):
                 raise got
-            res = run_step(sys_, workload, plan, *got, algorithm=alg, memory=memory)
+            res = run_step(sys_, workload, plan, *got, algorithm=alg, memory=memory,
+                           allreduce_precision=arp)
             s = res.summary()
             row.update({c: s[c] for c in SWEEP_COLUMNS})
             row["error"] = None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from npusim.errors import WorkloadError
 from npusim.extras import require
 from npusim.workloads.cnn import mobilenet_v2, resnet50
+from npusim.workloads.formats import BLOCK_FORMATS
 from npusim.workloads.ir import (
     BITS,
     PRECISIONS,
@@ -32,12 +33,15 @@ from npusim.workloads.ir import (
 
 # Importers added by their own modules (one line each) go below.
 from npusim.workloads.llm import from_hf_config
+from npusim.workloads.precision import WEIGHT_CLASSES, parse_weights
 from npusim.workloads.transformer import bert, bert_base, bert_large
 
 __all__ = [
     "BITS",
+    "BLOCK_FORMATS",
     "BUILTINS",
     "PRECISIONS",
+    "WEIGHT_CLASSES",
     "Attention",
     "Conv2d",
     "Elementwise",
@@ -58,6 +62,7 @@ __all__ = [
     "from_onnx",
     "load_workload",
     "mobilenet_v2",
+    "parse_weights",
     "resnet50",
     "save_workload",
 ]

@@ -86,6 +86,12 @@ def load_hf_config(source: ConfigSource) -> ModelConfig:
         return read_config(data, name)
     except RecursionError:
         raise WorkloadError(f"{name}: cannot read the config: nested too deeply") from None
+    except WorkloadError as exc:  # a user's file is named by its path, a shipped one by name
+        path = Path(source) if isinstance(source, (str, Path)) else None
+        if path is None or not path.exists():
+            raise
+        raise WorkloadError("\n".join(f"{path}{line[len(name):]}" if line.startswith(f"{name}:")
+                                      else line for line in str(exc).splitlines())) from None
 
 
 def param_counts_by_class(config: ConfigSource, mtp: bool = True) -> dict[str, int]:

@@ -10,7 +10,10 @@ Tensor kinds say where a tensor lives between layers:
 * ``weight`` a constant parameter, read from DRAM (or a resident on-chip copy);
 * ``kv``     the KV cache, in DRAM, read by attention and appended to by K/V projections.
 
-Precisions are named ``int4 int8 fp8 fp16 bf16 fp32``.
+Precisions are named ``int4 int8 fp8 fp8_e4m3 fp8_e5m2 fp16 bf16 fp32 mxfp4 nvfp4``
+(:mod:`npusim.workloads.formats`); the block-scaled ``mxfp4`` and ``nvfp4`` (4.25 and 4.5
+bits per element with their shared scales) are weight formats: only a weight operand may
+take one.
 
 A layer's shape fields have no default (a matmul without ``k`` is a mistake, not a 1): they
 are keyword-only and required. Fields with a natural default keep it: ``batch`` 1, stride and
@@ -22,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar, Literal
+
+from npusim.workloads.formats import BITS, PRECISIONS, is_block
 
 __all__ = [
     "BITS",
@@ -39,10 +44,9 @@ __all__ = [
     "Softmax",
     "Workload",
     "bytes_of",
+    "stored_weight_bytes",
 ]
 
-BITS: dict[str, int] = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
-PRECISIONS: tuple[str, ...] = tuple(BITS)
 
 TensorKind = Literal["act", "weight", "kv"]
 
@@ -58,15 +62,21 @@ ELEMENTWISE_OPS: dict[str, tuple[str, float]] = {
 
 
 def bytes_of(elements: float, precision: str) -> int:
-    """Bytes taken by ``elements`` values of ``precision`` (int4 packs two per byte)."""
+    """Bytes taken by ``elements`` values of ``precision`` (int4 packs two per byte; a
+    block format counts its shared scales, 4.25 bits per mxfp4 element)."""
     return math.ceil(elements * BITS[precision] / 8)
 
 
-def _check_precision(layer: object, *names: str) -> None:
+def _check_precision(layer: object, *names: str, weight: tuple[str, ...] = ()) -> None:
+    """Known precisions; a block-scaled one only in the fields named by ``weight``."""
     for n in names:
         p = getattr(layer, n)
         if p not in BITS:
             raise ValueError(f"{type(layer).__name__}.{n}: unknown precision {p!r}")
+        if is_block(p) and n not in weight:
+            raise ValueError(f"{type(layer).__name__} {getattr(layer, 'name', '')!r}: {n} "
+                             f"{p} is a block-scaled weight format; only a weight operand "
+                             f"may take it")
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,8 @@ class Conv2d(Layer):
     kind: ClassVar[str] = "conv2d"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",))
         for n in ("batch", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
                   "stride_h", "stride_w", "dilation_h", "dilation_w", "groups"):
             if getattr(self, n) <= 0:
@@ -196,7 +207,8 @@ class Matmul(Layer):
     kind: ClassVar[str] = "matmul"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",) if self.b_kind == "weight" else ())
         for n in ("batch", "m", "n", "k"):
             if getattr(self, n) <= 0:
                 raise ValueError(f"matmul {self.name!r}: {n} must be positive")
@@ -252,7 +264,8 @@ class ExpertMatmul(Layer):
     kind: ClassVar[str] = "expert_matmul"
 
     def __post_init__(self) -> None:
-        _check_precision(self, "act_precision", "weight_precision", "out_precision")
+        _check_precision(self, "act_precision", "weight_precision", "out_precision",
+                         weight=("weight_precision",))
         counts = tuple(int(t) for t in self.tokens_per_expert)
         object.__setattr__(self, "tokens_per_expert", counts)
         if not counts or any(t < 0 for t in counts):
@@ -340,15 +353,26 @@ class Elementwise(Layer):
 
 @dataclass(frozen=True, kw_only=True)
 class Softmax(Layer):
-    """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale."""
+    """Softmax over the last axis of a (rows x cols) tensor: max, exp, sum, scale.
+
+    Reads its input at ``precision``; writes the probabilities at ``out_precision`` (None:
+    the same), e.g. quantised for an integer P·V."""
 
     rows: int
     cols: int
     precision: str = "fp16"
+    out_precision: str | None = None
     kind: ClassVar[str] = "softmax"
 
     def __post_init__(self) -> None:
         _check_precision(self, "precision")
+        if self.out_precision is not None:
+            _check_precision(self, "out_precision")
+
+    @property
+    def probs_precision(self) -> str:
+        """The precision the probabilities are written at."""
+        return self.out_precision or self.precision
         if self.rows <= 0 or self.cols <= 0:
             raise ValueError(f"softmax {self.name!r}: rows and cols must be positive")
 
@@ -360,7 +384,7 @@ class Softmax(Layer):
         return {"act": bytes_of(self.rows * self.cols, self.precision)}
 
     def output_bytes(self) -> dict[TensorKind, int]:
-        return {"act": bytes_of(self.rows * self.cols, self.precision)}
+        return {"act": bytes_of(self.rows * self.cols, self.probs_precision)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -661,3 +685,11 @@ class Workload:
         meta = dict(self.meta)
         meta["batch"] = int(meta.get("batch", 1)) * batch  # type: ignore[call-overload]
         return Workload(self.name, tuple(out), meta)
+
+
+def stored_weight_bytes(layer: Layer) -> int:
+    """Bytes of ``layer``'s weights as stored: a routed-expert layer holds every expert,
+    though a step reads only those it touches (its ``weight`` input)."""
+    if isinstance(layer, ExpertMatmul):
+        return bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
+    return layer.input_bytes().get("weight", 0)

@@ -2,13 +2,16 @@
 
 ``from_hf_config(cfg, phase="prefill"|"decode", ...)`` builds a :class:`Workload` of IR
 layers, one transformer block after another, from a config read by
-:mod:`npusim.workloads.hf_config`.
+:mod:`npusim.workloads.hf_config`; each block's attention form (MHA/GQA/MQA, latent
+attention, sliding window, sinks, q/k norms) and FFN (dense, or mixture of experts routed
+by ``routing``) come from :mod:`npusim.workloads.blocks`.
 
 Phases. *Prefill* runs ``batch x prompt_len`` tokens; attention reads K and V just
 computed (``b_kind="act"``). *Decode* runs one new token per sequence against a KV cache of
 ``context_len`` tokens (``b_kind="kv"``, read from DRAM). K/V projections write the cache
-in both phases (``out_kind="kv"``). The LM head runs over every token in prefill (as the HF
-forward does, and as the 2·N·T FLOP rule counts) and over the one new token in decode.
+in both phases (``out_kind="kv"``). The LM head runs, in prefill, over the last position of
+each sequence (``logits="last"``, default: serving engines sample there) or over every
+token (``logits="all"``: the HF forward, the 2·N·T FLOP rule); in decode over the new token.
 Learned positions (OPT) and token types (BERT) are further gathers; biases are folded into
 their Matmuls (counted in :func:`param_count`, not as separate vector work).
 
@@ -22,13 +25,14 @@ it flash-style on chip, scores never in DRAM (npusim/compiler/attention.py).
 ``batch = batch x kv_heads`` and ``m = group x query_tokens`` (the ``group`` query heads
 sharing one KV head stacked as rows of one product against that head's K or V) and a
 Softmax between them, over the full ``q x ctx`` block (the mask is applied to computed
-scores, so nothing is skipped), scores and probabilities as activations. Either way MACs
+scores, so nothing is skipped), scores (softmax precision) and probabilities (activation
+precision, as P·V reads them) as activations, each one size everywhere. Either way MACs
 are the same for MHA, GQA and MQA while the K/V bytes are counted once per KV head, so GQA
 reduces KV traffic by the group factor. A prompt (or context) longer than the config's
 ``max_position_embeddings`` builds, with a :class:`ContextLengthWarning`.
 
 Precision per tensor class: ``weights`` for every parameter (Matmul ``weight_precision``
-when B is a weight), ``activations`` for Matmul inputs and outputs, rotary, activation
+when B is a weight; one name, or one per weight class of :mod:`npusim.workloads.precision`), ``activations`` for Matmul inputs and outputs, rotary, activation
 functions and residual adds, ``kv`` for the cache (K/V projection outputs, and the B
 operand of decode attention). Softmax (and its scores) and norms run at ``activations``
 when that is a 16/32-bit float, else at fp16 (an assumption shared with
@@ -56,26 +60,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from npusim.errors import MappingError, WorkloadError
+from npusim.workloads.blocks import BlockCtx, block, embeddings, head
 from npusim.workloads.hf_config import (
     ModelConfig,
     kv_cache_bytes,
     load_hf_config,
     param_count,
+    param_counts_by_class,
     shipped_models,
     weight_bytes,
 )
-from npusim.workloads.ir import (
-    BITS,
-    Attention,
-    Elementwise,
-    Embedding,
-    Layer,
-    Matmul,
-    Norm,
-    Softmax,
-    TensorKind,
-    Workload,
+from npusim.workloads.ir import BITS, Workload, stored_weight_bytes
+from npusim.workloads.precision import (
+    WEIGHT_CLASSES,
+    WeightsLike,
 )
+from npusim.workloads.routing import Routing, check_trace, parse_routing
 
 if TYPE_CHECKING:
     from npusim.spec.arch import Chip
@@ -87,10 +87,13 @@ __all__ = [
     "Footprint",
     "ModelConfig",
     "check_capacity",
+    "class_params",
     "from_hf_config",
     "kv_cache_bytes",
     "load_hf_config",
     "memory_footprint",
+    "model_kv_cache_bytes",
+    "model_weight_bytes",
     "param_count",
     "require_fits",
     "shipped_models",
@@ -119,146 +122,29 @@ def warn_past_max_positions(config: ConfigLike, tokens: int, what: str = "tokens
                       stacklevel=3)
 
 
-@dataclass(frozen=True)
-class _Ctx:
-    """What every block builder needs: shapes of this phase and the precisions."""
-
-    cfg: ModelConfig
-    phase: Phase
-    batch: int
-    q_len: int  # query tokens per sequence (prompt in prefill, 1 in decode)
-    kv_len: int  # tokens attended to per sequence
-    weights: str
-    act: str
-    kv: str
-    fused: bool = True
-
-    @property
-    def tokens(self) -> int:
-        return self.batch * self.q_len
-
-    @property
-    def float_precision(self) -> str:
-        """Softmax and norms: the activation precision, or fp16 when that is narrower."""
-        return self.act if self.act in ("fp16", "bf16", "fp32") else "fp16"
-
-    def linear(self, name: str, k: int, n: int, out_kind: TensorKind = "act") -> Matmul:
-        return Matmul(name, m=self.tokens, k=k, n=n, b_kind="weight", out_kind=out_kind,
-                      act_precision=self.act, weight_precision=self.weights,
-                      out_precision=self.kv if out_kind == "kv" else self.act)
-
-    def vec(self, name: str, elements: int, op: str, inputs: int) -> Elementwise:
-        return Elementwise(name, elements=elements, op=op, inputs=inputs, precision=self.act)
-
-    def norm(self, name: str) -> Norm:
-        return Norm(name, rows=self.tokens, cols=self.cfg.hidden, norm=self.cfg.norm,
-                    precision=self.float_precision)
-
-
-def _attention(x: _Ctx, p: str) -> list[Layer]:
-    c = x.cfg
-    h, kvh, d, g = c.heads, c.kv_heads, c.head_dim, c.group
-    out: list[Layer] = [
-        x.linear(f"{p}q_proj", c.hidden, h * d),
-        x.linear(f"{p}k_proj", c.hidden, kvh * d, out_kind="kv"),
-        x.linear(f"{p}v_proj", c.hidden, kvh * d, out_kind="kv"),
-    ]
-    if c.positions == "rotary":
-        out.append(x.vec(f"{p}rotary", x.tokens * (h + kvh) * c.rotary_dim, "rotary", 1))
-    sm = x.float_precision
-    if x.fused:
-        out += [
-            Attention(f"{p}attention", batch=x.batch, heads=h, kv_heads=kvh, q_len=x.q_len,
-                      kv_len=x.kv_len, head_dim=d, causal=not c.encoder and x.phase == "prefill",
-                      kv_kind="kv", act_precision=x.act, kv_precision=x.kv,
-                      softmax_precision=sm),
-            x.linear(f"{p}o_proj", h * d, c.hidden),
-        ]
-        return out
-    cached = x.phase == "decode"
-    b_kind: TensorKind = "kv" if cached else "act"
-    b_prec = x.kv if cached else x.act
-    out += [
-        Matmul(f"{p}qk", batch=x.batch * kvh, m=g * x.q_len, k=d, n=x.kv_len, b_kind=b_kind,
-               act_precision=x.act, weight_precision=b_prec, out_precision=sm),
-        Softmax(f"{p}softmax", rows=x.batch * h * x.q_len, cols=x.kv_len, precision=sm),
-        Matmul(f"{p}pv", batch=x.batch * kvh, m=g * x.q_len, k=x.kv_len, n=d, b_kind=b_kind,
-               act_precision=x.act, weight_precision=b_prec, out_precision=x.act),
-        x.linear(f"{p}o_proj", h * d, c.hidden),
-    ]
-    return out
-
-
-def _mlp(x: _Ctx, p: str) -> list[Layer]:
-    c = x.cfg
-    e = x.tokens * c.intermediate
-    if c.gated_mlp:
-        return [x.linear(f"{p}gate_proj", c.hidden, c.intermediate),
-                x.linear(f"{p}up_proj", c.hidden, c.intermediate),
-                x.vec(f"{p}swiglu", e, "swiglu", 2),
-                x.linear(f"{p}down_proj", c.intermediate, c.hidden)]
-    return [x.linear(f"{p}fc_in", c.hidden, c.intermediate),
-            x.vec(f"{p}{c.activation}", e, c.activation, 1),
-            x.linear(f"{p}fc_out", c.intermediate, c.hidden)]
-
-
-def _block(x: _Ctx, i: int) -> list[Layer]:
-    c, p = x.cfg, f"l{i}."
-    th = x.tokens * c.hidden
-    if c.parallel_block:  # GPT-J: x + attn(ln(x)) + mlp(ln(x))
-        return [x.norm(f"{p}ln"), *_attention(x, p), *_mlp(x, p),
-                x.vec(f"{p}residual", th, "add", 3)]
-    if c.post_norm:  # BERT, OPT with do_layer_norm_before=False
-        return [*_attention(x, p), x.vec(f"{p}attn_residual", th, "add", 2),
-                x.norm(f"{p}attn_norm"), *_mlp(x, p), x.vec(f"{p}mlp_residual", th, "add", 2),
-                x.norm(f"{p}mlp_norm")]
-    return [x.norm(f"{p}attn_norm"), *_attention(x, p), x.vec(f"{p}attn_residual", th, "add", 2),
-            x.norm(f"{p}mlp_norm"), *_mlp(x, p), x.vec(f"{p}mlp_residual", th, "add", 2)]
-
-
-def _embeddings(x: _Ctx) -> list[Layer]:
-    c = x.cfg
-    out: list[Layer] = [Embedding("embed_tokens", tokens=x.tokens, hidden=c.embed_dim,
-                                  precision=x.act)]
-    if c.embed_dim != c.hidden:
-        out.append(x.linear("project_in", c.embed_dim, c.hidden))
-    extra = []
-    if c.position_rows:
-        extra.append(Embedding("embed_positions", tokens=x.tokens, hidden=c.hidden,
-                               precision=x.act))
-    if c.type_vocab:
-        extra.append(Embedding("embed_token_types", tokens=x.tokens, hidden=c.hidden,
-                               precision=x.act))
-    if extra:
-        out += [*extra, x.vec("embed_add", x.tokens * c.hidden, "add", 1 + len(extra))]
-    if c.encoder:
-        out.append(x.norm("embed_norm"))
-    return out
-
-
-def _head(x: _Ctx) -> list[Layer]:
-    c = x.cfg
-    out: list[Layer] = []
-    if c.final_norm:
-        out.append(x.norm("final_norm"))
-    if c.encoder:
-        return out
-    if c.embed_dim != c.hidden:
-        out.append(x.linear("project_out", c.hidden, c.embed_dim))
-    out.append(x.linear("lm_head", c.embed_dim, c.vocab))
-    return out
-
-
 def _check_precisions(**named: str) -> None:
     for key, p in named.items():
         if p not in BITS:
             raise WorkloadError(f"{key}: unknown precision {p!r} (known: {', '.join(BITS)})")
 
 
+def _check_weights(weights: WeightsLike) -> None:
+    if isinstance(weights, str):
+        _check_precisions(weights=weights)
+        return
+    for cls, p in weights.items():
+        if cls != "default" and cls not in WEIGHT_CLASSES:
+            raise WorkloadError(f"weights: unknown tensor class {cls!r} "
+                                f"(known: default, {', '.join(WEIGHT_CLASSES)})")
+        _check_precisions(**{f"weights {cls}": p})
+
+
 def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
                    prompt_len: int = 512, context_len: int | None = None,
-                   weights: str = "int8", activations: str = "int8", kv: str = "int8",
-                   accum: str = "fp32", attention: str = "fused") -> Workload:
+                   weights: WeightsLike = "int8", activations: str = "int8", kv: str = "int8",
+                   accum: str = "fp32", attention: str = "fused",
+                   routing: str | Routing = "uniform",
+                   logits: Literal["last", "all"] = "last") -> Workload:
     """One forward pass of a HF-style model as a workload.
 
     ``config`` is a path to a ``config.json``, its dict, a :class:`ModelConfig` or a shipped
@@ -266,38 +152,54 @@ def from_hf_config(config: ConfigLike, phase: Phase = "prefill", batch: int = 1,
     token per sequence attending to ``context_len`` cached tokens (default ``prompt_len``).
     ``attention`` is ``"fused"`` (one :class:`Attention` layer per block, causal in prefill)
     or ``"materialized"`` (scores, softmax and context as separate layers, full block).
-    Positions past ``max_position_embeddings`` give a :class:`ContextLengthWarning`.
+    ``weights``: one precision, or one per weight class (:mod:`npusim.workloads.precision`).
+    ``routing`` (MoE models): ``uniform``, ``skewed:S`` or a trace file
+    (:mod:`npusim.workloads.routing`). ``logits``: the prefill's LM head over the last
+    position of each sequence (``last``, as serving engines sample) or over every
+    position (``all``, the HF forward). Positions past ``max_position_embeddings`` give a
+    :class:`ContextLengthWarning`.
     """
     cfg = load_hf_config(config)
-    _check_precisions(weights=weights, activations=activations, kv=kv, accum=accum)
+    _check_weights(weights)
+    _check_precisions(activations=activations, kv=kv, accum=accum)
     if attention not in ATTENTION_MODES:
         raise WorkloadError(f"attention must be one of {', '.join(ATTENTION_MODES)}, "
                             f"got {attention!r}")
     if phase not in ("prefill", "decode"):
         raise WorkloadError(f"phase must be 'prefill' or 'decode', got {phase!r}")
+    if logits not in ("last", "all"):
+        raise WorkloadError(f"logits must be 'last' or 'all', got {logits!r}")
     if batch <= 0 or prompt_len <= 0 or (context_len is not None and context_len <= 0):
         raise WorkloadError("batch, prompt_len and context_len must be positive")
     if cfg.encoder and phase == "decode":
         raise WorkloadError(f"{cfg.name}: an encoder-only model has no decode phase")
+    route = parse_routing(routing)
+    moe_blocks = [i for i in range(cfg.layers) if cfg.moe_at(i)]
+    if moe_blocks:
+        if not 0 < cfg.experts_per_token <= cfg.experts:
+            raise WorkloadError(f"{cfg.name}: experts_per_token {cfg.experts_per_token} must "
+                                f"be between 1 and the number of experts {cfg.experts}")
+        check_trace(route, moe_blocks, cfg.experts, cfg.experts_per_token)
     ctx_len = context_len if context_len is not None else prompt_len
     fused = attention == "fused"
-    if phase == "prefill":
-        warn_past_max_positions(cfg, prompt_len, "prompt")
-        x = _Ctx(cfg, phase, batch, prompt_len, prompt_len, weights, activations, kv, fused)
-    else:
-        warn_past_max_positions(cfg, ctx_len, "context")
-        x = _Ctx(cfg, phase, batch, 1, ctx_len, weights, activations, kv, fused)
-    layers = _embeddings(x)
+    ordinal = {b: j for j, b in enumerate(moe_blocks)}
+    q_len, kv_len = (prompt_len, prompt_len) if phase == "prefill" else (1, ctx_len)
+    warn_past_max_positions(cfg, kv_len, "prompt" if phase == "prefill" else "context")
+    x = BlockCtx(cfg, phase, batch, q_len, kv_len, weights, activations, kv, fused, route,
+                 logits == "all", ordinal)
+    layers = embeddings(x)
     for i in range(cfg.layers):
-        layers += _block(x, i)
-    layers += _head(x)
+        layers += block(x, i)
+    layers += head(x)
     meta: dict[str, object] = {
         "model": cfg.name, "family": cfg.family, "phase": phase, "batch": batch,
         "prompt_len": prompt_len, "context_len": x.kv_len, "tokens": x.tokens,
         "precision": {"weights": weights, "activations": activations, "kv": kv,
                       "accum": accum},
-        "attention": attention, "config": cfg,
+        "attention": attention, "config": cfg, "logits": logits,
     }
+    if moe_blocks:
+        meta["routing"] = route.describe()
     return Workload(f"{cfg.name}-{phase}", tuple(layers), meta)
 
 
@@ -332,9 +234,31 @@ def _peak_activation_bytes(wl: Workload) -> int:
     return peak
 
 
+def class_params(config: ConfigLike) -> dict[str, int]:
+    """Parameters per weight class (:mod:`npusim.workloads.precision`), every expert
+    counted: :func:`npusim.workloads.hf_config.param_counts_by_class`."""
+    return param_counts_by_class(config)
+
+
+def model_weight_bytes(config: ConfigLike, weights: WeightsLike = "int8") -> int:
+    """DRAM bytes of all parameters, each class at its precision under ``weights``
+    (:func:`npusim.workloads.hf_config.weight_bytes`)."""
+    _check_weights(weights)
+    return weight_bytes(config, weights)
+
+
+def model_kv_cache_bytes(config: ConfigLike, batch: int, context_len: int,
+                         kv: str = "int8") -> int:
+    """The KV cache of ``batch`` sequences of ``context_len`` tokens, layer by layer in its
+    form: K and V per KV head, or MLA's compressed latent and shared rotary key; a
+    sliding-window layer holds at most its window
+    (:func:`npusim.workloads.hf_config.kv_cache_bytes`)."""
+    return kv_cache_bytes(config, batch, context_len, kv)
+
+
 def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase = "decode",
                      batch: int = 1, prompt_len: int = 512, context_len: int | None = None,
-                     weights: str = "int8", activations: str = "int8",
+                     weights: WeightsLike = "int8", activations: str = "int8",
                      kv: str = "int8", attention: str = "fused") -> Footprint:
     """Bytes of weights, KV cache (``context_len`` tokens, default ``prompt_len``) and peak
     activations. A workload built by :func:`from_hf_config` is sized from its config and
@@ -347,11 +271,12 @@ def memory_footprint(workload_or_config: Workload | ConfigLike, *, phase: Phase 
         if isinstance(cfg, ModelConfig):
             prec: dict[str, str] = wl.meta["precision"]  # type: ignore[assignment]
             return Footprint(
-                weight_bytes(cfg, prec["weights"]),
-                kv_cache_bytes(cfg, int(wl.meta["batch"]), int(wl.meta["context_len"]),  # type: ignore[call-overload]
-                               prec["kv"]),
+                model_weight_bytes(cfg, prec["weights"]),
+                model_kv_cache_bytes(cfg, int(wl.meta["batch"]),  # type: ignore[call-overload]
+                                     int(wl.meta["context_len"]),  # type: ignore[call-overload]
+                                     prec["kv"]),
                 _peak_activation_bytes(wl))
-        w = sum(layer.input_bytes().get("weight", 0) for layer in wl.layers)
+        w = sum(stored_weight_bytes(layer) for layer in wl.layers)
         k = sum(layer.input_bytes().get("kv", 0) + layer.output_bytes().get("kv", 0)
                 for layer in wl.layers)
         return Footprint(w, k, _peak_activation_bytes(wl))

@@ -17,6 +17,11 @@ class              weights
 ``lm_head``        the output projection (tied: the embedding table, read again)
 ``norms``          norm scales and biases
 =================  =========================================================================
+
+Block-scaled formats (``mxfp4``, ``nvfp4``; :mod:`npusim.workloads.formats`) are for the
+classes whose weights are matmul operands: attention, mlp, experts, shared_experts, router,
+lm_head. Norms and embeddings (whose gather produces rows at one precision) cannot take
+one, nor can activations or the KV cache: :func:`check_precisions` says so in one line.
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from npusim.errors import WorkloadError
+from npusim.workloads.formats import BITS, is_block
 
-__all__ = ["WEIGHT_CLASSES", "WeightsLike", "describe_weights", "parse_weights",
-           "weight_precision"]
+__all__ = ["BLOCK_CLASSES", "WEIGHT_CLASSES", "WeightsLike", "check_precisions",
+           "describe_weights", "parse_weights", "weight_precision"]
 
 WEIGHT_CLASSES: tuple[str, ...] = ("attention", "mlp", "experts", "shared_experts", "router",
                                    "embeddings", "lm_head", "norms")
+
+#: the classes whose weights may be stored in a block-scaled format (matmul weights)
+BLOCK_CLASSES: tuple[str, ...] = ("attention", "mlp", "experts", "shared_experts", "router",
+                                  "lm_head")
 
 WeightsLike = str | Mapping[str, str]
 
@@ -80,3 +90,47 @@ def describe_weights(weights: WeightsLike) -> str:
     if isinstance(weights, str):
         return weights
     return ",".join(f"{k}={v}" for k, v in weights.items())
+
+
+def check_precisions(weights: WeightsLike, activations: str | None = None,
+                     kv: str | None = None) -> None:
+    """One-line :class:`WorkloadError` for an unknown precision, or a block-scaled format
+    where it cannot go: on norms or embeddings (named, or reached by a plain name or by
+    ``default``), on the activations or on the KV cache."""
+    known = ", ".join(BITS)
+    given = {"weights": weights} if isinstance(weights, str) else dict(weights)
+    for cls, p in given.items():
+        if p not in BITS:
+            what = "weights" if isinstance(weights, str) else f"weights: {cls}"
+            raise WorkloadError(f"{what}: unknown precision {p!r} (known: {known})")
+    if isinstance(weights, str):
+        if is_block(weights):
+            raise WorkloadError(
+                f"weights: {weights} is a block-scaled format for matmul weights; norms and "
+                f"embeddings need another (e.g. --weights default={weights},norms=bf16,"
+                f"embeddings=bf16)")
+    else:
+        bad = [c for c in WEIGHT_CLASSES if c not in BLOCK_CLASSES
+               and c in weights and is_block(weights[c])]
+        if bad:
+            raise WorkloadError(f"weights: {bad[0]}={weights[bad[0]]}: a block-scaled format "
+                                f"is for matmul weights ({', '.join(BLOCK_CLASSES)})")
+        dflt = weights.get("default")
+        if dflt is not None and is_block(dflt):
+            left = [c for c in WEIGHT_CLASSES if c not in BLOCK_CLASSES and c not in weights]
+            if left:
+                raise WorkloadError(
+                    f"weights: default={dflt} would cover {', '.join(left)}, which cannot "
+                    f"take a block-scaled format; name them (e.g. "
+                    f"{','.join(f'{c}=bf16' for c in left)})")
+    for name, q in (("activations", activations), ("kv", kv)):
+        if q is None:
+            continue
+        if q not in BITS:
+            raise WorkloadError(f"{name}: unknown precision {q!r} (known: {known})")
+        if is_block(q):
+            what = ("the KV cache is written a token at a time; npusim does not model it "
+                    "in blocks" if name == "kv" else "activations are not quantised into "
+                    "blocks at run time in npusim")
+            raise WorkloadError(f"{name}: {q} is a block-scaled weight format; {what} "
+                                f"(use fp8, int8 or int4)")
