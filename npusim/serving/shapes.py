@@ -11,8 +11,8 @@ kv_len``: the queries are the last positions):
   token-weighted mean past (attention's work over the cached keys is linear in each past,
   so the mean gives the sum, as the decode part does with contexts);
 - **verify**: ``batch`` sequences of ``k = gamma + 1`` tokens each (the LM head over every
-  token, as in prefill) against ``context + k`` keys: one pass over the weights for all
-  ``batch x k`` tokens.
+  token, as in prefill) against their cached tokens + ``k`` keys: one pass over the weights
+  for all ``batch x k`` tokens.
 
 ``fidelity table`` interpolates on lazily simulated grids: new tokens on the step table's
 prefill grid by past tokens at 0, 64, 256, 1024 … (x4; for a given number of new tokens,
@@ -74,8 +74,10 @@ class Shapes:
                     return self._cache[key]
                 wl = _longer_keys(ex.workload("prefill", 1, a), b)
             else:
+                # the scheduler's context counts the token being decoded: b - 1 are cached
                 wl = _longer_keys(from_hf_config(ex.config, "prefill", batch=a, prompt_len=c,
-                                                 attention=ex.attention, **ex._prec()), b)
+                                                 attention=ex.attention, **ex._prec()),
+                                  max(b - 1, 0))
             self._cache[key] = ex._run(wl)
         return self._cache[key]
 
