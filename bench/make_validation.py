@@ -38,7 +38,8 @@ from npusim.compiler.lower import compile_workload
 from npusim.engine.roofline import layer_times, plainly_compute_bound, with_unlimited_sram_ports
 from npusim.presets import list_presets
 from npusim.simulate import simulate_program
-from npusim.spec.scalesim import load_scalesim_cfg, load_scalesim_topology
+from npusim.spec.arch import load_scalesim_cfg
+from npusim.spec.scalesim import load_scalesim_topology
 from npusim.workloads import Matmul, Workload
 
 SCALESIM_VENV = Path("/tmp/npusim-scalesim-venv")

@@ -51,7 +51,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(HERE.parent))
     import npusim
-from npusim.spec.scalesim import load_scalesim_cfg, load_scalesim_topology
+from npusim.spec.arch import load_scalesim_cfg
+from npusim.spec.scalesim import load_scalesim_topology
 from npusim.workloads.ir import Conv2d, Workload
 
 # Run inside the venv: SCALE-Sim's own API, as its CLI does, but with save_disk_space=True

@@ -23,7 +23,7 @@ SETUP = """\
 import pandas as pd
 
 import npusim
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 
 pd.set_option("display.precision", 4)"""
 

@@ -1,4 +1,4 @@
-"""Assembling a run into its :class:`~npusim.report.result.Result`: counters → rows.
+"""Assembling a run into its :class:`~npusim.result.Result`: counters → rows.
 
 ``simulate`` hands this module what the engine measured (each layer's
 :class:`~npusim.engine.events.LayerStats`, the memory model's totals) and the compiled
@@ -12,14 +12,14 @@ roofline or the engine.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from npusim.compiler.program import LayerProgram, TileProgram
 from npusim.energy import layer_energy
 from npusim.engine.events import LayerStats, TileEvent
+from npusim.engine.host import HostPath, apply_host
 from npusim.engine.roofline import bound_label, roofline_stats
-from npusim.report.result import CAUSE_COLUMNS, Result, dram_figures
+from npusim.result import CAUSE_COLUMNS, Result, dram_figures
 from npusim.spec.arch import Chip
 
 __all__ = ["STALL_EPSILON", "build_result", "layer_limit", "roofline_result"]
@@ -183,30 +183,42 @@ def _layer_row(chip: Chip, lp: LayerProgram, st: LayerStats,
     return row
 
 
+def _result(chip: Chip, program: TileProgram, rows: tuple[dict[str, Any], ...],
+            events: list[TileEvent], memory_totals: dict[str, float], batch: int,
+            meta: dict[str, Any] | None, host: HostPath | None) -> Result:
+    """The rows, with the host path in series when ``host`` is given, as a Result."""
+    m = dict(meta or {})
+    if host is not None:
+        rows, m = apply_host(rows, m, chip.clock, host)
+    return Result(chip, program.workload, batch, program, rows, tuple(events),
+                  dict(memory_totals), m)
+
+
 def build_result(chip: Chip, program: TileProgram, stats: list[LayerStats],
                  events: list[TileEvent], memory_totals: dict[str, float], batch: int = 1,
                  meta: dict[str, Any] | None = None,
-                 memory_bandwidth: float | None = None) -> Result:
+                 memory_bandwidth: float | None = None, host: HostPath | None = None) -> Result:
     """The Result of a run's layer stats; ``memory_bandwidth`` is the memory model's peak
-    (default the chip's DRAM peak; ``inf`` for ideal memory, which never bounds a layer)."""
+    (default the chip's DRAM peak; ``inf`` for ideal memory, which never bounds a layer);
+    ``host``: the query's host path, put in series with the layers (npusim.engine.host)."""
     bw = chip.dram.peak_bandwidth if memory_bandwidth is None else memory_bandwidth
     rows = tuple(_layer_row(chip, lp, st, bw)
                  for lp, st in zip(program.layers, stats, strict=True))
-    return Result(chip, program.workload, batch, program, rows, tuple(events),
-                  dict(memory_totals), dict(meta or {}))
+    return _result(chip, program, rows, events, memory_totals, batch, meta, host)
 
 
 def roofline_result(chip: Chip, program: TileProgram, batch: int = 1, ideal_memory: bool = False,
-                    meta: dict[str, Any] | None = None) -> Result:
+                    meta: dict[str, Any] | None = None, host: HostPath | None = None) -> Result:
     """The roofline bound of ``program`` (see :mod:`npusim.engine.roofline`) as a Result.
 
     Built by the same row machinery as the event model's; ``bound`` labels the three
     roofline terms by :func:`~npusim.engine.roofline.bound_label`.
     """
     stats, times, totals = roofline_stats(chip, program, ideal_memory)
-    res = build_result(chip, program, stats, [], totals, batch=batch, meta=meta,
-                       memory_bandwidth=float("inf") if ideal_memory else None)
+    bw = float("inf") if ideal_memory else chip.dram.peak_bandwidth
+    rows = tuple(_layer_row(chip, lp, st, bw)
+                 for lp, st in zip(program.layers, stats, strict=True))
     rows = tuple({**row, "bound": rt.bound,
                   "limit": layer_limit({**row, "bound": rt.bound}, _fill_name(chip, lp))}
-                 for row, rt, lp in zip(res.rows, times, program.layers, strict=True))
-    return replace(res, rows=rows)
+                 for row, rt, lp in zip(rows, times, program.layers, strict=True))
+    return _result(chip, program, rows, [], totals, batch, meta, host)

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npusim.errors import SpecError
 from npusim.limits import TooLargeError
 from npusim.spec.arch import Chip, load_arch
-from npusim.spec.system import System
 from npusim.workloads.ir import Workload
+
+if TYPE_CHECKING:
+    from npusim.spec.system import System
 
 __all__ = ["DEFAULT_CHIP", "DEFAULT_WORKLOAD", "FIGURE_SUFFIXES", "TABLE_SUFFIXES",
            "check_outputs", "input_paths", "naming_inputs", "resolve_chip", "resolve_system",
@@ -32,7 +34,7 @@ def resolve_chip(name: str | None) -> Chip:
     name = name or DEFAULT_CHIP
     p = Path(name)
     if p.suffix.lower() == ".cfg":
-        from npusim.spec.scalesim import load_scalesim_cfg
+        from npusim.spec.arch import load_scalesim_cfg
 
         return load_scalesim_cfg(p)
     if p.suffix.lower() in (".yaml", ".yml") or p.exists():
@@ -45,15 +47,20 @@ def resolve_system(name: str | None) -> System | None:
     if not name:
         return None
     from npusim.presets import list_systems
-    from npusim.spec.system import is_system_data, load_system
 
     p = Path(name)
     if p.suffix.lower() in (".yaml", ".yml") and p.exists():
-        from npusim.spec.yamlio import load_yaml
+        from npusim.spec.yamlio import is_system_data, load_yaml
 
         data, _ = load_yaml(p)
-        return load_system(p) if is_system_data(data) else None
+        if not is_system_data(data):
+            return None
+        from npusim.spec.system import load_system
+
+        return load_system(p)
     if not p.suffix and not p.exists() and name in list_systems():
+        from npusim.spec.system import load_system
+
         return load_system(name)
     return None
 
@@ -97,8 +104,7 @@ def input_paths(*names: str | None) -> list[Path]:
     out = [Path(n).resolve() for n in names if n and Path(n).is_file()]
     for p in list(out):
         if p.suffix.lower() in (".yaml", ".yml"):
-            from npusim.spec.system import is_system_data
-            from npusim.spec.yamlio import load_yaml
+            from npusim.spec.yamlio import is_system_data, load_yaml
 
             try:
                 data, _ = load_yaml(p)

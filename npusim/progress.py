@@ -19,9 +19,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
-
-from numba.core import event
 
 __all__ = ["COMPILING", "DELAY", "bar", "busy", "enabled", "shown"]
 
@@ -43,15 +42,41 @@ def shown(on: bool = True) -> Iterator[None]:
     stream = sys.stderr
     draw = on and hasattr(stream, "isatty") and stream.isatty()
     token = _on.set(draw)
-    listener = _CompileNotice() if on else None
-    if listener is not None:
-        event.register("numba:compile", listener)
+    listeners: list[Any] | None = [] if on else None
+    held = _listeners.set(listeners)
+    if listeners is not None and "numba" in sys.modules:
+        listeners.append(_listen())
     try:
         yield
     finally:
-        if listener is not None:
-            event.unregister("numba:compile", listener)
+        from_numba = sys.modules.get("numba.core.event")
+        for listener in listeners or ():
+            if from_numba is not None:
+                from_numba.unregister("numba:compile", listener)
+        _listeners.reset(held)
         _on.reset(token)
+
+
+# The compile notice listens to numba's compile events; numba is imported by the first
+# kernel a command needs (npusim.kernels._jit then calls numba_imported), not by the CLI,
+# so a command that compiles nothing (--help, validate) never loads it.
+_listeners: ContextVar[list[Any] | None] = ContextVar("npusim_compile_listeners",
+                                                        default=None)
+
+
+def _listen() -> Any:
+    from numba.core import event
+
+    listener = _compile_notice_class()()
+    event.register("numba:compile", listener)
+    return listener
+
+
+def numba_imported() -> None:
+    """numba was just imported: inside :func:`shown`, start the compile notice."""
+    listeners = _listeners.get()
+    if listeners is not None and not listeners:
+        listeners.append(_listen())
 
 
 def bar(total: int | None, desc: str, unit: str = "it", leave: bool = False) -> Any:
@@ -83,15 +108,24 @@ def busy(desc: str) -> Iterator[None]:
             t.join()
 
 
-class _CompileNotice(event.Listener):  # type: ignore[misc]
-    """Prints :data:`COMPILING` at the first compilation (numba's event on a cache miss)."""
+class _CompileNotice:
+    """Whether :data:`COMPILING` was printed (the listener below prints it at numba's first
+    compilation event, a cache miss)."""
 
     said = False  # once per process: later compilations belong to the same first run
 
-    def on_start(self, ev: Any) -> None:
-        if not _CompileNotice.said:
-            _CompileNotice.said = True
-            print(COMPILING, file=sys.stderr, flush=True)
 
-    def on_end(self, ev: Any) -> None:
-        return None
+@cache
+def _compile_notice_class() -> type:
+    from numba.core import event
+
+    class _Listener(event.Listener):  # type: ignore[misc]
+        def on_start(self, ev: Any) -> None:
+            if not _CompileNotice.said:
+                _CompileNotice.said = True
+                print(COMPILING, file=sys.stderr, flush=True)
+
+        def on_end(self, ev: Any) -> None:
+            return None
+
+    return _Listener

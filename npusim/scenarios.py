@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from npusim.errors import MappingError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.simulate import simulate
 from npusim.spec.arch import Chip
 from npusim.workloads.ir import Workload
@@ -73,7 +73,7 @@ def _overlapped(chip: Chip, workload: Workload, res: Result) -> Result:
     """``res`` with its rate as when batches overlap their host paths (offline)."""
     from npusim.engine.host import host_path, overlapped_rate
 
-    rate = overlapped_rate(res, host_path(chip, workload))
+    rate = overlapped_rate(res.summary()["latency_s"], res.batch, host_path(chip, workload))
     # meta overrides the summary's own inferences_per_s (latency-based) for this result.
     return replace(res, meta={**res.meta, "inferences_per_s": rate})
 

@@ -5,24 +5,20 @@ for a result simulated without them, the tile program is run again with tracing 
 engine is deterministic, so this is the same run). DRAM channel activity is known for the
 ``bandwidth`` memory model: the result's DMA transfers are replayed, in the order the engine
 issued them, into a fresh :class:`~npusim.engine.memory.BandwidthDram` that records each
-channel's share; other memory models give none. :func:`chrome_trace` and
-:func:`to_chrome_trace` gather both and hand them to the report to format.
+channel's share; other memory models give none. :func:`npusim.report.trace.chrome_trace`
+gathers both here and formats them.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from npusim.compiler.program import COL, LayerProgram
 from npusim.engine.events import TileEvent
 from npusim.errors import SimulationError
-from npusim.report.result import Result
+from npusim.result import Result
 
-__all__ = ["ChannelRecord", "channel_records", "chrome_trace", "to_chrome_trace",
-           "traced_events"]
+__all__ = ["ChannelRecord", "channel_records", "traced_events"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ def traced_events(result: Result) -> tuple[TileEvent, ...]:
     if model not in ("bandwidth", "cycle", "ideal"):
         raise SimulationError("this result has no tile events and its memory model cannot be "
                               "rebuilt; simulate with trace=True")
-    from npusim.simulate import simulate_program
+    from npusim.simulate_chip import simulate_program
 
     again = simulate_program(result.chip, result.program, memory=model, trace=True,
                              batch=result.batch)
@@ -88,18 +84,3 @@ def channel_records(result: Result,
         out.extend(ChannelRecord(ch, s0, s1, b, w, e.layer, e.core, e.tile)
                    for ch, s0, s1, b, w in recs[n0:])
     return out
-
-
-def chrome_trace(result: Result) -> dict[str, Any]:
-    """The Chrome trace document of ``result`` (a dict ready for ``json.dump``)."""
-    from npusim.report.trace import trace_document
-
-    events = traced_events(result)
-    return trace_document(result, events, channel_records(result, events))
-
-
-def to_chrome_trace(result: Result, path: str | os.PathLike[str]) -> Path:
-    """Write ``result``'s timeline as Chrome trace-event JSON (atomically); return the path."""
-    from npusim.report.trace import write_trace
-
-    return write_trace(chrome_trace(result), path)

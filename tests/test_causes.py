@@ -7,7 +7,7 @@ import pytest
 
 import npusim
 from npusim.presets import list_presets
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 from npusim.workloads import bert_base, resnet50
 
 WORKLOADS = {"resnet50": lambda: resnet50(), "bert_base": lambda: bert_base(seq_len=128)}

@@ -7,7 +7,7 @@ import pytest
 import npusim
 from npusim import workloads
 from npusim.presets import list_presets
-from npusim.report.result import LAYER_COLUMNS
+from npusim.result import LAYER_COLUMNS
 
 PRESETS = list_presets()
 WORKLOADS = {

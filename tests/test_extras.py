@@ -7,6 +7,7 @@ import exactly as when the package is not installed (ModuleNotFoundError).
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,9 @@ def test_parquet_out_without_pyarrow_is_refused_before_the_run(
         raise AssertionError("simulated or compiled before checking the output format")
 
     _hide(monkeypatch, "pyarrow")
-    monkeypatch.setattr(sys.modules["npusim.simulate"], "simulate", no_work)
-    monkeypatch.setattr(sys.modules["npusim.compiler.lower"], "compile_workload", no_work)
+    monkeypatch.setattr(importlib.import_module("npusim.simulate"), "simulate", no_work)
+    monkeypatch.setattr(importlib.import_module("npusim.compiler.lower"), "compile_workload",
+                        no_work)
     for argv in (["run", "tpu_v1", "mobilenet_v2", "--out", str(tmp_path / "r.parquet")],
                  ["compile", "tpu_v1", "mobilenet_v2", "-o", str(tmp_path / "t.parquet")],
                  ["run", "tpu_v1", "--tile-trace", str(tmp_path / "t.parquet")]):

@@ -14,8 +14,8 @@ from matplotlib.patches import StepPatch
 import npusim
 from npusim.cli import main
 from npusim.report import plots
+from npusim.report.trace import to_chrome_trace
 from npusim.spec.dram_catalog import get_standard, standard_names
-from npusim.timeline import to_chrome_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 

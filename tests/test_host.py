@@ -10,7 +10,7 @@ import npusim
 from npusim.engine.host import apply_host, host_io, host_path, overlapped_rate
 from npusim.errors import SpecError
 from npusim.presets import preset_path
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 from npusim.scenarios import run_scenario
 from npusim.simulate import simulate
 from npusim.spec.arch import loads_arch
@@ -64,12 +64,14 @@ def test_offline_overlaps_the_host_link_with_the_chip():
     res = simulate(chip, wl, host=True)
     path = host_path(chip, wl)
     assert path.link_s == pytest.approx((M * K + M * N) / 1e6)
-    assert overlapped_rate(res, path) == pytest.approx(1 / path.link_s)
+    assert overlapped_rate(res.summary()["latency_s"], res.batch, path) == pytest.approx(
+        1 / path.link_s)
     # A fast link: the chip's own time (the batch latency less the link) sets the pace.
     fast = _with(chip, host={"bandwidth": 1e15})
     res_f = simulate(fast, wl, host=True)
     chip_s = simulate(fast, wl).summary()["latency_s"]
-    assert overlapped_rate(res_f, host_path(fast, wl)) == pytest.approx(1 / chip_s, rel=1e-9)
+    assert overlapped_rate(res_f.summary()["latency_s"], res_f.batch,
+                           host_path(fast, wl)) == pytest.approx(1 / chip_s, rel=1e-9)
     off = run_scenario(chip, wl, "offline", max_batch=2)
     b = off.batch
     assert off.summary()["inferences_per_s"] == pytest.approx(b / (b * path.link_s), rel=1e-9)
@@ -100,10 +102,10 @@ def test_unknown_host_kind_is_one_clear_error():
     assert "host" in str(exc.value) and "pcie9_x1" in str(exc.value)
 
 
-def test_apply_host_of_an_empty_result_is_unchanged(tpu_v1):
-    res = simulate(tpu_v1, WL)
-    empty = type(res)(res.chip, "none", 1, res.program, ())
-    assert apply_host(empty, host_path(tpu_v1, WL)) is empty
+def test_apply_host_of_no_layers_is_unchanged(tpu_v1):
+    meta = {"memory_model": "bandwidth"}
+    rows, out = apply_host((), meta, tpu_v1.clock, host_path(tpu_v1, WL))
+    assert rows == () and out is meta
 
 
 def test_run_host_flag_prints_the_host_path(tmp_path, capsys):

@@ -14,7 +14,7 @@ from matplotlib.container import BarContainer
 
 import npusim
 from npusim.report import plots
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 
 # How many of each unit make one second or one joule (written out, not taken from npusim).
 PER_SECOND = {"s": 1.0, "ms": 1e3, "µs": 1e6, "us": 1e6, "ns": 1e9}

@@ -15,7 +15,7 @@ import npusim
 from npusim.cli import main
 from npusim.report import plots
 from npusim.report.export import save_result
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 from npusim.workloads import resnet50
 
 

@@ -11,11 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npusim.errors import SpecError
-from npusim.spec.scalesim import (
-    conv_padding_for_scalesim,
-    load_scalesim_cfg,
-    load_scalesim_topology,
-)
+from npusim.spec.arch import load_scalesim_cfg
+from npusim.spec.scalesim import conv_padding_for_scalesim, load_scalesim_topology
 from npusim.workloads import Conv2d, Matmul
 
 DATA = Path(__file__).resolve().parent / "data" / "scalesim"

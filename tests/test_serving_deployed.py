@@ -653,3 +653,10 @@ def test_pools_take_their_chips_price_blocks_when_no_price_is_given():
     with pytest.raises(WorkloadError, match="no price"):
         serve_deployed(None, requests=req, cost=cost,
                        pools=unified(ConstantSteps(0.01, 0.001)))
+
+
+def test_cli_router_choices_are_the_routers():
+    from npusim.commands._serve_deployed import ROUTER_CHOICES
+    from npusim.serving.router import ROUTERS
+
+    assert ROUTER_CHOICES == ROUTERS

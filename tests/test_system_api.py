@@ -14,7 +14,7 @@ import pytest
 
 import npusim
 from npusim.llm import run_llm
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.system import load_system
 from npusim.system import SystemLLMResult, SystemResult
 from npusim.workloads import from_hf_config

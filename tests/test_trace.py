@@ -15,7 +15,7 @@ import npusim
 from npusim.cli import main
 from npusim.compiler.program import COL, TILE_COLUMNS, LayerProgram, TileProgram
 from npusim.engine.memory import BandwidthDram
-from npusim.timeline import chrome_trace, to_chrome_trace
+from npusim.report.trace import chrome_trace, to_chrome_trace
 from npusim.workloads import bert_base, resnet50
 
 

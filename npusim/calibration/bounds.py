@@ -41,7 +41,8 @@ from npusim.units import (
     parse_time,
 )
 
-__all__ = ["CLOCK_RANGE_HZ", "Range", "fit_ranges", "parse_bound_items", "physical_range"]
+__all__ = ["CLOCK_RANGE_HZ", "Range", "fit_ranges", "parse_bound_items", "physical_range",
+           "with_fields"]
 
 #: The stated sane clock range: no shipping NPU runs below 100 MHz or above 4 GHz.
 CLOCK_RANGE_HZ = (100e6, 4e9)
@@ -61,6 +62,24 @@ class Range:
     note: str = ""
 
 
+def with_fields(chip: Chip, values: dict[str, float]) -> Chip:
+    """A validated copy of ``chip`` with each key path set to its value."""
+    data = chip.model_dump()
+    for path, value in values.items():
+        node = data
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    try:
+        return Chip.model_validate(data)
+    except ValidationError as exc:  # one line, not pydantic's block
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise SpecError(Issue(", ".join(values), f"the chip refuses these values "
+                              f"({where}: {err['msg']})")) from None
+
+
 def _time_field(path: str) -> bool:
     return path.endswith("_s") or path == "host.latency"
 
@@ -68,8 +87,6 @@ def _time_field(path: str) -> bool:
 def _refuses(chip: Chip, path: str, value: float) -> bool:
     """Whether the chip file refuses ``value`` for ``path`` (probed, so every constraint
     the spec states counts)."""
-    from npusim.calibration.data import with_fields
-
     try:
         with_fields(chip, {path: value})
     except (ValidationError, SpecError, ValueError):

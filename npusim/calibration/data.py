@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from npusim.calibration.bounds import with_fields
 from npusim.errors import Issue, SpecError
 from npusim.spec.arch import Chip
 from npusim.spec.yamlio import read_text
@@ -118,24 +117,6 @@ def field_value(chip: Chip, path: str) -> float:
         raise SpecError(Issue(path, "is an integer field (a count or a size): only real-valued "
                               "fields can be fitted"))
     return float(node)
-
-
-def with_fields(chip: Chip, values: dict[str, float]) -> Chip:
-    """A validated copy of ``chip`` with each key path set to its value."""
-    data = chip.model_dump()
-    for path, value in values.items():
-        node = data
-        *parents, last = path.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    try:
-        return Chip.model_validate(data)
-    except ValidationError as exc:  # one line, not pydantic's block
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise SpecError(Issue(", ".join(values), f"the chip refuses these values "
-                              f"({where}: {err['msg']})")) from None
 
 
 def parse_bounds(items: list[str] | None, initial: dict[str, float],

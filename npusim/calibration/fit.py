@@ -33,7 +33,7 @@ import yaml
 from npusim.calibration.bounds import Range
 from npusim.calibration.data import Measurement, field_value, with_fields
 from npusim.errors import Issue, NpusimError, SpecError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.arch import Calibration, Chip, Residual
 from npusim.workloads.ir import Workload
 

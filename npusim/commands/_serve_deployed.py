@@ -8,14 +8,17 @@ import argparse
 import contextlib
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_options", "is_deployed", "run"]
+__all__ = ["ROUTER_CHOICES", "add_options", "is_deployed", "run"]
+
+#: npusim.serving.router.ROUTERS, written out so that ``--help`` loads no serving module
+#: (a test keeps the two equal)
+ROUTER_CHOICES = ("round-robin", "random", "jsq", "least-kv", "prefix")
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    from npusim.serving.router import ROUTERS
-
     g = p.add_argument_group("deployment (replicas, disaggregation, prefix caching, "
                              "speculative decoding)")
     g.add_argument("--deployment", metavar="YAML",
@@ -23,7 +26,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    "speculative decoding (npusim/serving/deployment_file.py; ARCH unused)")
     g.add_argument("--replicas", type=int, default=None,
                    help="data-parallel replicas of ARCH behind --router (default 1)")
-    g.add_argument("--router", choices=ROUTERS, default="round-robin",
+    g.add_argument("--router", choices=ROUTER_CHOICES, default="round-robin",
                    help="how requests are spread over replicas (default round-robin)")
     g.add_argument("--prefill-pool", metavar="POOL",
                    help="disaggregated: prompts run on POOL = TARGET[,count=N][,tp=T][,pp=P]"
@@ -112,15 +115,14 @@ def _ms(v: float) -> str:
     return f"{v * 1e3:9.2f} ms" if math.isfinite(v) else "        -"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, print_sweep: Callable[..., int]) -> int:
+    """Serve (or load-sweep, printed by ``print_sweep``, serve's own) on the deployment."""
     from npusim.report.export import save_frame
     from npusim.serving.deploy import serve_deployed
     from npusim.serving.sweep import load_sweep_deployed
 
     kw = _kwargs(args)
     if args.rates:
-        from npusim.commands.serve import _print_sweep
-
         try:
             rates = [float(r) for r in args.rates.split(",") if r.strip()]
         except ValueError:
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                                  output=args.output, arrivals=args.arrivals, cv=args.cv,
                                  attainment=args.attainment, **kw)
         args.arch = sw.backend.name.split(" on ", 1)[-1]  # the plot title names the pools
-        return _print_sweep(args, sw, rates)
+        return print_sweep(args, sw, rates)
     res = serve_deployed(args.model, trace=args.trace, n=args.n, rate=args.rate,
                          arrivals=args.arrivals, cv=args.cv, prompt=args.prompt,
                          output=args.output, **kw)

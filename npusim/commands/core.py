@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npusim.commands import (
     add_plan_options,
@@ -17,7 +17,9 @@ from npusim.commands import (
 )
 from npusim.errors import NpusimError, SpecError
 from npusim.extras import require
-from npusim.spec.system import System
+
+if TYPE_CHECKING:
+    from npusim.spec.system import System
 
 __all__ = ["register"]
 
@@ -218,7 +220,7 @@ def _simulate_and_write(args: argparse.Namespace) -> int:
         save_result(result, args.out)
         print(f"\nwrote {args.out}")
     if args.trace:
-        from npusim.timeline import to_chrome_trace
+        from npusim.report.trace import to_chrome_trace
 
         to_chrome_trace(result, args.trace)
         print(f"\nwrote {args.trace} (open it at https://ui.perfetto.dev)")
@@ -285,8 +287,7 @@ def _kind_of(path: Path) -> str:
         return "scalesim-topology"
     if suffix == ".onnx":
         return "onnx"
-    from npusim.spec.system import is_system_data
-    from npusim.spec.yamlio import load_yaml
+    from npusim.spec.yamlio import is_system_data, load_yaml
 
     data, _ = load_yaml(path)
     if is_system_data(data):
@@ -303,7 +304,7 @@ def _kind_of(path: Path) -> str:
 def _validate_one(path: Path) -> str:
     kind = _kind_of(path)
     if kind == "scalesim-cfg":
-        from npusim.spec.scalesim import load_scalesim_cfg
+        from npusim.spec.arch import load_scalesim_cfg
 
         chip = load_scalesim_cfg(path)
         return f"SCALE-Sim config, {chip.cores.core.systolic.rows}x{chip.cores.core.systolic.cols}"

@@ -24,16 +24,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from npusim import progress
 from npusim.commands import add_quiet
 from npusim.errors import SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
-from npusim.spec.yamlio import read_text
 from npusim.units import parse_bytes
 
 if TYPE_CHECKING:  # imported when a benchmark runs: `npusim run` never loads the DRAM kernels
+    import numpy as np
+
     from npusim.dram.system import DramSystem
 
 __all__ = ["bench", "read_trace", "register"]
@@ -65,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def read_trace(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(address, write, cycle) arrays from a DRAMSim3-style text trace."""
+    import numpy as np
+
+    from npusim.spec.yamlio import read_text
+
     addrs, writes, cycles = [], [], []
     for i, line in enumerate(read_text(Path(path)).splitlines(), 1):
         parts = line.split()
@@ -90,6 +93,8 @@ def read_trace(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _request_starts(name: str, nbytes: int, req: int, cap: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(start address, write) of each request of a synthetic pattern."""
+    import numpy as np
+
     n = max(nbytes // req, 1)
     i = np.arange(n, dtype=np.int64)
     if name in ("stream-read", "stream-write"):
@@ -109,6 +114,8 @@ def _request_starts(name: str, nbytes: int, req: int, cap: int
 
 def _bursts(starts: np.ndarray, write: np.ndarray, per_req: int, bb: int
             ) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     k = np.arange(per_req, dtype=np.int64) * bb
     return (starts[:, None] + k).ravel(), np.repeat(write, per_req)
 

@@ -109,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     from npusim.commands import _serve_deployed as serve_deployed
 
     if serve_deployed.is_deployed(args):
-        return serve_deployed.run(args)
+        return serve_deployed.run(args, _print_sweep)
     model_kw = {**precision_options(args), **routing_option(args)}
     if args.rates:
         return _sweep(args, model_kw)

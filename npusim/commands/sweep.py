@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from npusim.errors import SpecError
 from npusim.extras import require
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register", "save_table"]
 
@@ -64,6 +65,8 @@ def save_table(df: pd.DataFrame, path: str | Path) -> None:
 def _readable(view: pd.DataFrame, axes: Any) -> pd.DataFrame:
     """``view`` with byte-sized axes (``sram.size``, ``dram.capacity``, ``*_bytes``) as
     ``8 MiB`` rather than raw bytes; the written tables keep the numbers."""
+    import pandas as pd
+
     from npusim.units import format_bytes
 
     out = view.copy()
@@ -76,6 +79,8 @@ def _readable(view: pd.DataFrame, axes: Any) -> pd.DataFrame:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from npusim.sweep.cache import DEFAULT_CACHE_DIR
     from npusim.sweep.pareto import pareto_front, parse_objectives
     from npusim.sweep.run import run_sweep

@@ -270,7 +270,7 @@ def _gemm_layer_tiles(ctx: Ctx, g: int, m: int, n: int, k: int, prec: str, rate:
         acc_wr += awr
         off += size
     # The streamed tile length of the busiest core's tiling (ws: tm, is: tn): the report
-    # names a fold shorter than the stationary block's shift-in (npusim.report.result).
+    # names a fold shorter than the stationary block's shift-in (npusim.result).
     best = _gemm_search(ctx, engine, *first, k, rate, prec, a_b, b_b, out_b, a_dram, b_dram,
                         out_dram, b_per_batch, a_db)[0]
     dataflow = ctx.chip.cores.core.systolic.dataflow

@@ -37,14 +37,17 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from npusim._io import atomic_write
 from npusim.errors import SimulationError, SpecError
 from npusim.extras import require
 from npusim.spec.yamlio import read_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TILE_COLUMNS", "LayerProgram", "TileProgram", "load_program", "save_program"]
 
@@ -135,6 +138,8 @@ class TileProgram:
         return tiles, offsets, counts
 
     def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
         frames = []
         for lp in self.layers:
             for core, t in enumerate(lp.tiles):
@@ -175,6 +180,8 @@ def save_program(program: TileProgram, path: str | os.PathLike[str]) -> None:
 
 def load_program(path: str | os.PathLike[str], n_cores: int | None = None) -> TileProgram:
     """Read a tile trace written by ``save_program`` or by another compiler."""
+    import pandas as pd
+
     p = Path(path)
     meta: dict[str, object] = {}
     try:

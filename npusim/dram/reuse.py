@@ -34,16 +34,42 @@ tests/test_dram_reuse.py holds whole runs within 2 % of the detailed path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from npusim.kernels import dram as K
 
 if TYPE_CHECKING:
-    from npusim.dram.system import DramSystem
+    from npusim.dram.mapping import AddressMapping
+    from npusim.spec.dram_catalog import DramStandard
 
-__all__ = ["TransferReuse"]
+__all__ = ["ChannelState", "TransferReuse"]
+
+
+class ChannelState(Protocol):
+    """What the reuse reads and moves of the DRAM system it serves
+    (:class:`npusim.dram.system.DramSystem`, which builds on this module): its standard,
+    mapping and controller state, and its detailed path."""
+
+    std: DramStandard
+    channels: int
+    mapping: AddressMapping
+    params: np.ndarray
+    bs: np.ndarray
+    cs: np.ndarray
+    rs: np.ndarray
+    cnt: np.ndarray
+    extra: np.ndarray
+    lat_hist: np.ndarray
+    last_cycle: int
+    read_bytes: int
+    write_bytes: int
+
+    def _run_range(self, first: int, stop: int, write: bool, arrival: int
+                   ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def _shift_channels(self, dt: np.ndarray) -> None: ...
 
 MIN_BURSTS = 16  # per channel: shorter transfers are cheap in detail and mostly start-up
 WARMUP = 3  # detailed samples of a shape (and refreshes seen in them) before it is reused
@@ -127,7 +153,7 @@ class TransferReuse:
     calls before it looks at the state.
     """
 
-    def __init__(self, system: DramSystem) -> None:
+    def __init__(self, system: ChannelState) -> None:
         self.system = system
         #: (bursts, write, channels idle at the start, refreshes in the idle gap before it)
         #: -> what its detailed samples took

@@ -35,9 +35,9 @@ the added time), so a query's energy stays at least leakage x its latency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
-from npusim.report.result import Result
 from npusim.spec.arch import Chip
 from npusim.workloads.ir import BITS, Conv2d, Embedding, Matmul, Workload
 
@@ -117,23 +117,25 @@ def host_path(chip: Chip, workload: Workload) -> HostPath:
                     up_j, down_j, chip.energy.leakage)
 
 
-def apply_host(result: Result, path: HostPath) -> Result:
-    """``result`` with the host path in series: each layer gains its dispatch time, the
-    first the upload and the per-query time, the last the download; ``latency_s``,
-    ``cycles`` and ``time_host_s`` grow by the same amount, so the causes still add up.
-    The first layer's ``energy_host_j`` is the upload's link energy and the last's the
-    download's; each layer's ``energy_static_j`` grows by leakage x its added time."""
-    rows = [dict(r) for r in result.rows]
+def apply_host(rows: tuple[dict[str, Any], ...], meta: dict[str, Any], clock: float,
+               path: HostPath) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    """A run's layer rows and meta with the host path in series, before they become its
+    Result (the simulation calls this step; ``clock`` is the chip's): each layer gains its
+    dispatch time, the first the upload and the per-query time, the last the download;
+    ``latency_s``, ``cycles`` and ``time_host_s`` grow by the same amount, so the causes
+    still add up. The first layer's ``energy_host_j`` is the upload's link energy and the
+    last's the download's; each layer's ``energy_static_j`` grows by leakage x its added
+    time. No layers: unchanged."""
     if not rows:
-        return result
-    extra = [path.per_layer_s] * len(rows)
+        return rows, meta
+    out = [dict(r) for r in rows]
+    extra = [path.per_layer_s] * len(out)
     extra[0] += path.upload_s + path.per_query_s
     extra[-1] += path.download_s
-    link = [0.0] * len(rows)
+    link = [0.0] * len(out)
     link[0] += path.upload_j
     link[-1] += path.download_j
-    clock = result.chip.clock
-    for row, add, joules in zip(rows, extra, link, strict=True):
+    for row, add, joules in zip(out, extra, link, strict=True):
         static = add * path.leakage_w
         row["energy_host_j"] = row.get("energy_host_j", 0.0) + joules
         row["energy_static_j"] = row["energy_static_j"] + static
@@ -147,19 +149,19 @@ def apply_host(result: Result, path: HostPath) -> Result:
         row["time_host_s"] = row.get("time_host_s", 0.0) + add
         if row["utilization"] and old > 0:
             row["utilization"] = row["utilization"] * old / row["latency_s"]
-    meta = {**result.meta, "host_path": True, "host_upload_s": path.upload_s,
+    meta = {**meta, "host_path": True, "host_upload_s": path.upload_s,
             "host_download_s": path.download_s, "host_per_query_s": path.per_query_s,
             "host_per_layer_s": path.per_layer_s, "host_upload_j": path.upload_j,
             "host_download_j": path.download_j}
-    return replace(result, rows=tuple(rows), meta=meta)
+    return tuple(out), meta
 
 
-def overlapped_rate(result: Result, path: HostPath) -> float:
+def overlapped_rate(latency_s: float, batch: int, path: HostPath) -> float:
     """Queries per second when the host path of one batch overlaps the chip's work on
     another (offline): the slower of the chip (its layers with their dispatch time) and the
-    host (link transfers plus per-query runtime work) sets the pace. ``result`` is the
-    batch's result with the host path applied (:func:`apply_host`)."""
-    latency = float(result.summary()["latency_s"])
+    host (link transfers plus per-query runtime work) sets the pace. ``latency_s`` is the
+    batch's latency with the host path in series (:func:`apply_host`)."""
+    latency = float(latency_s)
     chip_s = latency - path.link_s - path.per_query_s
     pace = max(chip_s, path.link_s + path.per_query_s)
-    return result.batch / pace if pace > 0 else 0.0
+    return batch / pace if pace > 0 else 0.0

@@ -13,6 +13,10 @@ from typing import Any, TypeVar, cast
 
 import numba
 
+from npusim import progress
+
+progress.numba_imported()  # the CLI's compile notice starts now (npusim.progress)
+
 __all__ = ["njit"]
 
 F = TypeVar("F", bound=Callable[..., Any])

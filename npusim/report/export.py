@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from npusim._io import atomic_write
 from npusim.extras import require
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.units import format_bytes, format_si
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from npusim.system.result import SystemResult
 
 __all__ = ["atomic_write", "format_summary", "format_system", "format_table", "format_weights",
@@ -71,6 +72,8 @@ def human_table(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its SI-base-unit columns in engineering units for reading: ``latency_s``
     becomes ``latency`` of strings like ``4.12 µs``, ``*_bytes`` sizes like ``1.5 MiB``
     (``_j`` J, ``_w`` W, ``_hz`` Hz, ``_bytes_per_s`` B/s); other columns are kept."""
+    import pandas as pd
+
     out = {}
     for col in df.columns:
         name = str(col)
@@ -90,23 +93,45 @@ def human_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def format_table(result: Result, max_rows: int | None = None) -> str:
     """A compact per-layer table for the terminal, in engineering units (``4.12 µs``,
-    ``1.5 MiB``, ``12.3 µJ``); the machine outputs (:func:`save_result`) keep SI base units."""
-    df = result.layers
+    ``1.5 MiB``, ``12.3 µJ``); the machine outputs (:func:`save_result`) keep SI base units.
+
+    Built from the result's rows, laid out as ``DataFrame.to_string(index=False)`` lays
+    out the same columns, so printing a run loads no pandas."""
+    rows = result.rows
     note = ""
-    if max_rows is not None and len(df) > max_rows:
-        note = f"\n({max_rows} of {len(df)} layers shown; --rows sets how many)"
-        df = df.head(max_rows)
-    view = pd.DataFrame({
-        "layer": df["layer"], "op": df["op"], "unit": df["unit"], "bound": df["bound"],
-        "limit": df["limit"],
-        "cycles": df["cycles"].round().astype("int64"),
-        "compute": df["compute_cycles"].round().astype("int64"),
-        "latency": _si(df["latency_s"], "s"),
-        "util": (df["utilization"] * 100).map(lambda u: f"{u:.1f} %"),
-        "dram": (df["dram_read_bytes"] + df["dram_write_bytes"]).map(format_bytes),
-        "energy": _si(df["energy_j"], "J"),
-    })
-    return view.to_string(index=False) + note
+    if max_rows is not None and len(rows) > max_rows:
+        note = f"\n({max_rows} of {len(rows)} layers shown; --rows sets how many)"
+        rows = rows[:max_rows]
+    cols: dict[str, list[str]] = {
+        "layer": [str(r["layer"]) for r in rows], "op": [str(r["op"]) for r in rows],
+        "unit": [str(r["unit"]) for r in rows], "bound": [str(r["bound"]) for r in rows],
+        "limit": [str(r["limit"]) for r in rows],
+        "cycles": [str(round(float(r["cycles"]))) for r in rows],
+        "compute": [str(round(float(r["compute_cycles"]))) for r in rows],
+        "latency": [format_si(float(r["latency_s"]), "s") for r in rows],
+        "util": [f"{float(r['utilization']) * 100:.1f} %" for r in rows],
+        "dram": [format_bytes(float(r["dram_read_bytes"]) + float(r["dram_write_bytes"]))
+                 for r in rows],
+        "energy": [format_si(float(r["energy_j"]), "J") for r in rows],
+    }
+    if not rows:  # pandas' own words for an empty table
+        import pandas as pd
+
+        return pd.DataFrame({k: [] for k in cols}).to_string(index=False) + note
+    return _text_table(cols, numeric=("cycles", "compute")) + note
+
+
+def _text_table(cols: dict[str, list[str]], numeric: tuple[str, ...] = ()) -> str:
+    """Columns of cells as ``DataFrame.to_string(index=False)`` prints them: each column
+    right-aligned to its widest cell or header (a number column's header with one space
+    before it), columns one space apart."""
+    widths = {name: max([len(name) + (name in numeric), *map(len, cells)])
+              for name, cells in cols.items()}
+    lines = [" ".join(name.rjust(widths[name]) for name in cols)]
+    n = len(next(iter(cols.values()), []))
+    lines += [" ".join(cells[i].rjust(widths[name]) for name, cells in cols.items())
+              for i in range(n)]
+    return "\n".join(lines)
 
 
 def format_weights(summary: Mapping[str, Any]) -> str | None:
@@ -154,6 +179,8 @@ def format_summary(result: Result) -> str:
 
 def format_system(result: SystemResult, max_rows: int | None = None) -> str:
     """Per-chip rows (at most ``max_rows``), the busiest links and the step's totals."""
+    import pandas as pd
+
     from npusim.system.result import COMM_CAUSES, cause_column
 
     s = dict(result.summary())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from npusim.units import format_bytes, format_si
 
 if TYPE_CHECKING:
-    from npusim.report.result import Result
+    from npusim.result import Result
     from npusim.spec.arch import Chip
 
 __all__ = ["chip_html", "result_html"]

@@ -5,7 +5,7 @@ global figure state and no GUI backend: safe under Agg, in scripts, tests and Ju
 a returned Figure displays itself), returns it, and with ``path`` also saves it; the format
 follows the suffix (``.png``, ``.svg``, ``.pdf``) and the file is written atomically.
 
-The per-layer functions take a :class:`~npusim.report.result.Result` or its ``layers``
+The per-layer functions take a :class:`~npusim.result.Result` or its ``layers``
 DataFrame (so ``npusim plot`` can draw a saved table). ``Result.plot`` offers them as
 methods: ``res.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``.
 """
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from npusim.report.result import CAUSE_COLUMNS
+from npusim.result import CAUSE_COLUMNS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from npusim.report.result import Result
+    from npusim.result import Result
     from npusim.spec.arch import Chip
 
 __all__ = ["CAUSE_LABELS", "ResultPlots", "dram_bandwidth", "dram_bandwidth_from_trace",

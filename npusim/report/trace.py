@@ -12,8 +12,8 @@ and computes tiles in order, but two stores may be in flight at once (tile ``i``
 drain while tile ``i+1`` computes and may still drain when ``i+1``'s store starts), so an
 engine whose intervals would overlap gets extra threads ("DMA out 2" …), filled greedily.
 
-This module only formats: it is handed the tile events and the DRAM channel records
-(:mod:`npusim.timeline` gathers them, re-running an untraced result and replaying its
+This module formats the tile events and the DRAM channel records that
+:mod:`npusim.timeline` gathers (re-running an untraced result and replaying its
 transfers). Contiguous shares of one layer and direction on a channel are merged into one
 interval, which keeps files of many-channel chips small. Without channel records (memory
 models other than ``bandwidth``) there are no channel threads, and the trace says so in
@@ -26,18 +26,16 @@ import json
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from npusim.compiler.program import COL, LayerProgram
 from npusim.engine.events import TileEvent
-from npusim.report.result import Result
+from npusim.result import Result
+from npusim.timeline import ChannelRecord, channel_records, traced_events
 
-if TYPE_CHECKING:
-    from npusim.timeline import ChannelRecord
-
-__all__ = ["trace_document", "write_trace"]
+__all__ = ["chrome_trace", "to_chrome_trace", "trace_document", "write_trace"]
 
 _ENGINES = (("dma_in", "DMA in"), ("compute", "array+vector"), ("dma_out", "DMA out"))
 _LAYER_PID = 1
@@ -201,3 +199,14 @@ def write_trace(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(doc, separators=(",", ":"))))
     return p
+
+
+def chrome_trace(result: Result) -> dict[str, Any]:
+    """The Chrome trace document of ``result`` (a dict ready for ``json.dump``)."""
+    events = traced_events(result)
+    return trace_document(result, events, channel_records(result, events))
+
+
+def to_chrome_trace(result: Result, path: str | os.PathLike[str]) -> Path:
+    """Write ``result``'s timeline as Chrome trace-event JSON (atomically); return the path."""
+    return write_trace(chrome_trace(result), path)

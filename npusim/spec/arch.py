@@ -12,13 +12,15 @@ default precision is one the array computes) are checked after the fields.
 from __future__ import annotations
 
 import math
+import os
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from npusim.errors import SpecError
+from npusim._views import view
+from npusim.errors import Issue, SpecError
 from npusim.spec.dram_catalog import DramStandard, get_standard
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Float, Int
@@ -54,6 +56,7 @@ __all__ = [
     "VectorUnit",
     "chip_from_dict",
     "load_arch",
+    "load_scalesim_cfg",
     "loads_arch",
 ]
 
@@ -668,9 +671,7 @@ class Chip(_Spec):
         return self.noc is not None and self.noc.multicast and self.n_cores > 1
 
     def _repr_html_(self) -> str:
-        from npusim.report.html import chip_html
-
-        return chip_html(self)
+        return str(view("chip.html")(self))  # drawn by npusim.report (see npusim._views)
 
     def with_overrides(self, **changes: Any) -> Chip:
         """A validated copy with top-level fields replaced."""
@@ -706,8 +707,6 @@ def load_arch(path: str | Path) -> Chip:
     """Load a chip from a YAML file path, a SCALE-Sim ``.cfg`` or a preset name (``tpu_v1``)."""
     p = Path(path)
     if p.suffix.lower() == ".cfg":  # as the CLI takes it
-        from npusim.spec.scalesim import load_scalesim_cfg
-
         return load_scalesim_cfg(p)
     if not p.exists() and not p.suffix:
         from npusim.presets import preset_path
@@ -715,3 +714,17 @@ def load_arch(path: str | Path) -> Chip:
         p = preset_path(str(path))
     data, lines = load_yaml(p)
     return validate(Chip, data, lines, str(p))
+
+
+def load_scalesim_cfg(path: str | os.PathLike[str], clock_hz: float = 1e9) -> Chip:
+    """A one-core, one-array :class:`Chip` from a SCALE-Sim ``.cfg`` (v2 or v3; read by
+    :func:`npusim.spec.scalesim.scalesim_cfg_data`, which tells how)."""
+    from npusim.spec.scalesim import ARCH_SECTION, scalesim_cfg_data
+
+    data, source, line = scalesim_cfg_data(path, clock_hz)
+    try:
+        return chip_from_dict(data, source)
+    except SpecError as exc:  # a chip rule the cfg breaks (SRAM too small for the array)
+        raise SpecError([Issue(ARCH_SECTION, f"the chip this file describes is invalid: "
+                                             f"{i.path + ': ' if i.path else ''}{i.message}",
+                               line) for i in exc.issues], source) from None

@@ -1,6 +1,8 @@
 """SCALE-Sim input files, read as they are: the architecture ``.cfg`` and topology CSVs.
 
-``load_scalesim_cfg(path)`` turns a SCALE-Sim v2 or v3 configuration into a :class:`Chip`:
+``scalesim_cfg_data(path)`` reads a SCALE-Sim v2 or v3 configuration as the data of a chip,
+which :func:`npusim.spec.arch.load_scalesim_cfg` (and ``load_arch`` given a ``.cfg``)
+validates into a :class:`~npusim.spec.arch.Chip`:
 
 * ``[architecture_presets]`` ArrayHeight x ArrayWidth is one systolic array (rows x cols) of
   one core, with its ``Dataflow`` (os / ws / is). A word is one byte: the array computes int8.
@@ -43,17 +45,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from npusim.errors import Issue, SpecError
-from npusim.spec.arch import Chip, chip_from_dict
 from npusim.spec.dram_catalog import get_standard
 from npusim.spec.yamlio import read_text
 from npusim.workloads.ir import Conv2d, Layer, Matmul, Workload
 
-__all__ = ["conv_padding_for_scalesim", "load_scalesim_cfg", "load_scalesim_topology"]
+__all__ = ["ARCH_SECTION", "conv_padding_for_scalesim", "load_scalesim_topology",
+           "scalesim_cfg_data"]
 
 _SOURCE = ("SCALE-Sim configuration and topology formats: github.com/scalesim-project/"
            "scale-sim-v2 (scalesim/scale_config.py, scalesim/topology_utils.py), v3 likewise")
 _DRAM = "DDR4-3200"
-_ARCH = "architecture_presets"
+_ARCH = ARCH_SECTION = "architecture_presets"
 
 
 # --- architecture .cfg ------------------------------------------------------------------
@@ -74,8 +76,10 @@ def _cfg_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def load_scalesim_cfg(path: str | os.PathLike[str], clock_hz: float = 1e9) -> Chip:
-    """A one-core, one-array :class:`Chip` from a SCALE-Sim ``.cfg`` (v2 or v3)."""
+def scalesim_cfg_data(path: str | os.PathLike[str], clock_hz: float = 1e9,
+                      ) -> tuple[dict[str, Any], str, int | None]:
+    """The data of a one-core, one-array chip from a SCALE-Sim ``.cfg`` (v2 or v3), the
+    file's name and the line of its ``[architecture_presets]`` section."""
     p = Path(path)
     source = str(p)
     text = read_text(p)
@@ -182,12 +186,7 @@ def load_scalesim_cfg(path: str | os.PathLike[str], clock_hz: float = 1e9) -> Ch
         }},
         "dram": dram,
     }
-    try:
-        return chip_from_dict(data, source)
-    except SpecError as exc:  # a chip rule the cfg breaks (SRAM too small for the array)
-        raise SpecError([Issue(_ARCH, f"the chip this file describes is invalid: "
-                                      f"{i.path + ': ' if i.path else ''}{i.message}",
-                               lines.get(_ARCH)) for i in exc.issues], source) from None
+    return data, source, lines.get(_ARCH)
 
 
 # --- topology CSV -----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from npusim.spec.arch import Chip, Price, load_arch
 from npusim.spec.link_catalog import LINK_KINDS
 from npusim.spec.numbers import Int
 from npusim.spec.quantities import BytesPerSecond, Joules, Seconds
-from npusim.spec.yamlio import line_for, load_yaml, loads_yaml, validate
+from npusim.spec.yamlio import is_system_data, line_for, load_yaml, loads_yaml, validate
 
 __all__ = [
     "TOPOLOGIES",
@@ -147,11 +147,6 @@ class System(_Spec):
                 and not p.is_absolute():
             p = Path(self.source).parent / p
         return load_arch(p if p.suffix else self.chip)
-
-
-def is_system_data(data: Any) -> bool:
-    """Whether parsed YAML describes a system (it names a chip and a topology)."""
-    return isinstance(data, dict) and "topology" in data and "chip" in data
 
 
 def _cross_field(system: System, lines: dict[str, int]) -> list[Issue]:

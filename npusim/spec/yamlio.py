@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 from npusim.errors import Issue, SpecError
 from npusim.limits import MAX_YAML_NODES
 
-__all__ = ["AtPaths", "LineMap", "did_you_mean", "issues_from_validation", "known_keys",
-           "line_for", "load_yaml", "loads_yaml", "read_text", "validate"]
+__all__ = ["AtPaths", "LineMap", "did_you_mean", "is_system_data", "issues_from_validation",
+           "known_keys", "line_for", "load_yaml", "loads_yaml", "read_text", "validate"]
 
 LineMap = dict[str, int]
 M = TypeVar("M", bound=BaseModel)
@@ -324,3 +324,9 @@ def validate(model: type[M], data: Any, lines: LineMap, source: str | None) -> M
     except ValidationError as exc:
         raise SpecError(issues_from_validation(exc, lines, at_paths=True, model=model),
                         source) from None
+
+
+def is_system_data(data: Any) -> bool:
+    """Whether parsed YAML describes a system (it names a chip and a topology); here, not
+    in npusim.spec.system, so that telling a file's kind builds no spec models."""
+    return isinstance(data, dict) and "topology" in data and "chip" in data

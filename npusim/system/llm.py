@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from npusim import progress
+from npusim.decode import DecodeFigures, decode_contexts, decode_totals
 from npusim.errors import MappingError, WorkloadError
-from npusim.llm import DecodeFigures, decode_contexts, decode_totals
 from npusim.spec.system import System, load_system
 from npusim.system.result import SystemResult
 from npusim.system.simulate import check_shards, peak_activation_bytes, simulate_system

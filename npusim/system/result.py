@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from npusim._views import view
 from npusim.engine.system import StepStats
 from npusim.engine.topology import is_network_link
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.system import Link, System
 from npusim.system.experts import StageExperts
 from npusim.system.parallel import Plan
@@ -141,9 +142,8 @@ class SystemResult:
 
     def to_chrome_trace(self, path: str | os.PathLike[str]) -> Path:
         """A Perfetto timeline: one track per chip and one per link (see report.trace)."""
-        from npusim.report.system_trace import to_system_trace
-
-        return to_system_trace(self, path)
+        path_out: Path = view("system.chrome_trace")(self, path)
+        return path_out
 
     def __repr__(self) -> str:
         s = self.summary()

@@ -26,8 +26,8 @@ from typing import Any
 
 from npusim.engine.system import Segment, StageProgram, SystemProgram, run_system_step
 from npusim.errors import MappingError
-from npusim.report.result import Result
-from npusim.simulate import simulate
+from npusim.result import Result
+from npusim.simulate_chip import simulate_chip
 from npusim.spec.system import System, load_system
 from npusim.system.experts import (
     ExpertShard,
@@ -289,10 +289,10 @@ def _stage_experts(system: System, wl: Workload, plan: Plan, memory: str,
         lat: dict[str, float] = {}
         energy: dict[str, float] = {}
         if distinct:
-            res = simulate(system.chip_spec,
-                           Workload("routed experts", tuple(replace(k, name=v)
-                                                            for k, v in distinct.items())),
-                           memory=memory, weights_resident=weights_resident)
+            res = simulate_chip(system.chip_spec,
+                                Workload("routed experts", tuple(replace(k, name=v)
+                                                                 for k, v in distinct.items())),
+                                memory=memory, weights_resident=weights_resident)
             rows = res.layers
             lat = dict(zip(rows["layer"], rows["latency_s"].astype(float), strict=True))
             energy = dict(zip(rows["layer"], rows["energy_j"].astype(float), strict=True))
@@ -360,13 +360,13 @@ def simulate_shards(system: System, workload: Workload, plan: Plan, *,
     chip = system.chip_spec
     kw: dict[str, Any] = dict(memory=memory, weights_resident=weights_resident)
     if plan.ep == 1:
-        return stages, [simulate(chip, st, **kw) for st in stages], ()
+        return stages, [simulate_chip(chip, st, **kw) for st in stages], ()
     base = []
     for st in stages:
         side = routed_side(st.layers)
         base.append(Workload(st.name, tuple(x for x in st.layers if x.name not in side),
                              st.meta))
-    return (stages, [simulate(chip, b, **kw) for b in base],
+    return (stages, [simulate_chip(chip, b, **kw) for b in base],
             tuple(_stage_experts(system, workload, plan, memory, weights_resident)))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from npusim.errors import NpusimError
-from npusim.report.result import Result
+from npusim.result import Result
 from npusim.spec.system import Link, System, load_system, system_with
 from npusim.system.parallel import Plan
 from npusim.system.simulate import run_step, simulate_shards

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from npusim.compiler.program import TileProgram
-from npusim.engine.events import TileEvent
-from npusim.spec.arch import Chip
+from npusim._views import view
 
 if TYPE_CHECKING:
-    from npusim.report.plots import ResultPlots
+    import pandas as pd
+
+    from npusim.compiler.program import TileProgram
+    from npusim.engine.events import TileEvent
+    from npusim.spec.arch import Chip
 
 __all__ = ["CAUSE_COLUMNS", "LAYER_COLUMNS", "Result", "dram_figures", "histogram_percentile"]
 
@@ -89,6 +90,8 @@ class Result:
 
     @cached_property
     def _frame(self) -> pd.DataFrame:
+        import pandas as pd  # on first use: a run that prints its summary needs none
+
         df = pd.DataFrame(list(self.rows))
         if df.empty:
             return pd.DataFrame(columns=list(LAYER_COLUMNS))
@@ -103,44 +106,60 @@ class Result:
     def to_dataframe(self) -> pd.DataFrame:
         return self.layers
 
+    def _has(self, column: str) -> bool:
+        """Whether the layer table has ``column`` (an empty table has LAYER_COLUMNS)."""
+        return any(column in r for r in self.rows) if self.rows else column in LAYER_COLUMNS
+
+    def _sum(self, column: str) -> Any:
+        """The column's total as the layer table gives it (``layers[column].sum()``: a
+        missing value counts 0) without building the table: numpy's pairwise sum over the
+        same values in the same dtype, so bit for bit the DataFrame's."""
+        if not self.rows:
+            return 0
+        a = np.asarray([r.get(column, np.nan) for r in self.rows])
+        if a.dtype.kind == "f":
+            a = np.where(np.isnan(a), 0.0, a)
+        return a.sum()
+
     def summary(self) -> dict[str, Any]:
-        df = self._frame
-        latency = float(df["latency_s"].sum()) if len(df) else 0.0
-        macs = int(df["macs"].sum()) if len(df) else 0
-        energy_layers = float(df["energy_j"].sum()) if len(df) else 0.0
+        rows = self.rows
+        latency = float(self._sum("latency_s")) if len(rows) else 0.0
+        macs = int(self._sum("macs")) if len(rows) else 0
+        energy_layers = float(self._sum("energy_j")) if len(rows) else 0.0
         # Energy a memory model adds outside any layer (e.g. background at finish).
-        dram_total = float(self.memory_totals.get("energy_j", df["energy_dram_j"].sum()))
-        dram_extra = max(dram_total - float(df["energy_dram_j"].sum()), 0.0)
+        dram_total = float(self.memory_totals.get("energy_j", self._sum("energy_dram_j")))
+        dram_extra = max(dram_total - float(self._sum("energy_dram_j")), 0.0)
         energy = energy_layers + dram_extra
         clock = self.chip.clock
         cycles = latency * clock
         peak = self.chip.peak_macs_per_second() / clock
         s: dict[str, Any] = {
             "chip": self.chip.name, "workload": self.workload_name, "batch": self.batch,
-            "layers": len(df), "latency_s": latency, "cycles": cycles, "macs": macs,
-            "ops": 2 * macs, "compute_cycles": float(df["compute_cycles"].sum()) if len(df) else 0.0,
+            "layers": len(rows), "latency_s": latency, "cycles": cycles, "macs": macs,
+            "ops": 2 * macs,
+            "compute_cycles": float(self._sum("compute_cycles")) if len(rows) else 0.0,
             "utilization": macs / (cycles * peak) if cycles > 0 else 0.0,
             "energy_j": energy,
-            "energy_mac_j": float(df["energy_mac_j"].sum()),
-            "energy_sram_j": float(df["energy_sram_j"].sum()),
-            "energy_dram_j": float(df["energy_dram_j"].sum()) + dram_extra,
-            "energy_noc_j": float(df["energy_noc_j"].sum()),
-            "energy_wire_j": float(df["energy_wire_j"].sum()) if "energy_wire_j" in df else 0.0,
-            "energy_host_j": float(df["energy_host_j"].sum()) if "energy_host_j" in df else 0.0,
-            "energy_vector_j": float(df["energy_vector_j"].sum()),
-            "energy_static_j": float(df["energy_static_j"].sum()),
-            "dram_read_bytes": float(df["dram_read_bytes"].sum()),
-            "dram_write_bytes": float(df["dram_write_bytes"].sum()),
-            "dram_dup_bytes": float(df["dram_dup_bytes"].sum()),
-            "noc_bytes": float(df["noc_bytes"].sum()),
+            "energy_mac_j": float(self._sum("energy_mac_j")),
+            "energy_sram_j": float(self._sum("energy_sram_j")),
+            "energy_dram_j": float(self._sum("energy_dram_j")) + dram_extra,
+            "energy_noc_j": float(self._sum("energy_noc_j")),
+            "energy_wire_j": float(self._sum("energy_wire_j")) if self._has("energy_wire_j") else 0.0,
+            "energy_host_j": float(self._sum("energy_host_j")) if self._has("energy_host_j") else 0.0,
+            "energy_vector_j": float(self._sum("energy_vector_j")),
+            "energy_static_j": float(self._sum("energy_static_j")),
+            "dram_read_bytes": float(self._sum("dram_read_bytes")),
+            "dram_write_bytes": float(self._sum("dram_write_bytes")),
+            "dram_dup_bytes": float(self._sum("dram_dup_bytes")),
+            "noc_bytes": float(self._sum("noc_bytes")),
             "average_power_w": energy / latency if latency > 0 else 0.0,
             "effective_tops": 2 * macs / latency / 1e12 if latency > 0 else 0.0,
             "tops_per_w": 2 * macs / energy / 1e12 if energy > 0 else 0.0,
             "inferences_per_s": self.batch / latency if latency > 0 else 0.0,
             "inferences_per_j": self.batch / energy if energy > 0 else 0.0,
-            "bound_compute_layers": int((df["bound"] == "compute").sum()),
-            "bound_memory_layers": int((df["bound"] == "memory").sum()),
-            "bound_vector_layers": int((df["bound"] == "vector").sum()),
+            "bound_compute_layers": sum(r.get("bound") == "compute" for r in rows),
+            "bound_memory_layers": sum(r.get("bound") == "memory" for r in rows),
+            "bound_vector_layers": sum(r.get("bound") == "vector" for r in rows),
         }
         s.update(dram_figures(self.memory_totals, latency, self.chip.dram.peak_bandwidth))
         for key, value in self.memory_totals.items():
@@ -150,23 +169,19 @@ class Result:
         return s
 
     @property
-    def plot(self) -> ResultPlots:
-        """Plots of this result: ``.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``."""
-        from npusim.report.plots import ResultPlots
-
-        return ResultPlots(self)
+    def plot(self) -> Any:
+        """Plots of this result: ``.plot.latency()``, ``energy()``, ``roofline()``, ``bandwidth()``
+        (a :class:`npusim.report.plots.ResultPlots`)."""
+        return view("result.plot")(self)
 
     def to_chrome_trace(self, path: str | os.PathLike[str]) -> Path:
         """Write the timeline as Chrome trace-event JSON for Perfetto (see npusim.timeline;
         an untraced result is run again with tracing)."""
-        from npusim.timeline import to_chrome_trace
-
-        return to_chrome_trace(self, path)
+        path_out: Path = view("result.chrome_trace")(self, path)
+        return path_out
 
     def _repr_html_(self) -> str:
-        from npusim.report.html import result_html
-
-        return result_html(self)
+        return str(view("result.html")(self))
 
     def __repr__(self) -> str:
         s = self.summary()
