@@ -74,7 +74,8 @@ def scripts() -> list[Script]:
     if (HERE / "bench_serve.py").exists():
         out.append(Script("bench_serve", ("--json",), ("--quick", "--json"), True,
                           "serving 10,000 requests: LLaMA-2-7B and Qwen3-30B-A3B on lpddr_llm, "
-                          "70B on 8 RNGD"))
+                          "70B on 8 RNGD, 7B disaggregated (hbm_llm -> 2 lpddr_llm) with "
+                          "prefix caching"))
     out += [
         Script("bench_dram", (), ("--quick", "--repeat", "2"), False,
                "cycle-approximate DRAM: streaming and random reads"),

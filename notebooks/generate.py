@@ -705,6 +705,152 @@ print("checked")"""),
 ]
 
 
+DEPLOYED = [
+    ("md", """\
+# Serving as deployed: HBM for prompts, LPDDR for tokens?
+
+A prompt's prefill is compute-bound; a token's decode reads every weight and the whole KV
+cache for one token per sequence, so it is bandwidth- and capacity-bound. Disaggregated
+serving (DistServe, Splitwise, Mooncake) runs the two phases on different pools and moves
+each prompt's KV cache between them. Here: LLaMA-2-7B (INT8) on two chips, three ways:
+two `hbm_llm` replicas, two `lpddr_llm` replicas (each behind a join-shortest-queue
+router), and one `hbm_llm` prefilling for one, then two, `lpddr_llm` decoding over PCIe 5.0
+x16. Each is load-swept to its SLO knee and priced there.
+
+**Prices are stated examples, not quotes**: no vendor publishes prices for these chips.
+We take the presets' example `price:` blocks (`basis: assumption`): 10,000 USD for the HBM
+chip, 5,000 USD for the LPDDR chip, amortised over 3 years, PUE 1.3, 0.10 USD/kWh. Change
+them (`price_usd` on a pool) and re-run: the ranking depends on them.
+Simulated figures, not measurements."""),
+    ("code", SETUP + """
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+
+from npusim.serving import CostModel, generate, load_sweep_deployed, serve_deployed
+from npusim.workloads.hf_config import kv_cache_bytes
+from npusim.workloads.llm import load_hf_config"""),
+    ("md", """\
+Each chip's step model is built once (a grid of simulated prefill and decode steps,
+interpolated) from a first run; the three deployments then reuse those pools, with their
+replica counts, roles and prices. The KV bytes per token that cross the link: every
+layer's K and V at INT8."""),
+    ("code", """\
+MODEL, CHIPS = "llama2_7b", ("hbm_llm", "lpddr_llm")
+kw = dict(prompt="lognormal:384,0.25", output="lognormal:128,0.5", max_batch=32,
+          max_tokens=1024, chunked_prefill=True)
+stream = generate(300, 1.0, prompt=kw["prompt"], output=kw["output"], seed=0)
+built = {chip: serve_deployed(MODEL, target=chip, requests=stream, **kw).deployment.pools[0]
+         for chip in CHIPS}
+kv_per_token = kv_cache_bytes(load_hf_config(MODEL), 1, 1, "int8")
+deployments = {
+    "2 x hbm_llm": [replace(built["hbm_llm"], replicas=2)],
+    "2 x lpddr_llm": [replace(built["lpddr_llm"], replicas=2)],
+    "hbm prefill + lpddr decode": [replace(built["hbm_llm"], role="prefill"),
+                                   replace(built["lpddr_llm"], role="decode")],
+    "hbm prefill + 2 x lpddr decode": [replace(built["hbm_llm"], role="prefill"),
+                                       replace(built["lpddr_llm"], role="decode", replicas=2)],
+}
+# no card_price_usd: each chip at its preset's example price: block
+cost = CostModel(amortisation_years=3, pue=1.3, electricity_usd_per_kwh=0.10)
+{chip: pool.chip_price_usd for chip, pool in built.items()} | {"KV bytes/token": kv_per_token}"""),
+    ("md", """\
+The same 300 requests at each rate (gaps scaled), SLO: first token within 1 s, then at most
+50 ms per token, met by 90 % of requests."""),
+    ("code", """\
+sweeps = {name: load_sweep_deployed(None, [2, 4, 8, 12, 16, 24], n=300, seed=0,
+                                    slo="ttft=1s,tpot=50ms", refine=2, router="jsq",
+                                    pools=pools, kv_bytes_per_token=kv_per_token, cost=cost,
+                                    kv_link="pcie5_x16", **kw)
+          for name, pools in deployments.items()}
+at_knee = {}
+for name, sw in sweeps.items():
+    row = sw.table.loc[sw.table["rate"] == sw.knee_rate].iloc[0]
+    at_knee[name] = {"knee (requests/s)": sw.knee_rate, "knee found": sw.knee_found,
+                     "p99 TTFT (ms)": 1e3 * row["p99_ttft_s"],
+                     "p99 TPOT (ms)": 1e3 * row["p99_tpot_s"],
+                     "tokens/s": row["tokens_per_s"], "J/token": row["energy_per_token_j"],
+                     "USD per Mtoken": row["usd_per_mtoken"]}
+knee = pd.DataFrame(at_knee).T.infer_objects()
+knee"""),
+    ("md", """\
+Latency against load for the three, and the cost per million output tokens at each one's
+knee (hardware at the example prices, busy or idle, plus electricity)."""),
+    ("code", """\
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
+for name, sw in sweeps.items():
+    t = sw.table
+    axes[0].plot(t["rate"], 1e3 * t["p99_ttft_s"], marker="o", label=name)
+    axes[1].plot(t["rate"], 1e3 * t["p99_tpot_s"], marker="o", label=name)
+axes[0].axhline(1000, color="grey", ls=":")
+axes[1].axhline(50, color="grey", ls=":")
+axes[0].set(xlabel="offered requests/s", ylabel="ms", title="p99 TTFT", yscale="log")
+axes[1].set(xlabel="offered requests/s", ylabel="ms", title="p99 TPOT")
+axes[1].legend(fontsize=8)
+axes[2].bar(range(len(knee)), knee["USD per Mtoken"], color=["C0", "C1", "C2", "C3"])
+axes[2].set_xticks(range(len(knee)), [n.replace(" + ", "\\n+ ") for n in knee.index],
+                   fontsize=8)
+axes[2].set(ylabel="USD per million output tokens", title="cost at the SLO knee");"""),
+    ("md", """\
+The knees and tokens/s are the chips' (simulated) behaviour; which deployment is cheapest
+per token is that times the prices, so it moves with the example prices above.
+
+One HBM chip prefilling for one LPDDR chip, at 80 % of its knee, in detail: where the time
+to first token goes (queue, prefill on the HBM chip, the KV transfer), and how busy each
+pool is. The decode pool is the busier one: prompts take the HBM chip a fraction of the
+time the LPDDR chip spends generating their tokens, which is why one HBM chip can feed two
+LPDDR decoders above."""),
+    ("code", """\
+mixed = sweeps["hbm prefill + lpddr decode"]
+res = serve_deployed(None, using=mixed.backend, rate=0.8 * mixed.knee_rate, n=300, seed=1,
+                     prompt=kw["prompt"], output=kw["output"], max_batch=32, max_tokens=1024,
+                     chunked_prefill=True, slo="ttft=1s,tpot=50ms", cost=cost)
+split = res.requests[["queue_s", "prefill_s", "kv_transfer_s", "ttft_s"]].mean() * 1e3
+display(split.rename("mean (ms)").to_frame())
+res.pools"""),
+    ("md", """\
+Prefix caching on the same deployment: 80 % of requests opening with one 256-token system
+prompt, cached or not (the cache shares the HBM chip's KV blocks)."""),
+    ("code", """\
+shared = {}
+for cached in (False, True):
+    r = serve_deployed(None, using=mixed.backend, rate=0.8 * mixed.knee_rate, n=300, seed=1,
+                       prompt=kw["prompt"], output=kw["output"], max_batch=32,
+                       max_tokens=1024, chunked_prefill=True, prefix="system:0.8,256",
+                       prefix_cache=cached, slo="ttft=1s,tpot=50ms")
+    s = r.summary()
+    shared["cached" if cached else "not cached"] = {
+        "mean TTFT (ms)": 1e3 * s["mean_ttft_s"], "p99 TTFT (ms)": 1e3 * s["p99_ttft_s"],
+        "prefill tokens": int(r.requests["prefill_tokens"].sum()),
+        "hit rate": s.get("prefix_hit_rate", 0.0)}
+pd.DataFrame(shared).T"""),
+    ("md", """\
+## Checking what the figures show
+
+The knee row against the sweep tables, the TTFT split against its parts, and the cost bars
+against the table. (CI runs this notebook, so these checks run with every change.)"""),
+    ("code", """\
+import numpy as np
+
+for name, sw in sweeps.items():
+    t = sw.table.sort_values("rate")
+    ok = t["slo_attainment"] >= 0.9
+    first_miss = t.loc[~ok, "rate"].min() if (~ok).any() else np.inf
+    assert sw.knee_rate == t.loc[ok & (t["rate"] < first_miss), "rate"].max(), name
+drawn = [bar.get_height() for bar in axes[2].patches]
+assert np.allclose(drawn, knee["USD per Mtoken"])
+# TTFT = queue + prefill + KV transfer, request by request
+q = res.requests
+assert np.allclose(q["queue_s"] + q["prefill_s"] + q["kv_transfer_s"], q["ttft_s"])
+# the decode pool is the busier one (the text above says so)
+busy = res.pools.set_index("role")["busy_fraction"]
+assert busy["decode"] > busy["prefill"]
+# with the cache, every hit skips the shared 256 tokens
+assert shared["cached"]["prefill tokens"] < shared["not cached"]["prefill tokens"]
+print("checked")"""),
+]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_lpddr_vs_hbm_llm.ipynb": LLM,
@@ -713,6 +859,7 @@ NOTEBOOKS = {
     "05_scale_out.ipynb": SCALE_OUT,
     "06_serving.ipynb": SERVING,
     "07_moe.ipynb": MOE,
+    "08_serving_deployed.ipynb": DEPLOYED,
 }
 
 

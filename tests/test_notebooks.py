@@ -42,7 +42,8 @@ def without_image(nb: nbformat.NotebookNode) -> list[int]:
 def test_all_notebooks_exist() -> None:
     assert NOTEBOOKS == ["01_quickstart.ipynb", "02_lpddr_vs_hbm_llm.ipynb",
                          "03_design_sweep.ipynb", "04_seed_chips.ipynb",
-                         "05_scale_out.ipynb", "06_serving.ipynb", "07_moe.ipynb"]
+                         "05_scale_out.ipynb", "06_serving.ipynb", "07_moe.ipynb",
+                         "08_serving_deployed.ipynb"]
 
 
 def test_notebooks_match_generator() -> None:

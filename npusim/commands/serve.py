@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="with --rates: latency percentiles, tokens/s and $/Mtoken against "
                    "load (.png, .svg, .pdf)")
     add_quiet(p)
+    from npusim.commands import _serve_deployed as serve_deployed
+
+    serve_deployed.add_options(p)
     p.set_defaults(func=_serve)
 
 
@@ -122,13 +125,17 @@ def _serve(args: argparse.Namespace) -> int:
     check_outputs({"--out": (args.out, TABLE_SUFFIXES),
                    "--steps-out": (args.steps_out, TABLE_SUFFIXES),
                    "--plot": (args.plot, FIGURE_SUFFIXES)},
-                  input_paths(args.arch, args.model, args.trace, args.cost))
+                  input_paths(args.arch, args.model, args.trace, args.cost, args.deployment))
     for path in (args.out, args.steps_out):
         if path and Path(path).suffix.lower() == ".parquet":
             require("pyarrow")  # before serving, not after
     if args.plot and args.rates is None:
         raise ValueError("--plot draws a load sweep: give --rates")
     _check_lengths(args)
+    from npusim.commands import _serve_deployed as serve_deployed
+
+    if serve_deployed.is_deployed(args):
+        return serve_deployed.run(args, _print_sweep)
     model_kw = {**precision_options(args), **routing_option(args)}
     if args.rates is not None:
         return _sweep(args, model_kw)
@@ -217,7 +224,6 @@ def _report(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
 
 def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
     from npusim.errors import WorkloadError
-    from npusim.report.export import save_frame
     from npusim.serving import load_sweep
 
     if args.trace or args.steps_out:
@@ -243,6 +249,12 @@ def _sweep(args: argparse.Namespace, model_kw: dict[str, Any]) -> int:
                         chunked_prefill=args.chunked_prefill, fidelity=args.fidelity,
                         **model_kw, tp=args.tp, pp=args.pp, ep=args.ep,
                         host_link=args.host_link)
+    return _print_sweep(args, sw, rates)
+
+
+def _print_sweep(args: argparse.Namespace, sw: Any, rates: list[float]) -> int:
+    from npusim.report.export import save_frame
+
     t = sw.table
     if args.out:
         save_frame(t, args.out)

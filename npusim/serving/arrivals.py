@@ -15,7 +15,9 @@ Trace format (CSV with a header row; other columns are ignored)::
     0.031,96,300
 
 ``arrival_s`` is seconds from the start (non-decreasing after sorting; it is sorted),
-lengths are positive integers. Every random draw comes from one ``numpy.random.Generator``
+lengths are positive integers. Optional columns ``prefix_id`` (an integer >= 0, or empty
+for none) and ``prefix_tokens`` (the prompt's first tokens shared by every request of that
+id) feed a prefix cache (:mod:`npusim.serving.prefix`). Every random draw comes from one ``numpy.random.Generator``
 seeded by ``seed``, so a seed fixes the stream.
 """
 
@@ -48,6 +50,11 @@ class Requests:
     arrival_s: np.ndarray
     prompt: np.ndarray
     output: np.ndarray
+    #: prefix id (-1: none) and its tokens at the head of the prompt (a prefix cache)
+    prefix_id: np.ndarray | None = None
+    prefix_len: np.ndarray | None = None
+    #: id the whole finished sequence is cached under (a conversation's next turn)
+    publish: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -158,7 +165,23 @@ def load_trace(path: str | Path) -> Requests:
             raise WorkloadError(f"{p}:{row + 2}: {col} = {str(df[col].iloc[row])!r}, "
                                 f"expected {what}")
         df[col] = vals
+    pid = plen = None
+    if "prefix_id" in df.columns or "prefix_tokens" in df.columns:
+        for col in ("prefix_id", "prefix_tokens"):
+            vals = pd.to_numeric(df.get(col, pd.Series(np.nan, index=df.index)),
+                                 errors="coerce")
+            bad = vals.notna() & ((vals < 0) | (vals != np.floor(vals.fillna(0))))
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise WorkloadError(f"{p}:{row + 2}: {col} = {str(df[col].iloc[row])!r}, "
+                                    "expected an integer >= 0 (or empty)")
+            df[col] = vals
+        missing = df["prefix_id"].isna() | df["prefix_tokens"].isna()
+        df.loc[missing, "prefix_id"], df.loc[missing, "prefix_tokens"] = -1, 0
     df = df.sort_values("arrival_s", kind="stable")
+    if "prefix_id" in df.columns:
+        pid = df["prefix_id"].to_numpy(dtype=np.int64)
+        plen = df["prefix_tokens"].to_numpy(dtype=np.int64)
     return Requests(df["arrival_s"].to_numpy(dtype=float),
                     df["prompt_tokens"].to_numpy(dtype=np.int64),
-                    df["output_tokens"].to_numpy(dtype=np.int64))
+                    df["output_tokens"].to_numpy(dtype=np.int64), pid, plen)

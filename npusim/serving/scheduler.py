@@ -46,6 +46,8 @@ class Limits:
     #: host-link seconds and joules to move one token's K/V one way (0: no swapping)
     swap_s_per_token: float = 0.0
     swap_j_per_token: float = 0.0
+    #: speculative decoding: draft tokens verified per step (0: one token per decode)
+    spec_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -66,6 +68,13 @@ class Seq:
     preemptions: int = 0
     swaps: int = 0
     swapped: bool = False  # its cache is on the host
+    prefix: int = -1  # prefix id (-1: none) and its tokens, for a prefix cache
+    prefix_len: int = 0
+    publish: int = -1  # id its whole sequence is cached under when it finishes (-1: none)
+    cached: int = 0  # prompt tokens a prefix cache supplied (not computed)
+    shared: int = 0  # blocks of ``blocks`` that belong to the prefix cache
+    computed: int = 0  # prompt tokens prefilled (every chunk, recomputes included)
+    verifies: int = 0  # speculative verify steps it took part in
 
     @property
     def prefilling(self) -> bool:
@@ -79,6 +88,8 @@ class Step:
     prefills: list[tuple[Seq, int]]
     decodes: list[Seq]
     swap_tokens: int = 0  # tokens of K/V moved over the host link (out and in)
+    #: tokens each decode produces (speculative decoding; None: one each)
+    accepted: list[int] | None = None
 
     @property
     def prefill_tokens(self) -> int:
@@ -115,8 +126,27 @@ class Scheduler:
         seq.target = seq.prompt
         self.waiting.append(seq)
 
+    def _reclaim(self, blocks: int) -> None:
+        """Free up to ``blocks`` blocks held by something other than sequences (a prefix
+        cache evicts); nothing here."""
+
+    def _release(self, seq: Seq) -> None:
+        """Return ``seq``'s blocks (those it shares with a prefix cache stay cached)."""
+        self.free_blocks += seq.blocks - seq.shared
+        seq.blocks = seq.shared = 0
+
+    def _prefix_hit(self, seq: Seq) -> tuple[int, int]:
+        """(tokens, blocks) of ``seq``'s prompt a prefix cache holds (pinned until
+        :meth:`_unpin` or the sequence's release); none here."""
+        return 0, 0
+
+    def _unpin(self, seq: Seq) -> None:
+        """``seq`` was not admitted after all: its prefix hit's pin is given back."""
+
     def _grow(self, seq: Seq, tokens: int) -> bool:
         need = self._blocks_for(tokens) - seq.blocks
+        if need > self.free_blocks:
+            self._reclaim(need - self.free_blocks)
         if need > self.free_blocks:
             return False
         self.free_blocks -= max(need, 0)
@@ -125,8 +155,7 @@ class Scheduler:
 
     def _preempt(self, seq: Seq) -> None:
         self.running.remove(seq)
-        self.free_blocks += seq.blocks
-        seq.blocks = 0
+        self._release(seq)
         lim = self.limits
         if (lim.swap_s_per_token > 0 and self.recompute_s is not None
                 and not seq.prefilling and 2 * seq.kv * lim.swap_s_per_token
@@ -136,7 +165,7 @@ class Scheduler:
             self.swaps += 1
             self._swap_tokens += seq.kv
         else:
-            seq.kv = 0
+            seq.kv = seq.cached = 0
             seq.target = seq.prompt + seq.generated
             seq.preemptions += 1
             self.preemptions += 1
@@ -147,20 +176,22 @@ class Scheduler:
         the latest admitted are preempted while blocks are short. ``running`` is in
         admission order (a readmitted sequence goes to its end)."""
         out: list[Seq] = []
-        per = self.limits.block_tokens
         for seq in list(self.running):
             if seq.kv < seq.target or seq.swapped:  # prefilling, or preempted above
                 continue
-            if seq.kv + 1 > seq.blocks * per:  # its next token starts a new block
-                while not self.free_blocks:
+            need = self._blocks_for(seq.kv + self.limits.spec_tokens + 1) - seq.blocks
+            if need > 0:  # its next token (or verified tokens) starts a new block
+                if need > self.free_blocks:
+                    self._reclaim(need - self.free_blocks)
+                while need > self.free_blocks:
                     victim = self.running[-1]
                     self._preempt(victim)
                     if victim is seq:
                         break
                 if seq.kv < seq.target or seq.swapped:
                     continue
-                self.free_blocks -= 1
-                seq.blocks += 1
+                self.free_blocks -= need
+                seq.blocks += need
             out.append(seq)
         return out
 
@@ -177,27 +208,42 @@ class Scheduler:
             budget -= chunk
         while self.waiting and batch_room > 0 and budget > 0:
             seq = self.waiting[0]
-            if seq.swapped:  # its cache comes back; it decodes with the others
-                if not self._grow(seq, seq.kv):
+            if not seq.prefilling:  # its cache comes back (a swap, or a prefill pool's
+                if not self._grow(seq, seq.kv):  # handover); it decodes with the others
                     break
                 self.waiting.popleft()
+                if seq.swapped:
+                    self._swap_tokens += seq.kv
                 seq.swapped = False
-                self._swap_tokens += seq.kv
                 self.running.append(seq)
                 batch_room -= 1
                 continue
-            chunk = seq.target if seq.target <= budget else (
-                budget if lim.chunked_prefill else 0)
+            hit, hit_blocks = self._prefix_hit(seq)
+            rest = seq.target - hit
+            chunk = rest if rest <= budget else (budget if lim.chunked_prefill else 0)
             if not chunk and not out and budget == lim.max_tokens:
-                chunk = seq.target  # a recomputed prompt past max_tokens runs alone
-            if chunk == 0 or not self._grow(seq, chunk):
+                chunk = rest  # a recomputed prompt past max_tokens runs alone
+            if chunk:
+                seq.kv, seq.cached, seq.blocks, seq.shared = hit, hit, hit_blocks, hit_blocks
+            if chunk == 0 or not self._grow(seq, hit + chunk):
+                if hit:
+                    self._unpin(seq)
+                if chunk:
+                    seq.kv = seq.cached = seq.blocks = seq.shared = 0
                 break
+            self._took_prefix(seq)
             self.waiting.popleft()
             self.running.append(seq)
             out.append((seq, chunk))
             budget -= chunk
             batch_room -= 1
         return out
+
+    def _took_prefix(self, seq: Seq) -> None:
+        """``seq`` was admitted with ``seq.cached`` tokens from a prefix cache."""
+
+    def _prefilled(self, seq: Seq) -> None:
+        """``seq``'s prompt is in the cache (a prefix cache may keep its prefix)."""
 
     def next_step(self) -> Step | None:
         lim = self.limits
@@ -219,20 +265,25 @@ class Scheduler:
         done: list[Seq] = []
         for seq, chunk in step.prefills:
             seq.kv += chunk
+            seq.computed += chunk
             if not seq.prefilling:
+                self._prefilled(seq)
                 seq.generated += 1
                 if math.isnan(seq.first_token):
                     seq.first_token = now
                 if seq.generated >= seq.output:
                     done.append(seq)
-        for seq in step.decodes:
-            seq.kv += 1
-            seq.generated += 1
+        for k, seq in enumerate(step.decodes):
+            n = 1 if step.accepted is None else min(step.accepted[k],
+                                                     seq.output - seq.generated)
+            seq.kv += n
+            seq.generated += n
+            if step.accepted is not None:
+                seq.verifies += 1
             if seq.generated >= seq.output:
                 done.append(seq)
         for seq in done:
             seq.finish = now
             self.running.remove(seq)
-            self.free_blocks += seq.blocks
-            seq.blocks = 0
+            self._release(seq)
         return done

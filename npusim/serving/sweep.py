@@ -11,9 +11,10 @@ it gives a NaN knee; every rate meeting it gives ``knee_found`` False and the hi
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from npusim.spec.arch import Chip
 from npusim.spec.system import System
 from npusim.workloads.llm import ConfigLike
 
-__all__ = ["SWEEP_COLUMNS", "LoadSweep", "load_sweep"]
+__all__ = ["SWEEP_COLUMNS", "LoadSweep", "load_sweep", "load_sweep_deployed",
+           "sweep_deployed"]
 
 SWEEP_COLUMNS = ("rate", "p50_ttft_s", "p90_ttft_s", "p99_ttft_s", "p50_tpot_s",
                  "p90_tpot_s", "p99_tpot_s", "p99_e2e_s", "tokens_per_s",
@@ -51,7 +53,8 @@ class LoadSweep:
     knee_found: bool
     attainment: float
     slo: SLO
-    backend: Backend = field(repr=False)  # the step model, to serve more streams on it
+    #: the step model (a Backend, or a deployed run's Deployment), to serve more streams on
+    backend: Any = field(repr=False)
 
 
 def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | None, rates: Sequence[float],
@@ -64,14 +67,7 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
     """Serve ``n`` requests at each of ``rates`` (``options``: the model and scheduler
     options of :func:`~npusim.serving.serve`) and find the knee. ``using``: a backend
     built before (then ``target``, ``model`` and the model options are not used)."""
-    if not rates:
-        raise WorkloadError("a load sweep needs at least one rate")
-    for rate in rates:
-        if not rate > 0 or not math.isfinite(rate):
-            raise WorkloadError(f"rate must be a positive number of requests per second, "
-                                f"got {rate}")
-    if not 0 < attainment <= 1:
-        raise WorkloadError(f"attainment must be in (0, 1], got {attainment}")
+    _check_rates(rates, attainment)
     slo_ = parse_slo(slo) if isinstance(slo, str) else slo
     cost_ = load_cost_model(cost) if isinstance(cost, (str, Path)) else cost
     base = generate(n, 1.0, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
@@ -96,6 +92,14 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
         return {**{c: s.get(c, math.nan) for c in SWEEP_COLUMNS}, "rate": rate,
                 "meets_slo": s["slo_attainment"] >= attainment, "refined": refined}
 
+    table, lo, found = _knee(row, rates, refine)
+    return LoadSweep(table, lo, found, attainment, slo_, using)
+
+
+def _knee(row: Callable[[float, bool], dict[str, Any]], rates: Sequence[float],
+          refine: int) -> tuple[pd.DataFrame, float, bool]:
+    """Rows at ``rates``, bisection rows between the last rate meeting the SLO and the
+    first missing it; (table, knee, knee found)."""
     rows = [row(float(r), False) for r in sorted(set(rates))]
     ok = [r["rate"] for r in rows if r["meets_slo"]]
     bad = [r["rate"] for r in rows if not r["meets_slo"]]
@@ -111,4 +115,111 @@ def load_sweep(target: Chip | System | str | Path | None, model: ConfigLike | No
             rows.append(got)
             lo, hi = (mid, hi) if got["meets_slo"] else (lo, mid)
     table = pd.DataFrame(rows).sort_values("rate", kind="stable").reset_index(drop=True)
-    return LoadSweep(table, lo, bool(bad) and math.isfinite(lo), attainment, slo_, using)
+    return table, lo, bool(bad) and math.isfinite(lo)
+
+
+def load_sweep_deployed(model: ConfigLike | None, rates: Sequence[float], *, n: int = 1000,
+                        seed: int = 0, prompt: str = "fixed:512", output: str = "fixed:128",
+                        arrivals: str = "poisson", cv: float = 1.0, slo: SLO | str = "",
+                        attainment: float = 0.9, refine: int = 3,
+                        **deployment: Any) -> LoadSweep:
+    """:func:`load_sweep` on a deployment (``deployment``: the options of
+    :func:`~npusim.serving.serve_deployed`); the step models are built once. The table
+    adds the mean TTFT parts and, when they apply, the prefix hit rate and tokens per
+    verify."""
+    from npusim.serving.deploy import serve_deployed
+
+    _check_rates(rates, attainment)
+    slo_ = parse_slo(slo) if isinstance(slo, str) else slo
+    base = generate(n, 1.0, prompt=prompt, output=output, arrivals=arrivals, cv=cv, seed=seed)
+    built: dict[str, Any] = {}
+
+    def row(rate: float, refined: bool) -> dict[str, Any]:
+        res = serve_deployed(model, requests=with_rate(base, rate), slo=slo_, seed=seed,
+                             using=built.get("d"), **deployment)
+        built["d"] = res.deployment
+        s = res.summary()
+        extra = ("mean_queue_s", "mean_prefill_s", "mean_kv_transfer_s", "prefix_hit_rate",
+                 "tokens_per_verify", "busy_fraction")
+        return {**{c: s.get(c, math.nan) for c in (*SWEEP_COLUMNS, *extra)}, "rate": rate,
+                "meets_slo": s["slo_attainment"] >= attainment, "refined": refined}
+
+    table, lo, found = _knee(row, rates, refine)
+    return LoadSweep(table, lo, found, attainment, slo_, built["d"])
+
+
+def _check_rates(rates: Sequence[float], attainment: float) -> None:
+    if not rates:
+        raise WorkloadError("a load sweep needs at least one rate")
+    for rate in rates:
+        if not rate > 0 or not math.isfinite(rate):
+            raise WorkloadError(f"rate must be a positive number of requests per second, "
+                                f"got {rate}")
+    if not 0 < attainment <= 1:
+        raise WorkloadError(f"attainment must be in (0, 1], got {attainment}")
+
+
+#: options of serve_deployed a deployment's step models do not depend on (varied freely)
+_FREE = ("router", "prefix", "prefix_cache", "prefix_cache_blocks", "spec_accept", "rate",
+         "n", "seed", "slo", "cost", "requests", "prompt", "output", "arrivals", "cv",
+         "kv_link", "kv_lanes", "priority", "chunked_prefill")
+
+
+def sweep_deployed(model: ConfigLike | None, axes: Mapping[str, Sequence[Any]], *,
+                   prefix_tokens: int = 512, **base: Any) -> pd.DataFrame:
+    """One deployed run per point of the grid ``axes`` (option name → values, any option of
+    :func:`~npusim.serving.serve_deployed`, plus ``prefix_share`` (a share of requests
+    opening with one system prompt of ``prefix_tokens``), ``replicas``, ``prefill_count``
+    and ``decode_count`` (pool sizes)); a row per point: its values and the summary. Step
+    models are built once per distinct chip, model and precision setting."""
+    from npusim.serving.deploy import serve_deployed
+
+    if not axes:
+        raise WorkloadError("a deployment sweep needs at least one axis")
+    keys = list(axes)
+    built: dict[str, Any] = {}
+    rows = []
+    for values in itertools.product(*(axes[k] for k in keys)):
+        kw = {**base, **dict(zip(keys, values, strict=True))}
+        if "prefix_share" in kw:
+            kw["prefix"] = f"system:{kw.pop('prefix_share')},{prefix_tokens}"
+        counts: dict[str, Any] = {k: kw.pop(k) for k in
+                                  ("prefill_count", "decode_count", "replicas") if k in kw}
+        key = repr([*sorted((k, repr(v)) for k, v in kw.items()
+                            if k not in _FREE and k != "spec_tokens"),
+                    ("spec", bool(kw.get("spec_tokens")))])
+        using = built.get(key)
+        if using is not None:
+            using = replace(using, pools=_recount(using.pools, counts))
+        elif counts and kw.get("pools") is not None:
+            kw["pools"] = _recount(kw["pools"], counts)
+        elif counts:
+            kw = _with_counts(kw, counts)
+        res = serve_deployed(model, using=using, **kw)
+        if key not in built:
+            built[key] = res.deployment
+        rows.append({**dict(zip(keys, values, strict=True)), **res.summary()})
+    return pd.DataFrame(rows)
+
+
+def _recount(pools: list[Any], counts: dict[str, Any]) -> list[Any]:
+    """Built pools with the replica counts of this point."""
+    out = list(pools)
+    for i, p in enumerate(out):
+        axis = {"prefill": "prefill_count", "decode": "decode_count"}.get(p.role, "replicas")
+        if counts.get(axis) is not None:
+            out[i] = replace(p, replicas=int(counts[axis]))
+    return out
+
+
+def _with_counts(kw: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    from npusim.serving.deploy import Pool, parse_pool
+
+    out = dict(kw)
+    if "replicas" in counts:
+        out["replicas"] = int(counts["replicas"])
+    for opt, cnt in (("prefill_pool", "prefill_count"), ("decode_pool", "decode_count")):
+        if cnt in counts and out.get(opt) is not None:
+            pool = out[opt] if isinstance(out[opt], Pool) else parse_pool(out[opt], opt)
+            out[opt] = replace(pool, count=int(counts[cnt]))
+    return out
