@@ -420,14 +420,6 @@ def test_api_decode_pool_that_holds_a_block_but_not_a_sequence():
         serve_deployed(None, requests=req, pools=pools, kv_bytes_per_token=1)
 
 
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def test_mean_tokens_formula_helper_matches_a_direct_sum():
     from npusim.serving.spec import mean_tokens_per_verify
 
