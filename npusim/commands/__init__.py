@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["add_plan_options", "add_precision_options", "add_quiet", "add_routing_option",
            "add_weights_resident", "count", "natural", "plan_options", "positive_real",
-           "precision_options", "real", "routing_option", "weights_resident"]
+           "precision_options", "real", "routing_option", "served_tables", "weights_resident"]
 
 _RESIDENT = {"auto": None, "yes": True, "no": False}
 
@@ -170,3 +170,23 @@ def routing_option(args: argparse.Namespace) -> dict[str, Any]:
     except WorkloadError as exc:  # "routing: …" → "--routing: …"; a trace's own errors
         raise WorkloadError(f"--{exc}" if str(exc).startswith("routing") else str(exc)) from None
     return {"routing": text}
+
+
+def served_tables(res: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Write a serve run's per-request (``--out``) and per-step (``--steps-out``) tables
+    and return its summary, or print the summary as JSON (``--json``) and return None."""
+    import json
+    import math
+
+    from npusim.report.export import save_frame
+
+    if args.out:
+        save_frame(res.requests, args.out)
+    if args.steps_out:
+        save_frame(res.steps, args.steps_out)
+    s: dict[str, Any] = res.summary()
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in s.items()}, indent=2))
+        return None
+    return s

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 from collections.abc import Callable
 from typing import Any
 
-from npusim.commands import count, natural
+from npusim.commands import count, natural, served_tables
 
 __all__ = ["ROUTER_CHOICES", "add_options", "is_deployed", "run"]
 
@@ -119,7 +118,6 @@ def _ms(v: float) -> str:
 
 def run(args: argparse.Namespace, print_sweep: Callable[..., int]) -> int:
     """Serve (or load-sweep, printed by ``print_sweep``, serve's own) on the deployment."""
-    from npusim.report.export import save_frame
     from npusim.serving.deploy import serve_deployed
     from npusim.serving.sweep import load_sweep_deployed
 
@@ -144,14 +142,8 @@ def run(args: argparse.Namespace, print_sweep: Callable[..., int]) -> int:
     res = serve_deployed(args.model, trace=args.trace, n=args.n, rate=args.rate,
                          arrivals=args.arrivals, cv=args.cv, prompt=args.prompt,
                          output=args.output, **kw)
-    if args.out:
-        save_frame(res.requests, args.out)
-    if args.steps_out:
-        save_frame(res.steps, args.steps_out)
-    s = res.summary()
-    if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                          for k, v in s.items()}, indent=2))
+    s = served_tables(res, args)
+    if s is None:
         return 0
     print(f"{s['served']}: {s['requests']} requests at {s['arrival_rate']:.3g}/s over "
           f"{s['duration_s']:.1f} s; {s['replicas']} replicas, router {args.router}; "

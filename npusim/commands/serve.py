@@ -7,7 +7,6 @@ Prints latency percentiles, throughput, goodput under ``--slo``, energy per toke
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any
 
@@ -21,6 +20,7 @@ from npusim.commands import (
     precision_options,
     real,
     routing_option,
+    served_tables,
 )
 
 __all__ = ["register"]
@@ -119,7 +119,6 @@ def _serve(args: argparse.Namespace) -> int:
         input_paths,
         naming_inputs,
     )
-    from npusim.report.export import save_frame
     from npusim.serving import serve
 
     check_outputs({"--out": (args.out, TABLE_SUFFIXES),
@@ -149,14 +148,8 @@ def _serve(args: argparse.Namespace) -> int:
                     chunked_prefill=args.chunked_prefill, fidelity=args.fidelity, **model_kw,
                     tp=args.tp, pp=args.pp, ep=args.ep, host_link=args.host_link, slo=args.slo,
                     cost=args.cost)
-    if args.out:
-        save_frame(res.requests, args.out)
-    if args.steps_out:
-        save_frame(res.steps, args.steps_out)
-    s = res.summary()
-    if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                          for k, v in s.items()}, indent=2))
+    s = served_tables(res, args)
+    if s is None:
         return 0
     for line in _report(s, args):
         print(line)
