@@ -211,8 +211,9 @@ def test_workload_entries_are_checked() -> None:
     with pytest.raises(SpecError) as info:
         loads_sweep(text + "axes: {}\n", "t.yaml", ROOT)
     assert info.value.paths == ["workloads[2]"]  # names exactly one of builtin, file …
-    text = HEAD.replace("[resnet50]", "[resnet5, nope.yaml, {file: ../x.yaml, options: {a: 1}},"
-                        " resnet50, resnet50]")
+    # a file outside the repository that no machine has (../x.yaml once existed on one)
+    text = HEAD.replace("[resnet50]", "[resnet5, nope.yaml, {file: ../npusim-test-no-such-"
+                        "workload.yaml, options: {a: 1}}, resnet50, resnet50]")
     with pytest.raises(SpecError) as info:
         loads_sweep(text + "axes: {}\n", "t.yaml", ROOT)
     assert set(info.value.paths) == {"workloads[0].builtin", "workloads[1].file",
