@@ -20,7 +20,9 @@ configuration, to show which part of the arbitration sets the loaded latency of 
 random reads. ``pointer`` chooses what moves the round-robin pointer: ``"command"`` (the
 reference: every scan that finds a command), ``"act"`` (only an ACT: what npusim's
 per-request rotation amounts to, its requests being committed in ACT order) or ``"read"``
-(only a RD: rotation once per request, at its column command). Plain Python, about a
+(only a RD: rotation once per request, at its column command). ``pre_on_bus=False``
+takes the PREs out of the arbitration, as npusim places them: each issues the clock its
+bank allows, without a command slot and without moving the pointer. Plain Python, about a
 minute for the 16 MiB trace.
 """
 
@@ -32,8 +34,8 @@ from tests import dram_reference as R
 
 
 def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
-        pointer: str = "command", dual: bool = True, fraction: float = 1.0
-        ) -> dict[str, float]:
+        pointer: str = "command", dual: bool = True, pre_on_bus: bool = True,
+        fraction: float = 1.0) -> dict[str, float]:
     """Mean and median read latency (ns) and GB/s of ``pattern`` under the sketch."""
     c = R.CONFIGS[config]
     if c["ranks"] != 1:
@@ -74,7 +76,7 @@ def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
     head = [0] * nch
     accepted = returned = clk = 0
 
-    def ready(ch: Channel, b: int) -> tuple[str, int] | None:
+    def ready(ch: Channel, b: int, in_scan: bool = True) -> tuple[str, int] | None:
         for pos, r in enumerate(ch.cq[b]):
             if ch.open[b] < 0:
                 if clk >= ch.next_act[b] and (len(ch.faw) < 4 or clk >= ch.faw[0]):
@@ -82,7 +84,7 @@ def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
             elif ch.open[b] == row[r]:
                 if clk >= ch.next_rd[b]:
                     return "RD", r
-            elif pos == 0 and clk >= ch.next_pre[b]:
+            elif pos == 0 and clk >= ch.next_pre[b] and (pre_on_bus or not in_scan):
                 hit_waits = any(row[x] == ch.open[b] for x in ch.cq[b])
                 if not hit_waits or ch.hits[b] >= 4:
                     return "PRE", r
@@ -164,6 +166,11 @@ def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
                 elif all(clk >= t for t in ch.next_act):
                     ch.next_act = [max(t, clk + rfc) for t in ch.next_act]
                     ch.refreshing = False
+            if not done_ref and not pre_on_bus:  # PREs off the bus: every ready one, now
+                for b in range(nb):
+                    pre = ready(ch, b, in_scan=False) if ch.open[b] >= 0 else None
+                    if pre is not None and pre[0] == "PRE":
+                        issue(ch, pre, b)
             if not done_ref:
                 cmd, b = scan(ch)
                 if cmd is not None:
@@ -187,3 +194,4 @@ def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
 if __name__ == "__main__":
     for ptr in ("command", "act", "read"):
         print(ptr, run(pointer=ptr))
+    print("PREs off the bus", run(pre_on_bus=False))
