@@ -25,10 +25,9 @@ LOADED = ("seq_read", "rand_read", "mix_2r1w", "mix_2r1w_aligned", "tile_read")
 # PREs off the command bus; on random reads its requests are committed in ACT order, so
 # its round robin resumes after the bank of the ACT just placed: with the rest of that
 # bank group held by tRRD_L it skips to the next group's first bank, and the last bank of
-# each group waits longest (channel 0: 0.15 us vs 1.4-2.7 us mean). The reference
+# each group waits longest (channel 0: 0.12-0.13 us vs 0.9-1.7 us mean). The reference
 # arbitrates every clock: PREs are commands like ACTs and RDs, taking a slot in its round
-# robin (so they delay ACTs by a clock or two, past tRRD_L), and each command it issues
-# moves its pointer. tests/dram_percycle.py replays that rule on the same trace and front
+# robin (where they can delay an ACT), and each command it issues moves its pointer. tests/dram_percycle.py replays that rule on the same trace and front
 # end: 627 / 332 ns (reference 662 / 358); take either part out and it falls most of the
 # way to npusim's: pointer moved by ACTs only 560 / 206, PREs off the bus 566 / 220.
 # Closing it needs clock-by-clock command arbitration with PREs on the bus, which the
