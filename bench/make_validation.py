@@ -483,7 +483,9 @@ def _dram_lines(rows: list[dict[str, Any]]) -> list[str]:
          "16 MiB with every request offered at once; `idle_*` keep one read outstanding. "
          "Tolerances tested (tests/test_dram_reference.py): bandwidth 10 %, idle latency 5 %, "
          "loaded (queueing) latency on the saturating read patterns 15 % (HBM2 random reads "
-         "excepted: docs/model.md, \"Cycle DRAM controller\"), row-hit rate 0.05; energy "
+         "excepted: the reference arbitrates command by command, clock by clock, npusim a "
+         "request at a time; docs/model.md, \"Cycle DRAM controller\"), row-hit rate 0.05; "
+         "energy "
          "(core only, no I/O) is shown for information.", "",
          "| config | pattern | GB/s ref | GB/s npusim | diff | avg lat. ns ref / npusim "
          "| row hits ref / npusim | pJ/bit ref / npusim |",
