@@ -221,7 +221,7 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
     a trace file) how a mixture-of-experts model routes its tokens (None: uniform).
     ``logits``: the prefill's LM head at the last position of each sequence (``"last"``,
     default: a server samples one token there) or at every position (``"all"``: the HF
-    forward; one chip only). Decode has one position either way.
+    forward). Decode has one position either way.
     """
     check_precisions(weights, activations=activations, kv=kv)
     if logits not in ("last", "all"):
@@ -231,15 +231,12 @@ def run_llm(chip: Chip | System | str | Path, config: ConfigLike, prompt: int = 
                                    ep=ep, algorithm=algorithm,
                                    allreduce_precision=allreduce_precision)
     if system is not None:
-        if logits != "last":  # a system's shards rebuild each step at the last position
-            raise WorkloadError("logits 'all' is modelled on one chip only; a system of "
-                                "many chips computes the prefill's logits at the last position")
         from npusim.system.llm import run_llm_system
 
         return run_llm_system(system, config, prompt, gen, batch, weights, kv, activations,
                               accum, memory=memory, decode_points=decode_points,
                               weights_resident=weights_resident, attention=attention,
-                              **route, **plan)
+                              logits=logits, **route, **plan)
     assert not isinstance(chip, System)  # system_and_plan took it
     c = chip if isinstance(chip, Chip) else load_arch(chip)
     cfg = load_hf_config(config)

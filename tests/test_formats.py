@@ -403,14 +403,9 @@ def test_cli_run_routing_trace(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
     assert "\n" not in err and "47 layer(s)" in err
 
 
-def test_weight_classes_on_a_system_are_refused_in_one_line(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    # Stage footprints of a system count one precision: a class mapping is refused there.
-    for command in ("llm", "serve"):
-        assert main([command, "rngd_8card", "qwen3_30b_a3b", "--weights",
-                     "experts=int4,default=bf16", "--tp", "2"]) == 2
-        err = capsys.readouterr().err.strip()
-        assert "\n" not in err and "not yet supported on a system" in err
-    with pytest.raises(npusim.SpecError, match=r":7: axes.workload.weights: a precision per"):
-        loads_sweep(_SWEEP.replace("base: lpddr_llm", "system: rngd_8card").format(
-            weights="[int4, {experts: mxfp4, default: bf16}]", routing="[uniform]"))
+def test_a_system_sweep_takes_weight_mappings() -> None:
+    # Stage footprints count each class at its precision (tests/test_system_precision.py).
+    sw = loads_sweep(_SWEEP.replace("base: lpddr_llm", "system: rngd_8card").format(
+        weights="[int4, {experts: mxfp4, default: bf16}]", routing="[uniform]"))
+    assert {a.option: a.values for a in sw.axes}["weights"] == ("int4",
+                                                               "experts=mxfp4,default=bf16")

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--logits", default="last", choices=("last", "all"),
                    help="the prefill's LM head: at the last position of each sequence "
                    "(default; a server samples one token there) or at every position (the HF "
-                   "forward; one chip only)")
+                   "forward)")
     p.add_argument("--decode-points", type=count, default=3,
                    help="decode contexts simulated and interpolated (default 3)")
     p.add_argument("--layers", action="store_true",
@@ -95,9 +95,6 @@ def _simulate_llm(args: argparse.Namespace) -> int:
     model_kw = {**precision_options(args), **routing_option(args)}
     args.weights_text = describe_weights(model_kw["weights"])  # for the headers
     system = resolve_system(args.arch)
-    if system is not None and args.logits != "last":
-        raise SpecError("--logits all is modelled on one chip only; a system of many chips "
-                        "computes the prefill's logits at the last position")
     if system is not None:
         return _llm_system(args, system, model_kw)
     if plan_options(args) or args.trace:
@@ -178,7 +175,7 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
                          gen=args.gen, batch=args.batch, **model_kw, memory=args.memory,
                          decode_points=args.decode_points,
                          weights_resident=weights_resident(args), attention=args.attention,
-                         **plan_options(args))
+                         logits=args.logits, **plan_options(args))
     s = _undefined_tpot(res.summary())
     if args.json:
         print(json.dumps(s, indent=2))
@@ -211,7 +208,8 @@ def _llm_system(args: argparse.Namespace, system: object, model_kw: dict[str, An
           f"batch {s['batch']} per replica ({s['sequences']} "
           f"sequence{'' if s['sequences'] == 1 else 's'}), prompt "
           f"{s['prompt']}, gen {s['gen']}, weights {args.weights_text}, activations "
-          f"{args.activations}, KV {args.kv}{_routing(s)}")
+          f"{args.activations}, KV {args.kv}{_routing(s)}"
+          f"{', logits at every prefill position' if args.logits == 'all' else ''}")
     print(f"  TTFT          {s['ttft_s'] * 1e3:10.3f} ms   (communication "
           f"{s['prefill_time_comm_s'] * 1e3:.3f} ms per chip)")
     print(_tpot_line(s, f"; communication {s['decode_time_comm_s'] * 1e3:.3f} ms per chip"))

@@ -77,7 +77,7 @@ def kv_blocks(steps: ExactSteps, *, max_batch: int, max_tokens: int, block_token
     cap = int(chip.dram.capacity_bytes)
     if isinstance(steps.target, System):
         from npusim.system.parallel import shard_config, stage_footprint
-        from npusim.system.simulate import check_shards, experts_not_held
+        from npusim.system.simulate import check_shards
 
         tp, pp = steps.plan.get("tp", 1), steps.plan.get("pp", 1)
         ep = steps.plan.get("ep", 1)
@@ -89,8 +89,7 @@ def kv_blocks(steps: ExactSteps, *, max_batch: int, max_tokens: int, block_token
         frees = [(cap - stage_footprint(chip, shard, s, pp, batch=1, context_len=1,
                                         weights=steps.precision["weights"],
                                         kv=steps.precision["kv"], activation_bytes=act,
-                                        experts_not_held=experts_not_held(pre_st[s], ep)
-                                        ).weight_bytes - act, act)
+                                        ep=ep).weight_bytes - act, act)
                  for s, act in enumerate(acts)]
         free, act = min(frees)
         weights = cap - free - act
@@ -180,9 +179,6 @@ def backend(target: Chip | System | str | Path, model: ConfigLike, *, longest: i
     if not isinstance(tgt, System) and (tp != 1 or pp != 1 or ep != 1):
         raise MappingError("tp, pp and ep need a system (a system YAML or preset), not a chip")
     check_precisions(weights, activations=activations, kv=kv)
-    if isinstance(tgt, System) and not isinstance(weights, str):
-        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
-                            f"class is not yet supported on a system of many chips; give one")
     prec = {"weights": weights, "activations": activations, "kv": kv, "accum": accum}
     exact = ExactSteps(tgt, cfg, prec, attention, memory, plan, routing)
     warn_past_max_positions(cfg, longest, "the longest prompt + output")

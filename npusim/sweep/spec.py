@@ -369,9 +369,6 @@ def _resolve_axes(sf: SweepFile, lines: LineMap, issues: list[Issue],
         if spec.values is not None and key in _MODEL_AXES:
             values = tuple(_MODEL_AXES[key](v, root or Path.cwd(), Issue(where, "value", line),
                                             issues) for v in spec.values)
-            if system and key.endswith(".weights") and any("=" in str(v) for v in values):
-                issues.append(Issue(where, "a precision per tensor class is not yet supported "
-                                    "on a system of many chips; give one per value", line))
             axes.append(Axis(name, key, values, group=spec.group))
             continue
         if spec.values is not None:

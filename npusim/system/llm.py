@@ -50,6 +50,10 @@ class SystemLLMResult(DecodeFigures):
     decode_time_s: float
     decode_energy_j: float
     decode_steps: int
+    #: the weight precision as given: one name, or one per tensor class
+    weights: str = "int8"
+    #: the prefill's LM head: at the ``last`` position of each sequence, or at ``all``
+    logits: str = "last"
 
     @property
     def sequences(self) -> int:
@@ -73,6 +77,7 @@ class SystemLLMResult(DecodeFigures):
             "decode_steps": self.decode_steps,
             "decode_contexts": [c for c, _, _ in self.decode_samples],
             "prefill_time_comm_s": pre["time_comm_s"],
+            "weights_precision": self.weights, "logits": self.logits,
         }
         for key, value in dec.items():
             if key.startswith(("time_", "link_", "energy_", "expert_")):
@@ -90,15 +95,16 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                    weights_resident: bool | None = None,
                    attention: str = "fused", routing: str | None = None,
                    allreduce_precision: str = "accum",
-                   all_to_all: str = "direct") -> SystemLLMResult:
+                   all_to_all: str = "direct", logits: str = "last") -> SystemLLMResult:
     """Simulate prefill and decode of ``config`` on ``system`` under ``tp x pp x dp``
     (a mixture-of-experts model's routed experts over ``ep`` chips of a stage;
-    ``weights`` and ``routing`` as :func:`npusim.llm.run_llm` takes them;
+    ``weights`` (a precision, or one per tensor class: each stage's chips hold every class
+    at its precision), ``routing`` and ``logits`` (the prefill's LM head at the last
+    position of each sequence, or at every one) as :func:`npusim.llm.run_llm` takes them;
     ``allreduce_precision`` as for :func:`npusim.system.simulate_system`)."""
     sys_ = system if isinstance(system, System) else load_system(system)
-    if not isinstance(weights, str):  # stage footprints count one precision (parallel.py)
-        raise WorkloadError(f"weights {describe_weights(weights)}: a precision per tensor "
-                            f"class is not yet supported on a system of many chips; give one")
+    if logits not in ("last", "all"):
+        raise WorkloadError(f"logits must be 'last' or 'all', got {logits!r}")
     cfg = load_hf_config(config)
     if cfg.encoder:
         raise MappingError(f"{cfg.name}: an encoder-only model generates no tokens")
@@ -120,7 +126,8 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
         warnings.simplefilter("ignore", ContextLengthWarning)
         # Capacity as on one chip: the cache at its largest (prompt + gen tokens) with the
         # larger of prefill's and decode's activations.
-        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt, **kw)
+        pre_wl = from_hf_config(cfg, "prefill", batch=batch, prompt_len=prompt,
+                                logits="all" if logits == "all" else "last", **kw)
         pre_act = max(peak_activation_bytes(st) for st in check_shards(sys_, pre_wl,
                                                                        **plan_kw))
         check_shards(sys_, from_hf_config(cfg, "decode", batch=batch, prompt_len=prompt,
@@ -139,4 +146,4 @@ def run_llm_system(system: System | str | Path, config: ConfigLike, prompt: int 
                     for x, r in zip(ctxs, results, strict=True))
     dec_t, dec_e = decode_totals(samples, prompt, steps, f"{cfg.name} on {sys_.name}")
     return SystemLLMResult(cfg.name, batch, prompt, gen, prefill, results[len(results) // 2],
-                           samples, dec_t, dec_e, steps)
+                           samples, dec_t, dec_e, steps, describe_weights(weights), logits)

@@ -28,6 +28,10 @@ routed experts are whole on their chip and only the shared experts are split.
 Pipeline parallelism gives stage ``s`` the blocks ``s*L/pp … (s+1)*L/pp - 1``; the first
 stage also holds the embeddings, the last the final norm and LM head (and, with tied
 embeddings, its own copy of the table). Each stage hands its activations to the next.
+
+A chip's weights are counted by tensor class (:mod:`npusim.workloads.precision`), each at
+its precision, so ``experts=mxfp4,default=bf16`` sizes a shard as it sizes a model on one
+chip (:func:`stage_weight_bytes`).
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ from dataclasses import dataclass, replace
 
 from npusim.errors import MappingError
 from npusim.spec.arch import Chip
-from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes, param_count
+from npusim.workloads.hf_config import ModelConfig, kv_cache_bytes, param_counts_by_class
 from npusim.workloads.ir import Layer, Workload, bytes_of
 from npusim.workloads.llm import Footprint, require_fits
+from npusim.workloads.precision import WeightsLike, weight_precision
 
 __all__ = ["Plan", "check_plan", "shard_config", "stage_footprint", "stage_layers",
-           "stage_workload"]
+           "stage_params_by_class", "stage_weight_bytes", "stage_workload"]
 
 _BLOCK = re.compile(r"^l(\d+)\.")
 
@@ -146,36 +151,63 @@ def stage_workload(wl: Workload, stage: int, pp: int) -> Workload:
                     {**wl.meta, "stage": stage})
 
 
-def _stage_params(shard: ModelConfig, stage: int, pp: int) -> int:
-    """Parameters of stage ``stage``: its blocks, each counted as what it is (dense or
-    mixture of experts), plus the embeddings on the first stage and the head on the last
-    (the multi-token-prediction module, not run, is left out)."""
+def stage_params_by_class(shard: ModelConfig, stage: int, pp: int) -> dict[str, int]:
+    """Parameters of stage ``stage`` by weight class (:mod:`npusim.workloads.precision`):
+    its blocks' attention, MLP, routed and shared experts, router and norms, each block
+    counted as what it is (dense or mixture of experts), plus the embeddings on the first
+    stage and the final norm and LM head on the last (with tied embeddings and ``pp > 1``
+    the last stage's own copy of the table is its ``lm_head``). Every routed expert is
+    counted; a chip of an expert group holds ``1/ep`` of them (:func:`stage_footprint`).
+    The multi-token-prediction module, not run, is left out."""
     per = shard.layers // pp
 
-    def count(blocks: range) -> int:
-        return param_count(replace(
+    def count(blocks: range) -> dict[str, int]:
+        return param_counts_by_class(replace(
             shard, layers=len(blocks),
             moe_layers=tuple(shard.moe_at(i) for i in blocks) if shard.is_moe else (),
             layer_windows=tuple(shard.window_at(i) for i in blocks)
             if shard.layer_windows else ()), mtp=False)
 
-    rest = count(range(0))
-    embed = shard.vocab * shard.embed_dim + (shard.position_rows + shard.type_vocab) * shard.hidden
-    if shard.embed_dim != shard.hidden:
-        embed += shard.embed_dim * shard.hidden
-    head = rest - embed + (shard.vocab * shard.embed_dim if shard.tied_embeddings and pp > 1
-                           else 0)
-    n = count(range(stage * per, (stage + 1) * per)) - rest
-    return n + (embed if stage == 0 else 0) + (head if stage == pp - 1 else 0)
+    rest = count(range(0))  # no block: embeddings, final norm, LM head
+    embed = dict.fromkeys(rest, 0)
+    embed["embeddings"] = (shard.vocab * shard.embed_dim
+                           + (shard.position_rows + shard.type_vocab) * shard.hidden)
+    if shard.embed_dim != shard.hidden:  # OPT's project_in (project_out goes with the head)
+        embed["embeddings"] += shard.embed_dim * shard.hidden
+    head = {c: rest[c] - embed[c] for c in rest}
+    if shard.tied_embeddings and pp > 1:
+        head["lm_head"] += shard.vocab * shard.embed_dim
+    blocks = count(range(stage * per, (stage + 1) * per))
+    return {c: blocks[c] - rest[c] + (embed[c] if stage == 0 else 0)
+            + (head[c] if stage == pp - 1 else 0) for c in rest}
+
+
+def _stage_params(shard: ModelConfig, stage: int, pp: int) -> int:
+    """Parameters of stage ``stage``, every class together."""
+    return sum(stage_params_by_class(shard, stage, pp).values())
+
+
+def stage_weight_bytes(shard: ModelConfig, stage: int, pp: int, weights: WeightsLike,
+                       ep: int = 1) -> int:
+    """DRAM bytes of the weights one chip of stage ``stage`` holds: each class of
+    :func:`stage_params_by_class` at its precision under ``weights`` (a name, or a class
+    mapping such as ``{"experts": "mxfp4", "default": "bf16"}``), the routed experts
+    divided over the ``ep`` chips of an expert group."""
+    total = 0
+    for cls, n in stage_params_by_class(shard, stage, pp).items():
+        if n:
+            total += bytes_of(n // ep if cls == "experts" else n,
+                              weight_precision(weights, cls))
+    return total
 
 
 def stage_footprint(chip: Chip, shard: ModelConfig, stage: int, pp: int, *, batch: int,
-                    context_len: int, weights: str, kv: str, activation_bytes: int,
-                    experts_not_held: int = 0) -> Footprint:
-    """DRAM one chip of stage ``stage`` needs (its weights less the ``experts_not_held``
-    bytes of routed experts other chips hold, the KV cache of its layers for the replica's
-    whole ``batch``), checked against the chip: one-line MappingError."""
-    fp = Footprint(bytes_of(_stage_params(shard, stage, pp), weights) - experts_not_held,
+                    context_len: int, weights: WeightsLike, kv: str, activation_bytes: int,
+                    ep: int = 1) -> Footprint:
+    """DRAM one chip of stage ``stage`` needs (its weights, each class at its precision and
+    ``1/ep`` of the routed experts, :func:`stage_weight_bytes`; the KV cache of its layers
+    for the replica's whole ``batch``), checked against the chip: one-line MappingError."""
+    fp = Footprint(stage_weight_bytes(shard, stage, pp, weights, ep),
                    kv_cache_bytes(replace(shard, layers=shard.layers // pp), batch,
                                   context_len, kv),
                    activation_bytes)

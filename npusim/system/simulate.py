@@ -50,7 +50,7 @@ from npusim.workloads.ir import BITS, PRECISIONS, Layer, Matmul, Workload, bytes
 from npusim.workloads.llm import from_hf_config
 
 __all__ = ["ALLREDUCE_PRECISIONS", "allreduce_bytes", "check_allreduce_precision",
-           "check_shards", "experts_not_held", "peak_activation_bytes", "run_step",
+           "check_shards", "peak_activation_bytes", "run_step",
            "simulate_shards", "simulate_system", "stage_program"]
 
 
@@ -230,7 +230,7 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None,
         check_plan(plan, count)
         return [wl]
     check_plan(plan, count, cfg, batch)
-    prec: dict[str, str] = wl.meta["precision"]  # type: ignore[assignment]
+    prec: dict[str, Any] = wl.meta["precision"]  # type: ignore[assignment]
     shard = shard_config(cfg, plan.tp, plan.ep)
     micro = _rebuild(wl, shard, batch // plan.micro_batches)
     out = []
@@ -240,25 +240,19 @@ def _shards(system: System, wl: Workload, plan: Plan, count: int | None = None,
         stage_footprint(system.chip_spec, shard, s, plan.pp, batch=batch,
                         context_len=int(wl.meta["context_len"]),  # type: ignore[call-overload]
                         weights=prec["weights"], kv=prec["kv"], activation_bytes=act,
-                        experts_not_held=experts_not_held(st, plan.ep))
+                        ep=plan.ep)
         out.append(st)
     return out
 
 
-def experts_not_held(stage: Workload, ep: int) -> int:
-    """Bytes of the routed experts of ``stage`` that the other ``ep - 1`` members of an
-    expert group hold (a chip holds ``1/ep`` of every MoE layer's experts)."""
-    routed = sum(bytes_of(layer.experts * layer.k * layer.n, layer.weight_precision)
-                 for layer in stage.layers if is_routed(layer))
-    return routed - routed // ep
-
-
 def _rebuild(wl: Workload, cfg: ModelConfig, batch: int) -> Workload:
     """``wl`` (built by from_hf_config) again for ``cfg`` and ``batch`` sequences."""
-    prec: dict[str, str] = wl.meta["precision"]  # type: ignore[assignment]
+    prec: dict[str, Any] = wl.meta["precision"]  # type: ignore[assignment]
     kw: dict[str, Any] = {}
     if "routing" in wl.meta:
         kw["routing"] = wl.meta["routing"]
+    if "logits" in wl.meta:  # the prefill's LM head at every position, or the last
+        kw["logits"] = wl.meta["logits"]
     return from_hf_config(cfg, str(wl.meta["phase"]), batch=batch,  # type: ignore[arg-type]
                           prompt_len=int(wl.meta["prompt_len"]),  # type: ignore[call-overload]
                           context_len=int(wl.meta["context_len"]),  # type: ignore[call-overload]
