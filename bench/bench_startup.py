@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "-m", "npusim.cli", "run"]
 IMPORT = [sys.executable, "-c", "import npusim"]
-_CLI = [sys.executable, "-c", "import sys; from npusim.cli import main; sys.exit(main())"]
+# what the `npusim` console script runs (npusim.cli.entry), without its wrapper's imports
+_CLI = [sys.executable, "-c", "from npusim.cli import entry; entry()"]
 #: (key, label, command): commands whose whole-process CPU time is measured
 CPU_COMMANDS: tuple[tuple[str, str, list[str]], ...] = (
     ("cpu_floor_s", "python -c pass (floor)", [sys.executable, "-c", "pass"]),
