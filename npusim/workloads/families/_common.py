@@ -11,7 +11,7 @@ from typing import Any
 
 from npusim.workloads.families._fields import MAX_LAYERS, Fields
 
-__all__ = ["ACT", "activation", "decoder_base", "moe_map", "windows"]
+__all__ = ["ACT", "activation", "decoder_base", "moe_map", "rope_layers", "windows"]
 
 ACT = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu",
        "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
@@ -133,6 +133,16 @@ def windows(f: Fields, layers: int, *, pattern: int | str | None = None,
         f.bad(f"sliding_window_pattern {pat!r} must be made of L (local) and G (global)")
         return (), ()
     return tuple(sw if pat[i % len(pat)] == "L" else 0 for i in range(layers)), ()
+
+
+def rope_layers(f: Fields, layers: int) -> tuple[bool, ...]:
+    """Which layers apply rotary positions (SmolLM3, Llama 4): ``no_rope_layers`` as given
+    (1 = rotary), else every ``no_rope_layer_interval``-th layer (default 4) without; ()
+    when every layer has it."""
+    interval = f.int("no_rope_layer_interval", default=4)
+    rope = f.int_list("no_rope_layers", layers) or [int((i + 1) % interval != 0)
+                                                    for i in range(layers)]
+    return () if all(rope) else tuple(bool(r) for r in rope)
 
 
 def moe_map(f: Fields, layers: int, *, first_dense: int = 0, every: int = 1,

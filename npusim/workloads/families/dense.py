@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npusim.workloads.families._common import activation, decoder_base, windows
+from npusim.workloads.families._common import activation, decoder_base, rope_layers, windows
 from npusim.workloads.families._fields import MAX_LAYERS, Fields
 
 __all__ = ["READERS"]
@@ -98,10 +98,8 @@ def _exaone4(f: Fields, name: str, family: str) -> dict[str, Any]:
 def _smollm3(f: Fields, name: str, family: str) -> dict[str, Any]:
     base = decoder_base(f, name, family, tied=True)
     layers = base["layers"]
-    interval = f.int("no_rope_layer_interval", default=4)
-    rope = f.int_list("no_rope_layers", layers) or [int((i + 1) % interval != 0)
-                                                    for i in range(layers)]
-    base["rope_layers"] = () if all(rope) else tuple(bool(r) for r in rope)
+    base["rope_layers"] = rope_layers(f, layers)
+    rope = base["rope_layers"] or (True,) * layers
     if f.has("layer_types"):
         base["layer_windows"], base["unmodelled"] = windows(f, layers)
     elif f.flag("use_sliding_window", False) and f.opt_int("sliding_window"):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npusim.workloads.families._common import decoder_base, moe_map, windows
+from npusim.workloads.families._common import decoder_base, moe_map, rope_layers, windows
 from npusim.workloads.families._fields import MAX_EXPERTS, Fields
 
 __all__ = ["READERS", "expert_fields"]
@@ -97,10 +97,8 @@ def _llama4(f: Fields, name: str, family: str) -> dict[str, Any]:
                 qk_norm_weightless=True)
     step = f.int("interleave_moe_layer_step", default=1)
     base["moe_layers"] = moe_map(f, layers, explicit=f.int_list("moe_layers"), every=step)
-    interval = f.int("no_rope_layer_interval", default=4)
-    rope = f.int_list("no_rope_layers", layers) or [int((i + 1) % interval != 0)
-                                                    for i in range(layers)]
-    base["rope_layers"] = () if all(rope) else tuple(bool(r) for r in rope)
+    base["rope_layers"] = rope_layers(f, layers)
+    rope = base["rope_layers"] or (True,) * layers
     if f.has("layer_types"):
         base["layer_windows"], base["unmodelled"] = windows(f, layers)
     else:  # Llama4TextConfig: chunked attention on the rotary layers
