@@ -59,6 +59,7 @@ __all__ = [
     "MAX_YAML_BYTES",
     "MAX_YAML_NODES",
     "MEMORY_BUDGET_ENV",
+    "REPLICA_BYTES",
     "REQUEST_BYTES",
     "STEP_BYTES",
     "TILE_BYTES",
@@ -77,6 +78,9 @@ CHIP_BYTES = 1024
 CORE_LAYER_BYTES = 256
 REQUEST_BYTES = 1024
 STEP_BYTES = 512
+#: a serving replica: its scheduler, queues, SimPy process and KV block table (a rounded
+#: guess, as the per-request and per-step figures are)
+REPLICA_BYTES = 64 * 1024
 # The largest preset workload (an 80-layer LLM) has a few tens of thousands of nodes.
 MAX_YAML_NODES = 1_000_000
 MAX_INPUT_BYTES = 1 << 30

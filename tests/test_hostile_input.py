@@ -300,6 +300,17 @@ CASES: list[Case | Callable[[], Case]] = [
          "slo 'ttft=1e400s': expected a time that is finite"),
     Case("serve --rates 1,inf", {}, ["serve", "lpddr_llm", "llama2_7b", "--rates", "1,inf"],
          "--rates '1,inf': a comma-separated list of finite numbers"),
+    # serving as deployed: replicas are built one by one, so their count is estimated first
+    Case("serve --replicas 10^12", {}, ["serve", "lpddr_llm", "llama2_7b", "--requests", "5",
+                                        "--replicas", str(10**12)],
+         "1,000,000,000,000 replicas of lpddr_llm: needs about"),
+    Case("pool count 10^9", {}, ["serve", "lpddr_llm", "llama2_7b", "--requests", "5",
+                                 "--prefill-pool", f"hbm_llm,count={10**9}", "--decode-pool",
+                                 "lpddr_llm"], "1,000,000,000 replicas of hbm_llm: needs about"),
+    Case("pool key twice", {}, ["serve", "lpddr_llm", "llama2_7b", "--requests", "5",
+                                "--prefill-pool", "hbm_llm,count=2,count=3", "--decode-pool",
+                                "lpddr_llm"],
+         "prefill pool 'hbm_llm,count=2,count=3': count given twice"),
     Case("cost .inf", {"c.yaml": "card_price_usd: .inf\namortisation_years: 3\npue: 1.2\n"
                                  "electricity_usd_per_kwh: 0.1\n"},
          ["serve", "lpddr_llm", "llama2_7b", "--cost", "{c.yaml}"],

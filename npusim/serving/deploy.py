@@ -55,6 +55,14 @@ class Pool:
     pp: int = 1
     price_usd: float | None = None  # per chip; None: the cost model's card price
 
+    def __post_init__(self) -> None:
+        # every replica is built (scheduler, queues, KV blocks): refuse by estimate first
+        from npusim.limits import REPLICA_BYTES, check_memory
+
+        if isinstance(self.count, int) and self.count > 0:
+            name = self.target if isinstance(self.target, (str, Path)) else self.target.name
+            check_memory(f"{self.count:,} replicas of {name}", self.count * REPLICA_BYTES)
+
 
 def parse_pool(text: str, option: str = "pool") -> Pool:
     """``TARGET[,count=N][,tp=T][,pp=P][,price=USD]``."""
@@ -62,6 +70,8 @@ def parse_pool(text: str, option: str = "pool") -> Pool:
     kw: dict[str, Any] = {}
     for part in rest:
         key, eq, val = part.partition("=")
+        if ("price_usd" if key == "price" else key) in kw:
+            raise WorkloadError(f"{option} {text!r}: {key} given twice")
         try:
             if not eq or key not in ("count", "tp", "pp", "price"):
                 raise ValueError
