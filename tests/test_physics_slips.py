@@ -160,6 +160,16 @@ def test_causal_attention_after_a_cached_prefix(q: int, kv: int) -> None:
 # 4. Resident activations within the on-chip SRAM ----------------------------------------
 
 
+def _two_cores_shared_sram(core_sram: str, shared: str):  # type: ignore[no-untyped-def]
+    """Two cores of 32x32 weight-stationary arrays with ``core_sram`` each, and ``shared``."""
+    return chip_from_dict({
+        "name": "t", "sources": ["a test chip"], "clock": "1 GHz",
+        "cores": {"count": 2, "core": {"systolic": {"rows": 32, "cols": 32, "dataflow": "ws"},
+                                       "sram": {"size": core_sram}}},
+        "shared_sram": {"size": shared},
+        "dram": {"standard": "LPDDR5X-8533", "channels": 2, "capacity": "4 GiB"}})
+
+
 def test_resident_activations_fit_what_resident_weights_leave() -> None:
     """2 cores of 64 KiB and 4 MiB of shared SRAM holding 3200 KiB of resident weights:
     896 KiB of shared SRAM are left. A layer's activations are resident when it neither
@@ -167,12 +177,7 @@ def test_resident_activations_fit_what_resident_weights_leave() -> None:
     activation is all a layer would move). At no layer may they pass the 896 KiB left plus
     the scratchpads (2 x 64 KiB); layers 4 and 5 (562.5 KiB each way) would if both stayed."""
     kib = 1024
-    chip = chip_from_dict({
-        "name": "t", "sources": ["a test chip"], "clock": "1 GHz",
-        "cores": {"count": 2, "core": {"systolic": {"rows": 32, "cols": 32, "dataflow": "ws"},
-                                       "sram": {"size": "64 KiB"}}},
-        "shared_sram": {"size": "4 MiB"},
-        "dram": {"standard": "LPDDR5X-8533", "channels": 2, "capacity": "4 GiB"}})
+    chip = _two_cores_shared_sram("64 KiB", "4 MiB")
     ms = [900, 100, 100, 900, 900, 100, 300, 300]
     wl = Workload("chain", tuple(Matmul(f"fc{i}", m=m, n=640, k=640) for i, m in enumerate(ms)))
     weights = 8 * 640 * 640  # int8
@@ -196,12 +201,7 @@ def test_activations_past_the_shared_sram_shrink_the_scratchpad_a_layer_tiles_in
     201,280 B a core. The vector unit's chunks are a quarter of what a core has left
     (double-buffered in and out): ceil(512,000 / ((1 MiB - 201,280) / 4)) = 3 chunks a
     core. Forgetting the weights when placing activations would find no spill and cut 2."""
-    chip = chip_from_dict({
-        "name": "t", "sources": ["a test chip"], "clock": "1 GHz",
-        "cores": {"count": 2, "core": {"systolic": {"rows": 32, "cols": 32, "dataflow": "ws"},
-                                       "sram": {"size": "1 MiB"}}},
-        "shared_sram": {"size": "2.5 MiB"},
-        "dram": {"standard": "LPDDR5X-8533", "channels": 2, "capacity": "4 GiB"}})
+    chip = _two_cores_shared_sram("1 MiB", "2.5 MiB")
     m, h = 512, 1000
     wl = Workload("w", (Matmul("fc1", m=m, n=h, k=h),
                         Elementwise("relu", elements=m * h, op="relu", inputs=1),
