@@ -1,29 +1,30 @@
-"""A cycle-by-cycle sketch of the reference controller's command arbitration (diagnosis only).
+"""A clock-by-clock replay of the reference controller's command arbitration.
 
-npusim's cycle DRAM kernel decides one request at a time (the one whose column command can
-issue first) and places its PRE/ACT/RD together. DRAMSim3 (commit 29817593,
-``src/controller.cc`` and ``src/command_queue.cc``) instead arbitrates every clock: it
-scans its per-bank command queues round robin from the queue after the one its pointer
-is at, issues the first command any queue has ready *at that clock* (a queue offers its
-first request whose next command - PRE, ACT or RD - meets every timing; a PRE only for the
-queue's head, and not while a later request hits the open row and the row has served
-fewer than 4 hits), and leaves the pointer at that queue. On HBM it then scans again from
-there for a second command and issues it only if one is a column command and the other a
-row command; the second scan moves the pointer even when it issues nothing. A due refresh
+DRAMSim3 (commit 29817593, ``src/controller.cc`` and ``src/command_queue.cc``) arbitrates
+every clock: it scans its per-bank command queues round robin from the queue after the one
+its pointer is at, issues the first command any queue has ready *at that clock* (a queue
+offers its first request whose next command - PRE, ACT or RD - meets every timing; a PRE
+only for the queue's head, and not while a later request hits the open row and the row has
+served fewer than 4 hits), and leaves the pointer at that queue. On HBM it then scans again
+from there for a second command and issues it only if one is a column command and the other
+a row command; the second scan moves the pointer even when it issues nothing. A due refresh
 blocks every queue of its rank until its PREs and REF have issued. After the commands, one
 request a clock moves from the transaction queue into its bank's command queue (the first
 whose bank queue has room).
 
-This module replays that rule, with the front end of tests/dram_reference.py (a 512-entry
-window, 16 requests per clock, order kept per channel), for read-only traces on a one-rank
-configuration, to show which part of the arbitration sets the loaded latency of HBM2
-random reads. ``pointer`` chooses what moves the round-robin pointer: ``"command"`` (the
-reference: every scan that finds a command), ``"act"`` (only an ACT: what npusim's
-per-request rotation amounts to, its requests being committed in ACT order) or ``"read"``
+npusim's kernel (npusim/kernels/dram.py) implements the same rule event by event; this
+replay, written apart from it and stepping every clock, is the independent check on the
+case where the order of commands sets the loaded latency (HBM2 random reads; see
+tests/test_dram_reference.py). It replays the rule with the front end of
+tests/dram_reference.py (a 512-entry window, 16 requests per clock, order kept per
+channel), for read-only traces on a one-rank configuration, and can take parts of the rule
+out to show which part sets that latency. ``pointer`` chooses what moves the round-robin pointer: ``"command"`` (the
+reference: every scan that finds a command), ``"act"`` (only an ACT: what an earlier
+npusim's per-request rotation amounted to, its requests committed in ACT order) or ``"read"``
 (only a RD: rotation once per request, at its column command). ``pre_on_bus=False``
-takes the PREs out of the arbitration, as npusim places them: each issues the clock its
-bank allows, without a command slot and without moving the pointer. Plain Python, about a
-minute for the 16 MiB trace.
+takes the PREs out of the arbitration (as an earlier npusim placed them): each issues the
+clock its bank allows, without a command slot and without moving the pointer. Plain
+Python, about a minute for the 16 MiB trace.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from tests import dram_reference as R
 def run(config: str = "HBM2_8Gb_x128", pattern: str = "rand_read", *,
         pointer: str = "command", dual: bool = True, pre_on_bus: bool = True,
         fraction: float = 1.0) -> dict[str, float]:
-    """Mean and median read latency (ns) and GB/s of ``pattern`` under the sketch."""
+    """Mean and median read latency (ns) and GB/s of ``pattern`` under the replay."""
     c = R.CONFIGS[config]
     if c["ranks"] != 1:
         raise ValueError("the sketch models one rank per channel")

@@ -82,7 +82,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
                      window=window, handover=handover,
                      whigh=max(min(round(drain[0] * depth), depth), 1),
                      wlow=min(int(drain[1] * depth), depth - 1), bank_queue=bank_queue,
-                     powerdown_idle=pd_idle)
+                     powerdown_idle=pd_idle, dual=name.startswith("HBM"))
     out = twin.run(reqs)
     for i in range(len(reqs)):
         assert out[i] == (done[i], enq[i], bool(hit[i]))
@@ -133,6 +133,28 @@ def test_idle_read_latency_is_the_timing_sum(name: str) -> None:
     assert done[0] - 800 == ctrl + t.rp + t.rcd + t.cl + t.nbl  # all before the first refresh
 
 
+@pytest.mark.parametrize("name", ["LPDDR5X-8533", "HBM3-6400", "DDR4-3200"])
+def test_refreshes_due_in_an_idle_gap_issue_in_it(name: str) -> None:
+    """A read after an idle gap of several tREFI: the refreshes that fell due in the gap
+    issue in it, each at its due cycle (the first closes the open row with PREA), so the read
+    pays an idle closed-bank latency, not the gap's refreshes one after another."""
+    std = get_standard(name)
+    t = std.t
+    d = DramSystem(std, channels=1, record=True)
+    d.run(np.array([0]), np.array([False]), np.array([100]))
+    gap_end = 5 * t.refi + t.refi // 2
+    done, *_ = d.run(np.array([std.burst_bytes * 2]), np.array([False]), np.array([gap_end]))
+    assert done[0] - gap_end == 1 + t.rcd + t.cl + t.nbl  # row closed by the first PREA
+    cmds = d.commands()
+    refs = sorted(int(c) for c, k in zip(cmds[:, 0], cmds[:, 4], strict=True) if k == K.REF)
+    # One rank, due at k x tREFI; the first closes the read's row (PREA at its due cycle)
+    # and its REF waits tRP after it.
+    assert refs == [t.refi + t.rp] + [k * t.refi for k in range(2, 6)]
+    pre = [int(c) for c, k in zip(cmds[:, 0], cmds[:, 4], strict=True) if k == K.PREA]
+    assert pre == [t.refi]
+    assert check_trace(cmds, std) == []
+
+
 @pytest.mark.parametrize("name", standard_names())
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_recorded_traces_obey_every_timing(name: str, pattern: str) -> None:
@@ -166,6 +188,33 @@ def test_checker_catches_violations() -> None:
     acts = np.flatnonzero(bad[:, 4] == K.ACT)
     bad[acts[4], 0] = bad[acts[0], 0] + 1  # five ACTs inside one tFAW
     assert check_trace(bad, std)
+
+
+@pytest.mark.parametrize("name", ["HBM3-6400", "LPDDR5X-8533"])
+def test_checker_counts_command_slots(name: str) -> None:
+    """One command a clock per channel; HBM has a row and a column command bus, so an ACT
+    and a RD of different banks may share a clock there and nowhere else. Hand-written
+    traces whose every timing holds: only the slot rule can object."""
+    std = get_standard(name)
+    t = std.t
+    start = max(t.rcd, t.rfc) + 10
+    # ACT bank 0, its RD tRCD later, and in the RD's clock an ACT to bank 4: tRCD >= tRRD,
+    # so every timing holds.
+    assert t.rcd >= max(t.rrd_s, t.rrd_l)
+    act1 = start + t.rcd
+    trace = np.array([[start, 0, 0, 7, K.ACT], [act1, 0, 0, 7, K.RD],
+                      [act1, 0, 4, 3, K.ACT]], dtype=np.int64)
+    problems = check_trace(trace, std)
+    if name.startswith("HBM"):
+        assert problems == []
+    else:
+        assert problems == [f"cycle {act1} channel 0: 2 commands in one clock on the command bus"]
+    two_rows = trace.copy()  # PRE bank 0 and ACT bank 4 in one clock: both row commands
+    two_rows[1] = [start + t.ras, 0, 0, 7, K.PRE]
+    two_rows[2, 0] = start + t.ras
+    bus = "row command bus" if name.startswith("HBM") else "command bus"
+    assert f"cycle {start + t.ras} channel 0: 2 commands in one clock on the {bus}" in \
+        check_trace(two_rows, std)
 
 
 def test_closed_page_never_hits_and_open_page_streams_hit() -> None:

@@ -8,13 +8,14 @@ one bank group), and tRTRS between column commands of different ranks. REF/PREA 
 ``-1 - rank`` as their bank. RDA/WRA imply a precharge at the earliest cycle tRAS and tRTP/tWR
 allow, as auto-precharge does. Power-down (PDE/PDX rows, rank-wide): entry needs every bank
 of the rank precharged, no command reaches the rank while it is down, and its next ACT or REF
-waits tXP after the exit. Row-command bus slots are not checked (the controller does
-not model PRE slots; see npusim/kernels/dram.py).
+waits tXP after the exit. Command slots: one command a clock per channel, or on HBM (separate
+row and column command buses) one row and one column command a clock; PDE/PDX (clock-enable
+transitions) take no slot.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,15 @@ def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> lis
             out.append(f"cycle {cyc} channel {ch}: {what}")
 
     order: Any = np.lexsort((commands[:, 1], commands[:, 0])) if len(commands) else []
+    dual = std.family.upper().startswith("HBM")
+    slots: Counter[tuple[int, int, bool]] = Counter()
+    for cyc, ch, _, _, code in commands.tolist():
+        cmd = CMD_NAMES[code]
+        if cmd not in ("PDE", "PDX"):
+            slots[cyc, ch, dual and cmd.startswith(("RD", "WR"))] += 1
+    for (cyc, ch, col), k in sorted(slots.items()):
+        bus = ("column " if col else "row ") + "command bus" if dual else "command bus"
+        need(k == 1, cyc, ch, f"{k} commands in one clock on the {bus}")
     for i in order:
         cyc, ch, b, row, code = (int(v) for v in commands[i])
         cmd = CMD_NAMES[code]

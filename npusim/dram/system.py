@@ -121,6 +121,7 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
         K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
         K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
         K.P_CTRL: 1, K.P_BANKQ: bank_queue, K.P_PDIDLE: powerdown_idle, K.P_XP: t.xp,
+        K.P_DUAL: int(std.family.upper().startswith("HBM")),
     }
     for k, v in vals.items():
         p[k] = v
@@ -313,7 +314,7 @@ class DramSystem:
         self.gs += dt[:, None, None]
         for k in (K.R_NACT, K.R_NRD, K.R_NWR, K.R_REFDUE):
             self.rs[:, :, k] += dt[:, None]
-        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_REFDUE, K.C_NOW):
+        for k in (K.C_ROWLAST, K.C_COLLAST, K.C_REFDUE, K.C_NOW, K.C_FREE):
             self.cs[:, k] += dt
         self.aw += dt[:, None, None]
         self.last_cycle = max(self.last_cycle, int(self.cs[:, K.C_COLLAST].max()))

@@ -3,9 +3,9 @@
 A transfer (t, nbytes, addr) becomes one request per burst, all arriving at ``t`` (rounded
 up to a DRAM clock), on the channels the address mapping sends them to; the controller
 state (npusim/dram/system.py) is shared by every core and DMA engine, so transfers contend
-in the order the event model issues them. Transfers are scheduled in call order: FR-FCFS
-reorders requests within a transfer and against the state earlier transfers left, not
-against transfers issued later. Transfers like earlier ones reuse the cost those took in
+in the order the event model issues them. Transfers are scheduled in call order: the
+controller reorders requests within a transfer and against the state earlier transfers
+left, not against transfers issued later. Transfers like earlier ones reuse the cost those took in
 detail (npusim/dram/reuse.py); long transfers take the fast path (head and tail in detail,
 the steady middle extrapolated over whole refresh intervals).
 

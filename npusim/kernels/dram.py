@@ -1,11 +1,12 @@
-"""DRAM controller kernel: a windowed front end feeding FR-FCFS channel controllers.
+"""DRAM controller kernel: a windowed front end feeding command-by-command channel arbiters.
 
 One call schedules a batch of burst requests (arrival cycle, read/write, channel, bank, row)
 starting from the state the previous call left: per bank the open row and the earliest next
 ACT/PRE/RD/WR, per bank group the tRRD_L/tCCD_L/tWTR_L limits, per rank the tRRD_S/tCCD_S/
 turnaround limits, its last 32 ACTs (tFAW, t32AW) and its refresh schedule, per channel the
-command-bus clocks, the rank and kind of the last column command (tRTRS), the read/write
-mode and the round-robin bank pointer. Times are int64 clock cycles (tCK).
+arbiter's clock, the last refresh and column commands, the rank and kind of the last column
+command (tRTRS), the read/write mode, the round-robin pointer and a refresh under way. Times
+are int64 clock cycles (tCK).
 tests/naive_dram.py is the plain-Python twin.
 
 Front end (all channels together, in global time):
@@ -17,9 +18,13 @@ Front end (all channels together, in global time):
   read/write) pair: a pair's head is admissible when its index is inside the window, it has
   arrived and its transaction queue (``depth`` entries) has room. A channel left idle by
   one part of the trace therefore cannot serve requests far ahead of it.
-- Channels advance together: the next channel to act is the one whose next decision is
-  earliest (the clock of its last column command when it has work queued, else the cycle its
-  first admissible head can be handed over). A request's ``enq`` is its handover cycle.
+- Channels advance together: the next channel to act is the one whose next event is
+  earliest: its arbiter's clock when requests wait in its bank queues, its next move when
+  they wait in its transaction queues, the cycle its first admissible head can be handed
+  over (the front end does not wait for the arbiter). A request's ``enq`` is its handover
+  cycle. The kernel serves one batch at a time per channel: a new batch is handed over
+  once the earlier ones are down to their last request (``C_FREE``: it has entered its
+  bank's queue and every other has issued).
 
 Controller (per channel), two stages as in DRAMSim3's controller:
 
@@ -30,17 +35,21 @@ Controller (per channel), two stages as in DRAMSim3's controller:
   switch to the write queue when it reaches the high watermark or no read is queued, and
   drain it down to the low watermark while reads wait. Moves are made in a batch at each of
   the channel's decisions, one per clock over the clocks since the last batch.
-- FR-FCFS over the command queues: the request whose column command can issue first (a row
-  hit beats a miss that needs ACT, which beats a conflict that needs PRE+ACT), reads and
-  writes alike (the turnaround timings weigh a change of direction); ties go to the banks in
-  round-robin order from the one after the bank served last, then to the oldest in a bank.
-  Its PRE/ACT/column commands are placed at the earliest cycle every constraint allows, no
-  earlier than one controller clock after it entered its bank's queue (so an idle row hit
-  costs CL + burst + 1). Its command-queue entry is freed at that decision. Row commands
-  (ACT, PRE, REF, REFpb) and column commands (RD, WR) each use their own command bus, one
-  command per cycle, in non-decreasing time. A PRE for a row conflict is placed as soon as
-  its bank allows, not in bus order (its command slot is not modelled): otherwise one
-  conflict waiting out tRAS would hold back every later bank's ACT.
+- The arbiter, one command a clock as DRAMSim3's (``src/controller.cc``,
+  ``src/command_queue.cc``): each clock it scans the bank queues round robin from the one
+  after its pointer and issues the first command a queue has ready at that clock; the
+  pointer stays at that queue. A queue offers, for a closed bank, ACT for its oldest
+  request; for an open bank, the column command of its first request (in queue order) that
+  hits the row and meets its timings, or PRE when its head misses, unless a queued request
+  still hits the row and the row has served fewer than 4 (ArbitratePrecharge). Reads and
+  writes alike (the turnaround timings weigh a change of direction). A request's first
+  command issues no earlier than one clock after it entered its bank's queue (so an idle
+  row hit costs CL + burst + 1); its column command frees its entry. With HBM's separate
+  row and column command buses (``P_DUAL``) a second scan follows in the same clock, from
+  the pointer: the first command it finds ready takes the pointer and issues if it is of
+  the other kind. The kernel is event-driven: when nothing is ready it jumps to the first
+  cycle something is, unless a move or a handover may come first (a request that enters a
+  bank queue wakes the arbiter the next clock); the result is the clock-by-clock rule's.
 - Ranks: each has its own tRRD_S, tFAW and t32AW windows and its own same-rank column
   spacing (tCCD_S, tWTR, read-to-write); a column command to another rank than the last
   one waits for the data bus to turn around: burst + tRTRS (+ CL - CWL or CWL - CL when the
@@ -48,14 +57,17 @@ Controller (per channel), two stages as in DRAMSim3's controller:
 - Open page keeps a row open until a conflict or refresh; closed page auto-precharges
   (RDA/WRA) as early as tRAS/tRTP/tWR allow.
 - Refresh, per rank, the ranks staggered by tREFI / ranks: all-bank (PREA then REF every
-  tREFI, the rank's banks blocked tRFC) or per-bank (REFpb to one bank every tREFI / banks
-  per rank, round robin, that bank blocked tRFCpb), issued when due before the next
-  request's first command. REF rows of the trace carry ``-1 - rank`` as their bank.
+  tREFI, the rank's banks blocked tRFC) or per-bank (PRE if open, then REFpb, to one bank
+  every tREFI / banks per rank, round robin, that bank blocked tRFCpb). A refresh starts when
+  it falls due before the next command the arbiter would issue (not while the channel
+  idles); from then the rank's (all-bank) or bank's (per-bank) queues are held, and its own
+  commands go first, each in a command slot, when their timings allow. REF rows of the trace
+  carry ``-1 - rank`` as their bank.
 - Background power: per rank, the cycles with at least one bank open (ACT to the PRE that
   leaves none open) are counted (``N_OPENCYC``) for active standby; the rest is precharged
   standby. A span still open is counted from ``R_OPENSINCE`` by whoever reads it. A span
-  ends at the latest precharge committed in it (requests are committed in column-command
-  order, not in the order of their precharges).
+  ends at the latest precharge recorded in it (an auto-precharge is recorded at its column
+  command, for the cycle tRAS/tRTP/tWR allow it).
 - Power-down (``P_PDIDLE`` > 0; 0: never, as DRAMSim3's stock controller): a rank whose
   banks have all been precharged for ``P_PDIDLE`` clocks (since ``R_IDLESINCE``: its last
   close, or the end of its last refresh's tRFC) enters precharge power-down. A request that
@@ -63,8 +75,8 @@ Controller (per channel), two stages as in DRAMSim3's controller:
   wakes it: the exit (PDX) issues on the controller's next clock, ``m + 1``, and the ACT
   waits tXP after it; a refresh that falls due at or after the entry exits at its due cycle
   and the REF waits tXP. Either sets ``R_PDREADY``, before which no ACT or REF of the rank
-  issues. The wake is applied when the command is committed, after any refresh the
-  controller issues first, so refreshes stay in time order. Closed spans (entry to exit)
+  issues. The wake is applied when the ACT issues, after any refresh the arbiter issues
+  first, so refreshes stay in time order. Closed spans (entry to exit)
   are counted (``N_PDCYC``) and recorded as PDE/PDX rows; a rank still powered down is
   counted by whoever reads, from ``R_IDLESINCE + P_PDIDLE``. A bank left open keeps its rank
   out of power-down (active power-down is not modelled).
@@ -88,11 +100,12 @@ P_NB, P_BPG, P_NBL, P_CL, P_CWL, P_RCD, P_RCDW, P_RP, P_RAS, P_RC = range(10)
 P_CCDS, P_CCDL, P_RRDS, P_RRDL, P_FAW, P_WTRS, P_WTRL, P_RTP, P_WR = range(10, 19)
 P_REFI, P_RFC, P_RFCPB, P_RTW, P_DEPTH, P_CLOSED, P_REFMODE, P_NBG = range(19, 27)
 P_NRANK, P_RTRS, P_32AW, P_WIN, P_HAND, P_WHIGH, P_WLOW, P_CTRL, P_BANKQ = range(27, 36)
-P_PDIDLE, P_XP = range(36, 38)
-N_PARAMS = 38
+P_PDIDLE, P_XP, P_DUAL = range(36, 39)
+N_PARAMS = 39
 # Bank state.
-B_ROW, B_NACT, B_NPRE, B_NRD, B_NWR = range(5)
-N_BANK_STATE = 5
+# B_HITS: column commands since the open row's ACT.
+B_ROW, B_NACT, B_NPRE, B_NRD, B_NWR, B_HITS = range(6)
+N_BANK_STATE = 6
 # Bank-group state.
 G_NACT, G_NRD, G_NWR = range(3)
 N_GROUP_STATE = 3
@@ -101,9 +114,15 @@ R_NACT, R_NRD, R_NWR, R_AWI, R_REFDUE, R_REFPTR, R_NOPEN, R_OPENSINCE = range(8)
 R_IDLESINCE, R_PDREADY = range(8, 10)  # power-down (module docstring)
 N_RANK_STATE = 10
 # Channel state (C_REFDUE: the earliest refresh due over the ranks).
-# C_RRBANK: the bank of the last column command (round robin among the bank queues).
+# C_ROWLAST: the last refresh command (PREA/PRE/REF/REFpb); C_COLLAST: the last column
+# command; C_NOW: the arbiter's clock; C_RRBANK: the round-robin pointer (a bank queue);
+# C_SECOND: 0, or 1/2 when the arbiter is at its second scan of clock C_NOW after a row/column
+# command (dual issue); C_REFPEND: the rank whose refresh is under way, -1 if none; C_FREE:
+# the clock earlier batches were down to their last request (it had entered its bank's queue,
+# every other had issued): a new batch is handed over from then on.
 C_ROWLAST, C_COLLAST, C_LASTRANK, C_LASTWR, C_REFDUE, C_MODE, C_NOW, C_RRBANK = range(8)
-N_CHAN_STATE = 8
+C_SECOND, C_REFPEND, C_FREE = range(8, 11)
+N_CHAN_STATE = 11
 AW = 32  # ACT times kept per rank: the last 4 give tFAW, all 32 t32AW
 # Counters.
 # N_OPENCYC: rank-cycles with at least one bank open (active standby), closed spans only.
@@ -152,6 +171,8 @@ def init_state(channels: int, params: np.ndarray) -> tuple[np.ndarray, ...]:
     cs[:, C_COLLAST] = -1
     cs[:, C_LASTRANK] = -1
     cs[:, C_RRBANK] = -1
+    cs[:, C_REFPEND] = -1
+    cs[:, C_FREE] = NEVER
     cs[:, C_REFDUE] = rs[:, :, R_REFDUE].min(axis=1)
     aw[:] = NEVER
     return bs, gs, cs, rs, aw, cnt
@@ -208,14 +229,15 @@ def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _plan(c, b, g, r, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
-    """Earliest (t_pre, t_act, t_col) for one request to bank ``b`` (of bank group ``g`` and
-    rank ``r``); -1 for a command it does not need."""
+def _col_ready(c, b, g, r, is_wr, p, bs, gs, cs, rs):  # type: ignore[no-untyped-def]
+    """Earliest cycle a column command (a write if ``is_wr``) to bank ``b`` (of bank group
+    ``g`` and rank ``r``) meets its timings: the bank's, the group's and the rank's column
+    spacing, and the data bus turning around when the last column command went to another
+    rank."""
     if is_wr:
-        col_lo = max(bs[c, b, B_NWR], gs[c, g, G_NWR], rs[c, r, R_NWR])
+        t = max(bs[c, b, B_NWR], gs[c, g, G_NWR], rs[c, r, R_NWR])
     else:
-        col_lo = max(bs[c, b, B_NRD], gs[c, g, G_NRD], rs[c, r, R_NRD])
-    col_lo = max(col_lo, cs[c, C_COLLAST] + 1, t0)
+        t = max(bs[c, b, B_NRD], gs[c, g, G_NRD], rs[c, r, R_NRD])
     last_r = cs[c, C_LASTRANK]
     if last_r >= 0 and last_r != r:
         gap = p[P_NBL] + p[P_RTRS]
@@ -223,23 +245,69 @@ def _plan(c, b, g, r, row, is_wr, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no
             gap += p[P_CWL] - p[P_CL]
         elif cs[c, C_LASTWR] == 0 and is_wr:
             gap += p[P_CL] - p[P_CWL]
-        col_lo = max(col_lo, cs[c, C_COLLAST] + gap)
-    if bs[c, b, B_ROW] == row:
-        return -1, -1, col_lo
-    t_pre = -1
+        t = max(t, cs[c, C_COLLAST] + gap)
+    return t
+
+
+@njit
+def _act_ready(c, b, g, r, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
+    """Earliest cycle an ACT to closed bank ``b`` for a request that can issue from ``t0``
+    meets its timings (tRC/tRP, tRRD, tFAW, t32AW, a refresh's last command, power-down
+    exit)."""
     i = rs[c, r, R_AWI]
-    t_act = max(t0, bs[c, b, B_NACT], rs[c, r, R_NACT], gs[c, g, G_NACT],
-                aw[c, r, (i - 4) % AW] + p[P_FAW], cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+    t = max(t0, bs[c, b, B_NACT], rs[c, r, R_NACT], gs[c, g, G_NACT],
+            aw[c, r, (i - 4) % AW] + p[P_FAW], cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
     if _asleep(c, r, t0 - p[P_CTRL], p, rs):
-        t_act = max(t_act, t0 + p[P_XP])
+        t = max(t, t0 + p[P_XP])
     if p[P_32AW] > 0:
-        t_act = max(t_act, aw[c, r, i] + p[P_32AW])
-    if bs[c, b, B_ROW] >= 0:
-        t_pre = max(t0, bs[c, b, B_NPRE])
-        t_act = max(t_act, t_pre + p[P_RP])
-    rcd = p[P_RCDW] if is_wr else p[P_RCD]
-    t_col = max(col_lo, t_act + rcd)
-    return t_pre, t_act, t_col
+        t = max(t, aw[c, r, i] + p[P_32AW])
+    return t
+
+
+@njit
+def _bank_next(c, b, g, r, key, p, bs, gs, cs, rs, aw, cq, bq, nh, mv, is_wr, row):  # type: ignore[no-untyped-def]
+    """The command bank ``b``'s queue offers next: ``(cycle, position, code)``, the cycle
+    no earlier than ``key``. A closed bank: ACT for its oldest request. An open bank: the
+    column command of the first request, in queue order, that hits the row and is ready
+    first; or PRE for the queue's head when it misses, unless a queued request still hits
+    the row and the row has served fewer than 4 (DRAMSim3's ArbitratePrecharge); the head's
+    PRE wins a tie. ``nh[c, b]``: how many queued requests hit the open row, and how many
+    of them are writes."""
+    ctrl = p[P_CTRL]
+    open_row = bs[c, b, B_ROW]
+    q = cq[c, b, 0]
+    if open_row < 0:
+        return max(_act_ready(c, b, g, r, mv[q] + ctrl, p, bs, gs, cs, rs, aw), key), 0, ACT
+    best_t = BIG
+    best_i = -1
+    code = -1
+    seen_rd = False
+    seen_wr = False
+    for i in range(bq[c, b] if nh[c, b, 0] > 0 else 0):
+        x = cq[c, b, i]
+        if row[x] != open_row:
+            continue
+        w = is_wr[x] != 0
+        if (seen_wr if w else seen_rd):
+            continue  # an older hit of this kind is ready no later
+        if w:
+            seen_wr = True
+        else:
+            seen_rd = True
+        t = max(_col_ready(c, b, g, r, w, p, bs, gs, cs, rs), mv[x] + ctrl, key)
+        if t < best_t:
+            best_t = t
+            best_i = i
+            code = WR if w else RD
+        if (seen_rd or nh[c, b, 1] == nh[c, b, 0]) and (seen_wr or nh[c, b, 1] == 0):
+            break  # both kinds found, or the only kind there is
+    if row[q] != open_row and (best_i < 0 or bs[c, b, B_HITS] >= 4):
+        t = max(mv[q] + ctrl, bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
+        if t <= best_t:
+            best_t = t
+            best_i = 0
+            code = PRE
+    return best_t, best_i, code
 
 
 @njit
@@ -253,35 +321,60 @@ def _next_refresh(c, p, rs):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
-    """Issue rank ``r``'s refresh that is due on channel ``c``."""
-    per_rank = p[P_NB] // p[P_NRANK]
-    lo = r * per_rank
+def _ref_begin(c, p, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    """The refresh due first on channel ``c`` starts: its rank's (all-bank) or bank's
+    (per-bank) queues are held until its REF has issued; a rank in power-down exits at the
+    due cycle."""
+    r = _next_refresh(c, p, rs)
     t_due = rs[c, r, R_REFDUE]
     if _asleep(c, r, t_due, p, rs):
         _wake(c, r, t_due, t_due + p[P_XP], rs, cnt, p, tr, trn)
-    t = max(t_due, cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+    cs[c, C_REFPEND] = r
+
+
+@njit
+def _ref_next(c, p, bs, cs, rs):  # type: ignore[no-untyped-def]
+    """Earliest cycle of the pending refresh's next command: PREA (all-bank) or PRE
+    (per-bank) while a bank it needs is open, then REF or REFpb."""
+    r = cs[c, C_REFPEND]
+    per_rank = p[P_NB] // p[P_NRANK]
+    lo = r * per_rank
+    t = max(rs[c, r, R_REFDUE], cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
     if p[P_REFMODE] == 1:
-        tp = t
         n_open = 0
         for b in range(lo, lo + per_rank):
             if bs[c, b, B_ROW] >= 0:
                 n_open += 1
-                tp = max(tp, bs[c, b, B_NPRE])
-        if n_open > 0:
-            _record(tr, trn, tp, c, -1 - r, -1, PREA)
+                t = max(t, bs[c, b, B_NPRE])
+        if n_open == 0:
             for b in range(lo, lo + per_rank):
-                if bs[c, b, B_ROW] >= 0:
-                    bs[c, b, B_ROW] = -1
-                    bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
-            cs[c, C_ROWLAST] = tp
-            cnt[c, N_PRE] += n_open
-            _closed(c, r, tp, n_open, rs, cnt)
-            t = tp + 1
+                t = max(t, bs[c, b, B_NACT])
+        return t
+    b = lo + rs[c, r, R_REFPTR]
+    return max(t, bs[c, b, B_NPRE] if bs[c, b, B_ROW] >= 0 else bs[c, b, B_NACT])
+
+
+@njit
+def _ref_issue(c, t, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    """Issue the pending refresh's next command at ``t`` (see :func:`_ref_next`)."""
+    r = cs[c, C_REFPEND]
+    per_rank = p[P_NB] // p[P_NRANK]
+    lo = r * per_rank
+    cs[c, C_ROWLAST] = t
+    if p[P_REFMODE] == 1:
+        n_open = 0
         for b in range(lo, lo + per_rank):
-            t = max(t, bs[c, b, B_NACT])
+            if bs[c, b, B_ROW] >= 0:
+                n_open += 1
+                bs[c, b, B_ROW] = -1
+                bs[c, b, B_HITS] = 0
+                bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
+        if n_open > 0:
+            _record(tr, trn, t, c, -1 - r, -1, PREA)
+            cnt[c, N_PRE] += n_open
+            _closed(c, r, t, n_open, rs, cnt)
+            return
         _record(tr, trn, t, c, -1 - r, -1, REF)
-        cs[c, C_ROWLAST] = t
         for b in range(lo, lo + per_rank):
             bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RFC])
         rs[c, r, R_REFDUE] += p[P_REFI]
@@ -290,23 +383,21 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
     else:
         b = lo + rs[c, r, R_REFPTR]
         if bs[c, b, B_ROW] >= 0:
-            tp = max(t, bs[c, b, B_NPRE])
-            _record(tr, trn, tp, c, b, bs[c, b, B_ROW], PRE)
+            _record(tr, trn, t, c, b, bs[c, b, B_ROW], PRE)
             bs[c, b, B_ROW] = -1
-            bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
-            cs[c, C_ROWLAST] = tp
+            bs[c, b, B_HITS] = 0
+            bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
             cnt[c, N_PRE] += 1
-            _closed(c, r, tp, 1, rs, cnt)
-            t = tp + 1
-        t = max(t, bs[c, b, B_NACT])
+            _closed(c, r, t, 1, rs, cnt)
+            return
         _record(tr, trn, t, c, b, -1, REFPB)
-        cs[c, C_ROWLAST] = t
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RFCPB])
         rs[c, r, R_REFPTR] = (rs[c, r, R_REFPTR] + 1) % per_rank
         rs[c, r, R_REFDUE] += max(p[P_REFI] // per_rank, 1)
         if rs[c, r, R_NOPEN] == 0:
             rs[c, r, R_IDLESINCE] = t + p[P_RFCPB]
         cnt[c, N_REFPB] += 1
+    cs[c, C_REFPEND] = -1
     due = rs[c, 0, R_REFDUE]
     for k in range(1, p[P_NRANK]):
         due = min(due, rs[c, k, R_REFDUE])
@@ -314,87 +405,121 @@ def _refresh(c, r, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _commit(c, b, g, r, row, is_wr, t_pre, t_act, t_col, t0, p, bs, gs, cs, rs, aw, cnt, tr,
-            trn):  # type: ignore[no-untyped-def]
-    if t_act >= 0 and _asleep(c, r, t0 - p[P_CTRL], p, rs):
+def _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    _record(tr, trn, t, c, b, bs[c, b, B_ROW], PRE)
+    bs[c, b, B_ROW] = -1
+    bs[c, b, B_HITS] = 0
+    bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
+    cnt[c, N_PRE] += 1
+    _closed(c, r, t, 1, rs, cnt)
+
+
+@njit
+def _do_act(c, b, g, r, rw, t, t0, p, bs, gs, rs, aw, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    """ACT at ``t`` for a request that could issue from ``t0`` (a rank powered down when it
+    entered its bank's queue exits at ``t0``)."""
+    if _asleep(c, r, t0 - p[P_CTRL], p, rs):
         _wake(c, r, t0, t0 + p[P_XP], rs, cnt, p, tr, trn)
-    if t_pre >= 0:
-        _record(tr, trn, t_pre, c, b, bs[c, b, B_ROW], PRE)
-        bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_pre + p[P_RP])
-        cnt[c, N_PRE] += 1
-        _closed(c, r, t_pre, 1, rs, cnt)
-    if t_act >= 0:
-        _record(tr, trn, t_act, c, b, row, ACT)
-        _opened(c, r, t_act, rs)
-        bs[c, b, B_ROW] = row
-        bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], t_act + p[P_RAS])
-        bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t_act + p[P_RC])
-        bs[c, b, B_NRD] = max(bs[c, b, B_NRD], t_act + p[P_RCD])
-        bs[c, b, B_NWR] = max(bs[c, b, B_NWR], t_act + p[P_RCDW])
-        rs[c, r, R_NACT] = max(rs[c, r, R_NACT], t_act + p[P_RRDS])
-        gs[c, g, G_NACT] = max(gs[c, g, G_NACT], t_act + p[P_RRDL])
-        i = rs[c, r, R_AWI]
-        aw[c, r, i] = t_act
-        rs[c, r, R_AWI] = (i + 1) % AW
-        cs[c, C_ROWLAST] = t_act
-        cnt[c, N_ACT] += 1
-        cnt[c, N_MISS] += 1
-    else:
+    _record(tr, trn, t, c, b, rw, ACT)
+    _opened(c, r, t, rs)
+    bs[c, b, B_ROW] = rw
+    bs[c, b, B_HITS] = 0
+    bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], t + p[P_RAS])
+    bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RC])
+    bs[c, b, B_NRD] = max(bs[c, b, B_NRD], t + p[P_RCD])
+    bs[c, b, B_NWR] = max(bs[c, b, B_NWR], t + p[P_RCDW])
+    rs[c, r, R_NACT] = max(rs[c, r, R_NACT], t + p[P_RRDS])
+    gs[c, g, G_NACT] = max(gs[c, g, G_NACT], t + p[P_RRDL])
+    i = rs[c, r, R_AWI]
+    aw[c, r, i] = t
+    rs[c, r, R_AWI] = (i + 1) % AW
+    cnt[c, N_ACT] += 1
+
+
+@njit
+def _do_col(c, b, g, r, rw, is_wr, t, p, bs, gs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    """Column command at ``t``; returns (cycle the last data beat moves, row hit). A hit is a
+    column command after the first since its row's ACT (DRAMSim3's count)."""
+    hit = bs[c, b, B_HITS] > 0
+    if hit:
         cnt[c, N_HIT] += 1
+    else:
+        cnt[c, N_MISS] += 1
+    bs[c, b, B_HITS] += 1
     nbl = p[P_NBL]
     ccd_s = max(p[P_CCDS], nbl)
     ccd_l = max(p[P_CCDL], ccd_s)
     closed = p[P_CLOSED] != 0
     if is_wr:
-        _record(tr, trn, t_col, c, b, row, WRA if closed else WR)
-        done = t_col + p[P_CWL] + nbl
+        _record(tr, trn, t, c, b, rw, WRA if closed else WR)
+        done = t + p[P_CWL] + nbl
         bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], done + p[P_WR])
-        rs[c, r, R_NWR] = max(rs[c, r, R_NWR], t_col + ccd_s)
-        gs[c, g, G_NWR] = max(gs[c, g, G_NWR], t_col + ccd_l)
+        rs[c, r, R_NWR] = max(rs[c, r, R_NWR], t + ccd_s)
+        gs[c, g, G_NWR] = max(gs[c, g, G_NWR], t + ccd_l)
         rs[c, r, R_NRD] = max(rs[c, r, R_NRD], done + p[P_WTRS])
         gs[c, g, G_NRD] = max(gs[c, g, G_NRD], done + p[P_WTRL])
         cnt[c, N_WR] += 1
     else:
-        _record(tr, trn, t_col, c, b, row, RDA if closed else RD)
-        done = t_col + p[P_CL] + nbl
-        bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], t_col + p[P_RTP])
-        rs[c, r, R_NRD] = max(rs[c, r, R_NRD], t_col + ccd_s)
-        gs[c, g, G_NRD] = max(gs[c, g, G_NRD], t_col + ccd_l)
-        rs[c, r, R_NWR] = max(rs[c, r, R_NWR], t_col + p[P_RTW])
+        _record(tr, trn, t, c, b, rw, RDA if closed else RD)
+        done = t + p[P_CL] + nbl
+        bs[c, b, B_NPRE] = max(bs[c, b, B_NPRE], t + p[P_RTP])
+        rs[c, r, R_NRD] = max(rs[c, r, R_NRD], t + ccd_s)
+        gs[c, g, G_NRD] = max(gs[c, g, G_NRD], t + ccd_l)
+        rs[c, r, R_NWR] = max(rs[c, r, R_NWR], t + p[P_RTW])
         cnt[c, N_RD] += 1
-    cs[c, C_COLLAST] = t_col
+    cs[c, C_COLLAST] = t
     cs[c, C_LASTRANK] = r
     cs[c, C_LASTWR] = 1 if is_wr else 0
     if closed:
         tp = bs[c, b, B_NPRE]
         bs[c, b, B_ROW] = -1
+        bs[c, b, B_HITS] = 0
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], tp + p[P_RP])
         cnt[c, N_PRE] += 1
         _closed(c, r, tp, 1, rs, cnt)
-    return done
+    return done, hit
 
 
 @njit
-def _head_time(c, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk, hcnt):  # type: ignore[no-untyped-def]
-    """Earliest cycle channel ``c`` (queues empty) can be handed a request; BIG if none is
-    admissible until other channels accept."""
-    best = BIG
+def _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw):  # type: ignore[no-untyped-def]
+    """Channel ``c``'s pair heads whose transaction queue has room: ``hb[c]`` the earliest
+    arrival among those inside the window (BIG: none), ``hw[c]`` the lowest trace position
+    among those outside it (BIG: none; they enter as other channels accept). Both change only
+    when ``c`` is handed a request or moves one, or when ``hw[c]`` enters the window."""
+    hb[c] = BIG
+    hw[c] = BIG
     for w in range(2):
         k = 2 * c + w
-        if ph[k] < pair_start[k + 1]:
+        if ph[k] < pair_start[k + 1] and tqn[c, w] < p[P_DEPTH]:
             q = pair_order[ph[k]]
             if gpos[q] < acc_total + p[P_WIN]:
-                best = min(best, arr[q])
-    if best == BIG:
-        return BIG
-    best = max(best, hclk)
-    if best == hclk and hcnt >= p[P_HAND]:
-        best = hclk + 1
-    return best
+                hb[c] = min(hb[c], arr[q])
+            else:
+                hw[c] = min(hw[c], gpos[q])
 
 
 @njit
-def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs):  # type: ignore[no-untyped-def]
+def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-def]
+    """Whether channel ``c``'s next clock moves a request (see :func:`_move`): the queue it
+    will serve holds one whose bank queue has room."""
+    occ_r = tqn[c, 0]
+    occ_w = tqn[c, 1]
+    mode = cs[c, C_MODE]
+    if mode == 0:
+        if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
+            mode = 1
+    elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
+        mode = 0
+    if stuck[c, 0] == mode + 1 and stuck[c, 1] == -1:
+        return False  # a scan of that queue found nothing, and no bank got room since
+    for i in range(tqn[c, mode]):  # noqa: SIM110 (numba compiles no generator in any())
+        if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
+            return True
+    return False
+
+
+@njit
+def _move(c, key, p, bank, row, is_wr, enq, mv, tq, tqn, cq, bq, nh, lastmv, stuck, bs, cs):  # type: ignore[no-untyped-def]
     """Move requests of channel ``c`` from its transaction queues into their banks' command
     queues, one per clock over the clocks up to ``key`` not yet passed: each clock the
     oldest request of the queue being served (reads, or writes while draining) whose bank
@@ -448,6 +573,9 @@ def _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs):  # type
         b = bank[q]
         cq[c, b, bq[c, b]] = q
         bq[c, b] += 1
+        if bs[c, b, B_ROW] == row[q]:
+            nh[c, b, 0] += 1
+            nh[c, b, 1] += is_wr[q]
         bq[c, nb] += 1
         clk += 1
     lastmv[c] = max(lastmv[c], key)
@@ -466,35 +594,37 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     n = arr.shape[0]
     depth = p[P_DEPTH]
     nb = p[P_NB]
+    per_rank = nb // p[P_NRANK]
     tq = np.empty((nch, 2, depth), dtype=np.int64)  # transaction queues, handover order
     tqn = np.zeros((nch, 2), dtype=np.int64)
     cq = np.empty((nch, nb, p[P_BANKQ]), dtype=np.int64)  # bank command queues, move order
     bq = np.zeros((nch, nb + 1), dtype=np.int64)  # entries per bank queue; [nb]: all banks
+    nh = np.zeros((nch, nb, 2), dtype=np.int64)  # queued hits on the open row: all, writes
     mv = np.zeros(n, dtype=np.int64)  # cycle each request entered its bank's queue
-    lastmv = np.full(nch, NEVER, dtype=np.int64)  # last clock whose move slot is spent
+    lastmv = cs[:, C_FREE].copy()  # last clock whose move slot is spent
     stuck = np.zeros((nch, 2), dtype=np.int64)  # see _move
-    miss_lo = np.empty(p[P_NRANK], dtype=np.int64)
-    group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per plan)
-    rank_of = np.arange(nb) // (nb // p[P_NRANK])
+    act_lo = np.empty(p[P_NRANK], dtype=np.int64)
+    group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per scan)
+    rank_of = np.arange(nb) // per_rank
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
-    # Within one bank and kind, a request's plan depends only on whether it hits the open
-    # row and on its move cycle, which never decreases along the bank's queue: the first hit
-    # and the first non-hit of each kind dominate the later ones (ties go to the older), so
-    # the scan plans only those (``tried``: write x 2 + hit).
-    tried = np.zeros(4, dtype=np.bool_)
-    now = np.empty(nch, dtype=np.int64)
-    for c in range(nch):
-        now[c] = max(cs[c, C_NOW], cs[c, C_COLLAST])
+    now = cs[:, C_NOW].copy()  # each channel's arbiter clock
+    floor = now.copy()  # the clock after each channel's last command
+    collast = np.full(nch, NEVER, dtype=np.int64)  # this batch's last column command
+    colprev = np.full(nch, NEVER, dtype=np.int64)  # and the one before it
     # Channels with requests in this batch, in index order (ties go to the lowest index); a
     # channel leaves the list once it has nothing queued or left to hand over, so a batch on
     # few of many channels does not scan them all at every decision.
     live = np.empty(nch, dtype=np.int64)
     nlive = 0
+    hb = np.empty(nch, dtype=np.int64)  # see _heads
+    hw = np.empty(nch, dtype=np.int64)
     for c in range(nch):
         if pair_start[2 * c] < pair_start[2 * c + 2]:
             live[nlive] = c
             nlive += 1
+        _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, 0, hb, hw)
     acc_total = 0
+    gnow = NEVER  # the cycle of the decision being made (non-decreasing)
     hclk = NEVER
     hcnt = 0
     served = 0
@@ -503,16 +633,26 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         key = BIG
         for j in range(nlive):
             ch = live[j]
-            if tqn[ch, 0] + tqn[ch, 1] + bq[ch, nb] > 0:
-                k = max(now[ch], cs[ch, C_COLLAST])
-            else:
-                k = _head_time(ch, p, gpos, arr, pair_order, pair_start, ph, acc_total, hclk,
-                               hcnt)
-                k = max(k, now[ch]) if k < BIG else BIG
+            k = BIG
+            if bq[ch, nb] > 0:
+                k = now[ch]  # the arbiter's next decision
+            elif tqn[ch, 0] + tqn[ch, 1] > 0:
+                k = lastmv[ch] + 1  # the next move
+            # The next handover (the front end does not wait for the arbiter): never before
+            # ``gnow``, so only looked for when the channel's own event is later.
+            if k > gnow:
+                if hw[ch] < acc_total + p[P_WIN]:
+                    _heads(ch, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw)
+                if hb[ch] < BIG:
+                    h = max(hb[ch], hclk, gnow, cs[ch, C_FREE])
+                    if h == hclk and hcnt >= p[P_HAND]:
+                        h = hclk + 1
+                    k = min(k, h)
             if k < key:
                 key = k
                 c = ch
-        now[c] = key
+        gnow = key
+        now[c] = max(now[c], key)  # an idle arbiter's clock catches up with the decision
         while True:  # hand over admissible heads, lowest trace position first
             pick = -1
             for w in range(2):
@@ -520,6 +660,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 if ph[k] < pair_start[k + 1] and tqn[c, w] < depth:
                     q = pair_order[ph[k]]
                     if gpos[q] < acc_total + p[P_WIN] and arr[q] <= key and (
+                            key >= cs[c, C_FREE]) and (
                             pick < 0 or gpos[q] < gpos[pair_order[ph[2 * c + pick]]]):
                         pick = w
             if pick < 0:
@@ -539,106 +680,195 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             hcnt += 1
             if stuck[c, 0] == pick + 1 and bq[c, bank[q]] < p[P_BANKQ]:
                 stuck[c, 1] = -2
-        _move(c, key, p, bank, enq, mv, tq, tqn, cq, bq, lastmv, stuck, cs)
+        queued = bq[c, nb]
+        _move(c, key, p, bank, row, is_wr, enq, mv, tq, tqn, cq, bq, nh, lastmv, stuck, bs, cs)
+        _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw)
+        second = cs[c, C_SECOND]
         if bq[c, nb] == 0:
-            if tqn[c, 0] + tqn[c, 1] > 0:
-                now[c] = key + 1  # this clock's move is spent: the next one moves
+            cs[c, C_SECOND] = 0
             continue
-        # A bound no candidate's column command can beat: stop the scan when one reaches it.
-        lower = BIG
-        for r in range(p[P_NRANK]):
-            lower = min(lower, rs[c, r, R_NWR], rs[c, r, R_NRD])
-        lower = max(lower, cs[c, C_COLLAST] + 1)
-        # Per rank, a bound no request that needs an ACT can beat (its ACT waits for these).
+        if now[c] > key:
+            if bq[c, nb] > queued:  # a request moved in: the arbiter looks again next clock
+                now[c] = max(key + 1, floor[c])
+            continue  # the arbiter's clock is ahead (it waits for a command or a refresh)
+        pend = cs[c, C_REFPEND]
+        blk_lo = 0  # banks [blk_lo, blk_hi) are held by a pending refresh
+        blk_hi = 0
+        if pend >= 0:
+            blk_lo = pend * per_rank
+            blk_hi = blk_lo + per_rank
+            if p[P_REFMODE] == 2:
+                blk_lo += rs[c, pend, R_REFPTR]
+                blk_hi = blk_lo + 1
+        # The bank queues in round-robin order from the one after the pointer: the first
+        # whose command is ready earliest (at ``key``: the first ready now) wins.
+        best_t = BIG
+        best_b = -1
+        best_i = -1
+        best_code = -1
+        # Per rank, the bound every ACT waits for (tRRD_S, tFAW, t32AW, refresh, power-down
+        # exit): a closed bank is then planned inline (the common case under random traffic).
         for r in range(p[P_NRANK]):
             i = rs[c, r, R_AWI]
             lo = max(rs[c, r, R_NACT], aw[c, r, (i - 4) % AW] + p[P_FAW],
-                     cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
+                     cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY], key)
             if p[P_32AW] > 0:
                 lo = max(lo, aw[c, r, i] + p[P_32AW])
-            miss_lo[r] = lo + min(p[P_RCD], p[P_RCDW])
-        # Banks in round-robin order from the one after the last served (ties between banks
-        # go to the earlier in that order), each bank's queue oldest first.
-        best_b = -1
-        best = -1
-        best_k = nb  # position of best_b in the round-robin order
-        bt_pre = -1
-        bt_act = -1
-        bt_col = BIG
-        # Pass 1 plans the hits, and the misses whose ACT bound does not exceed ``lower``;
-        # the others cannot reach ``lower``, so they are planned in pass 2 only if no hit
-        # reached it. Ties keep the round-robin order, then the oldest, in both passes.
-        deferred = False
-        for pss in range(2):
-            b = cs[c, C_RRBANK]
-            for k in range(nb):
-                b = b + 1 if b + 1 < nb else 0
-                if bq[c, b] == 0:
-                    continue
-                tried[:] = False
-                for i in range(bq[c, b]):
-                    q = cq[c, b, i]
-                    w = is_wr[q]
-                    h = 1 if bs[c, b, B_ROW] == row[q] else 0
-                    if tried[2 * w + h]:
-                        continue  # an older request of this bank and kind was planned
-                    tried[2 * w + h] = True
-                    if h == 0:
-                        lo = miss_lo[rank_of[b]]
-                        if lo > bt_col or (lo == bt_col and k > best_k):
-                            continue  # cannot beat the best so far
-                        if (lo > lower) != (pss == 1):
-                            deferred = deferred or lo > lower
-                            continue  # its pass is the other one
-                    elif pss == 1:
-                        continue  # planned in pass 1
-                    tp, ta, tc = _plan(c, b, group_of[b], rank_of[b], row[q], w != 0,
-                                       mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw)
-                    if tc < bt_col or (tc == bt_col and (k < best_k or (k == best_k
-                                                                        and i < best))):
-                        best_b = b
-                        best = i
-                        best_k = k
-                        bt_pre = tp
-                        bt_act = ta
-                        bt_col = tc
-                        if tc <= lower:
-                            break
-                if bt_col <= lower:
-                    break
-            if bt_col <= lower or not deferred:
-                break
-        q = cq[c, best_b, best]
-        if p[P_REFMODE] != 0:
-            first = bt_col
-            if bt_act >= 0:
-                first = bt_act
-            if bt_pre >= 0:
-                first = bt_pre
-            if cs[c, C_REFDUE] <= first:
-                _refresh(c, _next_refresh(c, p, rs), p, bs, cs, rs, cnt, tr, trn)
+            act_lo[r] = lo
+        b = cs[c, C_RRBANK]
+        for _ in range(nb):
+            b = b + 1 if b + 1 < nb else 0
+            if bq[c, b] == 0 or (blk_lo <= b < blk_hi):
                 continue
-        hit[q] = 1 if bt_act < 0 else 0
-        done[q] = _commit(c, best_b, group_of[best_b], rank_of[best_b], row[q], is_wr[q] != 0,
-                          bt_pre, bt_act, bt_col,
-                          mv[q] + p[P_CTRL], p, bs, gs, cs, rs, aw, cnt, tr, trn)
-        for i in range(best, bq[c, best_b] - 1):  # keep the queue in move order
-            cq[c, best_b, i] = cq[c, best_b, i + 1]
-        bq[c, best_b] -= 1
-        bq[c, nb] -= 1
-        if stuck[c, 1] == -1 or stuck[c, 1] == best_b:
-            stuck[c, 1] = best_b
+            q = cq[c, b, 0]
+            if bs[c, b, B_ROW] < 0:  # ACT for the oldest (as _bank_next)
+                t = max(act_lo[rank_of[b]], bs[c, b, B_NACT], gs[c, group_of[b], G_NACT],
+                        mv[q] + p[P_CTRL])
+                if p[P_PDIDLE] > 0:
+                    t = max(t, _act_ready(c, b, group_of[b], rank_of[b], mv[q] + p[P_CTRL], p,
+                                          bs, gs, cs, rs, aw))
+                i = 0
+                code = ACT
+            elif nh[c, b, 0] == 0:  # nothing hits the open row: PRE for the head
+                t = max(mv[q] + p[P_CTRL], bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
+                i = 0
+                code = PRE
+            else:
+                t, i, code = _bank_next(c, b, group_of[b], rank_of[b], key, p, bs, gs, cs, rs,
+                                        aw, cq, bq, nh, mv, is_wr, row)
+            if t < best_t:
+                best_t = t
+                best_b = b
+                best_i = i
+                best_code = code
+                if t == key:
+                    break
+        t_rf = BIG
+        if pend >= 0:
+            t_rf = max(_ref_next(c, p, bs, cs, rs), floor[c])
+            if t_rf < key:
+                # Fell due while the channel idled: its commands issue in that gap, after
+                # the channel's last command, as they would have.
+                _ref_issue(c, t_rf, p, bs, cs, rs, cnt, tr, trn)
+                floor[c] = t_rf + 1
+                continue
+        elif second == 0 and p[P_REFMODE] != 0 and cs[c, C_REFDUE] <= best_t:
+            _ref_begin(c, p, cs, rs, cnt, tr, trn)
+            continue
+        if second != 0:
+            # The clock's second scan (dual command issue): the first command ready now
+            # takes the pointer, and issues if it is of the other kind (row vs column).
+            cs[c, C_SECOND] = 0
+            if best_t == key:
+                cs[c, C_RRBANK] = best_b
+                if (2 if best_code >= RD else 1) != second:
+                    _issue(c, best_b, best_i, best_code, key, group_of, rank_of, p, bs, gs,
+                           cs, rs, aw, cnt, tr, trn, cq, bq, nh, mv, is_wr, row, done, hit, stuck)
+                    if best_code >= RD:
+                        served += 1
+                        colprev[c] = collast[c]
+                        collast[c] = key
+                        nlive = _retire(c, nlive, live, tqn, bq, ph, pair_start, nb)
+                now[c] = key + 1
+                continue
+        target = min(best_t, t_rf)
+        if second != 0 or target > key:
+            # Nothing (more) is ready this clock: wait for the first ready command or a due
+            # refresh, unless a move or a handover may come first (it can add a command
+            # ready earlier).
+            nxt = max(target, key + 1)
+            if pend < 0 and p[P_REFMODE] != 0:
+                nxt = min(nxt, max(cs[c, C_REFDUE], key + 1))
+            if tqn[c, 0] + tqn[c, 1] > 0 and _can_move(c, p, bank, tq, tqn, bq, stuck, cs):
+                nxt = key + 1
+            for w in range(2):
+                k = 2 * c + w
+                if ph[k] < pair_start[k + 1] and tqn[c, w] < depth:
+                    q = pair_order[ph[k]]
+                    if gpos[q] < acc_total + p[P_WIN]:
+                        nxt = min(nxt, max(arr[q], key + 1))
+            now[c] = nxt
+            continue
+        if t_rf <= best_t:  # a refresh's commands go first
+            _ref_issue(c, key, p, bs, cs, rs, cnt, tr, trn)
+            kind = 1
         else:
-            stuck[c, 1] = -2
-        cs[c, C_RRBANK] = best_b
-        served += 1
-        if (tqn[c, 0] + tqn[c, 1] + bq[c, nb] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
-                and ph[2 * c + 1] >= pair_start[2 * c + 2]):
-            j = 0
-            while live[j] != c:
-                j += 1
-            for i in range(j, nlive - 1):
-                live[i] = live[i + 1]
-            nlive -= 1
+            cs[c, C_RRBANK] = best_b
+            _issue(c, best_b, best_i, best_code, key, group_of, rank_of, p, bs, gs, cs, rs, aw,
+                   cnt, tr, trn, cq, bq, nh, mv, is_wr, row, done, hit, stuck)
+            kind = 1
+            if best_code >= RD:
+                kind = 2
+                served += 1
+                colprev[c] = collast[c]
+                collast[c] = key
+                nlive = _retire(c, nlive, live, tqn, bq, ph, pair_start, nb)
+        floor[c] = key + 1
+        if p[P_DUAL] != 0:
+            cs[c, C_SECOND] = kind  # the same clock's second scan comes next
+        else:
+            now[c] = key + 1
     for c in range(nch):
+        if cs[c, C_SECOND] != 0:
+            cs[c, C_SECOND] = 0
+            now[c] += 1
         cs[c, C_NOW] = now[c]
+        # The next batch is handed over once this one is down to its last request: that
+        # request has entered its bank's queue and every other has issued.
+        cs[c, C_FREE] = max(cs[c, C_FREE], colprev[c])
+        for j in range(pair_start[2 * c], pair_start[2 * c + 2]):
+            cs[c, C_FREE] = max(cs[c, C_FREE], mv[pair_order[j]])
+
+
+@njit
+def _issue(c, b, i, code, t, group_of, rank_of, p, bs, gs, cs, rs, aw, cnt, tr, trn, cq, bq,
+           nh, mv, is_wr, row, done, hit, stuck):  # type: ignore[no-untyped-def]
+    """Issue bank ``b``'s command ``code`` for its queue's request at position ``i`` at
+    cycle ``t``; a column command serves the request and frees its queue entry."""
+    q = cq[c, b, i]
+    g = group_of[b]
+    r = rank_of[b]
+    if code == PRE:
+        _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn)
+        return
+    if code == ACT:
+        _do_act(c, b, g, r, row[q], t, mv[q] + p[P_CTRL], p, bs, gs, rs, aw, cnt, tr, trn)
+        nh[c, b, 0] = 0
+        nh[c, b, 1] = 0
+        for j in range(bq[c, b]):
+            if row[cq[c, b, j]] == row[q]:
+                nh[c, b, 0] += 1
+                nh[c, b, 1] += is_wr[cq[c, b, j]]
+        return
+    d, h = _do_col(c, b, g, r, row[q], is_wr[q] != 0, t, p, bs, gs, cs, rs, cnt, tr, trn)
+    done[q] = d
+    hit[q] = 1 if h else 0
+    if bs[c, b, B_ROW] >= 0:
+        nh[c, b, 0] -= 1
+        nh[c, b, 1] -= is_wr[q]
+    else:
+        nh[c, b, 0] = 0
+        nh[c, b, 1] = 0
+    for k in range(i, bq[c, b] - 1):  # keep the queue in move order
+        cq[c, b, k] = cq[c, b, k + 1]
+    bq[c, b] -= 1
+    bq[c, p[P_NB]] -= 1
+    if stuck[c, 1] == -1 or stuck[c, 1] == b:
+        stuck[c, 1] = b
+    else:
+        stuck[c, 1] = -2
+
+
+@njit
+def _retire(c, nlive, live, tqn, bq, ph, pair_start, nb):  # type: ignore[no-untyped-def]
+    """Drop channel ``c`` from the live list once it has nothing queued or left to hand
+    over; returns the new length."""
+    if (tqn[c, 0] + tqn[c, 1] + bq[c, nb] == 0 and ph[2 * c] >= pair_start[2 * c + 1]
+            and ph[2 * c + 1] >= pair_start[2 * c + 2]):
+        j = 0
+        while live[j] != c:
+            j += 1
+        for k in range(j, nlive - 1):
+            live[k] = live[k + 1]
+        nlive -= 1
+    return nlive
