@@ -229,27 +229,6 @@ def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _col_ready(c, b, g, r, is_wr, p, bs, gs, cs, rs):  # type: ignore[no-untyped-def]
-    """Earliest cycle a column command (a write if ``is_wr``) to bank ``b`` (of bank group
-    ``g`` and rank ``r``) meets its timings: the bank's, the group's and the rank's column
-    spacing, and the data bus turning around when the last column command went to another
-    rank."""
-    if is_wr:
-        t = max(bs[c, b, B_NWR], gs[c, g, G_NWR], rs[c, r, R_NWR])
-    else:
-        t = max(bs[c, b, B_NRD], gs[c, g, G_NRD], rs[c, r, R_NRD])
-    last_r = cs[c, C_LASTRANK]
-    if last_r >= 0 and last_r != r:
-        gap = p[P_NBL] + p[P_RTRS]
-        if cs[c, C_LASTWR] != 0 and not is_wr:
-            gap += p[P_CWL] - p[P_CL]
-        elif cs[c, C_LASTWR] == 0 and is_wr:
-            gap += p[P_CL] - p[P_CWL]
-        t = max(t, cs[c, C_COLLAST] + gap)
-    return t
-
-
-@njit
 def _act_ready(c, b, g, r, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
     """Earliest cycle an ACT to closed bank ``b`` for a request that can issue from ``t0``
     meets its timings (tRC/tRP, tRRD, tFAW, t32AW, a refresh's last command, power-down
@@ -262,52 +241,6 @@ def _act_ready(c, b, g, r, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untype
     if p[P_32AW] > 0:
         t = max(t, aw[c, r, i] + p[P_32AW])
     return t
-
-
-@njit
-def _bank_next(c, b, g, r, key, p, bs, gs, cs, rs, aw, cq, bq, nh, mv, is_wr, row):  # type: ignore[no-untyped-def]
-    """The command bank ``b``'s queue offers next: ``(cycle, position, code)``, the cycle
-    no earlier than ``key``. A closed bank: ACT for its oldest request. An open bank: the
-    column command of the first request, in queue order, that hits the row and is ready
-    first; or PRE for the queue's head when it misses, unless a queued request still hits
-    the row and the row has served fewer than 4 (DRAMSim3's ArbitratePrecharge); the head's
-    PRE wins a tie. ``nh[c, b]``: how many queued requests hit the open row, and how many
-    of them are writes."""
-    ctrl = p[P_CTRL]
-    open_row = bs[c, b, B_ROW]
-    q = cq[c, b, 0]
-    if open_row < 0:
-        return max(_act_ready(c, b, g, r, mv[q] + ctrl, p, bs, gs, cs, rs, aw), key), 0, ACT
-    best_t = BIG
-    best_i = -1
-    code = -1
-    seen_rd = False
-    seen_wr = False
-    for i in range(bq[c, b] if nh[c, b, 0] > 0 else 0):
-        x = cq[c, b, i]
-        if row[x] != open_row:
-            continue
-        w = is_wr[x] != 0
-        if (seen_wr if w else seen_rd):
-            continue  # an older hit of this kind is ready no later
-        if w:
-            seen_wr = True
-        else:
-            seen_rd = True
-        t = max(_col_ready(c, b, g, r, w, p, bs, gs, cs, rs), mv[x] + ctrl, key)
-        if t < best_t:
-            best_t = t
-            best_i = i
-            code = WR if w else RD
-        if (seen_rd or nh[c, b, 1] == nh[c, b, 0]) and (seen_wr or nh[c, b, 1] == 0):
-            break  # both kinds found, or the only kind there is
-    if row[q] != open_row and (best_i < 0 or bs[c, b, B_HITS] >= 4):
-        t = max(mv[q] + ctrl, bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
-        if t <= best_t:
-            best_t = t
-            best_i = 0
-            code = PRE
-    return best_t, best_i, code
 
 
 @njit
@@ -603,7 +536,8 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     mv = np.zeros(n, dtype=np.int64)  # cycle each request entered its bank's queue
     lastmv = cs[:, C_FREE].copy()  # last clock whose move slot is spent
     stuck = np.zeros((nch, 2), dtype=np.int64)  # see _move
-    act_lo = np.empty(p[P_NRANK], dtype=np.int64)
+    act_lo = np.empty(p[P_NRANK], dtype=np.int64)  # see the scan
+    col_lo = np.empty((p[P_NRANK], 2), dtype=np.int64)
     group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per scan)
     rank_of = np.arange(nb) // per_rank
     ph = pair_start[:-1].copy()  # next request of each pair not yet handed over
@@ -707,7 +641,8 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         best_i = -1
         best_code = -1
         # Per rank, the bound every ACT waits for (tRRD_S, tFAW, t32AW, refresh, power-down
-        # exit): a closed bank is then planned inline (the common case under random traffic).
+        # exit) and the bound every read / write waits for (the rank's column spacing, and
+        # the data bus turning around when the last column command went to another rank).
         for r in range(p[P_NRANK]):
             i = rs[c, r, R_AWI]
             lo = max(rs[c, r, R_NACT], aw[c, r, (i - 4) % AW] + p[P_FAW],
@@ -715,13 +650,22 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             if p[P_32AW] > 0:
                 lo = max(lo, aw[c, r, i] + p[P_32AW])
             act_lo[r] = lo
+            col_lo[r, 0] = rs[c, r, R_NRD]
+            col_lo[r, 1] = rs[c, r, R_NWR]
+            if cs[c, C_LASTRANK] >= 0 and cs[c, C_LASTRANK] != r:
+                gap = p[P_NBL] + p[P_RTRS]
+                last_wr = cs[c, C_LASTWR] != 0
+                col_lo[r, 0] = max(col_lo[r, 0], cs[c, C_COLLAST] + gap
+                                   + (p[P_CWL] - p[P_CL] if last_wr else 0))
+                col_lo[r, 1] = max(col_lo[r, 1], cs[c, C_COLLAST] + gap
+                                   + (0 if last_wr else p[P_CL] - p[P_CWL]))
         b = cs[c, C_RRBANK]
         for _ in range(nb):
             b = b + 1 if b + 1 < nb else 0
             if bq[c, b] == 0 or (blk_lo <= b < blk_hi):
                 continue
             q = cq[c, b, 0]
-            if bs[c, b, B_ROW] < 0:  # ACT for the oldest (as _bank_next)
+            if bs[c, b, B_ROW] < 0:  # ACT for the oldest
                 t = max(act_lo[rank_of[b]], bs[c, b, B_NACT], gs[c, group_of[b], G_NACT],
                         mv[q] + p[P_CTRL])
                 if p[P_PDIDLE] > 0:
@@ -734,8 +678,42 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 i = 0
                 code = PRE
             else:
-                t, i, code = _bank_next(c, b, group_of[b], rank_of[b], key, p, bs, gs, cs, rs,
-                                        aw, cq, bq, nh, mv, is_wr, row)
+                # Requests hit the open row: the column command of the first, in queue order,
+                # ready first (an older hit of the same kind is ready no later, so only the
+                # first of each kind is planned); PRE for a missing head only once the row
+                # has served 4 (DRAMSim3's ArbitratePrecharge), and it wins a tie.
+                g = group_of[b]
+                r = rank_of[b]
+                orow = bs[c, b, B_ROW]
+                t = BIG
+                i = -1
+                code = -1
+                seen_rd = False
+                seen_wr = False
+                for j in range(bq[c, b]):
+                    x = cq[c, b, j]
+                    if row[x] != orow or (seen_wr if is_wr[x] else seen_rd):
+                        continue
+                    if is_wr[x]:
+                        seen_wr = True
+                        tj = max(col_lo[r, 1], gs[c, g, G_NWR], bs[c, b, B_NWR])
+                    else:
+                        seen_rd = True
+                        tj = max(col_lo[r, 0], gs[c, g, G_NRD], bs[c, b, B_NRD])
+                    tj = max(tj, mv[x] + p[P_CTRL], key)
+                    if tj < t:
+                        t = tj
+                        i = j
+                        code = WR if is_wr[x] else RD
+                    if (seen_rd or nh[c, b, 1] == nh[c, b, 0]) and (
+                            seen_wr or nh[c, b, 1] == 0):
+                        break  # both kinds found, or the only kind there is
+                if row[q] != orow and bs[c, b, B_HITS] >= 4:
+                    tp = max(mv[q] + p[P_CTRL], bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
+                    if tp <= t:
+                        t = tp
+                        i = 0
+                        code = PRE
             if t < best_t:
                 best_t = t
                 best_b = b
