@@ -433,8 +433,8 @@ def _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw):
 
 @njit
 def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-def]
-    """Whether channel ``c``'s next clock moves a request (see :func:`_move`): the queue it
-    will serve holds one whose bank queue has room."""
+    """Whether channel ``c``'s next clock moves a request (see the moves in
+    :func:`schedule`): the queue it will serve holds one whose bank queue has room."""
     occ_r = tqn[c, 0]
     occ_w = tqn[c, 1]
     mode = cs[c, C_MODE]
@@ -449,69 +449,6 @@ def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-de
         if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
             return True
     return False
-
-
-@njit
-def _move(c, key, p, bank, row, is_wr, enq, mv, tq, tqn, cq, bq, nh, lastmv, stuck, bs, cs):  # type: ignore[no-untyped-def]
-    """Move requests of channel ``c`` from its transaction queues into their banks' command
-    queues, one per clock over the clocks up to ``key`` not yet passed: each clock the
-    oldest request of the queue being served (reads, or writes while draining) whose bank
-    queue has room, no earlier than its handover. ``stuck[c, 0]`` is 1 + the queue in which
-    a scan found nothing to move (0: not known); ``stuck[c, 1]`` is the one bank given room
-    since (-1: none, -2: more than one, or a request handed over for a bank with room), so
-    only that bank's requests are looked for."""
-    clk = lastmv[c] + 1
-    nb = p[P_NB]
-    while clk <= key:
-        occ_r = tqn[c, 0]
-        occ_w = tqn[c, 1]
-        mode = cs[c, C_MODE]
-        if mode == 0:
-            if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
-                mode = 1
-        elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
-            mode = 0
-        cs[c, C_MODE] = mode
-        pick = -1
-        if stuck[c, 0] == mode + 1 and stuck[c, 1] != -2:
-            f = stuck[c, 1]
-            if f < 0 or bq[c, f] >= p[P_BANKQ]:
-                stuck[c, 1] = -1
-                break
-            for i in range(tqn[c, mode]):
-                if bank[tq[c, mode, i]] == f:
-                    pick = i
-                    break
-            if pick < 0:
-                stuck[c, 1] = -1
-                break
-        else:
-            for i in range(tqn[c, mode]):
-                if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
-                    pick = i
-                    break
-            if pick < 0:
-                stuck[c, 0] = mode + 1
-                stuck[c, 1] = -1
-                break
-            stuck[c, 0] = 0
-        q = tq[c, mode, pick]
-        clk = max(clk, enq[q])
-        if clk > key:
-            break
-        for i in range(pick, tqn[c, mode] - 1):  # keep the queue in handover order
-            tq[c, mode, i] = tq[c, mode, i + 1]
-        tqn[c, mode] -= 1
-        mv[q] = clk
-        b = bank[q]
-        cq[c, b, bq[c, b]] = q
-        bq[c, b] += 1
-        if bs[c, b, B_ROW] == row[q]:
-            nh[c, b, 0] += 1
-            nh[c, b, 1] += is_wr[q]
-        bq[c, nb] += 1
-        clk += 1
-    lastmv[c] = max(lastmv[c], key)
 
 
 @njit
@@ -535,7 +472,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
     nh = np.zeros((nch, nb, 2), dtype=np.int64)  # queued hits on the open row: all, writes
     mv = np.zeros(n, dtype=np.int64)  # cycle each request entered its bank's queue
     lastmv = cs[:, C_FREE].copy()  # last clock whose move slot is spent
-    stuck = np.zeros((nch, 2), dtype=np.int64)  # see _move
+    stuck = np.zeros((nch, 2), dtype=np.int64)  # see the moves below
     act_lo = np.empty(p[P_NRANK], dtype=np.int64)  # see the scan
     col_lo = np.empty((p[P_NRANK], 2), dtype=np.int64)
     group_of = np.arange(nb) // p[P_BPG]  # (divisions are slow: once per bank, not per scan)
@@ -587,6 +524,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 c = ch
         gnow = key
         now[c] = max(now[c], key)  # an idle arbiter's clock catches up with the decision
+        accepted = acc_total
         while True:  # hand over admissible heads, lowest trace position first
             pick = -1
             for w in range(2):
@@ -615,8 +553,66 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             if stuck[c, 0] == pick + 1 and bq[c, bank[q]] < p[P_BANKQ]:
                 stuck[c, 1] = -2
         queued = bq[c, nb]
-        _move(c, key, p, bank, row, is_wr, enq, mv, tq, tqn, cq, bq, nh, lastmv, stuck, bs, cs)
-        _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw)
+        # Moves: from the transaction queues into the bank command queues, one per clock
+        # over the clocks up to ``key`` not yet passed: each clock the oldest request of the
+        # queue being served (reads, or writes while draining) whose bank queue has room, no
+        # earlier than its handover. ``stuck[c, 0]`` is 1 + the queue in which a scan found
+        # nothing to move (0: not known); ``stuck[c, 1]`` the one bank given room since (-1:
+        # none, -2: more than one, or a request handed over for a bank with room), so only
+        # that bank's requests are looked for. (Inline, as the issue below.)
+        clk = lastmv[c] + 1
+        while clk <= key:
+            occ_r = tqn[c, 0]
+            occ_w = tqn[c, 1]
+            mode = cs[c, C_MODE]
+            if mode == 0:
+                if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
+                    mode = 1
+            elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
+                mode = 0
+            cs[c, C_MODE] = mode
+            pick = -1
+            if stuck[c, 0] == mode + 1 and stuck[c, 1] != -2:
+                f = stuck[c, 1]
+                if f < 0 or bq[c, f] >= p[P_BANKQ]:
+                    stuck[c, 1] = -1
+                    break
+                for i in range(tqn[c, mode]):
+                    if bank[tq[c, mode, i]] == f:
+                        pick = i
+                        break
+                if pick < 0:
+                    stuck[c, 1] = -1
+                    break
+            else:
+                for i in range(tqn[c, mode]):
+                    if bq[c, bank[tq[c, mode, i]]] < p[P_BANKQ]:
+                        pick = i
+                        break
+                if pick < 0:
+                    stuck[c, 0] = mode + 1
+                    stuck[c, 1] = -1
+                    break
+                stuck[c, 0] = 0
+            q = tq[c, mode, pick]
+            clk = max(clk, enq[q])
+            if clk > key:
+                break
+            for i in range(pick, tqn[c, mode] - 1):  # keep the queue in handover order
+                tq[c, mode, i] = tq[c, mode, i + 1]
+            tqn[c, mode] -= 1
+            mv[q] = clk
+            b = bank[q]
+            cq[c, b, bq[c, b]] = q
+            bq[c, b] += 1
+            if bs[c, b, B_ROW] == row[q]:
+                nh[c, b, 0] += 1
+                nh[c, b, 1] += is_wr[q]
+            bq[c, nb] += 1
+            clk += 1
+        lastmv[c] = max(lastmv[c], key)
+        if acc_total > accepted or bq[c, nb] > queued:  # its heads or its room changed
+            _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw)
         second = cs[c, C_SECOND]
         if bq[c, nb] == 0:
             cs[c, C_SECOND] = 0
@@ -733,24 +729,37 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         elif second == 0 and p[P_REFMODE] != 0 and cs[c, C_REFDUE] <= best_t:
             _ref_begin(c, p, cs, rs, cnt, tr, trn)
             continue
+        target = min(best_t, t_rf)
+        waiting = False
         if second != 0:
             # The clock's second scan (dual command issue): the first command ready now
             # takes the pointer, and issues if it is of the other kind (row vs column).
             cs[c, C_SECOND] = 0
             if best_t == key:
                 cs[c, C_RRBANK] = best_b
-                if (2 if best_code >= RD else 1) != second:
-                    _issue(c, best_b, best_i, best_code, key, group_of, rank_of, p, bs, gs,
-                           cs, rs, aw, cnt, tr, trn, cq, bq, nh, mv, is_wr, row, done, hit, stuck)
-                    if best_code >= RD:
-                        served += 1
-                        colprev[c] = collast[c]
-                        collast[c] = key
-                        nlive = _retire(c, nlive, live, tqn, bq, ph, pair_start, nb)
                 now[c] = key + 1
-                continue
-        target = min(best_t, t_rf)
-        if second != 0 or target > key:
+                if (2 if best_code >= RD else 1) == second:
+                    continue
+            else:
+                waiting = True
+        elif target > key:
+            waiting = True
+        elif t_rf <= best_t:  # a refresh's commands go first
+            _ref_issue(c, key, p, bs, cs, rs, cnt, tr, trn)
+            floor[c] = key + 1
+            if p[P_DUAL] != 0:
+                cs[c, C_SECOND] = 1  # the same clock's second scan comes next
+            else:
+                now[c] = key + 1
+            continue
+        else:
+            cs[c, C_RRBANK] = best_b
+            floor[c] = key + 1
+            if p[P_DUAL] != 0:
+                cs[c, C_SECOND] = 2 if best_code >= RD else 1  # the second scan comes next
+            else:
+                now[c] = key + 1
+        if waiting:
             # Nothing (more) is ready this clock: wait for the first ready command or a due
             # refresh, unless a move or a handover may come first (it can add a command
             # ready earlier).
@@ -767,25 +776,47 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                         nxt = min(nxt, max(arr[q], key + 1))
             now[c] = nxt
             continue
-        if t_rf <= best_t:  # a refresh's commands go first
-            _ref_issue(c, key, p, bs, cs, rs, cnt, tr, trn)
-            kind = 1
+        # Issue bank ``b``'s command for its queue's request at ``best_i``; a column command
+        # serves the request and frees its queue entry. (Inline: a helper taking these
+        # arrays costs more in reference counting than the work.)
+        b = best_b
+        q = cq[c, b, best_i]
+        g = group_of[b]
+        r = rank_of[b]
+        if best_code == PRE:
+            _do_pre(c, b, r, key, p, bs, rs, cnt, tr, trn)
+        elif best_code == ACT:
+            _do_act(c, b, g, r, row[q], key, mv[q] + p[P_CTRL], p, bs, gs, rs, aw, cnt, tr,
+                    trn)
+            nh[c, b, 0] = 0
+            nh[c, b, 1] = 0
+            for j in range(bq[c, b]):
+                if row[cq[c, b, j]] == row[q]:
+                    nh[c, b, 0] += 1
+                    nh[c, b, 1] += is_wr[cq[c, b, j]]
         else:
-            cs[c, C_RRBANK] = best_b
-            _issue(c, best_b, best_i, best_code, key, group_of, rank_of, p, bs, gs, cs, rs, aw,
-                   cnt, tr, trn, cq, bq, nh, mv, is_wr, row, done, hit, stuck)
-            kind = 1
-            if best_code >= RD:
-                kind = 2
-                served += 1
-                colprev[c] = collast[c]
-                collast[c] = key
-                nlive = _retire(c, nlive, live, tqn, bq, ph, pair_start, nb)
-        floor[c] = key + 1
-        if p[P_DUAL] != 0:
-            cs[c, C_SECOND] = kind  # the same clock's second scan comes next
-        else:
-            now[c] = key + 1
+            d, h = _do_col(c, b, g, r, row[q], is_wr[q] != 0, key, p, bs, gs, cs, rs, cnt, tr,
+                           trn)
+            done[q] = d
+            hit[q] = 1 if h else 0
+            if bs[c, b, B_ROW] >= 0:
+                nh[c, b, 0] -= 1
+                nh[c, b, 1] -= is_wr[q]
+            else:
+                nh[c, b, 0] = 0
+                nh[c, b, 1] = 0
+            for k in range(best_i, bq[c, b] - 1):  # keep the queue in move order
+                cq[c, b, k] = cq[c, b, k + 1]
+            bq[c, b] -= 1
+            bq[c, nb] -= 1
+            if stuck[c, 1] == -1 or stuck[c, 1] == b:
+                stuck[c, 1] = b
+            else:
+                stuck[c, 1] = -2
+            served += 1
+            colprev[c] = collast[c]
+            collast[c] = key
+            nlive = _retire(c, nlive, live, tqn, bq, ph, pair_start, nb)
     for c in range(nch):
         if cs[c, C_SECOND] != 0:
             cs[c, C_SECOND] = 0
@@ -796,45 +827,6 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         cs[c, C_FREE] = max(cs[c, C_FREE], colprev[c])
         for j in range(pair_start[2 * c], pair_start[2 * c + 2]):
             cs[c, C_FREE] = max(cs[c, C_FREE], mv[pair_order[j]])
-
-
-@njit
-def _issue(c, b, i, code, t, group_of, rank_of, p, bs, gs, cs, rs, aw, cnt, tr, trn, cq, bq,
-           nh, mv, is_wr, row, done, hit, stuck):  # type: ignore[no-untyped-def]
-    """Issue bank ``b``'s command ``code`` for its queue's request at position ``i`` at
-    cycle ``t``; a column command serves the request and frees its queue entry."""
-    q = cq[c, b, i]
-    g = group_of[b]
-    r = rank_of[b]
-    if code == PRE:
-        _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn)
-        return
-    if code == ACT:
-        _do_act(c, b, g, r, row[q], t, mv[q] + p[P_CTRL], p, bs, gs, rs, aw, cnt, tr, trn)
-        nh[c, b, 0] = 0
-        nh[c, b, 1] = 0
-        for j in range(bq[c, b]):
-            if row[cq[c, b, j]] == row[q]:
-                nh[c, b, 0] += 1
-                nh[c, b, 1] += is_wr[cq[c, b, j]]
-        return
-    d, h = _do_col(c, b, g, r, row[q], is_wr[q] != 0, t, p, bs, gs, cs, rs, cnt, tr, trn)
-    done[q] = d
-    hit[q] = 1 if h else 0
-    if bs[c, b, B_ROW] >= 0:
-        nh[c, b, 0] -= 1
-        nh[c, b, 1] -= is_wr[q]
-    else:
-        nh[c, b, 0] = 0
-        nh[c, b, 1] = 0
-    for k in range(i, bq[c, b] - 1):  # keep the queue in move order
-        cq[c, b, k] = cq[c, b, k + 1]
-    bq[c, b] -= 1
-    bq[c, p[P_NB]] -= 1
-    if stuck[c, 1] == -1 or stuck[c, 1] == b:
-        stuck[c, 1] = b
-    else:
-        stuck[c, 1] = -2
 
 
 @njit
