@@ -103,7 +103,9 @@ def parallel_adapter(key: str) -> TypeAdapter[Any]:
     if key == "allreduce_precision":
         from npusim.system.simulate import ALLREDUCE_PRECISIONS
 
-        return TypeAdapter(Literal[ALLREDUCE_PRECISIONS])  # type: ignore[valid-type]
+        # A Literal built from a tuple is a runtime form mypy cannot check: typed Any.
+        choices: Any = Literal[ALLREDUCE_PRECISIONS]  # type: ignore[valid-type]
+        return TypeAdapter(choices)
     if key == "all_to_all":
         return TypeAdapter(Literal["direct", "pairwise"])
     if key in PARALLEL_DEFAULTS:
