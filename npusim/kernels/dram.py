@@ -288,6 +288,16 @@ def _ref_next(c, p, bs, cs, rs):  # type: ignore[no-untyped-def]
 
 
 @njit
+def _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
+    _record(tr, trn, t, c, b, bs[c, b, B_ROW], PRE)
+    bs[c, b, B_ROW] = -1
+    bs[c, b, B_HITS] = 0
+    bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
+    cnt[c, N_PRE] += 1
+    _closed(c, r, t, 1, rs, cnt)
+
+
+@njit
 def _ref_issue(c, t, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
     """Issue the pending refresh's next command at ``t`` (see :func:`_ref_next`)."""
     r = cs[c, C_REFPEND]
@@ -316,12 +326,7 @@ def _ref_issue(c, t, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-de
     else:
         b = lo + rs[c, r, R_REFPTR]
         if bs[c, b, B_ROW] >= 0:
-            _record(tr, trn, t, c, b, bs[c, b, B_ROW], PRE)
-            bs[c, b, B_ROW] = -1
-            bs[c, b, B_HITS] = 0
-            bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
-            cnt[c, N_PRE] += 1
-            _closed(c, r, t, 1, rs, cnt)
+            _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn)
             return
         _record(tr, trn, t, c, b, -1, REFPB)
         bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RFCPB])
@@ -335,16 +340,6 @@ def _ref_issue(c, t, p, bs, cs, rs, cnt, tr, trn):  # type: ignore[no-untyped-de
     for k in range(1, p[P_NRANK]):
         due = min(due, rs[c, k, R_REFDUE])
     cs[c, C_REFDUE] = due
-
-
-@njit
-def _do_pre(c, b, r, t, p, bs, rs, cnt, tr, trn):  # type: ignore[no-untyped-def]
-    _record(tr, trn, t, c, b, bs[c, b, B_ROW], PRE)
-    bs[c, b, B_ROW] = -1
-    bs[c, b, B_HITS] = 0
-    bs[c, b, B_NACT] = max(bs[c, b, B_NACT], t + p[P_RP])
-    cnt[c, N_PRE] += 1
-    _closed(c, r, t, 1, rs, cnt)
 
 
 @njit
@@ -432,9 +427,10 @@ def _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw):
 
 
 @njit
-def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-def]
-    """Whether channel ``c``'s next clock moves a request (see the moves in
-    :func:`schedule`): the queue it will serve holds one whose bank queue has room."""
+def _serving(c, p, tqn, cs):  # type: ignore[no-untyped-def]
+    """The transaction queue channel ``c`` moves from this clock (0 reads, 1 writes): reads
+    until the write queue reaches the high watermark or no read is queued, then writes
+    until it is down to the low watermark while reads wait."""
     occ_r = tqn[c, 0]
     occ_w = tqn[c, 1]
     mode = cs[c, C_MODE]
@@ -443,6 +439,14 @@ def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-de
             mode = 1
     elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
         mode = 0
+    return mode
+
+
+@njit
+def _can_move(c, p, bank, tq, tqn, bq, stuck, cs):  # type: ignore[no-untyped-def]
+    """Whether channel ``c``'s next clock moves a request (see the moves in
+    :func:`schedule`): the queue it will serve holds one whose bank queue has room."""
+    mode = _serving(c, p, tqn, cs)
     if stuck[c, 0] == mode + 1 and stuck[c, 1] == -1:
         return False  # a scan of that queue found nothing, and no bank got room since
     for i in range(tqn[c, mode]):  # noqa: SIM110 (numba compiles no generator in any())
@@ -562,14 +566,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
         # that bank's requests are looked for. (Inline, as the issue below.)
         clk = lastmv[c] + 1
         while clk <= key:
-            occ_r = tqn[c, 0]
-            occ_w = tqn[c, 1]
-            mode = cs[c, C_MODE]
-            if mode == 0:
-                if occ_w >= p[P_WHIGH] or (occ_r == 0 and occ_w > 0):
-                    mode = 1
-            elif occ_w == 0 or (occ_w <= p[P_WLOW] and occ_r > 0):
-                mode = 0
+            mode = _serving(c, p, tqn, cs)
             cs[c, C_MODE] = mode
             pick = -1
             if stuck[c, 0] == mode + 1 and stuck[c, 1] != -2:
