@@ -82,7 +82,7 @@ def test_kernel_matches_python_twin(name, policy, refresh, depth, ranks, one_gro
                      window=window, handover=handover,
                      whigh=max(min(round(drain[0] * depth), depth), 1),
                      wlow=min(int(drain[1] * depth), depth - 1), bank_queue=bank_queue,
-                     powerdown_idle=pd_idle, dual=name.startswith("HBM"))
+                     powerdown_idle=pd_idle, dual=std.dual_command_bus)
     out = twin.run(reqs)
     for i in range(len(reqs)):
         assert out[i] == (done[i], enq[i], bool(hit[i]))

@@ -77,7 +77,7 @@ def check_trace(commands: np.ndarray, std: DramStandard, limit: int = 50) -> lis
             out.append(f"cycle {cyc} channel {ch}: {what}")
 
     order: Any = np.lexsort((commands[:, 1], commands[:, 0])) if len(commands) else []
-    dual = std.family.upper().startswith("HBM")
+    dual = std.dual_command_bus
     slots: Counter[tuple[int, int, bool]] = Counter()
     for cyc, ch, _, _, code in commands.tolist():
         cmd = CMD_NAMES[code]

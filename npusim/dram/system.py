@@ -121,7 +121,7 @@ def make_params(std: DramStandard, policy: str, refresh: str, queue_depth: int,
         K.P_WHIGH: max(min(round(std.write_drain_high * queue_depth), queue_depth), 1),
         K.P_WLOW: min(int(std.write_drain_low * queue_depth), queue_depth - 1),
         K.P_CTRL: 1, K.P_BANKQ: bank_queue, K.P_PDIDLE: powerdown_idle, K.P_XP: t.xp,
-        K.P_DUAL: int(std.family.upper().startswith("HBM")),
+        K.P_DUAL: int(std.dual_command_bus),
     }
     for k, v in vals.items():
         p[k] = v

@@ -202,8 +202,8 @@ def _opened(c, r, t, rs):  # type: ignore[no-untyped-def]
 @njit
 def _closed(c, r, t, nclose, rs, cnt):  # type: ignore[no-untyped-def]
     """``nclose`` banks of rank ``r`` precharged at ``t``: close its active-standby span
-    when none is left open. Requests are committed in column-command order, not in the order
-    of their precharges, so the span ends at the latest precharge seen in it."""
+    when none is left open. An auto-precharge is recorded at its column command for a later
+    cycle, so the span ends at the latest precharge seen in it."""
     rs[c, r, R_NOPEN] -= nclose
     rs[c, r, R_IDLESINCE] = max(rs[c, r, R_IDLESINCE], t)
     if rs[c, r, R_NOPEN] == 0:
@@ -226,21 +226,6 @@ def _wake(c, r, t, ready, rs, cnt, p, tr, trn):  # type: ignore[no-untyped-def]
     _record(tr, trn, entry, c, -1 - r, -1, PDE)
     _record(tr, trn, t, c, -1 - r, -1, PDX)
     rs[c, r, R_PDREADY] = max(rs[c, r, R_PDREADY], ready)
-
-
-@njit
-def _act_ready(c, b, g, r, t0, p, bs, gs, cs, rs, aw):  # type: ignore[no-untyped-def]
-    """Earliest cycle an ACT to closed bank ``b`` for a request that can issue from ``t0``
-    meets its timings (tRC/tRP, tRRD, tFAW, t32AW, a refresh's last command, power-down
-    exit)."""
-    i = rs[c, r, R_AWI]
-    t = max(t0, bs[c, b, B_NACT], rs[c, r, R_NACT], gs[c, g, G_NACT],
-            aw[c, r, (i - 4) % AW] + p[P_FAW], cs[c, C_ROWLAST] + 1, rs[c, r, R_PDREADY])
-    if _asleep(c, r, t0 - p[P_CTRL], p, rs):
-        t = max(t, t0 + p[P_XP])
-    if p[P_32AW] > 0:
-        t = max(t, aw[c, r, i] + p[P_32AW])
-    return t
 
 
 @njit
@@ -658,32 +643,27 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
             if bq[c, b] == 0 or (blk_lo <= b < blk_hi):
                 continue
             q = cq[c, b, 0]
+            g = group_of[b]
+            r = rank_of[b]
             if bs[c, b, B_ROW] < 0:  # ACT for the oldest
-                t = max(act_lo[rank_of[b]], bs[c, b, B_NACT], gs[c, group_of[b], G_NACT],
-                        mv[q] + p[P_CTRL])
-                if p[P_PDIDLE] > 0:
-                    t = max(t, _act_ready(c, b, group_of[b], rank_of[b], mv[q] + p[P_CTRL], p,
-                                          bs, gs, cs, rs, aw))
+                t = max(act_lo[r], bs[c, b, B_NACT], gs[c, g, G_NACT], mv[q] + p[P_CTRL])
+                if p[P_PDIDLE] > 0 and _asleep(c, r, mv[q], p, rs):  # powered down: exit first
+                    t = max(t, mv[q] + p[P_CTRL] + p[P_XP])
                 i = 0
                 code = ACT
-            elif nh[c, b, 0] == 0:  # nothing hits the open row: PRE for the head
-                t = max(mv[q] + p[P_CTRL], bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
-                i = 0
-                code = PRE
             else:
-                # Requests hit the open row: the column command of the first, in queue order,
-                # ready first (an older hit of the same kind is ready no later, so only the
-                # first of each kind is planned); PRE for a missing head only once the row
-                # has served 4 (DRAMSim3's ArbitratePrecharge), and it wins a tie.
-                g = group_of[b]
-                r = rank_of[b]
+                # An open bank: the column command of the first request, in queue order, that
+                # hits the row and is ready first (an older hit of the same kind is ready no
+                # later, so only the first of each kind is planned); PRE for a missing head
+                # when nothing hits the row or it has served 4 (DRAMSim3's
+                # ArbitratePrecharge), and it wins a tie.
                 orow = bs[c, b, B_ROW]
                 t = BIG
                 i = -1
                 code = -1
                 seen_rd = False
                 seen_wr = False
-                for j in range(bq[c, b]):
+                for j in range(bq[c, b] if nh[c, b, 0] > 0 else 0):
                     x = cq[c, b, j]
                     if row[x] != orow or (seen_wr if is_wr[x] else seen_rd):
                         continue
@@ -701,7 +681,7 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                     if (seen_rd or nh[c, b, 1] == nh[c, b, 0]) and (
                             seen_wr or nh[c, b, 1] == 0):
                         break  # both kinds found, or the only kind there is
-                if row[q] != orow and bs[c, b, B_HITS] >= 4:
+                if row[q] != orow and (nh[c, b, 0] == 0 or bs[c, b, B_HITS] >= 4):
                     tp = max(mv[q] + p[P_CTRL], bs[c, b, B_NPRE], cs[c, C_ROWLAST] + 1, key)
                     if tp <= t:
                         t = tp
@@ -765,12 +745,10 @@ def schedule(gpos, pair_order, pair_start, arr, is_wr, bank, row, p, bs, gs, cs,
                 nxt = min(nxt, max(cs[c, C_REFDUE], key + 1))
             if tqn[c, 0] + tqn[c, 1] > 0 and _can_move(c, p, bank, tq, tqn, bq, stuck, cs):
                 nxt = key + 1
-            for w in range(2):
-                k = 2 * c + w
-                if ph[k] < pair_start[k + 1] and tqn[c, w] < depth:
-                    q = pair_order[ph[k]]
-                    if gpos[q] < acc_total + p[P_WIN]:
-                        nxt = min(nxt, max(arr[q], key + 1))
+            if hw[c] < acc_total + p[P_WIN]:
+                _heads(c, p, gpos, arr, pair_order, pair_start, ph, tqn, acc_total, hb, hw)
+            if hb[c] < BIG:
+                nxt = min(nxt, max(hb[c], key + 1))
             now[c] = nxt
             continue
         # Issue bank ``b``'s command for its queue's request at ``best_i``; a column command

@@ -178,6 +178,12 @@ class DramStandard:
         return self.e.phy_pj_per_bit
 
     @property
+    def dual_command_bus(self) -> bool:
+        """Separate row and column command buses (HBM): a row and a column command may
+        share a clock."""
+        return self.family.upper().startswith("HBM")
+
+    @property
     def banks(self) -> int:
         """Banks per channel (all ranks)."""
         return self.ranks * self.bank_groups * self.banks_per_group
